@@ -1,0 +1,556 @@
+package health
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Gate names, as shown in the runbook and journal.
+const (
+	GateNodeHealthy      = "node healthy"
+	GateClusterHealthy   = "cluster healthy"
+	GatePreCheck         = "pre-check"
+	GateCaughtUp         = "caught up"
+	GatePeerErrorsSteady = "peer errors steady"
+	GateQuorumKept       = "quorum kept"
+	GateBinaryMatches    = "binary matches"
+	GateLeaderStable     = "leader stable"
+	GateFresh            = "fresh"
+	GateNoAbortSignals   = "no abort signals"
+)
+
+// MinVoters is the smallest voter count that survives a rolling restart
+// (facts §0.9: two voters lose quorum when either stops).
+const MinVoters = 3
+
+// MaxApplyLag is the alert threshold on raft_last_log_index −
+// raft_last_applied (facts §10).
+const MaxApplyLag = 1000
+
+// Quorum is the majority of voters Raft needs: voters/2+1.
+func Quorum(voters int) int { return voters/2 + 1 }
+
+// NodeHealthy: /health answered "ok", and /ready lists all eight checks
+// (facts §1) and every check is ok. A missing check is a failure.
+func NodeHealthy(n NodeSnapshot) Verdict {
+	b := newVerdict(GateNodeHealthy)
+	who := n.label()
+	switch {
+	case n.HealthErr != nil:
+		b.fail("%s: /health failed: %s", who, describe(n.HealthErr))
+		b.set("health", "down")
+	case n.Health == nil:
+		b.fail("%s: /health not polled", who)
+		b.set("health", "unknown")
+	case n.Health.Status != "ok":
+		b.fail("%s: /health status %q, want \"ok\"", who, n.Health.Status)
+		b.set("health", "%s", n.Health.Status)
+	default:
+		b.set("health", "ok")
+	}
+
+	switch {
+	case n.ReadyErr != nil:
+		b.fail("%s: /ready failed: %s", who, describe(n.ReadyErr))
+		b.set("ready", "down")
+	case n.Ready == nil:
+		b.fail("%s: /ready not polled", who)
+		b.set("ready", "unknown")
+	default:
+		failing := readyFailures(who, *n.Ready, b)
+		okCount := len(ReadyCheckNames) - countKnown(failing)
+		b.set("ready", "%d/%d ok", okCount, len(ReadyCheckNames))
+		if len(failing) > 0 {
+			b.set("failing", "%s", strings.Join(failing, ", "))
+		}
+	}
+	return b.done()
+}
+
+// readyFailures adds a reason per failing or missing check and returns the
+// names of the failing checks (known ones first, in wire order).
+func readyFailures(who string, r ReadyResponse, b *verdict) []string {
+	byName := map[string][]ReadyCheck{}
+	for _, ch := range r.Checks {
+		byName[ch.Name] = append(byName[ch.Name], ch)
+	}
+	var failing []string
+	for _, name := range ReadyCheckNames {
+		checks, ok := byName[name]
+		if !ok {
+			b.fail("%s: /ready check %s missing", who, name)
+			failing = append(failing, name)
+			continue
+		}
+		for _, ch := range checks {
+			if !ch.OK {
+				b.fail("%s: /ready check %s failing: %s", who, name, detailOf(ch))
+				failing = append(failing, name)
+				break
+			}
+		}
+	}
+	// Checks this version of nwroll does not know: fail only if not ok.
+	for _, ch := range r.Checks {
+		if !isKnownCheck(ch.Name) && !ch.OK {
+			b.fail("%s: /ready check %s failing: %s", who, ch.Name, detailOf(ch))
+			failing = append(failing, ch.Name)
+		}
+	}
+	if len(failing) == 0 && !r.Ready {
+		b.fail("%s: /ready says ready=false although every check is ok", who)
+	}
+	return failing
+}
+
+func countKnown(names []string) int {
+	n := 0
+	for _, name := range names {
+		if isKnownCheck(name) {
+			n++
+		}
+	}
+	return n
+}
+
+func isKnownCheck(name string) bool {
+	for _, k := range ReadyCheckNames {
+		if k == name {
+			return true
+		}
+	}
+	return false
+}
+
+func detailOf(ch ReadyCheck) string {
+	if ch.Detail == nil || *ch.Detail == "" {
+		return "no detail"
+	}
+	return *ch.Detail
+}
+
+// ClusterHealthy: the leader's view shows a leader, every follower caught
+// up (a null matched_index is not caught up), the Raft membership equals
+// expectedIDs (decimal node ids from the inventory), and there are at
+// least MinVoters voters.
+func ClusterHealthy(c ClusterSnapshot, expectedIDs []string) Verdict {
+	b := newVerdict(GateClusterHealthy)
+
+	if c.StatsErr != nil || c.Stats == nil {
+		b.fail("cluster: /api/v1/stats failed: %s", errOrMissing(c.StatsErr))
+	} else {
+		st := c.Stats.Cluster
+		b.set("term", "%d", st.CurrentTerm)
+		b.set("last_log_index", "%d", st.LastLogIndex)
+		if leader, ok := st.Leader(); ok {
+			b.set("leader", "%s", c.NameOf(leader.NodeID))
+		} else {
+			b.fail("cluster: no leader: no /api/v1/stats row has role \"leader\"")
+			b.set("leader", "none")
+		}
+		caughtUp := 0
+		followers := 0
+		for _, row := range st.Nodes { // wire order: leader, then followers by node_id string
+			if row.Role == "leader" {
+				continue
+			}
+			followers++
+			if reason := notCaughtUp(row); reason != "" {
+				b.fail("%s: not caught up: %s", c.NameOf(row.NodeID), reason)
+				continue
+			}
+			caughtUp++
+		}
+		b.set("followers_caught_up", "%d/%d", caughtUp, followers)
+		for _, id := range expectedIDs {
+			if _, ok := st.Row(id); !ok {
+				b.fail("%s: no row in /api/v1/stats (the leader does not list node %s)", c.NameOf(id), id)
+			}
+		}
+	}
+
+	if c.MembersErr != nil || c.Members == nil {
+		b.fail("cluster: /api/v1/cluster/members failed: %s", errOrMissing(c.MembersErr))
+		return b.done()
+	}
+	var voters, learners, memberIDs []string
+	for _, m := range c.Members.Members {
+		memberIDs = append(memberIDs, m.NodeID)
+		if m.IsVoter {
+			voters = append(voters, m.NodeID)
+		} else {
+			learners = append(learners, m.NodeID)
+		}
+	}
+	missing, extra := setDiff(expectedIDs, memberIDs)
+	for _, id := range missing {
+		b.fail("%s: in the inventory but not a Raft member (node id %s)", c.NameOf(id), id)
+	}
+	for _, id := range extra {
+		b.fail("cluster: Raft member %s is not in the inventory; add it or remove it from the cluster first", id)
+	}
+	b.set("members", "%d", len(memberIDs))
+	b.set("voters", "%d", len(voters))
+	if len(learners) > 0 {
+		b.set("learners", "%s", strings.Join(names(c, learners), ", "))
+	}
+	if len(voters) < MinVoters {
+		b.fail("cluster: only %d voter(s) (%s): a rolling restart needs at least %d, because %d voter(s) tolerate %d failure(s)",
+			len(voters), strings.Join(names(c, voters), ", "), MinVoters, len(voters), max(len(voters)-Quorum(len(voters)), 0))
+	}
+	return b.done()
+}
+
+// notCaughtUp explains why a follower row is not caught up, or returns "".
+func notCaughtUp(row NodeCatchup) string {
+	switch {
+	case row.MatchedIndex == nil:
+		return "matched_index is null (the leader has no replication state for it yet)"
+	case !row.CaughtUp:
+		if row.LagEntries != nil {
+			return fmt.Sprintf("matched_index %d, %d entries behind", *row.MatchedIndex, *row.LagEntries)
+		}
+		return fmt.Sprintf("matched_index %d, caught_up false", *row.MatchedIndex)
+	}
+	return ""
+}
+
+// PreCheck is the runbook's pre-check: every node healthy and the cluster
+// healthy. Reasons name the node and the check.
+func PreCheck(c ClusterSnapshot, expectedIDs []string) Verdict {
+	vs := make([]Verdict, 0, len(c.Nodes)+1)
+	for _, n := range c.Nodes {
+		v := NodeHealthy(n)
+		v.Gate = n.label()
+		vs = append(vs, v)
+	}
+	vs = append(vs, ClusterHealthy(c, expectedIDs))
+	return AllOf(GatePreCheck, vs...)
+}
+
+// CaughtUpSince: nodeID's stats row is caught_up with matched_index ≥
+// index, AND the node's own /metrics raft_last_applied ≥ index. index is
+// the leader's last_log_index sampled after the node restarted: caught_up
+// alone does not prove a follower is alive (facts §0.6).
+func CaughtUpSince(c ClusterSnapshot, nodeID string, index uint64) Verdict {
+	b := newVerdict(GateCaughtUp)
+	who := c.NameOf(nodeID)
+	b.set("since_index", "%d", index)
+
+	switch row, ok := c.Row(nodeID); {
+	case c.Stats == nil:
+		b.fail("%s: /api/v1/stats failed: %s", who, errOrMissing(c.StatsErr))
+	case !ok:
+		b.fail("%s: no row in /api/v1/stats", who)
+	default:
+		b.set("matched_index", "%s", fmtIndex(row.MatchedIndex))
+		b.set("lag_entries", "%s", fmtIndex(row.LagEntries))
+		switch {
+		case row.MatchedIndex == nil:
+			b.fail("%s: matched_index is null (the leader has no replication state for it yet)", who)
+		case !row.CaughtUp:
+			b.fail("%s: stats row not caught up (matched_index %d, lag %s)", who, *row.MatchedIndex, fmtIndex(row.LagEntries))
+		case *row.MatchedIndex < index:
+			b.fail("%s: matched_index %d is below %d", who, *row.MatchedIndex, index)
+		}
+	}
+
+	n, ok := c.NodeByID(nodeID)
+	switch {
+	case !ok:
+		b.fail("%s: not polled, so its raft_last_applied is unknown", who)
+	case n.Metrics == nil:
+		b.fail("%s: /metrics failed: %s", who, errOrMissing(n.MetricsErr))
+	case !n.Metrics.Has(MetricRaftLastApplied):
+		b.fail("%s: /metrics has no %s", who, MetricRaftLastApplied)
+	default:
+		b.set("last_applied", "%d", n.Metrics.LastApplied)
+		if n.Metrics.LastApplied < index {
+			b.fail("%s: raft_last_applied %d is below %d", who, n.Metrics.LastApplied, index)
+		}
+	}
+	return b.done()
+}
+
+// PeerErrorsSteady: the leader's raft_peer_errors_total{peer_id} for the
+// peer did not grow between two samples taken from the same leader.
+func PeerErrorsSteady(peerName, peerID string, before, after *Metrics) Verdict {
+	b := newVerdict(GatePeerErrorsSteady)
+	who := peerName
+	if who == "" {
+		who = peerID
+	}
+	if before == nil || after == nil {
+		b.fail("%s: need two /metrics samples of the leader", who)
+		return b.done()
+	}
+	x, y := before.PeerErrors(peerID), after.PeerErrors(peerID)
+	b.set("before", "%g", x)
+	b.set("after", "%g", y)
+	switch {
+	case y > x:
+		b.fail("%s: leader's raft_peer_errors_total{peer_id=%q} grew %g→%g between samples", who, peerID, x, y)
+	case y < x:
+		b.fail("%s: leader's raft_peer_errors_total{peer_id=%q} fell %g→%g: the samples are from different leaders or a restart", who, peerID, x, y)
+	}
+	for i, m := range []*Metrics{before, after} {
+		if m.Has(MetricRaftIsLeader) && !m.IsLeader {
+			b.fail("%s: sample %d is not from the leader (raft_is_leader 0)", who, i+1)
+		}
+	}
+	return b.done()
+}
+
+// QuorumKept: stopping nodeID leaves at least a quorum of healthy voters,
+// and no other voter is already unhealthy. A voter is up when its node is
+// healthy (NodeHealthy) and its stats row is caught up. Summary carries
+// the arithmetic, e.g. "stopping fw-b: voters up 3→2, quorum 2, failure
+// tolerance 1→0".
+func QuorumKept(c ClusterSnapshot, nodeID string) Verdict {
+	b := newVerdict(GateQuorumKept)
+	who := c.NameOf(nodeID)
+	if c.Members == nil {
+		b.fail("stopping %s: cluster membership unknown: %s", who, errOrMissing(c.MembersErr))
+		return b.done()
+	}
+	target, isMember := c.Member(nodeID)
+	if !isMember {
+		b.fail("stopping %s: node %s is not a Raft member", who, nodeID)
+		return b.done()
+	}
+
+	voters, upBefore, targetUp := 0, 0, false
+	var down []string
+	for _, m := range c.Members.Members {
+		if !m.IsVoter {
+			continue
+		}
+		voters++
+		reason := voterDown(c, m.NodeID)
+		if reason == "" {
+			upBefore++
+			if m.NodeID == nodeID {
+				targetUp = true
+			}
+		} else if m.NodeID != nodeID {
+			down = append(down, fmt.Sprintf("%s: %s", c.NameOf(m.NodeID), reason))
+		}
+	}
+	upAfter := upBefore
+	if targetUp {
+		upAfter--
+	}
+	quorum := Quorum(voters)
+	role := ""
+	if !target.IsVoter {
+		role = " (a learner)"
+	}
+	arith := fmt.Sprintf("stopping %s%s: voters up %d→%d, quorum %d, failure tolerance %d→%d",
+		who, role, upBefore, upAfter, quorum, upBefore-quorum, upAfter-quorum)
+	b.v.Summary = arith
+	b.set("voters", "%d", voters)
+	b.set("voters_up_before", "%d", upBefore)
+	b.set("voters_up_after", "%d", upAfter)
+	b.set("quorum", "%d", quorum)
+	b.set("tolerance_before", "%d", upBefore-quorum)
+	b.set("tolerance_after", "%d", upAfter-quorum)
+
+	if upAfter < quorum {
+		b.fail("%s would leave fewer than a quorum up: refuse", arith)
+	}
+	for _, d := range down {
+		b.fail("%s: another voter is already unhealthy: %s", arith, d)
+	}
+	return b.done()
+}
+
+// voterDown says why a voter does not count as up, or returns "".
+func voterDown(c ClusterSnapshot, nodeID string) string {
+	n, ok := c.NodeByID(nodeID)
+	if !ok {
+		return "not in the inventory, so its health is unknown"
+	}
+	if v := NodeHealthy(n); !v.OK {
+		return strings.Join(v.Reasons, "; ")
+	}
+	row, ok := c.Row(nodeID)
+	if !ok {
+		return "no row in /api/v1/stats"
+	}
+	if row.Role != "leader" {
+		if reason := notCaughtUp(row); reason != "" {
+			return "not caught up: " + reason
+		}
+	}
+	return ""
+}
+
+// BinaryMatches: the sha256 of the node's installed binary equals the
+// target release's (hex, case-insensitive).
+func BinaryMatches(nodeName, gotSHA256, wantSHA256 string) Verdict {
+	b := newVerdict(GateBinaryMatches)
+	got, want := normSHA(gotSHA256), normSHA(wantSHA256)
+	b.set("sha256", "%s", got)
+	b.set("target_sha256", "%s", want)
+	switch {
+	case want == "":
+		b.fail("%s: no target sha256 to compare with", nodeName)
+	case got == "":
+		b.fail("%s: the binary's sha256 is unknown", nodeName)
+	case got != want:
+		b.fail("%s: binary sha256 %s does not match the target %s", nodeName, short(got), short(want))
+	}
+	return b.done()
+}
+
+// LeaderStable: cur shows the same leader as prev, in the same term.
+func LeaderStable(prev, cur ClusterSnapshot) Verdict {
+	b := newVerdict(GateLeaderStable)
+	pl, pok := prev.Leader()
+	cl, cok := cur.Leader()
+	if !pok {
+		b.fail("cluster: no leader in the earlier sample")
+	}
+	if !cok {
+		b.fail("cluster: no leader in the latest sample")
+	}
+	if !pok || !cok {
+		return b.done()
+	}
+	b.set("leader", "%s", cur.NameOf(cl.NodeID))
+	b.set("term", "%d", cur.Stats.Cluster.CurrentTerm)
+	if pl.NodeID != cl.NodeID {
+		b.fail("cluster: leader moved %s→%s", prev.NameOf(pl.NodeID), cur.NameOf(cl.NodeID))
+	}
+	if pt, ct := prev.Stats.Cluster.CurrentTerm, cur.Stats.Cluster.CurrentTerm; pt != ct {
+		b.fail("cluster: term changed %d→%d (an election happened)", pt, ct)
+	}
+	return b.done()
+}
+
+// Fresh: the snapshot was taken no longer than maxAge before now, so gates
+// are not judged on stale data. now is passed in: gates have no clock.
+func Fresh(c ClusterSnapshot, now time.Time, maxAge time.Duration) Verdict {
+	b := newVerdict(GateFresh)
+	age := now.Sub(c.TakenAt)
+	b.set("age", "%s", age.Round(time.Millisecond))
+	if c.TakenAt.IsZero() {
+		b.fail("cluster: no snapshot taken yet")
+	} else if age > maxAge {
+		b.fail("cluster: snapshot is %s old (limit %s)", age.Round(time.Second), maxAge)
+	}
+	return b.done()
+}
+
+// NoAbortSignals checks a node's metrics against the abort conditions of
+// facts §10: svc_fail_closed_total growing, dhcp_lease_active 0, and
+// raft_last_log_index − raft_last_applied above MaxApplyLag. before may be
+// nil (then growth is not judged).
+func NoAbortSignals(nodeName string, before, after *Metrics) Verdict {
+	b := newVerdict(GateNoAbortSignals)
+	if after == nil {
+		b.fail("%s: no /metrics sample", nodeName)
+		return b.done()
+	}
+	if before != nil {
+		x, y := before.FailClosedTotal(), after.FailClosedTotal()
+		b.set("fail_closed_delta", "%g", y-x)
+		if y > x {
+			b.fail("%s: svc_fail_closed_total grew %g→%g (TLS intercept failing closed)", nodeName, x, y)
+		}
+		b.set("auth_denies_delta", "%g", after.AuthDenies()-before.AuthDenies())
+	}
+	if after.Has(MetricDHCPLeaseActive) && !after.DHCPLeaseActive {
+		b.fail("%s: dhcp_lease_active is 0 (no dataplane DHCP lease)", nodeName)
+	}
+	if after.LastLogIndex > after.LastApplied && after.LastLogIndex-after.LastApplied > MaxApplyLag {
+		b.fail("%s: raft_last_applied %d trails raft_last_log_index %d by more than %d", nodeName, after.LastApplied, after.LastLogIndex, MaxApplyLag)
+	}
+	return b.done()
+}
+
+// SortNodeIDs sorts decimal node ids the way Neuwerk orders stats and
+// overview rows: as strings, not numbers ("259…" < "83…").
+func SortNodeIDs(ids []string) { sort.Strings(ids) }
+
+func (n NodeSnapshot) label() string {
+	switch {
+	case n.Name != "":
+		return n.Name
+	case n.NodeID != "":
+		return n.NodeID
+	}
+	return n.APIURL
+}
+
+func errOrMissing(err error) string {
+	if err == nil {
+		return "no answer"
+	}
+	return describe(err)
+}
+
+func fmtIndex(p *uint64) string {
+	if p == nil {
+		return "null"
+	}
+	return fmt.Sprintf("%d", *p)
+}
+
+func names(c ClusterSnapshot, ids []string) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = c.NameOf(id)
+	}
+	return out
+}
+
+// setDiff returns the ids in want but not in got, and in got but not in
+// want, each in string order.
+func setDiff(want, got []string) (missing, extra []string) {
+	inGot := map[string]bool{}
+	for _, id := range got {
+		inGot[id] = true
+	}
+	inWant := map[string]bool{}
+	for _, id := range want {
+		inWant[id] = true
+		if !inGot[id] && !contains(missing, id) {
+			missing = append(missing, id)
+		}
+	}
+	for _, id := range got {
+		if !inWant[id] && !contains(extra, id) {
+			extra = append(extra, id)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(extra)
+	return missing, extra
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+func normSHA(s string) string {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if f := strings.Fields(s); len(f) > 0 {
+		s = f[0] // accept "sha  path" lines from sha256sum
+	}
+	return s
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12] + "…"
+	}
+	return sha
+}

@@ -1,0 +1,106 @@
+package health
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// Verdict is a gate's judgement. Reasons are operator-readable lines such
+// as "fw-b: /ready check policy_replication failing: policy replication not
+// caught up"; they are empty exactly when OK. Summary is one line worth
+// showing either way (e.g. the quorum arithmetic), and Values are the
+// inputs the gate looked at, in a stable order, for the UI and journal.
+type Verdict struct {
+	Gate    string
+	OK      bool
+	Summary string
+	Reasons []string
+	Values  []GateValue
+}
+
+// GateValue is one named input of a gate, formatted for display.
+type GateValue struct {
+	Name  string
+	Value string
+}
+
+// Value returns the named value, if the gate recorded it.
+func (v Verdict) Value(name string) (string, bool) {
+	for _, gv := range v.Values {
+		if gv.Name == name {
+			return gv.Value, true
+		}
+	}
+	return "", false
+}
+
+// Err is nil when OK, else an error listing the reasons.
+func (v Verdict) Err() error {
+	if v.OK {
+		return nil
+	}
+	return errors.New(v.String())
+}
+
+// String is "gate: ok" or "gate: reason; reason".
+func (v Verdict) String() string {
+	if v.OK {
+		if v.Summary != "" {
+			return v.Gate + ": ok: " + v.Summary
+		}
+		return v.Gate + ": ok"
+	}
+	return v.Gate + ": " + strings.Join(v.Reasons, "; ")
+}
+
+// AllOf combines verdicts under one gate name: OK when all are OK, with
+// every reason and every value (values prefixed by their gate name).
+func AllOf(gate string, vs ...Verdict) Verdict {
+	out := Verdict{Gate: gate, OK: true}
+	for _, v := range vs {
+		if !v.OK {
+			out.OK = false
+			out.Reasons = append(out.Reasons, v.Reasons...)
+		}
+		for _, gv := range v.Values {
+			out.Values = append(out.Values, GateValue{Name: v.Gate + "." + gv.Name, Value: gv.Value})
+		}
+	}
+	return out
+}
+
+// verdict is a small builder used by the gates.
+type verdict struct{ v Verdict }
+
+func newVerdict(gate string) *verdict { return &verdict{v: Verdict{Gate: gate, OK: true}} }
+
+func (b *verdict) fail(format string, args ...any) {
+	b.v.OK = false
+	b.v.Reasons = append(b.v.Reasons, fmt.Sprintf(format, args...))
+}
+
+func (b *verdict) set(name, format string, args ...any) {
+	b.v.Values = append(b.v.Values, GateValue{Name: name, Value: fmt.Sprintf(format, args...)})
+}
+
+func (b *verdict) done() Verdict { return b.v }
+
+// describe shortens a call error for a reason line: the node is already
+// named there, so only the cause is kept.
+func describe(err error) string {
+	var api *APIError
+	var te *TransportError
+	switch {
+	case errors.As(err, &api):
+		s := fmt.Sprintf("%d %s", api.Status, http.StatusText(api.Status))
+		if api.Message != "" {
+			s += ": " + api.Message
+		}
+		return s
+	case errors.As(err, &te):
+		return te.Detail
+	}
+	return err.Error()
+}
