@@ -1,0 +1,227 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nwroll/nwroll/health"
+)
+
+// StatusReport is what `nwroll sim status` prints.
+type StatusReport struct {
+	Cluster string
+	Dir     string
+	// Running: the supervisor answers. When false, Nodes carry no live data.
+	Running       bool
+	SupervisorPID int
+	Leader        string // node name; "" when no leader is known
+	Term          uint64
+	LastIndex     uint64
+	// StatsError says why the leader's stats could not be read ("" when read).
+	StatsError string
+	Nodes      []NodeStatus
+}
+
+// NodeStatus is one node's line of the report. Fields that could not be
+// read are left empty and Error says why.
+type NodeStatus struct {
+	Name    string
+	IP      string
+	APIURL  string
+	Service string // active | activating | deactivating | inactive | failed | unknown
+	MainPID int
+	Role    string // leader | follower | learner | "" (unknown)
+	Ready   bool
+	// Failing lists the failing /ready checks; ReadyError says why /ready
+	// could not be read at all.
+	Failing    []string
+	ReadyError string
+	Lag        *uint64
+	CaughtUp   bool
+	Release    string // the installed binary, identified by sha256 against DIR/releases
+	SHA256     string
+}
+
+// Status reads the cluster now: services from the supervisor, /ready from
+// every node, and the leader's view of replication from /api/v1/stats (with
+// a token minted locally). A node that is down shows its error, never stale data.
+func (c *Cluster) Status(ctx context.Context) (StatusReport, error) {
+	in := c.info
+	rep := StatusReport{Cluster: in.Cluster, Dir: c.dir}
+	rep.Nodes = make([]NodeStatus, len(in.Nodes))
+	for i, n := range in.Nodes {
+		ns := &rep.Nodes[i]
+		ns.Name, ns.IP, ns.APIURL, ns.Service = n.Name, n.IP, n.APIURL, "unknown"
+		if sha, err := fileSHA256(n.Binary); err == nil {
+			ns.SHA256, ns.Release = sha, in.releaseOf(sha)
+		} else {
+			ns.Release = "missing"
+		}
+	}
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	resp, err := callSupervisor(sctx, c.dir, ctlRequest{Op: "services"})
+	cancel()
+	if err != nil {
+		rep.StatsError = c.notRunning(err).Error()
+		for i := range rep.Nodes {
+			rep.Nodes[i].Service = "down"
+			rep.Nodes[i].ReadyError = "cluster not running"
+		}
+		return rep, nil
+	}
+	rep.Running, rep.SupervisorPID = true, resp.Pid
+	for _, s := range resp.Services {
+		for i := range rep.Nodes {
+			if rep.Nodes[i].Name == s.Node {
+				rep.Nodes[i].Service, rep.Nodes[i].MainPID = s.ActiveState, s.MainPID
+			}
+		}
+	}
+
+	var wg sync.WaitGroup
+	for i, n := range in.Nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ns := &rep.Nodes[i]
+			cl, err := c.client(n, "")
+			if err != nil {
+				ns.ReadyError = err.Error()
+				return
+			}
+			defer cl.CloseIdleConnections()
+			r, err := cl.Ready(ctx)
+			if err != nil {
+				ns.ReadyError = compactReadyErr(err)
+				return
+			}
+			ns.Ready = r.Ready
+			if !r.Ready {
+				ns.Failing = failingChecks(r)
+			}
+		}()
+	}
+	wg.Wait()
+
+	// Stats are leader-proxied: ask the ready nodes first, then the rest.
+	order := make([]int, 0, len(in.Nodes))
+	for i := range rep.Nodes {
+		if rep.Nodes[i].Ready {
+			order = append(order, i)
+		}
+	}
+	for i := range rep.Nodes {
+		if !rep.Nodes[i].Ready && rep.Nodes[i].ReadyError == "" {
+			order = append(order, i)
+		}
+	}
+	if len(order) == 0 {
+		rep.StatsError = "no node answers /ready"
+		return rep, nil
+	}
+	var tok health.Token
+	var mintErr error
+	for _, i := range order {
+		mctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		tok, mintErr = c.MintToken(mctx, in.Nodes[i].Name, false, 10*time.Minute)
+		cancel()
+		if mintErr == nil {
+			break
+		}
+	}
+	if mintErr != nil {
+		rep.StatsError = "mint a token: " + mintErr.Error()
+		return rep, nil
+	}
+	var st health.Stats
+	for _, i := range order {
+		cl, err := c.client(in.Nodes[i], tok)
+		if err != nil {
+			rep.StatsError = err.Error()
+			continue
+		}
+		st, err = cl.Stats(ctx)
+		cl.CloseIdleConnections()
+		if err != nil {
+			rep.StatsError = shortErr(err)
+			continue
+		}
+		rep.StatsError = ""
+		c.applyStats(&rep, st)
+		break
+	}
+	return rep, nil
+}
+
+func (c *Cluster) applyStats(rep *StatusReport, st health.Stats) {
+	rep.Term, rep.LastIndex = st.Cluster.CurrentTerm, st.Cluster.LastLogIndex
+	for _, m := range st.Cluster.Nodes {
+		for i, n := range c.info.Nodes {
+			if n.NodeID != m.NodeID {
+				continue
+			}
+			ns := &rep.Nodes[i]
+			ns.Role, ns.Lag, ns.CaughtUp = m.Role, m.LagEntries, m.CaughtUp
+			if m.Role == "leader" {
+				rep.Leader = n.Name
+				zero := uint64(0)
+				if ns.Lag == nil {
+					ns.Lag = &zero
+				}
+			}
+		}
+	}
+}
+
+// WriteTable prints the report as a plain table.
+func (r StatusReport) WriteTable(w io.Writer) {
+	leader := r.Leader
+	if leader == "" {
+		leader = "none"
+	}
+	fmt.Fprintf(w, "cluster %s  leader %s  term %d  last index %d\n", r.Cluster, leader, r.Term, r.LastIndex)
+	if !r.Running {
+		fmt.Fprintf(w, "not running: %s\n", r.StatsError)
+	} else if r.StatsError != "" {
+		fmt.Fprintf(w, "stats: %s\n", r.StatsError)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tIP\tSERVICE\tROLE\tREADY\tLAG\tRELEASE")
+	for _, n := range r.Nodes {
+		role := n.Role
+		if role == "" {
+			role = "-"
+		}
+		ready := "✓"
+		switch {
+		case n.ReadyError != "":
+			ready = "✗ " + n.ReadyError
+		case !n.Ready:
+			ready = "✗ " + strings.Join(n.Failing, ",")
+		}
+		lag := "-"
+		if n.Lag != nil {
+			lag = fmt.Sprint(*n.Lag)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.IP, n.Service, role, ready, lag, n.Release)
+	}
+	tw.Flush()
+}
+
+// compactReadyErr keeps what went wrong with GET /ready, without the node
+// name and URL the table already shows: "connection refused: nothing listens on the port".
+func compactReadyErr(err error) string {
+	s := shortErr(err)
+	if i := strings.Index(s, "GET /ready: "); i >= 0 {
+		s = s[i+len("GET /ready: "):]
+	}
+	if i := strings.Index(s, ";"); i > 0 {
+		s = s[:i]
+	}
+	return s
+}
