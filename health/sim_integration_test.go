@@ -128,8 +128,9 @@ func TestAgainstSimulatedCluster(t *testing.T) {
 	// A token minted over real OpenSSH with the node's own binary (facts §5).
 	fwb, _ := info.Node("fw-b")
 	mint := func(roles string) health.Token {
-		cmd := "sudo -n " + fwb.Binary + " auth token mint --sub nwroll-test " + roles +
-			" --ttl 10m --http-tls-dir " + filepath.Join(fwb.DataRoot, "http-tls")
+		// The command an operator types on a real node (neuwerk is on PATH there).
+		cmd := "sudo -n neuwerk auth token mint --sub nwroll-test " + roles +
+			" --ttl 10m --http-tls-dir /var/lib/neuwerk/http-tls"
 		return health.Token(strings.TrimSpace(sshRun(t, fwb, cmd)))
 	}
 	admin := mint("--roles admin")

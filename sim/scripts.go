@@ -32,6 +32,16 @@ exec %s __sim-ctl --dir %s --node %s "$@"
 `, node, shellQuote(simExe), shellQuote(dir), shellQuote(node))
 }
 
+// neuwerkShim stands for the /usr/local/bin/neuwerk symlink of a real node.
+// It execs the installed binary by its own path, because the launcher finds
+// the node's root from $0.
+func neuwerkShim(binary string) string {
+	return fmt.Sprintf(`#!/bin/sh
+# neuwerk (nwroll simulator): runs whatever release is installed now.
+exec %s "$@"
+`, shellQuote(binary))
+}
+
 // sudoShim drops sudo's own options and runs the command as the SSH user.
 const sudoShim = `#!/bin/sh
 # sudo (nwroll simulator): the simulated node has no root; drop sudo's options

@@ -89,12 +89,12 @@ func TestCluster(t *testing.T) {
 				"var/lib/neuwerk/http-tls/ca.crt", "var/lib/neuwerk/http-tls/node.crt", "var/lib/neuwerk/http-tls/node.key", "var/lib/neuwerk/http-tls/api-auth.json",
 				"var/lib/neuwerk/cluster/tls/ca.crt", "var/lib/neuwerk/cluster/tls/node.crt", "var/lib/neuwerk/cluster/tls/node.key",
 				"var/lib/neuwerk/cluster/raft", "var/lib/neuwerk/local-policy-store/policy.json", "var/lib/neuwerk/compliance/cis-waivers.txt",
-				"var/backups/neuwerk", "var/log/neuwerk.log", "ssh_host_ed25519_key", "sim-bin/systemctl", "sim-bin/sudo", "sim-bin/journalctl"} {
+				"var/backups/neuwerk", "var/log/neuwerk.log", "ssh_host_ed25519_key", "sim-bin/systemctl", "sim-bin/sudo", "sim-bin/journalctl", "sim-bin/neuwerk"} {
 				if _, err := os.Stat(filepath.Join(root, f)); err != nil {
 					t.Errorf("node %s: missing %s", n.Name, f)
 				}
 			}
-			for _, shim := range []string{"systemctl", "sudo", "journalctl"} {
+			for _, shim := range []string{"systemctl", "sudo", "journalctl", "neuwerk"} {
 				if p := perm(t, filepath.Join(root, "sim-bin", shim)); p&0o111 == 0 {
 					t.Errorf("node %s: shim %s is not executable (%04o)", n.Name, shim, p)
 				}

@@ -380,6 +380,7 @@ func writeShims(dir, simExe string, n NodeInfo) error {
 		"systemctl":  systemctlShim(simExe, dir, n.Name),
 		"sudo":       sudoShim,
 		"journalctl": journalctlShim(n.Log),
+		"neuwerk":    neuwerkShim(n.Binary),
 	}
 	for name, text := range shims {
 		p := filepath.Join(bin, name)
