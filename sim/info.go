@@ -1,9 +1,11 @@
 package sim
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -143,12 +145,18 @@ func writeInfo(in *Info) error {
 // writeFileAtomic writes data to a temporary file beside path and renames it
 // into place, so readers never see half a file.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	return copyAtomic(path, bytes.NewReader(data), perm)
+}
+
+// copyAtomic copies r to a temporary file beside path, sets perm and renames
+// it into place.
+func copyAtomic(path string, r io.Reader, perm os.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
+	if _, err := io.Copy(tmp, r); err != nil {
 		tmp.Close()
 		return err
 	}

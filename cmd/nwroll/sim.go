@@ -65,8 +65,12 @@ func needDir(c *cobra.Command, dir string) error {
 	return nil
 }
 
-// openCluster opens DIR's cluster; a DIR without one is a usage error.
-func openCluster(dir string) (*sim.Cluster, error) {
+// openCluster opens the cluster in --dir; a missing --dir, or a DIR without
+// a cluster, is a usage error.
+func openCluster(cmd *cobra.Command, dir string) (*sim.Cluster, error) {
+	if err := needDir(cmd, dir); err != nil {
+		return nil, err
+	}
 	c, err := sim.Open(dir)
 	if errors.Is(err, sim.ErrNoCluster) {
 		return nil, &exitError{code: exitUsage, err: err}
@@ -159,10 +163,7 @@ answer shows its error. It exits 1 when the cluster is not running.`,
 		Example: `  nwroll sim status --dir /tmp/nw`,
 		Args:    noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if err := needDir(c, *dir); err != nil {
-				return err
-			}
-			cl, err := openCluster(*dir)
+			cl, err := openCluster(c, *dir)
 			if err != nil {
 				return err
 			}
@@ -199,10 +200,7 @@ and a later 'nwroll sim up --dir DIR' replaces them with a fresh cluster.`,
 		Example: `  nwroll sim down --dir /tmp/nw`,
 		Args:    noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if err := needDir(c, *dir); err != nil {
-				return err
-			}
-			cl, err := openCluster(*dir)
+			cl, err := openCluster(c, *dir)
 			if err != nil {
 				return err
 			}
@@ -245,10 +243,7 @@ and restarts it after 2 s (Restart=on-failure; real systemd waits 5 s).`,
 			return nil
 		},
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := needDir(c, *dir); err != nil {
-				return err
-			}
-			cl, err := openCluster(*dir)
+			cl, err := openCluster(c, *dir)
 			if err != nil {
 				return err
 			}

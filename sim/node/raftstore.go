@@ -12,32 +12,25 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
+
+	"github.com/nwroll/nwroll/health"
 )
 
 // membershipSummary is cluster/membership.json: the on-disk Raft state of
 // the node that wrote it (facts §4). Role "leader" marks the node this node
 // voted for.
 type membershipSummary struct {
-	CurrentTerm        uint64           `json:"current_term"`
-	VotedFor           *string          `json:"voted_for"`
-	VoteCommitted      bool             `json:"vote_committed"`
-	LastLogIndex       uint64           `json:"last_log_index"`
-	LastPurgedIndex    uint64           `json:"last_purged_index"`
-	LastAppliedIndex   uint64           `json:"last_applied_index"`
-	MembershipLogIndex uint64           `json:"membership_log_index"`
-	JointConfigs       [][]string       `json:"joint_configs"`
-	VoterCount         uint64           `json:"voter_count"`
-	NodeCount          uint64           `json:"node_count"`
-	Nodes              []membershipNode `json:"nodes"`
-}
-
-type membershipNode struct {
-	NodeID       string  `json:"node_id"`
-	Addr         string  `json:"addr"`
-	Role         string  `json:"role"` // leader | voter | learner
-	MatchedIndex *uint64 `json:"matched_index"`
-	LagEntries   *uint64 `json:"lag_entries"`
-	CaughtUp     bool    `json:"caught_up"`
+	CurrentTerm        uint64               `json:"current_term"`
+	VotedFor           *string              `json:"voted_for"`
+	VoteCommitted      bool                 `json:"vote_committed"`
+	LastLogIndex       uint64               `json:"last_log_index"`
+	LastPurgedIndex    uint64               `json:"last_purged_index"`
+	LastAppliedIndex   uint64               `json:"last_applied_index"`
+	MembershipLogIndex uint64               `json:"membership_log_index"`
+	JointConfigs       [][]string           `json:"joint_configs"`
+	VoterCount         uint64               `json:"voter_count"`
+	NodeCount          uint64               `json:"node_count"`
+	Nodes              []health.NodeCatchup `json:"nodes"` // role: leader | voter | learner
 }
 
 // clusterSummary is a per-node archive's summary/cluster.json.
@@ -134,7 +127,7 @@ func summarizeRaftStore(store *raftboltdb.BoltStore, raftDir string, applied uin
 	servers := append([]raft.Server(nil), conf.Servers...)
 	sort.Slice(servers, func(i, j int) bool { return lessNodeID(string(servers[i].ID), string(servers[j].ID)) })
 	var voters []string
-	s.Nodes = []membershipNode{}
+	s.Nodes = []health.NodeCatchup{}
 	for _, srv := range servers {
 		role := "voter"
 		if srv.Suffrage != raft.Voter {
@@ -148,7 +141,7 @@ func summarizeRaftStore(store *raftboltdb.BoltStore, raftDir string, applied uin
 			s.VoteCommitted = voteTerm == s.CurrentTerm
 			role = "leader"
 		}
-		s.Nodes = append(s.Nodes, membershipNode{NodeID: string(srv.ID), Addr: string(srv.Address), Role: role})
+		s.Nodes = append(s.Nodes, health.NodeCatchup{NodeID: string(srv.ID), Addr: string(srv.Address), Role: role})
 	}
 	s.JointConfigs = [][]string{voters}
 	if voters == nil {
