@@ -88,6 +88,7 @@ Try it on a simulated cluster first:
 		return usageError("%v (see '%s --help')", err, c.CommandPath())
 	})
 	root.AddCommand(newSimCmd())
+	root.AddCommand(newStatusCmd(), newPlanCmd(), newUpgradeCmd(), newRollbackCmd(), newResumeCmd(), newSysdumpCmd())
 	for _, c := range pendingCommands() {
 		root.AddCommand(c)
 	}
@@ -100,12 +101,6 @@ func pendingCommands() []*cobra.Command {
 	specs := []struct{ use, short, issue string }{
 		{"demo", "Open the console on a fresh simulated 3-node cluster", "the console issue"},
 		{"console", "Open the console on a cluster (-i INVENTORY --release REL)", "the console issue"},
-		{"status", "Print the node table once (-i INVENTORY [--json])", "the rollout-engine issue"},
-		{"plan", "Print the runbook this cluster would get; changes nothing", "the rollout-engine issue"},
-		{"upgrade", "Headless rolling upgrade, every step auto-approved (--yes)", "the rollout-engine issue"},
-		{"rollback", "Undo what the journal says was upgraded, in reverse order", "the rollout-engine issue"},
-		{"resume", "Continue an interrupted rollout from its journal", "the rollout-engine issue"},
-		{"sysdump", "Collect a cluster sysdump (-i INVENTORY [-o FILE])", "the rollout-engine issue"},
 		{"view", "Browse a sysdump archive (view FILE)", "the console issue"},
 	}
 	cmds := make([]*cobra.Command, 0, len(specs))

@@ -1,0 +1,430 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/rollout"
+	"github.com/nwroll/nwroll/rollout/inventory"
+	"github.com/nwroll/nwroll/rollout/remote"
+)
+
+// The headless commands (design §1): status, plan, upgrade, rollback,
+// resume and sysdump. The work is in package rollout; this file is flags,
+// signals and exit codes.
+
+// common are the flags every headless command shares.
+type common struct {
+	inventory string
+	releases  string
+	json      bool
+}
+
+func (c *common) register(cmd *cobra.Command, withJSON bool) {
+	cmd.Flags().StringVarP(&c.inventory, "inventory", "i", "", "the inventory file (docs/inventory.md), e.g. DIR/inventory.yaml of `nwroll sim up`")
+	cmd.Flags().StringVar(&c.releases, "releases", "", "a directory of known releases, to name each node's running build (default: releases/ next to the inventory, if there is one)")
+	if withJSON {
+		cmd.Flags().BoolVar(&c.json, "json", false, "write JSON (one JSON object per line for upgrade, resume and rollback)")
+	}
+}
+
+// env loads the inventory and the release catalog and builds the Env. The
+// returned func closes the SSH connections.
+func (c *common) env(cmd *cobra.Command, out io.Writer) (rollout.Env, func(), error) {
+	if c.inventory == "" {
+		return rollout.Env{}, nil, usageError("'%s' needs -i INVENTORY, the inventory file (see '%s --help')", cmd.CommandPath(), cmd.CommandPath())
+	}
+	inv, err := inventory.Load(c.inventory)
+	if err != nil {
+		return rollout.Env{}, nil, &exitError{code: exitUsage, err: err}
+	}
+	stateDir, err := rollout.DefaultStateDir()
+	if err != nil {
+		return rollout.Env{}, nil, &exitError{code: exitUsage, err: err}
+	}
+	dir := c.releases
+	if dir == "" {
+		sibling := filepath.Join(filepath.Dir(c.inventory), "releases")
+		if st, err := os.Stat(sibling); err == nil && st.IsDir() {
+			dir = sibling
+		}
+	}
+	var cat rollout.KnownReleases
+	if dir != "" {
+		cat, _, err = rollout.LoadReleaseCatalog(dir)
+		if err != nil {
+			return rollout.Env{}, nil, usageError("--releases: %v", err)
+		}
+	}
+	tokenEnv := inv.API.TokenEnv
+	if tokenEnv == "" {
+		tokenEnv = inventory.DefaultTokenEnv
+	}
+	d := remote.NewSSHDialer(remote.SSHOptions{})
+	env := rollout.Env{
+		Inventory: inv, Dialer: d, StateDir: stateDir, Catalog: cat,
+		Token: health.Token(strings.TrimSpace(os.Getenv(tokenEnv))),
+		Out:   out, JSON: c.json,
+	}
+	return env, func() { d.Close(); cat.Cleanup() }, nil
+}
+
+// runSignalContext is cancelled by the first SIGINT/SIGTERM (the run stops
+// cleanly); a second one exits at once.
+func runSignalContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		if _, ok := <-ch; !ok {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "nwroll: interrupted: letting the step in flight finish and leaving every node running (press Ctrl-C again to exit at once)")
+		cancel()
+		if _, ok := <-ch; ok {
+			fmt.Fprintln(os.Stderr, "nwroll: interrupted twice: exiting now; run `nwroll resume` to continue")
+			os.Exit(130)
+		}
+	}()
+	return ctx, func() { signal.Stop(ch); close(ch); cancel() }
+}
+
+// codeErr turns an engine error into the CLI's exit error.
+func codeErr(code int, err error) error {
+	if err == nil && code == exitOK {
+		return nil
+	}
+	if err == nil {
+		err = fmt.Errorf("exit %d", code)
+	}
+	return &exitError{code: code, err: err}
+}
+
+func engineErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &exitError{code: rollout.ExitCodeOf(err), err: err}
+}
+
+// loadRelease loads --release; a bad one is a usage error naming the fix.
+func loadRelease(cmd *cobra.Command, p string) (*rollout.Release, error) {
+	if p == "" {
+		return nil, usageError("'%s' needs --release REL: a release directory (manifest.json, SHA256SUMS, neuwerk) or a .tar.gz of one", cmd.CommandPath())
+	}
+	r, err := rollout.LoadRelease(p)
+	if err != nil {
+		return nil, &exitError{code: exitUsage, err: err}
+	}
+	return r, nil
+}
+
+func newStatusCmd() *cobra.Command {
+	var c common
+	cmd := &cobra.Command{
+		Use:   "status -i INVENTORY [--json]",
+		Short: "Print the node table once: role, release, readiness, lag, lock",
+		Long: `Connect to every node (SSH for the binary and lock, HTTPS for health) and print
+the node table once: name, role, release (the binary's sha256 matched against
+known releases), ready or the failing checks, replication lag and the lock
+holder. Nothing changes on any node.`,
+		Example: "  nwroll status -i /tmp/nw/inventory.yaml\n  nwroll status -i inventory.yaml --releases ./releases --json",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			env, done, err := c.env(cmd, cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			defer done()
+			ctx, stop := runSignalContext()
+			defer stop()
+			rep, err := rollout.Status(ctx, env)
+			if err != nil {
+				return engineErr(err)
+			}
+			if c.json {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(rep)
+			}
+			rollout.RenderStatus(cmd.OutOrStdout(), rep)
+			return nil
+		},
+	}
+	c.register(cmd, true)
+	return cmd
+}
+
+// backupFlags are --backup and --backup-reuse.
+type backupFlags struct {
+	mode  string
+	reuse string
+}
+
+func (b *backupFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&b.mode, "backup", "quiesced", "how to back up each node first: quiesced (stop, tar, start, gates) or live (tar while running)")
+	cmd.Flags().StringVar(&b.reuse, "backup-reuse", "", "reuse an existing backup set (its id, or latest) instead of a new backup")
+}
+
+func (b *backupFlags) options() (rollout.BackupMode, string, error) {
+	mode := rollout.BackupQuiesced
+	switch b.mode {
+	case "quiesced", "":
+	case "live":
+		mode = rollout.BackupLive
+	default:
+		return 0, "", usageError("--backup %q: use quiesced (the default) or live", b.mode)
+	}
+	if b.reuse != "" {
+		if b.mode == "live" {
+			return 0, "", usageError("--backup live and --backup-reuse exclude each other: pick one")
+		}
+		return rollout.BackupReuse, b.reuse, nil
+	}
+	return mode, "", nil
+}
+
+func newPlanCmd() *cobra.Command {
+	var c common
+	var b backupFlags
+	var release string
+	cmd := &cobra.Command{
+		Use:   "plan -i INVENTORY --release REL",
+		Short: "Print the runbook this cluster would get, with its gates; changes nothing",
+		Long: `Connect to every node read-only, identify each node's build, and print the
+ordered steps of the upgrade to REL: the gates each step must pass and the
+quorum arithmetic of every stop. Nothing changes on any node, no lock is
+taken and no journal is written.`,
+		Example: "  nwroll plan -i /tmp/nw/inventory.yaml --release /tmp/nw/releases/1.1.0",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			mode, set, err := b.options()
+			if err != nil {
+				return err
+			}
+			env, done, err := c.env(cmd, cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			defer done()
+			rel, err := loadRelease(cmd, release)
+			if err != nil {
+				return err
+			}
+			defer rel.Cleanup()
+			ctx, stop := runSignalContext()
+			defer stop()
+			return engineErr(rollout.PrintPlan(ctx, env, rollout.PlanOptionsIn{Release: rel, Backup: mode, BackupSet: set}))
+		},
+	}
+	c.register(cmd, false)
+	b.register(cmd)
+	cmd.Flags().StringVar(&release, "release", "", "the release to upgrade to: a directory (manifest.json, SHA256SUMS, neuwerk) or a .tar.gz")
+	return cmd
+}
+
+func needYes(cmd *cobra.Command, yes bool) error {
+	if yes {
+		return nil
+	}
+	return usageError("'%s' runs headless only with --yes (every step auto-approved; on a failure the node is rolled back). "+
+		"To approve each step yourself, use the console: nwroll console -i INVENTORY --release REL", cmd.CommandPath())
+}
+
+func newUpgradeCmd() *cobra.Command {
+	var c common
+	var b backupFlags
+	var release string
+	var yes, noRollback, breakLock bool
+	cmd := &cobra.Command{
+		Use:   "upgrade -i INVENTORY --release REL --yes [--json]",
+		Short: "Headless rolling upgrade, every step auto-approved (--yes)",
+		Long: `Run the upgrade runbook headless: connect, identify, pre-check (refuse a degraded
+cluster), lock, stage, back up, upgrade the followers one at a time and the
+leader last, each gated for the stabilisation window, validate, unlock. One
+line per event (--json: one JSON object per line).
+
+On a gate failure a sysdump is taken first, then the failing node is rolled
+back (exit 4); with --no-rollback the run only stops (exit 1).
+
+Exit codes: 0 success, 1 failed and stopped, 2 usage or inventory error,
+3 pre-checks refused to start, 4 rolled back.`,
+		Example: "  nwroll upgrade -i /tmp/nw/inventory.yaml --release /tmp/nw/releases/1.1.0 --yes",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := needYes(cmd, yes); err != nil {
+				return err
+			}
+			mode, set, err := b.options()
+			if err != nil {
+				return err
+			}
+			env, done, err := c.env(cmd, cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			defer done()
+			rel, err := loadRelease(cmd, release)
+			if err != nil {
+				return err
+			}
+			defer rel.Cleanup()
+			ctx, stop := runSignalContext()
+			defer stop()
+			code, err := rollout.Upgrade(ctx, env, rollout.UpgradeOptions{
+				PlanOptionsIn: rollout.PlanOptionsIn{Release: rel, Backup: mode, BackupSet: set},
+				NoRollback:    noRollback, BreakLock: breakLock,
+			})
+			return codeErr(code, err)
+		},
+	}
+	c.register(cmd, true)
+	b.register(cmd)
+	cmd.Flags().StringVar(&release, "release", "", "the release to upgrade to: a directory (manifest.json, SHA256SUMS, neuwerk) or a .tar.gz")
+	cmd.Flags().BoolVar(&yes, "yes", false, "approve every step (required: this command has no prompts)")
+	cmd.Flags().BoolVar(&noRollback, "no-rollback", false, "on a failure, stop instead of rolling the node back (exit 1)")
+	cmd.Flags().BoolVar(&breakLock, "break-lock", false, "take over a lock another run holds (only when that run is dead)")
+	return cmd
+}
+
+func newRollbackCmd() *cobra.Command {
+	var c common
+	var yes, breakLock bool
+	cmd := &cobra.Command{
+		Use:   "rollback -i INVENTORY --yes",
+		Short: "Undo what the journal says was upgraded, in reverse order",
+		Long: `Roll back every node the last rollout's journal shows as upgraded, newest first,
+one at a time: stop, restore <binary>.prev, start, and pass the gates. Data
+and state files stay in place.`,
+		Example: "  nwroll rollback -i /tmp/nw/inventory.yaml --yes",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := needYes(cmd, yes); err != nil {
+				return err
+			}
+			env, done, err := c.env(cmd, cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			defer done()
+			ctx, stop := runSignalContext()
+			defer stop()
+			code, err := rollout.Rollback(ctx, env, rollout.RollbackOptions{BreakLock: breakLock})
+			return codeErr(code, err)
+		},
+	}
+	c.register(cmd, true)
+	cmd.Flags().BoolVar(&yes, "yes", false, "approve every step (required: this command has no prompts)")
+	cmd.Flags().BoolVar(&breakLock, "break-lock", false, "take over a lock another run holds (only when that run is dead)")
+	return cmd
+}
+
+func newResumeCmd() *cobra.Command {
+	var c common
+	var yes, breakLock bool
+	var release string
+	cmd := &cobra.Command{
+		Use:   "resume -i INVENTORY --yes",
+		Short: "Continue an interrupted rollout from its journal",
+		Long: `Continue the last rollout, interrupted by Ctrl-C, a lost connection or a kill:
+re-read every node's real state (which binary is in place, whether .new and
+.prev exist, whether the service runs), run the read-only checks again, start
+and gate a node left stopped, and carry on where the journal says the run
+stopped. A node on a binary that matches no known release is refused.`,
+		Example: "  nwroll resume -i /tmp/nw/inventory.yaml --yes",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := needYes(cmd, yes); err != nil {
+				return err
+			}
+			env, done, err := c.env(cmd, cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			defer done()
+			var rel *rollout.Release
+			if release != "" {
+				if rel, err = loadRelease(cmd, release); err != nil {
+					return err
+				}
+				defer rel.Cleanup()
+			}
+			ctx, stop := runSignalContext()
+			defer stop()
+			code, err := rollout.Resume(ctx, env, rollout.ResumeOptions{Release: rel, BreakLock: breakLock})
+			return codeErr(code, err)
+		},
+	}
+	c.register(cmd, true)
+	cmd.Flags().BoolVar(&yes, "yes", false, "approve every step (required: this command has no prompts)")
+	cmd.Flags().BoolVar(&breakLock, "break-lock", false, "take over a lock another run holds (only when that run is dead)")
+	cmd.Flags().StringVar(&release, "release", "", "the run's release, if it moved since (default: where the journal says it was)")
+	return cmd
+}
+
+func newSysdumpCmd() *cobra.Command {
+	var c common
+	var out string
+	cmd := &cobra.Command{
+		Use:   "sysdump -i INVENTORY [-o FILE]",
+		Short: "Collect a cluster sysdump (mode 0600)",
+		Long: `Ask the cluster for a sysdump (POST /api/v1/support/sysdump/cluster, answered by
+the leader) and save it with mode 0600. Progress is shown on a terminal.`,
+		Example: "  nwroll sysdump -i /tmp/nw/inventory.yaml -o /tmp/cluster.tar.gz",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			env, done, err := c.env(cmd, cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			defer done()
+			if out == "" {
+				out = fmt.Sprintf("neuwerk-cluster-sysdump-%s-%s.tar.gz", env.Inventory.Cluster, time.Now().UTC().Format("20060102T150405Z"))
+			}
+			if _, err := os.Stat(out); err == nil {
+				return usageError("-o %s: the file exists; pick another name (a sysdump is never overwritten)", out)
+			}
+			if dir := filepath.Dir(out); dir != "" {
+				if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+					return usageError("-o %s: the directory %s does not exist", out, dir)
+				}
+			}
+			ctx, stop := runSignalContext()
+			defer stop()
+			var progress func(int64)
+			tty := isTerminal(os.Stderr)
+			if tty {
+				progress = func(n int64) { fmt.Fprintf(os.Stderr, "\rnwroll: sysdump: %.1f MiB received", float64(n)/(1<<20)) }
+			}
+			res, err := rollout.Sysdump(ctx, env, out, progress)
+			if tty {
+				fmt.Fprintln(os.Stderr)
+			}
+			if err != nil {
+				return engineErr(err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "saved %s (%d bytes, sha256 %s, mode 0600)\n", res.Path, res.Bytes, res.SHA256)
+			return nil
+		},
+	}
+	c.register(cmd, false)
+	cmd.Flags().StringVarP(&out, "output", "o", "", "where to save it (default: neuwerk-cluster-sysdump-<cluster>-<time>.tar.gz here)")
+	return cmd
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+

@@ -1,0 +1,545 @@
+package rollout
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/rollout/inventory"
+	"github.com/nwroll/nwroll/rollout/remote"
+)
+
+// Connect (design §3 "Connect", "Token"): SSH to every node in parallel
+// with strict host key checking, read each node's node_id and map it to the
+// decimal API id (facts §0.3), fetch <data_root>/http-tls/ca.crt and pin it
+// unless the inventory names a CA file (the copies must agree across
+// nodes), mint a short-lived admin token over SSH unless one was given
+// (facts §5), and build one health client per node. Read-only on every
+// node. Calling it again re-checks the SSH connections only.
+
+const (
+	tokenTTL     = 30 * time.Minute
+	tokenRefresh = 20 * time.Minute // mint a fresh token once the current one is this old
+)
+
+// cmdOut is a finished remote command.
+type cmdOut struct {
+	Stdout, Stderr string
+	Code           int
+}
+
+// remoteFor returns the node's SSH handle, dialling it if needed.
+func (x *Executor) remoteFor(ctx context.Context, n inventory.Node) (remote.Remote, error) {
+	x.mu.Lock()
+	r := x.remotes[n.Name]
+	x.mu.Unlock()
+	if r != nil {
+		return r, nil
+	}
+	r, err := x.cfg.Dialer.Dial(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	x.mu.Lock()
+	if old := x.remotes[n.Name]; old != nil {
+		x.mu.Unlock()
+		_ = r.Close()
+		return old, nil
+	}
+	x.remotes[n.Name] = r
+	x.mu.Unlock()
+	return r, nil
+}
+
+// run runs cmd on the node, bounded by timeout (OpTimeout when 0). With
+// echo, every output line is passed on as a Note. A non-zero exit is not
+// an error here.
+func (x *Executor) run(ctx context.Context, n inventory.Node, op string, cmd remote.Command, echo bool, timeout time.Duration) (cmdOut, error) {
+	if timeout <= 0 {
+		timeout = x.cfg.OpTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	r, err := x.remoteFor(ctx, n)
+	if err != nil {
+		return cmdOut{}, err
+	}
+	var mu sync.Mutex
+	var stdout, stderr strings.Builder
+	res, err := r.Run(ctx, cmd, func(s remote.Stream, line string) {
+		mu.Lock()
+		if s == remote.Stderr {
+			stderr.WriteString(line + "\n")
+		} else {
+			stdout.WriteString(line + "\n")
+		}
+		mu.Unlock()
+		if echo {
+			x.note(Note{Node: n.Name, Kind: NoteOutput, Op: op, Text: line})
+		}
+	})
+	out := cmdOut{Stdout: stdout.String(), Stderr: stderr.String(), Code: res.ExitCode}
+	if err != nil {
+		return out, fmt.Errorf("%s on %s: %w", op, n.Name, err)
+	}
+	return out, nil
+}
+
+// script runs a POSIX sh script with positional arguments, with the node's
+// privileges (sudo -n when the inventory says sudo). Every word is quoted.
+func (x *Executor) script(ctx context.Context, n inventory.Node, op, script string, timeout time.Duration, args ...string) (cmdOut, error) {
+	argv := append([]string{"sh", "-c", script, "sh"}, args...)
+	return x.run(ctx, n, op, remote.Privileged(n, argv...), false, timeout)
+}
+
+// commandError describes a command that exited non-zero.
+func commandError(op, node string, out cmdOut) error {
+	why := lastLine(out.Stderr)
+	if why == "" {
+		why = lastLine(out.Stdout)
+	}
+	if why == "" {
+		why = "no output"
+	}
+	return fmt.Errorf("%s on %s exited %d: %s", op, node, out.Code, why)
+}
+
+const connectScript = `id=$(cat -- "$1") || { echo "nwroll: cannot read $1" >&2; exit 66; }
+printf 'nwroll-node-id: %s\n' "$id"
+if [ -n "$2" ]; then
+  printf 'nwroll-ca-begin\n'
+  cat -- "$2" || { echo "nwroll: cannot read $2" >&2; exit 67; }
+  printf '\nnwroll-ca-end\n'
+fi`
+
+// Connect connects to every node (see above). Its errors are *SetupError.
+func (x *Executor) Connect(ctx context.Context) error {
+	x.mu.Lock()
+	connected := x.connected
+	x.mu.Unlock()
+	if connected {
+		return x.forEach(x.NodeNames(), func(name string) error {
+			n, _ := x.node(name)
+			if _, err := x.cfg.Dialer.Dial(ctx, n); err != nil {
+				return &SetupError{Code: ExitRefused, Err: err}
+			}
+			return nil
+		})
+	}
+
+	fetchCA := x.inv.API.CAFile == ""
+	type found struct {
+		uuid, id string
+		ca       []byte
+	}
+	res := make([]found, len(x.nodes))
+	errs := make([]error, len(x.nodes))
+	var wg sync.WaitGroup
+	for i, n := range x.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			caPath := ""
+			if fetchCA {
+				caPath = path.Join(n.Paths.DataRoot, "http-tls", "ca.crt")
+			}
+			out, err := x.script(ctx, n, "connect", connectScript, time.Minute, path.Join(n.Paths.DataRoot, "node_id"), caPath)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			if out.Code != 0 {
+				errs[i] = fmt.Errorf("node %s: %s; is paths.data_root (%s) right for this node?", n.Name, lastLine(out.Stderr), n.Paths.DataRoot)
+				return
+			}
+			f, err := parseConnectOutput(out.Stdout, fetchCA)
+			if err != nil {
+				errs[i] = fmt.Errorf("node %s: %v", n.Name, err)
+				return
+			}
+			res[i] = f
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return &SetupError{Code: ExitRefused, Err: err}
+	}
+
+	ids := map[string]string{}
+	for i, n := range x.nodes {
+		if other, dup := ids[res[i].id]; dup {
+			return &SetupError{Code: ExitRefused, Err: fmt.Errorf("nodes %s and %s have the same node_id %s: the inventory lists one machine twice, or a node's data root was copied", other, n.Name, res[i].uuid)}
+		}
+		ids[res[i].id] = n.Name
+	}
+
+	var caPEM []byte
+	caSource := ""
+	if fetchCA {
+		first := sha256.Sum256(res[0].ca)
+		var differ []string
+		for i, n := range x.nodes[1:] {
+			if sum := sha256.Sum256(res[i+1].ca); sum != first {
+				differ = append(differ, fmt.Sprintf("%s (sha256 %s)", n.Name, hex.EncodeToString(sum[:6])))
+			}
+		}
+		if len(differ) > 0 {
+			return &SetupError{Code: ExitRefused, Err: fmt.Errorf("the API CA differs across nodes: %s has %s/http-tls/ca.crt with sha256 %s, but %s differ; "+
+				"the nodes are not one cluster, or a node's TLS material was replaced: check the inventory, or pin the right CA with api.ca_file",
+				x.nodes[0].Name, x.nodes[0].Paths.DataRoot, hex.EncodeToString(first[:6]), strings.Join(differ, ", "))}
+		}
+		caPEM, caSource = res[0].ca, x.nodes[0].Name+":"+path.Join(x.nodes[0].Paths.DataRoot, "http-tls", "ca.crt")
+	} else {
+		b, err := os.ReadFile(x.inv.API.CAFile)
+		if err != nil {
+			return &SetupError{Code: ExitUsage, Err: fmt.Errorf("%s: api.ca_file %s cannot be read: %v; fix the path, or remove api.ca_file to fetch the CA over SSH", x.inv.Path, x.inv.API.CAFile, err)}
+		}
+		caPEM, caSource = b, x.inv.API.CAFile
+	}
+
+	x.mu.Lock()
+	for i, n := range x.nodes {
+		x.uuids[n.Name], x.ids[n.Name] = res[i].uuid, res[i].id
+	}
+	x.caPEM, x.caSource = caPEM, caSource
+	x.mu.Unlock()
+
+	if x.token == "" {
+		if err := x.mint(ctx); err != nil {
+			return &SetupError{Code: ExitRefused, Err: err}
+		}
+	}
+	if err := x.buildClients(); err != nil {
+		return err
+	}
+	if err := x.verifyAPI(ctx); err != nil {
+		return err
+	}
+	x.mu.Lock()
+	x.connected = true
+	x.mu.Unlock()
+	return nil
+}
+
+func parseConnectOutput(out string, wantCA bool) (struct {
+	uuid, id string
+	ca       []byte
+}, error) {
+	var f struct {
+		uuid, id string
+		ca       []byte
+	}
+	var ca bytes.Buffer
+	inCA, sawEnd := false, false
+	for _, l := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(l, "nwroll-node-id: "):
+			f.uuid = strings.TrimSpace(strings.TrimPrefix(l, "nwroll-node-id: "))
+		case l == "nwroll-ca-begin":
+			inCA = true
+		case l == "nwroll-ca-end":
+			inCA, sawEnd = false, true
+		case inCA:
+			ca.WriteString(l + "\n")
+		}
+	}
+	if f.uuid == "" {
+		return f, errors.New("node_id is empty")
+	}
+	id, err := health.NodeIDFromUUID(f.uuid)
+	if err != nil {
+		return f, fmt.Errorf("node_id: %v", err)
+	}
+	f.id = id
+	if wantCA {
+		if !sawEnd || !bytes.Contains(ca.Bytes(), []byte("BEGIN CERTIFICATE")) {
+			return f, errors.New("http-tls/ca.crt holds no PEM certificate")
+		}
+		f.ca = bytes.TrimSpace(ca.Bytes())
+		f.ca = append(f.ca, '\n')
+	}
+	return f, nil
+}
+
+// mint mints an admin token over SSH on the first node that can (facts §5):
+// `<binary> auth token mint --sub nwroll-<user>@<host> --roles admin --ttl
+// 30m --http-tls-dir <data_root>/http-tls`. Its output is the token, so it
+// is never echoed.
+func (x *Executor) mint(ctx context.Context) error {
+	var errs []string
+	for _, n := range x.nodes {
+		cmd := remote.Privileged(n, n.Paths.Binary, "auth", "token", "mint",
+			"--sub", "nwroll-"+CurrentOperator(), "--roles", "admin", "--ttl", "30m",
+			"--http-tls-dir", path.Join(n.Paths.DataRoot, "http-tls"))
+		out, err := x.run(ctx, n, "mint a token", cmd, false, time.Minute)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		tok := ""
+		for _, l := range strings.Split(out.Stdout, "\n") {
+			l = strings.TrimSpace(l)
+			if strings.Count(l, ".") == 2 && !strings.ContainsAny(l, " \t") && strings.HasPrefix(l, "eyJ") {
+				tok = l
+			}
+		}
+		if out.Code != 0 || tok == "" {
+			errs = append(errs, fmt.Sprintf("%s: `%s auth token mint` exited %d: %s", n.Name, n.Paths.Binary, out.Code, ScrubJournalString(lastLine(out.Stderr))))
+			continue
+		}
+		x.mu.Lock()
+		x.token = health.Token(tok)
+		x.mintedAt = time.Now()
+		x.cfg.TokenSource = "minted over SSH on " + n.Name
+		x.mu.Unlock()
+		return nil
+	}
+	return fmt.Errorf("cannot mint an admin token over SSH (%s); set %s to an admin token instead", strings.Join(errs, "; "), x.tokenEnv())
+}
+
+func (x *Executor) tokenEnv() string {
+	if x.inv.API.TokenEnv != "" {
+		return x.inv.API.TokenEnv
+	}
+	return inventory.DefaultTokenEnv
+}
+
+func (x *Executor) buildClients() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var clients []*health.Client
+	for _, n := range x.nodes {
+		c, err := health.NewClient(health.Config{
+			Name: n.Name, NodeID: x.ids[n.Name], APIURL: n.APIURL, MetricsURL: n.MetricsURL,
+			CAPEM: x.caPEM, Token: x.token, Timeouts: x.cfg.Timeouts,
+		})
+		if err != nil {
+			code := ExitRefused
+			if x.inv.API.CAFile != "" {
+				code = ExitUsage
+			}
+			return &SetupError{Code: code, Err: fmt.Errorf("%v (CA from %s)", err, x.caSource)}
+		}
+		clients = append(clients, c)
+	}
+	for _, c := range x.clients {
+		c.CloseIdleConnections()
+	}
+	x.clients = clients
+	return nil
+}
+
+// verifyAPI checks the pinned CA against every node that answers, and the
+// token against one of them. A node that does not answer at all is left
+// to the pre-check, which names it.
+func (x *Executor) verifyAPI(ctx context.Context) error {
+	clients := x.Clients()
+	answered := make([]bool, len(clients))
+	errs := make([]error, len(clients))
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := c.Health(ctx)
+			switch {
+			case err == nil:
+				answered[i] = true
+			case health.IsTLS(err):
+				fix := "the node's certificate is not signed by the CA fetched over SSH"
+				if x.inv.API.CAFile != "" {
+					fix = fmt.Sprintf("api.ca_file %s is not the cluster's CA: use the node's %s/http-tls/ca.crt, or remove api.ca_file to fetch it over SSH",
+						x.inv.API.CAFile, x.nodes[i].Paths.DataRoot)
+				}
+				errs[i] = fmt.Errorf("%v; %s", err, fix)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		code := ExitRefused
+		if x.inv.API.CAFile != "" {
+			code = ExitUsage
+		}
+		return &SetupError{Code: code, Err: err}
+	}
+	for i, c := range clients {
+		if !answered[i] {
+			continue
+		}
+		who, err := c.WhoAmI(ctx)
+		if err != nil {
+			if health.IsUnauthorized(err) || health.IsForbidden(err) {
+				return &SetupError{Code: ExitUsage, Err: fmt.Errorf("the API token (%s) is refused: %v; unset %s to mint one over SSH, or mint a fresh admin token",
+					x.tokenSource(), err, x.tokenEnv())}
+			}
+			continue // try another node
+		}
+		admin := false
+		for _, r := range who.Roles {
+			if strings.EqualFold(r, "admin") {
+				admin = true
+			}
+		}
+		if !admin {
+			return &SetupError{Code: ExitUsage, Err: fmt.Errorf("the API token (%s) has no admin role (roles: %s): sysdumps need admin; use a token minted with --roles admin",
+				x.tokenSource(), strings.Join(who.Roles, ", "))}
+		}
+		return nil
+	}
+	return nil
+}
+
+func (x *Executor) tokenSource() string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.cfg.TokenSource != "" {
+		return x.cfg.TokenSource
+	}
+	return "$" + x.tokenEnv()
+}
+
+// Clients are the health clients, in inventory order.
+func (x *Executor) Clients() []*health.Client {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return append([]*health.Client(nil), x.clients...)
+}
+
+// Poll refreshes every node (health.Refresh). A minted token is renewed
+// when it gets old.
+func (x *Executor) Poll(ctx context.Context) health.ClusterSnapshot {
+	x.renewToken(ctx)
+	snap := health.Refresh(ctx, x.Clients())
+	x.mu.Lock()
+	cp := snap
+	x.lastSnap = &cp
+	x.mu.Unlock()
+	return snap
+}
+
+// LastSnapshot is the latest poll, if any.
+func (x *Executor) LastSnapshot() (health.ClusterSnapshot, bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.lastSnap == nil {
+		return health.ClusterSnapshot{}, false
+	}
+	return *x.lastSnap, true
+}
+
+func (x *Executor) renewToken(ctx context.Context) {
+	x.mu.Lock()
+	at := x.mintedAt
+	x.mu.Unlock()
+	if at.IsZero() || time.Since(at) < tokenRefresh {
+		return
+	}
+	if err := x.mint(ctx); err != nil {
+		x.note(Note{Kind: NoteInfo, Text: "renewing the API token failed: " + err.Error()})
+		return
+	}
+	if err := x.buildClients(); err != nil {
+		x.note(Note{Kind: NoteInfo, Text: "renewing the API token failed: " + err.Error()})
+	}
+}
+
+const readFilesScript = `b=$1; shift
+for s in .bin .new .prev; do
+  f=$b; [ "$s" = .bin ] || f=$b$s
+  if [ -f "$f" ]; then
+    h=$(sha256sum < "$f") || { echo "nwroll: cannot read $f" >&2; exit 1; }
+    printf 'nwroll-file: %s %s\n' "$s" "${h%% *}"
+  else
+    printf 'nwroll-file: %s -\n' "$s"
+  fi
+done
+"$@" >/dev/null 2>&1
+printf 'nwroll-active: %s\n' "$?"`
+
+// ReadFiles reads each node's binary, <binary>.new and <binary>.prev
+// (sha256) and whether the unit is active. Read-only.
+func (x *Executor) ReadFiles(ctx context.Context, names []string) ([]NodeFiles, error) {
+	out := make([]NodeFiles, len(names))
+	err := x.forEach(names, func(name string) error {
+		i := indexOf(names, name)
+		n, err := x.node(name)
+		if err != nil {
+			return err
+		}
+		args := append([]string{n.Paths.Binary}, x.inv.Service.IsActive...)
+		res, err := x.script(ctx, n, "read-files", readFilesScript, time.Minute, args...)
+		if err != nil {
+			return err
+		}
+		if res.Code != 0 {
+			return commandError("read-files", name, res)
+		}
+		f, err := parseReadFiles(name, res.Stdout)
+		if err != nil {
+			return err
+		}
+		out[i] = f
+		x.mu.Lock()
+		x.files[name] = f
+		x.mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func parseReadFiles(node, out string) (NodeFiles, error) {
+	f := NodeFiles{Node: node}
+	seen := 0
+	for _, l := range strings.Split(out, "\n") {
+		if rest, ok := strings.CutPrefix(l, "nwroll-file: "); ok {
+			kind, sha, _ := strings.Cut(strings.TrimSpace(rest), " ")
+			if sha == "-" {
+				sha = ""
+			}
+			switch kind {
+			case ".bin":
+				f.SHA256 = sha
+			case ".new":
+				f.NewPresent, f.NewSHA256 = sha != "", sha
+			case ".prev":
+				f.PrevPresent, f.PrevSHA256 = sha != "", sha
+			}
+			seen++
+		}
+		if rest, ok := strings.CutPrefix(l, "nwroll-active: "); ok {
+			code, err := strconv.Atoi(strings.TrimSpace(rest))
+			if err != nil {
+				return f, fmt.Errorf("read-files on %s: bad is-active report %q", node, rest)
+			}
+			f.Active = code == 0
+			seen++
+		}
+	}
+	if seen != 4 {
+		return f, fmt.Errorf("read-files on %s: incomplete report %q", node, lastLine(out))
+	}
+	return f, nil
+}
+
+func indexOf(xs []string, s string) int {
+	for i, x := range xs {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}

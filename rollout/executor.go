@@ -1,0 +1,438 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/rollout/inventory"
+	"github.com/nwroll/nwroll/rollout/remote"
+)
+
+// The executor (design §2) turns the machine's effects into remote and API
+// work and answers each with an event. It holds everything a run needs to
+// reach the cluster: one SSH handle and one health.Client per node, the
+// pinned CA and the admin token (which never leaves this struct: it is a
+// health.Token, and no command output that carries it is passed on).
+//
+// Perform runs one asynchronous effect and returns its answer; Apply writes
+// a synchronous one (Record, SaveBaseline, Finish). Both are safe for
+// concurrent use: the runner calls Perform from one goroutine per effect.
+
+// ExecutorConfig is what an Executor needs.
+type ExecutorConfig struct {
+	Inventory *inventory.Inventory
+	Dialer    remote.Dialer
+
+	// Release is the target; needed only to stage it.
+	Release *Release
+	// Catalog identifies builds (for backup records and status).
+	Catalog KnownReleases
+	// Known are further builds to identify (a resumed run's), beyond Catalog.
+	Known []BuildRef
+
+	// StateDir is $XDG_STATE_HOME/nwroll: sysdumps, baselines and backup
+	// sets are kept under StateDir/<cluster>/.
+	StateDir string
+	// Journal receives the machine's Records; nil writes none (plan, status).
+	Journal *Journal
+	// RunExtra is added to the Extra of the run's intent record, and
+	// RunRelease is its Release: what resume needs to continue the run.
+	RunExtra   map[string]string
+	RunRelease *JournalRelease
+
+	// Token is an admin token given by the operator ($NEUWERK_TOKEN); ""
+	// mints one over SSH.
+	Token health.Token
+	// TokenSource names where Token came from, for messages.
+	TokenSource string
+
+	// BreakLock takes over a lock another run holds (--break-lock).
+	BreakLock bool
+	// BackupSetID continues this backup set (resume) instead of a new one.
+	BackupSetID string
+	// BackupMaxAge bounds how old a reused set may be (default 7 days).
+	BackupMaxAge time.Duration
+
+	// Timeouts of the health clients; zero fields take short defaults.
+	Timeouts health.Timeouts
+	// OpTimeout bounds one remote command (default 5m; staging and backups
+	// get 30m).
+	OpTimeout time.Duration
+
+	// OnNote receives what the executor has to say beyond an effect's
+	// result: command output, transfer progress, notes. May be nil.
+	OnNote func(Note)
+}
+
+// Note is a line of the executor's own output for the log pane or CI log.
+type Note struct {
+	At    time.Time
+	Node  string
+	Kind  NoteKind
+	Op    string // the effect's kind, when the note belongs to one
+	Text  string // for NoteOutput: one line of the command's output
+	Done  int64  // for NoteProgress
+	Total int64
+}
+
+// NoteKind says what a Note carries.
+type NoteKind string
+
+// Note kinds.
+const (
+	NoteOutput   NoteKind = "output"   // a line of a remote command's stdout or stderr
+	NoteProgress NoteKind = "progress" // bytes of a transfer
+	NoteInfo     NoteKind = "info"     // something worth knowing (lock broken, CA pinned…)
+)
+
+// SetupError is a problem found before anything could change on a node:
+// a bad token, CA or host key, an unreachable node. Code is the exit code
+// it deserves (2 for a configuration error, 3 for a refusal).
+type SetupError struct {
+	Code int
+	Err  error
+}
+
+func (e *SetupError) Error() string { return e.Err.Error() }
+func (e *SetupError) Unwrap() error { return e.Err }
+
+// Exit codes (design §1), also used by the headless commands.
+const (
+	ExitOK         = 0
+	ExitFailed     = 1
+	ExitUsage      = 2
+	ExitRefused    = 3
+	ExitRolledBack = 4
+)
+
+// Executor performs effects. Build it with NewExecutor, then Connect.
+type Executor struct {
+	cfg   ExecutorConfig
+	inv   *inventory.Inventory
+	nodes []inventory.Node // inventory order
+
+	mu        sync.Mutex
+	onNote    func(Note)
+	remotes   map[string]remote.Remote
+	uuids     map[string]string // node → UUID from <data_root>/node_id
+	ids       map[string]string // node → decimal id
+	caPEM     []byte
+	caSource  string
+	token     health.Token
+	mintedAt  time.Time // when token was minted; zero when it was given
+	clients   []*health.Client // inventory order
+	connected bool
+	files     map[string]NodeFiles // latest read per node
+	lastSnap  *health.ClusterSnapshot
+	backup    *BackupSet
+	holder    LockHolder
+	lockTaken bool
+}
+
+// NewExecutor returns an executor for the inventory's nodes.
+func NewExecutor(cfg ExecutorConfig) (*Executor, error) {
+	if cfg.Inventory == nil {
+		return nil, errors.New("executor: no inventory")
+	}
+	if cfg.Dialer == nil {
+		return nil, errors.New("executor: no SSH dialer")
+	}
+	if cfg.OpTimeout <= 0 {
+		cfg.OpTimeout = 5 * time.Minute
+	}
+	if cfg.BackupMaxAge <= 0 {
+		cfg.BackupMaxAge = 7 * 24 * time.Hour
+	}
+	t := cfg.Timeouts
+	if t.Probe <= 0 {
+		t.Probe = 2 * time.Second
+	}
+	if t.API <= 0 {
+		t.API = 4 * time.Second
+	}
+	if t.Metrics <= 0 {
+		t.Metrics = 2 * time.Second
+	}
+	cfg.Timeouts = t
+	x := &Executor{
+		cfg:     cfg,
+		inv:     cfg.Inventory,
+		nodes:   cfg.Inventory.Nodes(),
+		remotes: map[string]remote.Remote{},
+		uuids:   map[string]string{},
+		ids:     map[string]string{},
+		files:   map[string]NodeFiles{},
+		token:   cfg.Token,
+		onNote:  cfg.OnNote,
+	}
+	runID := ""
+	if cfg.Journal != nil {
+		runID = cfg.Journal.RunID()
+	}
+	x.holder = NewLockHolder(cfg.Inventory.Cluster, runID)
+	return x, nil
+}
+
+// Close releases the health clients' connections. The dialer is the
+// caller's to close.
+func (x *Executor) Close() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, c := range x.clients {
+		c.CloseIdleConnections()
+	}
+	for _, r := range x.remotes {
+		_ = r.Close()
+	}
+	x.remotes = map[string]remote.Remote{}
+}
+
+// SetJournal attaches the run's journal (opened once the cluster was
+// surveyed): Records go to it and its run id names the lock holder.
+func (x *Executor) SetJournal(j *Journal, extra map[string]string, rel *JournalRelease) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.cfg.Journal, x.cfg.RunExtra, x.cfg.RunRelease = j, extra, rel
+	x.holder = NewLockHolder(x.inv.Cluster, j.RunID())
+}
+
+// Inventory is the executor's inventory.
+func (x *Executor) Inventory() *inventory.Inventory { return x.inv }
+
+// Holder is the lock holder this run writes on the nodes.
+func (x *Executor) Holder() LockHolder { return x.holder }
+
+func (x *Executor) note(n Note) {
+	x.mu.Lock()
+	f := x.onNote
+	x.mu.Unlock()
+	if f == nil {
+		return
+	}
+	if n.At.IsZero() {
+		n.At = time.Now()
+	}
+	n.Text = ScrubJournalString(n.Text)
+	f(n)
+}
+
+// SetNoteHandler replaces ExecutorConfig.OnNote (nil drops notes).
+func (x *Executor) SetNoteHandler(f func(Note)) {
+	x.mu.Lock()
+	x.onNote = f
+	x.mu.Unlock()
+}
+
+func (x *Executor) node(name string) (inventory.Node, error) {
+	for _, n := range x.nodes {
+		if n.Name == name {
+			return n, nil
+		}
+	}
+	return inventory.Node{}, fmt.Errorf("node %s is not in the inventory %s", name, x.inv.Path)
+}
+
+// NodeNames lists the inventory's nodes in order.
+func (x *Executor) NodeNames() []string {
+	out := make([]string, len(x.nodes))
+	for i, n := range x.nodes {
+		out[i] = n.Name
+	}
+	return out
+}
+
+// NodeID is the node's decimal API id, known after Connect.
+func (x *Executor) NodeID(name string) string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.ids[name]
+}
+
+// Perform runs one asynchronous effect and returns the event answering it
+// (a Snapshot for PollHealth, an EffectResult otherwise). It never panics
+// on a failure: errors travel in the result.
+func (x *Executor) Perform(ctx context.Context, e Effect) Event {
+	id := e.Meta().ID
+	if p, ok := e.(PollHealth); ok {
+		snap := x.Poll(ctx)
+		_ = p
+		return Snapshot{ID: id, Snap: snap, At: time.Now()}
+	}
+	data, err := x.perform(ctx, e)
+	return EffectResult{ID: id, At: time.Now(), Err: err, Data: data}
+}
+
+func (x *Executor) perform(ctx context.Context, e Effect) (any, error) {
+	switch e := e.(type) {
+	case ConnectNodes:
+		return nil, x.Connect(ctx)
+	case ReadNodeFiles:
+		return x.ReadFiles(ctx, e.Nodes)
+	case TakeSysdump:
+		return x.TakeSysdump(ctx, e.Purpose, e.PerNode, e.Nodes)
+	case LockNodes:
+		return nil, x.LockNodes(ctx, e.Nodes, e.Resume)
+	case UnlockNodes:
+		return nil, x.UnlockNodes(ctx, e.Nodes)
+	case StageBinary:
+		return nil, x.Stage(ctx, e.Node, e.SHA256)
+	case BackupNode:
+		return x.Backup(ctx, e.Node, e.Mode)
+	case VerifyBackupSet:
+		return nil, x.VerifyBackupSet(ctx, e.Set, e.Nodes)
+	case StopService:
+		return nil, x.ServiceCommand(ctx, e.Node, "stop")
+	case StartService:
+		return nil, x.ServiceCommand(ctx, e.Node, "start")
+	case KeepPrev:
+		return nil, x.KeepPrev(ctx, e.Node)
+	case SwapBinary:
+		return nil, x.Rename(ctx, e.Node, ".new", e.SHA256)
+	case RestorePrev:
+		return nil, x.Rename(ctx, e.Node, ".prev", e.SHA256)
+	}
+	return nil, fmt.Errorf("executor: effect %s (%T) is not asynchronous", e.Kind(), e)
+}
+
+// Apply performs a synchronous effect: Record (written to the journal and
+// fsync'd before returning), SaveBaseline and Finish (nothing to do).
+func (x *Executor) Apply(e Effect) error {
+	switch e := e.(type) {
+	case Record:
+		return x.record(e)
+	case SaveBaseline:
+		_, err := x.SaveBaseline(e.Snap)
+		return err
+	case Finish:
+		return nil
+	}
+	return fmt.Errorf("executor: effect %s (%T) is not synchronous", e.Kind(), e)
+}
+
+func (x *Executor) record(r Record) error {
+	if x.cfg.Journal == nil {
+		return nil
+	}
+	en := r.Entry()
+	en.Effect = uint64(r.For)
+	if r.Type == RecordIntent && r.Op == JournalOpRun && r.Node == "" {
+		// What resume needs to continue this run: the release, the options.
+		if len(x.cfg.RunExtra) > 0 {
+			if en.Extra == nil {
+				en.Extra = map[string]string{}
+			}
+			for k, v := range x.cfg.RunExtra {
+				en.Extra[k] = v
+			}
+		}
+		if x.cfg.RunRelease != nil {
+			rel := *x.cfg.RunRelease
+			en.Release = &rel
+		}
+	}
+	return x.cfg.Journal.Append(en)
+}
+
+// journalEvent writes an event of the executor's own (a broken lock).
+func (x *Executor) journalEvent(node, op, detail string, extra map[string]string) {
+	if x.cfg.Journal == nil {
+		return
+	}
+	_ = x.cfg.Journal.Append(JournalEntry{Kind: JournalEvent, Node: node, Op: op, Detail: detail, OK: true, Extra: extra})
+}
+
+// forEach runs f for every named node in parallel and joins the errors in
+// node order.
+func (x *Executor) forEach(names []string, f func(name string) error) error {
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = f(name)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// identify names a build by sha256: the catalog's version, a known build's,
+// or "" when none matches.
+func (x *Executor) identify(sha string) BuildRef {
+	sha = planNormSHA(sha)
+	if sha == "" {
+		return BuildRef{}
+	}
+	if r, ok := x.cfg.Catalog.Lookup(sha); ok {
+		return BuildRef{Version: r.Version, SHA256: sha}
+	}
+	if r := x.cfg.Release; r != nil && r.SHA256 == sha {
+		return BuildRef{Version: r.Version, SHA256: sha}
+	}
+	for _, k := range x.cfg.Known {
+		if planNormSHA(k.SHA256) == sha && k.Version != "" {
+			return BuildRef{Version: k.Version, SHA256: sha}
+		}
+	}
+	return BuildRef{SHA256: sha}
+}
+
+// clusterStateDir is StateDir/<cluster>, created 0700.
+func (x *Executor) clusterStateDir(sub string) (string, error) {
+	if x.cfg.StateDir == "" {
+		return "", errors.New("no state directory (set XDG_STATE_HOME or HOME)")
+	}
+	d, err := ClusterStateDir(x.cfg.StateDir, x.inv.Cluster)
+	if err != nil {
+		return "", err
+	}
+	if err := journalMkdir(x.cfg.StateDir); err != nil {
+		return "", err
+	}
+	if err := journalMkdir(d); err != nil {
+		return "", err
+	}
+	if sub != "" {
+		d = d + string(os.PathSeparator) + sub
+		if err := journalMkdir(d); err != nil {
+			return "", err
+		}
+	}
+	return d, nil
+}
+
+// runTag names files of this run: <UTC ts>-<run id>.
+func (x *Executor) runTag() string {
+	tag := time.Now().UTC().Format("20060102T150405Z")
+	if x.holder.RunID != "" {
+		tag += "-" + x.holder.RunID
+	}
+	return tag
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// lastLine is the last non-empty line of s, clipped.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	l := strings.TrimSpace(lines[len(lines)-1])
+	if len(l) > 300 {
+		l = l[:300] + "…"
+	}
+	return l
+}

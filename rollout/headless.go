@@ -1,0 +1,639 @@
+package rollout
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/rollout/inventory"
+	"github.com/nwroll/nwroll/rollout/remote"
+)
+
+// The headless commands (design §1): status, plan, upgrade --yes, resume,
+// rollback and sysdump, as functions the CLI wires to flags and the tests
+// call in-process. Each returns the exit code it deserves with an error
+// worth one line; nothing here exits or prints a stack.
+
+// Env is what every headless command needs.
+type Env struct {
+	Inventory *inventory.Inventory
+	Dialer    remote.Dialer
+	// StateDir is $XDG_STATE_HOME/nwroll (journal, backups, sysdumps).
+	StateDir string
+	// Catalog identifies running builds (a releases directory).
+	Catalog KnownReleases
+	// Token is an admin token from $NEUWERK_TOKEN (inventory token_env);
+	// "" mints one over SSH.
+	Token health.Token
+
+	Out  io.Writer // the log (upgrade, resume, rollback) or the table (status, plan)
+	JSON bool
+	// Tick is the runner's clock (default 1s).
+	Tick time.Duration
+	// OnMachine sees the machine after every event (tests).
+	OnMachine func(Machine)
+}
+
+// CodedError carries an exit code with a one-line error.
+type CodedError struct {
+	Code int
+	Err  error
+}
+
+func (e *CodedError) Error() string { return e.Err.Error() }
+func (e *CodedError) Unwrap() error { return e.Err }
+
+// ExitCodeOf is the exit code an error from this file deserves.
+func ExitCodeOf(err error) int {
+	var ce *CodedError
+	var se *SetupError
+	var re *ReleaseError
+	var ie *inventory.Error
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ce):
+		return ce.Code
+	case errors.As(err, &se):
+		return se.Code
+	case errors.As(err, &re), errors.As(err, &ie):
+		return ExitUsage
+	}
+	return ExitFailed
+}
+
+func coded(code int, format string, args ...any) error {
+	return &CodedError{Code: code, Err: fmt.Errorf(format, args...)}
+}
+
+func (env Env) out() io.Writer {
+	if env.Out == nil {
+		return io.Discard
+	}
+	return env.Out
+}
+
+// logLine writes one note line to the log, as text or JSON.
+func (env Env) logLine(op, detail string) {
+	l := LogEntry{TS: time.Now(), Type: "note", Op: op, Detail: detail}
+	if env.JSON {
+		b, _ := json.Marshal(l)
+		fmt.Fprintln(env.out(), string(b))
+		return
+	}
+	fmt.Fprintln(env.out(), l.Text())
+}
+
+func (env Env) executor(rel *Release, known []BuildRef) (*Executor, error) {
+	return NewExecutor(ExecutorConfig{
+		Inventory: env.Inventory, Dialer: env.Dialer, Release: rel, Catalog: env.Catalog, Known: known,
+		StateDir: env.StateDir, Token: env.Token, TokenSource: tokenSourceOf(env),
+	})
+}
+
+func tokenSourceOf(env Env) string {
+	if env.Token == "" {
+		return ""
+	}
+	name := env.Inventory.API.TokenEnv
+	if name == "" {
+		name = inventory.DefaultTokenEnv
+	}
+	return "$" + name
+}
+
+// Survey is one read-only look at the cluster: every node's files, a
+// health snapshot, and (if asked) the lock holders.
+type Survey struct {
+	Files   []NodeFiles
+	Snap    health.ClusterSnapshot
+	Locks   map[string]LockHolder
+	LockErr error
+}
+
+// SurveyCluster connects, then reads the files, polls and (withLocks)
+// reads the locks in parallel. Nothing changes on any node.
+func SurveyCluster(ctx context.Context, x *Executor, withLocks bool) (Survey, error) {
+	if err := x.Connect(ctx); err != nil {
+		return Survey{}, err
+	}
+	var s Survey
+	var ferr error
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.Files, ferr = x.ReadFiles(ctx, x.NodeNames()) }()
+	go func() { defer wg.Done(); s.Snap = x.Poll(ctx) }()
+	if withLocks {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.Locks, s.LockErr = x.ReadLocks(ctx, x.NodeNames()) }()
+	}
+	wg.Wait()
+	if ferr != nil {
+		return s, &SetupError{Code: ExitRefused, Err: ferr}
+	}
+	return s, nil
+}
+
+// PlanOptionsFor takes the gate timings, paths and unit from the inventory.
+func PlanOptionsFor(inv *inventory.Inventory, backup BackupMode, set string, tokenGiven bool) PlanOptions {
+	return PlanOptions{
+		Backup: backup, BackupSet: set,
+		Window: inv.Gates.Stabilisation, GateTimeout: inv.Gates.Timeout,
+		TokenFromEnv: tokenGiven, CAFromFile: inv.API.CAFile != "",
+		Binary: inv.Paths.Binary, DataRoot: inv.Paths.DataRoot, BackupDir: inv.Paths.BackupDir, Unit: inv.Service.Unit,
+	}
+}
+
+// PlanInputFor builds the plan's input from a survey.
+func PlanInputFor(x *Executor, s Survey, target BuildRef, known []BuildRef, opts PlanOptions) PlanInput {
+	in := PlanInput{Cluster: x.inv.Cluster, Target: target, Known: known, Options: opts}
+	files := map[string]NodeFiles{}
+	for _, f := range s.Files {
+		files[f.Node] = f
+	}
+	for _, name := range x.NodeNames() {
+		pn := PlanNode{Name: name, NodeID: x.NodeID(name), Voter: true, Current: x.identify(files[name].SHA256)}
+		in.Nodes = append(in.Nodes, pn)
+	}
+	in.Nodes = PlanNodesFromSnapshot(in.Nodes, s.Snap)
+	return in
+}
+
+// knownBuilds lists the catalog's builds and the target.
+func knownBuilds(cat KnownReleases, rel *Release) []BuildRef {
+	var out []BuildRef
+	for _, r := range cat {
+		out = append(out, BuildRef{Version: r.Version, SHA256: r.SHA256})
+	}
+	if rel != nil {
+		out = append(out, BuildRef{Version: rel.Version, SHA256: rel.SHA256})
+	}
+	return out
+}
+
+// ---- plan ----
+
+// PlanOptionsIn are the choices `plan` and `upgrade` share.
+type PlanOptionsIn struct {
+	Release   *Release
+	Backup    BackupMode
+	BackupSet string
+}
+
+// MakePlan surveys the cluster (read-only) and builds its plan.
+func MakePlan(ctx context.Context, env Env, o PlanOptionsIn) (Plan, *Executor, Survey, error) {
+	x, err := env.executor(o.Release, nil)
+	if err != nil {
+		return Plan{}, nil, Survey{}, err
+	}
+	s, err := SurveyCluster(ctx, x, false)
+	if err != nil {
+		x.Close()
+		return Plan{}, nil, s, err
+	}
+	target := BuildRef{Version: o.Release.Version, SHA256: o.Release.SHA256}
+	in := PlanInputFor(x, s, target, knownBuilds(env.Catalog, o.Release), PlanOptionsFor(env.Inventory, o.Backup, o.BackupSet, env.Token != ""))
+	p, err := BuildPlan(in)
+	if err != nil {
+		x.Close()
+		return Plan{}, nil, s, coded(ExitRefused, "%v", err)
+	}
+	return p, x, s, nil
+}
+
+// PrintPlan is `nwroll plan`: it prints the runbook this cluster would
+// get. It changes nothing on any node and writes no journal.
+func PrintPlan(ctx context.Context, env Env, o PlanOptionsIn) error {
+	p, x, _, err := MakePlan(ctx, env, o)
+	if err != nil {
+		return err
+	}
+	x.Close()
+	return p.Render(env.out())
+}
+
+// ---- upgrade ----
+
+// UpgradeOptions are `nwroll upgrade`'s flags.
+type UpgradeOptions struct {
+	PlanOptionsIn
+	NoRollback bool
+	BreakLock  bool
+}
+
+// Upgrade is `nwroll upgrade --yes`: the machine, headless, every step
+// auto-approved; on a failure the node is rolled back (exit 4) unless
+// NoRollback (exit 1).
+func Upgrade(ctx context.Context, env Env, o UpgradeOptions) (int, error) {
+	p, x, _, err := MakePlan(ctx, env, o.PlanOptionsIn)
+	if err != nil {
+		return ExitCodeOf(err), err
+	}
+	defer x.Close()
+	x.cfg.BreakLock = o.BreakLock
+	j, err := OpenJournal(env.StateDir, env.Inventory.Cluster)
+	if err != nil {
+		return ExitUsage, err
+	}
+	defer j.Close()
+	extra, rel := runExtra(p, o.Release, o.Backup, o.BackupSet, o.NoRollback)
+	x.SetJournal(j, extra, rel)
+	env.logLine("journal", j.Path())
+	m := NewMachine(p, MachineOptions{Headless: true, NoRollback: o.NoRollback, Approver: CurrentOperator()})
+	m = RunHeadless(ctx, m, x, RunnerOptions{Out: env.Out, JSON: env.JSON, Tick: env.Tick, OnMachine: env.OnMachine})
+	return m.ExitCode, runError(m)
+}
+
+func runError(m Machine) error {
+	if m.ExitCode == ExitOK {
+		return nil
+	}
+	return &CodedError{Code: m.ExitCode, Err: errors.New(m.Reason)}
+}
+
+// Keys of the run intent's Extra: what resume and rollback need.
+const (
+	extraReleaseSource  = "release_source"
+	extraReleaseSHA     = "release_sha256"
+	extraReleaseVersion = "release_version"
+	extraBackup         = "backup"
+	extraBackupSet      = "backup_set"
+	extraNoRollback     = "no_rollback"
+	extraBuilds         = "builds" // version=sha256 of every build seen, comma-separated
+)
+
+func runExtra(p Plan, r *Release, backup BackupMode, set string, noRollback bool) (map[string]string, *JournalRelease) {
+	src := r.Source
+	if abs, err := filepath.Abs(src); err == nil {
+		src = abs
+	}
+	extra := map[string]string{
+		extraReleaseSource: src, extraReleaseSHA: r.SHA256, extraReleaseVersion: r.Version,
+		extraBackup: backup.String(), extraBackupSet: set, extraNoRollback: fmt.Sprint(noRollback),
+	}
+	var builds, from []string
+	seen := map[string]bool{}
+	for _, n := range p.Nodes {
+		if n.Current.SHA256 != "" && !seen[n.Current.SHA256] {
+			seen[n.Current.SHA256] = true
+			builds = append(builds, n.Current.Version+"="+n.Current.SHA256)
+			from = append(from, n.Current.Label())
+		}
+	}
+	extra[extraBuilds] = strings.Join(builds, ",")
+	return extra, &JournalRelease{From: strings.Join(from, ", "), To: r.Version}
+}
+
+// ---- resume and rollback ----
+
+// journalRunInfo is what the last run's journal says.
+type journalRunInfo struct {
+	run       *JournalRun
+	progress  RunProgress
+	extra     map[string]string
+	target    BuildRef
+	builds    []BuildRef
+	backupSet string
+}
+
+func readRunInfo(env Env) (journalRunInfo, error) {
+	run, err := LatestRun(env.StateDir, env.Inventory.Cluster)
+	if err != nil {
+		if errors.Is(err, ErrNoJournalRun) {
+			return journalRunInfo{}, coded(ExitRefused, "no rollout of cluster %s is on record in %s: nothing to continue (was the upgrade run with another XDG_STATE_HOME?)",
+				env.Inventory.Cluster, env.StateDir)
+		}
+		return journalRunInfo{}, coded(ExitUsage, "%v", err)
+	}
+	info := journalRunInfo{run: run, progress: JournalProgress(run.Entries)}
+	for _, e := range run.Entries {
+		if e.Kind == JournalIntent && e.Op == JournalOpRun && e.Node == "" && e.Extra[extraReleaseSHA] != "" {
+			info.extra = e.Extra
+		}
+		if e.Kind == JournalOutcome && e.OK && e.Extra["backup_set"] != "" {
+			info.backupSet = e.Extra["backup_set"]
+		}
+	}
+	if info.extra == nil {
+		return info, coded(ExitRefused, "journal %s does not record the run's release: it was not written by an upgrade; nothing to continue", run.Path)
+	}
+	info.target = BuildRef{Version: info.extra[extraReleaseVersion], SHA256: info.extra[extraReleaseSHA]}
+	for _, b := range strings.Split(info.extra[extraBuilds], ",") {
+		if v, sha, ok := strings.Cut(b, "="); ok && sha != "" {
+			info.builds = append(info.builds, BuildRef{Version: v, SHA256: sha})
+		}
+	}
+	return info, nil
+}
+
+// ResumeOptions are `nwroll resume`'s flags.
+type ResumeOptions struct {
+	// Release overrides the journal's release source; its sha256 must be
+	// the journal's.
+	Release   *Release
+	BreakLock bool
+}
+
+// Resume is `nwroll resume --yes`: it re-reads every node's real state,
+// runs the read-only checks again and continues the interrupted run.
+func Resume(ctx context.Context, env Env, o ResumeOptions) (int, error) {
+	info, err := readRunInfo(env)
+	if err != nil {
+		return ExitCodeOf(err), err
+	}
+	rp := info.progress
+	if !rp.Started || rp.Finished {
+		last := "no outcome"
+		if rp.Last != nil {
+			last = rp.Last.Detail
+		}
+		err := coded(ExitRefused, "the last rollout of cluster %s (run %s) has finished (%s): nothing to resume; `nwroll rollback` undoes it",
+			env.Inventory.Cluster, rp.RunID, last)
+		return ExitRefused, err
+	}
+	rel := o.Release
+	if rel == nil {
+		rel, err = LoadRelease(info.extra[extraReleaseSource])
+		if err != nil {
+			return ExitUsage, coded(ExitUsage, "the interrupted run's release cannot be loaded (%v): pass --release with release %s", err, info.target.Label())
+		}
+		defer rel.Cleanup()
+	}
+	if rel.SHA256 != planNormSHA(info.target.SHA256) {
+		return ExitUsage, coded(ExitUsage, "release %s (sha256 %s) is not the interrupted run's target %s (sha256 %s)",
+			rel.Source, rel.ShortSHA(), info.target.Label(), planShortSHA(info.target.SHA256))
+	}
+	backup := BackupQuiesced
+	switch info.extra[extraBackup] {
+	case "live":
+		backup = BackupLive
+	case "reuse":
+		backup = BackupReuse
+	}
+	set := info.extra[extraBackupSet]
+	noRollback := info.extra[extraNoRollback] == "true"
+	return continueRun(ctx, env, info, rel, PlanOptionsIn{Release: rel, Backup: backup, BackupSet: set}, o.BreakLock,
+		MachineOptions{Headless: true, NoRollback: noRollback, Approver: CurrentOperator()}, false)
+}
+
+// RollbackOptions are `nwroll rollback`'s flags.
+type RollbackOptions struct {
+	BreakLock bool
+}
+
+// Rollback is `nwroll rollback --yes`: every node the journal shows as
+// upgraded is rolled back, newest first, one at a time, with gates.
+func Rollback(ctx context.Context, env Env, o RollbackOptions) (int, error) {
+	info, err := readRunInfo(env)
+	if err != nil {
+		return ExitCodeOf(err), err
+	}
+	backup := BackupLive // never used: rollback steps take no backup
+	return continueRun(ctx, env, info, nil, PlanOptionsIn{Backup: backup}, o.BreakLock,
+		MachineOptions{Headless: true, Approver: CurrentOperator()}, true)
+}
+
+func continueRun(ctx context.Context, env Env, info journalRunInfo, rel *Release, po PlanOptionsIn, breakLock bool, mo MachineOptions, rollback bool) (int, error) {
+	known := append(knownBuilds(env.Catalog, rel), info.builds...)
+	x, err := env.executor(rel, known)
+	if err != nil {
+		return ExitUsage, err
+	}
+	defer x.Close()
+	x.cfg.BreakLock = breakLock
+	x.cfg.BackupSetID = info.backupSet
+	s, err := SurveyCluster(ctx, x, false)
+	if err != nil {
+		return ExitCodeOf(err), err
+	}
+	in := PlanInputFor(x, s, info.target, known, PlanOptionsFor(env.Inventory, po.Backup, po.BackupSet, env.Token != ""))
+	p, err := BuildPlan(in)
+	if err != nil {
+		return ExitRefused, coded(ExitRefused, "%v", err)
+	}
+	facts := ResumeFactsFromJournal(info.run.Entries, s.Files)
+	facts.Builds = append(facts.Builds, info.builds...)
+	var m Machine
+	if rollback {
+		m, err = RollbackState(p, facts, mo)
+	} else {
+		m, err = ResumeState(p, facts, mo)
+	}
+	if err != nil {
+		return ExitRefused, coded(ExitRefused, "%v", err)
+	}
+	j, err := ReopenJournal(info.run.Path)
+	if err != nil {
+		return ExitUsage, err
+	}
+	defer j.Close()
+	rr := &JournalRelease{To: info.target.Version}
+	if info.progress.Release.From != "" {
+		rr.From = info.progress.Release.From
+	}
+	x.SetJournal(j, info.extra, rr)
+	what := "resuming"
+	if rollback {
+		what = "rolling back"
+	}
+	env.logLine("journal", fmt.Sprintf("%s (%s run %s)", j.Path(), what, j.RunID()))
+	m = RunHeadless(ctx, m, x, RunnerOptions{Out: env.Out, JSON: env.JSON, Tick: env.Tick, OnMachine: env.OnMachine})
+	return m.ExitCode, runError(m)
+}
+
+// ---- status ----
+
+// NodeStatusRow is one node in `nwroll status`.
+type NodeStatusRow struct {
+	Name    string   `json:"name"`
+	NodeID  string   `json:"node_id"`
+	Role    string   `json:"role"` // leader | follower | learner | unknown
+	Release string   `json:"release"`
+	SHA256  string   `json:"sha256"`
+	Active  bool     `json:"service_active"`
+	Ready   bool     `json:"ready"`
+	Failing []string `json:"failing,omitempty"` // failing /ready checks, or why the node did not answer
+	Lag     *uint64  `json:"lag_entries"`
+	Lock    string   `json:"lock,omitempty"` // the holder, when a lock is held
+	Staged  string   `json:"staged,omitempty"`
+	Prev    string   `json:"prev,omitempty"`
+}
+
+// StatusReport is `nwroll status`.
+type StatusReport struct {
+	Cluster string          `json:"cluster"`
+	TakenAt time.Time       `json:"taken_at"`
+	Leader  string          `json:"leader"`
+	Term    uint64          `json:"term"`
+	Nodes   []NodeStatusRow `json:"nodes"`
+	Notes   []string        `json:"notes,omitempty"`
+}
+
+// Status surveys the cluster once (read-only) and builds the node table.
+func Status(ctx context.Context, env Env) (StatusReport, error) {
+	x, err := env.executor(nil, nil)
+	if err != nil {
+		return StatusReport{}, err
+	}
+	defer x.Close()
+	s, err := SurveyCluster(ctx, x, true)
+	if err != nil {
+		return StatusReport{}, err
+	}
+	rep := StatusReport{Cluster: env.Inventory.Cluster, TakenAt: s.Snap.TakenAt.UTC()}
+	leader, hasLeader := s.Snap.Leader()
+	if hasLeader {
+		rep.Leader = s.Snap.NameOf(leader.NodeID)
+		if s.Snap.Stats != nil {
+			rep.Term = s.Snap.Stats.Cluster.CurrentTerm
+		}
+	} else {
+		rep.Notes = append(rep.Notes, "no leader: "+statsErrText(s.Snap))
+	}
+	if s.LockErr != nil {
+		rep.Notes = append(rep.Notes, "locks: "+s.LockErr.Error())
+	}
+	for i, name := range x.NodeNames() {
+		f := s.Files[i]
+		id := x.NodeID(name)
+		row := NodeStatusRow{Name: name, NodeID: id, Role: "unknown", SHA256: f.SHA256, Active: f.Active,
+			Release: x.identify(f.SHA256).Label()}
+		if f.NewPresent {
+			row.Staged = x.identify(f.NewSHA256).Label()
+		}
+		if f.PrevPresent {
+			row.Prev = x.identify(f.PrevSHA256).Label()
+		}
+		if m, ok := s.Snap.Member(id); ok {
+			row.Role = m.Role
+			if !m.IsVoter {
+				row.Role = "learner"
+			}
+		}
+		if r, ok := s.Snap.Row(id); ok {
+			if r.Role == "leader" {
+				row.Role = "leader"
+			} else if row.Role == "unknown" || row.Role == "leader" {
+				row.Role = "follower"
+			}
+			row.Lag = r.LagEntries
+		}
+		if ns, ok := s.Snap.NodeByID(id); ok {
+			v := health.NodeHealthy(ns)
+			row.Ready = v.OK
+			if !v.OK {
+				if f, ok := v.Value("failing"); ok {
+					row.Failing = strings.Split(f, ", ")
+				} else {
+					row.Failing = shortReasons(v.Reasons)
+				}
+			}
+		}
+		if h, ok := s.Locks[name]; ok {
+			row.Lock = h.String()
+		}
+		rep.Nodes = append(rep.Nodes, row)
+	}
+	return rep, nil
+}
+
+func shortReasons(rs []string) []string {
+	out := make([]string, 0, len(rs))
+	for _, r := range rs {
+		if i := strings.Index(r, ": "); i >= 0 {
+			r = r[i+2:]
+		}
+		if len(r) > 80 {
+			r = r[:80] + "…"
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// RenderStatus writes the node table.
+func RenderStatus(w io.Writer, rep StatusReport) {
+	leader := rep.Leader
+	if leader == "" {
+		leader = "none"
+	}
+	fmt.Fprintf(w, "cluster %s: leader %s, term %d, %s\n", rep.Cluster, leader, rep.Term, rep.TakenAt.Format(time.RFC3339))
+	rows := [][]string{{"NODE", "ROLE", "RELEASE", "READY", "LAG", "LOCK"}}
+	for _, n := range rep.Nodes {
+		ready := "ready"
+		if !n.Ready {
+			ready = "NOT READY: " + strings.Join(n.Failing, ", ")
+		}
+		if !n.Active {
+			ready += " (service inactive)"
+		}
+		lag := "-"
+		if n.Lag != nil {
+			lag = fmt.Sprint(*n.Lag)
+		}
+		lock := "-"
+		if n.Lock != "" {
+			lock = n.Lock
+		}
+		rel := n.Release
+		if n.Staged != "" {
+			rel += " (staged " + n.Staged + ")"
+		}
+		rows = append(rows, []string{n.Name, n.Role, rel, ready, lag, lock})
+	}
+	widths := make([]int, len(rows[0]))
+	for _, r := range rows {
+		for i, c := range r {
+			widths[i] = max(widths[i], len([]rune(c)))
+		}
+	}
+	for _, r := range rows {
+		var b strings.Builder
+		for i, c := range r {
+			if i == len(r)-1 {
+				b.WriteString(c)
+				break
+			}
+			b.WriteString(c + strings.Repeat(" ", widths[i]-len([]rune(c))+2))
+		}
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+	}
+	notes := append([]string(nil), rep.Notes...)
+	sort.Strings(notes)
+	for _, n := range notes {
+		fmt.Fprintln(w, "note: "+n)
+	}
+}
+
+// ---- sysdump ----
+
+// Sysdump is `nwroll sysdump -o FILE`: a cluster sysdump saved with mode
+// 0600. progress (may be nil) gets the bytes received so far.
+func Sysdump(ctx context.Context, env Env, dest string, progress func(int64)) (health.SysdumpResult, error) {
+	x, err := env.executor(nil, nil)
+	if err != nil {
+		return health.SysdumpResult{}, err
+	}
+	defer x.Close()
+	if err := x.Connect(ctx); err != nil {
+		return health.SysdumpResult{}, err
+	}
+	x.Poll(ctx) // learn the leader, to ask it first
+	var p func(int64, int64)
+	if progress != nil {
+		p = func(done, _ int64) { progress(done) }
+	}
+	res, err := x.ClusterSysdump(ctx, dest, p)
+	if err != nil {
+		return res, coded(ExitFailed, "sysdump of cluster %s: %v", env.Inventory.Cluster, err)
+	}
+	return res, nil
+}

@@ -1,0 +1,616 @@
+package rollout
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/rollout/inventory"
+	"github.com/nwroll/nwroll/rollout/remote"
+)
+
+// The node-changing effects, each idempotent where a kill -9 could leave it
+// half done: a rename that already happened is recognised by the binary's
+// sha256, a copy goes to a temp name first, an upload never appears under
+// its final name unverified.
+
+const (
+	stageTimeout  = 30 * time.Minute
+	backupTimeout = 30 * time.Minute
+	stageMargin   = 16 << 20 // free space kept beyond the binary
+)
+
+// Stage checks free disk, uploads the target binary to <binary>.new on the
+// node and verifies its sha256 there (remote.Upload renames it into place
+// only once verified).
+func (x *Executor) Stage(ctx context.Context, name, sha string) error {
+	rel := x.cfg.Release
+	if rel == nil || rel.BinaryPath == "" {
+		return errors.New("stage: no release binary to upload")
+	}
+	if want := planNormSHA(sha); want != "" && want != rel.SHA256 {
+		return fmt.Errorf("stage: asked for sha256 %s, but the release binary is %s", releaseShortSHA(want), rel.ShortSHA())
+	}
+	n, err := x.node(name)
+	if err != nil {
+		return err
+	}
+	dest := n.Paths.Binary + ".new"
+	if err := x.checkFree(ctx, n, path.Dir(dest), rel.Size+stageMargin); err != nil {
+		return err
+	}
+	r, err := x.remoteFor(ctx, n)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, stageTimeout)
+	defer cancel()
+	progress := x.progress(name, "stage")
+	err = r.Upload(ctx, rel.BinaryPath, dest, 0o755, rel.SHA256, progress)
+	if err != nil && n.Sudo && isPermission(err) {
+		// The binary's directory belongs to root: upload to a directory the
+		// SSH user may write, then put it in place with sudo.
+		err = x.stageViaTemp(ctx, n, r, dest, progress)
+	}
+	if err != nil {
+		return fmt.Errorf("stage on %s: %w", name, err)
+	}
+	return nil
+}
+
+func isPermission(err error) bool {
+	return errors.Is(err, os.ErrPermission) || strings.Contains(strings.ToLower(err.Error()), "permission denied")
+}
+
+const stageInstallScript = `tmp=$1; dest=$2; want=$3; t=$dest.nwroll-tmp
+h=$(sha256sum < "$tmp") || exit 1
+if [ "${h%% *}" != "$want" ]; then rm -f -- "$tmp"; echo "nwroll: $tmp has sha256 ${h%% *}, expected $want" >&2; exit 65; fi
+rm -f -- "$t"
+cp -- "$tmp" "$t" && chmod 755 -- "$t" && { sync -- "$t" 2>/dev/null || sync; } && mv -f -- "$t" "$dest" || { rm -f -- "$t" "$tmp"; exit 1; }
+rm -f -- "$tmp"
+sync -- "$(dirname -- "$dest")" 2>/dev/null || sync`
+
+func (x *Executor) stageViaTemp(ctx context.Context, n inventory.Node, r remote.Remote, dest string, progress func(int64, int64)) error {
+	rel := x.cfg.Release
+	tmp := "/var/tmp/.nwroll-stage-" + x.holder.RunID + "-" + backupFileSafe(n.Name)
+	if err := r.Upload(ctx, rel.BinaryPath, tmp, 0o600, rel.SHA256, progress); err != nil {
+		return err
+	}
+	out, err := x.script(ctx, n, "stage", stageInstallScript, 5*time.Minute, tmp, dest, rel.SHA256)
+	if err != nil {
+		return err
+	}
+	if out.Code != 0 {
+		return commandError("install the staged binary", n.Name, out)
+	}
+	return nil
+}
+
+// checkFree refuses when dir on the node has less than need bytes free.
+func (x *Executor) checkFree(ctx context.Context, n inventory.Node, dir string, need int64) error {
+	out, err := x.run(ctx, n, "df", remote.Cmd("df", "-Pk", dir), false, time.Minute)
+	if err != nil {
+		return err
+	}
+	if out.Code != 0 {
+		return commandError("df -Pk "+dir, n.Name, out)
+	}
+	lines := strings.Split(strings.TrimSpace(out.Stdout), "\n")
+	fields := strings.Fields(lines[len(lines)-1])
+	if len(lines) < 2 || len(fields) < 4 {
+		return fmt.Errorf("df -Pk %s on %s: unexpected output %q", dir, n.Name, lastLine(out.Stdout))
+	}
+	kb, err := strconv.ParseInt(fields[3], 10, 64)
+	if err != nil {
+		return fmt.Errorf("df -Pk %s on %s: unexpected output %q", dir, n.Name, lastLine(out.Stdout))
+	}
+	if kb*1024 < need {
+		return fmt.Errorf("only %d MiB free in %s on %s, %d MiB needed to stage the release: free some space first", kb>>10, dir, n.Name, need>>20)
+	}
+	return nil
+}
+
+// progress returns a throttled progress callback that emits Notes.
+func (x *Executor) progress(node, op string) func(done, total int64) {
+	var mu sync.Mutex
+	var last time.Time
+	return func(done, total int64) {
+		mu.Lock()
+		defer mu.Unlock()
+		if now := time.Now(); now.Sub(last) >= 500*time.Millisecond || done == total {
+			last = now
+			x.note(Note{Node: node, Kind: NoteProgress, Op: op, Done: done, Total: total})
+		}
+	}
+}
+
+// ServiceCommand runs the inventory's stop or start command on the node.
+func (x *Executor) ServiceCommand(ctx context.Context, name, verb string) error {
+	n, err := x.node(name)
+	if err != nil {
+		return err
+	}
+	argv := x.inv.Service.Stop
+	if verb == "start" {
+		argv = x.inv.Service.Start
+	}
+	if len(argv) == 0 {
+		return fmt.Errorf("%s on %s: the inventory has no service.%s command", verb, name, verb)
+	}
+	out, err := x.run(ctx, n, verb, remote.Privileged(n, argv...), true, 3*time.Minute)
+	if err != nil {
+		return err
+	}
+	if out.Code != 0 {
+		return commandError(strings.Join(argv, " "), name, out)
+	}
+	return nil
+}
+
+const keepPrevScript = `b=$1; t=$b.prev.nwroll-tmp
+[ -f "$b" ] || { echo "nwroll: $b is missing" >&2; exit 66; }
+rm -f -- "$t"
+cp -p -- "$b" "$t" || { rm -f -- "$t"; exit 1; }
+a=$(sha256sum < "$b") && c=$(sha256sum < "$t") || { rm -f -- "$t"; exit 1; }
+if [ "${a%% *}" != "${c%% *}" ]; then rm -f -- "$t"; echo "nwroll: the copy of $b differs from it" >&2; exit 65; fi
+sync -- "$t" 2>/dev/null || sync
+mv -f -- "$t" "$b.prev" || { rm -f -- "$t"; exit 1; }
+sync -- "$(dirname -- "$b")" 2>/dev/null || sync
+printf 'nwroll-keep-prev: %s\n' "${a%% *}"`
+
+// KeepPrev copies the binary to <binary>.prev: to a temp name, checked,
+// then renamed, so .prev is never a partial copy.
+func (x *Executor) KeepPrev(ctx context.Context, name string) error {
+	n, err := x.node(name)
+	if err != nil {
+		return err
+	}
+	out, err := x.script(ctx, n, "keep-prev", keepPrevScript, 5*time.Minute, n.Paths.Binary)
+	if err != nil {
+		return err
+	}
+	if out.Code != 0 {
+		return commandError("keep-prev", name, out)
+	}
+	return nil
+}
+
+const renameScript = `b=$1; src=$1$2; want=$3
+if [ ! -f "$src" ]; then
+  if [ -n "$want" ] && [ -f "$b" ]; then
+    h=$(sha256sum < "$b") || exit 1
+    if [ "${h%% *}" = "$want" ]; then printf 'nwroll-rename: %s already has sha256 %s\n' "$b" "$want"; exit 0; fi
+  fi
+  echo "nwroll: $src is missing" >&2; exit 66
+fi
+h=$(sha256sum < "$src") || exit 1
+if [ -n "$want" ] && [ "${h%% *}" != "$want" ]; then
+  echo "nwroll: $src has sha256 ${h%% *}, expected $want: refusing to move it over $b" >&2; exit 65
+fi
+mv -f -- "$src" "$b" || exit 1
+sync -- "$(dirname -- "$b")" 2>/dev/null || sync
+printf 'nwroll-rename: %s -> %s\n' "$src" "$b"`
+
+// Rename moves <binary><suffix> (".new" to swap, ".prev" to roll back)
+// over the binary after checking its sha256 is want (rename is atomic). If
+// the source is gone and the binary already is want, the rename happened
+// before (a kill): that is success.
+func (x *Executor) Rename(ctx context.Context, name, suffix, want string) error {
+	n, err := x.node(name)
+	if err != nil {
+		return err
+	}
+	op := "swap"
+	if suffix == ".prev" {
+		op = "restore .prev"
+	}
+	out, err := x.script(ctx, n, op, renameScript, 5*time.Minute, n.Paths.Binary, suffix, planNormSHA(want))
+	if err != nil {
+		return err
+	}
+	if out.Code != 0 {
+		return commandError(op, name, out)
+	}
+	return nil
+}
+
+// ensureBackupSet returns this run's backup set, starting it on first use
+// (or loading the set a resumed run was filling).
+func (x *Executor) ensureBackupSet() (*BackupSet, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.backup != nil {
+		return x.backup, nil
+	}
+	if id := x.cfg.BackupSetID; id != "" {
+		sets, _, err := LoadBackupSets(x.cfg.StateDir, x.inv.Cluster)
+		if err != nil {
+			return nil, err
+		}
+		if s, ok := FindBackupSet(sets, id); ok {
+			x.backup = s
+			return s, nil
+		}
+		x.backup = &BackupSet{ID: id, Cluster: x.inv.Cluster, RunID: x.holder.RunID, CreatedBy: CurrentOperator(), CreatedAt: time.Now().UTC()}
+		return x.backup, nil
+	}
+	id, err := NewBackupSetID()
+	if err != nil {
+		return nil, err
+	}
+	x.backup = &BackupSet{ID: id, Cluster: x.inv.Cluster, RunID: x.holder.RunID, CreatedBy: CurrentOperator(), CreatedAt: time.Now().UTC()}
+	return x.backup, nil
+}
+
+// Backup tars the node's data root into its backup dir (0600), records
+// its sha256 in this run's backup set, and saves the set locally and on
+// every node it covers.
+func (x *Executor) Backup(ctx context.Context, name string, mode BackupMode) (BackupInfo, error) {
+	n, err := x.node(name)
+	if err != nil {
+		return BackupInfo{}, err
+	}
+	set, err := x.ensureBackupSet()
+	if err != nil {
+		return BackupInfo{}, err
+	}
+	now := time.Now().UTC()
+	archive := BackupArchivePath(n.Paths.BackupDir, name, set.ID, now)
+	out, err := x.script(ctx, n, "backup", BackupCreateCommand(n.Paths.DataRoot, archive, mode == BackupLive), backupTimeout)
+	if err != nil {
+		return BackupInfo{}, err
+	}
+	if out.Code != 0 {
+		return BackupInfo{}, commandError("backup", name, out)
+	}
+	sha, size, err := ParseBackupOutput(out.Stdout)
+	if err != nil {
+		return BackupInfo{}, fmt.Errorf("backup on %s: %v", name, err)
+	}
+	x.mu.Lock()
+	bin := x.files[name].SHA256
+	rec := BackupArchive{Node: name, NodeUUID: x.uuids[name], NodeID: x.ids[name], BinarySHA256: bin,
+		DataRoot: n.Paths.DataRoot, Archive: archive, SHA256: sha, Size: size, Mode: mode.String(), CreatedAt: now}
+	x.mu.Unlock()
+	rec.Release = x.identify(bin).Label()
+	x.mu.Lock()
+	set.Put(rec)
+	snapshot := *set
+	snapshot.Nodes = append([]BackupArchive(nil), set.Nodes...)
+	x.mu.Unlock()
+	if _, err := SaveBackupSet(x.cfg.StateDir, snapshot); err != nil {
+		return BackupInfo{}, fmt.Errorf("backup on %s: save the backup set locally: %w", name, err)
+	}
+	if err := x.writeSetOnNodes(ctx, snapshot); err != nil {
+		return BackupInfo{}, err
+	}
+	return BackupInfo{Set: set.ID, Path: archive, SHA256: sha}, nil
+}
+
+// writeSetOnNodes writes the set's manifest to every node it covers.
+func (x *Executor) writeSetOnNodes(ctx context.Context, s BackupSet) error {
+	return x.forEach(s.NodeNames(), func(name string) error {
+		n, err := x.node(name)
+		if err != nil {
+			return nil // a node no longer in the inventory
+		}
+		cmd, err := BackupManifestWriteCommand(n.Paths.BackupDir, s)
+		if err != nil {
+			return err
+		}
+		out, err := x.script(ctx, n, "save backup set", cmd, time.Minute)
+		if err != nil {
+			return err
+		}
+		if out.Code != 0 {
+			return commandError("save backup set "+s.ID, name, out)
+		}
+		return nil
+	})
+}
+
+// VerifyBackupSet checks that set id (kept locally) can stand in for a
+// fresh backup of nodes, and that every archive is on its node with the
+// recorded sha256.
+func (x *Executor) VerifyBackupSet(ctx context.Context, id string, nodes []string) error {
+	sets, _, err := LoadBackupSets(x.cfg.StateDir, x.inv.Cluster)
+	if err != nil {
+		return err
+	}
+	var s *BackupSet
+	if id == "latest" {
+		s, err = ChooseReusableSet(sets, x.inv.Cluster, nodes, x.cfg.BackupMaxAge, time.Now())
+		if err != nil {
+			return err
+		}
+	} else {
+		var ok bool
+		if s, ok = FindBackupSet(sets, id); !ok {
+			dir, _ := BackupStateDir(x.cfg.StateDir, x.inv.Cluster)
+			return fmt.Errorf("backup set %s is not in %s: pick a set listed there, or take a fresh backup", id, dir)
+		}
+		if err := s.CheckReusable(x.inv.Cluster, nodes, x.cfg.BackupMaxAge, time.Now()); err != nil {
+			return err
+		}
+	}
+	err = x.forEach(nodes, func(name string) error {
+		n, err := x.node(name)
+		if err != nil {
+			return err
+		}
+		a, _ := s.Node(name)
+		out, err := x.script(ctx, n, "verify backup", BackupVerifyCommand(a.Archive, a.SHA256), backupTimeout)
+		if err != nil {
+			return err
+		}
+		if out.Code != 0 {
+			return commandError("verify backup "+a.Archive, name, out)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	x.mu.Lock()
+	x.backup = s
+	x.mu.Unlock()
+	x.note(Note{Kind: NoteInfo, Op: "verify-backup", Text: fmt.Sprintf("reusing backup set %s of %s", s.ID, s.CreatedAt.UTC().Format(time.RFC3339))})
+	return nil
+}
+
+// BackupSetInUse is the set this run wrote or reused, if any.
+func (x *Executor) BackupSetInUse() (BackupSet, bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.backup == nil {
+		return BackupSet{}, false
+	}
+	return *x.backup, true
+}
+
+// lockRunner runs the lock commands over SSH with the node's privileges.
+type lockRunner struct{ x *Executor }
+
+func (r lockRunner) RunCommand(ctx context.Context, node, cmd string) (string, int, error) {
+	n, err := r.x.node(node)
+	if err != nil {
+		return "", 0, err
+	}
+	out, err := r.x.script(ctx, n, "lock", cmd, time.Minute)
+	return out.Stdout, out.Code, err
+}
+
+func (x *Executor) lockTargets(names []string) []LockTarget {
+	var ts []LockTarget
+	for _, name := range names {
+		if n, err := x.node(name); err == nil {
+			ts = append(ts, LockTarget{Node: name, Path: LockPathForDataRoot(n.Paths.DataRoot)})
+		}
+	}
+	return ts
+}
+
+// LockNodes takes the rollout lock on every node. resume takes over this
+// run's own lock, unless the process that holds it is still alive here.
+func (x *Executor) LockNodes(ctx context.Context, names []string, resume bool) error {
+	if x.holder.RunID == "" {
+		return errors.New("lock: this run has no journal, so no run id to lock with")
+	}
+	targets := x.lockTargets(names)
+	if resume {
+		held, _ := x.ReadLocks(ctx, names)
+		for _, name := range sortedKeys(held) {
+			h := held[name]
+			if h.RunID == x.holder.RunID && h.Host == x.holder.Host && h.PID != os.Getpid() && processAlive(h.PID) {
+				return fmt.Errorf("node %s is locked by %s, which is still running on this host: wait for it to finish, or stop it (Ctrl-C) before resuming", name, h)
+			}
+		}
+	}
+	h := x.holder
+	broken, err := AcquireLocks(ctx, lockRunner{x}, targets, h, x.cfg.BreakLock)
+	for _, name := range sortedKeys(broken) {
+		b := broken[name]
+		x.note(Note{Node: name, Kind: NoteInfo, Op: "lock", Text: "broke the lock held by " + b.String() + " (--break-lock)"})
+		x.journalEvent(name, "lock-broken", "broke the lock held by "+b.String()+" (--break-lock)", map[string]string{"holder_run_id": b.RunID})
+	}
+	if err != nil {
+		return err
+	}
+	x.mu.Lock()
+	x.lockTaken = true
+	x.mu.Unlock()
+	return nil
+}
+
+func processAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// UnlockNodes releases this run's lock on every node.
+func (x *Executor) UnlockNodes(ctx context.Context, names []string) error {
+	return ReleaseLocks(ctx, lockRunner{x}, x.lockTargets(names), x.holder.RunID)
+}
+
+// ReadLocks reads every node's lock holder, in parallel (for status).
+func (x *Executor) ReadLocks(ctx context.Context, names []string) (map[string]LockHolder, error) {
+	out := map[string]LockHolder{}
+	var mu sync.Mutex
+	err := x.forEach(names, func(name string) error {
+		m, err := ReadLocks(ctx, lockRunner{x}, x.lockTargets([]string{name}))
+		mu.Lock()
+		for k, v := range m {
+			out[k] = v
+		}
+		mu.Unlock()
+		return err
+	})
+	return out, err
+}
+
+// TakeSysdump saves a cluster sysdump (POST …/sysdump/cluster, via the
+// leader when known), or one node sysdump per node when there is no leader,
+// under StateDir/<cluster>/sysdumps/, mode 0600.
+func (x *Executor) TakeSysdump(ctx context.Context, purpose SysdumpPurpose, perNode bool, nodes []string) (SysdumpInfo, error) {
+	dir, err := x.clusterStateDir("sysdumps")
+	if err != nil {
+		return SysdumpInfo{}, err
+	}
+	base := filepath.Join(dir, x.runTag()+"-"+string(purpose))
+	if !perNode {
+		res, err := x.ClusterSysdump(ctx, base+".tar.gz", x.progress("cluster", "sysdump"))
+		if err == nil {
+			info := SysdumpInfo{Path: res.Path}
+			if a, err := health.OpenArchive(res.Path); err == nil {
+				if m, err := a.Manifest(); err == nil {
+					info.Partial = m.Partial
+				}
+			}
+			return info, nil
+		}
+		if !health.IsLeaderTransition(err) && !health.IsUnreachable(err) {
+			return SysdumpInfo{}, err
+		}
+		x.note(Note{Kind: NoteInfo, Op: "sysdump", Text: "cluster sysdump failed (" + err.Error() + "); taking one sysdump per node"})
+	}
+	return x.nodeSysdumps(ctx, base, nodes)
+}
+
+// ClusterSysdump saves a cluster sysdump to dest (0600), asking the leader
+// first and every other node after.
+func (x *Executor) ClusterSysdump(ctx context.Context, dest string, progress func(done, total int64)) (health.SysdumpResult, error) {
+	clients := x.Clients()
+	if len(clients) == 0 {
+		return health.SysdumpResult{}, errors.New("sysdump: not connected")
+	}
+	if snap, ok := x.LastSnapshot(); ok {
+		if l, ok := snap.Leader(); ok {
+			for i, c := range clients {
+				if c.NodeID() == l.NodeID {
+					clients[0], clients[i] = clients[i], clients[0]
+				}
+			}
+		}
+	}
+	var errs []error
+	for _, c := range clients {
+		opts := health.SysdumpOptions{Path: dest}
+		if progress != nil {
+			opts.Progress = func(n int64) { progress(n, -1) }
+		}
+		res, err := c.ClusterSysdump(ctx, opts)
+		if err == nil {
+			return res, nil
+		}
+		errs = append(errs, err)
+		if health.IsUnauthorized(err) || health.IsForbidden(err) {
+			break
+		}
+	}
+	return health.SysdumpResult{}, errors.Join(errs...)
+}
+
+func (x *Executor) nodeSysdumps(ctx context.Context, base string, nodes []string) (SysdumpInfo, error) {
+	if err := journalMkdir(base); err != nil {
+		return SysdumpInfo{}, err
+	}
+	byName := map[string]*health.Client{}
+	for _, c := range x.Clients() {
+		byName[c.Name()] = c
+	}
+	var mu sync.Mutex
+	failed := 0
+	err := x.forEach(nodes, func(name string) error {
+		c := byName[name]
+		if c == nil {
+			return fmt.Errorf("sysdump: no client for %s", name)
+		}
+		_, err := c.NodeSysdump(ctx, health.SysdumpOptions{Path: filepath.Join(base, backupFileSafe(name)+".tar.gz")})
+		if err != nil {
+			mu.Lock()
+			failed++
+			mu.Unlock()
+		}
+		return err
+	})
+	if failed == len(nodes) {
+		return SysdumpInfo{}, fmt.Errorf("no node gave a sysdump: %w", err)
+	}
+	if err != nil {
+		x.note(Note{Kind: NoteInfo, Op: "sysdump", Text: "some node sysdumps failed: " + err.Error()})
+	}
+	return SysdumpInfo{Path: base, Partial: failed > 0}, nil
+}
+
+// SaveBaseline keeps the pre-check's snapshot: every node's /metrics in
+// Prometheus text and the cluster's view as JSON, under
+// StateDir/<cluster>/baselines/<run>/, mode 0600.
+func (x *Executor) SaveBaseline(snap health.ClusterSnapshot) (string, error) {
+	dir, err := x.clusterStateDir("baselines")
+	if err != nil {
+		return "", err
+	}
+	dir = filepath.Join(dir, x.runTag())
+	if err := journalMkdir(dir); err != nil {
+		return "", err
+	}
+	type nodeView struct {
+		Name    string                 `json:"name"`
+		NodeID  string                 `json:"node_id"`
+		Health  *health.HealthResponse `json:"health,omitempty"`
+		Ready   *health.ReadyResponse  `json:"ready,omitempty"`
+		Errors  []string               `json:"errors,omitempty"`
+		Metrics string                 `json:"metrics_file,omitempty"`
+	}
+	view := struct {
+		TakenAt time.Time               `json:"taken_at"`
+		Stats   *health.Stats           `json:"stats,omitempty"`
+		Members *health.MembersResponse `json:"members,omitempty"`
+		Nodes   []nodeView              `json:"nodes"`
+	}{TakenAt: snap.TakenAt.UTC(), Stats: snap.Stats, Members: snap.Members}
+	for _, n := range snap.Nodes {
+		nv := nodeView{Name: n.Name, NodeID: n.NodeID, Health: n.Health, Ready: n.Ready}
+		for _, e := range []error{n.HealthErr, n.ReadyErr, n.MetricsErr} {
+			if e != nil {
+				nv.Errors = append(nv.Errors, e.Error())
+			}
+		}
+		if n.Metrics != nil {
+			var b bytes.Buffer
+			for _, name := range sortedKeys(n.Metrics.Families) {
+				if _, err := expfmt.MetricFamilyToText(&b, n.Metrics.Families[name]); err != nil {
+					return "", fmt.Errorf("baseline of %s: %w", n.Name, err)
+				}
+			}
+			nv.Metrics = backupFileSafe(n.Name) + ".prom"
+			if err := journalWriteAtomic(filepath.Join(dir, nv.Metrics), b.Bytes()); err != nil {
+				return "", fmt.Errorf("baseline: %w", err)
+			}
+		}
+		view.Nodes = append(view.Nodes, nv)
+	}
+	b, err := json.MarshalIndent(view, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	if err := journalWriteAtomic(filepath.Join(dir, "cluster.json"), append(b, '\n')); err != nil {
+		return "", fmt.Errorf("baseline: %w", err)
+	}
+	return dir, nil
+}

@@ -1,0 +1,433 @@
+package rollout
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The headless runner (design §2) drives the machine with the executor:
+// it feeds Begin, performs every effect the machine returns (asynchronous
+// ones concurrently, each answered by its event), feeds a Tick about once a
+// second, and prints one line per effect result, journal event, approval
+// and gate change, readable in a CI log or as JSON lines. It does not
+// approve anything itself: a machine built with MachineOptions.Headless
+// (--yes) approves its own steps and decides failures (roll back, exit 4).
+//
+// Cancelling ctx (Ctrl-C) feeds Quit: nothing new starts, effects in flight
+// finish (they run on a context that is not cancelled), a node left stopped
+// is started again, and the run ends with exit 1, the journal saying where
+// it stopped.
+
+// RunnerOptions configure RunHeadless.
+type RunnerOptions struct {
+	Out  io.Writer // the log; nil discards it
+	JSON bool      // JSON lines instead of text
+	// Tick is the clock's period (default 1s).
+	Tick time.Duration
+	// OnMachine, if set, sees the machine after every event (tests, UIs).
+	OnMachine func(Machine)
+}
+
+// LogEntry is one line of the headless log (the JSON form; the text form
+// is "TS WHO OP: STATUS DETAIL (DURATION)").
+type LogEntry struct {
+	TS       time.Time `json:"ts"`
+	Node     string    `json:"node,omitempty"`
+	Type     string    `json:"type"` // effect | event | approval | gate | note | progress | finish
+	Op       string    `json:"op"`
+	Step     string    `json:"step,omitempty"`
+	Status   string    `json:"status,omitempty"` // ok | failed | waiting | holding | started
+	Detail   string    `json:"detail,omitempty"`
+	Error    string    `json:"error,omitempty"`
+	Seconds  float64   `json:"seconds,omitempty"`
+	Done     int64     `json:"done,omitempty"`
+	Total    int64     `json:"total,omitempty"`
+	ExitCode *int      `json:"exit_code,omitempty"`
+}
+
+// Text renders the entry as one CI log line.
+func (l LogEntry) Text() string {
+	who := l.Node
+	if who == "" {
+		who = "cluster"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s %s:", l.TS.UTC().Format(time.RFC3339), who, l.Op)
+	if l.Status != "" {
+		b.WriteString(" " + l.Status)
+	}
+	if l.Detail != "" {
+		if l.Status != "" {
+			b.WriteString(":")
+		}
+		b.WriteString(" " + l.Detail)
+	}
+	if l.Error != "" {
+		b.WriteString(": " + l.Error)
+	}
+	if l.Seconds > 0 {
+		fmt.Fprintf(&b, " (%s)", fmtSeconds(l.Seconds))
+	}
+	return b.String()
+}
+
+func fmtSeconds(s float64) string {
+	d := time.Duration(s * float64(time.Second))
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}
+
+type runner struct {
+	o  RunnerOptions
+	mu sync.Mutex // serialises output
+
+	started   map[EffectID]startedEffect
+	gateKey   string
+	gateAt    time.Time
+	lastPrint    map[string]time.Time // progress throttling per node and op
+	progressFrom map[string]time.Time
+	progressLast map[string]int64
+	progressSeen map[string]time.Time
+}
+
+type startedEffect struct {
+	e  Effect
+	at time.Time
+}
+
+// RunHeadless runs m to its end with x and returns the finished machine;
+// its ExitCode is the run's (design §1).
+func RunHeadless(ctx context.Context, m Machine, x *Executor, o RunnerOptions) Machine {
+	if o.Tick <= 0 {
+		o.Tick = time.Second
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	r := &runner{o: o, started: map[EffectID]startedEffect{}, lastPrint: map[string]time.Time{},
+		progressFrom: map[string]time.Time{}, progressLast: map[string]int64{}, progressSeen: map[string]time.Time{}}
+	x.SetNoteHandler(r.onNote)
+	defer x.SetNoteHandler(nil)
+
+	events := make(chan Event, 256)
+	var wg sync.WaitGroup
+	// Effects run on a context that Ctrl-C does not cancel: an effect in
+	// flight finishes, so its outcome says what state the node is in.
+	effCtx, cancelEffects := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelEffects()
+	journalBroken := false
+
+	dispatch := func(effs []Effect) {
+		skipNext := false
+		for _, e := range effs {
+			switch e := e.(type) {
+			case Record:
+				r.printRecord(e)
+				if err := x.Apply(e); err != nil {
+					journalBroken = true
+					r.emit(LogEntry{TS: time.Now(), Type: "note", Op: "journal", Status: "failed", Error: err.Error()})
+					if e.Type == RecordIntent {
+						skipNext = true
+					}
+				}
+			case SaveBaseline:
+				if err := x.Apply(e); err != nil {
+					r.emit(LogEntry{TS: time.Now(), Type: "note", Op: "save-baseline", Status: "failed", Error: err.Error()})
+				} else {
+					r.emit(LogEntry{TS: time.Now(), Type: "effect", Op: "save-baseline", Status: "ok"})
+				}
+			case Finish:
+				code := e.ExitCode
+				r.emit(LogEntry{TS: time.Now(), Type: "finish", Op: "finish", Status: fmt.Sprintf("exit %d", code), Detail: e.Reason, ExitCode: &code})
+			default:
+				id := e.Meta().ID
+				if (skipNext || journalBroken) && EffectChangesNode(e) {
+					// Its intent could not be journaled: it must not run.
+					skipNext = false
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						events <- EffectResult{ID: id, At: time.Now(), Err: fmt.Errorf("not run: the journal cannot be written")}
+					}()
+					continue
+				}
+				skipNext = false
+				r.mu.Lock()
+				r.started[id] = startedEffect{e: e, at: time.Now()}
+				r.mu.Unlock()
+				if isLong(e) {
+					r.emit(LogEntry{TS: time.Now(), Node: effectNode(e), Type: "effect", Op: e.Kind(), Step: string(e.Meta().Step), Status: "started", Detail: effectDetail(e)})
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					events <- x.Perform(effCtx, e)
+				}()
+			}
+		}
+	}
+	feed := func(ev Event) {
+		dispatch(m.Handle(ev))
+		r.afterEvent(m, ev)
+		if o.OnMachine != nil {
+			o.OnMachine(m)
+		}
+	}
+
+	ticker := time.NewTicker(o.Tick)
+	defer ticker.Stop()
+	quit := ctx.Done()
+	feed(Begin{At: time.Now()})
+	for !m.Finished {
+		select {
+		case ev := <-events:
+			r.answered(ev)
+			feed(ev)
+		case t := <-ticker.C:
+			feed(Tick{Now: t})
+		case <-quit:
+			quit = nil
+			r.emit(LogEntry{TS: time.Now(), Type: "event", Op: "interrupted", Detail: "finishing the effects in flight; a stopped node is started again"})
+			feed(Quit{At: time.Now()})
+		}
+	}
+	// Polls may still be in flight: let them end, then return.
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for {
+		select {
+		case <-events:
+		case <-done:
+			return m
+		}
+	}
+}
+
+// isLong: effects worth a "started" line.
+func isLong(e Effect) bool {
+	switch e.(type) {
+	case StageBinary, BackupNode, TakeSysdump, StopService, StartService, VerifyBackupSet:
+		return true
+	}
+	return false
+}
+
+func effectDetail(e Effect) string {
+	switch e := e.(type) {
+	case TakeSysdump:
+		if e.PerNode {
+			return string(e.Purpose) + " (one per node: no leader)"
+		}
+		return string(e.Purpose)
+	case BackupNode:
+		return e.Mode.String()
+	case StageBinary:
+		return "sha256 " + planShortSHA(e.SHA256)
+	case VerifyBackupSet:
+		return "set " + e.Set
+	}
+	return ""
+}
+
+func (r *runner) emit(l LogEntry) {
+	l.Detail = ScrubJournalString(l.Detail)
+	l.Error = ScrubJournalString(l.Error)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.o.JSON {
+		b, err := json.Marshal(l)
+		if err == nil {
+			fmt.Fprintln(r.o.Out, string(b))
+		}
+		return
+	}
+	fmt.Fprintln(r.o.Out, l.Text())
+}
+
+func (r *runner) answered(ev Event) {
+	var id EffectID
+	var err error
+	var data any
+	switch ev := ev.(type) {
+	case EffectResult:
+		id, err, data = ev.ID, ev.Err, ev.Data
+	case Snapshot:
+		r.mu.Lock()
+		delete(r.started, ev.ID)
+		r.mu.Unlock()
+		return
+	default:
+		return
+	}
+	r.mu.Lock()
+	s, ok := r.started[id]
+	delete(r.started, id)
+	r.mu.Unlock()
+	if !ok {
+		return
+	}
+	l := LogEntry{TS: time.Now(), Node: effectNode(s.e), Type: "effect", Op: s.e.Kind(), Step: string(s.e.Meta().Step), Status: "ok",
+		Seconds: time.Since(s.at).Seconds()}
+	if err != nil {
+		l.Status, l.Error = "failed", err.Error()
+	} else {
+		l.Detail = resultDetail(s.e, data)
+	}
+	if rf, ok := s.e.(ReadNodeFiles); ok && len(rf.Nodes) == 1 {
+		l.Node = rf.Nodes[0]
+	}
+	r.emit(l)
+}
+
+func resultDetail(e Effect, data any) string {
+	switch d := data.(type) {
+	case SysdumpInfo:
+		s := "saved " + d.Path
+		if d.Partial {
+			s += " (partial: some nodes failed)"
+		}
+		return s
+	case BackupInfo:
+		return fmt.Sprintf("set %s, %s (sha256 %s)", d.Set, d.Path, planShortSHA(d.SHA256))
+	case []NodeFiles:
+		var parts []string
+		for _, f := range d {
+			p := f.Node + " " + planShortSHA(f.SHA256)
+			if f.NewPresent {
+				p += " +new"
+			}
+			if f.PrevPresent {
+				p += " +prev"
+			}
+			if !f.Active {
+				p += " (inactive)"
+			}
+			parts = append(parts, p)
+		}
+		return strings.Join(parts, ", ")
+	}
+	return effectDetail(e)
+}
+
+func (r *runner) printRecord(rec Record) {
+	now := time.Now()
+	switch rec.Type {
+	case RecordEvent:
+		r.emit(LogEntry{TS: now, Node: rec.Node, Type: "event", Op: rec.Op, Step: string(rec.Step), Detail: rec.Detail})
+	case RecordApproval:
+		d := rec.Detail
+		if rec.By != "" {
+			d += " (approved by " + rec.By + ")"
+		}
+		r.emit(LogEntry{TS: now, Node: rec.Node, Type: "approval", Op: "approved", Step: string(rec.Step), Detail: d})
+	}
+}
+
+// afterEvent prints the open gate when its failing checks change.
+func (r *runner) afterEvent(m Machine, ev Event) {
+	if _, ok := ev.(Snapshot); !ok {
+		return
+	}
+	g := m.Gate
+	if !g.Open || len(g.Checks) == 0 {
+		r.gateKey = ""
+		return
+	}
+	var failing []string
+	var reasons []string
+	for _, c := range g.Checks {
+		if !c.OK {
+			failing = append(failing, c.Gate)
+			reasons = append(reasons, c.Reasons...)
+		}
+	}
+	sort.Strings(failing)
+	key := string(g.Step) + "|" + g.Name + "|" + strings.Join(failing, ",")
+	now := time.Now()
+	if key == r.gateKey && now.Sub(r.gateAt) < 15*time.Second {
+		return
+	}
+	r.gateKey, r.gateAt = key, now
+	l := LogEntry{TS: now, Node: g.Node, Type: "gate", Op: "gate " + g.Name, Step: string(g.Step)}
+	if len(failing) == 0 {
+		l.Status = "holding"
+		if g.Window > 0 {
+			l.Detail = fmt.Sprintf("all %d checks hold; must hold for %s", len(g.Checks), g.Window)
+		}
+	} else {
+		l.Status = "waiting"
+		if len(reasons) > 3 {
+			reasons = append(reasons[:3], fmt.Sprintf("and %d more", len(reasons)-3))
+		}
+		l.Detail = strings.Join(reasons, "; ")
+	}
+	r.emit(l)
+}
+
+func (r *runner) onNote(n Note) {
+	switch n.Kind {
+	case NoteProgress:
+		// A line every 5 s for a long transfer, and one at the end of a big one.
+		key := n.Node + "|" + n.Op
+		now := time.Now()
+		r.mu.Lock()
+		first, ok := r.progressFrom[key]
+		if !ok || n.Done < r.progressLast[key] || now.Sub(r.progressSeen[key]) > 2*time.Second {
+			first = now
+			r.progressFrom[key] = now
+		}
+		r.progressLast[key], r.progressSeen[key] = n.Done, now
+		last := r.lastPrint[key]
+		end := n.Total > 0 && n.Done == n.Total
+		show := (end && n.Total >= 4<<20) || (!end && now.Sub(first) >= 5*time.Second && now.Sub(last) >= 5*time.Second)
+		if show {
+			r.lastPrint[key] = now
+		}
+		r.mu.Unlock()
+		if !show {
+			return
+		}
+		detail := humanBytes(n.Done)
+		if n.Total > 0 {
+			detail += " of " + humanBytes(n.Total)
+		}
+		if s := now.Sub(first).Seconds(); s > 0.5 {
+			detail += fmt.Sprintf(", %.1f MB/s", float64(n.Done)/1e6/s)
+		}
+		r.emit(LogEntry{TS: n.At, Node: n.Node, Type: "progress", Op: n.Op, Detail: detail, Done: n.Done, Total: n.Total})
+	case NoteOutput:
+		r.emit(LogEntry{TS: n.At, Node: n.Node, Type: "note", Op: n.Op, Detail: "| " + n.Text})
+	default:
+		r.emit(LogEntry{TS: n.At, Node: n.Node, Type: "note", Op: orDefault(n.Op, "note"), Detail: n.Text})
+	}
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
