@@ -316,8 +316,8 @@ func (m *Machine) completeStep() {
 }
 
 func (m *Machine) successReason() string {
-	if m.rolling || m.successExit != 0 {
-		return "rolled back"
+	if m.rolling || m.successExit != 0 || len(m.RolledBack) > 0 {
+		return m.rolledBackText()
 	}
 	return fmt.Sprintf("every node runs %s", m.Plan.Target.Label())
 }
@@ -1029,7 +1029,15 @@ func (m *Machine) evalStabilise(s *StepState, snap health.ClusterSnapshot) {
 		vs = append(vs, missingNodeVerdict(n.Name))
 	}
 	if g.IndexSampled {
-		vs = append(vs, health.CaughtUpSince(snap, n.NodeID, g.SinceIndex))
+		// Once sampled, the index to reach follows the leader's
+		// last_log_index of the previous sample (same leader): a node
+		// whose apply loop stalls after turning ready (1.1.1-stall) fails
+		// within a sample instead of holding on the index of its restart.
+		idx := g.SinceIndex
+		if g.prev != nil && g.prev.Stats != nil && hasLeader && g.prevLeaderID == leader.NodeID && g.prev.Stats.Cluster.LastLogIndex > idx {
+			idx = g.prev.Stats.Cluster.LastLogIndex
+		}
+		vs = append(vs, health.CaughtUpSince(snap, n.NodeID, idx))
 	} else {
 		vs = append(vs, failVerdict(health.GateCaughtUp, n.Name+": waiting for a leader to sample its last_log_index"))
 	}

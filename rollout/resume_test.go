@@ -200,6 +200,9 @@ func TestRollbackStateAfterSuccess(t *testing.T) {
 	if w.m.ExitCode != 0 || !slices.Equal(w.m.RolledBack, []string{"fw-a", "fw-c", "fw-b"}) {
 		t.Fatalf("exit %d rolled back %v: %s", w.m.ExitCode, w.m.RolledBack, w.m.Reason)
 	}
+	if w.m.Reason != "rolled back: fw-a, fw-c, fw-b" {
+		t.Errorf("finish reason %q must say what was rolled back, not claim the target", w.m.Reason)
+	}
 	for _, n := range w.nodes {
 		if n.bin != mtOldSHA || !n.up {
 			t.Fatalf("%s on %s", n.name, n.bin[:4])
