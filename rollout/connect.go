@@ -114,13 +114,30 @@ func commandError(op, node string, out cmdOut) error {
 	return fmt.Errorf("%s on %s exited %d: %s", op, node, out.Code, why)
 }
 
+// connectScript reads, in one SSH session per node: node_id, the API CA
+// (when $2 names it), the binary's files and the lock ($3, $4), then runs
+// the is-active command (the rest).
 const connectScript = `id=$(cat -- "$1") || { echo "nwroll: cannot read $1" >&2; exit 66; }
 printf 'nwroll-node-id: %s\n' "$id"
 if [ -n "$2" ]; then
   printf 'nwroll-ca-begin\n'
   cat -- "$2" || { echo "nwroll: cannot read $2" >&2; exit 67; }
   printf '\nnwroll-ca-end\n'
-fi`
+fi
+b=$3; l=$4; shift 4
+for s in .bin .new .prev; do
+  f=$b; [ "$s" = .bin ] || f=$b$s
+  if [ -f "$f" ]; then
+    h=$(sha256sum < "$f") || { echo "nwroll: cannot read $f" >&2; exit 1; }
+    printf 'nwroll-file: %s %s\n' "$s" "${h%% *}"
+  else
+    printf 'nwroll-file: %s -\n' "$s"
+  fi
+done
+if [ -f "$l" ]; then printf 'nwroll-lock-begin\n'; cat -- "$l"; printf '\nnwroll-lock-end\n'; fi
+d=$(df -Pk -- "$(dirname -- "$b")" 2>/dev/null | tail -n 1) && printf 'nwroll-df: %s\n' "$d"
+"$@" >/dev/null 2>&1
+printf 'nwroll-active: %s\n' "$?"`
 
 // Connect connects to every node (see above). Its errors are *SetupError.
 func (x *Executor) Connect(ctx context.Context) error {
@@ -138,11 +155,14 @@ func (x *Executor) Connect(ctx context.Context) error {
 	}
 
 	fetchCA := x.inv.API.CAFile == ""
-	type found struct {
-		uuid, id string
-		ca       []byte
+	// Mint the token (one node) while every node is read.
+	mintErr := make(chan error, 1)
+	if x.token == "" {
+		go func() { mintErr <- x.mint(ctx) }()
+	} else {
+		mintErr <- nil
 	}
-	res := make([]found, len(x.nodes))
+	res := make([]connectFound, len(x.nodes))
 	errs := make([]error, len(x.nodes))
 	var wg sync.WaitGroup
 	for i, n := range x.nodes {
@@ -153,7 +173,8 @@ func (x *Executor) Connect(ctx context.Context) error {
 			if fetchCA {
 				caPath = path.Join(n.Paths.DataRoot, "http-tls", "ca.crt")
 			}
-			out, err := x.script(ctx, n, "connect", connectScript, time.Minute, path.Join(n.Paths.DataRoot, "node_id"), caPath)
+			args := append([]string{path.Join(n.Paths.DataRoot, "node_id"), caPath, n.Paths.Binary, LockPathForDataRoot(n.Paths.DataRoot)}, x.inv.Service.IsActive...)
+			out, err := x.script(ctx, n, "connect", connectScript, time.Minute, args...)
 			if err != nil {
 				errs[i] = err
 				return
@@ -162,7 +183,7 @@ func (x *Executor) Connect(ctx context.Context) error {
 				errs[i] = fmt.Errorf("node %s: %s; is paths.data_root (%s) right for this node?", n.Name, lastLine(out.Stderr), n.Paths.DataRoot)
 				return
 			}
-			f, err := parseConnectOutput(out.Stdout, fetchCA)
+			f, err := parseConnectOutput(n.Name, out.Stdout, fetchCA)
 			if err != nil {
 				errs[i] = fmt.Errorf("node %s: %v", n.Name, err)
 				return
@@ -171,8 +192,12 @@ func (x *Executor) Connect(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	merr := <-mintErr
 	if err := errors.Join(errs...); err != nil {
 		return &SetupError{Code: ExitRefused, Err: err}
+	}
+	if merr != nil {
+		return &SetupError{Code: ExitRefused, Err: merr}
 	}
 
 	ids := map[string]string{}
@@ -208,17 +233,28 @@ func (x *Executor) Connect(ctx context.Context) error {
 	}
 
 	x.mu.Lock()
+	x.fresh = &Survey{Locks: map[string]LockHolder{}}
+	var lockErrs []error
 	for i, n := range x.nodes {
 		x.uuids[n.Name], x.ids[n.Name] = res[i].uuid, res[i].id
+		x.files[n.Name] = res[i].files
+		if res[i].freeKB >= 0 {
+			x.freeKB[n.Name] = res[i].freeKB
+		}
+		x.fresh.Files = append(x.fresh.Files, res[i].files)
+		if res[i].lock != nil {
+			x.fresh.Locks[n.Name] = *res[i].lock
+		}
+		if res[i].lockErr != nil {
+			lockErrs = append(lockErrs, res[i].lockErr)
+		}
 	}
+	x.fresh.LockErr = errors.Join(lockErrs...)
+	x.connectFilesAt = time.Now()
+	x.connectedAt = x.connectFilesAt
 	x.caPEM, x.caSource = caPEM, caSource
 	x.mu.Unlock()
 
-	if x.token == "" {
-		if err := x.mint(ctx); err != nil {
-			return &SetupError{Code: ExitRefused, Err: err}
-		}
-	}
 	if err := x.buildClients(); err != nil {
 		return err
 	}
@@ -231,16 +267,20 @@ func (x *Executor) Connect(ctx context.Context) error {
 	return nil
 }
 
-func parseConnectOutput(out string, wantCA bool) (struct {
+// connectFound is what the connect script found on one node.
+type connectFound struct {
 	uuid, id string
 	ca       []byte
-}, error) {
-	var f struct {
-		uuid, id string
-		ca       []byte
-	}
-	var ca bytes.Buffer
-	inCA, sawEnd := false, false
+	files    NodeFiles
+	freeKB   int64 // free space in the binary's directory, -1 unknown
+	lock     *LockHolder
+	lockErr  error
+}
+
+func parseConnectOutput(node, out string, wantCA bool) (connectFound, error) {
+	f := connectFound{freeKB: -1}
+	var ca, lock bytes.Buffer
+	inCA, sawEnd, inLock := false, false, false
 	for _, l := range strings.Split(out, "\n") {
 		switch {
 		case strings.HasPrefix(l, "nwroll-node-id: "):
@@ -251,6 +291,18 @@ func parseConnectOutput(out string, wantCA bool) (struct {
 			inCA, sawEnd = false, true
 		case inCA:
 			ca.WriteString(l + "\n")
+		case strings.HasPrefix(l, "nwroll-df: "):
+			if fs := strings.Fields(strings.TrimPrefix(l, "nwroll-df: ")); len(fs) >= 4 {
+				if kb, err := strconv.ParseInt(fs[3], 10, 64); err == nil {
+					f.freeKB = kb
+				}
+			}
+		case l == "nwroll-lock-begin":
+			inLock = true
+		case l == "nwroll-lock-end":
+			inLock = false
+		case inLock:
+			lock.WriteString(l + "\n")
 		}
 	}
 	if f.uuid == "" {
@@ -267,6 +319,17 @@ func parseConnectOutput(out string, wantCA bool) (struct {
 		}
 		f.ca = bytes.TrimSpace(ca.Bytes())
 		f.ca = append(f.ca, '\n')
+	}
+	if f.files, err = parseReadFiles(node, out); err != nil {
+		return f, err
+	}
+	if s := strings.TrimSpace(lock.String()); s != "" {
+		h, err := ParseLockHolder([]byte(s))
+		if err != nil {
+			f.lockErr = fmt.Errorf("lock on node %s: %v", node, err)
+		} else {
+			f.lock = &h
+		}
 	}
 	return f, nil
 }

@@ -126,14 +126,22 @@ type Executor struct {
 	caPEM     []byte
 	caSource  string
 	token     health.Token
-	mintedAt  time.Time // when token was minted; zero when it was given
+	mintedAt  time.Time        // when token was minted; zero when it was given
 	clients   []*health.Client // inventory order
 	connected bool
 	files     map[string]NodeFiles // latest read per node
 	lastSnap  *health.ClusterSnapshot
-	backup    *BackupSet
-	holder    LockHolder
-	lockTaken bool
+	fresh     *Survey // files and locks read by Connect, for the first survey
+	// connectFilesAt: when Connect read every node's files (zero once used).
+	connectFilesAt time.Time
+	// freeKB: free space in each binary's directory, read by Connect at
+	// connectedAt; Stage checks it instead of asking again while recent.
+	freeKB      map[string]int64
+	connectedAt time.Time
+	backup      *BackupSet
+	holder      LockHolder
+	lockTaken   bool
+	reusedRun   bool // the journal continues an earlier run (resume, rollback): its run id may be held
 }
 
 // NewExecutor returns an executor for the inventory's nodes.
@@ -169,6 +177,7 @@ func NewExecutor(cfg ExecutorConfig) (*Executor, error) {
 		uuids:   map[string]string{},
 		ids:     map[string]string{},
 		files:   map[string]NodeFiles{},
+		freeKB:  map[string]int64{},
 		token:   cfg.Token,
 		onNote:  cfg.OnNote,
 	}
@@ -260,9 +269,8 @@ func (x *Executor) NodeID(name string) string {
 // on a failure: errors travel in the result.
 func (x *Executor) Perform(ctx context.Context, e Effect) Event {
 	id := e.Meta().ID
-	if p, ok := e.(PollHealth); ok {
+	if _, ok := e.(PollHealth); ok {
 		snap := x.Poll(ctx)
-		_ = p
 		return Snapshot{ID: id, Snap: snap, At: time.Now()}
 	}
 	data, err := x.perform(ctx, e)
@@ -274,6 +282,9 @@ func (x *Executor) perform(ctx context.Context, e Effect) (any, error) {
 	case ConnectNodes:
 		return nil, x.Connect(ctx)
 	case ReadNodeFiles:
+		if files, ok := x.recentFiles(e.Nodes); ok {
+			return files, nil
+		}
 		return x.ReadFiles(ctx, e.Nodes)
 	case TakeSysdump:
 		return x.TakeSysdump(ctx, e.Purpose, e.PerNode, e.Nodes)
@@ -299,6 +310,27 @@ func (x *Executor) perform(ctx context.Context, e Effect) (any, error) {
 		return nil, x.Rename(ctx, e.Node, ".prev", e.SHA256)
 	}
 	return nil, fmt.Errorf("executor: effect %s (%T) is not asynchronous", e.Kind(), e)
+}
+
+// recentFiles answers the run's first ReadNodeFiles of every node from
+// what Connect read a moment ago (the survey the plan was built from),
+// sparing an SSH round; any later read goes to the nodes.
+func (x *Executor) recentFiles(names []string) ([]NodeFiles, bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.connectFilesAt.IsZero() || time.Since(x.connectFilesAt) > 3*time.Second || len(names) != len(x.nodes) {
+		return nil, false
+	}
+	x.connectFilesAt = time.Time{} // once
+	out := make([]NodeFiles, 0, len(names))
+	for _, n := range names {
+		f, ok := x.files[n]
+		if !ok {
+			return nil, false
+		}
+		out = append(out, f)
+	}
+	return out, true
 }
 
 // Apply performs a synchronous effect: Record (written to the journal and

@@ -8,6 +8,7 @@ import (
 	"io"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -124,6 +125,19 @@ type Survey struct {
 func SurveyCluster(ctx context.Context, x *Executor, withLocks bool) (Survey, error) {
 	if err := x.Connect(ctx); err != nil {
 		return Survey{}, err
+	}
+	x.mu.Lock()
+	fresh := x.fresh
+	x.fresh = nil
+	x.mu.Unlock()
+	if fresh != nil {
+		// Connect has just read the files and locks in its own session.
+		s := *fresh
+		if !withLocks {
+			s.Locks, s.LockErr = nil, nil
+		}
+		s.Snap = x.Poll(ctx)
+		return s, nil
 	}
 	var s Survey
 	var ferr error
@@ -334,6 +348,30 @@ func readRunInfo(env Env) (journalRunInfo, error) {
 	return info, nil
 }
 
+// runEnd finds the run's last end: the exit code and reason of its last
+// run outcome, and whether a run intent came after it (ended is false then:
+// that run was cut short).
+func runEnd(entries []JournalEntry) (code int, reason string, ended bool) {
+	for _, e := range entries {
+		if e.Op != JournalOpRun || e.Node != "" {
+			continue
+		}
+		switch e.Kind {
+		case JournalIntent:
+			ended = false
+		case JournalOutcome:
+			ended, code, reason = true, ExitFailed, e.Detail
+			if rest, ok := strings.CutPrefix(e.Detail, "exit "); ok {
+				num, why, _ := strings.Cut(rest, ": ")
+				if n, err := strconv.Atoi(num); err == nil {
+					code, reason = n, why
+				}
+			}
+		}
+	}
+	return code, reason, ended
+}
+
 // ResumeOptions are `nwroll resume`'s flags.
 type ResumeOptions struct {
 	// Release overrides the journal's release source; its sha256 must be
@@ -350,14 +388,22 @@ func Resume(ctx context.Context, env Env, o ResumeOptions) (int, error) {
 		return ExitCodeOf(err), err
 	}
 	rp := info.progress
-	if !rp.Started || rp.Finished {
-		last := "no outcome"
-		if rp.Last != nil {
-			last = rp.Last.Detail
+	if code, reason, ended := runEnd(info.run.Entries); ended && code != ExitFailed {
+		// exit 1 (interrupted, or stopped after a failure) is resumable;
+		// a run that succeeded, was refused or was rolled back is over.
+		what := map[int]string{ExitOK: "succeeded", ExitRefused: "was refused", ExitRolledBack: "was rolled back"}[code]
+		if code == ExitOK && strings.HasPrefix(reason, "rolled back") {
+			what = "was rolled back by `nwroll rollback`"
 		}
-		err := coded(ExitRefused, "the last rollout of cluster %s (run %s) has finished (%s): nothing to resume; `nwroll rollback` undoes it",
-			env.Inventory.Cluster, rp.RunID, last)
-		return ExitRefused, err
+		if what == "" {
+			what = fmt.Sprintf("ended with exit %d", code)
+		}
+		next := "start a new one with `nwroll upgrade`"
+		if code == ExitOK && !strings.HasPrefix(reason, "rolled back") {
+			next = "`nwroll rollback` undoes it"
+		}
+		return ExitRefused, coded(ExitRefused, "the last rollout of cluster %s (run %s) %s (%s): nothing to resume; %s",
+			env.Inventory.Cluster, rp.RunID, what, reason, next)
 	}
 	rel := o.Release
 	if rel == nil {
@@ -440,6 +486,7 @@ func continueRun(ctx context.Context, env Env, info journalRunInfo, rel *Release
 		rr.From = info.progress.Release.From
 	}
 	x.SetJournal(j, info.extra, rr)
+	x.reusedRun = true
 	what := "resuming"
 	if rollback {
 		what = "rolling back"
@@ -513,15 +560,20 @@ func Status(ctx context.Context, env Env) (StatusReport, error) {
 			row.Prev = x.identify(f.PrevSHA256).Label()
 		}
 		if m, ok := s.Snap.Member(id); ok {
-			row.Role = m.Role
-			if !m.IsVoter {
+			switch {
+			case !m.IsVoter:
 				row.Role = "learner"
+			case m.Role == "leader":
+				row.Role = "leader"
+			default:
+				row.Role = "follower"
 			}
 		}
 		if r, ok := s.Snap.Row(id); ok {
-			if r.Role == "leader" {
+			switch {
+			case r.Role == "leader":
 				row.Role = "leader"
-			} else if row.Role == "unknown" || row.Role == "leader" {
+			case row.Role == "unknown" || row.Role == "leader":
 				row.Role = "follower"
 			}
 			row.Lag = r.LagEntries

@@ -562,7 +562,11 @@ func (m *Machine) onTick() {
 		s := &m.Steps[m.cur]
 		switch {
 		case !g.Deadline.IsZero() && m.Now.After(g.Deadline):
-			m.fail(FailTimeout, g.Name, fmt.Sprintf("%s gate did not hold within %s: %s", g.Name, m.Plan.Options.GateTimeout, failingReasons(g.Checks)))
+			why := failingReasons(g.Checks)
+			if g.OK && !g.HeldSince.IsZero() {
+				why = fmt.Sprintf("every check holds now, but only since %s, not for the %s window", g.HeldSince.UTC().Format(time.RFC3339), g.Window)
+			}
+			m.fail(FailTimeout, g.Name, fmt.Sprintf("%s gate did not hold within %s: %s", g.Name, m.Plan.Options.GateTimeout, why))
 			return
 		case g.Name == "stabilise" && !g.LeaderlessSince.IsZero() && m.Now.Sub(g.LeaderlessSince) > m.Plan.Options.ElectionWindow:
 			m.fail(FailNoLeader, g.Name, fmt.Sprintf("no leader for %s (tolerated: %s)", m.Now.Sub(g.LeaderlessSince).Round(time.Second), m.Plan.Options.ElectionWindow))
@@ -937,6 +941,10 @@ func (m *Machine) evalQuorum(s *StepState, snap health.ClusterSnapshot) {
 	s.done = true
 }
 
+// PreCheckSettle is how long the pre-check may keep failing before the run
+// is refused; a truly degraded cluster is refused after it.
+const PreCheckSettle = 10 * time.Second
+
 func (m *Machine) evalPreCheck(s *StepState, snap health.ClusterSnapshot) {
 	if snap.TakenAt.Before(s.opAt) {
 		return // judge a snapshot taken for the pre-check, not an older one
@@ -944,6 +952,11 @@ func (m *Machine) evalPreCheck(s *StepState, snap health.ClusterSnapshot) {
 	v := health.PreCheck(snap, m.Plan.NodeIDs())
 	m.setChecks(snap.TakenAt, v)
 	if !v.OK {
+		// The leader writes all the time, so one sample can catch a healthy
+		// follower an entry behind: refuse only if it persists.
+		if snap.TakenAt.Sub(s.opAt) < PreCheckSettle {
+			return
+		}
 		m.refuse("pre-check refused: " + strings.Join(v.Reasons, "; "))
 		return
 	}
@@ -1029,17 +1042,33 @@ func (m *Machine) evalStabilise(s *StepState, snap health.ClusterSnapshot) {
 		vs = append(vs, missingNodeVerdict(n.Name))
 	}
 	if g.IndexSampled {
-		// Once sampled, the index to reach follows the leader's
-		// last_log_index of the previous sample (same leader): a node
-		// whose apply loop stalls after turning ready (1.1.1-stall) fails
-		// within a sample instead of holding on the index of its restart.
+		// Once sampled, the index to reach follows the leader: it is the
+		// leader's last_log_index as of a sample at least applyGrace older
+		// (same leader). A node whose apply loop stalls after turning
+		// ready (1.1.1-stall) falls behind it within seconds, while a
+		// healthy follower's usual apply lag stays well inside the grace.
 		idx := g.SinceIndex
-		if g.prev != nil && g.prev.Stats != nil && hasLeader && g.prevLeaderID == leader.NodeID && g.prev.Stats.Cluster.LastLogIndex > idx {
-			idx = g.prev.Stats.Cluster.LastLogIndex
+		for i := len(g.idxHist) - 1; i >= 0 && hasLeader; i-- {
+			h := g.idxHist[i]
+			if snap.TakenAt.Sub(h.at) < applyGrace {
+				continue
+			}
+			if h.leader == leader.NodeID && h.index > idx {
+				idx = h.index
+			}
+			break
 		}
 		vs = append(vs, health.CaughtUpSince(snap, n.NodeID, idx))
 	} else {
 		vs = append(vs, failVerdict(health.GateCaughtUp, n.Name+": waiting for a leader to sample its last_log_index"))
+	}
+	if hasLeader {
+		// Copy on write: a Clone shares the old slice.
+		keep := g.idxHist
+		for len(keep) > 0 && snap.TakenAt.Sub(keep[0].at) > 4*applyGrace {
+			keep = keep[1:]
+		}
+		g.idxHist = append(append([]indexSample(nil), keep...), indexSample{at: snap.TakenAt, index: snap.Stats.Cluster.LastLogIndex, leader: leader.NodeID})
 	}
 	var leaderMet *health.Metrics
 	if hasLeader {

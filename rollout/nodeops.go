@@ -100,7 +100,18 @@ func (x *Executor) stageViaTemp(ctx context.Context, n inventory.Node, r remote.
 }
 
 // checkFree refuses when dir on the node has less than need bytes free.
+// Connect's reading is used while it is under two minutes old.
 func (x *Executor) checkFree(ctx context.Context, n inventory.Node, dir string, need int64) error {
+	x.mu.Lock()
+	kb, ok := x.freeKB[n.Name]
+	recent := ok && time.Since(x.connectedAt) < 2*time.Minute && dir == path.Dir(n.Paths.Binary)
+	x.mu.Unlock()
+	if recent {
+		if kb*1024 < need {
+			return fmt.Errorf("only %d MiB free in %s on %s, %d MiB needed to stage the release: free some space first", kb>>10, dir, n.Name, need>>20)
+		}
+		return nil
+	}
 	out, err := x.run(ctx, n, "df", remote.Cmd("df", "-Pk", dir), false, time.Minute)
 	if err != nil {
 		return err
@@ -113,7 +124,7 @@ func (x *Executor) checkFree(ctx context.Context, n inventory.Node, dir string, 
 	if len(lines) < 2 || len(fields) < 4 {
 		return fmt.Errorf("df -Pk %s on %s: unexpected output %q", dir, n.Name, lastLine(out.Stdout))
 	}
-	kb, err := strconv.ParseInt(fields[3], 10, 64)
+	kb, err = strconv.ParseInt(fields[3], 10, 64)
 	if err != nil {
 		return fmt.Errorf("df -Pk %s on %s: unexpected output %q", dir, n.Name, lastLine(out.Stdout))
 	}
@@ -410,7 +421,9 @@ func (x *Executor) LockNodes(ctx context.Context, names []string, resume bool) e
 		return errors.New("lock: this run has no journal, so no run id to lock with")
 	}
 	targets := x.lockTargets(names)
-	if resume {
+	if resume || x.reusedRun {
+		// A run id that is not new (resume, rollback) could still be held
+		// by the process that wrote it: never take over a live one.
 		held, _ := x.ReadLocks(ctx, names)
 		for _, name := range sortedKeys(held) {
 			h := held[name]
@@ -445,7 +458,9 @@ func processAlive(pid int) bool {
 
 // UnlockNodes releases this run's lock on every node.
 func (x *Executor) UnlockNodes(ctx context.Context, names []string) error {
-	return ReleaseLocks(ctx, lockRunner{x}, x.lockTargets(names), x.holder.RunID)
+	return x.forEach(names, func(name string) error {
+		return ReleaseLocks(ctx, lockRunner{x}, x.lockTargets([]string{name}), x.holder.RunID)
+	})
 }
 
 // ReadLocks reads every node's lock holder, in parallel (for status).

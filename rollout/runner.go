@@ -30,6 +30,10 @@ type RunnerOptions struct {
 	JSON bool      // JSON lines instead of text
 	// Tick is the clock's period (default 1s).
 	Tick time.Duration
+	// GateTick is the period while a gate is open (default 250ms): the
+	// gates are judged on fresh snapshots, so a node that turned ready, or
+	// held for its window, is seen at once rather than up to a second late.
+	GateTick time.Duration
 	// OnMachine, if set, sees the machine after every event (tests, UIs).
 	OnMachine func(Machine)
 }
@@ -92,9 +96,9 @@ type runner struct {
 	o  RunnerOptions
 	mu sync.Mutex // serialises output
 
-	started   map[EffectID]startedEffect
-	gateKey   string
-	gateAt    time.Time
+	started      map[EffectID]startedEffect
+	gateKey      string
+	gateAt       time.Time
 	lastPrint    map[string]time.Time // progress throttling per node and op
 	progressFrom map[string]time.Time
 	progressLast map[string]int64
@@ -111,6 +115,12 @@ type startedEffect struct {
 func RunHeadless(ctx context.Context, m Machine, x *Executor, o RunnerOptions) Machine {
 	if o.Tick <= 0 {
 		o.Tick = time.Second
+	}
+	if o.GateTick <= 0 {
+		o.GateTick = 250 * time.Millisecond
+	}
+	if o.GateTick > o.Tick {
+		o.GateTick = o.Tick
 	}
 	if o.Out == nil {
 		o.Out = io.Discard
@@ -185,17 +195,21 @@ func RunHeadless(ctx context.Context, m Machine, x *Executor, o RunnerOptions) M
 		}
 	}
 
-	ticker := time.NewTicker(o.Tick)
+	ticker := time.NewTicker(o.GateTick)
 	defer ticker.Stop()
 	quit := ctx.Done()
 	feed(Begin{At: time.Now()})
+	lastTick := time.Now()
 	for !m.Finished {
 		select {
 		case ev := <-events:
 			r.answered(ev)
 			feed(ev)
 		case t := <-ticker.C:
-			feed(Tick{Now: t})
+			if m.Gate.Open || t.Sub(lastTick) >= o.Tick-o.GateTick/2 {
+				lastTick = t
+				feed(Tick{Now: t})
+			}
 		case <-quit:
 			quit = nil
 			r.emit(LogEntry{TS: time.Now(), Type: "event", Op: "interrupted", Detail: "finishing the effects in flight; a stopped node is started again"})

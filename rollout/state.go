@@ -134,8 +134,20 @@ type GateView struct {
 	prev          *health.ClusterSnapshot // previous judged snapshot, for stability checks
 	prevLeaderID  string
 	prevLeaderMet *health.Metrics
-	readID        EffectID // ReadNodeFiles in flight for BinarySHA256
+	readID        EffectID      // ReadNodeFiles in flight for BinarySHA256
+	idxHist       []indexSample // the leader's last_log_index per judged sample, oldest first
 }
+
+// indexSample is the leader's last_log_index at one judged snapshot.
+type indexSample struct {
+	at     time.Time
+	index  uint64
+	leader string
+}
+
+// applyGrace is how far a restarted node's raft_last_applied may trail
+// the leader's last_log_index while its gates hold (see evalStabilise).
+const applyGrace = 2 * time.Second
 
 // FailureKind says what failed.
 type FailureKind int
