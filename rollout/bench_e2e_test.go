@@ -130,6 +130,7 @@ func benchWaits(b *testing.B, c *sim.Cluster, since time.Time, window time.Durat
 		if err != nil {
 			b.Fatalf("%s: %v", n.Name, err)
 		}
+		b.Logf("  %s: stopped %s, ready again %s later", n.Name, stop.Format("15:04:05.000"), ready.Sub(stop).Round(time.Millisecond))
 		sum += ready.Sub(stop) + window
 	}
 	return sum

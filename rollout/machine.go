@@ -1058,7 +1058,7 @@ func (m *Machine) evalStabilise(s *StepState, snap health.ClusterSnapshot) {
 			}
 			break
 		}
-		vs = append(vs, health.CaughtUpSince(snap, n.NodeID, idx))
+		vs = append(vs, health.CaughtUpSince(caughtUpTo(snap, n.NodeID, idx), n.NodeID, idx))
 	} else {
 		vs = append(vs, failVerdict(health.GateCaughtUp, n.Name+": waiting for a leader to sample its last_log_index"))
 	}
@@ -1105,6 +1105,29 @@ func (m *Machine) evalStabilise(s *StepState, snap health.ClusterSnapshot) {
 		return
 	}
 	m.gatePassed(s, n)
+}
+
+// caughtUpTo returns snap with nodeID's stats row counted as caught up
+// when its matched_index has reached idx. In a cluster that writes all the
+// time a follower is an entry or two behind at almost any instant (lag 1
+// while an append is in flight), so "lag 0 in this very sample" would
+// reset the stabilisation window at random; having matched what the leader
+// had applyGrace ago is the caught-up that can hold for a window. snap is
+// not changed (its Stats are shared).
+func caughtUpTo(snap health.ClusterSnapshot, nodeID string, idx uint64) health.ClusterSnapshot {
+	row, ok := snap.Row(nodeID)
+	if !ok || row.CaughtUp || row.MatchedIndex == nil || *row.MatchedIndex < idx {
+		return snap
+	}
+	st := *snap.Stats
+	st.Cluster.Nodes = append([]health.NodeCatchup(nil), st.Cluster.Nodes...)
+	for i := range st.Cluster.Nodes {
+		if st.Cluster.Nodes[i].NodeID == nodeID {
+			st.Cluster.Nodes[i].CaughtUp = true
+		}
+	}
+	snap.Stats = &st
+	return snap
 }
 
 func (m *Machine) gatePassed(s *StepState, n *NodeState) {
