@@ -119,6 +119,24 @@ func engineErr(err error) error {
 }
 
 // loadRelease loads --release; a bad one is a usage error naming the fix.
+// withRelease opens the inventory's environment and the release, runs fn
+// under a context that Ctrl-C cancels, and cleans both up afterwards.
+func (c *common) withRelease(cmd *cobra.Command, release string, fn func(context.Context, rollout.Env, *rollout.Release) error) error {
+	env, done, err := c.env(cmd, cmd.OutOrStdout())
+	if err != nil {
+		return err
+	}
+	defer done()
+	rel, err := loadRelease(cmd, release)
+	if err != nil {
+		return err
+	}
+	defer rel.Cleanup()
+	ctx, stop := runSignalContext()
+	defer stop()
+	return fn(ctx, env, rel)
+}
+
 func loadRelease(cmd *cobra.Command, p string) (*rollout.Release, error) {
 	if p == "" {
 		return nil, usageError("'%s' needs --release REL: a release directory (manifest.json, SHA256SUMS, neuwerk) or a .tar.gz of one", cmd.CommandPath())
@@ -213,19 +231,9 @@ taken and no journal is written.`,
 			if err != nil {
 				return err
 			}
-			env, done, err := c.env(cmd, cmd.OutOrStdout())
-			if err != nil {
-				return err
-			}
-			defer done()
-			rel, err := loadRelease(cmd, release)
-			if err != nil {
-				return err
-			}
-			defer rel.Cleanup()
-			ctx, stop := runSignalContext()
-			defer stop()
-			return engineErr(rollout.PrintPlan(ctx, env, rollout.PlanOptionsIn{Release: rel, Backup: mode, BackupSet: set}))
+			return c.withRelease(cmd, release, func(ctx context.Context, env rollout.Env, rel *rollout.Release) error {
+				return engineErr(rollout.PrintPlan(ctx, env, rollout.PlanOptionsIn{Release: rel, Backup: mode, BackupSet: set}))
+			})
 		},
 	}
 	c.register(cmd, false)
@@ -270,23 +278,13 @@ Exit codes: 0 success, 1 failed and stopped, 2 usage or inventory error,
 			if err != nil {
 				return err
 			}
-			env, done, err := c.env(cmd, cmd.OutOrStdout())
-			if err != nil {
-				return err
-			}
-			defer done()
-			rel, err := loadRelease(cmd, release)
-			if err != nil {
-				return err
-			}
-			defer rel.Cleanup()
-			ctx, stop := runSignalContext()
-			defer stop()
-			code, err := rollout.Upgrade(ctx, env, rollout.UpgradeOptions{
-				PlanOptionsIn: rollout.PlanOptionsIn{Release: rel, Backup: mode, BackupSet: set},
-				NoRollback:    noRollback, BreakLock: breakLock,
+			return c.withRelease(cmd, release, func(ctx context.Context, env rollout.Env, rel *rollout.Release) error {
+				code, err := rollout.Upgrade(ctx, env, rollout.UpgradeOptions{
+					PlanOptionsIn: rollout.PlanOptionsIn{Release: rel, Backup: mode, BackupSet: set},
+					NoRollback:    noRollback, BreakLock: breakLock,
+				})
+				return codeErr(code, err)
 			})
-			return codeErr(code, err)
 		},
 	}
 	c.register(cmd, true)
