@@ -162,8 +162,28 @@ func PlanOptionsFor(inv *inventory.Inventory, backup BackupMode, set string, tok
 		Backup: backup, BackupSet: set,
 		Window: inv.Gates.Stabilisation, GateTimeout: inv.Gates.Timeout,
 		TokenFromEnv: tokenGiven, CAFromFile: inv.API.CAFile != "",
-		Binary: inv.Paths.Binary, DataRoot: inv.Paths.DataRoot, BackupDir: inv.Paths.BackupDir, Unit: inv.Service.Unit,
+		Binary:    nodesPath(inv, "<binary>", func(p inventory.Paths) string { return p.Binary }),
+		DataRoot:  nodesPath(inv, "<data_root>", func(p inventory.Paths) string { return p.DataRoot }),
+		BackupDir: nodesPath(inv, "<backup_dir>", func(p inventory.Paths) string { return p.BackupDir }),
+		Unit:      inv.Service.Unit,
 	}
+}
+
+// nodesPath is the path every node shares, or the placeholder (e.g.
+// <binary>) when the inventory sets it per node, so the plan never shows a
+// path a node does not use.
+func nodesPath(inv *inventory.Inventory, placeholder string, get func(inventory.Paths) string) string {
+	nodes := inv.Nodes()
+	if len(nodes) == 0 {
+		return get(inv.Paths)
+	}
+	first := get(nodes[0].Paths)
+	for _, n := range nodes[1:] {
+		if get(n.Paths) != first {
+			return placeholder
+		}
+	}
+	return first
 }
 
 // PlanInputFor builds the plan's input from a survey.
