@@ -426,9 +426,8 @@ func TestCluster(t *testing.T) {
 			t.Fatalf("kill: pid %d err %v (main pid was %d)", pid, err, before.MainPID)
 		}
 		killedAt := time.Now()
-		waitService(t, c, fwa.Name, 2*time.Second, "activating (auto-restart)", func(s sim.ServiceStatus) bool {
-			return s.ActiveState == "activating" && s.SubState == "auto-restart" && s.Result == "signal"
-		})
+		// The auto-restart state lasts exactly the restart delay, so a loaded
+		// machine may poll straight past it; the journal below proves it.
 		after := waitService(t, c, fwa.Name, 10*time.Second, "restarted", func(s sim.ServiceStatus) bool {
 			return s.ActiveState == "active" && s.MainPID != 0 && s.MainPID != before.MainPID
 		})
@@ -443,9 +442,11 @@ func TestCluster(t *testing.T) {
 		}
 		waitReady(t, info, fwa, 30*time.Second)
 		log, _ := os.ReadFile(fwa.Log)
-		if !strings.Contains(string(log), "code=killed, status=9/KILL") || !strings.Contains(string(log), "Scheduled restart job, restart counter is at 1.") {
-			t.Errorf("journal lacks the crash and restart lines")
-		}
+		assertInOrder(t, string(log),
+			"neuwerk.service: Main process exited, code=killed, status=9/KILL",
+			"neuwerk.service: Failed with result 'signal'.",
+			"neuwerk.service: Scheduled restart job, restart counter is at 1.",
+			"Started neuwerk.service")
 	})
 
 	t.Run("Status", func(t *testing.T) {
@@ -565,4 +566,19 @@ func TestCluster(t *testing.T) {
 			t.Errorf("systemctl after down: %v", err)
 		}
 	})
+}
+
+// assertInOrder fails unless every want appears in text, each after the one
+// before it.
+func assertInOrder(t *testing.T, text string, wants ...string) {
+	t.Helper()
+	rest := text
+	for _, w := range wants {
+		i := strings.Index(rest, w)
+		if i < 0 {
+			t.Errorf("log lacks %q after the lines before it:\n%s", w, text)
+			return
+		}
+		rest = rest[i+len(w):]
+	}
 }

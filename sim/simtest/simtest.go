@@ -58,6 +58,10 @@ func Start(t testing.TB, opts sim.Options) *sim.Cluster {
 	return c
 }
 
+// dumpTail keeps a failure's log dump short enough that the failure message
+// itself stays in view of a CI log's tail.
+const dumpTail = 20
+
 // DumpLogs writes the tail of the supervisor log and of every node's
 // neuwerk.log (and sshd.log) in dir to the test log.
 func DumpLogs(t testing.TB, dir string) {
@@ -73,8 +77,8 @@ func DumpLogs(t testing.TB, dir string) {
 			continue
 		}
 		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-		if len(lines) > 60 {
-			lines = append([]string{fmt.Sprintf("... (%d earlier lines)", len(lines)-60)}, lines[len(lines)-60:]...)
+		if len(lines) > dumpTail {
+			lines = append([]string{fmt.Sprintf("... (%d earlier lines)", len(lines)-dumpTail)}, lines[len(lines)-dumpTail:]...)
 		}
 		t.Logf("==== %s ====\n%s", p, strings.Join(lines, "\n"))
 	}
