@@ -267,23 +267,48 @@ type UpgradeOptions struct {
 // auto-approved; on a failure the node is rolled back (exit 4) unless
 // NoRollback (exit 1).
 func Upgrade(ctx context.Context, env Env, o UpgradeOptions) (int, error) {
-	p, x, _, err := MakePlan(ctx, env, o.PlanOptionsIn)
+	run, err := PrepareUpgrade(ctx, env, o, MachineOptions{Headless: true, NoRollback: o.NoRollback, Approver: CurrentOperator()})
 	if err != nil {
 		return ExitCodeOf(err), err
 	}
-	defer x.Close()
+	defer run.Close()
+	m := RunHeadless(ctx, run.Machine, run.Executor, RunnerOptions{Out: env.Out, JSON: env.JSON, Tick: env.Tick, OnMachine: env.OnMachine})
+	return m.ExitCode, runError(m)
+}
+
+// PreparedRun is an upgrade ready to be driven, headless or from the
+// console: its plan, a machine that has not begun, the connected executor
+// and the journal it writes.
+type PreparedRun struct {
+	Plan     Plan
+	Machine  Machine
+	Executor *Executor
+	Journal  *Journal
+}
+
+// Close releases the executor's connections and the journal.
+func (r *PreparedRun) Close() {
+	r.Executor.Close()
+	r.Journal.Close()
+}
+
+// PrepareUpgrade surveys the cluster (read-only), builds the plan, opens
+// the journal and returns the run, not begun. Nothing on any node changes.
+func PrepareUpgrade(ctx context.Context, env Env, o UpgradeOptions, mo MachineOptions) (*PreparedRun, error) {
+	p, x, _, err := MakePlan(ctx, env, o.PlanOptionsIn)
+	if err != nil {
+		return nil, err
+	}
 	x.cfg.BreakLock = o.BreakLock
 	j, err := OpenJournal(env.StateDir, env.Inventory.Cluster)
 	if err != nil {
-		return ExitUsage, err
+		x.Close()
+		return nil, &CodedError{Code: ExitUsage, Err: err}
 	}
-	defer j.Close()
 	extra, rel := runExtra(p, o.Release, o.Backup, o.BackupSet, o.NoRollback)
 	x.SetJournal(j, extra, rel)
 	env.logLine("journal", j.Path())
-	m := NewMachine(p, MachineOptions{Headless: true, NoRollback: o.NoRollback, Approver: CurrentOperator()})
-	m = RunHeadless(ctx, m, x, RunnerOptions{Out: env.Out, JSON: env.JSON, Tick: env.Tick, OnMachine: env.OnMachine})
-	return m.ExitCode, runError(m)
+	return &PreparedRun{Plan: p, Machine: NewMachine(p, mo), Executor: x, Journal: j}, nil
 }
 
 func runError(m Machine) error {
@@ -571,43 +596,13 @@ func Status(ctx context.Context, env Env) (StatusReport, error) {
 	for i, name := range x.NodeNames() {
 		f := s.Files[i]
 		id := x.NodeID(name)
-		row := NodeStatusRow{Name: name, NodeID: id, Role: "unknown", SHA256: f.SHA256, Active: f.Active,
-			Release: x.identify(f.SHA256).Label()}
+		row := SnapshotRow(s.Snap, name, id)
+		row.SHA256, row.Active, row.Release = f.SHA256, f.Active, x.identify(f.SHA256).Label()
 		if f.NewPresent {
 			row.Staged = x.identify(f.NewSHA256).Label()
 		}
 		if f.PrevPresent {
 			row.Prev = x.identify(f.PrevSHA256).Label()
-		}
-		if m, ok := s.Snap.Member(id); ok {
-			switch {
-			case !m.IsVoter:
-				row.Role = "learner"
-			case m.Role == "leader":
-				row.Role = "leader"
-			default:
-				row.Role = "follower"
-			}
-		}
-		if r, ok := s.Snap.Row(id); ok {
-			switch {
-			case r.Role == "leader":
-				row.Role = "leader"
-			case row.Role == "unknown" || row.Role == "leader":
-				row.Role = "follower"
-			}
-			row.Lag = r.LagEntries
-		}
-		if ns, ok := s.Snap.NodeByID(id); ok {
-			v := health.NodeHealthy(ns)
-			row.Ready = v.OK
-			if !v.OK {
-				if f, ok := v.Value("failing"); ok {
-					row.Failing = strings.Split(f, ", ")
-				} else {
-					row.Failing = shortReasons(v.Reasons)
-				}
-			}
 		}
 		if h, ok := s.Locks[name]; ok {
 			row.Lock = h.String()
@@ -615,6 +610,44 @@ func Status(ctx context.Context, env Env) (StatusReport, error) {
 		rep.Nodes = append(rep.Nodes, row)
 	}
 	return rep, nil
+}
+
+// SnapshotRow is what a snapshot says of one node: its role (leader,
+// follower, learner or unknown), lag, and readiness with the failing checks
+// (or why the node did not answer).
+func SnapshotRow(snap health.ClusterSnapshot, name, id string) NodeStatusRow {
+	row := NodeStatusRow{Name: name, NodeID: id, Role: "unknown"}
+	if m, ok := snap.Member(id); ok {
+		switch {
+		case !m.IsVoter:
+			row.Role = "learner"
+		case m.Role == "leader":
+			row.Role = "leader"
+		default:
+			row.Role = "follower"
+		}
+	}
+	if r, ok := snap.Row(id); ok {
+		switch {
+		case r.Role == "leader":
+			row.Role = "leader"
+		case row.Role == "unknown" || row.Role == "leader":
+			row.Role = "follower"
+		}
+		row.Lag = r.LagEntries
+	}
+	if ns, ok := snap.NodeByID(id); ok {
+		v := health.NodeHealthy(ns)
+		row.Ready = v.OK
+		if !v.OK {
+			if f, ok := v.Value("failing"); ok {
+				row.Failing = strings.Split(f, ", ")
+			} else {
+				row.Failing = shortReasons(v.Reasons)
+			}
+		}
+	}
+	return row
 }
 
 func shortReasons(rs []string) []string {

@@ -92,10 +92,17 @@ func fmtSeconds(s float64) string {
 	return d.Round(time.Second).String()
 }
 
-type runner struct {
-	o  RunnerOptions
-	mu sync.Mutex // serialises output
+// EventLog turns what a Driver does into LogEntry lines: effects started
+// and answered, journal records, approvals, gate changes and the
+// executor's notes. The headless runner prints them; the console shows
+// them in its log pane.
+type EventLog struct {
+	sink func(LogEntry)
+	// ThrottleProgress prints a transfer's progress every 5 s (a CI log);
+	// without it every progress note becomes a line.
+	ThrottleProgress bool
 
+	mu           sync.Mutex
 	started      map[EffectID]startedEffect
 	gateKey      string
 	gateAt       time.Time
@@ -108,6 +115,45 @@ type runner struct {
 type startedEffect struct {
 	e  Effect
 	at time.Time
+}
+
+// NewEventLog returns a log that hands every line to sink. sink is called
+// from the goroutines that drive the machine and perform effects; it must
+// be safe for that.
+func NewEventLog(sink func(LogEntry)) *EventLog {
+	return &EventLog{sink: sink, started: map[EffectID]startedEffect{}, lastPrint: map[string]time.Time{},
+		progressFrom: map[string]time.Time{}, progressLast: map[string]int64{}, progressSeen: map[string]time.Time{}}
+}
+
+// Hooks are the driver hooks that log.
+func (r *EventLog) Hooks() DriverHooks {
+	return DriverHooks{
+		OnRecord: func(rec Record, err error) {
+			r.printRecord(rec)
+			if err != nil {
+				r.emit(LogEntry{TS: time.Now(), Type: "note", Op: "journal", Status: "failed", Error: err.Error()})
+			}
+		},
+		OnBaseline: func(err error) {
+			if err != nil {
+				r.emit(LogEntry{TS: time.Now(), Type: "note", Op: "save-baseline", Status: "failed", Error: err.Error()})
+			} else {
+				r.emit(LogEntry{TS: time.Now(), Type: "effect", Op: "save-baseline", Status: "ok"})
+			}
+		},
+		OnFinish: func(f Finish) {
+			code := f.ExitCode
+			r.emit(LogEntry{TS: time.Now(), Type: "finish", Op: "finish", Status: fmt.Sprintf("exit %d", code), Detail: f.Reason, ExitCode: &code})
+		},
+		OnStart: func(e Effect) {
+			r.mu.Lock()
+			r.started[e.Meta().ID] = startedEffect{e: e, at: time.Now()}
+			r.mu.Unlock()
+			if isLong(e) {
+				r.emit(LogEntry{TS: time.Now(), Node: effectNode(e), Type: "effect", Op: e.Kind(), Step: string(e.Meta().Step), Status: "started", Detail: effectDetail(e)})
+			}
+		},
+	}
 }
 
 // RunHeadless runs m to its end with x and returns the finished machine;
@@ -125,71 +171,22 @@ func RunHeadless(ctx context.Context, m Machine, x *Executor, o RunnerOptions) M
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
-	r := &runner{o: o, started: map[EffectID]startedEffect{}, lastPrint: map[string]time.Time{},
-		progressFrom: map[string]time.Time{}, progressLast: map[string]int64{}, progressSeen: map[string]time.Time{}}
-	x.SetNoteHandler(r.onNote)
+	var outMu sync.Mutex
+	r := NewEventLog(func(l LogEntry) {
+		outMu.Lock()
+		defer outMu.Unlock()
+		printLogEntry(o.Out, o.JSON, l)
+	})
+	r.ThrottleProgress = true
+	x.SetNoteHandler(r.OnNote)
 	defer x.SetNoteHandler(nil)
 
-	events := make(chan Event, 256)
-	var wg sync.WaitGroup
-	// Effects run on a context that Ctrl-C does not cancel: an effect in
-	// flight finishes, so its outcome says what state the node is in.
-	effCtx, cancelEffects := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelEffects()
-	journalBroken := false
-
-	dispatch := func(effs []Effect) {
-		skipNext := false
-		for _, e := range effs {
-			switch e := e.(type) {
-			case Record:
-				r.printRecord(e)
-				if err := x.Apply(e); err != nil {
-					journalBroken = true
-					r.emit(LogEntry{TS: time.Now(), Type: "note", Op: "journal", Status: "failed", Error: err.Error()})
-					if e.Type == RecordIntent {
-						skipNext = true
-					}
-				}
-			case SaveBaseline:
-				if err := x.Apply(e); err != nil {
-					r.emit(LogEntry{TS: time.Now(), Type: "note", Op: "save-baseline", Status: "failed", Error: err.Error()})
-				} else {
-					r.emit(LogEntry{TS: time.Now(), Type: "effect", Op: "save-baseline", Status: "ok"})
-				}
-			case Finish:
-				code := e.ExitCode
-				r.emit(LogEntry{TS: time.Now(), Type: "finish", Op: "finish", Status: fmt.Sprintf("exit %d", code), Detail: e.Reason, ExitCode: &code})
-			default:
-				id := e.Meta().ID
-				if (skipNext || journalBroken) && EffectChangesNode(e) {
-					// Its intent could not be journaled: it must not run.
-					skipNext = false
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						events <- EffectResult{ID: id, At: time.Now(), Err: fmt.Errorf("not run: the journal cannot be written")}
-					}()
-					continue
-				}
-				skipNext = false
-				r.mu.Lock()
-				r.started[id] = startedEffect{e: e, at: time.Now()}
-				r.mu.Unlock()
-				if isLong(e) {
-					r.emit(LogEntry{TS: time.Now(), Node: effectNode(e), Type: "effect", Op: e.Kind(), Step: string(e.Meta().Step), Status: "started", Detail: effectDetail(e)})
-				}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					events <- x.Perform(effCtx, e)
-				}()
-			}
-		}
-	}
+	var seq uint64
+	d := NewDriver(ctx, x, r.Hooks())
 	feed := func(ev Event) {
-		dispatch(m.Handle(ev))
-		r.afterEvent(m, ev)
+		seq++
+		d.Dispatch(seq, m.Handle(ev))
+		r.AfterEvent(m, ev)
 		if o.OnMachine != nil {
 			o.OnMachine(m)
 		}
@@ -202,8 +199,8 @@ func RunHeadless(ctx context.Context, m Machine, x *Executor, o RunnerOptions) M
 	lastTick := time.Now()
 	for !m.Finished {
 		select {
-		case ev := <-events:
-			r.answered(ev)
+		case ev := <-d.Events():
+			r.Answered(ev)
 			feed(ev)
 		case t := <-ticker.C:
 			if m.Gate.Open || t.Sub(lastTick) >= o.Tick-o.GateTick/2 {
@@ -217,15 +214,9 @@ func RunHeadless(ctx context.Context, m Machine, x *Executor, o RunnerOptions) M
 		}
 	}
 	// Polls may still be in flight: let them end, then return.
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	for {
-		select {
-		case <-events:
-		case <-done:
-			return m
-		}
-	}
+	d.Drain()
+	d.Close()
+	return m
 }
 
 // isLong: effects worth a "started" line.
@@ -254,22 +245,25 @@ func effectDetail(e Effect) string {
 	return ""
 }
 
-func (r *runner) emit(l LogEntry) {
+func (r *EventLog) emit(l LogEntry) {
 	l.Detail = ScrubJournalString(l.Detail)
 	l.Error = ScrubJournalString(l.Error)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.o.JSON {
-		b, err := json.Marshal(l)
-		if err == nil {
-			fmt.Fprintln(r.o.Out, string(b))
+	r.sink(l)
+}
+
+// printLogEntry writes one line, text or JSON; the runner's sink.
+func printLogEntry(w io.Writer, asJSON bool, l LogEntry) {
+	if asJSON {
+		if b, err := json.Marshal(l); err == nil {
+			fmt.Fprintln(w, string(b))
 		}
 		return
 	}
-	fmt.Fprintln(r.o.Out, l.Text())
+	fmt.Fprintln(w, l.Text())
 }
 
-func (r *runner) answered(ev Event) {
+// Answered logs the result of an effect this log saw start.
+func (r *EventLog) Answered(ev Event) {
 	var id EffectID
 	var err error
 	var data any
@@ -334,7 +328,7 @@ func resultDetail(e Effect, data any) string {
 	return effectDetail(e)
 }
 
-func (r *runner) printRecord(rec Record) {
+func (r *EventLog) printRecord(rec Record) {
 	now := time.Now()
 	switch rec.Type {
 	case RecordEvent:
@@ -348,8 +342,8 @@ func (r *runner) printRecord(rec Record) {
 	}
 }
 
-// afterEvent prints the open gate when its failing checks change.
-func (r *runner) afterEvent(m Machine, ev Event) {
+// AfterEvent logs the open gate when its failing checks change.
+func (r *EventLog) AfterEvent(m Machine, ev Event) {
 	if _, ok := ev.(Snapshot); !ok {
 		return
 	}
@@ -389,7 +383,8 @@ func (r *runner) afterEvent(m Machine, ev Event) {
 	r.emit(l)
 }
 
-func (r *runner) onNote(n Note) {
+// OnNote logs an executor note.
+func (r *EventLog) OnNote(n Note) {
 	switch n.Kind {
 	case NoteProgress:
 		// A line every 5 s for a long transfer, and one at the end of a big one.
@@ -404,7 +399,7 @@ func (r *runner) onNote(n Note) {
 		r.progressLast[key], r.progressSeen[key] = n.Done, now
 		last := r.lastPrint[key]
 		end := n.Total > 0 && n.Done == n.Total
-		show := (end && n.Total >= 4<<20) || (!end && now.Sub(first) >= 5*time.Second && now.Sub(last) >= 5*time.Second)
+		show := !r.ThrottleProgress || (end && n.Total >= 4<<20) || (!end && now.Sub(first) >= 5*time.Second && now.Sub(last) >= 5*time.Second)
 		if show {
 			r.lastPrint[key] = now
 		}

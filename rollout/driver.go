@@ -1,0 +1,148 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Driver performs a machine's effects with an executor. The headless runner
+// and the console both drive the machine through it, so they cannot
+// disagree on what runs when:
+//   - journal records and the baseline are written at once, in order, before
+//     anything dispatched after them starts;
+//   - an effect that changes a node does not run when its intent could not be
+//     journaled (it is answered with an error instead);
+//   - every other effect runs concurrently and is answered by one event on
+//     Events.
+//
+// Effects run on a context that the caller's cancellation (Ctrl-C) does not
+// reach: an effect in flight finishes, so its outcome says what state the
+// node is in. Close cancels them.
+type Driver struct {
+	x     *Executor
+	hooks DriverHooks
+	out   chan Event
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu            sync.Mutex
+	next          uint64
+	held          map[uint64][]Effect
+	journalBroken bool
+}
+
+// DriverHooks let a driver's owner watch it work. Each may be nil; they run
+// on the goroutine that dispatched the batch.
+type DriverHooks struct {
+	OnRecord   func(r Record, err error) // a journal record was written (or failed)
+	OnBaseline func(err error)           // the metrics baseline was saved
+	OnStart    func(e Effect)            // an effect was started
+	OnFinish   func(f Finish)            // the machine finished
+}
+
+// NewDriver returns a driver for x. ctx bounds nothing that is in flight;
+// only its values are kept.
+func NewDriver(ctx context.Context, x *Executor, hooks DriverHooks) *Driver {
+	effCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	return &Driver{x: x, hooks: hooks, out: make(chan Event, 256), ctx: effCtx, cancel: cancel,
+		next: 1, held: map[uint64][]Effect{}}
+}
+
+// Events delivers the answer to every effect started.
+func (d *Driver) Events() <-chan Event { return d.out }
+
+// Dispatch performs the effects of the batch numbered seq. Batches are
+// numbered from 1 and run in that order whatever order Dispatch is called
+// in, so a caller may dispatch from several goroutines (tea.Cmds).
+func (d *Driver) Dispatch(seq uint64, effs []Effect) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if seq < d.next {
+		return // already run
+	}
+	d.held[seq] = effs
+	for {
+		batch, ok := d.held[d.next]
+		if !ok {
+			return
+		}
+		delete(d.held, d.next)
+		d.next++
+		d.run(batch)
+	}
+}
+
+func (d *Driver) run(effs []Effect) {
+	skipNext := false
+	for _, e := range effs {
+		switch e := e.(type) {
+		case Record:
+			err := d.x.Apply(e)
+			if err != nil {
+				d.journalBroken = true
+				skipNext = skipNext || e.Type == RecordIntent
+			}
+			if d.hooks.OnRecord != nil {
+				d.hooks.OnRecord(e, err)
+			}
+		case SaveBaseline:
+			err := d.x.Apply(e)
+			if d.hooks.OnBaseline != nil {
+				d.hooks.OnBaseline(err)
+			}
+		case Finish:
+			if d.hooks.OnFinish != nil {
+				d.hooks.OnFinish(e)
+			}
+		default:
+			id := e.Meta().ID
+			if (skipNext || d.journalBroken) && EffectChangesNode(e) {
+				skipNext = false
+				d.answer(EffectResult{ID: id, At: time.Now(), Err: fmt.Errorf("not run: the journal cannot be written")})
+				continue
+			}
+			skipNext = false
+			if d.hooks.OnStart != nil {
+				d.hooks.OnStart(e)
+			}
+			d.wg.Add(1)
+			go func() {
+				defer d.wg.Done()
+				d.out <- d.x.Perform(d.ctx, e)
+			}()
+		}
+	}
+}
+
+func (d *Driver) answer(ev Event) {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.out <- ev
+	}()
+}
+
+// Close cancels the effects still in flight and waits for them to end,
+// draining their events.
+func (d *Driver) Close() {
+	d.cancel()
+	d.Drain()
+}
+
+// Drain waits for the effects in flight (polls, typically) to end without
+// cancelling them, discarding their events.
+func (d *Driver) Drain() {
+	done := make(chan struct{})
+	go func() { d.wg.Wait(); close(done) }()
+	for {
+		select {
+		case <-d.out:
+		case <-done:
+			return
+		}
+	}
+}
