@@ -31,8 +31,9 @@ const (
 
 // exitError carries an exit code up to main without printing a stack.
 type exitError struct {
-	code int
-	err  error
+	code  int
+	err   error
+	quiet bool // already explained on stdout
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
@@ -49,17 +50,34 @@ func main() {
 
 func run(args []string) int {
 	root := newRootCmd()
-	root.SetArgs(args)
+	root.SetArgs(consoleShorthand(args))
 	err := root.Execute()
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(os.Stderr, "nwroll: %v\n", err)
 	var ee *exitError
-	if errors.As(err, &ee) {
+	if !errors.As(err, &ee) || !ee.quiet {
+		fmt.Fprintf(os.Stderr, "nwroll: %v\n", err)
+	}
+	if ee != nil {
 		return ee.code
 	}
 	return exitFailed
+}
+
+// consoleShorthand makes bare `nwroll -i INV --release REL` the console
+// (design §1).
+func consoleShorthand(args []string) []string {
+	if len(args) == 0 || len(args[0]) < 2 || args[0][0] != '-' {
+		return args
+	}
+	for _, a := range args {
+		switch a {
+		case "-h", "--help", "-v", "--version":
+			return args
+		}
+	}
+	return append([]string{"console"}, args...)
 }
 
 func newRootCmd() *cobra.Command {
@@ -76,9 +94,12 @@ anything fails), and collects and reads cluster sysdumps.
 Nothing happens to a node that you did not approve.
 
 Try it on a simulated cluster first:
-  nwroll sim up --dir /tmp/nw        # a 3-node simulated Neuwerk cluster
-  nwroll sim status --dir /tmp/nw    # leader, term, readiness per node
-  nwroll sim down --dir /tmp/nw      # stop it`,
+  nwroll demo                        # the console on a fresh 3-node simulated cluster
+
+On a real cluster:
+  nwroll status -i inventory.yaml                         # the node table, once
+  nwroll plan -i inventory.yaml --release ./neuwerk-1.1.0 # the runbook, changes nothing
+  nwroll -i inventory.yaml --release ./neuwerk-1.1.0      # the console (nwroll console …)`,
 		Version:       fmt.Sprintf("%s (commit %s, built %s)", version, commit, date),
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -89,31 +110,6 @@ Try it on a simulated cluster first:
 	})
 	root.AddCommand(newSimCmd())
 	root.AddCommand(newStatusCmd(), newPlanCmd(), newUpgradeCmd(), newRollbackCmd(), newResumeCmd(), newSysdumpCmd())
-	for _, c := range pendingCommands() {
-		root.AddCommand(c)
-	}
+	root.AddCommand(newConsoleCmd(), newDemoCmd(), newViewCmd())
 	return root
-}
-
-// pendingCommands are the design §1 commands whose issues have not landed.
-// They say so plainly instead of pretending to work.
-func pendingCommands() []*cobra.Command {
-	specs := []struct{ use, short, issue string }{
-		{"demo", "Open the console on a fresh simulated 3-node cluster", "the console issue"},
-		{"console", "Open the console on a cluster (-i INVENTORY --release REL)", "the console issue"},
-		{"view", "Browse a sysdump archive (view FILE)", "the console issue"},
-	}
-	cmds := make([]*cobra.Command, 0, len(specs))
-	for _, s := range specs {
-		s := s
-		cmds = append(cmds, &cobra.Command{
-			Use:                s.use,
-			Short:              s.short + " (not built yet)",
-			DisableFlagParsing: true,
-			RunE: func(*cobra.Command, []string) error {
-				return usageError("'%s' is not built yet: it arrives with %s. Today you can run 'nwroll sim ...' (see 'nwroll sim --help')", s.use, s.issue)
-			},
-		})
-	}
-	return cmds
 }

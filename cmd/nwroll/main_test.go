@@ -32,15 +32,43 @@ func captureRun(t *testing.T, args ...string) (int, string, string) {
 	return code, string(out), string(errOut)
 }
 
-func TestPendingCommandsSayNotBuiltYet(t *testing.T) {
-	for _, name := range []string{"demo", "view", "console"} {
-		code, _, stderr := captureRun(t, name, "-i", "x.yaml")
+func TestConsoleCommandsNeedATerminal(t *testing.T) {
+	for _, args := range [][]string{{"demo"}, {"console", "-i", "x.yaml", "--release", "r"}, {"-i", "x.yaml", "--release", "r"}} {
+		code, _, stderr := captureRun(t, args...)
 		if code != exitUsage {
-			t.Errorf("%s: exit %d, want %d", name, code, exitUsage)
+			t.Errorf("%v: exit %d, want %d", args, code, exitUsage)
 		}
-		if !strings.Contains(stderr, "not built yet") {
-			t.Errorf("%s: stderr %q does not say it is not built yet", name, stderr)
+		if !strings.Contains(stderr, "needs an interactive terminal") || !strings.Contains(stderr, "nwroll upgrade --yes") {
+			t.Errorf("%v: stderr %q should say a terminal is needed and name the headless command", args, stderr)
 		}
+	}
+}
+
+func TestViewRefusesBadArchives(t *testing.T) {
+	dir := t.TempDir()
+	notGzip := dir + "/notes.tar.gz"
+	if err := os.WriteFile(notGzip, []byte("just text\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"view"}, "takes one sysdump file"},
+		{[]string{"view", dir + "/missing.tar.gz"}, "missing.tar.gz"},
+		{[]string{"view", notGzip}, "not a readable sysdump"},
+	} {
+		code, _, stderr := captureRun(t, c.args...)
+		if code != exitUsage || !strings.Contains(stderr, c.want) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || strings.Contains(stderr, "goroutine") {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 and one line containing %q", c.args, code, stderr, c.want)
+		}
+	}
+}
+
+func TestDemoHelpTeaches(t *testing.T) {
+	code, stdout, _ := captureRun(t, "demo", "--help")
+	if code != 0 || !strings.Contains(stdout, "3 to 25") || !strings.Contains(stdout, "--keep") {
+		t.Fatalf("demo --help: exit %d\n%s", code, stdout)
 	}
 }
 
@@ -77,9 +105,12 @@ func TestHelpListsSimCommands(t *testing.T) {
 
 // The engine-side packages must never pull in a UI library (design §2).
 func TestEnginePackagesImportNoUI(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", "github.com/nwroll/nwroll/health/...", "github.com/nwroll/nwroll/sim/...").CombinedOutput()
+	out, err := exec.Command("go", "list", "-deps", "github.com/nwroll/nwroll/health/...", "github.com/nwroll/nwroll/sim/...", "github.com/nwroll/nwroll/rollout/...").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	if !bytes.Contains(out, []byte("github.com/nwroll/nwroll/rollout\n")) || !bytes.Contains(out, []byte("github.com/nwroll/nwroll/health\n")) {
+		t.Fatalf("go list did not list the engine packages:\n%s", out)
 	}
 	for _, line := range bytes.Split(out, []byte("\n")) {
 		p := string(line)

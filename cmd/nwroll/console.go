@@ -1,0 +1,252 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/spf13/cobra"
+
+	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/rollout"
+	"github.com/nwroll/nwroll/rollout/inventory"
+	"github.com/nwroll/nwroll/rollout/remote"
+	"github.com/nwroll/nwroll/sim"
+	"github.com/nwroll/nwroll/tui"
+)
+
+// The console commands (design §1): console, demo and view. The work is in
+// package tui; this file is flags, the terminal check and exit codes.
+
+func newConsoleCmd() *cobra.Command {
+	var c common
+	var b backupFlags
+	var release string
+	var breakLock bool
+	cmd := &cobra.Command{
+		Use:   "console -i INVENTORY --release REL",
+		Short: "The console: watch the cluster and approve each step of the upgrade",
+		Long: `Open the console on a cluster: a live node table (role, release, readiness,
+lag), the runbook with its gates, and a log. nwroll surveys the cluster
+read-only, then walks the runbook; every step that changes a node waits for
+you to press y in a dialog that shows what will happen, the gate values and
+the quorum arithmetic. a aborts, q quits (asking first mid-rollout), ? helps.
+
+On a gate failure nwroll takes a sysdump and asks: keep waiting, sysdump,
+roll back this node, roll back all, or abort. It never carries on by itself.
+
+Exit codes: 0 success, 1 failed or stopped, 2 usage or inventory error,
+3 pre-checks refused to start, 4 rolled back.`,
+		Example: "  nwroll console -i /tmp/nw/inventory.yaml --release /tmp/nw/releases/1.1.0\n  nwroll demo    # the same console on a fresh simulated cluster",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := needTerminal(cmd); err != nil {
+				return err
+			}
+			mode, set, err := b.options()
+			if err != nil {
+				return err
+			}
+			env, done, err := c.env(cmd, io.Discard)
+			if err != nil {
+				return err
+			}
+			defer done()
+			rel, err := loadRelease(cmd, release)
+			if err != nil {
+				return err
+			}
+			defer rel.Cleanup()
+			return runConsole(cmd, tui.Deps{
+				Env: env,
+				Upgrade: rollout.UpgradeOptions{PlanOptionsIn: rollout.PlanOptionsIn{Release: rel, Backup: mode, BackupSet: set},
+					BreakLock: breakLock},
+				ResumeHint: "nwroll resume -i " + c.inventory + " --yes",
+			})
+		},
+	}
+	c.register(cmd, false)
+	b.register(cmd)
+	cmd.Flags().StringVar(&release, "release", "", "the release to upgrade to: a directory (manifest.json, SHA256SUMS, neuwerk) or a .tar.gz")
+	cmd.Flags().BoolVar(&breakLock, "break-lock", false, "take over a lock another run holds (only when that run is dead)")
+	return cmd
+}
+
+func newDemoCmd() *cobra.Command {
+	var dir string
+	var nodes int
+	var keep bool
+	cmd := &cobra.Command{
+		Use:   "demo [--dir DIR] [--nodes N] [--keep]",
+		Short: "The console on a fresh simulated 3-node cluster: zero set-up",
+		Long: `Start a simulated Neuwerk cluster (release 1.0.0) on loopback addresses, open
+the console on it with release 1.1.0 ready to roll out, and stop the cluster
+when you quit. Follow the hints at the bottom of the screen: y approves the
+step in the dialog, ? shows every key.
+
+The simulated nodes are real processes: a Raft cluster with the HTTPS API,
+SSH, systemd-like service control and sysdumps. The journal, backups and
+sysdumps go under DIR/state, never into your own state directory.`,
+		Example: "  nwroll demo\n  nwroll demo --nodes 5\n  nwroll demo --dir /tmp/nwdemo --keep   # leave the cluster running afterwards",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := needTerminal(cmd); err != nil {
+				return err
+			}
+			if nodes < 3 || nodes > 25 {
+				return usageError("--nodes %d: the demo needs 3 to 25 nodes (a rollout needs at least 3 voters)", nodes)
+			}
+			if dir == "" {
+				d, err := os.MkdirTemp("", "nwroll-demo-")
+				if err != nil {
+					return &exitError{code: exitFailed, err: err}
+				}
+				dir = d
+			}
+			abs, err := filepath.Abs(dir)
+			if err != nil {
+				return usageError("--dir %s: %v", dir, err)
+			}
+			return runDemo(cmd, abs, nodes, keep)
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "", "where the simulated cluster lives (default: a new temporary directory)")
+	cmd.Flags().IntVar(&nodes, "nodes", 3, "how many nodes (3 to 25)")
+	cmd.Flags().BoolVar(&keep, "keep", false, "leave the simulated cluster running when the console exits (stop it with nwroll sim down --dir DIR)")
+	return cmd
+}
+
+func runDemo(cmd *cobra.Command, dir string, nodes int, keep bool) error {
+	errOut := cmd.ErrOrStderr()
+	fmt.Fprintf(errOut, "nwroll demo: starting a simulated %d-node cluster in %s …\n", nodes, dir)
+	ctx, stop := runSignalContext()
+	c, err := sim.Up(ctx, sim.Options{Dir: dir, Nodes: nodes, Release: "1.0.0", Warmup: 2 * time.Second})
+	stop()
+	if err != nil {
+		return &exitError{code: exitFailed, err: fmt.Errorf("demo: the simulated cluster did not start: %w", err)}
+	}
+	defer func() {
+		if keep {
+			fmt.Fprintf(errOut, "nwroll demo: the cluster keeps running in %s; stop it with: nwroll sim down --dir %s\n", dir, dir)
+			return
+		}
+		fmt.Fprintf(errOut, "nwroll demo: stopping the simulated cluster …\n")
+		if err := c.Down(); err != nil {
+			fmt.Fprintf(errOut, "nwroll demo: sim down: %v (try: nwroll sim down --dir %s)\n", err, dir)
+		}
+	}()
+	info := c.Info()
+	inv, err := inventory.Load(info.Inventory)
+	if err != nil {
+		return &exitError{code: exitFailed, err: err}
+	}
+	cat, _, err := rollout.LoadReleaseCatalog(filepath.Join(dir, "releases"))
+	if err != nil {
+		return &exitError{code: exitFailed, err: err}
+	}
+	defer cat.Cleanup()
+	rel, err := rollout.LoadRelease(filepath.Join(dir, "releases", "1.1.0"))
+	if err != nil {
+		return &exitError{code: exitFailed, err: err}
+	}
+	defer rel.Cleanup()
+	d := remote.NewSSHDialer(remote.SSHOptions{})
+	defer d.Close()
+	stateHome := filepath.Join(dir, "state")
+	env := rollout.Env{Inventory: inv, Dialer: d, StateDir: filepath.Join(stateHome, "nwroll"), Catalog: cat, Out: io.Discard}
+	hint := ""
+	if keep {
+		hint = fmt.Sprintf("XDG_STATE_HOME=%s nwroll resume -i %s --yes", stateHome, info.Inventory)
+	}
+	return runConsole(cmd, tui.Deps{
+		Env:        env,
+		Upgrade:    rollout.UpgradeOptions{PlanOptionsIn: rollout.PlanOptionsIn{Release: rel}},
+		ResumeHint: hint,
+	})
+}
+
+// runConsole runs the console to its end, then prints the outcome.
+func runConsole(cmd *cobra.Command, deps tui.Deps) error {
+	deps.Operator = rollout.CurrentOperator()
+	deps.NoColor = os.Getenv("NO_COLOR") != ""
+	final, err := tea.NewProgram(tui.New(deps)).Run()
+	if err != nil {
+		return &exitError{code: exitFailed, err: fmt.Errorf("console: %w", err)}
+	}
+	m, ok := final.(tui.Model)
+	if !ok {
+		return &exitError{code: exitFailed, err: fmt.Errorf("console: unexpected final model %T", final)}
+	}
+	for _, l := range m.FinalMessages() {
+		fmt.Fprintln(cmd.OutOrStdout(), l)
+	}
+	if m.ExitCode() != exitOK {
+		return &exitError{code: m.ExitCode(), err: fmt.Errorf("the console ended with exit %d", m.ExitCode()), quiet: true}
+	}
+	return nil
+}
+
+func newViewCmd() *cobra.Command {
+	var baseline string
+	cmd := &cobra.Command{
+		Use:   "view FILE",
+		Short: "Browse a sysdump archive: overview, members, search, diff",
+		Long: `Open a Neuwerk sysdump (a cluster or node sysdump .tar.gz) in the viewer:
+an overview (partial or not, the leader, failed nodes and their errors), the
+tree of members with each node's nested archive expandable in place, JSON
+pretty-printed, / to search names and content (n and N step through hits),
+and d to diff a member against --baseline. The archive is streamed, never
+read whole into memory.`,
+		Example: "  nwroll view neuwerk-cluster-sysdump-sim-2-20261123T101500Z.tar.gz\n  nwroll view after.tar.gz --baseline before.tar.gz",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError("'%s' takes one sysdump file, e.g. nwroll view cluster-sysdump.tar.gz", cmd.CommandPath())
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkArchive(args[0]); err != nil {
+				return err
+			}
+			if baseline != "" {
+				if err := checkArchive(baseline); err != nil {
+					return usageError("--baseline: %v", err)
+				}
+			}
+			if err := needTerminal(cmd); err != nil {
+				return err
+			}
+			st := tui.NewStyles(true, os.Getenv("NO_COLOR") != "")
+			if _, err := tea.NewProgram(tui.NewViewerApp(st, tui.ViewerOptions{Path: args[0], Baseline: baseline})).Run(); err != nil {
+				return &exitError{code: exitFailed, err: fmt.Errorf("viewer: %w", err)}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&baseline, "baseline", "", "an earlier sysdump to diff members against (d)")
+	return cmd
+}
+
+// checkArchive refuses a file that is not a readable sysdump, before the
+// screen is taken over.
+func checkArchive(p string) error {
+	a, err := health.OpenArchive(p)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	if _, err := a.List(); err != nil {
+		return usageError("%s is not a readable sysdump: %v (expected a .tar.gz written by Neuwerk or `nwroll sysdump`)", p, err)
+	}
+	return nil
+}
+
+// needTerminal refuses to draw a console without a terminal.
+func needTerminal(cmd *cobra.Command) error {
+	if isTerminal(os.Stdin) && isTerminal(os.Stdout) {
+		return nil
+	}
+	return usageError("'%s' needs an interactive terminal; in scripts and CI use the headless commands (nwroll upgrade --yes, nwroll status)", cmd.CommandPath())
+}

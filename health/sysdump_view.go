@@ -1,0 +1,178 @@
+package health
+
+import (
+	"archive/tar"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Lazy reads for a sysdump viewer: the first members alone, the outer
+// listing without opening nested archives, one nested archive's listing,
+// and the first part of a member. Each streams the file and stops as soon
+// as it has what it needs.
+
+// SysdumpHead holds the well-known JSON members a cluster sysdump writes
+// first. A nil field was absent (a per-node sysdump has none of them);
+// Problems names members that were present but did not decode.
+type SysdumpHead struct {
+	Manifest   *SysdumpManifest
+	Overview   *SysdumpOverview
+	Failures   *SysdumpFailures
+	Membership *SysdumpMembership
+	Problems   []string
+}
+
+// headMemberCap bounds each well-known member read by Head.
+const headMemberCap = 16 << 20
+
+// Head reads manifest.json, cluster/overview.json, cluster/failures.json
+// and cluster/membership.json, stopping at the first other member; Neuwerk
+// writes these four first, so the rest of the file is never read.
+func (a *Archive) Head() (SysdumpHead, error) {
+	var h SysdumpHead
+	err := a.withFile(func(r io.Reader) error {
+		return walkArchive(r, a.Path, func(string) bool { return false }, func(m ArchiveMember, content io.Reader) error {
+			var dst any
+			var required string
+			switch m.Path {
+			case SysdumpManifestPath:
+				v := new(SysdumpManifest)
+				h.Manifest, dst, required = v, v, "generated_at"
+			case SysdumpOverviewPath:
+				v := new(SysdumpOverview)
+				h.Overview, dst, required = v, v, "nodes"
+			case SysdumpFailuresPath:
+				v := new(SysdumpFailures)
+				h.Failures, dst, required = v, v, "failures"
+			case SysdumpMembershipPath:
+				v := new(SysdumpMembership)
+				h.Membership, dst, required = v, v, "nodes"
+			default:
+				return errStop
+			}
+			if m.Size > headMemberCap {
+				h.Problems = append(h.Problems, fmt.Sprintf("%s is %d bytes, over the %d-byte cap", m.Path, m.Size, headMemberCap))
+				clearHeadField(&h, m.Path)
+				return nil
+			}
+			buf := make([]byte, m.Size)
+			if _, err := io.ReadFull(content, buf); err != nil {
+				return fmt.Errorf("sysdump %s: member %s: %s", a.Path, m.Path, archiveProblem(err, "reading it"))
+			}
+			if err := decodeStrict(buf, dst, required); err != nil {
+				h.Problems = append(h.Problems, m.Path+": "+err.Error())
+				clearHeadField(&h, m.Path)
+			}
+			return nil
+		})
+	})
+	if errors.Is(err, errStop) {
+		err = nil
+	}
+	return h, err
+}
+
+func clearHeadField(h *SysdumpHead, path string) {
+	switch path {
+	case SysdumpManifestPath:
+		h.Manifest = nil
+	case SysdumpOverviewPath:
+		h.Overview = nil
+	case SysdumpFailuresPath:
+		h.Failures = nil
+	case SysdumpMembershipPath:
+		h.Membership = nil
+	}
+}
+
+// ListOuter lists the outer members only, in archive order, without
+// opening nested archives; those are marked Nested (their Err is not
+// known until ListNested opens them).
+func (a *Archive) ListOuter() ([]ArchiveMember, error) {
+	var out []ArchiveMember
+	err := a.withFile(func(r io.Reader) error {
+		return walkArchive(r, a.Path, func(string) bool { return false }, func(m ArchiveMember, _ io.Reader) error {
+			m.Nested = isNestedName(m)
+			out = append(out, m)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// ListNested lists the members of one nested archive, such as
+// nodes/<id>/sysdump.tar.gz. Damage is reported as List does: the
+// archive's own entry with Err set (first in the result) when it cannot be
+// opened, or a final entry with an empty Name and Err set.
+func (a *Archive) ListNested(parent string) ([]ArchiveMember, error) {
+	var out []ArchiveMember
+	found := false
+	err := a.withFile(func(r io.Reader) error {
+		return walkArchive(r, a.Path, func(p string) bool { return p == parent }, func(m ArchiveMember, _ io.Reader) error {
+			switch {
+			case m.Path == parent:
+				found = true
+				if !m.Nested {
+					return fmt.Errorf("sysdump %s: %s is not a nested archive", a.Path, parent)
+				}
+				if m.Err != "" {
+					out = append(out, m)
+				}
+			case m.Parent == parent:
+				out = append(out, m)
+			case found:
+				return errStop
+			}
+			return nil
+		})
+	})
+	if errors.Is(err, errStop) {
+		err = nil
+	}
+	if err == nil && !found {
+		err = fmt.Errorf("sysdump %s: %w: %s", a.Path, ErrMemberNotFound, parent)
+	}
+	return out, err
+}
+
+// ReadPrefix returns at most limit bytes from the start of a member, outer
+// or nested, and the member's full size; it never refuses a big member.
+func (a *Archive) ReadPrefix(member string, limit int64) (data []byte, size int64, err error) {
+	parent, _ := SplitNested(member)
+	found := false
+	err = a.withFile(func(r io.Reader) error {
+		return walkArchive(r, a.Path, func(p string) bool { return p == parent }, func(m ArchiveMember, content io.Reader) error {
+			if m.Err != "" && parent != "" && (m.Path == parent || m.Parent == parent) {
+				return fmt.Errorf("sysdump %s: cannot read %s: nested archive %s: %s", a.Path, member, parent, m.Err)
+			}
+			if m.Path != member || content == nil {
+				return nil
+			}
+			if m.Type != tar.TypeReg {
+				return fmt.Errorf("sysdump %s: %s is not a regular file", a.Path, member)
+			}
+			n := min(m.Size, max(limit, 0))
+			buf := make([]byte, n)
+			if _, err := io.ReadFull(content, buf); err != nil {
+				return fmt.Errorf("sysdump %s: member %s: %s", a.Path, member, archiveProblem(err, "reading it"))
+			}
+			data, size, found = buf, m.Size, true
+			return errStop
+		})
+	})
+	if errors.Is(err, errStop) {
+		err = nil
+	}
+	if err == nil && !found {
+		err = fmt.Errorf("sysdump %s: %w: %s", a.Path, ErrMemberNotFound, member)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	return data, size, nil
+}
+
+func isNestedName(m ArchiveMember) bool {
+	return isNestedArchive(&tar.Header{Name: m.Name, Typeflag: m.Type})
+}

@@ -1,0 +1,292 @@
+package tui
+
+import (
+	"strings"
+	"testing"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/nwroll/nwroll/rollout"
+	"github.com/nwroll/nwroll/rollout/rollouttest"
+)
+
+func quiescedOpts() rollout.PlanOptions {
+	o := rollouttest.DefaultPlanOptions()
+	o.Backup = rollout.BackupQuiesced
+	return o
+}
+
+func changesSince(h *harness, mark int) []string {
+	return rollouttest.Changes(h.d.effectsSince(mark))
+}
+
+func TestApproveNeedsAnArmedDialogAndRunsTheStep(t *testing.T) {
+	h := newHarness(t, 3, 2, quiescedOpts(), 120, 40)
+	h.until("the lock dialog", awaiting(rollout.StepLock))
+	if !strings.Contains(h.screen(), "Approve step 4 of") || !strings.Contains(h.screen(), "Take the lock") {
+		t.Fatalf("the lock dialog is not on screen:\n%s", h.screen())
+	}
+	mark := h.d.dispatched()
+	h.key("y") // before the dialog armed: ignored
+	if s, _ := h.m.machine.StepByID("lock"); !s.ApprovedAt.IsZero() {
+		t.Fatal("y approved a dialog that had not armed yet")
+	}
+	if !strings.Contains(h.m.notice, "just opened") {
+		t.Errorf("notice %q should say why y did nothing", h.m.notice)
+	}
+	if got := rollouttest.EffectsOf[rollout.LockNodes](h.d.effectsSince(mark)); len(got) != 0 {
+		t.Fatalf("locks taken without approval: %v", got)
+	}
+	h.arm()
+	if !strings.Contains(h.screen(), "y approve") || !strings.Contains(h.screen(), "cancel (default)") {
+		t.Fatalf("the armed dialog should show its keys, cancel the default:\n%s", h.screen())
+	}
+	h.key("y")
+	s, _ := h.m.machine.StepByID("lock")
+	if s.ApprovedAt.IsZero() || s.ApprovedBy != "op@test" {
+		t.Fatalf("lock step after y: approved %v by %q", s.ApprovedAt, s.ApprovedBy)
+	}
+	if got := rollouttest.EffectsOf[rollout.LockNodes](h.d.effectsSince(mark)); len(got) != 1 {
+		t.Fatalf("LockNodes effects after approval: %d, want 1", len(got))
+	}
+}
+
+func TestCancelIsTheDefaultAndContinueAsksAgain(t *testing.T) {
+	h := newHarness(t, 3, 2, quiescedOpts(), 120, 40)
+	h.approveUntil("the first backup dialog", awaiting(rollout.StepBackup))
+	step, _ := h.m.machine.AwaitingApproval()
+	h.arm()
+	mark := h.d.dispatched()
+	h.key("enter")
+	if p := h.m.machine.Pause; p == nil || p.Kind != rollout.PauseDeclined {
+		t.Fatalf("enter on the dialog: pause %+v, want declined", p)
+	}
+	if ch := changesSince(h, mark); len(ch) != 0 {
+		t.Fatalf("a declined step changed nodes: %v", ch)
+	}
+	if !strings.Contains(h.screen(), "Step declined") || !strings.Contains(h.screen(), "ask for the approval again") {
+		t.Fatalf("the declined prompt is missing:\n%s", h.screen())
+	}
+	h.key("c")
+	s, ok := h.m.machine.AwaitingApproval()
+	if !ok || s.ID != step.ID {
+		t.Fatalf("c did not ask for %s again (awaiting %v %s)", step.ID, ok, s.ID)
+	}
+	if h.m.dialogArmed {
+		t.Fatal("the dialog asked again is armed at once; it must take a fresh keypress after arming")
+	}
+	h.arm()
+	h.key("esc")
+	if p := h.m.machine.Pause; p == nil || p.Kind != rollout.PauseDeclined {
+		t.Fatalf("esc on the dialog: pause %+v, want declined", p)
+	}
+}
+
+// Pressing y or enter repeatedly never approves two steps: the second key
+// lands while the step runs (ignored), and the next dialog takes keys only
+// once armed.
+func TestRepeatedKeysNeverApproveTwoSteps(t *testing.T) {
+	h := newHarness(t, 3, 2, quiescedOpts(), 120, 40)
+	h.approveUntil("the first backup dialog", awaiting(rollout.StepBackup))
+	first, _ := h.m.machine.AwaitingApproval()
+	h.arm()
+	h.key("y")
+	h.key("y")
+	h.key("enter")
+	h.key("y")
+	h.until("the second backup dialog", func(m Model) bool {
+		s, ok := m.machine.AwaitingApproval()
+		return ok && s.ID != first.ID
+	})
+	second, _ := h.m.machine.AwaitingApproval()
+	for _, k := range []string{"y", "y", "enter"} {
+		if k == "enter" {
+			break // enter would decline; checked in the cancel test
+		}
+		h.key(k)
+	}
+	if s, _ := h.m.machine.StepByID(second.ID); !s.ApprovedAt.IsZero() {
+		t.Fatalf("%s was approved by keys pressed before its dialog armed", second.ID)
+	}
+	h.arm()
+	h.update(tea.KeyPressMsg{Code: 'y', Text: "y", IsRepeat: true})
+	if s, _ := h.m.machine.StepByID(second.ID); !s.ApprovedAt.IsZero() {
+		t.Fatalf("%s was approved by a key repeat", second.ID)
+	}
+	h.key("y")
+	if s, _ := h.m.machine.StepByID(second.ID); s.ApprovedAt.IsZero() {
+		t.Fatalf("%s not approved by a fresh y on the armed dialog", second.ID)
+	}
+	approvals := 0
+	for _, s := range h.m.machine.Steps {
+		if !s.ApprovedAt.IsZero() {
+			approvals++
+		}
+	}
+	if approvals != 3 { // lock, first backup, second backup
+		t.Errorf("%d steps approved, want 3", approvals)
+	}
+}
+
+func TestAbortAsksAgainThenLeavesNodesUp(t *testing.T) {
+	h := newHarness(t, 3, 2, quiescedOpts(), 120, 40)
+	h.approveUntil("the first upgrade dialog", awaiting(rollout.StepUpgrade))
+	h.key("a")
+	if !h.m.machine.AbortAsked || !strings.Contains(h.screen(), "Abort the rollout?") {
+		t.Fatalf("a did not ask first:\n%s", h.screen())
+	}
+	h.key("n")
+	if h.m.machine.AbortAsked || h.m.machine.Finished {
+		t.Fatal("n did not withdraw the abort")
+	}
+	if _, ok := h.m.machine.AwaitingApproval(); !ok {
+		t.Fatal("after n the upgrade dialog should be back")
+	}
+	h.key("a")
+	h.key("y")
+	h.until("the end", func(m Model) bool { return m.machine.Finished })
+	for _, n := range h.c.Nodes() {
+		if !n.Up {
+			t.Errorf("%s left down after the abort", n.Name)
+		}
+		if n.Binary != rollouttest.Old {
+			t.Errorf("%s changed its binary though no upgrade was approved", n.Name)
+		}
+	}
+	if h.m.machine.LockHeld() {
+		t.Error("an abort keeps the lock")
+	}
+}
+
+// After a gate failure each choice does what it says.
+func TestGateFailureChoices(t *testing.T) {
+	for _, c := range []struct {
+		key   string
+		check func(t *testing.T, h *harness, node string, effs []rollout.Effect)
+	}{
+		{"w", func(t *testing.T, h *harness, node string, _ []rollout.Effect) {
+			if h.m.machine.Pause != nil || !h.m.machine.Gate.Open || h.m.machine.Gate.Node != node {
+				t.Fatalf("keep waiting: pause %+v, gate %+v", h.m.machine.Pause, h.m.machine.Gate)
+			}
+		}},
+		{"s", func(t *testing.T, h *harness, _ string, effs []rollout.Effect) {
+			if got := rollouttest.EffectsOf[rollout.TakeSysdump](effs); len(got) != 1 {
+				t.Fatalf("s: %d sysdumps taken, want 1", len(got))
+			}
+			if h.m.machine.Pause == nil {
+				t.Fatal("a sysdump must not end the pause")
+			}
+		}},
+		{"r", func(t *testing.T, h *harness, node string, _ []rollout.Effect) {
+			s, ok := h.m.machine.AwaitingApproval()
+			if !ok || s.Kind != rollout.StepRollback || s.Node != node {
+				t.Fatalf("r: awaiting %v %+v, want the rollback of %s", ok, s, node)
+			}
+			if !strings.Contains(h.screen(), "Roll back "+node) && !strings.Contains(h.screen(), "roll back "+node) && !strings.Contains(h.screen(), node) {
+				t.Fatalf("the rollback dialog does not name %s:\n%s", node, h.screen())
+			}
+		}},
+		{"R", func(t *testing.T, h *harness, node string, _ []rollout.Effect) {
+			s, ok := h.m.machine.AwaitingApproval()
+			if !ok || s.Kind != rollout.StepRollback {
+				t.Fatalf("R: awaiting %v %+v, want a rollback", ok, s)
+			}
+		}},
+		{"a", func(t *testing.T, h *harness, _ string, _ []rollout.Effect) {
+			if !h.m.machine.AbortAsked {
+				t.Fatal("a after a failure did not ask to abort")
+			}
+		}},
+	} {
+		t.Run(c.key, func(t *testing.T) {
+			h := newHarness(t, 3, 2, rollouttest.DefaultPlanOptions(), 120, 40)
+			h.c.NeverReadyOn("fw-a")
+			h.approveUntil("the failure", pausedOnFailure)
+			f := h.m.machine.Failure
+			if f.Kind != rollout.FailTimeout || f.Node != "fw-a" || f.Sysdump == "" {
+				t.Fatalf("failure %+v, want a gate timeout on fw-a with its sysdump", f)
+			}
+			scr := h.screen()
+			for _, want := range []string{"Gate timeout on fw-a", "keep waiting", "take a cluster sysdump now", "roll this node back", "roll back every upgraded node", "abort", "sysdump: "} {
+				if !strings.Contains(scr, want) {
+					t.Errorf("the failure prompt lacks %q:\n%s", want, scr)
+				}
+			}
+			if !strings.Contains(h.statusLine(), "w keep waiting") || strings.Contains(h.statusLine(), "y approve") {
+				t.Errorf("the status bar should list the failure's keys only: %q", h.statusLine())
+			}
+			mark := h.d.dispatched()
+			h.key(c.key)
+			c.check(t, h, "fw-a", h.d.effectsSince(mark))
+		})
+	}
+}
+
+func (h *harness) statusLine() string {
+	lines := strings.Split(h.screen(), "\n")
+	return lines[len(lines)-2]
+}
+
+func TestQuitMidRolloutAsksThenStopsSafely(t *testing.T) {
+	h := newHarness(t, 3, 2, quiescedOpts(), 120, 40)
+	h.approveUntil("the first backup dialog", awaiting(rollout.StepBackup))
+	h.key("q")
+	if !h.m.askQuit || !strings.Contains(h.screen(), "Quit in the middle of the rollout?") {
+		t.Fatalf("q did not ask first:\n%s", h.screen())
+	}
+	h.key("n")
+	if h.m.askQuit || h.m.quitting {
+		t.Fatal("n did not keep the console open")
+	}
+	h.key("q")
+	h.key("y")
+	h.until("the end", func(m Model) bool { return m.machine.Finished })
+	if !h.lastQuit && !h.m.closing {
+		t.Fatal("the console did not close after the machine finished")
+	}
+	msgs := strings.Join(h.m.FinalMessages(), "\n")
+	if h.m.ExitCode() != rollout.ExitFailed || !strings.Contains(msgs, "continue with: nwroll resume -i inv.yaml --yes") {
+		t.Fatalf("exit %d, messages:\n%s", h.m.ExitCode(), msgs)
+	}
+	for _, n := range h.c.Nodes() {
+		if !n.Up {
+			t.Errorf("%s left down by the quit", n.Name)
+		}
+	}
+}
+
+func TestTooSmallAndResize(t *testing.T) {
+	h := newHarness(t, 3, 2, quiescedOpts(), 120, 40)
+	for _, size := range [][2]int{{120, 40}, {80, 24}, {160, 50}} {
+		h.update(tea.WindowSizeMsg{Width: size[0], Height: size[1]})
+		lines := strings.Split(h.screen(), "\n")
+		if len(lines) != size[1] {
+			t.Errorf("%dx%d: view has %d lines", size[0], size[1], len(lines))
+		}
+		for i, l := range lines {
+			if w := len([]rune(l)); w > size[0] {
+				t.Errorf("%dx%d: line %d is %d wide: %q", size[0], size[1], i, w, l)
+			}
+		}
+	}
+	h.update(tea.WindowSizeMsg{Width: 60, Height: 20})
+	if s := h.screen(); !strings.Contains(s, "at least 80x24") || !strings.Contains(s, "60x20") {
+		t.Fatalf("too small: %q", s)
+	}
+}
+
+func TestNoColorKeepsGlyphs(t *testing.T) {
+	h := newHarness(t, 3, 2, quiescedOpts(), 120, 40)
+	h.m.st = NewStyles(true, true)
+	h.m.applyStyles()
+	h.approveUntil("the first upgrade dialog", awaiting(rollout.StepUpgrade))
+	v := h.m.View().Content
+	if strings.Contains(v, "\x1b[38") || strings.Contains(v, "\x1b[48") {
+		t.Fatalf("NO_COLOR view has colour codes: %q", v[:200])
+	}
+	for _, g := range []string{GlyphLeader, GlyphOK, GlyphWaiting, GlyphPending} {
+		if !strings.Contains(v, g) {
+			t.Errorf("NO_COLOR view lacks glyph %s", g)
+		}
+	}
+}

@@ -1,0 +1,167 @@
+package tui
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/rollout"
+)
+
+// engine is the console's I/O side: the prepared run, the driver that
+// performs the machine's effects, and the channels that carry what they
+// say back to Update. Update never calls it; only the Cmds below do.
+type engine struct {
+	driver   effectDriver
+	poll     func(context.Context) health.ClusterSnapshot
+	release  func() // closes the connections and the journal
+	elog     *rollout.EventLog
+	lines    chan rollout.LogEntry
+	progress chan rollout.Note
+}
+
+// effectDriver is what the console needs of a rollout.Driver; tests give
+// it a deterministic fake cluster instead of SSH and HTTPS.
+type effectDriver interface {
+	Dispatch(seq uint64, effs []rollout.Effect)
+	Events() <-chan rollout.Event
+	Drain()
+	Close()
+}
+
+// newEngine returns an engine whose driver is still to be set (it needs
+// the engine's log hooks).
+func newEngine(poll func(context.Context) health.ClusterSnapshot, release func()) *engine {
+	e := &engine{poll: poll, release: release,
+		lines: make(chan rollout.LogEntry, lineBuffer), progress: make(chan rollout.Note, progressBuffer)}
+	e.elog = rollout.NewEventLog(func(l rollout.LogEntry) {
+		select {
+		case e.lines <- l:
+		default: // a flood the pane could not show anyway
+		}
+	})
+	return e
+}
+
+// onNote routes an executor note: progress to the bars, the rest to the log.
+func (e *engine) onNote(n rollout.Note) {
+	if n.Kind == rollout.NoteProgress {
+		select {
+		case e.progress <- n:
+		default: // the next one will do
+		}
+		return
+	}
+	e.elog.OnNote(n)
+}
+
+const (
+	lineBuffer     = 4096
+	progressBuffer = 256
+	maxLinesPerMsg = 256
+	pollTimeout    = 3 * time.Second
+	tickEvery      = 250 * time.Millisecond
+	machineTick    = time.Second
+	armDelay       = 400 * time.Millisecond
+)
+
+// prepareCmd surveys the cluster and builds the plan (read-only), opens the
+// journal, and starts the driver.
+func prepareCmd(deps Deps) tea.Cmd {
+	return func() tea.Msg {
+		env := deps.Env
+		env.Out = io.Discard
+		ctx, cancel := context.WithTimeout(context.Background(), deps.PrepareTimeout)
+		defer cancel()
+		run, err := rollout.PrepareUpgrade(ctx, env, deps.Upgrade, rollout.MachineOptions{Approver: deps.Operator})
+		if err != nil {
+			return prepareFailedMsg{err: err, code: rollout.ExitCodeOf(err)}
+		}
+		e := newEngine(run.Executor.Poll, run.Close)
+		e.driver = rollout.NewDriver(context.Background(), run.Executor, e.elog.Hooks())
+		run.Executor.SetNoteHandler(e.onNote)
+		h := run.Executor.Holder()
+		return preparedMsg{machine: run.Machine, holder: fmt.Sprintf("%s@%s (run %.8s)", h.User, h.Host, h.RunID),
+			journal: run.Journal.Path(), engine: e, at: time.Now()}
+	}
+}
+
+// listenCmd waits for the next thing the engine has to say. Update re-arms
+// it after each message, so exactly one listener runs.
+func listenCmd(e *engine) tea.Cmd {
+	return func() tea.Msg {
+		select {
+		case ev := <-e.driver.Events():
+			e.elog.Answered(ev)
+			return engineMsg{ev: ev}
+		case l := <-e.lines:
+			batch := []rollout.LogEntry{l}
+			for len(batch) < maxLinesPerMsg {
+				select {
+				case l := <-e.lines:
+					batch = append(batch, l)
+					continue
+				default:
+				}
+				break
+			}
+			return logMsg{entries: batch}
+		case n := <-e.progress:
+			return progressMsg{note: n}
+		}
+	}
+}
+
+// dispatchCmd performs one batch of effects; the driver keeps batches in
+// their order whatever order the Cmds run in.
+func dispatchCmd(e *engine, seq uint64, effs []rollout.Effect) tea.Cmd {
+	return func() tea.Msg {
+		e.driver.Dispatch(seq, effs)
+		return nil
+	}
+}
+
+// gateLogCmd logs the open gate when its failing checks change.
+func gateLogCmd(e *engine, m rollout.Machine, ev rollout.Event) tea.Cmd {
+	return func() tea.Msg {
+		e.elog.AfterEvent(m, ev)
+		return nil
+	}
+}
+
+// refreshCmd polls every node for the node table.
+func refreshCmd(e *engine) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), pollTimeout)
+		defer cancel()
+		return refreshMsg{snap: e.poll(ctx)}
+	}
+}
+
+// tickCmd is the console's clock; gen drops ticks of a superseded clock.
+func tickCmd(gen int) tea.Cmd {
+	return tea.Tick(tickEvery, func(t time.Time) tea.Msg { return tickMsg{at: t, gen: gen} })
+}
+
+func armCmd(step rollout.StepID, seq int) tea.Cmd {
+	return tea.Tick(armDelay, func(time.Time) tea.Msg { return armMsg{step: step, seq: seq} })
+}
+
+// closeCmd lets the effects in flight end, then releases the connections
+// and the journal.
+func closeCmd(e *engine) tea.Cmd {
+	return func() tea.Msg {
+		if e != nil {
+			e.driver.Drain()
+			e.driver.Close()
+			if e.release != nil {
+				e.release()
+			}
+		}
+		return closedMsg{}
+	}
+}

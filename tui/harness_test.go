@@ -1,0 +1,249 @@
+package tui
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/rollout"
+	"github.com/nwroll/nwroll/rollout/rollouttest"
+)
+
+// The model tests drive the console's Update with keys and engine
+// messages. Effects go to a deterministic fake cluster
+// (rollouttest.Cluster) that answers at once; the harness feeds the
+// answers back as the engine would, and moves the fake's clock one second
+// per tick.
+
+// fakeDriver answers every effect from the fake cluster and records them.
+type fakeDriver struct {
+	c       *rollouttest.Cluster
+	mu      sync.Mutex
+	batches [][]rollout.Effect
+	answers []rollout.Event
+}
+
+func (d *fakeDriver) Dispatch(_ uint64, effs []rollout.Effect) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.batches = append(d.batches, effs)
+	for _, e := range effs {
+		if ev := d.c.Answer(e); ev != nil {
+			d.answers = append(d.answers, ev)
+		}
+	}
+}
+
+func (d *fakeDriver) Events() <-chan rollout.Event { return nil } // the harness delivers answers itself
+func (d *fakeDriver) Drain()                       {}
+func (d *fakeDriver) Close()                       {}
+
+func (d *fakeDriver) next() (rollout.Event, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.answers) == 0 {
+		return nil, false
+	}
+	ev := d.answers[0]
+	d.answers = d.answers[1:]
+	return ev, true
+}
+
+// effects returns every effect dispatched since mark (a count from
+// dispatched()).
+func (d *fakeDriver) effectsSince(mark int) []rollout.Effect {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []rollout.Effect
+	for _, b := range d.batches[mark:] {
+		out = append(out, b...)
+	}
+	return out
+}
+
+func (d *fakeDriver) dispatched() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.batches)
+}
+
+type harness struct {
+	t        testing.TB
+	c        *rollouttest.Cluster
+	d        *fakeDriver
+	m        Model
+	lastQuit bool // the last Update's Cmds asked the program to quit
+}
+
+// cmdWait is how long the harness waits for a Cmd's answer; clocks and
+// listeners block far longer and are dropped (the harness ticks itself).
+const cmdWait = 20 * time.Millisecond
+
+func newHarness(t testing.TB, nodes, leader int, opts rollout.PlanOptions, w, h int) *harness {
+	t.Helper()
+	c := rollouttest.NewCluster(nodes, leader)
+	plan := c.Plan(t, opts)
+	d := &fakeDriver{c: c}
+	e := newEngine(func(context.Context) health.ClusterSnapshot { return c.Snapshot() }, nil)
+	e.driver = d
+	hs := &harness{t: t, c: c, d: d, m: New(Deps{Operator: "op@test", ResumeHint: "nwroll resume -i inv.yaml --yes"})}
+	hs.update(tea.WindowSizeMsg{Width: w, Height: h})
+	hs.update(preparedMsg{machine: rollout.NewMachine(plan, rollout.MachineOptions{Approver: "op@test"}),
+		holder: "op@test (run 0badc0de)", journal: "/state/lab/run.jsonl", engine: e, at: c.Now()})
+	hs.pump()
+	return hs
+}
+
+// update runs one message through Update and the Cmds it returns.
+func (h *harness) update(msg tea.Msg) {
+	h.t.Helper()
+	next, cmd := h.m.Update(msg)
+	h.m = next.(Model)
+	h.lastQuit = false
+	for _, out := range runCmds(cmd) {
+		if _, ok := out.(tea.QuitMsg); ok {
+			h.lastQuit = true
+			continue
+		}
+		h.update(out)
+	}
+}
+
+// runCmds runs cmd's leaves concurrently and returns the messages that came
+// back within cmdWait.
+func runCmds(cmd tea.Cmd) []tea.Msg {
+	if cmd == nil {
+		return nil
+	}
+	var leaves []tea.Cmd
+	var flatten func(c tea.Cmd)
+	flatten = func(c tea.Cmd) {
+		if c == nil {
+			return
+		}
+		leaves = append(leaves, c)
+	}
+	flatten(cmd)
+	var out []tea.Msg
+	for len(leaves) > 0 {
+		results := make(chan tea.Msg, len(leaves))
+		for _, c := range leaves {
+			go func() { results <- c() }()
+		}
+		n := len(leaves)
+		leaves = nil
+		timeout := time.After(cmdWait)
+	collect:
+		for i := 0; i < n; i++ {
+			select {
+			case msg := <-results:
+				switch msg := msg.(type) {
+				case nil:
+				case tea.BatchMsg:
+					for _, c := range msg {
+						flatten(c)
+					}
+				default:
+					out = append(out, msg)
+				}
+			case <-timeout:
+				break collect
+			}
+		}
+	}
+	return out
+}
+
+// pump feeds every pending answer back.
+func (h *harness) pump() {
+	h.t.Helper()
+	for {
+		ev, ok := h.d.next()
+		if !ok {
+			return
+		}
+		h.update(engineMsg{ev: ev})
+	}
+}
+
+// tick moves the fake clock one second and delivers the console's tick.
+func (h *harness) tick() {
+	h.t.Helper()
+	h.c.Tick()
+	h.update(tickMsg{at: h.c.Now(), gen: h.m.tickGen})
+	h.pump()
+}
+
+// arm delivers the approval dialog's arming.
+func (h *harness) arm() {
+	h.update(armMsg{step: h.m.dialogStep, seq: h.m.armSeq})
+}
+
+func (h *harness) key(k string) {
+	h.t.Helper()
+	var msg tea.KeyPressMsg
+	switch k {
+	case "enter":
+		msg = tea.KeyPressMsg{Code: tea.KeyEnter}
+	case "esc":
+		msg = tea.KeyPressMsg{Code: tea.KeyEscape}
+	case "tab":
+		msg = tea.KeyPressMsg{Code: tea.KeyTab}
+	case "ctrl+c":
+		msg = tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl}
+	default:
+		r := []rune(k)[0]
+		msg = tea.KeyPressMsg{Code: r, Text: k}
+	}
+	h.update(msg)
+	h.pump()
+}
+
+// until ticks until cond holds.
+func (h *harness) until(what string, cond func(Model) bool) {
+	h.t.Helper()
+	for i := 0; i < 2000; i++ {
+		h.pump()
+		if cond(h.m) {
+			return
+		}
+		h.tick()
+	}
+	h.t.Fatalf("never reached %s; phase %s, pause %+v, allowed %v\n%s", what, h.m.machine.Phase, h.m.machine.Pause, h.m.machine.Allowed(), h.screen())
+}
+
+// approveAll approves every dialog until cond holds.
+func (h *harness) approveUntil(what string, cond func(Model) bool) {
+	h.t.Helper()
+	for i := 0; i < 2000; i++ {
+		h.pump()
+		if cond(h.m) {
+			return
+		}
+		if _, ok := h.m.machine.AwaitingApproval(); ok {
+			h.arm()
+			h.key("y")
+			continue
+		}
+		h.tick()
+	}
+	h.t.Fatalf("never reached %s; phase %s, pause %+v\n%s", what, h.m.machine.Phase, h.m.machine.Pause, h.screen())
+}
+
+func (h *harness) screen() string { return ansi.Strip(h.m.View().Content) }
+
+func awaiting(kind rollout.StepKind) func(Model) bool {
+	return func(m Model) bool {
+		s, ok := m.machine.AwaitingApproval()
+		return ok && s.Kind == kind
+	}
+}
+
+func pausedOnFailure(m Model) bool {
+	return m.machine.Pause != nil && m.machine.Failure != nil && !m.machine.Failure.SysdumpPending
+}

@@ -1,0 +1,100 @@
+package tui
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"charm.land/lipgloss/v2"
+
+	"github.com/nwroll/nwroll/rollout"
+)
+
+const headerHeight = 2
+
+// headerView: the cluster; the leader and term; current → target release;
+// the phase; the elapsed time; the lock holder.
+func (m Model) headerView() string {
+	st := m.st
+	mc := m.machine
+	name := m.clusterName()
+	left := st.Title.Render("nwroll") + "  " + st.Bold.Render("cluster "+name)
+	var parts []string
+	switch {
+	case m.stage == stagePreparing:
+		parts = append(parts, st.Running.Render("surveying the cluster over SSH (read-only)…"))
+	case m.stage == stageRefused:
+		parts = append(parts, st.Fail.Render(GlyphFail+" refused before any change"))
+	default:
+		if mc.Leader != "" {
+			parts = append(parts, fmt.Sprintf("leader %s %s (term %d)", GlyphLeader, st.Leader.Render(mc.Leader), mc.Term))
+		} else {
+			parts = append(parts, st.Warn.Render(GlyphWarn+" no leader"))
+		}
+		parts = append(parts, releaseSummary(mc)+" → "+st.Bold.Render(mc.Plan.Target.Label()))
+	}
+	line1 := left + "   " + strings.Join(parts, "   ")
+
+	var info []string
+	if m.stage == stageRunning {
+		phase := mc.Phase.String()
+		switch {
+		case mc.Finished && mc.ExitCode == rollout.ExitOK:
+			phase = st.OK.Render(GlyphOK + " finished: " + mc.Reason)
+		case mc.Finished:
+			phase = st.Fail.Render(fmt.Sprintf("%s ended (exit %d): %s", GlyphFail, mc.ExitCode, mc.Reason))
+		case mc.Pause != nil:
+			phase = st.Warn.Render(GlyphWarn+" paused in "+phase) + st.Dim.Render(" — waiting for your decision")
+		default:
+			phase = "phase " + st.Bold.Render(phase)
+		}
+		info = append(info, phase, "elapsed "+fmtDuration(m.now.Sub(m.started)))
+		if mc.LockHeld() {
+			info = append(info, "lock held by "+m.holder)
+		} else {
+			info = append(info, st.Dim.Render("no lock held"))
+		}
+	}
+	line2 := strings.Join(info, st.Dim.Render("  │  "))
+	w := lipgloss.NewStyle().MaxWidth(m.width)
+	return w.Render(line1) + "\n" + w.Render(line2)
+}
+
+// releaseSummary is the release the cluster runs now: "1.0.0", or
+// "1.0.0 ×2, 1.1.0 ×1" mid-rollout.
+func releaseSummary(mc rollout.Machine) string {
+	count := map[string]int{}
+	for _, n := range mc.Nodes {
+		count[n.Binary.Label()]++
+	}
+	if len(count) == 1 {
+		for l := range count {
+			return l
+		}
+	}
+	labels := make([]string, 0, len(count))
+	for l := range count {
+		labels = append(labels, l)
+	}
+	sort.Strings(labels)
+	for i, l := range labels {
+		labels[i] = fmt.Sprintf("%s ×%d", l, count[l])
+	}
+	return strings.Join(labels, ", ")
+}
+
+// fmtDuration: "4.2s", "1m05s", "1h02m".
+func fmtDuration(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "0s"
+	case d < 10*time.Second:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+}

@@ -1,0 +1,132 @@
+package tui
+
+import (
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/viewport"
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/nwroll/nwroll/rollout"
+)
+
+// maxLogLines bounds the log pane; the journal keeps everything.
+const maxLogLines = 5000
+
+// logPane streams engine events and remote output. It follows the tail
+// until the operator scrolls up, and again from G.
+type logPane struct {
+	vp     viewport.Model
+	lines  []string
+	follow bool
+	w, h   int
+}
+
+func newLogPane() logPane {
+	vp := viewport.New()
+	vp.SoftWrap = true
+	return logPane{vp: vp, follow: true}
+}
+
+func (p logPane) setSize(w, h int) logPane {
+	p.w, p.h = w, h
+	p.vp.SetWidth(max(1, w-2))
+	p.vp.SetHeight(max(1, h-3))
+	if p.follow {
+		p.vp.GotoBottom()
+	}
+	return p
+}
+
+// add appends one line: "15:04:05 fw-b  text".
+func (p logPane) add(st Styles, at time.Time, node, text string, isErr bool) logPane {
+	ts := ""
+	if !at.IsZero() {
+		ts = at.Local().Format("15:04:05") + " "
+	}
+	who := node
+	if who == "" {
+		who = "cluster"
+	}
+	body := text
+	if isErr {
+		body = st.Fail.Render(GlyphFail + " " + text)
+	}
+	line := st.Dim.Render(ts) + padRight(who, 7) + " " + body
+	lines := append(p.lines, strings.Split(line, "\n")...)
+	if len(lines) > maxLogLines {
+		lines = append([]string(nil), lines[len(lines)-maxLogLines:]...)
+	}
+	p.lines = lines
+	p.vp.SetContentLines(p.lines)
+	if p.follow {
+		p.vp.GotoBottom()
+	}
+	return p
+}
+
+// addEntry appends a line of the engine's EventLog.
+func (p logPane) addEntry(st Styles, l rollout.LogEntry) logPane {
+	var b strings.Builder
+	b.WriteString(l.Op)
+	if l.Status != "" {
+		b.WriteString(": ")
+		switch l.Status {
+		case "ok":
+			b.WriteString(st.OK.Render(GlyphOK + " ok"))
+		case "failed":
+			b.WriteString(st.Fail.Render(GlyphFail + " failed"))
+		default:
+			b.WriteString(l.Status)
+		}
+	}
+	if l.Detail != "" {
+		b.WriteString(" " + l.Detail)
+	}
+	if l.Error != "" {
+		b.WriteString(": " + st.Fail.Render(l.Error))
+	}
+	if l.Seconds > 0 {
+		b.WriteString(st.Dim.Render(" (" + fmtDuration(time.Duration(l.Seconds*float64(time.Second))) + ")"))
+	}
+	return p.add(st, l.TS, l.Node, b.String(), false)
+}
+
+func (p logPane) scroll(k KeyMap, msg tea.KeyPressMsg) logPane {
+	switch {
+	case key.Matches(msg, k.Up):
+		p.vp.ScrollUp(1)
+	case key.Matches(msg, k.Down):
+		p.vp.ScrollDown(1)
+	case key.Matches(msg, k.PageUp):
+		p.vp.PageUp()
+	case key.Matches(msg, k.PageDown):
+		p.vp.PageDown()
+	case key.Matches(msg, k.Top):
+		p.vp.GotoTop()
+	case key.Matches(msg, k.Bottom):
+		p.vp.GotoBottom()
+	}
+	p.follow = p.vp.AtBottom()
+	return p
+}
+
+func (p logPane) view(st Styles, focused bool) string {
+	title := st.PaneTitle.Render("Log")
+	if !p.follow {
+		title += st.Dim.Render("  scrolled — G follows the tail")
+	}
+	border := st.Pane
+	if focused {
+		border = st.PaneFocused
+	}
+	return border.Width(p.w).Height(p.h).Render(title + "\n" + p.vp.View())
+}
+
+func padRight(s string, n int) string {
+	if len(s) >= n {
+		return s
+	}
+	return s + strings.Repeat(" ", n-len(s))
+}

@@ -1,0 +1,54 @@
+package tui
+
+import (
+	"time"
+
+	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/rollout"
+)
+
+// preparedMsg: the survey is done, the plan built and the journal open.
+type preparedMsg struct {
+	machine rollout.Machine // not begun
+	holder  string          // who the lock will name
+	journal string          // the journal's path
+	engine  *engine
+	at      time.Time
+}
+
+// prepareFailedMsg: the survey or the plan refused; nothing changed.
+type prepareFailedMsg struct {
+	err  error
+	code int
+}
+
+// engineMsg is an event from the driver: an effect's answer.
+type engineMsg struct{ ev rollout.Event }
+
+// logMsg is lines for the log pane (the EventLog's, in order).
+type logMsg struct{ entries []rollout.LogEntry }
+
+// progressMsg is a transfer's progress (staging, backups, sysdumps).
+type progressMsg struct{ note rollout.Note }
+
+// tickMsg is the console's clock.
+type tickMsg struct {
+	at  time.Time
+	gen int
+}
+
+// refreshMsg is the console's own health poll, for the node table while
+// the machine is not polling.
+type refreshMsg struct {
+	snap health.ClusterSnapshot
+}
+
+// armMsg arms the approval dialog of step: a keypress before it is ignored,
+// so a key pressed for the previous dialog never approves this one.
+type armMsg struct {
+	step rollout.StepID
+	seq  int
+}
+
+// closedMsg: the engine has released the nodes' connections; quit now.
+type closedMsg struct{}

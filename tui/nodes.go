@@ -1,0 +1,210 @@
+package tui
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/table"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+
+	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/rollout"
+)
+
+// nodesPane is the live node table: one row per inventory node.
+type nodesPane struct {
+	table table.Model
+	w, h  int
+}
+
+func newNodesPane(st Styles) nodesPane {
+	p := nodesPane{table: table.New(table.WithFocused(true))}
+	p.setStyles(st)
+	return p
+}
+
+func (p *nodesPane) setStyles(st Styles) {
+	p.table.SetStyles(table.Styles{
+		Header:   st.Bold.Padding(0, 1),
+		Cell:     lipgloss.NewStyle().Padding(0, 1),
+		Selected: lipgloss.NewStyle(),
+	})
+}
+
+// setSize fits the table inside a border of w×h.
+func (p *nodesPane) setSize(w, h int, focused bool) {
+	p.w, p.h = w, h
+	inner := max(10, w-2)
+	p.table.SetColumns(nodeColumns(inner))
+	p.table.SetWidth(inner)
+	p.table.SetHeight(max(2, h-2))
+	if focused {
+		p.table.Focus()
+	} else {
+		p.table.Blur()
+	}
+}
+
+// nodeColumns share the width; the readiness column takes what is left,
+// because failing check names and errors are the longest cells.
+func nodeColumns(w int) []table.Column {
+	cols := []table.Column{{Title: "NODE", Width: 10}, {Title: "ROLE", Width: 12}, {Title: "RELEASE", Width: 16},
+		{Title: "READY", Width: 0}, {Title: "LAG", Width: 7}, {Title: "SEEN", Width: 8}, {Title: "ROLLOUT", Width: 17}}
+	if w < 110 {
+		cols = []table.Column{{Title: "NODE", Width: 8}, {Title: "ROLE", Width: 10}, {Title: "RELEASE", Width: 12},
+			{Title: "READY", Width: 0}, {Title: "LAG", Width: 5}, {Title: "SEEN", Width: 6}, {Title: "ROLLOUT", Width: 14}}
+	}
+	used := 0
+	for _, c := range cols {
+		used += c.Width + 2 // cell padding
+	}
+	cols[3].Width = max(6, w-used)
+	return cols
+}
+
+func (p nodesPane) scroll(k KeyMap, msg tea.KeyPressMsg) nodesPane {
+	switch {
+	case key.Matches(msg, k.Up):
+		p.table.MoveUp(1)
+	case key.Matches(msg, k.Down):
+		p.table.MoveDown(1)
+	case key.Matches(msg, k.Top):
+		p.table.GotoTop()
+	case key.Matches(msg, k.Bottom):
+		p.table.GotoBottom()
+	}
+	return p
+}
+
+func (p nodesPane) view(st Styles, rows []table.Row, focused bool) string {
+	p.table.SetRows(rows)
+	if focused {
+		p.setStylesSelected(st)
+	}
+	border := st.Pane
+	if focused {
+		border = st.PaneFocused
+	}
+	return border.Width(p.w).Height(p.h).Render(p.table.View())
+}
+
+func (p *nodesPane) setStylesSelected(st Styles) {
+	p.table.SetStyles(table.Styles{
+		Header:   st.Bold.Padding(0, 1),
+		Cell:     lipgloss.NewStyle().Padding(0, 1),
+		Selected: st.Selected,
+	})
+}
+
+// tableRows builds the node table from the machine's latest snapshot and
+// the console's record of when each node last answered.
+func (m Model) tableRows() []table.Row {
+	st := m.st
+	var rows []table.Row
+	for _, name := range m.nodeNames() {
+		if m.stage != stageRunning {
+			state := "connecting…"
+			if m.stage == stageRefused {
+				state = "untouched"
+			}
+			rows = append(rows, table.Row{name, "", "", "", "", "", state})
+			continue
+		}
+		ns, _ := m.machine.NodeByName(name)
+		snapRow := rollout.SnapshotRow(m.machine.Latest, name, ns.NodeID)
+		role := snapRow.Role
+		switch role {
+		case "leader":
+			role = st.Leader.Render(GlyphLeader + " leader")
+		case "unknown":
+			role = st.Dim.Render("? unknown")
+		}
+		release := ns.Binary.Label()
+		if ns.Binary.Version == m.machine.Plan.Target.Version && ns.Binary.SHA256 == m.machine.Plan.Target.SHA256 {
+			release = st.OK.Render(release)
+		}
+		if ns.Staged && ns.Binary.SHA256 != m.machine.Plan.Target.SHA256 {
+			release += st.Dim.Render(" +new")
+		}
+		ready := st.OK.Render(GlyphOK)
+		switch {
+		case m.nodeErr[name] != "":
+			ready = st.Fail.Render(GlyphFail + " " + m.nodeErr[name])
+		case !m.machine.HaveSnapshot:
+			ready = st.Dim.Render("…")
+		case !snapRow.Ready:
+			ready = st.Fail.Render(GlyphFail + " " + strings.Join(snapRow.Failing, ", "))
+		}
+		lag := "—"
+		if snapRow.Lag != nil {
+			lag = fmt.Sprint(*snapRow.Lag)
+		}
+		seen := "never"
+		if t, ok := m.seen[name]; ok {
+			seen = fmtAge(m.now.Sub(t))
+			if m.now.Sub(t) > 5*time.Second {
+				seen = st.Warn.Render(seen)
+			}
+		}
+		rows = append(rows, table.Row{name, role, release, ready, lag, seen, nodeStateCell(st, ns)})
+	}
+	return rows
+}
+
+// nodeStateCell is the rollout state with its glyph.
+func nodeStateCell(st Styles, ns rollout.NodeState) string {
+	s := ns.Status.String()
+	switch ns.Status {
+	case rollout.NodePending:
+		return st.Dim.Render(GlyphPending + " " + s)
+	case rollout.NodeUpgraded, rollout.NodeOnTarget, rollout.NodeBackedUp, rollout.NodeStaged:
+		return st.OK.Render(GlyphOK + " " + s)
+	case rollout.NodeFailed:
+		return st.Fail.Render(GlyphFail + " " + s)
+	case rollout.NodeRolledBack:
+		return st.Warn.Render(GlyphRollback + " " + s)
+	}
+	return st.Running.Render(GlyphRunning + " " + s)
+}
+
+// nodePollError is why a node did not answer its last poll, short enough
+// for a cell; "" when it answered.
+func nodePollError(n health.NodeSnapshot) string {
+	err := n.HealthErr
+	if err == nil {
+		err = n.ReadyErr
+	}
+	if err == nil {
+		return ""
+	}
+	var ne net.Error
+	switch {
+	case health.IsNodeDown(err):
+		return "unreachable: " + lastClause(err.Error())
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	}
+	return lastClause(err.Error())
+}
+
+// lastClause keeps the end of a wrapped error: "dial tcp …: connection
+// refused" → "connection refused".
+func lastClause(s string) string {
+	if i := strings.LastIndex(s, ": "); i >= 0 && i+2 < len(s) {
+		return s[i+2:]
+	}
+	return s
+}
+
+// fmtAge: "0.4s ago"-style ages without the "ago".
+func fmtAge(d time.Duration) string {
+	if d < time.Second {
+		return fmt.Sprintf("%.1fs", max(0, d.Seconds()))
+	}
+	return fmtDuration(d)
+}

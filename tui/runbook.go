@@ -1,0 +1,310 @@
+package tui
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/progress"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+
+	"github.com/nwroll/nwroll/rollout"
+)
+
+// runbookPane lists every phase and step with its glyph and duration; the
+// current step is highlighted with its live gate and transfers.
+type runbookPane struct {
+	w, h   int
+	offset int  // first line shown
+	manual bool // the operator scrolled: stop following the current step
+}
+
+func (p runbookPane) setSize(w, h int) runbookPane {
+	p.w, p.h = w, h
+	return p
+}
+
+func (p runbookPane) scroll(k KeyMap, msg tea.KeyPressMsg) runbookPane {
+	switch {
+	case key.Matches(msg, k.Up):
+		p.offset, p.manual = max(0, p.offset-1), true
+	case key.Matches(msg, k.Down):
+		p.offset, p.manual = p.offset+1, true
+	case key.Matches(msg, k.PageUp):
+		p.offset, p.manual = max(0, p.offset-p.h/2), true
+	case key.Matches(msg, k.PageDown):
+		p.offset, p.manual = p.offset+p.h/2, true
+	case key.Matches(msg, k.Top):
+		p.offset, p.manual = 0, true
+	case key.Matches(msg, k.Bottom):
+		p.manual = false // follow the current step again
+	}
+	return p
+}
+
+func (p runbookPane) view(st Styles, mc rollout.Machine, now time.Time, transfers map[string]transfer, spin string, focused bool) string {
+	innerW, innerH := max(10, p.w-2), max(1, p.h-3)
+	lines, cur := runbookLines(st, mc, now, transfers, spin, innerW)
+	lines, cur = splitLines(lines, cur)
+	off := p.offset
+	if !p.manual && cur >= 0 {
+		off = max(0, cur-innerH/3)
+	}
+	off = min(off, max(0, len(lines)-innerH))
+	end := min(len(lines), off+innerH)
+	shown := lines[off:end]
+	title := st.PaneTitle.Render("Runbook")
+	if len(lines) > innerH {
+		title += st.Dim.Render(fmt.Sprintf("  lines %d–%d of %d", off+1, end, len(lines)))
+	}
+	border := st.Pane
+	if focused {
+		border = st.PaneFocused
+	}
+	body := title + "\n" + strings.Join(shown, "\n")
+	return border.Width(p.w).Height(p.h).Render(lipgloss.NewStyle().MaxWidth(innerW).Render(body))
+}
+
+// splitLines makes every entry one screen line, keeping cur on its line.
+func splitLines(lines []string, cur int) ([]string, int) {
+	out := make([]string, 0, len(lines))
+	newCur := -1
+	for i, l := range lines {
+		if i == cur {
+			newCur = len(out)
+		}
+		out = append(out, strings.Split(l, "\n")...)
+	}
+	return out, newCur
+}
+
+// runbookLines renders the steps; cur is the line of the current step.
+func runbookLines(st Styles, mc rollout.Machine, now time.Time, transfers map[string]transfer, spin string, w int) ([]string, int) {
+	var lines []string
+	cur := -1
+	curStep, hasCur := mc.Current()
+	var phase rollout.Phase
+	for i, s := range mc.Steps {
+		if s.Phase != phase {
+			phase = s.Phase
+			lines = append(lines, st.Dim.Render(fmt.Sprintf("Phase %d · %s", int(phase), phase)))
+		}
+		isCur := hasCur && s.ID == curStep.ID
+		glyph := stepGlyph(st, s.Status, spin)
+		dur := stepDuration(s, now)
+		title := fmt.Sprintf("%2d. %s", i+1, s.Title)
+		if s.Approval && s.Status == rollout.StatusPending {
+			title += st.Dim.Render(" [approval]")
+		}
+		line := fmt.Sprintf(" %s %s", glyph, title)
+		if dur != "" {
+			pad := w - lipgloss.Width(line) - lipgloss.Width(dur) - 1
+			if pad > 0 {
+				line += strings.Repeat(" ", pad) + st.Dim.Render(dur)
+			}
+		}
+		if isCur {
+			cur = len(lines)
+			line = st.Highlight.Render(GlyphCursor) + line[1:]
+		}
+		lines = append(lines, line)
+		if s.Err != "" && (s.Status == rollout.StatusFailed || isCur) {
+			lines = append(lines, wrapIndent(st.Fail.Render(GlyphFail+" "+s.Err), w, 6)...)
+		} else if s.Note != "" && (isCur || s.Status == rollout.StatusSkipped) {
+			lines = append(lines, wrapIndent(st.Dim.Render(s.Note), w, 6)...)
+		}
+		if isCur {
+			lines = append(lines, gateLines(st, mc, now, w)...)
+			lines = append(lines, transferLines(st, transfers, now, w)...)
+		}
+	}
+	return lines, cur
+}
+
+func stepGlyph(st Styles, s rollout.StepStatus, spin string) string {
+	switch s {
+	case rollout.StatusDone:
+		return st.OK.Render(GlyphOK)
+	case rollout.StatusFailed:
+		return st.Fail.Render(GlyphFail)
+	case rollout.StatusRunning:
+		return st.Running.Render(spinOr(spin))
+	case rollout.StatusWaitingApproval:
+		return st.Warn.Render(GlyphWaiting)
+	case rollout.StatusSkipped:
+		return st.Dim.Render(GlyphSkipped)
+	case rollout.StatusRolledBack:
+		return st.Warn.Render(GlyphRollback)
+	}
+	return st.Dim.Render(GlyphPending)
+}
+
+// spinOr keeps a glyph in place of a spinner frame that is blank.
+func spinOr(spin string) string {
+	if strings.TrimSpace(spin) == "" {
+		return GlyphRunning
+	}
+	return spin
+}
+
+func stepDuration(s rollout.StepState, now time.Time) string {
+	switch {
+	case s.StartedAt.IsZero():
+		return ""
+	case !s.EndedAt.IsZero():
+		return fmtDuration(s.EndedAt.Sub(s.StartedAt))
+	}
+	return fmtDuration(now.Sub(s.StartedAt))
+}
+
+// gateLines: the open gate, which checks hold and which don't, the window
+// and the time left.
+func gateLines(st Styles, mc rollout.Machine, now time.Time, w int) []string {
+	g := mc.Gate
+	if !g.Open {
+		return nil
+	}
+	var head string
+	switch {
+	case g.OK && g.Window > 0 && !g.HeldSince.IsZero():
+		head = st.OK.Render(fmt.Sprintf("gate %s: all %d checks hold for %s of %s", g.Name, len(g.Checks), fmtDuration(now.Sub(g.HeldSince)), g.Window))
+	case g.OK:
+		head = st.OK.Render(fmt.Sprintf("gate %s: all %d checks hold", g.Name, len(g.Checks)))
+	default:
+		failing := 0
+		for _, c := range g.Checks {
+			if !c.OK {
+				failing++
+			}
+		}
+		head = st.Warn.Render(fmt.Sprintf("gate %s: waiting on %d of %d checks", g.Name, failing, len(g.Checks)))
+	}
+	if !g.Deadline.IsZero() {
+		head += st.Dim.Render(" · " + fmtDuration(g.Deadline.Sub(now)) + " left")
+	}
+	if !g.LeaderlessSince.IsZero() {
+		head += st.Warn.Render(" · no leader for " + fmtDuration(now.Sub(g.LeaderlessSince)))
+	}
+	lines := []string{"      " + head}
+	if g.Summary != "" && !summaryInChecks(g) {
+		lines = append(lines, wrapIndent(st.Dim.Render(g.Summary), w, 6)...)
+	}
+	for _, c := range g.Checks {
+		lines = append(lines, indentedCheck(st, c, "      ", w))
+	}
+	return lines
+}
+
+func summaryInChecks(g rollout.GateView) bool {
+	for _, c := range g.Checks {
+		if c.Summary == g.Summary {
+			return true
+		}
+	}
+	return false
+}
+
+// wrapIndent wraps s to w columns, indenting every line by indent.
+func wrapIndent(s string, w, indent int) []string {
+	width := max(10, w-indent)
+	wrapped := lipgloss.NewStyle().Width(width).Render(s)
+	pad := strings.Repeat(" ", indent)
+	var out []string
+	for _, l := range strings.Split(wrapped, "\n") {
+		out = append(out, pad+strings.TrimRight(l, " "))
+	}
+	return out
+}
+
+// ---- transfers ----
+
+// transfer is one node's upload, backup or download in progress.
+type transfer struct {
+	node, op    string
+	done, total int64
+	first, last time.Time
+	firstDone   int64
+}
+
+func withProgress(ts map[string]transfer, n rollout.Note) map[string]transfer {
+	out := make(map[string]transfer, len(ts)+1)
+	for k, v := range ts {
+		out[k] = v
+	}
+	k := n.Node + "|" + n.Op
+	t, ok := out[k]
+	if !ok || n.Done < t.done {
+		t = transfer{node: n.Node, op: n.Op, first: n.At, firstDone: n.Done}
+	}
+	t.done, t.total, t.last = n.Done, n.Total, n.At
+	out[k] = t
+	return out
+}
+
+// expireTransfers drops transfers finished or silent for a few seconds.
+func expireTransfers(ts map[string]transfer, now time.Time) map[string]transfer {
+	var drop []string
+	for k, t := range ts {
+		if now.Sub(t.last) > 5*time.Second {
+			drop = append(drop, k)
+		}
+	}
+	if len(drop) == 0 {
+		return ts
+	}
+	out := make(map[string]transfer, len(ts))
+	for k, v := range ts {
+		out[k] = v
+	}
+	for _, k := range drop {
+		delete(out, k)
+	}
+	return out
+}
+
+func transferLines(st Styles, ts map[string]transfer, now time.Time, w int) []string {
+	if len(ts) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(ts))
+	for k := range ts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	barW := max(10, min(30, w-50))
+	bar := progress.New(progress.WithWidth(barW), progress.WithoutPercentage(), progress.WithColors(st.AccentColor))
+	var lines []string
+	for _, k := range keys {
+		t := ts[k]
+		pct := 0.0
+		if t.total > 0 {
+			pct = float64(t.done) / float64(t.total)
+		}
+		size := humanBytes(t.done)
+		if t.total > 0 {
+			size += " / " + humanBytes(t.total)
+		}
+		rate := ""
+		if s := t.last.Sub(t.first).Seconds(); s > 0.2 {
+			rate = fmt.Sprintf("  %s/s", humanBytes(int64(float64(t.done-t.firstDone)/s)))
+		}
+		label := fmt.Sprintf("%-6s %-8s", t.node, t.op)
+		lines = append(lines, fmt.Sprintf("      %s %s %3.0f%%  %s%s", label, bar.ViewAs(pct), pct*100, size, rate))
+	}
+	return lines
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
