@@ -160,7 +160,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m.onPrepared(msg)
 	case prepareFailedMsg:
 		m.stage, m.refused, m.exitCode = stageRefused, msg.err.Error(), msg.code
-		m.log = m.log.add(m.st, m.now, "", "refused: "+msg.err.Error(), true)
+		m.log = m.log.add(m.st, m.now, "", "refused: "+msg.err.Error(), true).show()
 		return m, nil
 	case engineMsg:
 		m, cmd := m.feed(msg.ev)
@@ -169,6 +169,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		for _, l := range msg.entries {
 			m.log = m.log.addEntry(m.st, l)
 		}
+		m.log = m.log.show()
 		return m, listenCmd(m.eng)
 	case progressMsg:
 		m.transfers = withProgress(m.transfers, msg.note)
@@ -209,7 +210,7 @@ func (m Model) onPrepared(msg preparedMsg) (tea.Model, tea.Cmd) {
 	m.stage = stageRunning
 	m.machine, m.holder, m.journal = msg.machine, msg.holder, msg.journal
 	m.now, m.started, m.lastMachTick = msg.at, msg.at, msg.at
-	m.log = m.log.add(m.st, m.now, "", "journal "+m.journal, false)
+	m.log = m.log.add(m.st, m.now, "", "journal "+m.journal, false).show()
 	m.runbook = runbookPane{}
 	m.layout()
 	next, cmd := m.feed(rollout.Begin{At: msg.at})
@@ -550,7 +551,7 @@ func (m *Model) layout() {
 	body := m.bodyHeight()
 	tableH := min(len(m.nodeNames())+3, max(6, body/3))
 	rest := max(4, body-tableH)
-	m.nodes.setSize(m.width, tableH, m.focus == focusNodes)
+	m.nodes.setSize(m.st, m.width, tableH, m.focus == focusNodes)
 	if m.wide() {
 		rbW := m.width * 55 / 100
 		m.runbook = m.runbook.setSize(rbW, rest)
@@ -614,8 +615,7 @@ func (m Model) render() string {
 	default:
 		body = m.bodyView()
 	}
-	body = lipgloss.NewStyle().Width(m.width).Height(m.bodyHeight()).MaxHeight(m.bodyHeight()).Render(body)
-	return lipgloss.JoinVertical(lipgloss.Left, header, body, status)
+	return header + "\n" + fitHeight(body, m.bodyHeight()) + "\n" + status
 }
 
 func (m Model) bodyView() string {
@@ -655,6 +655,18 @@ func (m Model) clusterName() string {
 		return inv.Cluster
 	}
 	return ""
+}
+
+// fitHeight pads or cuts s to exactly h lines.
+func fitHeight(s string, h int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > h {
+		lines = lines[:h]
+	}
+	for len(lines) < h {
+		lines = append(lines, "")
+	}
+	return strings.Join(lines, "\n")
 }
 
 // hint renders "key action" pairs for dialogs and the status bar.

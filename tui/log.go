@@ -7,6 +7,7 @@ import (
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/viewport"
 	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 
 	"github.com/nwroll/nwroll/rollout"
 )
@@ -15,31 +16,57 @@ import (
 const maxLogLines = 5000
 
 // logPane streams engine events and remote output. It follows the tail
-// until the operator scrolls up, and again from G.
+// until the operator scrolls up, and again from G. Lines are wrapped once,
+// when added (and again on a resize), so a long log costs nothing per frame.
 type logPane struct {
-	vp     viewport.Model
-	lines  []string
-	follow bool
-	w, h   int
+	vp      viewport.Model
+	lines   []string // as added
+	wrapped []string // lines wrapped to the pane's width
+	follow  bool
+	w, h    int
 }
 
 func newLogPane() logPane {
-	vp := viewport.New()
-	vp.SoftWrap = true
-	return logPane{vp: vp, follow: true}
+	return logPane{vp: viewport.New(), follow: true}
 }
 
 func (p logPane) setSize(w, h int) logPane {
+	rewrap := w != p.w
 	p.w, p.h = w, h
 	p.vp.SetWidth(max(1, w-2))
 	p.vp.SetHeight(max(1, h-3))
+	if rewrap {
+		p.wrapped = nil
+		for _, l := range p.lines {
+			p.wrapped = append(p.wrapped, p.wrap(l)...)
+		}
+		p.vp.SetContentLines(p.wrapped)
+	}
 	if p.follow {
 		p.vp.GotoBottom()
 	}
 	return p
 }
 
-// add appends one line: "15:04:05 fw-b  text".
+// wrap breaks a line to the pane's width, indenting continuations.
+func (p logPane) wrap(line string) []string {
+	w := max(10, p.w-2)
+	if p.w == 0 || lipgloss.Width(line) <= w {
+		return []string{line}
+	}
+	return strings.Split(wrapHang("", line, w), "\n")
+}
+
+// show puts the lines added since the last show on screen.
+func (p logPane) show() logPane {
+	p.vp.SetContentLines(p.wrapped)
+	if p.follow {
+		p.vp.GotoBottom()
+	}
+	return p
+}
+
+// add appends one line, "15:04:05 fw-b  text"; show puts it on screen.
 func (p logPane) add(st Styles, at time.Time, node, text string, isErr bool) logPane {
 	ts := ""
 	if !at.IsZero() {
@@ -54,14 +81,14 @@ func (p logPane) add(st Styles, at time.Time, node, text string, isErr bool) log
 		body = st.Fail.Render(GlyphFail + " " + text)
 	}
 	line := st.Dim.Render(ts) + padRight(who, 7) + " " + body
-	lines := append(p.lines, strings.Split(line, "\n")...)
-	if len(lines) > maxLogLines {
-		lines = append([]string(nil), lines[len(lines)-maxLogLines:]...)
-	}
-	p.lines = lines
-	p.vp.SetContentLines(p.lines)
-	if p.follow {
-		p.vp.GotoBottom()
+	p.lines = append(p.lines, line)
+	p.wrapped = append(p.wrapped, p.wrap(line)...)
+	if len(p.lines) > maxLogLines {
+		p.lines = append([]string(nil), p.lines[len(p.lines)-maxLogLines:]...)
+		p.wrapped = nil
+		for _, l := range p.lines {
+			p.wrapped = append(p.wrapped, p.wrap(l)...)
+		}
 	}
 	return p
 }

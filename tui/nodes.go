@@ -37,7 +37,7 @@ func (p *nodesPane) setStyles(st Styles) {
 }
 
 // setSize fits the table inside a border of w×h.
-func (p *nodesPane) setSize(w, h int, focused bool) {
+func (p *nodesPane) setSize(st Styles, w, h int, focused bool) {
 	p.w, p.h = w, h
 	inner := max(10, w-2)
 	p.table.SetColumns(nodeColumns(inner))
@@ -45,8 +45,10 @@ func (p *nodesPane) setSize(w, h int, focused bool) {
 	p.table.SetHeight(max(2, h-2))
 	if focused {
 		p.table.Focus()
+		p.setStylesSelected(st)
 	} else {
 		p.table.Blur()
+		p.setStyles(st)
 	}
 }
 
@@ -83,9 +85,6 @@ func (p nodesPane) scroll(k KeyMap, msg tea.KeyPressMsg) nodesPane {
 
 func (p nodesPane) view(st Styles, rows []table.Row, focused bool) string {
 	p.table.SetRows(rows)
-	if focused {
-		p.setStylesSelected(st)
-	}
 	border := st.Pane
 	if focused {
 		border = st.PaneFocused

@@ -24,13 +24,13 @@ import (
 )
 
 const (
-	viewerShowLimit = 1 << 20 // a member shown is cut after this many bytes
-	viewerDiffLimit = 8 << 20 // a member diffed is refused above this size
-	viewerHexLimit  = 4 << 10 // a binary member shows this many bytes as hex
-	viewerHitLimit  = 1000    // a search stops after this many hits
-	viewerHitText   = 200     // a hit keeps this many bytes of its line
-	diffContext     = 3
-	diffMaxEdits    = 2000 // beyond this many edits a diff replaces the middle whole
+	viewerShowLimit    = 1 << 20 // a member shown is cut after this many bytes
+	viewerDiffLimit    = 8 << 20 // a member diffed is refused above this size
+	viewerHexLimit     = 4 << 10 // a binary member shows this many bytes as hex
+	viewerHitLimit     = 1000    // a search stops after this many hits
+	viewerHitText      = 200     // a hit keeps this many bytes of its line
+	viewerDiffContext  = 3
+	viewerDiffMaxEdits = 1000 // beyond this many edits a diff replaces the middle whole
 )
 
 type contentKind int
@@ -589,12 +589,12 @@ func viewerDiffMember(cur, base *health.Archive, member, shown string) viewerDif
 	}
 	a, b := viewerDiffText(member, was), viewerDiffText(member, now)
 	ops := viewerDiffLines(a, b)
-	changed := slices.ContainsFunc(ops, func(o diffOp) bool { return o.kind != ' ' })
+	changed := slices.ContainsFunc(ops, func(o viewerDiffOp) bool { return o.kind != ' ' })
 	if !changed {
 		return viewerDiffResult{lines: append(head, GlyphOK+" no differences: "+shown+" is the same in the baseline")}
 	}
 	head = append(head, "--- baseline  "+shown, "+++ this      "+shown)
-	return viewerDiffResult{lines: append(head, viewerUnified(a, b, ops, diffContext)...)}
+	return viewerDiffResult{lines: append(head, viewerUnified(a, b, ops, viewerDiffContext)...)}
 }
 
 // viewerDiffText is a member as lines for diffing; JSON is pretty-printed
@@ -609,15 +609,15 @@ func viewerDiffText(member string, data []byte) []string {
 	return viewerLines(data)
 }
 
-type diffOp struct {
+type viewerDiffOp struct {
 	kind byte // ' ', '-', '+'
 	a, b int  // line index in a (for ' ' and '-') and b (for ' ' and '+')
 }
 
 // viewerDiffLines is a shortest edit script from a to b (Myers), after
-// trimming the common head and tail. Past diffMaxEdits edits the middle
+// trimming the common head and tail. Past viewerDiffMaxEdits edits the middle
 // is given as all removed, then all added.
-func viewerDiffLines(a, b []string) []diffOp {
+func viewerDiffLines(a, b []string) []viewerDiffOp {
 	pre := 0
 	for pre < len(a) && pre < len(b) && a[pre] == b[pre] {
 		pre++
@@ -626,9 +626,9 @@ func viewerDiffLines(a, b []string) []diffOp {
 	for suf < len(a)-pre && suf < len(b)-pre && a[len(a)-1-suf] == b[len(b)-1-suf] {
 		suf++
 	}
-	var ops []diffOp
+	var ops []viewerDiffOp
 	for i := range pre {
-		ops = append(ops, diffOp{' ', i, i})
+		ops = append(ops, viewerDiffOp{' ', i, i})
 	}
 	ids := map[string]int{}
 	intern := func(ls []string) []int {
@@ -644,31 +644,31 @@ func viewerDiffLines(a, b []string) []diffOp {
 		return out
 	}
 	x, y := intern(a[pre:len(a)-suf]), intern(b[pre:len(b)-suf])
-	for _, o := range myers(x, y) {
-		ops = append(ops, diffOp{o.kind, o.a + pre, o.b + pre})
+	for _, o := range viewerMyers(x, y) {
+		ops = append(ops, viewerDiffOp{o.kind, o.a + pre, o.b + pre})
 	}
 	for i := range suf {
-		ops = append(ops, diffOp{' ', len(a) - suf + i, len(b) - suf + i})
+		ops = append(ops, viewerDiffOp{' ', len(a) - suf + i, len(b) - suf + i})
 	}
 	return ops
 }
 
-func myers(a, b []int) []diffOp {
+func viewerMyers(a, b []int) []viewerDiffOp {
 	n, m := len(a), len(b)
-	replace := func() []diffOp {
-		ops := make([]diffOp, 0, n+m)
+	replace := func() []viewerDiffOp {
+		ops := make([]viewerDiffOp, 0, n+m)
 		for i := range n {
-			ops = append(ops, diffOp{'-', i, 0})
+			ops = append(ops, viewerDiffOp{'-', i, 0})
 		}
 		for j := range m {
-			ops = append(ops, diffOp{'+', n, j})
+			ops = append(ops, viewerDiffOp{'+', n, j})
 		}
 		return ops
 	}
 	if n == 0 || m == 0 {
 		return replace()
 	}
-	maxD := min(n+m, diffMaxEdits)
+	maxD := min(n+m, viewerDiffMaxEdits)
 	off := maxD + 1
 	v := make([]int, 2*maxD+3)
 	var trace [][]int
@@ -688,16 +688,16 @@ func myers(a, b []int) []diffOp {
 			}
 			v[off+k] = x
 			if x >= n && y >= m {
-				return myersPath(trace, n, m)
+				return viewerMyersPath(trace, n, m)
 			}
 		}
 	}
 	return replace()
 }
 
-// myersPath walks the trace back from (n, m) to (0, 0).
-func myersPath(trace [][]int, n, m int) []diffOp {
-	var ops []diffOp
+// viewerMyersPath walks the trace back from (n, m) to (0, 0).
+func viewerMyersPath(trace [][]int, n, m int) []viewerDiffOp {
+	var ops []viewerDiffOp
 	x, y := n, m
 	for d := len(trace) - 1; d >= 0; d-- {
 		v := trace[d]
@@ -712,13 +712,13 @@ func myersPath(trace [][]int, n, m int) []diffOp {
 		for x > prevX && y > prevY {
 			x--
 			y--
-			ops = append(ops, diffOp{' ', x, y})
+			ops = append(ops, viewerDiffOp{' ', x, y})
 		}
 		if d > 0 {
 			if x == prevX {
-				ops = append(ops, diffOp{'+', x, y - 1})
+				ops = append(ops, viewerDiffOp{'+', x, y - 1})
 			} else {
-				ops = append(ops, diffOp{'-', x - 1, y})
+				ops = append(ops, viewerDiffOp{'-', x - 1, y})
 			}
 		}
 		x, y = prevX, prevY
@@ -728,7 +728,7 @@ func myersPath(trace [][]int, n, m int) []diffOp {
 }
 
 // viewerUnified renders ops as unified-diff hunks with ctx lines of context.
-func viewerUnified(a, b []string, ops []diffOp, ctx int) []string {
+func viewerUnified(a, b []string, ops []viewerDiffOp, ctx int) []string {
 	var out []string
 	for i := 0; i < len(ops); {
 		if ops[i].kind == ' ' {
@@ -771,14 +771,14 @@ func viewerUnified(a, b []string, ops []diffOp, ctx int) []string {
 				aStart, bStart = o.a, o.b
 			}
 		}
-		out = append(out, fmt.Sprintf("@@ -%s +%s @@", hunkRange(aStart, aLen), hunkRange(bStart, bLen)))
+		out = append(out, fmt.Sprintf("@@ -%s +%s @@", viewerHunkRange(aStart, aLen), viewerHunkRange(bStart, bLen)))
 		out = append(out, body...)
 		i = end
 	}
 	return out
 }
 
-func hunkRange(start, n int) string {
+func viewerHunkRange(start, n int) string {
 	if n == 0 {
 		return fmt.Sprintf("%d,0", start)
 	}

@@ -53,7 +53,7 @@ func defaultViewerKeyMap() viewerKeyMap {
 	}
 }
 
-// live returns the keymap with each binding enabled only when it acts in
+// liveKeys returns the keymap with each binding enabled only when it acts in
 // the viewer's current state.
 func (v ViewerModel) liveKeys() viewerKeyMap {
 	k := v.keys

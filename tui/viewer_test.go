@@ -877,6 +877,25 @@ func TestViewerDiffLinesIsMinimal(t *testing.T) {
 	}
 }
 
+func TestViewerDiffLinesPastTheEditCap(t *testing.T) {
+	var a, b []string
+	for i := range viewerDiffMaxEdits {
+		a = append(a, fmt.Sprint("old ", i))
+		b = append(b, fmt.Sprint("new ", i))
+	}
+	a, b = append([]string{"same"}, a...), append([]string{"same"}, b...)
+	ops := viewerDiffLines(a, b)
+	var kinds []byte
+	for _, o := range ops {
+		if len(kinds) == 0 || kinds[len(kinds)-1] != o.kind {
+			kinds = append(kinds, o.kind)
+		}
+	}
+	if len(ops) != 1+2*viewerDiffMaxEdits || string(kinds) != " -+" {
+		t.Errorf("%d ops in runs %q", len(ops), kinds)
+	}
+}
+
 func vtLCS(a, b []string) int {
 	dp := make([][]int, len(a)+1)
 	for i := range dp {
@@ -967,5 +986,16 @@ func TestViewerApp(t *testing.T) {
 	}
 	if _, ok := cmd().(tea.QuitMsg); !ok {
 		t.Error("q did not quit")
+	}
+}
+
+func TestViewerSanitizeAndAbbrev(t *testing.T) {
+	if got := viewerSanitize("a\tb\x1b[31mred\x7f"); got != "a       b^[[31mred^?" {
+		t.Errorf("sanitize = %q", got)
+	}
+	got := viewerAbbrevIDs([]string{"123456789", "123499999", "98765432101", "42"})
+	want := map[string]string{"123456789": "12345…", "123499999": "12349…", "98765432101": "9876…", "42": "42"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("abbrev = %v", got)
 	}
 }

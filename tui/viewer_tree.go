@@ -170,13 +170,13 @@ func (t *memberTree) addDirs(parent *treeNode, members []health.ArchiveMember, d
 		t.byPath[m.Path] = n
 	}
 	for _, c := range parent.children {
-		compactDirs(c)
+		treeCompactDirs(c)
 	}
-	setDepth(parent.children, depth)
+	treeSetDepth(parent.children, depth)
 }
 
-// compactDirs merges a directory whose only child is a directory into it.
-func compactDirs(n *treeNode) {
+// treeCompactDirs merges a directory whose only child is a directory into it.
+func treeCompactDirs(n *treeNode) {
 	if n.kind != treeDir {
 		return
 	}
@@ -190,14 +190,14 @@ func compactDirs(n *treeNode) {
 		}
 	}
 	for _, c := range n.children {
-		compactDirs(c)
+		treeCompactDirs(c)
 	}
 }
 
-func setDepth(nodes []*treeNode, depth int) {
+func treeSetDepth(nodes []*treeNode, depth int) {
 	for _, n := range nodes {
 		n.depth = depth
-		setDepth(n.children, depth+1)
+		treeSetDepth(n.children, depth+1)
 	}
 }
 

@@ -106,7 +106,7 @@ func TestTmuxWalk(t *testing.T) {
 		}
 	}
 	w.keys("Escape")
-	w.waitFor("the console again", 10*time.Second, func(s string) bool { return strings.Contains(s, "finished:") })
+	w.waitFor("the console again", 10*time.Second, func(s string) bool { return !strings.Contains(s, "members (") && strings.Contains(s, "Runbook") })
 	w.keys("q")
 	screen = w.waitFor("the exit", 60*time.Second, func(s string) bool { return strings.Contains(s, "WALK-EXIT=") })
 	if !strings.Contains(screen, "WALK-EXIT=0") || !strings.Contains(screen, "every node runs 1.1.0") || !strings.Contains(screen, "journal:") {
