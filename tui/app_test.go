@@ -64,7 +64,7 @@ func TestCancelIsTheDefaultAndContinueAsksAgain(t *testing.T) {
 	if ch := changesSince(h, mark); len(ch) != 0 {
 		t.Fatalf("a declined step changed nodes: %v", ch)
 	}
-	if !strings.Contains(h.screen(), "Step declined") || !strings.Contains(h.screen(), "ask for the approval again") {
+	if !strings.Contains(h.screen(), "Declined: ") || !strings.Contains(h.screen(), "ask for the approval again") {
 		t.Fatalf("the declined prompt is missing:\n%s", h.screen())
 	}
 	h.key("c")

@@ -157,7 +157,7 @@ func (m Model) pauseLines(p rollout.Pause, w int) []string {
 		}
 		lines = append(lines, "", st.Dim.Render("nwroll never carries on by itself. Choose:"))
 	case rollout.PauseDeclined:
-		lines = append(lines, st.DialogTitle.Render("Step declined: "+p.Text), "", "Nothing was done. Choose:")
+		lines = append(lines, st.DialogTitle.Render(upperFirst(p.Text)), "", "Nothing was done. Choose:")
 	case rollout.PauseRolledBack:
 		lines = append(lines, st.DialogTitle.Render(GlyphRollback+" "+p.Text), "", "Choose:")
 	default:
@@ -186,7 +186,14 @@ func pauseTitle(f *rollout.Failure) string {
 	if f.Node != "" {
 		node = " on " + f.Node
 	}
-	return fmt.Sprintf("%s%s at step %s", strings.ToUpper(f.Kind.String()[:1])+f.Kind.String()[1:], node, f.Step)
+	return fmt.Sprintf("%s%s at step %s", upperFirst(f.Kind.String()), node, f.Step)
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // pauseChoices lists the allowed decisions, one per line.

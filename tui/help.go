@@ -27,17 +27,19 @@ func (m Model) helpView() string {
 		k.NextPane, k.PrevPane, k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom, k.Back, k.Help, k.Quit)...)
 	right := []string{st.Bold.Render("Glyphs")}
 	for _, g := range [][2]string{
-		{GlyphOK, "done, ready, check holds"}, {GlyphFail, "failed, not ready (the failing checks follow)"},
-		{GlyphLeader, "the Raft leader"}, {GlyphRunning, "running"}, {GlyphWaiting, "waiting for your approval"},
+		{GlyphOK, "done, ready, holds"}, {GlyphFail, "failed, not ready"},
+		{GlyphLeader, "the Raft leader"}, {GlyphRunning, "running"}, {GlyphWaiting, "waiting for you"},
 		{GlyphPending, "pending"}, {GlyphSkipped, "skipped"}, {GlyphRollback, "rolled back"}, {GlyphWarn, "warning"},
 	} {
 		right = append(right, "  "+g[0]+"  "+g[1])
 	}
-	right = append(right, "", st.Bold.Render("How it works"),
-		wrap("Every step that changes a node opens a dialog: read what it does and the gate values, then press y. "+
-			"A new dialog ignores keys for a moment, so a key pressed twice never approves two steps. "+
-			"Gates must hold for the stabilisation window after each restart. On a failure nwroll stops and asks; "+
-			"it never carries on by itself. Quitting mid-rollout leaves every node in a known state; continue with `nwroll resume`.", 44))
+	if colW := m.width - 4 - lipgloss.Width(strings.Join(left, "\n")) - 4; colW >= 30 {
+		right = append(right, "", st.Bold.Render("How it works"),
+			wrap("Every step that changes a node opens a dialog: read what it does and the gate values, then press y. "+
+				"A new dialog ignores keys for a moment, so a key pressed twice never approves two steps. "+
+				"Gates must hold for the stabilisation window after each restart. On a failure nwroll stops and asks; "+
+				"it never carries on by itself. Quitting mid-rollout leaves every node in a known state; continue with `nwroll resume`.", min(colW, 50)))
+	}
 	body := lipgloss.JoinHorizontal(lipgloss.Top, strings.Join(left, "\n"), "    ", strings.Join(right, "\n"))
 	title := st.Title.Render("nwroll help") + st.Dim.Render("  (? or esc closes)")
 	return st.Pane.Width(m.width).Height(m.bodyHeight()).Render(title + "\n\n" + body)
