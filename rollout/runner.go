@@ -407,9 +407,9 @@ func (r *EventLog) OnNote(n Note) {
 		if !show {
 			return
 		}
-		detail := humanBytes(n.Done)
+		detail := HumanBytes(n.Done)
 		if n.Total > 0 {
-			detail += " of " + humanBytes(n.Total)
+			detail += " of " + HumanBytes(n.Total)
 		}
 		if s := now.Sub(first).Seconds(); s > 0.5 {
 			detail += fmt.Sprintf(", %.1f MB/s", float64(n.Done)/1e6/s)
@@ -422,7 +422,8 @@ func (r *EventLog) OnNote(n Note) {
 	}
 }
 
-func humanBytes(n int64) string {
+// HumanBytes is a byte count for people: "12.3 MiB".
+func HumanBytes(n int64) string {
 	switch {
 	case n >= 1<<30:
 		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))

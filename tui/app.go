@@ -6,6 +6,7 @@ package tui
 
 import (
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -78,7 +79,6 @@ type Model struct {
 	refused  string
 	exitCode int
 
-	tickGen       int
 	lastMachTick  time.Time
 	refreshing    bool
 	seen          map[string]time.Time // last good poll per node
@@ -123,7 +123,7 @@ func New(deps Deps) Model {
 
 // Init starts the survey, the clock and the background colour query.
 func (m Model) Init() tea.Cmd {
-	return tea.Batch(prepareCmd(m.deps), tickCmd(m.tickGen), tea.RequestBackgroundColor, m.spin.Tick)
+	return tea.Batch(prepareCmd(m.deps), tickCmd(), tea.RequestBackgroundColor, m.spin.Tick)
 }
 
 // ExitCode is the run's exit code (design §1) once the program ended.
@@ -132,9 +132,6 @@ func (m Model) ExitCode() int { return m.exitCode }
 // FinalMessages are the lines to print after the console closed: the
 // outcome, the journal, and how to resume.
 func (m Model) FinalMessages() []string { return m.finalMessages }
-
-// Machine is the rollout machine as the console last saw it.
-func (m Model) Machine() rollout.Machine { return m.machine }
 
 func (m *Model) applyStyles() {
 	m.help.Styles = help.Styles{Ellipsis: m.st.Dim, ShortKey: m.st.Key, ShortDesc: m.st.Dim, ShortSeparator: m.st.Dim,
@@ -227,6 +224,7 @@ func (m Model) feed(ev rollout.Event) (Model, tea.Cmd) {
 	}
 	if r, ok := ev.(rollout.EffectResult); ok {
 		if p, ok := m.sysdumpByID[r.ID]; ok {
+			m.sysdumpByID = maps.Clone(m.sysdumpByID)
 			delete(m.sysdumpByID, r.ID)
 			if info, ok := r.Data.(rollout.SysdumpInfo); ok && r.Err == nil && p == rollout.SysdumpBaseline {
 				m.baseline = info.Path
@@ -239,6 +237,7 @@ func (m Model) feed(ev rollout.Event) (Model, tea.Cmd) {
 	if len(effs) > 0 {
 		for _, e := range effs {
 			if t, ok := e.(rollout.TakeSysdump); ok {
+				m.sysdumpByID = maps.Clone(m.sysdumpByID)
 				m.sysdumpByID[t.ID] = t.Purpose
 			}
 		}
@@ -260,7 +259,10 @@ func (m Model) feed(ev rollout.Event) (Model, tea.Cmd) {
 }
 
 // noteSeen records, per node, when it last answered a poll and why not.
+// The maps are copied first: a Model is a value, and an earlier copy (a
+// test's, or one being drawn) must not see this one change.
 func (m *Model) noteSeen(snap health.ClusterSnapshot) {
+	m.seen, m.nodeErr = maps.Clone(m.seen), maps.Clone(m.nodeErr)
 	for _, n := range snap.Nodes {
 		if err := nodePollError(n); err != "" {
 			m.nodeErr[n.Name] = err
@@ -330,11 +332,8 @@ func (m Model) allDone() bool {
 }
 
 func (m Model) onTick(msg tickMsg) (tea.Model, tea.Cmd) {
-	if msg.gen != m.tickGen {
-		return m, nil
-	}
 	m.now = msg.at
-	cmds := []tea.Cmd{tickCmd(m.tickGen)}
+	cmds := []tea.Cmd{tickCmd()}
 	if m.stage != stageRunning || m.closing {
 		return m, tea.Batch(cmds...)
 	}

@@ -142,9 +142,9 @@ func refreshCmd(e *engine) tea.Cmd {
 	}
 }
 
-// tickCmd is the console's clock; gen drops ticks of a superseded clock.
-func tickCmd(gen int) tea.Cmd {
-	return tea.Tick(tickEvery, func(t time.Time) tea.Msg { return tickMsg{at: t, gen: gen} })
+// tickCmd is the console's clock.
+func tickCmd() tea.Cmd {
+	return tea.Tick(tickEvery, func(t time.Time) tea.Msg { return tickMsg{at: t} })
 }
 
 func armCmd(step rollout.StepID, seq int) tea.Cmd {

@@ -252,16 +252,11 @@ func TestFlowNeverReadyRolledBackWithR(t *testing.T) {
 		t.Fatalf("rollback dialog for %s, want %s", s.Node, upgraded)
 	}
 	f.press("y")
-	m = f.waitFor("the rollback to finish", 2*time.Minute, func(m Model) bool {
-		return m.machine.Finished || (m.machine.Pause != nil && m.machine.Pause.Kind == rollout.PauseRolledBack)
-	})
-	if m.machine.Pause != nil {
-		// Other nodes are still on the old release: nothing is left to undo,
-		// so abort ends the run.
-		f.press("a")
-		f.waitFor("the abort question", 10*time.Second, func(m Model) bool { return m.machine.AbortAsked })
-		f.press("y")
-		m = f.waitFor("the end", time.Minute, func(m Model) bool { return m.machine.Finished })
+	// The only upgraded node is back: nothing is left to undo, so the run
+	// ends rolled back (exit 4).
+	m = f.waitFor("the rollback to finish", 2*time.Minute, func(m Model) bool { return m.machine.Finished })
+	if m.machine.ExitCode != rollout.ExitRolledBack {
+		t.Fatalf("finished with exit %d (%s), want %d (rolled back)", m.machine.ExitCode, m.machine.Reason, rollout.ExitRolledBack)
 	}
 	old := c.Info().Releases["1.0.0"].SHA256
 	for _, n := range c.Info().Nodes {
@@ -275,7 +270,7 @@ func TestFlowNeverReadyRolledBackWithR(t *testing.T) {
 	f.press("q")
 	f.tm.WaitFinished(t, teatest.WithFinalTimeout(30*time.Second))
 	final := f.tm.FinalModel(t).(Model)
-	if final.ExitCode() == rollout.ExitOK {
-		t.Errorf("a rolled-back run exited 0: %q", final.FinalMessages())
+	if final.ExitCode() != rollout.ExitRolledBack {
+		t.Errorf("the console exited %d, want %d: %q", final.ExitCode(), rollout.ExitRolledBack, final.FinalMessages())
 	}
 }

@@ -73,11 +73,11 @@ func (d *fakeDriver) dispatched() int {
 }
 
 type harness struct {
-	t        testing.TB
-	c        *rollouttest.Cluster
-	d        *fakeDriver
-	m        Model
-	lastQuit bool // the last Update's Cmds asked the program to quit
+	t    testing.TB
+	c    *rollouttest.Cluster
+	d    *fakeDriver
+	m    Model
+	quit bool // a Cmd asked the program to quit
 }
 
 // cmdWait is how long the harness waits for a Cmd's answer; clocks and
@@ -104,10 +104,9 @@ func (h *harness) update(msg tea.Msg) {
 	h.t.Helper()
 	next, cmd := h.m.Update(msg)
 	h.m = next.(Model)
-	h.lastQuit = false
 	for _, out := range runCmds(cmd) {
 		if _, ok := out.(tea.QuitMsg); ok {
-			h.lastQuit = true
+			h.quit = true
 			continue
 		}
 		h.update(out)
@@ -120,15 +119,7 @@ func runCmds(cmd tea.Cmd) []tea.Msg {
 	if cmd == nil {
 		return nil
 	}
-	var leaves []tea.Cmd
-	var flatten func(c tea.Cmd)
-	flatten = func(c tea.Cmd) {
-		if c == nil {
-			return
-		}
-		leaves = append(leaves, c)
-	}
-	flatten(cmd)
+	leaves := []tea.Cmd{cmd}
 	var out []tea.Msg
 	for len(leaves) > 0 {
 		results := make(chan tea.Msg, len(leaves))
@@ -146,7 +137,9 @@ func runCmds(cmd tea.Cmd) []tea.Msg {
 				case nil:
 				case tea.BatchMsg:
 					for _, c := range msg {
-						flatten(c)
+						if c != nil {
+							leaves = append(leaves, c)
+						}
 					}
 				default:
 					out = append(out, msg)
@@ -175,7 +168,7 @@ func (h *harness) pump() {
 func (h *harness) tick() {
 	h.t.Helper()
 	h.c.Tick()
-	h.update(tickMsg{at: h.c.Now(), gen: h.m.tickGen})
+	h.update(tickMsg{at: h.c.Now()})
 	h.pump()
 }
 
@@ -217,7 +210,7 @@ func (h *harness) until(what string, cond func(Model) bool) {
 	h.t.Fatalf("never reached %s; phase %s, pause %+v, allowed %v\n%s", what, h.m.machine.Phase, h.m.machine.Pause, h.m.machine.Allowed(), h.screen())
 }
 
-// approveAll approves every dialog until cond holds.
+// approveUntil approves every dialog until cond holds.
 func (h *harness) approveUntil(what string, cond func(Model) bool) {
 	h.t.Helper()
 	for i := 0; i < 2000; i++ {

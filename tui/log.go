@@ -4,7 +4,6 @@ import (
 	"strings"
 	"time"
 
-	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/viewport"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
@@ -121,20 +120,7 @@ func (p logPane) addEntry(st Styles, l rollout.LogEntry) logPane {
 }
 
 func (p logPane) scroll(k KeyMap, msg tea.KeyPressMsg) logPane {
-	switch {
-	case key.Matches(msg, k.Up):
-		p.vp.ScrollUp(1)
-	case key.Matches(msg, k.Down):
-		p.vp.ScrollDown(1)
-	case key.Matches(msg, k.PageUp):
-		p.vp.PageUp()
-	case key.Matches(msg, k.PageDown):
-		p.vp.PageDown()
-	case key.Matches(msg, k.Top):
-		p.vp.GotoTop()
-	case key.Matches(msg, k.Bottom):
-		p.vp.GotoBottom()
-	}
+	scrollKeys{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom}.scroll(&p.vp, msg)
 	p.follow = p.vp.AtBottom()
 	return p
 }

@@ -32,10 +32,7 @@ type logMsg struct{ entries []rollout.LogEntry }
 type progressMsg struct{ note rollout.Note }
 
 // tickMsg is the console's clock.
-type tickMsg struct {
-	at  time.Time
-	gen int
-}
+type tickMsg struct{ at time.Time }
 
 // refreshMsg is the console's own health poll, for the node table while
 // the machine is not polling.

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"time"
@@ -230,10 +231,7 @@ type transfer struct {
 }
 
 func withProgress(ts map[string]transfer, n rollout.Note) map[string]transfer {
-	out := make(map[string]transfer, len(ts)+1)
-	for k, v := range ts {
-		out[k] = v
-	}
+	out := maps.Clone(ts)
 	k := n.Node + "|" + n.Op
 	t, ok := out[k]
 	if !ok || n.Done < t.done {
@@ -244,24 +242,10 @@ func withProgress(ts map[string]transfer, n rollout.Note) map[string]transfer {
 	return out
 }
 
-// expireTransfers drops transfers finished or silent for a few seconds.
+// expireTransfers drops transfers silent for a few seconds.
 func expireTransfers(ts map[string]transfer, now time.Time) map[string]transfer {
-	var drop []string
-	for k, t := range ts {
-		if now.Sub(t.last) > 5*time.Second {
-			drop = append(drop, k)
-		}
-	}
-	if len(drop) == 0 {
-		return ts
-	}
-	out := make(map[string]transfer, len(ts))
-	for k, v := range ts {
-		out[k] = v
-	}
-	for _, k := range drop {
-		delete(out, k)
-	}
+	out := maps.Clone(ts)
+	maps.DeleteFunc(out, func(_ string, t transfer) bool { return now.Sub(t.last) > 5*time.Second })
 	return out
 }
 
@@ -283,28 +267,16 @@ func transferLines(st Styles, ts map[string]transfer, now time.Time, w int) []st
 		if t.total > 0 {
 			pct = float64(t.done) / float64(t.total)
 		}
-		size := humanBytes(t.done)
+		size := rollout.HumanBytes(t.done)
 		if t.total > 0 {
-			size += " / " + humanBytes(t.total)
+			size += " / " + rollout.HumanBytes(t.total)
 		}
 		rate := ""
 		if s := t.last.Sub(t.first).Seconds(); s > 0.2 {
-			rate = fmt.Sprintf("  %s/s", humanBytes(int64(float64(t.done-t.firstDone)/s)))
+			rate = fmt.Sprintf("  %s/s", rollout.HumanBytes(int64(float64(t.done-t.firstDone)/s)))
 		}
 		label := fmt.Sprintf("%-6s %-8s", t.node, t.op)
 		lines = append(lines, fmt.Sprintf("      %s %s %3.0f%%  %s%s", label, bar.ViewAs(pct), pct*100, size, rate))
 	}
 	return lines
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/rollout"
 )
 
 // ViewerOptions says what the sysdump viewer opens.
@@ -371,7 +372,7 @@ func (v ViewerModel) onRead(msg viewerReadMsg) ViewerModel {
 			plain: []string{GlyphFail + " " + viewerProblem(msg.err)}}, true)
 		return v
 	}
-	v.setContent(viewerContent{kind: contentMember, member: msg.member, title: title + "  " + viewerSize(msg.size),
+	v.setContent(viewerContent{kind: contentMember, member: msg.member, title: title + "  " + rollout.HumanBytes(msg.size),
 		plain: msg.text.lines, json: msg.text.json, lead: msg.text.lead}, true)
 	if msg.hit != nil {
 		v.scrollToHit(*msg.hit)
@@ -501,19 +502,10 @@ func (v ViewerModel) onTreeKey(msg tea.KeyPressMsg) (ViewerModel, tea.Cmd) {
 
 func (v ViewerModel) onContentKey(msg tea.KeyPressMsg) ViewerModel {
 	k := v.keys
+	if (scrollKeys{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom}).scroll(&v.vp, msg) {
+		return v
+	}
 	switch {
-	case key.Matches(msg, k.Up):
-		v.vp.ScrollUp(1)
-	case key.Matches(msg, k.Down):
-		v.vp.ScrollDown(1)
-	case key.Matches(msg, k.PageUp):
-		v.vp.PageUp()
-	case key.Matches(msg, k.PageDown):
-		v.vp.PageDown()
-	case key.Matches(msg, k.Top):
-		v.vp.GotoTop()
-	case key.Matches(msg, k.Bottom):
-		v.vp.GotoBottom()
 	case key.Matches(msg, k.Left):
 		v.vp.ScrollLeft(8)
 	case key.Matches(msg, k.Right):
@@ -864,7 +856,7 @@ func (v ViewerModel) statusLine() string {
 	case s.query == "" && v.note != "":
 		return v.note
 	case s.query == "" && v.opts.Embedded:
-		return v.st.Dim.Render(v.overview.file + "  " + viewerSize(v.overview.size))
+		return v.st.Dim.Render(v.overview.file + "  " + rollout.HumanBytes(v.overview.size))
 	case s.query == "":
 		return ""
 	}

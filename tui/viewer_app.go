@@ -7,6 +7,8 @@ import (
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
+
+	"github.com/nwroll/nwroll/rollout"
 )
 
 // The standalone viewer wants at least this much terminal.
@@ -114,7 +116,7 @@ func (a viewerApp) title() string {
 	o := a.viewer.overview
 	t := a.st.Title.Render(o.file)
 	if o.size > 0 {
-		t += "  " + a.st.Dim.Render(viewerSize(o.size))
+		t += "  " + a.st.Dim.Render(rollout.HumanBytes(o.size))
 	}
 	h := o.head
 	switch {

@@ -21,6 +21,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/rollout"
 )
 
 const (
@@ -68,12 +69,12 @@ func viewerFormat(member string, data []byte, size int64) viewerText {
 	var t viewerText
 	cut := int64(len(data)) < size
 	if cut {
-		t.lines = append(t.lines, fmt.Sprintf("%s cut: showing the first %s of %s", GlyphWarn, viewerSize(int64(len(data))), viewerSize(size)))
+		t.lines = append(t.lines, fmt.Sprintf("%s cut: showing the first %s of %s", GlyphWarn, rollout.HumanBytes(int64(len(data))), rollout.HumanBytes(size)))
 		t.lead = 1
 	}
 	if viewerBinary(data) {
 		n := min(len(data), viewerHexLimit)
-		t.lines = append(t.lines, fmt.Sprintf("binary member, %s; the first %s as hex:", viewerSize(size), viewerSize(int64(n))))
+		t.lines = append(t.lines, fmt.Sprintf("binary member, %s; the first %s as hex:", rollout.HumanBytes(size), rollout.HumanBytes(int64(n))))
 		t.lead = len(t.lines)
 		t.lines = append(t.lines, strings.Split(strings.TrimSuffix(hex.Dump(data[:n]), "\n"), "\n")...)
 		return t
@@ -254,13 +255,13 @@ func viewerOverviewLines(st Styles, o viewerOverview, names, ids map[string]stri
 	add(st.Bold.Render(o.file))
 	switch {
 	case h.Manifest != nil:
-		add(st.Dim.Render(viewerSize(o.size) + " · cluster sysdump"))
+		add(st.Dim.Render(rollout.HumanBytes(o.size) + " · cluster sysdump"))
 		add(st.Dim.Render("generated " + h.Manifest.GeneratedAt))
 	case h.Overview != nil:
-		add(st.Dim.Render(viewerSize(o.size) + " · cluster sysdump"))
+		add(st.Dim.Render(rollout.HumanBytes(o.size) + " · cluster sysdump"))
 		add(st.Dim.Render("generated " + h.Overview.GeneratedAt))
 	default:
-		add(st.Dim.Render(viewerSize(o.size) + " · per-node sysdump"))
+		add(st.Dim.Render(rollout.HumanBytes(o.size) + " · per-node sysdump"))
 		add(st.Dim.Render("(no manifest.json or cluster/overview.json)"))
 	}
 	add("")
@@ -585,7 +586,7 @@ func viewerDiffMember(cur, base *health.Archive, member, shown string) viewerDif
 			verdict = "they are the same"
 		}
 		return viewerDiffResult{lines: append(head, fmt.Sprintf("%s binary member: %s here, %s in the baseline; %s",
-			GlyphWarn, viewerSize(int64(len(now))), viewerSize(int64(len(was))), verdict))}
+			GlyphWarn, rollout.HumanBytes(int64(len(now))), rollout.HumanBytes(int64(len(was))), verdict))}
 	}
 	a, b := viewerDiffText(member, was), viewerDiffText(member, now)
 	ops := viewerDiffLines(a, b)
@@ -817,19 +818,6 @@ func viewerProblem(err error) string {
 		return msg
 	}
 	return msg + " — fix: " + fix
-}
-
-// viewerSize is a byte count for people.
-func viewerSize(n int64) string {
-	switch {
-	case n < 1<<10:
-		return fmt.Sprintf("%d B", n)
-	case n < 1<<20:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	case n < 1<<30:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	}
-	return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
 }
 
 // viewerShowName is a member path for the status line: a nested member is

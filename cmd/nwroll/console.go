@@ -12,8 +12,6 @@ import (
 
 	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/rollout"
-	"github.com/nwroll/nwroll/rollout/inventory"
-	"github.com/nwroll/nwroll/rollout/remote"
 	"github.com/nwroll/nwroll/sim"
 	"github.com/nwroll/nwroll/tui"
 )
@@ -139,24 +137,22 @@ func runDemo(cmd *cobra.Command, dir string, nodes int, keep bool) error {
 		}
 	}()
 	info := c.Info()
-	inv, err := inventory.Load(info.Inventory)
+	// The inventory's own set-up (its releases/ catalog, the SSH dialer),
+	// with the journal under DIR/state and a token always minted: an
+	// operator's $NEUWERK_TOKEN means nothing to the simulated cluster.
+	flags := common{inventory: info.Inventory}
+	env, closeEnv, err := flags.env(cmd, io.Discard)
 	if err != nil {
-		return &exitError{code: exitFailed, err: err}
+		return err
 	}
-	cat, _, err := rollout.LoadReleaseCatalog(filepath.Join(dir, "releases"))
-	if err != nil {
-		return &exitError{code: exitFailed, err: err}
-	}
-	defer cat.Cleanup()
+	defer closeEnv()
+	stateHome := filepath.Join(dir, "state")
+	env.StateDir, env.Token = filepath.Join(stateHome, "nwroll"), ""
 	rel, err := rollout.LoadRelease(filepath.Join(dir, "releases", "1.1.0"))
 	if err != nil {
 		return &exitError{code: exitFailed, err: err}
 	}
 	defer rel.Cleanup()
-	d := remote.NewSSHDialer(remote.SSHOptions{})
-	defer d.Close()
-	stateHome := filepath.Join(dir, "state")
-	env := rollout.Env{Inventory: inv, Dialer: d, StateDir: filepath.Join(stateHome, "nwroll"), Catalog: cat, Out: io.Discard}
 	hint := ""
 	if keep {
 		hint = fmt.Sprintf("XDG_STATE_HOME=%s nwroll resume -i %s --yes", stateHome, info.Inventory)

@@ -246,8 +246,13 @@ func needYes(cmd *cobra.Command, yes bool) error {
 	if yes {
 		return nil
 	}
-	return usageError("'%s' runs headless only with --yes (every step auto-approved; on a failure the node is rolled back). "+
-		"To approve each step yourself, use the console: nwroll console -i INVENTORY --release REL", cmd.CommandPath())
+	if cmd.Name() == "upgrade" {
+		return usageError("'%s' runs headless only with --yes (every step auto-approved; on a failure the node is rolled back). "+
+			"To approve each step yourself, use the console: nwroll console -i INVENTORY --release REL", cmd.CommandPath())
+	}
+	verb := map[string]string{"rollback": "roll back", "resume": "resume"}[cmd.Name()]
+	return usageError("'%s' runs only with --yes: every step is auto-approved and still passes its gates (the console cannot %s yet). "+
+		"Look first with: nwroll status -i INVENTORY", cmd.CommandPath(), verb)
 }
 
 func newUpgradeCmd() *cobra.Command {

@@ -21,9 +21,9 @@ func TestHeadlessUsageErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"status"}, "-i INVENTORY"},
-		{[]string{"upgrade", "-i", inv, "--release", dir}, "--yes"},
-		{[]string{"rollback", "-i", inv}, "--yes"},
-		{[]string{"resume", "-i", inv}, "--yes"},
+		{[]string{"upgrade", "-i", inv, "--release", dir}, "use the console: nwroll console"},
+		{[]string{"rollback", "-i", inv}, "the console cannot roll back yet"},
+		{[]string{"resume", "-i", inv}, "the console cannot resume yet"},
 		{[]string{"upgrade", "-i", inv, "--release", dir, "--yes", "--backup", "sometimes"}, "--backup"},
 		{[]string{"upgrade", "-i", inv, "--release", dir, "--yes", "--backup", "live", "--backup-reuse", "x"}, "exclude"},
 		{[]string{"plan", "-i", inv, "--release", dir}, "bogus"},
