@@ -182,6 +182,13 @@ func swapOrder(entries []JournalEntry, op string) []string {
 // leaderName asks the cluster who leads now.
 func (e *e2e) leaderName(ctx context.Context) string {
 	e.t.Helper()
+	name, _ := e.leaderAndTerm(ctx)
+	return name
+}
+
+// leaderAndTerm is the leader's name and the Raft term, from a poll.
+func (e *e2e) leaderAndTerm(ctx context.Context) (string, uint64) {
+	e.t.Helper()
 	x, err := e.env.executor(nil, nil)
 	if err != nil {
 		e.t.Fatal(err)
@@ -192,13 +199,13 @@ func (e *e2e) leaderName(ctx context.Context) string {
 	}
 	for range 50 {
 		snap := x.Poll(ctx)
-		if l, ok := snap.Leader(); ok {
-			return snap.NameOf(l.NodeID)
+		if l, ok := snap.Leader(); ok && snap.Stats != nil {
+			return snap.NameOf(l.NodeID), snap.Stats.Cluster.CurrentTerm
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	e.t.Fatal("no leader")
-	return ""
+	return "", 0
 }
 
 // waitHealthy waits until every node is ready and caught up, and returns
@@ -774,7 +781,7 @@ func TestE2ELeadershipMoves(t *testing.T) {
 	t.Parallel()
 	e := startE2E(t, 3, 3*time.Second, 40*time.Second)
 	ctx := context.Background()
-	initial := e.leaderName(ctx)
+	initial, startTerm := e.leaderAndTerm(ctx)
 	var once sync.Once
 	killed := make(chan string, 1)
 	env := e.env
@@ -804,6 +811,13 @@ func TestE2ELeadershipMoves(t *testing.T) {
 	default:
 		t.Fatal("the leader was never killed")
 	}
+	// The kill forces an election. A restarted leader may win it again (its
+	// log is as long as anyone's), so the term, not the name, proves it;
+	// a leader that did move must be in the journal.
+	final, endTerm := e.leaderAndTerm(ctx)
+	if endTerm <= startTerm {
+		t.Errorf("killed leader %s, but the term is still %d: no election", victim, startTerm)
+	}
 	entries := e.journal()
 	moved := false
 	for _, en := range entries {
@@ -811,8 +825,8 @@ func TestE2ELeadershipMoves(t *testing.T) {
 			moved = true
 		}
 	}
-	if !moved {
-		t.Errorf("killed leader %s, but the journal shows no leader change", victim)
+	if final != initial && !moved {
+		t.Errorf("leadership moved %s → %s, but the journal shows no leader change", initial, final)
 	}
 	order := swapOrder(entries, JournalOpSwap)
 	led := leaderAtUpgrade(entries, initial)
