@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/rollout/release"
 )
 
 // A backup set (design §3 "Back up", facts §6) is one archive of the data
@@ -144,7 +145,7 @@ func (s BackupSet) Validate() error {
 			return fmt.Errorf("backup set %s: node %s: archive %s is not this node's archive from this set (its name must start with %s)",
 				s.ID, n.Node, n.Archive, backupArchivePrefix(n.Node, s.ID))
 		}
-		if _, ok := releaseNormSHA(n.SHA256); !ok || n.SHA256 != strings.ToLower(n.SHA256) {
+		if _, ok := release.NormSHA(n.SHA256); !ok || n.SHA256 != strings.ToLower(n.SHA256) {
 			return fmt.Errorf("backup set %s: node %s: archive sha256 %q is not 64 lower-case hex digits", s.ID, n.Node, n.SHA256)
 		}
 		if n.Size <= 0 {
@@ -505,16 +506,16 @@ func ParseBackupOutput(out string) (sha string, size int64, err error) {
 			k, v, _ := strings.Cut(f, "=")
 			switch k {
 			case "sha256":
-				sha, shaOK = releaseNormSHA(v)
+				sha, shaOK = release.NormSHA(v)
 			case "size":
 				n, err := strconv.ParseInt(v, 10, 64)
 				size, sizeOK = n, err == nil && n >= 0
 			}
 		}
 		if !shaOK || !sizeOK {
-			return "", 0, fmt.Errorf("malformed backup report %q", releaseClip(l))
+			return "", 0, fmt.Errorf("malformed backup report %q", release.Clip(l))
 		}
 		return sha, size, nil
 	}
-	return "", 0, fmt.Errorf("no backup report in the command's output %q", releaseClip(strings.TrimSpace(out)))
+	return "", 0, fmt.Errorf("no backup report in the command's output %q", release.Clip(strings.TrimSpace(out)))
 }

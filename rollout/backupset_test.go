@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io/fs"
 	"os"
@@ -19,6 +21,12 @@ import (
 
 	"github.com/nwroll/nwroll/health"
 )
+
+// bkTestSHA is the sha256 of b in lower-case hex.
+func bkTestSHA(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
 
 // bkTestSh runs a command with the real /bin/sh, with extra environment.
 func bkTestSh(t *testing.T, cmd string, env ...string) (stdout, stderr string, code int) {
@@ -100,7 +108,7 @@ func bkTestTree(t *testing.T, dir string) map[string]string {
 			if err != nil {
 				return err
 			}
-			v += " " + relTestSHA(b)
+			v += " " + bkTestSHA(b)
 		}
 		out[rel] = v
 		return nil
@@ -144,8 +152,8 @@ func TestBackupCreateVerifyRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.SHA256 != relTestSHA(b) || rec.Size != int64(len(b)) {
-		t.Errorf("reported sha/size %s/%d, file has %s/%d", rec.SHA256, rec.Size, relTestSHA(b), len(b))
+	if rec.SHA256 != bkTestSHA(b) || rec.Size != int64(len(b)) {
+		t.Errorf("reported sha/size %s/%d, file has %s/%d", rec.SHA256, rec.Size, bkTestSHA(b), len(b))
 	}
 	for p, want := range map[string]os.FileMode{rec.Archive: 0o600, n.backupDir: 0o700} {
 		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != want {
@@ -213,7 +221,7 @@ func TestBackupTamperedArchiveRefused(t *testing.T) {
 	os.WriteFile(rec.Archive, b, 0o600)
 
 	_, errOut, code := bkTestSh(t, BackupVerifyCommand(rec.Archive, rec.SHA256))
-	if code != BackupMismatchExitCode || !strings.Contains(errOut, rec.SHA256) || !strings.Contains(errOut, relTestSHA(b)) {
+	if code != BackupMismatchExitCode || !strings.Contains(errOut, rec.SHA256) || !strings.Contains(errOut, bkTestSHA(b)) {
 		t.Errorf("verify of a tampered archive: exit %d: %s", code, errOut)
 	}
 	before := bkTestTree(t, n.dataRoot)
@@ -252,7 +260,7 @@ func TestBackupRestoreRefusesForeignMembers(t *testing.T) {
 	zw.Close()
 	os.WriteFile(arc, buf.Bytes(), 0o600)
 	before := bkTestTree(t, n.dataRoot)
-	_, errOut, code := bkTestSh(t, BackupRestoreCommand(arc, relTestSHA(buf.Bytes()), n.dataRoot, n.dataRoot+".aside"))
+	_, errOut, code := bkTestSh(t, BackupRestoreCommand(arc, bkTestSHA(buf.Bytes()), n.dataRoot, n.dataRoot+".aside"))
 	if code != BackupMismatchExitCode || !strings.Contains(errOut, "etc/cron.d/evil is outside neuwerk") {
 		t.Errorf("foreign member: exit %d: %s", code, errOut)
 	}

@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nwroll/nwroll/rollout/release"
 	"github.com/nwroll/nwroll/rollout/remote"
 	"github.com/nwroll/nwroll/sim"
 	"github.com/nwroll/nwroll/sim/simtest"
@@ -56,7 +57,7 @@ func benchEnv(b *testing.B, nodes int) (*sim.Cluster, Env) {
 func BenchmarkRolloutOverhead(b *testing.B) {
 	c, env := benchEnv(b, 3)
 	ctx := context.Background()
-	rel, err := LoadRelease(filepath.Join(c.Dir(), "releases", "1.1.0"))
+	rel, err := release.Load(filepath.Join(c.Dir(), "releases", "1.1.0"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -239,7 +240,7 @@ func BenchmarkStage64MiB(b *testing.B) {
 }
 
 // bigRelease writes a release whose binary is size random bytes.
-func bigRelease(b *testing.B, size int) *Release {
+func bigRelease(b *testing.B, size int) *release.Release {
 	b.Helper()
 	dir := b.TempDir()
 	data := make([]byte, size)
@@ -248,18 +249,18 @@ func bigRelease(b *testing.B, size int) *Release {
 	}
 	sum := sha256.Sum256(data)
 	sha := hex.EncodeToString(sum[:])
-	if err := os.WriteFile(filepath.Join(dir, ReleaseBinaryName), data, 0o755); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, release.BinaryName), data, 0o755); err != nil {
 		b.Fatal(err)
 	}
-	m, _ := json.Marshal(ReleaseManifest{ReleaseVersion: "9.9.9-big", GitRevision: strings.Repeat("0", 40),
-		Artifacts: []ReleaseArtifact{{Path: ReleaseBinaryName, Size: int64(size), SHA256: sha}}})
-	if err := os.WriteFile(filepath.Join(dir, ReleaseManifestFile), m, 0o644); err != nil {
+	m, _ := json.Marshal(release.Manifest{ReleaseVersion: "9.9.9-big", GitRevision: strings.Repeat("0", 40),
+		Artifacts: []release.Artifact{{Path: release.BinaryName, Size: int64(size), SHA256: sha}}})
+	if err := os.WriteFile(filepath.Join(dir, release.ManifestFile), m, 0o644); err != nil {
 		b.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, ReleaseSumsFile), []byte(sha+"  "+ReleaseBinaryName+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, release.SumsFile), []byte(sha+"  "+release.BinaryName+"\n"), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	r, err := LoadRelease(dir)
+	r, err := release.Load(dir)
 	if err != nil {
 		b.Fatal(err)
 	}

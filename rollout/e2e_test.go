@@ -28,6 +28,7 @@ import (
 
 	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/rollout/inventory"
+	"github.com/nwroll/nwroll/rollout/release"
 	"github.com/nwroll/nwroll/rollout/remote"
 	"github.com/nwroll/nwroll/sim"
 	"github.com/nwroll/nwroll/sim/simtest"
@@ -115,16 +116,16 @@ func envFor(tb testing.TB, c *sim.Cluster, stateDir string) Env {
 	}
 	d := remote.NewSSHDialer(remote.SSHOptions{AgentSocket: "none"})
 	tb.Cleanup(func() { d.Close() })
-	cat, _, err := LoadReleaseCatalog(filepath.Join(c.Dir(), "releases"))
+	cat, _, err := release.LoadCatalog(filepath.Join(c.Dir(), "releases"))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return Env{Inventory: inv, Dialer: d, StateDir: stateDir, Catalog: cat}
 }
 
-func (e *e2e) release(v string) *Release {
+func (e *e2e) release(v string) *release.Release {
 	e.t.Helper()
-	r, err := LoadRelease(filepath.Join(e.c.Dir(), "releases", v))
+	r, err := release.Load(filepath.Join(e.c.Dir(), "releases", v))
 	if err != nil {
 		e.t.Fatal(err)
 	}

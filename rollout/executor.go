@@ -12,6 +12,7 @@ import (
 
 	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/rollout/inventory"
+	"github.com/nwroll/nwroll/rollout/release"
 	"github.com/nwroll/nwroll/rollout/remote"
 )
 
@@ -31,9 +32,9 @@ type ExecutorConfig struct {
 	Dialer    remote.Dialer
 
 	// Release is the target; needed only to stage it.
-	Release *Release
+	Release *release.Release
 	// Catalog identifies builds (for backup records and status).
-	Catalog KnownReleases
+	Catalog release.Catalog
 	// Known are further builds to identify (a resumed run's), beyond Catalog.
 	Known []BuildRef
 

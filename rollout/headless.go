@@ -15,6 +15,7 @@ import (
 
 	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/rollout/inventory"
+	"github.com/nwroll/nwroll/rollout/release"
 	"github.com/nwroll/nwroll/rollout/remote"
 )
 
@@ -30,7 +31,7 @@ type Env struct {
 	// StateDir is $XDG_STATE_HOME/nwroll (journal, backups, sysdumps).
 	StateDir string
 	// Catalog identifies running builds (a releases directory).
-	Catalog KnownReleases
+	Catalog release.Catalog
 	// Token is an admin token from $NEUWERK_TOKEN (inventory token_env);
 	// "" mints one over SSH.
 	Token health.Token
@@ -56,7 +57,7 @@ func (e *CodedError) Unwrap() error { return e.Err }
 func ExitCodeOf(err error) int {
 	var ce *CodedError
 	var se *SetupError
-	var re *ReleaseError
+	var re *release.Error
 	var ie *inventory.Error
 	switch {
 	case err == nil:
@@ -93,7 +94,7 @@ func (env Env) logLine(op, detail string) {
 	fmt.Fprintln(env.out(), l.Text())
 }
 
-func (env Env) executor(rel *Release, known []BuildRef) (*Executor, error) {
+func (env Env) executor(rel *release.Release, known []BuildRef) (*Executor, error) {
 	return NewExecutor(ExecutorConfig{
 		Inventory: env.Inventory, Dialer: env.Dialer, Release: rel, Catalog: env.Catalog, Known: known,
 		StateDir: env.StateDir, Token: env.Token, TokenSource: tokenSourceOf(env),
@@ -202,7 +203,7 @@ func PlanInputFor(x *Executor, s Survey, target BuildRef, known []BuildRef, opts
 }
 
 // knownBuilds lists the catalog's builds and the target.
-func knownBuilds(cat KnownReleases, rel *Release) []BuildRef {
+func knownBuilds(cat release.Catalog, rel *release.Release) []BuildRef {
 	var out []BuildRef
 	for _, r := range cat {
 		out = append(out, BuildRef{Version: r.Version, SHA256: r.SHA256})
@@ -217,7 +218,7 @@ func knownBuilds(cat KnownReleases, rel *Release) []BuildRef {
 
 // PlanOptionsIn are the choices `plan` and `upgrade` share.
 type PlanOptionsIn struct {
-	Release   *Release
+	Release   *release.Release
 	Backup    BackupMode
 	BackupSet string
 }
@@ -329,7 +330,7 @@ const (
 	extraBuilds         = "builds" // version=sha256 of every build seen, comma-separated
 )
 
-func runExtra(p Plan, r *Release, backup BackupMode, set string, noRollback bool) (map[string]string, *JournalRelease) {
+func runExtra(p Plan, r *release.Release, backup BackupMode, set string, noRollback bool) (map[string]string, *JournalRelease) {
 	src := r.Source
 	if abs, err := filepath.Abs(src); err == nil {
 		src = abs
@@ -421,7 +422,7 @@ func runEnd(entries []JournalEntry) (code int, reason string, ended bool) {
 type ResumeOptions struct {
 	// Release overrides the journal's release source; its sha256 must be
 	// the journal's.
-	Release   *Release
+	Release   *release.Release
 	BreakLock bool
 }
 
@@ -452,7 +453,7 @@ func Resume(ctx context.Context, env Env, o ResumeOptions) (int, error) {
 	}
 	rel := o.Release
 	if rel == nil {
-		rel, err = LoadRelease(info.extra[extraReleaseSource])
+		rel, err = release.Load(info.extra[extraReleaseSource])
 		if err != nil {
 			return ExitUsage, coded(ExitUsage, "the interrupted run's release cannot be loaded (%v): pass --release with release %s", err, info.target.Label())
 		}
@@ -492,7 +493,7 @@ func Rollback(ctx context.Context, env Env, o RollbackOptions) (int, error) {
 		MachineOptions{Headless: true, Approver: CurrentOperator()}, true)
 }
 
-func continueRun(ctx context.Context, env Env, info journalRunInfo, rel *Release, po PlanOptionsIn, breakLock bool, mo MachineOptions, rollback bool) (int, error) {
+func continueRun(ctx context.Context, env Env, info journalRunInfo, rel *release.Release, po PlanOptionsIn, breakLock bool, mo MachineOptions, rollback bool) (int, error) {
 	known := append(knownBuilds(env.Catalog, rel), info.builds...)
 	x, err := env.executor(rel, known)
 	if err != nil {

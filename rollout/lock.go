@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/nwroll/nwroll/rollout/release"
 )
 
 // The rollout lock (design §3 "Lock") lives on the nodes: a small JSON file
@@ -168,14 +170,14 @@ func ParseLockHolder(out []byte) (LockHolder, error) {
 		}
 		var h LockHolder
 		if err := json.Unmarshal(l, &h); err != nil {
-			return LockHolder{}, fmt.Errorf("lock file is not nwroll's (%v): %q", err, releaseClip(string(l)))
+			return LockHolder{}, fmt.Errorf("lock file is not nwroll's (%v): %q", err, release.Clip(string(l)))
 		}
 		if h.RunID == "" && h.User == "" && h.Host == "" {
-			return LockHolder{}, fmt.Errorf("lock file names no holder: %q", releaseClip(string(l)))
+			return LockHolder{}, fmt.Errorf("lock file names no holder: %q", release.Clip(string(l)))
 		}
 		return h, nil
 	}
-	return LockHolder{}, fmt.Errorf("no lock holder in %q", releaseClip(strings.TrimSpace(string(out))))
+	return LockHolder{}, fmt.Errorf("no lock holder in %q", release.Clip(strings.TrimSpace(string(out))))
 }
 
 // CommandRunner runs a shell command on a node. err is for failures to run
@@ -203,7 +205,7 @@ type LockHeldError struct {
 func (e *LockHeldError) Error() string {
 	who := e.Holder.String()
 	if e.Raw != "" || (e.Holder.RunID == "" && e.Holder.User == "") {
-		who = fmt.Sprintf("an unreadable lock file (%q)", releaseClip(strings.TrimSpace(e.Raw)))
+		who = fmt.Sprintf("an unreadable lock file (%q)", release.Clip(strings.TrimSpace(e.Raw)))
 	}
 	return fmt.Sprintf("node %s is locked by %s (lock file %s): another nwroll run holds the rollout lock; "+
 		"wait for it to finish, or if that run is dead, pass --break-lock explicitly to take the lock over",
@@ -271,7 +273,7 @@ func lockAcquireOne(ctx context.Context, runner CommandRunner, t LockTarget, hol
 	case LockHeldExitCode:
 		return LockHolder{}, lockHeld(t, out)
 	default:
-		return LockHolder{}, fmt.Errorf("lock %s on node %s: the lock command exited %d: %s", t.Path, t.Node, code, releaseClip(strings.TrimSpace(out)))
+		return LockHolder{}, fmt.Errorf("lock %s on node %s: the lock command exited %d: %s", t.Path, t.Node, code, release.Clip(strings.TrimSpace(out)))
 	}
 }
 
@@ -287,7 +289,7 @@ func lockBreakOne(ctx context.Context, runner CommandRunner, t LockTarget, expec
 	case LockHeldExitCode:
 		return LockHolder{}, lockHeld(t, out)
 	default:
-		return LockHolder{}, fmt.Errorf("break lock %s on node %s: the command exited %d: %s", t.Path, t.Node, code, releaseClip(strings.TrimSpace(out)))
+		return LockHolder{}, fmt.Errorf("break lock %s on node %s: the command exited %d: %s", t.Path, t.Node, code, release.Clip(strings.TrimSpace(out)))
 	}
 }
 
@@ -316,7 +318,7 @@ func ReleaseLocks(ctx context.Context, runner CommandRunner, targets []LockTarge
 		case code == LockHeldExitCode:
 			errs = append(errs, lockHeld(t, out))
 		case code != 0:
-			errs = append(errs, fmt.Errorf("release lock %s on node %s: the command exited %d: %s", t.Path, t.Node, code, releaseClip(strings.TrimSpace(out))))
+			errs = append(errs, fmt.Errorf("release lock %s on node %s: the command exited %d: %s", t.Path, t.Node, code, release.Clip(strings.TrimSpace(out))))
 		}
 	}
 	return errors.Join(errs...)
@@ -331,7 +333,7 @@ func ReadLocks(ctx context.Context, runner CommandRunner, targets []LockTarget) 
 	for _, t := range targets {
 		s, code, err := runner.RunCommand(ctx, t.Node, LockReadCommand(t.Path))
 		if err == nil && code != 0 {
-			err = fmt.Errorf("the command exited %d: %s", code, releaseClip(strings.TrimSpace(s)))
+			err = fmt.Errorf("the command exited %d: %s", code, release.Clip(strings.TrimSpace(s)))
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("read lock %s on node %s: %w", t.Path, t.Node, err))

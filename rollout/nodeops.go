@@ -19,6 +19,7 @@ import (
 
 	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/rollout/inventory"
+	"github.com/nwroll/nwroll/rollout/release"
 	"github.com/nwroll/nwroll/rollout/remote"
 )
 
@@ -42,7 +43,7 @@ func (x *Executor) Stage(ctx context.Context, name, sha string) error {
 		return errors.New("stage: no release binary to upload")
 	}
 	if want := planNormSHA(sha); want != "" && want != rel.SHA256 {
-		return fmt.Errorf("stage: asked for sha256 %s, but the release binary is %s", releaseShortSHA(want), rel.ShortSHA())
+		return fmt.Errorf("stage: asked for sha256 %s, but the release binary is %s", release.ShortSHA(want), rel.ShortSHA())
 	}
 	n, err := x.node(name)
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/nwroll/nwroll/rollout/release"
 )
 
 // ReleaseSpec is one of the simulator's releases. Faults travel with a
@@ -49,20 +51,6 @@ func releaseVersions() string {
 	return strings.Join(vs, ", ")
 }
 
-// ReleaseManifest is a release's manifest.json, in Neuwerk's release-manifest shape.
-type ReleaseManifest struct {
-	ReleaseVersion string            `json:"release_version"`
-	GitRevision    string            `json:"git_revision"`
-	Artifacts      []ReleaseArtifact `json:"artifacts"`
-}
-
-// ReleaseArtifact is one file of a release.
-type ReleaseArtifact struct {
-	Path   string `json:"path"`
-	Size   int64  `json:"size"`
-	SHA256 string `json:"sha256"`
-}
-
 // writeRelease builds DIR/releases/<version>/{neuwerk,manifest.json,SHA256SUMS}.
 func writeRelease(dir, simExe string, r ReleaseSpec) (ReleaseInfo, error) {
 	rdir := filepath.Join(dir, "releases", r.Version)
@@ -80,10 +68,10 @@ func writeRelease(dir, simExe string, r ReleaseSpec) (ReleaseInfo, error) {
 	sum := sha256.Sum256(script)
 	sha := hex.EncodeToString(sum[:])
 	rev := sha1.Sum([]byte("neuwerk-sim " + r.Version))
-	m := ReleaseManifest{
+	m := release.Manifest{ // manifest.json, in Neuwerk's release-manifest shape
 		ReleaseVersion: r.Version,
 		GitRevision:    hex.EncodeToString(rev[:]),
-		Artifacts:      []ReleaseArtifact{{Path: "neuwerk", Size: int64(len(script)), SHA256: sha}},
+		Artifacts:      []release.Artifact{{Path: "neuwerk", Size: int64(len(script)), SHA256: sha}},
 	}
 	mb, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/nwroll/nwroll/rollout"
 	"github.com/nwroll/nwroll/rollout/inventory"
+	"github.com/nwroll/nwroll/rollout/release"
 	"github.com/nwroll/nwroll/rollout/remote"
 	"github.com/nwroll/nwroll/sim"
 	"github.com/nwroll/nwroll/sim/simtest"
@@ -98,7 +99,7 @@ func armed(m Model) bool {
 	return ok && m.dialogArmed
 }
 
-func simDeps(t *testing.T, c *sim.Cluster, release string, editInventory func(string) string) Deps {
+func simDeps(t *testing.T, c *sim.Cluster, version string, editInventory func(string) string) Deps {
 	t.Helper()
 	info := c.Info()
 	invPath := info.Inventory
@@ -116,11 +117,11 @@ func simDeps(t *testing.T, c *sim.Cluster, release string, editInventory func(st
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat, _, err := rollout.LoadReleaseCatalog(filepath.Join(c.Dir(), "releases"))
+	cat, _, err := release.LoadCatalog(filepath.Join(c.Dir(), "releases"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rel, err := rollout.LoadRelease(filepath.Join(c.Dir(), "releases", release))
+	rel, err := release.Load(filepath.Join(c.Dir(), "releases", version))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/rollout"
+	"github.com/nwroll/nwroll/rollout/release"
 	"github.com/nwroll/nwroll/sim"
 	"github.com/nwroll/nwroll/tui"
 )
@@ -22,7 +23,7 @@ import (
 func newConsoleCmd() *cobra.Command {
 	var c common
 	var b backupFlags
-	var release string
+	var relArg string
 	var breakLock bool
 	cmd := &cobra.Command{
 		Use:   "console -i INVENTORY --release REL",
@@ -53,7 +54,7 @@ Exit codes: 0 success, 1 failed or stopped, 2 usage or inventory error,
 				return err
 			}
 			defer done()
-			rel, err := loadRelease(cmd, release)
+			rel, err := loadRelease(cmd, relArg)
 			if err != nil {
 				return err
 			}
@@ -68,7 +69,7 @@ Exit codes: 0 success, 1 failed or stopped, 2 usage or inventory error,
 	}
 	c.register(cmd, false)
 	b.register(cmd)
-	cmd.Flags().StringVar(&release, "release", "", "the release to upgrade to: a directory (manifest.json, SHA256SUMS, neuwerk) or a .tar.gz")
+	cmd.Flags().StringVar(&relArg, "release", "", "the release to upgrade to: a directory (manifest.json, SHA256SUMS, neuwerk) or a .tar.gz")
 	cmd.Flags().BoolVar(&breakLock, "break-lock", false, "take over a lock another run holds (only when that run is dead)")
 	return cmd
 }
@@ -148,7 +149,7 @@ func runDemo(cmd *cobra.Command, dir string, nodes int, keep bool) error {
 	defer closeEnv()
 	stateHome := filepath.Join(dir, "state")
 	env.StateDir, env.Token = filepath.Join(stateHome, "nwroll"), ""
-	rel, err := rollout.LoadRelease(filepath.Join(dir, "releases", "1.1.0"))
+	rel, err := release.Load(filepath.Join(dir, "releases", "1.1.0"))
 	if err != nil {
 		return &exitError{code: exitFailed, err: err}
 	}

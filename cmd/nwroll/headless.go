@@ -17,6 +17,7 @@ import (
 	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/rollout"
 	"github.com/nwroll/nwroll/rollout/inventory"
+	"github.com/nwroll/nwroll/rollout/release"
 	"github.com/nwroll/nwroll/rollout/remote"
 )
 
@@ -60,9 +61,9 @@ func (c *common) env(cmd *cobra.Command, out io.Writer) (rollout.Env, func(), er
 			dir = sibling
 		}
 	}
-	var cat rollout.KnownReleases
+	var cat release.Catalog
 	if dir != "" {
-		cat, _, err = rollout.LoadReleaseCatalog(dir)
+		cat, _, err = release.LoadCatalog(dir)
 		if err != nil {
 			return rollout.Env{}, nil, usageError("--releases: %v", err)
 		}
@@ -121,13 +122,13 @@ func engineErr(err error) error {
 // loadRelease loads --release; a bad one is a usage error naming the fix.
 // withRelease opens the inventory's environment and the release, runs fn
 // under a context that Ctrl-C cancels, and cleans both up afterwards.
-func (c *common) withRelease(cmd *cobra.Command, release string, fn func(context.Context, rollout.Env, *rollout.Release) error) error {
+func (c *common) withRelease(cmd *cobra.Command, relArg string, fn func(context.Context, rollout.Env, *release.Release) error) error {
 	env, done, err := c.env(cmd, cmd.OutOrStdout())
 	if err != nil {
 		return err
 	}
 	defer done()
-	rel, err := loadRelease(cmd, release)
+	rel, err := loadRelease(cmd, relArg)
 	if err != nil {
 		return err
 	}
@@ -137,11 +138,11 @@ func (c *common) withRelease(cmd *cobra.Command, release string, fn func(context
 	return fn(ctx, env, rel)
 }
 
-func loadRelease(cmd *cobra.Command, p string) (*rollout.Release, error) {
+func loadRelease(cmd *cobra.Command, p string) (*release.Release, error) {
 	if p == "" {
 		return nil, usageError("'%s' needs --release REL: a release directory (manifest.json, SHA256SUMS, neuwerk) or a .tar.gz of one", cmd.CommandPath())
 	}
-	r, err := rollout.LoadRelease(p)
+	r, err := release.Load(p)
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}
 	}
@@ -216,7 +217,7 @@ func (b *backupFlags) options() (rollout.BackupMode, string, error) {
 func newPlanCmd() *cobra.Command {
 	var c common
 	var b backupFlags
-	var release string
+	var relArg string
 	cmd := &cobra.Command{
 		Use:   "plan -i INVENTORY --release REL",
 		Short: "Print the runbook this cluster would get, with its gates; changes nothing",
@@ -231,14 +232,14 @@ taken and no journal is written.`,
 			if err != nil {
 				return err
 			}
-			return c.withRelease(cmd, release, func(ctx context.Context, env rollout.Env, rel *rollout.Release) error {
+			return c.withRelease(cmd, relArg, func(ctx context.Context, env rollout.Env, rel *release.Release) error {
 				return engineErr(rollout.PrintPlan(ctx, env, rollout.PlanOptionsIn{Release: rel, Backup: mode, BackupSet: set}))
 			})
 		},
 	}
 	c.register(cmd, false)
 	b.register(cmd)
-	cmd.Flags().StringVar(&release, "release", "", "the release to upgrade to: a directory (manifest.json, SHA256SUMS, neuwerk) or a .tar.gz")
+	cmd.Flags().StringVar(&relArg, "release", "", "the release to upgrade to: a directory (manifest.json, SHA256SUMS, neuwerk) or a .tar.gz")
 	return cmd
 }
 
@@ -258,7 +259,7 @@ func needYes(cmd *cobra.Command, yes bool) error {
 func newUpgradeCmd() *cobra.Command {
 	var c common
 	var b backupFlags
-	var release string
+	var relArg string
 	var yes, noRollback, breakLock bool
 	cmd := &cobra.Command{
 		Use:   "upgrade -i INVENTORY --release REL --yes [--json]",
@@ -283,7 +284,7 @@ Exit codes: 0 success, 1 failed and stopped, 2 usage or inventory error,
 			if err != nil {
 				return err
 			}
-			return c.withRelease(cmd, release, func(ctx context.Context, env rollout.Env, rel *rollout.Release) error {
+			return c.withRelease(cmd, relArg, func(ctx context.Context, env rollout.Env, rel *release.Release) error {
 				code, err := rollout.Upgrade(ctx, env, rollout.UpgradeOptions{
 					PlanOptionsIn: rollout.PlanOptionsIn{Release: rel, Backup: mode, BackupSet: set},
 					NoRollback:    noRollback, BreakLock: breakLock,
@@ -294,7 +295,7 @@ Exit codes: 0 success, 1 failed and stopped, 2 usage or inventory error,
 	}
 	c.register(cmd, true)
 	b.register(cmd)
-	cmd.Flags().StringVar(&release, "release", "", "the release to upgrade to: a directory (manifest.json, SHA256SUMS, neuwerk) or a .tar.gz")
+	cmd.Flags().StringVar(&relArg, "release", "", "the release to upgrade to: a directory (manifest.json, SHA256SUMS, neuwerk) or a .tar.gz")
 	cmd.Flags().BoolVar(&yes, "yes", false, "approve every step (required: this command has no prompts)")
 	cmd.Flags().BoolVar(&noRollback, "no-rollback", false, "on a failure, stop instead of rolling the node back (exit 1)")
 	cmd.Flags().BoolVar(&breakLock, "break-lock", false, "take over a lock another run holds (only when that run is dead)")
@@ -336,7 +337,7 @@ and state files stay in place.`,
 func newResumeCmd() *cobra.Command {
 	var c common
 	var yes, breakLock bool
-	var release string
+	var relArg string
 	cmd := &cobra.Command{
 		Use:   "resume -i INVENTORY --yes",
 		Short: "Continue an interrupted rollout from its journal",
@@ -356,9 +357,9 @@ stopped. A node on a binary that matches no known release is refused.`,
 				return err
 			}
 			defer done()
-			var rel *rollout.Release
-			if release != "" {
-				if rel, err = loadRelease(cmd, release); err != nil {
+			var rel *release.Release
+			if relArg != "" {
+				if rel, err = loadRelease(cmd, relArg); err != nil {
 					return err
 				}
 				defer rel.Cleanup()
@@ -372,7 +373,7 @@ stopped. A node on a binary that matches no known release is refused.`,
 	c.register(cmd, true)
 	cmd.Flags().BoolVar(&yes, "yes", false, "approve every step (required: this command has no prompts)")
 	cmd.Flags().BoolVar(&breakLock, "break-lock", false, "take over a lock another run holds (only when that run is dead)")
-	cmd.Flags().StringVar(&release, "release", "", "the run's release, if it moved since (default: where the journal says it was)")
+	cmd.Flags().StringVar(&relArg, "release", "", "the run's release, if it moved since (default: where the journal says it was)")
 	return cmd
 }
 

@@ -1,4 +1,4 @@
-package rollout
+package release
 
 import (
 	"archive/tar"
@@ -16,9 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/nwroll/nwroll/sim"
-	"github.com/nwroll/nwroll/sim/simtest"
 )
 
 // relTestBinary is a distinct fake neuwerk binary per version.
@@ -140,7 +137,7 @@ func relTestErr(t *testing.T, err error, wants ...string) {
 	if err == nil {
 		t.Fatalf("LoadRelease accepted the release; want an error containing %q", wants)
 	}
-	var re *ReleaseError
+	var re *Error
 	if !errors.As(err, &re) {
 		t.Errorf("error is %T, want *ReleaseError: %v", err, err)
 	}
@@ -156,7 +153,7 @@ func relTestErr(t *testing.T, err error, wants ...string) {
 
 func TestReleaseLoadDir(t *testing.T) {
 	rdir := relTestWrite(t, t.TempDir(), "1.1.0")
-	r, err := LoadRelease(rdir)
+	r, err := Load(rdir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +193,7 @@ func TestReleaseLoadTarGz(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			arc := filepath.Join(tmp, "rel-"+strings.ReplaceAll(tc.name, " ", "-")+".tar.gz")
 			relTestTarGz(t, arc, relTestDirEntries(t, rdir, tc.prefix))
-			r, err := LoadRelease(arc)
+			r, err := Load(arc)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -235,7 +232,7 @@ func TestReleaseLoadSystemTar(t *testing.T) {
 	if out, err := exec.Command("tar", "-C", tmp, "-czf", arc, "1.1.0").CombinedOutput(); err != nil {
 		t.Fatalf("tar: %v\n%s", err, out)
 	}
-	r, err := LoadRelease(arc)
+	r, err := Load(arc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,12 +259,12 @@ func TestReleaseTamperedBinary(t *testing.T) {
 	evil := bytes.Clone(bin)
 	evil[len(evil)-2] ^= 0x20
 	relTestWriteFile(t, filepath.Join(rdir, "neuwerk"), evil)
-	_, err := LoadRelease(rdir)
+	_, err := Load(rdir)
 	relTestErr(t, err, rdir, "neuwerk", "does not match", "expected sha256 "+want, "found sha256 "+relTestSHA(evil), "re-download the release")
 
 	// A different size is reported as such.
 	relTestWriteFile(t, filepath.Join(rdir, "neuwerk"), append(bytes.Clone(bin), '\n'))
-	_, err = LoadRelease(rdir)
+	_, err = Load(rdir)
 	relTestErr(t, err, "neuwerk", "wrong size", "expected "+strconv.Itoa(len(bin))+" bytes", "found "+strconv.Itoa(len(bin)+1)+" bytes", "re-download")
 }
 
@@ -275,7 +272,7 @@ func TestReleaseManifestAndSumsDisagree(t *testing.T) {
 	rdir := relTestWrite(t, t.TempDir(), "1.1.0")
 	other := strings.Repeat("0", 64)
 	relTestWriteFile(t, filepath.Join(rdir, "SHA256SUMS"), []byte(other+"  neuwerk\n"))
-	_, err := LoadRelease(rdir)
+	_, err := Load(rdir)
 	relTestErr(t, err, "SHA256SUMS", "disagrees with manifest.json", relTestSHA(relTestBinary("1.1.0")), other, "do not edit manifest.json")
 
 	// A manifest edited to fit a swapped binary is still caught, because
@@ -291,7 +288,7 @@ func TestReleaseManifestAndSumsDisagree(t *testing.T) {
 	arts[0].(map[string]any)["size"] = len(evil)
 	mb, _ = json.Marshal(m)
 	relTestWriteFile(t, filepath.Join(rdir, "manifest.json"), mb)
-	_, err = LoadRelease(rdir)
+	_, err = Load(rdir)
 	relTestErr(t, err, "SHA256SUMS", "disagrees", relTestSHA(evil))
 
 	// SHA256SUMS listing manifest.json protects the manifest itself.
@@ -300,11 +297,11 @@ func TestReleaseManifestAndSumsDisagree(t *testing.T) {
 	sums, _ := os.ReadFile(filepath.Join(rdir, "SHA256SUMS"))
 	sums = append(sums, []byte(relTestSHA(mb)+" *manifest.json\n")...)
 	relTestWriteFile(t, filepath.Join(rdir, "SHA256SUMS"), sums)
-	if _, err := LoadRelease(rdir); err != nil {
+	if _, err := Load(rdir); err != nil {
 		t.Fatalf("release with manifest.json in SHA256SUMS refused: %v", err)
 	}
 	relTestWriteFile(t, filepath.Join(rdir, "manifest.json"), bytes.Replace(mb, []byte("1.1.0"), []byte("1.2.0"), 1))
-	_, err = LoadRelease(rdir)
+	_, err = Load(rdir)
 	relTestErr(t, err, "manifest.json", "does not match its line in SHA256SUMS", relTestSHA(mb))
 }
 
@@ -335,15 +332,15 @@ func TestReleaseMissingFiles(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rdir := relTestWrite(t, t.TempDir(), "1.1.0")
 			tc.break_(rdir)
-			_, err := LoadRelease(rdir)
+			_, err := Load(rdir)
 			relTestErr(t, err, append([]string{rdir}, tc.wants...)...)
 		})
 	}
-	_, err := LoadRelease(filepath.Join(t.TempDir(), "nope"))
+	_, err := Load(filepath.Join(t.TempDir(), "nope"))
 	relTestErr(t, err, "nope", "cannot be read")
 	plain := filepath.Join(t.TempDir(), "rel.tar.gz")
 	relTestWriteFile(t, plain, []byte("not gzip"))
-	_, err = LoadRelease(plain)
+	_, err = Load(plain)
 	relTestErr(t, err, "neither a directory nor a .tar.gz")
 }
 
@@ -384,7 +381,7 @@ func TestReleaseHostileArchives(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			arc := filepath.Join(tmp, "hostile.tar.gz")
 			relTestTarGz(t, arc, tc.entries)
-			_, err := LoadRelease(arc)
+			_, err := Load(arc)
 			relTestErr(t, err, append([]string{arc}, tc.wants...)...)
 			relTestNoTempLeft(t, tmpdir)
 			for _, p := range []string{filepath.Join(tmp, "escaped"), filepath.Join(tmpdir, "escaped"), "/tmp/escaped-abs"} {
@@ -399,18 +396,18 @@ func TestReleaseHostileArchives(t *testing.T) {
 	relTestTarGz(t, arc, good)
 	b, _ := os.ReadFile(arc)
 	relTestWriteFile(t, arc, b[:len(b)/2])
-	_, err := LoadRelease(arc)
+	_, err := Load(arc)
 	relTestErr(t, err, "truncated or damaged")
 	relTestNoTempLeft(t, tmpdir)
 }
 
 func TestReleaseIdentifyBuild(t *testing.T) {
 	tmp := t.TempDir()
-	a, err := LoadRelease(relTestWrite(t, tmp, "1.0.0"))
+	a, err := Load(relTestWrite(t, tmp, "1.0.0"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := LoadRelease(relTestWrite(t, tmp, "1.1.0"))
+	b, err := Load(relTestWrite(t, tmp, "1.1.0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -454,7 +451,7 @@ func TestReleaseCatalog(t *testing.T) {
 	relTestWriteFile(t, filepath.Join(dup, "manifest.json"), bytes.Replace(mb, []byte(`"1.0.0"`), []byte(`"1.0.0-copy"`), 1))
 	relTestWriteFile(t, filepath.Join(dir, "README"), []byte("not a release"))
 
-	known, warnings, err := LoadReleaseCatalog(dir)
+	known, warnings, err := LoadCatalog(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -476,66 +473,8 @@ func TestReleaseCatalog(t *testing.T) {
 	if got := IdentifyBuild(relTestSHA(relTestBinary("1.2.0")), known); got != "1.2.0" {
 		t.Errorf("IdentifyBuild = %q", got)
 	}
-	if _, _, err := LoadReleaseCatalog(filepath.Join(dir, "missing")); err == nil {
+	if _, _, err := LoadCatalog(filepath.Join(dir, "missing")); err == nil {
 		t.Error("catalog of a missing dir: no error")
-	}
-}
-
-// The simulator's real DIR/releases are valid releases, and a simulated
-// node's installed binary is identified by its sha256.
-func TestReleaseCatalogSimulator(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a simulated cluster")
-	}
-	c := simtest.Start(t, sim.Options{Nodes: 1})
-	info := c.Info()
-	known, warnings, err := LoadReleaseCatalog(filepath.Join(c.Dir(), "releases"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(warnings) != 0 {
-		t.Errorf("warnings: %q", warnings)
-	}
-	if len(known) != len(sim.Releases) {
-		t.Fatalf("catalog has %d releases, the simulator wrote %d", len(known), len(sim.Releases))
-	}
-	for _, r := range known {
-		want, ok := info.Releases[r.Version]
-		if !ok {
-			t.Errorf("catalog release %s is not in sim.json", r.Version)
-			continue
-		}
-		if r.SHA256 != want.SHA256 || r.BinaryPath != want.Binary {
-			t.Errorf("release %s: sha %s binary %s; sim.json says %s %s", r.Version, r.SHA256, r.BinaryPath, want.SHA256, want.Binary)
-		}
-	}
-	node := info.Nodes[0]
-	sha, err := releaseFileSHA(node.Binary)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := IdentifyBuild(sha, known); got != info.Release {
-		t.Errorf("node %s runs %q, sim.json says %s", node.Name, got, info.Release)
-	}
-	// A binary that matches no release (an edited copy) is unknown.
-	b, _ := os.ReadFile(node.Binary)
-	if got := IdentifyBuild(relTestSHA(append(b, '#')), known); !strings.HasPrefix(got, "unknown (sha256 ") {
-		t.Errorf("edited binary identified as %q", got)
-	}
-	// The simulator's 1.1.0 is also loadable directly and as a tar.gz.
-	r, err := LoadRelease(filepath.Join(c.Dir(), "releases", "1.1.0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	arc := filepath.Join(t.TempDir(), "1.1.0.tar.gz")
-	relTestTarGz(t, arc, relTestDirEntries(t, r.Dir, "1.1.0"))
-	rt, err := LoadRelease(arc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Cleanup()
-	if rt.SHA256 != r.SHA256 || rt.Version != "1.1.0" {
-		t.Errorf("tar.gz of sim release: %+v", rt)
 	}
 }
 
@@ -546,7 +485,7 @@ func FuzzReleaseManifest(f *testing.F) {
 	f.Add([]byte(`{"release_version":"x","artifacts":[{"path":"../neuwerk","size":-1,"sha256":"zz"}]} trailing`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := ParseReleaseManifest(b)
+		m, err := ParseManifest(b)
 		if err != nil {
 			return
 		}
@@ -559,7 +498,7 @@ func FuzzReleaseManifest(f *testing.F) {
 				t.Fatalf("artifact path %q not clean, escaping or duplicate", a.Path)
 			}
 			seen[a.Path] = true
-			if s, ok := releaseNormSHA(a.SHA256); !ok || s != a.SHA256 || a.Size < 0 {
+			if s, ok := NormSHA(a.SHA256); !ok || s != a.SHA256 || a.Size < 0 {
 				t.Fatalf("artifact %+v not normalised", a)
 			}
 		}
@@ -568,7 +507,7 @@ func FuzzReleaseManifest(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m2, err := ParseReleaseManifest(again)
+		m2, err := ParseManifest(again)
 		if err != nil || !reflect.DeepEqual(m, m2) {
 			t.Fatalf("re-parse: %v\n%+v\n%+v", err, m, m2)
 		}
@@ -587,7 +526,7 @@ func FuzzReleaseSHA256SUMS(f *testing.F) {
 			if c, ok := releaseCleanRel(name); !ok || c != name {
 				t.Fatalf("name %q not clean", name)
 			}
-			if s, ok := releaseNormSHA(sha); !ok || s != sha {
+			if s, ok := NormSHA(sha); !ok || s != sha {
 				t.Fatalf("sha %q not normalised", sha)
 			}
 		}

@@ -1,4 +1,4 @@
-package rollout
+package release
 
 import (
 	"archive/tar"
@@ -28,9 +28,9 @@ import (
 
 // Names of the files in a release directory.
 const (
-	ReleaseManifestFile = "manifest.json"
-	ReleaseSumsFile     = "SHA256SUMS"
-	ReleaseBinaryName   = "neuwerk"
+	ManifestFile = "manifest.json"
+	SumsFile     = "SHA256SUMS"
+	BinaryName   = "neuwerk"
 )
 
 // releaseFix is the advice every refusal of a damaged release ends with.
@@ -45,18 +45,18 @@ var (
 	releaseMaxNameLen           = 4096    // one entry name inside a release .tar.gz
 )
 
-// ReleaseManifest is a release's manifest.json in Neuwerk's release-manifest
+// Manifest is a release's manifest.json in Neuwerk's release-manifest
 // shape (packer/metadata/release-manifest.schema.json, facts §3). Fields this
 // tool does not use (provider, target, image_reference) are accepted and
 // ignored.
-type ReleaseManifest struct {
-	ReleaseVersion string            `json:"release_version"`
-	GitRevision    string            `json:"git_revision"`
-	Artifacts      []ReleaseArtifact `json:"artifacts"`
+type Manifest struct {
+	ReleaseVersion string     `json:"release_version"`
+	GitRevision    string     `json:"git_revision"`
+	Artifacts      []Artifact `json:"artifacts"`
 }
 
-// ReleaseArtifact is one file of a release as the manifest lists it.
-type ReleaseArtifact struct {
+// Artifact is one file of a release as the manifest lists it.
+type Artifact struct {
 	Path   string `json:"path"`
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256"`
@@ -72,7 +72,7 @@ type Release struct {
 	Size        int64  // of the binary, in bytes
 	Dir         string // the release directory (a private temp dir when Source is a .tar.gz)
 	Source      string // what was loaded: the directory or the .tar.gz
-	Manifest    ReleaseManifest
+	Manifest    Manifest
 
 	tempDir string
 }
@@ -90,11 +90,11 @@ func (r *Release) Cleanup() error {
 }
 
 // ShortSHA is the first 12 hex digits of the binary's sha256.
-func (r *Release) ShortSHA() string { return releaseShortSHA(r.SHA256) }
+func (r *Release) ShortSHA() string { return ShortSHA(r.SHA256) }
 
-// ReleaseError is a refused release: one message naming the file, what was
+// Error is a refused release: one message naming the file, what was
 // expected, what was found, and the fix.
-type ReleaseError struct {
+type Error struct {
 	Source   string // the release as given (directory or .tar.gz)
 	File     string // the file at fault, relative to the release ("" if the release itself)
 	Problem  string // what is wrong
@@ -103,7 +103,7 @@ type ReleaseError struct {
 	Fix      string
 }
 
-func (e *ReleaseError) Error() string {
+func (e *Error) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "release %s", e.Source)
 	if e.File != "" {
@@ -126,16 +126,16 @@ func orNone(s string) string {
 	return s
 }
 
-// LoadRelease loads and verifies the release at path: a directory or a
+// Load loads and verifies the release at path: a directory or a
 // .tar.gz of one. The neuwerk artifact must be listed in manifest.json, and
 // the binary's size and sha256 must match both manifest.json and
-// SHA256SUMS; otherwise the release is refused with a *ReleaseError. For a
+// SHA256SUMS; otherwise the release is refused with a *Error. For a
 // .tar.gz the release is extracted to a private temp dir, which the caller
 // removes with Cleanup.
-func LoadRelease(p string) (*Release, error) {
+func Load(p string) (*Release, error) {
 	fi, err := os.Stat(p)
 	if err != nil {
-		return nil, &ReleaseError{Source: p, Problem: "cannot be read: " + releaseErrText(err),
+		return nil, &Error{Source: p, Problem: "cannot be read: " + releaseErrText(err),
 			Fix: "pass a release directory (manifest.json, SHA256SUMS, neuwerk) or a .tar.gz of one"}
 	}
 	if fi.IsDir() {
@@ -146,7 +146,7 @@ func LoadRelease(p string) (*Release, error) {
 		return verifyReleaseDir(p, dir)
 	}
 	if !fi.Mode().IsRegular() || !releaseIsGzip(p) {
-		return nil, &ReleaseError{Source: p, Problem: "is neither a directory nor a .tar.gz",
+		return nil, &Error{Source: p, Problem: "is neither a directory nor a .tar.gz",
 			Fix: "pass a release directory (manifest.json, SHA256SUMS, neuwerk) or a .tar.gz of one"}
 	}
 	tmp, err := os.MkdirTemp("", "nwroll-release-*")
@@ -194,67 +194,67 @@ func releaseIsGzip(p string) bool {
 
 // verifyReleaseDir checks the release in dir; source names it in messages.
 func verifyReleaseDir(source, dir string) (*Release, error) {
-	mb, err := releaseReadSmall(filepath.Join(dir, ReleaseManifestFile))
+	mb, err := releaseReadSmall(filepath.Join(dir, ManifestFile))
 	if err != nil {
-		return nil, &ReleaseError{Source: source, File: ReleaseManifestFile, Problem: "cannot be read: " + releaseErrText(err),
+		return nil, &Error{Source: source, File: ManifestFile, Problem: "cannot be read: " + releaseErrText(err),
 			Fix: "a release directory holds manifest.json, SHA256SUMS and neuwerk; " + releaseFix}
 	}
-	m, err := ParseReleaseManifest(mb)
+	m, err := ParseManifest(mb)
 	if err != nil {
-		return nil, &ReleaseError{Source: source, File: ReleaseManifestFile, Problem: err.Error(), Fix: releaseFix}
+		return nil, &Error{Source: source, File: ManifestFile, Problem: err.Error(), Fix: releaseFix}
 	}
 	art, ok := m.BinaryArtifact()
 	if !ok {
-		return nil, &ReleaseError{Source: source, File: ReleaseManifestFile,
+		return nil, &Error{Source: source, File: ManifestFile,
 			Problem: "lists no neuwerk artifact", Expected: `an artifact with "path": "neuwerk"`,
 			Actual: releaseArtifactPaths(m), Fix: releaseFix}
 	}
-	sb, err := releaseReadSmall(filepath.Join(dir, ReleaseSumsFile))
+	sb, err := releaseReadSmall(filepath.Join(dir, SumsFile))
 	if err != nil {
-		return nil, &ReleaseError{Source: source, File: ReleaseSumsFile, Problem: "cannot be read: " + releaseErrText(err),
+		return nil, &Error{Source: source, File: SumsFile, Problem: "cannot be read: " + releaseErrText(err),
 			Fix: "a release directory holds manifest.json, SHA256SUMS and neuwerk; " + releaseFix}
 	}
 	sums, err := ParseSHA256SUMS(sb)
 	if err != nil {
-		return nil, &ReleaseError{Source: source, File: ReleaseSumsFile, Problem: err.Error(), Fix: releaseFix}
+		return nil, &Error{Source: source, File: SumsFile, Problem: err.Error(), Fix: releaseFix}
 	}
 	sumSHA, ok := sums[art.Path]
 	if !ok {
-		return nil, &ReleaseError{Source: source, File: ReleaseSumsFile, Problem: "has no line for " + art.Path,
+		return nil, &Error{Source: source, File: SumsFile, Problem: "has no line for " + art.Path,
 			Expected: art.SHA256 + "  " + art.Path, Fix: releaseFix}
 	}
 	if sumSHA != art.SHA256 {
-		return nil, &ReleaseError{Source: source, File: ReleaseSumsFile,
+		return nil, &Error{Source: source, File: SumsFile,
 			Problem:  "disagrees with manifest.json about the sha256 of " + art.Path,
 			Expected: art.SHA256 + " (manifest.json)", Actual: sumSHA + " (SHA256SUMS)", Fix: releaseFix}
 	}
 	// A SHA256SUMS that also covers manifest.json protects it from edits.
-	if want, ok := sums[ReleaseManifestFile]; ok {
+	if want, ok := sums[ManifestFile]; ok {
 		got := releaseSHA(mb)
 		if got != want {
-			return nil, &ReleaseError{Source: source, File: ReleaseManifestFile,
+			return nil, &Error{Source: source, File: ManifestFile,
 				Problem: "does not match its line in SHA256SUMS", Expected: "sha256 " + want, Actual: "sha256 " + got, Fix: releaseFix}
 		}
 	}
 	bin := filepath.Join(dir, filepath.FromSlash(art.Path))
 	fi, err := os.Stat(bin)
 	if err != nil {
-		return nil, &ReleaseError{Source: source, File: art.Path, Problem: "cannot be read: " + releaseErrText(err),
+		return nil, &Error{Source: source, File: art.Path, Problem: "cannot be read: " + releaseErrText(err),
 			Fix: "the binary must sit next to manifest.json; " + releaseFix}
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, &ReleaseError{Source: source, File: art.Path, Problem: "is not a regular file", Fix: releaseFix}
+		return nil, &Error{Source: source, File: art.Path, Problem: "is not a regular file", Fix: releaseFix}
 	}
 	if fi.Size() != art.Size {
-		return nil, &ReleaseError{Source: source, File: art.Path, Problem: "has the wrong size for manifest.json",
+		return nil, &Error{Source: source, File: art.Path, Problem: "has the wrong size for manifest.json",
 			Expected: fmt.Sprintf("%d bytes", art.Size), Actual: fmt.Sprintf("%d bytes", fi.Size()), Fix: releaseFix}
 	}
 	got, err := releaseFileSHA(bin)
 	if err != nil {
-		return nil, &ReleaseError{Source: source, File: art.Path, Problem: "cannot be read: " + releaseErrText(err), Fix: releaseFix}
+		return nil, &Error{Source: source, File: art.Path, Problem: "cannot be read: " + releaseErrText(err), Fix: releaseFix}
 	}
 	if got != art.SHA256 {
-		return nil, &ReleaseError{Source: source, File: art.Path, Problem: "does not match manifest.json and SHA256SUMS",
+		return nil, &Error{Source: source, File: art.Path, Problem: "does not match manifest.json and SHA256SUMS",
 			Expected: "sha256 " + art.SHA256, Actual: "sha256 " + got, Fix: releaseFix}
 	}
 	return &Release{
@@ -269,7 +269,7 @@ func verifyReleaseDir(source, dir string) (*Release, error) {
 	}, nil
 }
 
-func releaseArtifactPaths(m ReleaseManifest) string {
+func releaseArtifactPaths(m Manifest) string {
 	if len(m.Artifacts) == 0 {
 		return "no artifacts"
 	}
@@ -314,45 +314,45 @@ func releaseFileSHA(p string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// ParseReleaseManifest decodes and checks a manifest.json: release_version
+// ParseManifest decodes and checks a manifest.json: release_version
 // is set, and every artifact has a relative path, a size and a 64-digit
 // sha256, with no path listed twice. Hex digests are returned lower-case.
-func ParseReleaseManifest(b []byte) (ReleaseManifest, error) {
-	var m ReleaseManifest
+func ParseManifest(b []byte) (Manifest, error) {
+	var m Manifest
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&m); err != nil {
-		return ReleaseManifest{}, fmt.Errorf("is not a valid release manifest: %v", err)
+		return Manifest{}, fmt.Errorf("is not a valid release manifest: %v", err)
 	}
 	if dec.More() {
-		return ReleaseManifest{}, errors.New("is not a valid release manifest: text after the JSON object")
+		return Manifest{}, errors.New("is not a valid release manifest: text after the JSON object")
 	}
 	if strings.TrimSpace(m.ReleaseVersion) == "" {
-		return ReleaseManifest{}, errors.New(`has no "release_version"`)
+		return Manifest{}, errors.New(`has no "release_version"`)
 	}
 	if m.ReleaseVersion != strings.TrimSpace(m.ReleaseVersion) || strings.ContainsAny(m.ReleaseVersion, "\x00\n\r/\\") {
-		return ReleaseManifest{}, fmt.Errorf(`has an unusable "release_version" %q`, m.ReleaseVersion)
+		return Manifest{}, fmt.Errorf(`has an unusable "release_version" %q`, m.ReleaseVersion)
 	}
 	if len(m.Artifacts) == 0 {
-		return ReleaseManifest{}, errors.New(`lists no "artifacts"`)
+		return Manifest{}, errors.New(`lists no "artifacts"`)
 	}
 	seen := map[string]bool{}
 	for i := range m.Artifacts {
 		a := &m.Artifacts[i]
 		clean, ok := releaseCleanRel(a.Path)
 		if !ok {
-			return ReleaseManifest{}, fmt.Errorf("artifact %d has an unusable path %q (a relative path inside the release is expected)", i+1, a.Path)
+			return Manifest{}, fmt.Errorf("artifact %d has an unusable path %q (a relative path inside the release is expected)", i+1, a.Path)
 		}
 		a.Path = clean
 		if seen[clean] {
-			return ReleaseManifest{}, fmt.Errorf("lists artifact %s twice", clean)
+			return Manifest{}, fmt.Errorf("lists artifact %s twice", clean)
 		}
 		seen[clean] = true
 		if a.Size < 0 {
-			return ReleaseManifest{}, fmt.Errorf("artifact %s has a negative size %d", clean, a.Size)
+			return Manifest{}, fmt.Errorf("artifact %s has a negative size %d", clean, a.Size)
 		}
-		sha, ok := releaseNormSHA(a.SHA256)
+		sha, ok := NormSHA(a.SHA256)
 		if !ok {
-			return ReleaseManifest{}, fmt.Errorf("artifact %s has a malformed sha256 %q (64 hex digits expected)", clean, a.SHA256)
+			return Manifest{}, fmt.Errorf("artifact %s has a malformed sha256 %q (64 hex digits expected)", clean, a.SHA256)
 		}
 		a.SHA256 = sha
 	}
@@ -361,20 +361,20 @@ func ParseReleaseManifest(b []byte) (ReleaseManifest, error) {
 
 // BinaryArtifact is the manifest's neuwerk artifact: the one whose path is
 // "neuwerk" or, failing that, the only one whose base name is.
-func (m ReleaseManifest) BinaryArtifact() (ReleaseArtifact, bool) {
-	var byBase []ReleaseArtifact
+func (m Manifest) BinaryArtifact() (Artifact, bool) {
+	var byBase []Artifact
 	for _, a := range m.Artifacts {
-		if a.Path == ReleaseBinaryName {
+		if a.Path == BinaryName {
 			return a, true
 		}
-		if path.Base(a.Path) == ReleaseBinaryName {
+		if path.Base(a.Path) == BinaryName {
 			byBase = append(byBase, a)
 		}
 	}
 	if len(byBase) == 1 {
 		return byBase[0], true
 	}
-	return ReleaseArtifact{}, false
+	return Artifact{}, false
 }
 
 // releaseCleanRel cleans a slash-separated relative path, refusing absolute
@@ -390,7 +390,8 @@ func releaseCleanRel(p string) (string, bool) {
 	return c, true
 }
 
-func releaseNormSHA(s string) (string, bool) {
+// NormSHA lower-cases s and reports whether it is a sha256: 64 hex digits.
+func NormSHA(s string) (string, bool) {
 	s = strings.ToLower(s)
 	if len(s) != 64 {
 		return "", false
@@ -417,15 +418,15 @@ func ParseSHA256SUMS(b []byte) (map[string]string, error) {
 		}
 		sha, rest, ok := strings.Cut(line, " ")
 		if !ok || (!strings.HasPrefix(rest, " ") && !strings.HasPrefix(rest, "*")) {
-			return nil, fmt.Errorf("line %d is not \"<sha256>  <file>\": %q", n, releaseClip(line))
+			return nil, fmt.Errorf("line %d is not \"<sha256>  <file>\": %q", n, Clip(line))
 		}
-		norm, ok := releaseNormSHA(sha)
+		norm, ok := NormSHA(sha)
 		if !ok {
-			return nil, fmt.Errorf("line %d has a malformed sha256 %q", n, releaseClip(sha))
+			return nil, fmt.Errorf("line %d has a malformed sha256 %q", n, Clip(sha))
 		}
 		name, ok := releaseCleanRel(rest[1:])
 		if !ok {
-			return nil, fmt.Errorf("line %d names an unusable file %q", n, releaseClip(rest[1:]))
+			return nil, fmt.Errorf("line %d names an unusable file %q", n, Clip(rest[1:]))
 		}
 		if prev, dup := out[name]; dup && prev != norm {
 			return nil, fmt.Errorf("lists %s twice with different sums", name)
@@ -438,7 +439,8 @@ func ParseSHA256SUMS(b []byte) (map[string]string, error) {
 	return out, nil
 }
 
-func releaseClip(s string) string {
+// Clip shortens s to 80 bytes for an error message.
+func Clip(s string) string {
 	if len(s) > 80 {
 		return s[:80] + "…"
 	}
@@ -451,17 +453,17 @@ func releaseClip(s string) string {
 // nothing can land outside dir.
 func releaseExtract(src, dir string) error {
 	refuse := func(name, problem string) error {
-		return &ReleaseError{Source: src, File: name, Problem: problem,
+		return &Error{Source: src, File: name, Problem: problem,
 			Fix: "a release archive holds only plain files and directories under one top-level directory; " + releaseFix}
 	}
 	f, err := os.Open(src)
 	if err != nil {
-		return &ReleaseError{Source: src, Problem: "cannot be read: " + releaseErrText(err), Fix: releaseFix}
+		return &Error{Source: src, Problem: "cannot be read: " + releaseErrText(err), Fix: releaseFix}
 	}
 	defer f.Close()
 	zr, err := gzip.NewReader(bufio.NewReader(f))
 	if err != nil {
-		return &ReleaseError{Source: src, Problem: "is not a valid .tar.gz: " + err.Error(), Fix: releaseFix}
+		return &Error{Source: src, Problem: "is not a valid .tar.gz: " + err.Error(), Fix: releaseFix}
 	}
 	defer zr.Close()
 	root, err := os.OpenRoot(dir)
@@ -478,14 +480,14 @@ func releaseExtract(src, dir string) error {
 			break
 		}
 		if err != nil {
-			return &ReleaseError{Source: src, Problem: "is not a valid .tar.gz: " + err.Error(), Fix: releaseFix}
+			return &Error{Source: src, Problem: "is not a valid .tar.gz: " + err.Error(), Fix: releaseFix}
 		}
 		entries++
 		if entries > releaseMaxEntries {
 			return refuse("", fmt.Sprintf("holds more than %d entries", releaseMaxEntries))
 		}
 		if len(hdr.Name) > releaseMaxNameLen {
-			return refuse(releaseClip(hdr.Name), "has an absurdly long name")
+			return refuse(Clip(hdr.Name), "has an absurdly long name")
 		}
 		if hdr.Typeflag == tar.TypeXGlobalHeader {
 			continue
@@ -542,7 +544,7 @@ func releaseExtract(src, dir string) error {
 			n, err := io.Copy(out, io.LimitReader(tr, hdr.Size+1))
 			cerr := out.Close()
 			if err != nil {
-				return &ReleaseError{Source: src, File: clean, Problem: "cannot be extracted: the archive is truncated or damaged (" + err.Error() + ")", Fix: releaseFix}
+				return &Error{Source: src, File: clean, Problem: "cannot be extracted: the archive is truncated or damaged (" + err.Error() + ")", Fix: releaseFix}
 			}
 			if cerr != nil {
 				return cerr
@@ -557,7 +559,7 @@ func releaseExtract(src, dir string) error {
 		}
 	}
 	if entries == 0 {
-		return &ReleaseError{Source: src, Problem: "is an empty archive", Fix: releaseFix}
+		return &Error{Source: src, Problem: "is an empty archive", Fix: releaseFix}
 	}
 	return nil
 }
@@ -565,7 +567,7 @@ func releaseExtract(src, dir string) error {
 // releaseArchiveRoot finds the release inside an extracted archive: either
 // flat (manifest.json at the top) or in one top-level directory.
 func releaseArchiveRoot(src, tmp string) (string, error) {
-	if _, err := os.Stat(filepath.Join(tmp, ReleaseManifestFile)); err == nil {
+	if _, err := os.Stat(filepath.Join(tmp, ManifestFile)); err == nil {
 		return tmp, nil
 	}
 	ents, err := os.ReadDir(tmp)
@@ -580,11 +582,11 @@ func releaseArchiveRoot(src, tmp string) (string, error) {
 	}
 	if len(dirs) == 1 {
 		d := filepath.Join(tmp, dirs[0])
-		if _, err := os.Stat(filepath.Join(d, ReleaseManifestFile)); err == nil {
+		if _, err := os.Stat(filepath.Join(d, ManifestFile)); err == nil {
 			return d, nil
 		}
 	}
-	return "", &ReleaseError{Source: src, File: ReleaseManifestFile, Problem: "is not in the archive",
+	return "", &Error{Source: src, File: ManifestFile, Problem: "is not in the archive",
 		Expected: "manifest.json at the top or in the one top-level directory", Actual: releaseTopNames(ents),
 		Fix: "pack the release directory itself (tar -czf rel.tar.gz <dir>); " + releaseFix}
 }
@@ -607,12 +609,12 @@ func releaseTopNames(ents []os.DirEntry) string {
 	return strings.Join(names, ", ")
 }
 
-// KnownReleases is a catalog of releases, used to identify a running build by
+// Catalog is a catalog of releases, used to identify a running build by
 // the sha256 of its binary (facts §0.2).
-type KnownReleases []*Release
+type Catalog []*Release
 
 // Lookup returns the release whose binary has sha.
-func (k KnownReleases) Lookup(sha string) (*Release, bool) {
+func (k Catalog) Lookup(sha string) (*Release, bool) {
 	sha = strings.ToLower(strings.TrimSpace(sha))
 	if sha == "" {
 		return nil, false
@@ -626,7 +628,7 @@ func (k KnownReleases) Lookup(sha string) (*Release, bool) {
 }
 
 // Version returns the version of the release whose binary has sha.
-func (k KnownReleases) Version(sha string) (string, bool) {
+func (k Catalog) Version(sha string) (string, bool) {
 	r, ok := k.Lookup(sha)
 	if !ok {
 		return "", false
@@ -635,7 +637,7 @@ func (k KnownReleases) Version(sha string) (string, bool) {
 }
 
 // Cleanup removes every temp dir the catalog's releases hold.
-func (k KnownReleases) Cleanup() {
+func (k Catalog) Cleanup() {
 	for _, r := range k {
 		r.Cleanup()
 	}
@@ -644,37 +646,38 @@ func (k KnownReleases) Cleanup() {
 // IdentifyBuild names the build whose binary has sha256 sha: the version of
 // the known release it matches, or "unknown (sha256 abcdef012345)".
 func IdentifyBuild(sha string, known []*Release) string {
-	if v, ok := KnownReleases(known).Version(sha); ok {
+	if v, ok := Catalog(known).Version(sha); ok {
 		return v
 	}
 	s := strings.ToLower(strings.TrimSpace(sha))
 	if s == "" {
 		return "unknown (no sha256)"
 	}
-	return fmt.Sprintf("unknown (sha256 %s)", releaseShortSHA(s))
+	return fmt.Sprintf("unknown (sha256 %s)", ShortSHA(s))
 }
 
-func releaseShortSHA(s string) string {
+// ShortSHA is the first 12 characters of a sha256, as messages show it.
+func ShortSHA(s string) string {
 	if len(s) > 12 {
 		return s[:12]
 	}
 	return s
 }
 
-// LoadReleaseCatalog loads every release under dir: each subdirectory and
+// LoadCatalog loads every release under dir: each subdirectory and
 // each .tar.gz/.tgz file (DIR/releases of the simulator, or a local release
 // cache). Entries that are not valid releases are skipped, each with a
 // warning; so is a second release with the same binary under another
 // version. A .tar.gz entry is extracted only to be verified: its temp dir is
 // removed at once, so its BinaryPath and Dir are empty. The error is only
 // for a dir that cannot be listed.
-func LoadReleaseCatalog(dir string) (KnownReleases, []string, error) {
+func LoadCatalog(dir string) (Catalog, []string, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("release catalog %s: %w", dir, err)
 	}
 	var (
-		known    KnownReleases
+		known    Catalog
 		warnings []string
 	)
 	for _, e := range ents {
@@ -688,7 +691,7 @@ func LoadReleaseCatalog(dir string) (KnownReleases, []string, error) {
 		if !fi.IsDir() && !isArchive {
 			continue // READMEs and the like
 		}
-		r, err := LoadRelease(p)
+		r, err := Load(p)
 		if err != nil {
 			warnings = append(warnings, "skipped "+err.Error())
 			continue
