@@ -26,6 +26,7 @@ import (
 
 	"github.com/nwroll/nwroll/rollout/release"
 	"github.com/nwroll/nwroll/rollout/remote"
+	"github.com/nwroll/nwroll/rollout/runbook"
 	"github.com/nwroll/nwroll/sim"
 	"github.com/nwroll/nwroll/sim/simtest"
 )
@@ -77,10 +78,10 @@ func BenchmarkRolloutOverhead(b *testing.B) {
 		setID := benchBackupSet(b, env)
 		b.StartTimer()
 		start := time.Now()
-		code, err := Upgrade(ctx, env, UpgradeOptions{PlanOptionsIn: PlanOptionsIn{Release: rel, Backup: BackupReuse, BackupSet: setID}})
+		code, err := Upgrade(ctx, env, UpgradeOptions{PlanOptionsIn: PlanOptionsIn{Release: rel, Backup: runbook.BackupReuse, BackupSet: setID}})
 		took := time.Since(start)
 		b.StopTimer()
-		if code != ExitOK {
+		if code != runbook.ExitOK {
 			b.Fatalf("upgrade: exit %d, %v", code, err)
 		}
 		w := benchWaits(b, c, start, window)
@@ -88,7 +89,7 @@ func BenchmarkRolloutOverhead(b *testing.B) {
 		waits += w
 		b.Logf("run %d: rollout %s, unavoidable waits %s (window %s), ratio %.3f", i+1, took.Round(time.Millisecond), w.Round(time.Millisecond), window, took.Seconds()/w.Seconds())
 		if i+1 < b.N {
-			if code, err := Rollback(ctx, env, RollbackOptions{}); code != ExitOK {
+			if code, err := Rollback(ctx, env, RollbackOptions{}); code != runbook.ExitOK {
 				b.Fatalf("rollback: exit %d, %v", code, err)
 			}
 		}
@@ -113,7 +114,7 @@ func benchBackupSet(b *testing.B, env Env) string {
 	}
 	var id string
 	for _, n := range x.NodeNames() {
-		info, err := x.Backup(ctx, n, BackupLive)
+		info, err := x.Backup(ctx, n, runbook.BackupLive)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/rollout/inventory"
 	"github.com/nwroll/nwroll/rollout/remote"
+	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
 // Connect (design §3 "Connect", "Token"): SSH to every node in parallel
@@ -139,7 +140,7 @@ d=$(df -Pk -- "$(dirname -- "$b")" 2>/dev/null | tail -n 1) && printf 'nwroll-df
 "$@" >/dev/null 2>&1
 printf 'nwroll-active: %s\n' "$?"`
 
-// Connect connects to every node (see above). Its errors are *SetupError.
+// Connect connects to every node (see above). Its errors are *ExitError.
 func (x *Executor) Connect(ctx context.Context) error {
 	x.mu.Lock()
 	connected := x.connected
@@ -148,7 +149,7 @@ func (x *Executor) Connect(ctx context.Context) error {
 		return x.forEach(x.NodeNames(), func(name string) error {
 			n, _ := x.node(name)
 			if _, err := x.cfg.Dialer.Dial(ctx, n); err != nil {
-				return &SetupError{Code: ExitRefused, Err: err}
+				return &runbook.ExitError{Code: runbook.ExitRefused, Err: err}
 			}
 			return nil
 		})
@@ -194,16 +195,16 @@ func (x *Executor) Connect(ctx context.Context) error {
 	wg.Wait()
 	merr := <-mintErr
 	if err := errors.Join(errs...); err != nil {
-		return &SetupError{Code: ExitRefused, Err: err}
+		return &runbook.ExitError{Code: runbook.ExitRefused, Err: err}
 	}
 	if merr != nil {
-		return &SetupError{Code: ExitRefused, Err: merr}
+		return &runbook.ExitError{Code: runbook.ExitRefused, Err: merr}
 	}
 
 	ids := map[string]string{}
 	for i, n := range x.nodes {
 		if other, dup := ids[res[i].id]; dup {
-			return &SetupError{Code: ExitRefused, Err: fmt.Errorf("nodes %s and %s have the same node_id %s: the inventory lists one machine twice, or a node's data root was copied", other, n.Name, res[i].uuid)}
+			return &runbook.ExitError{Code: runbook.ExitRefused, Err: fmt.Errorf("nodes %s and %s have the same node_id %s: the inventory lists one machine twice, or a node's data root was copied", other, n.Name, res[i].uuid)}
 		}
 		ids[res[i].id] = n.Name
 	}
@@ -219,7 +220,7 @@ func (x *Executor) Connect(ctx context.Context) error {
 			}
 		}
 		if len(differ) > 0 {
-			return &SetupError{Code: ExitRefused, Err: fmt.Errorf("the API CA differs across nodes: %s has %s/http-tls/ca.crt with sha256 %s, but %s differ; "+
+			return &runbook.ExitError{Code: runbook.ExitRefused, Err: fmt.Errorf("the API CA differs across nodes: %s has %s/http-tls/ca.crt with sha256 %s, but %s differ; "+
 				"the nodes are not one cluster, or a node's TLS material was replaced: check the inventory, or pin the right CA with api.ca_file",
 				x.nodes[0].Name, x.nodes[0].Paths.DataRoot, hex.EncodeToString(first[:6]), strings.Join(differ, ", "))}
 		}
@@ -227,7 +228,7 @@ func (x *Executor) Connect(ctx context.Context) error {
 	} else {
 		b, err := os.ReadFile(x.inv.API.CAFile)
 		if err != nil {
-			return &SetupError{Code: ExitUsage, Err: fmt.Errorf("%s: api.ca_file %s cannot be read: %v; fix the path, or remove api.ca_file to fetch the CA over SSH", x.inv.Path, x.inv.API.CAFile, err)}
+			return &runbook.ExitError{Code: runbook.ExitUsage, Err: fmt.Errorf("%s: api.ca_file %s cannot be read: %v; fix the path, or remove api.ca_file to fetch the CA over SSH", x.inv.Path, x.inv.API.CAFile, err)}
 		}
 		caPEM, caSource = b, x.inv.API.CAFile
 	}
@@ -271,7 +272,7 @@ func (x *Executor) Connect(ctx context.Context) error {
 type connectFound struct {
 	uuid, id string
 	ca       []byte
-	files    NodeFiles
+	files    runbook.NodeFiles
 	freeKB   int64 // free space in the binary's directory, -1 unknown
 	lock     *LockHolder
 	lockErr  error
@@ -387,11 +388,11 @@ func (x *Executor) buildClients() error {
 			CAPEM: x.caPEM, Token: x.token, Timeouts: x.cfg.Timeouts,
 		})
 		if err != nil {
-			code := ExitRefused
+			code := runbook.ExitRefused
 			if x.inv.API.CAFile != "" {
-				code = ExitUsage
+				code = runbook.ExitUsage
 			}
-			return &SetupError{Code: code, Err: fmt.Errorf("%v (CA from %s)", err, x.caSource)}
+			return &runbook.ExitError{Code: code, Err: fmt.Errorf("%v (CA from %s)", err, x.caSource)}
 		}
 		clients = append(clients, c)
 	}
@@ -430,11 +431,11 @@ func (x *Executor) verifyAPI(ctx context.Context) error {
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		code := ExitRefused
+		code := runbook.ExitRefused
 		if x.inv.API.CAFile != "" {
-			code = ExitUsage
+			code = runbook.ExitUsage
 		}
-		return &SetupError{Code: code, Err: err}
+		return &runbook.ExitError{Code: code, Err: err}
 	}
 	for i, c := range clients {
 		if !answered[i] {
@@ -443,7 +444,7 @@ func (x *Executor) verifyAPI(ctx context.Context) error {
 		who, err := c.WhoAmI(ctx)
 		if err != nil {
 			if health.IsUnauthorized(err) || health.IsForbidden(err) {
-				return &SetupError{Code: ExitUsage, Err: fmt.Errorf("the API token (%s) is refused: %v; unset %s to mint one over SSH, or mint a fresh admin token",
+				return &runbook.ExitError{Code: runbook.ExitUsage, Err: fmt.Errorf("the API token (%s) is refused: %v; unset %s to mint one over SSH, or mint a fresh admin token",
 					x.tokenSource(), err, x.tokenEnv())}
 			}
 			continue // try another node
@@ -455,7 +456,7 @@ func (x *Executor) verifyAPI(ctx context.Context) error {
 			}
 		}
 		if !admin {
-			return &SetupError{Code: ExitUsage, Err: fmt.Errorf("the API token (%s) has no admin role (roles: %s): sysdumps need admin; use a token minted with --roles admin",
+			return &runbook.ExitError{Code: runbook.ExitUsage, Err: fmt.Errorf("the API token (%s) has no admin role (roles: %s): sysdumps need admin; use a token minted with --roles admin",
 				x.tokenSource(), strings.Join(who.Roles, ", "))}
 		}
 		return nil
@@ -532,8 +533,8 @@ printf 'nwroll-active: %s\n' "$?"`
 
 // ReadFiles reads each node's binary, <binary>.new and <binary>.prev
 // (sha256) and whether the unit is active. Read-only.
-func (x *Executor) ReadFiles(ctx context.Context, names []string) ([]NodeFiles, error) {
-	out := make([]NodeFiles, len(names))
+func (x *Executor) ReadFiles(ctx context.Context, names []string) ([]runbook.NodeFiles, error) {
+	out := make([]runbook.NodeFiles, len(names))
 	err := x.forEach(names, func(name string) error {
 		i := indexOf(names, name)
 		n, err := x.node(name)
@@ -564,8 +565,8 @@ func (x *Executor) ReadFiles(ctx context.Context, names []string) ([]NodeFiles, 
 	return out, nil
 }
 
-func parseReadFiles(node, out string) (NodeFiles, error) {
-	f := NodeFiles{Node: node}
+func parseReadFiles(node, out string) (runbook.NodeFiles, error) {
+	f := runbook.NodeFiles{Node: node}
 	seen := 0
 	for _, l := range strings.Split(out, "\n") {
 		if rest, ok := strings.CutPrefix(l, "nwroll-file: "); ok {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
 // Driver performs a machine's effects with an executor. The headless runner
@@ -23,7 +25,7 @@ import (
 type Driver struct {
 	x     *Executor
 	hooks DriverHooks
-	out   chan Event
+	out   chan runbook.Event
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -31,34 +33,34 @@ type Driver struct {
 
 	mu            sync.Mutex
 	next          uint64
-	held          map[uint64][]Effect
+	held          map[uint64][]runbook.Effect
 	journalBroken bool
 }
 
 // DriverHooks let a driver's owner watch it work. Each may be nil; they run
 // on the goroutine that dispatched the batch.
 type DriverHooks struct {
-	OnRecord   func(r Record, err error) // a journal record was written (or failed)
-	OnBaseline func(err error)           // the metrics baseline was saved
-	OnStart    func(e Effect)            // an effect was started
-	OnFinish   func(f Finish)            // the machine finished
+	OnRecord   func(r runbook.Record, err error) // a journal record was written (or failed)
+	OnBaseline func(err error)                   // the metrics baseline was saved
+	OnStart    func(e runbook.Effect)            // an effect was started
+	OnFinish   func(f runbook.Finish)            // the machine finished
 }
 
 // NewDriver returns a driver for x. ctx bounds nothing that is in flight;
 // only its values are kept.
 func NewDriver(ctx context.Context, x *Executor, hooks DriverHooks) *Driver {
 	effCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	return &Driver{x: x, hooks: hooks, out: make(chan Event, 256), ctx: effCtx, cancel: cancel,
-		next: 1, held: map[uint64][]Effect{}}
+	return &Driver{x: x, hooks: hooks, out: make(chan runbook.Event, 256), ctx: effCtx, cancel: cancel,
+		next: 1, held: map[uint64][]runbook.Effect{}}
 }
 
 // Events delivers the answer to every effect started.
-func (d *Driver) Events() <-chan Event { return d.out }
+func (d *Driver) Events() <-chan runbook.Event { return d.out }
 
 // Dispatch performs the effects of the batch numbered seq. Batches are
 // numbered from 1 and run in that order whatever order Dispatch is called
 // in, so a caller may dispatch from several goroutines (tea.Cmds).
-func (d *Driver) Dispatch(seq uint64, effs []Effect) {
+func (d *Driver) Dispatch(seq uint64, effs []runbook.Effect) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if seq < d.next {
@@ -76,33 +78,33 @@ func (d *Driver) Dispatch(seq uint64, effs []Effect) {
 	}
 }
 
-func (d *Driver) run(effs []Effect) {
+func (d *Driver) run(effs []runbook.Effect) {
 	skipNext := false
 	for _, e := range effs {
 		switch e := e.(type) {
-		case Record:
+		case runbook.Record:
 			err := d.x.Apply(e)
 			if err != nil {
 				d.journalBroken = true
-				skipNext = skipNext || e.Type == RecordIntent
+				skipNext = skipNext || e.Type == runbook.RecordIntent
 			}
 			if d.hooks.OnRecord != nil {
 				d.hooks.OnRecord(e, err)
 			}
-		case SaveBaseline:
+		case runbook.SaveBaseline:
 			err := d.x.Apply(e)
 			if d.hooks.OnBaseline != nil {
 				d.hooks.OnBaseline(err)
 			}
-		case Finish:
+		case runbook.Finish:
 			if d.hooks.OnFinish != nil {
 				d.hooks.OnFinish(e)
 			}
 		default:
 			id := e.Meta().ID
-			if (skipNext || d.journalBroken) && EffectChangesNode(e) {
+			if (skipNext || d.journalBroken) && runbook.EffectChangesNode(e) {
 				skipNext = false
-				d.answer(EffectResult{ID: id, At: time.Now(), Err: fmt.Errorf("not run: the journal cannot be written")})
+				d.answer(runbook.EffectResult{ID: id, At: time.Now(), Err: fmt.Errorf("not run: the journal cannot be written")})
 				continue
 			}
 			skipNext = false
@@ -118,7 +120,7 @@ func (d *Driver) run(effs []Effect) {
 	}
 }
 
-func (d *Driver) answer(ev Event) {
+func (d *Driver) answer(ev runbook.Event) {
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()

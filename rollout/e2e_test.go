@@ -30,6 +30,7 @@ import (
 	"github.com/nwroll/nwroll/rollout/inventory"
 	"github.com/nwroll/nwroll/rollout/release"
 	"github.com/nwroll/nwroll/rollout/remote"
+	"github.com/nwroll/nwroll/rollout/runbook"
 	"github.com/nwroll/nwroll/sim"
 	"github.com/nwroll/nwroll/sim/simtest"
 )
@@ -246,16 +247,16 @@ func TestE2EHappyPath3(t *testing.T) {
 	rel := e.release("1.1.0")
 
 	start := time.Now()
-	code, err := Upgrade(ctx, e.env, UpgradeOptions{PlanOptionsIn: PlanOptionsIn{Release: rel, Backup: BackupQuiesced}})
+	code, err := Upgrade(ctx, e.env, UpgradeOptions{PlanOptionsIn: PlanOptionsIn{Release: rel, Backup: runbook.BackupQuiesced}})
 	t.Logf("upgrade took %s", time.Since(start).Round(time.Millisecond))
-	if code != ExitOK || err != nil {
+	if code != runbook.ExitOK || err != nil {
 		t.Fatalf("upgrade: exit %d, %v", code, err)
 	}
 
 	// Every node ends on 1.1.0 and ready.
 	for name, sha := range e.binaries() {
 		if sha != e.releaseSHA("1.1.0") {
-			t.Errorf("%s runs sha256 %s, want 1.1.0's", name, planShortSHA(sha))
+			t.Errorf("%s runs sha256 %s, want 1.1.0's", name, runbook.ShortSHA(sha))
 		}
 	}
 	e.waitHealthy(ctx, 20*time.Second)
@@ -263,7 +264,7 @@ func TestE2EHappyPath3(t *testing.T) {
 	entries := e.journal()
 	// The leader is upgraded last, as the journal shows: the node swapped
 	// last led when its upgrade began, and none of the others did.
-	order := swapOrder(entries, JournalOpSwap)
+	order := swapOrder(entries, runbook.RecordOpSwap)
 	led := leaderAtUpgrade(entries, leader)
 	if len(order) != 3 {
 		t.Fatalf("swap order %v: want 3 swaps", order)
@@ -410,9 +411,9 @@ func TestE2EDegradedBaselineRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := e.binaries()
-	code, err := Upgrade(ctx, e.env, UpgradeOptions{PlanOptionsIn: PlanOptionsIn{Release: e.release("1.1.0"), Backup: BackupQuiesced}})
-	if code != ExitRefused {
-		t.Fatalf("upgrade with %s stopped: exit %d (%v), want %d", victim, code, err, ExitRefused)
+	code, err := Upgrade(ctx, e.env, UpgradeOptions{PlanOptionsIn: PlanOptionsIn{Release: e.release("1.1.0"), Backup: runbook.BackupQuiesced}})
+	if code != runbook.ExitRefused {
+		t.Fatalf("upgrade with %s stopped: exit %d (%v), want %d", victim, code, err, runbook.ExitRefused)
 	}
 	if err == nil || !strings.Contains(err.Error(), victim) {
 		t.Errorf("the refusal %q does not name %s", err, victim)
@@ -429,7 +430,7 @@ func TestE2EDegradedBaselineRefused(t *testing.T) {
 	}
 	// The journal records the refusal, and no node-changing effect ran.
 	for _, en := range e.journal() {
-		if en.Kind == JournalIntent && en.Op != JournalOpRun {
+		if en.Kind == JournalIntent && en.Op != runbook.RecordOpRun {
 			t.Errorf("a refused run journaled intent %s on %s", en.Op, en.Node)
 		}
 	}
@@ -440,9 +441,9 @@ func TestE2EDegradedBaselineRefused(t *testing.T) {
 // cluster healthy on 1.0.0. It returns the failure event.
 func upgradeFails(t *testing.T, e *e2e, release string) JournalEntry {
 	ctx := context.Background()
-	code, err := Upgrade(ctx, e.env, UpgradeOptions{PlanOptionsIn: PlanOptionsIn{Release: e.release(release), Backup: BackupLive}})
-	if code != ExitRolledBack {
-		t.Fatalf("upgrade to %s: exit %d (%v), want %d", release, code, err, ExitRolledBack)
+	code, err := Upgrade(ctx, e.env, UpgradeOptions{PlanOptionsIn: PlanOptionsIn{Release: e.release(release), Backup: runbook.BackupLive}})
+	if code != runbook.ExitRolledBack {
+		t.Fatalf("upgrade to %s: exit %d (%v), want %d", release, code, err, runbook.ExitRolledBack)
 	}
 	entries := e.journal()
 	var failure JournalEntry
@@ -458,10 +459,10 @@ func upgradeFails(t *testing.T, e *e2e, release string) JournalEntry {
 	if failure.Op == "" || failure.Node == "" {
 		t.Fatalf("no failure in the journal")
 	}
-	if got := swapOrder(entries, JournalOpSwap); len(got) != 1 || got[0] != failure.Node {
+	if got := swapOrder(entries, runbook.RecordOpSwap); len(got) != 1 || got[0] != failure.Node {
 		t.Errorf("swaps %v: want only the failing node %s", got, failure.Node)
 	}
-	if got := swapOrder(entries, JournalOpRollback); len(got) != 1 || got[0] != failure.Node {
+	if got := swapOrder(entries, runbook.RecordOpRollback); len(got) != 1 || got[0] != failure.Node {
 		t.Errorf("rollbacks %v: want the failing node %s", got, failure.Node)
 	}
 	// The failure sysdump was saved before the rollback began.
@@ -475,7 +476,7 @@ func upgradeFails(t *testing.T, e *e2e, release string) JournalEntry {
 	}
 	for name, sha := range e.binaries() {
 		if sha != e.releaseSHA("1.0.0") {
-			t.Errorf("%s runs sha256 %s after the rollback, want 1.0.0's", name, planShortSHA(sha))
+			t.Errorf("%s runs sha256 %s after the rollback, want 1.0.0's", name, runbook.ShortSHA(sha))
 		}
 	}
 	e.waitHealthy(ctx, 30*time.Second)
@@ -521,21 +522,21 @@ func TestE2ERollbackAfterSuccess(t *testing.T) {
 	t.Parallel()
 	e := startE2E(t, 3, 2*time.Second, 30*time.Second)
 	ctx := context.Background()
-	code, err := Upgrade(ctx, e.env, UpgradeOptions{PlanOptionsIn: PlanOptionsIn{Release: e.release("1.1.0"), Backup: BackupLive}})
-	if code != ExitOK {
+	code, err := Upgrade(ctx, e.env, UpgradeOptions{PlanOptionsIn: PlanOptionsIn{Release: e.release("1.1.0"), Backup: runbook.BackupLive}})
+	if code != runbook.ExitOK {
 		t.Fatalf("upgrade: exit %d, %v", code, err)
 	}
-	upgraded := swapOrder(e.journal(), JournalOpSwap)
+	upgraded := swapOrder(e.journal(), runbook.RecordOpSwap)
 	code, err = Rollback(ctx, e.env, RollbackOptions{})
-	if code != ExitOK {
+	if code != runbook.ExitOK {
 		t.Fatalf("rollback: exit %d, %v", code, err)
 	}
 	for name, sha := range e.binaries() {
 		if sha != e.releaseSHA("1.0.0") {
-			t.Errorf("%s runs sha256 %s after the rollback, want 1.0.0's", name, planShortSHA(sha))
+			t.Errorf("%s runs sha256 %s after the rollback, want 1.0.0's", name, runbook.ShortSHA(sha))
 		}
 	}
-	rolled := swapOrder(e.journal(), JournalOpRollback)
+	rolled := swapOrder(e.journal(), runbook.RecordOpRollback)
 	if len(rolled) != 3 || len(upgraded) != 3 {
 		t.Fatalf("upgraded %v, rolled back %v", upgraded, rolled)
 	}
@@ -546,7 +547,7 @@ func TestE2ERollbackAfterSuccess(t *testing.T) {
 	}
 	e.waitHealthy(ctx, 30*time.Second)
 	// A second rollback finds nothing left to undo.
-	if code, err := Rollback(ctx, e.env, RollbackOptions{}); code != ExitRefused || err == nil || !strings.Contains(err.Error(), "nothing to roll back") {
+	if code, err := Rollback(ctx, e.env, RollbackOptions{}); code != runbook.ExitRefused || err == nil || !strings.Contains(err.Error(), "nothing to roll back") {
 		t.Errorf("second rollback: exit %d, %v", code, err)
 	}
 }
@@ -588,7 +589,7 @@ func TestE2EReadOnlyCommandsAndRefusals(t *testing.T) {
 		var out bytes.Buffer
 		env := e.env
 		env.Out = &out
-		if err := PrintPlan(ctx, env, PlanOptionsIn{Release: e.release("1.1.0"), Backup: BackupQuiesced}); err != nil {
+		if err := PrintPlan(ctx, env, PlanOptionsIn{Release: e.release("1.1.0"), Backup: runbook.BackupQuiesced}); err != nil {
 			t.Fatal(err)
 		}
 		for _, want := range []string{"Plan for cluster", "leader last", "quorum 2", "Upgrade the leader", "1.0.0 → 1.1.0"} {
@@ -669,7 +670,7 @@ func TestE2EReadOnlyCommandsAndRefusals(t *testing.T) {
 		wrong := filepath.Join(e.c.Dir(), "ca", "cluster-ca.crt") // the Raft CA, not the API's
 		env := variant(t, fmt.Sprintf("  ca_file: %q\n", wrong))
 		_, err := Status(ctx, env)
-		if ExitCodeOf(err) != ExitUsage || err == nil || !strings.Contains(err.Error(), "api.ca_file") {
+		if ExitCodeOf(err) != runbook.ExitUsage || err == nil || !strings.Contains(err.Error(), "api.ca_file") {
 			t.Errorf("status with the wrong CA: exit %d, %v", ExitCodeOf(err), err)
 		}
 	})
@@ -679,7 +680,7 @@ func TestE2EReadOnlyCommandsAndRefusals(t *testing.T) {
 		env.Token = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
 		env.Inventory.API.TokenEnv = "NEUWERK_TOKEN"
 		_, err := Status(ctx, env)
-		if ExitCodeOf(err) != ExitUsage || err == nil || !strings.Contains(err.Error(), "$NEUWERK_TOKEN") {
+		if ExitCodeOf(err) != runbook.ExitUsage || err == nil || !strings.Contains(err.Error(), "$NEUWERK_TOKEN") {
 			t.Fatalf("status with a bad token: exit %d, %v", ExitCodeOf(err), err)
 		}
 		assertNoToken(t, err.Error())
@@ -703,8 +704,8 @@ func TestE2EReadOnlyCommandsAndRefusals(t *testing.T) {
 		held := e.nodeState(ctx)
 		env := e.env
 		env.StateDir = t.TempDir()
-		code, err := Upgrade(ctx, env, UpgradeOptions{PlanOptionsIn: PlanOptionsIn{Release: e.release("1.1.0"), Backup: BackupQuiesced}})
-		if code != ExitRefused || err == nil {
+		code, err := Upgrade(ctx, env, UpgradeOptions{PlanOptionsIn: PlanOptionsIn{Release: e.release("1.1.0"), Backup: runbook.BackupQuiesced}})
+		if code != runbook.ExitRefused || err == nil {
 			t.Fatalf("upgrade with a held lock: exit %d, %v", code, err)
 		}
 		for _, want := range []string{"alice@ops-9", "pid 4242", victim.Name, "--break-lock"} {
@@ -744,8 +745,8 @@ func TestE2EReadOnlyCommandsAndRefusals(t *testing.T) {
 			t.Fatal(err)
 		}
 		env := e.newEnv(t.TempDir()) // a fresh dialer: no pooled connection
-		code, err := Upgrade(ctx, env, UpgradeOptions{PlanOptionsIn: PlanOptionsIn{Release: e.release("1.1.0"), Backup: BackupQuiesced}})
-		if code != ExitRefused || err == nil {
+		code, err := Upgrade(ctx, env, UpgradeOptions{PlanOptionsIn: PlanOptionsIn{Release: e.release("1.1.0"), Backup: runbook.BackupQuiesced}})
+		if code != runbook.ExitRefused || err == nil {
 			t.Fatalf("upgrade with a wrong host key: exit %d, %v", code, err)
 		}
 		if !strings.Contains(err.Error(), "HOST KEY MISMATCH") || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), victim.Name) {
@@ -786,10 +787,10 @@ func TestE2ELeadershipMoves(t *testing.T) {
 	var once sync.Once
 	killed := make(chan string, 1)
 	env := e.env
-	env.OnMachine = func(m Machine) {
+	env.OnMachine = func(m runbook.Machine) {
 		// During the first follower's gate wait, crash the leader.
 		s, ok := m.Current()
-		if !ok || s.Kind != StepUpgrade || !m.Gate.Open || m.Gate.Name != "stabilise" || m.Leader == "" || m.Leader == s.Node {
+		if !ok || s.Kind != runbook.StepUpgrade || !m.Gate.Open || m.Gate.Name != "stabilise" || m.Leader == "" || m.Leader == s.Node {
 			return
 		}
 		once.Do(func() {
@@ -802,8 +803,8 @@ func TestE2ELeadershipMoves(t *testing.T) {
 			}()
 		})
 	}
-	code, err := Upgrade(ctx, env, UpgradeOptions{PlanOptionsIn: PlanOptionsIn{Release: e.release("1.1.0"), Backup: BackupLive}})
-	if code != ExitOK {
+	code, err := Upgrade(ctx, env, UpgradeOptions{PlanOptionsIn: PlanOptionsIn{Release: e.release("1.1.0"), Backup: runbook.BackupLive}})
+	if code != runbook.ExitOK {
 		t.Fatalf("upgrade: exit %d, %v", code, err)
 	}
 	var victim string
@@ -829,7 +830,7 @@ func TestE2ELeadershipMoves(t *testing.T) {
 	if final != initial && !moved {
 		t.Errorf("leadership moved %s → %s, but the journal shows no leader change", initial, final)
 	}
-	order := swapOrder(entries, JournalOpSwap)
+	order := swapOrder(entries, runbook.RecordOpSwap)
 	led := leaderAtUpgrade(entries, initial)
 	if len(order) != 3 {
 		t.Fatalf("swaps %v", order)
@@ -842,7 +843,7 @@ func TestE2ELeadershipMoves(t *testing.T) {
 	assertOneDown(t, entries)
 	for name, sha := range e.binaries() {
 		if sha != e.releaseSHA("1.1.0") {
-			t.Errorf("%s runs sha256 %s, want 1.1.0's", name, planShortSHA(sha))
+			t.Errorf("%s runs sha256 %s, want 1.1.0's", name, runbook.ShortSHA(sha))
 		}
 	}
 	e.waitHealthy(ctx, 30*time.Second)
@@ -907,7 +908,7 @@ func (e *e2e) assertKnownBinaries(when string, versions ...string) {
 	}
 	for name, sha := range e.binaries() {
 		if !ok[sha] {
-			e.t.Errorf("%s: %s runs sha256 %s, which is none of %v", when, name, planShortSHA(sha), versions)
+			e.t.Errorf("%s: %s runs sha256 %s, which is none of %v", when, name, runbook.ShortSHA(sha), versions)
 		}
 	}
 }
@@ -935,7 +936,7 @@ func TestE2EKillAndResume(t *testing.T) {
 	f.WriteString("# tampered\n")
 	f.Close()
 	_, code, stderr := e.cliRun(bin, state, nil, "upgrade", "-i", inv, "--release", tampered, "--yes", "--json")
-	if code != ExitUsage || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, "neuwerk") || strings.Contains(stderr, "goroutine") {
+	if code != runbook.ExitUsage || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, "neuwerk") || strings.Contains(stderr, "goroutine") {
 		t.Errorf("tampered release: exit %d, stderr %q: want exit 2 and one line naming the binary", code, stderr)
 	}
 	if _, err := os.Stat(filepath.Join(state, "nwroll")); !os.IsNotExist(err) {
@@ -968,12 +969,12 @@ func TestE2EKillAndResume(t *testing.T) {
 		e.assertKnownBinaries("after a kill "+k.what, "1.0.0", "1.1.0")
 	}
 	_, code, stderr = e.cliRun(bin, state, nil, "resume", "-i", inv, "--yes", "--json")
-	if code != ExitOK {
+	if code != runbook.ExitOK {
 		t.Fatalf("final resume: exit %d: %s", code, stderr)
 	}
 	for name, sha := range e.binaries() {
 		if sha != e.releaseSHA("1.1.0") {
-			t.Errorf("%s runs sha256 %s after resume, want 1.1.0's", name, planShortSHA(sha))
+			t.Errorf("%s runs sha256 %s after resume, want 1.1.0's", name, runbook.ShortSHA(sha))
 		}
 	}
 	e.waitHealthy(ctx, 30*time.Second)
@@ -987,7 +988,7 @@ func TestE2EKillAndResume(t *testing.T) {
 	assertOneDown(t, e.journalOf(env))
 	// Nothing is left to resume.
 	_, code, stderr = e.cliRun(bin, state, nil, "resume", "-i", inv, "--yes")
-	if code != ExitRefused || !strings.Contains(stderr, "nothing to resume") {
+	if code != runbook.ExitRefused || !strings.Contains(stderr, "nothing to resume") {
 		t.Errorf("resume after the end: exit %d, %q", code, stderr)
 	}
 }
@@ -1006,17 +1007,17 @@ func TestE2EHappyPath5(t *testing.T) {
 	e := startE2E(t, 5, 2*time.Second, 30*time.Second)
 	ctx := context.Background()
 	initial := e.leaderName(ctx)
-	code, err := Upgrade(ctx, e.env, UpgradeOptions{PlanOptionsIn: PlanOptionsIn{Release: e.release("1.1.0"), Backup: BackupLive}})
-	if code != ExitOK {
+	code, err := Upgrade(ctx, e.env, UpgradeOptions{PlanOptionsIn: PlanOptionsIn{Release: e.release("1.1.0"), Backup: runbook.BackupLive}})
+	if code != runbook.ExitOK {
 		t.Fatalf("upgrade: exit %d, %v", code, err)
 	}
 	for name, sha := range e.binaries() {
 		if sha != e.releaseSHA("1.1.0") {
-			t.Errorf("%s runs sha256 %s, want 1.1.0's", name, planShortSHA(sha))
+			t.Errorf("%s runs sha256 %s, want 1.1.0's", name, runbook.ShortSHA(sha))
 		}
 	}
 	entries := e.journal()
-	order := swapOrder(entries, JournalOpSwap)
+	order := swapOrder(entries, runbook.RecordOpSwap)
 	led := leaderAtUpgrade(entries, initial)
 	if len(order) != 5 {
 		t.Fatalf("swaps %v", order)
@@ -1038,16 +1039,16 @@ func TestE2ECtrlCThenResume(t *testing.T) {
 	env := e.env
 	var once sync.Once
 	stopped := ""
-	env.OnMachine = func(m Machine) {
+	env.OnMachine = func(m runbook.Machine) {
 		// Ctrl-C while the first upgraded node is stopped.
 		for _, n := range m.Nodes {
-			if n.Down && m.Phase == PhaseFollowers {
+			if n.Down && m.Phase == runbook.PhaseFollowers {
 				once.Do(func() { stopped = n.Name; cancel() })
 			}
 		}
 	}
-	code, err := Upgrade(ctx, env, UpgradeOptions{PlanOptionsIn: PlanOptionsIn{Release: e.release("1.1.0"), Backup: BackupLive}})
-	if code != ExitFailed || stopped == "" {
+	code, err := Upgrade(ctx, env, UpgradeOptions{PlanOptionsIn: PlanOptionsIn{Release: e.release("1.1.0"), Backup: runbook.BackupLive}})
+	if code != runbook.ExitFailed || stopped == "" {
 		t.Fatalf("interrupted upgrade: exit %d (%v), interrupted with %q down", code, err, stopped)
 	}
 	// Every node runs again, on a known build; the journal says where the
@@ -1079,12 +1080,12 @@ func TestE2ECtrlCThenResume(t *testing.T) {
 	}
 	// Quit ended the run with exit 1, keeping the lock: resume continues it.
 	code, err = Resume(context.Background(), e.env, ResumeOptions{})
-	if code != ExitOK {
+	if code != runbook.ExitOK {
 		t.Fatalf("resume after Ctrl-C: exit %d, %v", code, err)
 	}
 	for name, sha := range e.binaries() {
 		if sha != e.releaseSHA("1.1.0") {
-			t.Errorf("%s runs sha256 %s after resume, want 1.1.0's", name, planShortSHA(sha))
+			t.Errorf("%s runs sha256 %s after resume, want 1.1.0's", name, runbook.ShortSHA(sha))
 		}
 	}
 }

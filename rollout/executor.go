@@ -14,6 +14,7 @@ import (
 	"github.com/nwroll/nwroll/rollout/inventory"
 	"github.com/nwroll/nwroll/rollout/release"
 	"github.com/nwroll/nwroll/rollout/remote"
+	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
 // The executor (design §2) turns the machine's effects into remote and API
@@ -36,7 +37,7 @@ type ExecutorConfig struct {
 	// Catalog identifies builds (for backup records and status).
 	Catalog release.Catalog
 	// Known are further builds to identify (a resumed run's), beyond Catalog.
-	Known []BuildRef
+	Known []runbook.BuildRef
 
 	// StateDir is $XDG_STATE_HOME/nwroll: sysdumps, baselines and backup
 	// sets are kept under StateDir/<cluster>/.
@@ -93,26 +94,6 @@ const (
 	NoteInfo     NoteKind = "info"     // something worth knowing (lock broken, CA pinned…)
 )
 
-// SetupError is a problem found before anything could change on a node:
-// a bad token, CA or host key, an unreachable node. Code is the exit code
-// it deserves (2 for a configuration error, 3 for a refusal).
-type SetupError struct {
-	Code int
-	Err  error
-}
-
-func (e *SetupError) Error() string { return e.Err.Error() }
-func (e *SetupError) Unwrap() error { return e.Err }
-
-// Exit codes (design §1), also used by the headless commands.
-const (
-	ExitOK         = 0
-	ExitFailed     = 1
-	ExitUsage      = 2
-	ExitRefused    = 3
-	ExitRolledBack = 4
-)
-
 // Executor performs effects. Build it with NewExecutor, then Connect.
 type Executor struct {
 	cfg   ExecutorConfig
@@ -130,7 +111,7 @@ type Executor struct {
 	mintedAt  time.Time        // when token was minted; zero when it was given
 	clients   []*health.Client // inventory order
 	connected bool
-	files     map[string]NodeFiles // latest read per node
+	files     map[string]runbook.NodeFiles // latest read per node
 	lastSnap  *health.ClusterSnapshot
 	fresh     *Survey // files and locks read by Connect, for the first survey
 	// connectFilesAt: when Connect read every node's files (zero once used).
@@ -177,7 +158,7 @@ func NewExecutor(cfg ExecutorConfig) (*Executor, error) {
 		remotes: map[string]remote.Remote{},
 		uuids:   map[string]string{},
 		ids:     map[string]string{},
-		files:   map[string]NodeFiles{},
+		files:   map[string]runbook.NodeFiles{},
 		freeKB:  map[string]int64{},
 		token:   cfg.Token,
 		onNote:  cfg.OnNote,
@@ -268,46 +249,46 @@ func (x *Executor) NodeID(name string) string {
 // Perform runs one asynchronous effect and returns the event answering it
 // (a Snapshot for PollHealth, an EffectResult otherwise). It never panics
 // on a failure: errors travel in the result.
-func (x *Executor) Perform(ctx context.Context, e Effect) Event {
+func (x *Executor) Perform(ctx context.Context, e runbook.Effect) runbook.Event {
 	id := e.Meta().ID
-	if _, ok := e.(PollHealth); ok {
+	if _, ok := e.(runbook.PollHealth); ok {
 		snap := x.Poll(ctx)
-		return Snapshot{ID: id, Snap: snap, At: time.Now()}
+		return runbook.Snapshot{ID: id, Snap: snap, At: time.Now()}
 	}
 	data, err := x.perform(ctx, e)
-	return EffectResult{ID: id, At: time.Now(), Err: err, Data: data}
+	return runbook.EffectResult{ID: id, At: time.Now(), Err: err, Data: data}
 }
 
-func (x *Executor) perform(ctx context.Context, e Effect) (any, error) {
+func (x *Executor) perform(ctx context.Context, e runbook.Effect) (any, error) {
 	switch e := e.(type) {
-	case ConnectNodes:
+	case runbook.ConnectNodes:
 		return nil, x.Connect(ctx)
-	case ReadNodeFiles:
+	case runbook.ReadNodeFiles:
 		if files, ok := x.recentFiles(e.Nodes); ok {
 			return files, nil
 		}
 		return x.ReadFiles(ctx, e.Nodes)
-	case TakeSysdump:
+	case runbook.TakeSysdump:
 		return x.TakeSysdump(ctx, e.Purpose, e.PerNode, e.Nodes)
-	case LockNodes:
+	case runbook.LockNodes:
 		return nil, x.LockNodes(ctx, e.Nodes, e.Resume)
-	case UnlockNodes:
+	case runbook.UnlockNodes:
 		return nil, x.UnlockNodes(ctx, e.Nodes)
-	case StageBinary:
+	case runbook.StageBinary:
 		return nil, x.Stage(ctx, e.Node, e.SHA256)
-	case BackupNode:
+	case runbook.BackupNode:
 		return x.Backup(ctx, e.Node, e.Mode)
-	case VerifyBackupSet:
+	case runbook.VerifyBackupSet:
 		return nil, x.VerifyBackupSet(ctx, e.Set, e.Nodes)
-	case StopService:
+	case runbook.StopService:
 		return nil, x.ServiceCommand(ctx, e.Node, "stop")
-	case StartService:
+	case runbook.StartService:
 		return nil, x.ServiceCommand(ctx, e.Node, "start")
-	case KeepPrev:
+	case runbook.KeepPrev:
 		return nil, x.KeepPrev(ctx, e.Node)
-	case SwapBinary:
+	case runbook.SwapBinary:
 		return nil, x.Rename(ctx, e.Node, ".new", e.SHA256)
-	case RestorePrev:
+	case runbook.RestorePrev:
 		return nil, x.Rename(ctx, e.Node, ".prev", e.SHA256)
 	}
 	return nil, fmt.Errorf("executor: effect %s (%T) is not asynchronous", e.Kind(), e)
@@ -316,14 +297,14 @@ func (x *Executor) perform(ctx context.Context, e Effect) (any, error) {
 // recentFiles answers the run's first ReadNodeFiles of every node from
 // what Connect read a moment ago (the survey the plan was built from),
 // sparing an SSH round; any later read goes to the nodes.
-func (x *Executor) recentFiles(names []string) ([]NodeFiles, bool) {
+func (x *Executor) recentFiles(names []string) ([]runbook.NodeFiles, bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.connectFilesAt.IsZero() || time.Since(x.connectFilesAt) > 3*time.Second || len(names) != len(x.nodes) {
 		return nil, false
 	}
 	x.connectFilesAt = time.Time{} // once
-	out := make([]NodeFiles, 0, len(names))
+	out := make([]runbook.NodeFiles, 0, len(names))
 	for _, n := range names {
 		f, ok := x.files[n]
 		if !ok {
@@ -336,26 +317,26 @@ func (x *Executor) recentFiles(names []string) ([]NodeFiles, bool) {
 
 // Apply performs a synchronous effect: Record (written to the journal and
 // fsync'd before returning), SaveBaseline and Finish (nothing to do).
-func (x *Executor) Apply(e Effect) error {
+func (x *Executor) Apply(e runbook.Effect) error {
 	switch e := e.(type) {
-	case Record:
+	case runbook.Record:
 		return x.record(e)
-	case SaveBaseline:
+	case runbook.SaveBaseline:
 		_, err := x.SaveBaseline(e.Snap)
 		return err
-	case Finish:
+	case runbook.Finish:
 		return nil
 	}
 	return fmt.Errorf("executor: effect %s (%T) is not synchronous", e.Kind(), e)
 }
 
-func (x *Executor) record(r Record) error {
+func (x *Executor) record(r runbook.Record) error {
 	if x.cfg.Journal == nil {
 		return nil
 	}
-	en := r.Entry()
+	en := EntryOf(r)
 	en.Effect = uint64(r.For)
-	if r.Type == RecordIntent && r.Op == JournalOpRun && r.Node == "" {
+	if r.Type == runbook.RecordIntent && r.Op == runbook.RecordOpRun && r.Node == "" {
 		// What resume needs to continue this run: the release, the options.
 		if len(x.cfg.RunExtra) > 0 {
 			if en.Extra == nil {
@@ -399,23 +380,23 @@ func (x *Executor) forEach(names []string, f func(name string) error) error {
 
 // identify names a build by sha256: the catalog's version, a known build's,
 // or "" when none matches.
-func (x *Executor) identify(sha string) BuildRef {
-	sha = planNormSHA(sha)
+func (x *Executor) identify(sha string) runbook.BuildRef {
+	sha = runbook.NormSHA(sha)
 	if sha == "" {
-		return BuildRef{}
+		return runbook.BuildRef{}
 	}
 	if r, ok := x.cfg.Catalog.Lookup(sha); ok {
-		return BuildRef{Version: r.Version, SHA256: sha}
+		return runbook.BuildRef{Version: r.Version, SHA256: sha}
 	}
 	if r := x.cfg.Release; r != nil && r.SHA256 == sha {
-		return BuildRef{Version: r.Version, SHA256: sha}
+		return runbook.BuildRef{Version: r.Version, SHA256: sha}
 	}
 	for _, k := range x.cfg.Known {
-		if planNormSHA(k.SHA256) == sha && k.Version != "" {
-			return BuildRef{Version: k.Version, SHA256: sha}
+		if runbook.NormSHA(k.SHA256) == sha && k.Version != "" {
+			return runbook.BuildRef{Version: k.Version, SHA256: sha}
 		}
 	}
-	return BuildRef{SHA256: sha}
+	return runbook.BuildRef{SHA256: sha}
 }
 
 // clusterStateDir is StateDir/<cluster>, created 0700.

@@ -17,6 +17,7 @@ import (
 	"github.com/nwroll/nwroll/rollout/inventory"
 	"github.com/nwroll/nwroll/rollout/release"
 	"github.com/nwroll/nwroll/rollout/remote"
+	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
 // The headless commands (design §1): status, plan, upgrade --yes, resume,
@@ -41,39 +42,27 @@ type Env struct {
 	// Tick is the runner's clock (default 1s).
 	Tick time.Duration
 	// OnMachine sees the machine after every event (tests).
-	OnMachine func(Machine)
+	OnMachine func(runbook.Machine)
 }
-
-// CodedError carries an exit code with a one-line error.
-type CodedError struct {
-	Code int
-	Err  error
-}
-
-func (e *CodedError) Error() string { return e.Err.Error() }
-func (e *CodedError) Unwrap() error { return e.Err }
 
 // ExitCodeOf is the exit code an error from this file deserves.
 func ExitCodeOf(err error) int {
-	var ce *CodedError
-	var se *SetupError
+	var ee *runbook.ExitError
 	var re *release.Error
 	var ie *inventory.Error
 	switch {
 	case err == nil:
-		return ExitOK
-	case errors.As(err, &ce):
-		return ce.Code
-	case errors.As(err, &se):
-		return se.Code
+		return runbook.ExitOK
+	case errors.As(err, &ee):
+		return ee.Code
 	case errors.As(err, &re), errors.As(err, &ie):
-		return ExitUsage
+		return runbook.ExitUsage
 	}
-	return ExitFailed
+	return runbook.ExitFailed
 }
 
 func coded(code int, format string, args ...any) error {
-	return &CodedError{Code: code, Err: fmt.Errorf(format, args...)}
+	return &runbook.ExitError{Code: code, Err: fmt.Errorf(format, args...)}
 }
 
 func (env Env) out() io.Writer {
@@ -94,7 +83,7 @@ func (env Env) logLine(op, detail string) {
 	fmt.Fprintln(env.out(), l.Text())
 }
 
-func (env Env) executor(rel *release.Release, known []BuildRef) (*Executor, error) {
+func (env Env) executor(rel *release.Release, known []runbook.BuildRef) (*Executor, error) {
 	return NewExecutor(ExecutorConfig{
 		Inventory: env.Inventory, Dialer: env.Dialer, Release: rel, Catalog: env.Catalog, Known: known,
 		StateDir: env.StateDir, Token: env.Token, TokenSource: tokenSourceOf(env),
@@ -115,7 +104,7 @@ func tokenSourceOf(env Env) string {
 // Survey is one read-only look at the cluster: every node's files, a
 // health snapshot, and (if asked) the lock holders.
 type Survey struct {
-	Files   []NodeFiles
+	Files   []runbook.NodeFiles
 	Snap    health.ClusterSnapshot
 	Locks   map[string]LockHolder
 	LockErr error
@@ -152,14 +141,14 @@ func SurveyCluster(ctx context.Context, x *Executor, withLocks bool) (Survey, er
 	}
 	wg.Wait()
 	if ferr != nil {
-		return s, &SetupError{Code: ExitRefused, Err: ferr}
+		return s, &runbook.ExitError{Code: runbook.ExitRefused, Err: ferr}
 	}
 	return s, nil
 }
 
 // PlanOptionsFor takes the gate timings, paths and unit from the inventory.
-func PlanOptionsFor(inv *inventory.Inventory, backup BackupMode, set string, tokenGiven bool) PlanOptions {
-	return PlanOptions{
+func PlanOptionsFor(inv *inventory.Inventory, backup runbook.BackupMode, set string, tokenGiven bool) runbook.PlanOptions {
+	return runbook.PlanOptions{
 		Backup: backup, BackupSet: set,
 		Window: inv.Gates.Stabilisation, GateTimeout: inv.Gates.Timeout,
 		TokenFromEnv: tokenGiven, CAFromFile: inv.API.CAFile != "",
@@ -188,28 +177,28 @@ func nodesPath(inv *inventory.Inventory, placeholder string, get func(inventory.
 }
 
 // PlanInputFor builds the plan's input from a survey.
-func PlanInputFor(x *Executor, s Survey, target BuildRef, known []BuildRef, opts PlanOptions) PlanInput {
-	in := PlanInput{Cluster: x.inv.Cluster, Target: target, Known: known, Options: opts}
-	files := map[string]NodeFiles{}
+func PlanInputFor(x *Executor, s Survey, target runbook.BuildRef, known []runbook.BuildRef, opts runbook.PlanOptions) runbook.PlanInput {
+	in := runbook.PlanInput{Cluster: x.inv.Cluster, Target: target, Known: known, Options: opts}
+	files := map[string]runbook.NodeFiles{}
 	for _, f := range s.Files {
 		files[f.Node] = f
 	}
 	for _, name := range x.NodeNames() {
-		pn := PlanNode{Name: name, NodeID: x.NodeID(name), Voter: true, Current: x.identify(files[name].SHA256)}
+		pn := runbook.PlanNode{Name: name, NodeID: x.NodeID(name), Voter: true, Current: x.identify(files[name].SHA256)}
 		in.Nodes = append(in.Nodes, pn)
 	}
-	in.Nodes = PlanNodesFromSnapshot(in.Nodes, s.Snap)
+	in.Nodes = runbook.PlanNodesFromSnapshot(in.Nodes, s.Snap)
 	return in
 }
 
 // knownBuilds lists the catalog's builds and the target.
-func knownBuilds(cat release.Catalog, rel *release.Release) []BuildRef {
-	var out []BuildRef
+func knownBuilds(cat release.Catalog, rel *release.Release) []runbook.BuildRef {
+	var out []runbook.BuildRef
 	for _, r := range cat {
-		out = append(out, BuildRef{Version: r.Version, SHA256: r.SHA256})
+		out = append(out, runbook.BuildRef{Version: r.Version, SHA256: r.SHA256})
 	}
 	if rel != nil {
-		out = append(out, BuildRef{Version: rel.Version, SHA256: rel.SHA256})
+		out = append(out, runbook.BuildRef{Version: rel.Version, SHA256: rel.SHA256})
 	}
 	return out
 }
@@ -219,27 +208,27 @@ func knownBuilds(cat release.Catalog, rel *release.Release) []BuildRef {
 // PlanOptionsIn are the choices `plan` and `upgrade` share.
 type PlanOptionsIn struct {
 	Release   *release.Release
-	Backup    BackupMode
+	Backup    runbook.BackupMode
 	BackupSet string
 }
 
 // MakePlan surveys the cluster (read-only) and builds its plan.
-func MakePlan(ctx context.Context, env Env, o PlanOptionsIn) (Plan, *Executor, Survey, error) {
+func MakePlan(ctx context.Context, env Env, o PlanOptionsIn) (runbook.Plan, *Executor, Survey, error) {
 	x, err := env.executor(o.Release, nil)
 	if err != nil {
-		return Plan{}, nil, Survey{}, err
+		return runbook.Plan{}, nil, Survey{}, err
 	}
 	s, err := SurveyCluster(ctx, x, false)
 	if err != nil {
 		x.Close()
-		return Plan{}, nil, s, err
+		return runbook.Plan{}, nil, s, err
 	}
-	target := BuildRef{Version: o.Release.Version, SHA256: o.Release.SHA256}
+	target := runbook.BuildRef{Version: o.Release.Version, SHA256: o.Release.SHA256}
 	in := PlanInputFor(x, s, target, knownBuilds(env.Catalog, o.Release), PlanOptionsFor(env.Inventory, o.Backup, o.BackupSet, env.Token != ""))
-	p, err := BuildPlan(in)
+	p, err := runbook.BuildPlan(in)
 	if err != nil {
 		x.Close()
-		return Plan{}, nil, s, coded(ExitRefused, "%v", err)
+		return runbook.Plan{}, nil, s, coded(runbook.ExitRefused, "%v", err)
 	}
 	return p, x, s, nil
 }
@@ -268,7 +257,7 @@ type UpgradeOptions struct {
 // auto-approved; on a failure the node is rolled back (exit 4) unless
 // NoRollback (exit 1).
 func Upgrade(ctx context.Context, env Env, o UpgradeOptions) (int, error) {
-	run, err := PrepareUpgrade(ctx, env, o, MachineOptions{Headless: true, NoRollback: o.NoRollback, Approver: CurrentOperator()})
+	run, err := PrepareUpgrade(ctx, env, o, runbook.MachineOptions{Headless: true, NoRollback: o.NoRollback, Approver: CurrentOperator()})
 	if err != nil {
 		return ExitCodeOf(err), err
 	}
@@ -281,8 +270,8 @@ func Upgrade(ctx context.Context, env Env, o UpgradeOptions) (int, error) {
 // console: its plan, a machine that has not begun, the connected executor
 // and the journal it writes.
 type PreparedRun struct {
-	Plan     Plan
-	Machine  Machine
+	Plan     runbook.Plan
+	Machine  runbook.Machine
 	Executor *Executor
 	Journal  *Journal
 }
@@ -295,7 +284,7 @@ func (r *PreparedRun) Close() {
 
 // PrepareUpgrade surveys the cluster (read-only), builds the plan, opens
 // the journal and returns the run, not begun. Nothing on any node changes.
-func PrepareUpgrade(ctx context.Context, env Env, o UpgradeOptions, mo MachineOptions) (*PreparedRun, error) {
+func PrepareUpgrade(ctx context.Context, env Env, o UpgradeOptions, mo runbook.MachineOptions) (*PreparedRun, error) {
 	p, x, _, err := MakePlan(ctx, env, o.PlanOptionsIn)
 	if err != nil {
 		return nil, err
@@ -304,19 +293,19 @@ func PrepareUpgrade(ctx context.Context, env Env, o UpgradeOptions, mo MachineOp
 	j, err := OpenJournal(env.StateDir, env.Inventory.Cluster)
 	if err != nil {
 		x.Close()
-		return nil, &CodedError{Code: ExitUsage, Err: err}
+		return nil, &runbook.ExitError{Code: runbook.ExitUsage, Err: err}
 	}
 	extra, rel := runExtra(p, o.Release, o.Backup, o.BackupSet, o.NoRollback)
 	x.SetJournal(j, extra, rel)
 	env.logLine("journal", j.Path())
-	return &PreparedRun{Plan: p, Machine: NewMachine(p, mo), Executor: x, Journal: j}, nil
+	return &PreparedRun{Plan: p, Machine: runbook.NewMachine(p, mo), Executor: x, Journal: j}, nil
 }
 
-func runError(m Machine) error {
-	if m.ExitCode == ExitOK {
+func runError(m runbook.Machine) error {
+	if m.ExitCode == runbook.ExitOK {
 		return nil
 	}
-	return &CodedError{Code: m.ExitCode, Err: errors.New(m.Reason)}
+	return &runbook.ExitError{Code: m.ExitCode, Err: errors.New(m.Reason)}
 }
 
 // Keys of the run intent's Extra: what resume and rollback need.
@@ -330,7 +319,7 @@ const (
 	extraBuilds         = "builds" // version=sha256 of every build seen, comma-separated
 )
 
-func runExtra(p Plan, r *release.Release, backup BackupMode, set string, noRollback bool) (map[string]string, *JournalRelease) {
+func runExtra(p runbook.Plan, r *release.Release, backup runbook.BackupMode, set string, noRollback bool) (map[string]string, *JournalRelease) {
 	src := r.Source
 	if abs, err := filepath.Abs(src); err == nil {
 		src = abs
@@ -359,8 +348,8 @@ type journalRunInfo struct {
 	run       *JournalRun
 	progress  RunProgress
 	extra     map[string]string
-	target    BuildRef
-	builds    []BuildRef
+	target    runbook.BuildRef
+	builds    []runbook.BuildRef
 	backupSet string
 }
 
@@ -368,14 +357,14 @@ func readRunInfo(env Env) (journalRunInfo, error) {
 	run, err := LatestRun(env.StateDir, env.Inventory.Cluster)
 	if err != nil {
 		if errors.Is(err, ErrNoJournalRun) {
-			return journalRunInfo{}, coded(ExitRefused, "no rollout of cluster %s is on record in %s: nothing to continue (was the upgrade run with another XDG_STATE_HOME?)",
+			return journalRunInfo{}, coded(runbook.ExitRefused, "no rollout of cluster %s is on record in %s: nothing to continue (was the upgrade run with another XDG_STATE_HOME?)",
 				env.Inventory.Cluster, env.StateDir)
 		}
-		return journalRunInfo{}, coded(ExitUsage, "%v", err)
+		return journalRunInfo{}, coded(runbook.ExitUsage, "%v", err)
 	}
 	info := journalRunInfo{run: run, progress: JournalProgress(run.Entries)}
 	for _, e := range run.Entries {
-		if e.Kind == JournalIntent && e.Op == JournalOpRun && e.Node == "" && e.Extra[extraReleaseSHA] != "" {
+		if e.Kind == JournalIntent && e.Op == runbook.RecordOpRun && e.Node == "" && e.Extra[extraReleaseSHA] != "" {
 			info.extra = e.Extra
 		}
 		if e.Kind == JournalOutcome && e.OK && e.Extra["backup_set"] != "" {
@@ -383,12 +372,12 @@ func readRunInfo(env Env) (journalRunInfo, error) {
 		}
 	}
 	if info.extra == nil {
-		return info, coded(ExitRefused, "journal %s does not record the run's release: it was not written by an upgrade; nothing to continue", run.Path)
+		return info, coded(runbook.ExitRefused, "journal %s does not record the run's release: it was not written by an upgrade; nothing to continue", run.Path)
 	}
-	info.target = BuildRef{Version: info.extra[extraReleaseVersion], SHA256: info.extra[extraReleaseSHA]}
+	info.target = runbook.BuildRef{Version: info.extra[extraReleaseVersion], SHA256: info.extra[extraReleaseSHA]}
 	for _, b := range strings.Split(info.extra[extraBuilds], ",") {
 		if v, sha, ok := strings.Cut(b, "="); ok && sha != "" {
-			info.builds = append(info.builds, BuildRef{Version: v, SHA256: sha})
+			info.builds = append(info.builds, runbook.BuildRef{Version: v, SHA256: sha})
 		}
 	}
 	return info, nil
@@ -399,14 +388,14 @@ func readRunInfo(env Env) (journalRunInfo, error) {
 // that run was cut short).
 func runEnd(entries []JournalEntry) (code int, reason string, ended bool) {
 	for _, e := range entries {
-		if e.Op != JournalOpRun || e.Node != "" {
+		if e.Op != runbook.RecordOpRun || e.Node != "" {
 			continue
 		}
 		switch e.Kind {
 		case JournalIntent:
 			ended = false
 		case JournalOutcome:
-			ended, code, reason = true, ExitFailed, e.Detail
+			ended, code, reason = true, runbook.ExitFailed, e.Detail
 			if rest, ok := strings.CutPrefix(e.Detail, "exit "); ok {
 				num, why, _ := strings.Cut(rest, ": ")
 				if n, err := strconv.Atoi(num); err == nil {
@@ -434,46 +423,46 @@ func Resume(ctx context.Context, env Env, o ResumeOptions) (int, error) {
 		return ExitCodeOf(err), err
 	}
 	rp := info.progress
-	if code, reason, ended := runEnd(info.run.Entries); ended && code != ExitFailed {
+	if code, reason, ended := runEnd(info.run.Entries); ended && code != runbook.ExitFailed {
 		// exit 1 (interrupted, or stopped after a failure) is resumable;
 		// a run that succeeded, was refused or was rolled back is over.
-		what := map[int]string{ExitOK: "succeeded", ExitRefused: "was refused", ExitRolledBack: "was rolled back"}[code]
-		if code == ExitOK && strings.HasPrefix(reason, "rolled back") {
+		what := map[int]string{runbook.ExitOK: "succeeded", runbook.ExitRefused: "was refused", runbook.ExitRolledBack: "was rolled back"}[code]
+		if code == runbook.ExitOK && strings.HasPrefix(reason, "rolled back") {
 			what = "was rolled back by `nwroll rollback`"
 		}
 		if what == "" {
 			what = fmt.Sprintf("ended with exit %d", code)
 		}
 		next := "start a new one with `nwroll upgrade`"
-		if code == ExitOK && !strings.HasPrefix(reason, "rolled back") {
+		if code == runbook.ExitOK && !strings.HasPrefix(reason, "rolled back") {
 			next = "`nwroll rollback` undoes it"
 		}
-		return ExitRefused, coded(ExitRefused, "the last rollout of cluster %s (run %s) %s (%s): nothing to resume; %s",
+		return runbook.ExitRefused, coded(runbook.ExitRefused, "the last rollout of cluster %s (run %s) %s (%s): nothing to resume; %s",
 			env.Inventory.Cluster, rp.RunID, what, reason, next)
 	}
 	rel := o.Release
 	if rel == nil {
 		rel, err = release.Load(info.extra[extraReleaseSource])
 		if err != nil {
-			return ExitUsage, coded(ExitUsage, "the interrupted run's release cannot be loaded (%v): pass --release with release %s", err, info.target.Label())
+			return runbook.ExitUsage, coded(runbook.ExitUsage, "the interrupted run's release cannot be loaded (%v): pass --release with release %s", err, info.target.Label())
 		}
 		defer rel.Cleanup()
 	}
-	if rel.SHA256 != planNormSHA(info.target.SHA256) {
-		return ExitUsage, coded(ExitUsage, "release %s (sha256 %s) is not the interrupted run's target %s (sha256 %s)",
-			rel.Source, rel.ShortSHA(), info.target.Label(), planShortSHA(info.target.SHA256))
+	if rel.SHA256 != runbook.NormSHA(info.target.SHA256) {
+		return runbook.ExitUsage, coded(runbook.ExitUsage, "release %s (sha256 %s) is not the interrupted run's target %s (sha256 %s)",
+			rel.Source, rel.ShortSHA(), info.target.Label(), runbook.ShortSHA(info.target.SHA256))
 	}
-	backup := BackupQuiesced
+	backup := runbook.BackupQuiesced
 	switch info.extra[extraBackup] {
 	case "live":
-		backup = BackupLive
+		backup = runbook.BackupLive
 	case "reuse":
-		backup = BackupReuse
+		backup = runbook.BackupReuse
 	}
 	set := info.extra[extraBackupSet]
 	noRollback := info.extra[extraNoRollback] == "true"
 	return continueRun(ctx, env, info, rel, PlanOptionsIn{Release: rel, Backup: backup, BackupSet: set}, o.BreakLock,
-		MachineOptions{Headless: true, NoRollback: noRollback, Approver: CurrentOperator()}, false)
+		runbook.MachineOptions{Headless: true, NoRollback: noRollback, Approver: CurrentOperator()}, false)
 }
 
 // RollbackOptions are `nwroll rollback`'s flags.
@@ -488,16 +477,16 @@ func Rollback(ctx context.Context, env Env, o RollbackOptions) (int, error) {
 	if err != nil {
 		return ExitCodeOf(err), err
 	}
-	backup := BackupLive // never used: rollback steps take no backup
+	backup := runbook.BackupLive // never used: rollback steps take no backup
 	return continueRun(ctx, env, info, nil, PlanOptionsIn{Backup: backup}, o.BreakLock,
-		MachineOptions{Headless: true, Approver: CurrentOperator()}, true)
+		runbook.MachineOptions{Headless: true, Approver: CurrentOperator()}, true)
 }
 
-func continueRun(ctx context.Context, env Env, info journalRunInfo, rel *release.Release, po PlanOptionsIn, breakLock bool, mo MachineOptions, rollback bool) (int, error) {
+func continueRun(ctx context.Context, env Env, info journalRunInfo, rel *release.Release, po PlanOptionsIn, breakLock bool, mo runbook.MachineOptions, rollback bool) (int, error) {
 	known := append(knownBuilds(env.Catalog, rel), info.builds...)
 	x, err := env.executor(rel, known)
 	if err != nil {
-		return ExitUsage, err
+		return runbook.ExitUsage, err
 	}
 	defer x.Close()
 	x.cfg.BreakLock = breakLock
@@ -507,24 +496,24 @@ func continueRun(ctx context.Context, env Env, info journalRunInfo, rel *release
 		return ExitCodeOf(err), err
 	}
 	in := PlanInputFor(x, s, info.target, known, PlanOptionsFor(env.Inventory, po.Backup, po.BackupSet, env.Token != ""))
-	p, err := BuildPlan(in)
+	p, err := runbook.BuildPlan(in)
 	if err != nil {
-		return ExitRefused, coded(ExitRefused, "%v", err)
+		return runbook.ExitRefused, coded(runbook.ExitRefused, "%v", err)
 	}
 	facts := ResumeFactsFromJournal(info.run.Entries, s.Files)
 	facts.Builds = append(facts.Builds, info.builds...)
-	var m Machine
+	var m runbook.Machine
 	if rollback {
-		m, err = RollbackState(p, facts, mo)
+		m, err = runbook.RollbackState(p, facts, mo)
 	} else {
-		m, err = ResumeState(p, facts, mo)
+		m, err = runbook.ResumeState(p, facts, mo)
 	}
 	if err != nil {
-		return ExitRefused, coded(ExitRefused, "%v", err)
+		return runbook.ExitRefused, coded(runbook.ExitRefused, "%v", err)
 	}
 	j, err := ReopenJournal(info.run.Path)
 	if err != nil {
-		return ExitUsage, err
+		return runbook.ExitUsage, err
 	}
 	defer j.Close()
 	rr := &JournalRelease{To: info.target.Version}
@@ -589,7 +578,7 @@ func Status(ctx context.Context, env Env) (StatusReport, error) {
 			rep.Term = s.Snap.Stats.Cluster.CurrentTerm
 		}
 	} else {
-		rep.Notes = append(rep.Notes, "no leader: "+statsErrText(s.Snap))
+		rep.Notes = append(rep.Notes, "no leader: "+runbook.StatsErrText(s.Snap))
 	}
 	if s.LockErr != nil {
 		rep.Notes = append(rep.Notes, "locks: "+s.LockErr.Error())
@@ -739,7 +728,7 @@ func Sysdump(ctx context.Context, env Env, dest string, progress func(int64)) (h
 	}
 	res, err := x.ClusterSysdump(ctx, dest, p)
 	if err != nil {
-		return res, coded(ExitFailed, "sysdump of cluster %s: %v", env.Inventory.Cluster, err)
+		return res, coded(runbook.ExitFailed, "sysdump of cluster %s: %v", env.Inventory.Cluster, err)
 	}
 	return res, nil
 }

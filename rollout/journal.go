@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
 // The journal (design §3 "Journal") is an append-only JSON-lines file per
@@ -34,14 +35,6 @@ const (
 	JournalOutcome  JournalKind = "outcome"  // an effect finished (OK or Error)
 	JournalEvent    JournalKind = "event"    // something observed (gate result, leader change, note)
 	JournalApproval JournalKind = "approval" // an operator approved a step (ApprovedBy, GateValues shown)
-)
-
-// Ops that JournalProgress interprets. Any other op is recorded and counted
-// as completed or in flight, but has no special meaning.
-const (
-	JournalOpRun      = "run"      // intent at start of a run, outcome at its end
-	JournalOpSwap     = "swap"     // node's binary replaced by the target: the node counts as upgraded
-	JournalOpRollback = "rollback" // node's .prev restored: the node no longer counts as upgraded
 )
 
 // JournalRelease is the move a run makes.
@@ -648,14 +641,14 @@ func JournalProgress(entries []JournalEntry) RunProgress {
 		switch e.Kind {
 		case JournalIntent:
 			openIntents[key] = append(openIntents[key], i)
-			if e.Op == JournalOpRun && e.Node == "" {
+			if e.Op == runbook.RecordOpRun && e.Node == "" {
 				rp.Started, rp.Finished, rp.FinishedOK = true, false, false
 			}
 		case JournalOutcome:
 			if st := openIntents[key]; len(st) > 0 {
 				openIntents[key] = st[:len(st)-1]
 			}
-			if e.Op == JournalOpRun && e.Node == "" {
+			if e.Op == runbook.RecordOpRun && e.Node == "" {
 				rp.Finished, rp.FinishedOK = true, e.OK
 			}
 			if e.Node == "" {
@@ -668,11 +661,11 @@ func JournalProgress(entries []JournalEntry) RunProgress {
 			}
 			np.Completed = append(np.Completed, e.Op)
 			switch e.Op {
-			case JournalOpSwap:
+			case runbook.RecordOpSwap:
 				np.Upgraded, np.RolledBack = true, false
 				rp.UpgradeOrder = append(remove(rp.UpgradeOrder, e.Node), e.Node)
 				rp.RolledBack = remove(rp.RolledBack, e.Node)
-			case JournalOpRollback:
+			case runbook.RecordOpRollback:
 				if np.Upgraded {
 					np.Upgraded, np.RolledBack = false, true
 					rp.UpgradeOrder = remove(rp.UpgradeOrder, e.Node)

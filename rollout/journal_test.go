@@ -19,6 +19,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
 const journalChildEnv = "NWROLL_TEST_JOURNAL_CHILD"
@@ -67,7 +68,7 @@ func TestJournalRoundTrip(t *testing.T) {
 	j, state := jnTestOpen(t)
 	at := time.Date(2026, 11, 23, 10, 15, 0, 0, time.FixedZone("CET", 3600))
 	in := []JournalEntry{
-		{Kind: JournalIntent, Op: JournalOpRun, Release: &JournalRelease{From: "1.0.0", To: "1.1.0"}, TS: at},
+		{Kind: JournalIntent, Op: runbook.RecordOpRun, Release: &JournalRelease{From: "1.0.0", To: "1.1.0"}, TS: at},
 		{Kind: JournalApproval, StepID: "upgrade/fw-b", Node: "fw-b", ApprovedBy: "alice@ops-1",
 			GateValues: map[string]string{"quorum": "3 voters, 2 stay up, quorum 2", "lag": "0"}},
 		{Kind: JournalIntent, StepID: "upgrade/fw-b", Node: "fw-b", Op: "stop", Effect: 7},
@@ -488,7 +489,7 @@ func (s *jnSeq) add(kind JournalKind, node, op string, ok bool) *jnSeq {
 func (s *jnSeq) upgradeNode(node string) *jnSeq {
 	s.es = append(s.es, JournalEntry{RunID: s.run, Seq: int64(len(s.es) + 1), Kind: JournalApproval, StepID: "upgrade/" + node, Node: node,
 		ApprovedBy: "alice@ops-1", GateValues: map[string]string{"quorum": "2 of 3 stay up"}})
-	for _, op := range []string{"stop", "keep-prev", JournalOpSwap, "start", "gates"} {
+	for _, op := range []string{"stop", "keep-prev", runbook.RecordOpSwap, "start", "gates"} {
 		s.add(JournalIntent, node, op, false).add(JournalOutcome, node, op, true)
 	}
 	return s
@@ -497,7 +498,7 @@ func (s *jnSeq) upgradeNode(node string) *jnSeq {
 func TestJournalProgress(t *testing.T) {
 	start := func(run string) *jnSeq {
 		s := &jnSeq{run: run}
-		s.es = append(s.es, JournalEntry{RunID: run, Seq: 1, Kind: JournalIntent, Op: JournalOpRun, Cluster: "prod",
+		s.es = append(s.es, JournalEntry{RunID: run, Seq: 1, Kind: JournalIntent, Op: runbook.RecordOpRun, Cluster: "prod",
 			Release: &JournalRelease{From: "1.0.0", To: "1.1.0"}})
 		for _, n := range []string{"fw-a", "fw-b", "fw-c"} {
 			s.add(JournalIntent, n, "stage", false).add(JournalOutcome, n, "stage", true)
@@ -505,7 +506,7 @@ func TestJournalProgress(t *testing.T) {
 		return s
 	}
 	finish := func(s *jnSeq, ok bool) *jnSeq {
-		s.es = append(s.es, JournalEntry{RunID: s.run, Seq: int64(len(s.es) + 1), Kind: JournalOutcome, Op: JournalOpRun, OK: ok})
+		s.es = append(s.es, JournalEntry{RunID: s.run, Seq: int64(len(s.es) + 1), Kind: JournalOutcome, Op: runbook.RecordOpRun, OK: ok})
 		return s
 	}
 
@@ -537,7 +538,7 @@ func TestJournalProgress(t *testing.T) {
 		s := start("r1").upgradeNode("fw-b")
 		s.add(JournalIntent, "fw-c", "stop", false).add(JournalOutcome, "fw-c", "stop", true).
 			add(JournalIntent, "fw-c", "keep-prev", false).add(JournalOutcome, "fw-c", "keep-prev", true).
-			add(JournalIntent, "fw-c", JournalOpSwap, false)
+			add(JournalIntent, "fw-c", runbook.RecordOpSwap, false)
 		p := JournalProgress(s.es)
 		if !p.Unfinished() || p.Finished {
 			t.Errorf("a killed run reads as finished: %+v", p)
@@ -545,25 +546,25 @@ func TestJournalProgress(t *testing.T) {
 		if !reflect.DeepEqual(p.UpgradeOrder, []string{"fw-b"}) {
 			t.Errorf("UpgradeOrder %v", p.UpgradeOrder)
 		}
-		if len(p.InFlight) != 2 || p.InFlight[0].Op != JournalOpRun || p.InFlight[1].Node != "fw-c" || p.InFlight[1].Op != JournalOpSwap {
+		if len(p.InFlight) != 2 || p.InFlight[0].Op != runbook.RecordOpRun || p.InFlight[1].Node != "fw-c" || p.InFlight[1].Op != runbook.RecordOpSwap {
 			t.Errorf("InFlight %+v", p.InFlight)
 		}
 		c := p.Nodes["fw-c"]
-		if c.Upgraded || !reflect.DeepEqual(c.InFlight, []string{JournalOpSwap}) || !reflect.DeepEqual(c.Completed, []string{"stage", "stop", "keep-prev"}) {
+		if c.Upgraded || !reflect.DeepEqual(c.InFlight, []string{runbook.RecordOpSwap}) || !reflect.DeepEqual(c.Completed, []string{"stage", "stop", "keep-prev"}) {
 			t.Errorf("fw-c %+v", c)
 		}
-		if p.Last == nil || p.Last.Op != JournalOpSwap {
+		if p.Last == nil || p.Last.Op != runbook.RecordOpSwap {
 			t.Errorf("Last %+v", p.Last)
 		}
 	})
 
 	t.Run("gate failure rolled back", func(t *testing.T) {
 		s := start("r1").upgradeNode("fw-b")
-		for _, op := range []string{"stop", "keep-prev", JournalOpSwap, "start"} {
+		for _, op := range []string{"stop", "keep-prev", runbook.RecordOpSwap, "start"} {
 			s.add(JournalIntent, "fw-c", op, false).add(JournalOutcome, "fw-c", op, true)
 		}
 		s.add(JournalIntent, "fw-c", "gates", false).add(JournalOutcome, "fw-c", "gates", false)
-		s.add(JournalIntent, "fw-c", JournalOpRollback, false).add(JournalOutcome, "fw-c", JournalOpRollback, true)
+		s.add(JournalIntent, "fw-c", runbook.RecordOpRollback, false).add(JournalOutcome, "fw-c", runbook.RecordOpRollback, true)
 		finish(s, false)
 		p := JournalProgress(s.es)
 		if !reflect.DeepEqual(p.UpgradeOrder, []string{"fw-b"}) || !reflect.DeepEqual(p.RolledBack, []string{"fw-c"}) {
@@ -582,7 +583,7 @@ func TestJournalProgress(t *testing.T) {
 		r1 := start("r1").upgradeNode("fw-b")
 		r1.add(JournalIntent, "fw-c", "stop", false) // killed here
 		r2 := &jnSeq{run: "r2"}
-		r2.es = append(r2.es, JournalEntry{RunID: "r2", Seq: 1, Kind: JournalIntent, Op: JournalOpRun, Release: &JournalRelease{From: "1.0.0", To: "1.1.0"}})
+		r2.es = append(r2.es, JournalEntry{RunID: "r2", Seq: 1, Kind: JournalIntent, Op: runbook.RecordOpRun, Release: &JournalRelease{From: "1.0.0", To: "1.1.0"}})
 		r2.add(JournalEvent, "fw-c", "observed", true).upgradeNode("fw-c").upgradeNode("fw-a")
 		finish(r2, true)
 		p := JournalProgress(append(slices.Clone(r1.es), r2.es...))
@@ -596,7 +597,7 @@ func TestJournalProgress(t *testing.T) {
 		}
 		r3 := &jnSeq{run: "r3"}
 		for _, n := range []string{"fw-a", "fw-c", "fw-b"} { // reverse order
-			r3.add(JournalIntent, n, JournalOpRollback, false).add(JournalOutcome, n, JournalOpRollback, true)
+			r3.add(JournalIntent, n, runbook.RecordOpRollback, false).add(JournalOutcome, n, runbook.RecordOpRollback, true)
 		}
 		p = JournalProgress(append(append(slices.Clone(r1.es), r2.es...), r3.es...))
 		if len(p.UpgradeOrder) != 0 || !reflect.DeepEqual(p.RolledBack, []string{"fw-a", "fw-c", "fw-b"}) {
@@ -628,8 +629,8 @@ func TestJournalProgress(t *testing.T) {
 // logic sees.
 func TestJournalProgressFromFile(t *testing.T) {
 	j, state := jnTestOpen(t)
-	j.Append(JournalEntry{Kind: JournalIntent, Op: JournalOpRun, Release: &JournalRelease{From: "1.0.0", To: "1.1.0"}})
-	for _, op := range []string{"stop", "keep-prev", JournalOpSwap} {
+	j.Append(JournalEntry{Kind: JournalIntent, Op: runbook.RecordOpRun, Release: &JournalRelease{From: "1.0.0", To: "1.1.0"}})
+	for _, op := range []string{"stop", "keep-prev", runbook.RecordOpSwap} {
 		j.Append(JournalEntry{Kind: JournalIntent, StepID: "upgrade/fw-b", Node: "fw-b", Op: op})
 		j.Append(JournalEntry{Kind: JournalOutcome, StepID: "upgrade/fw-b", Node: "fw-b", Op: op, OK: true})
 	}

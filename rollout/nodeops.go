@@ -21,6 +21,7 @@ import (
 	"github.com/nwroll/nwroll/rollout/inventory"
 	"github.com/nwroll/nwroll/rollout/release"
 	"github.com/nwroll/nwroll/rollout/remote"
+	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
 // The node-changing effects, each idempotent where a kill -9 could leave it
@@ -42,7 +43,7 @@ func (x *Executor) Stage(ctx context.Context, name, sha string) error {
 	if rel == nil || rel.BinaryPath == "" {
 		return errors.New("stage: no release binary to upload")
 	}
-	if want := planNormSHA(sha); want != "" && want != rel.SHA256 {
+	if want := runbook.NormSHA(sha); want != "" && want != rel.SHA256 {
 		return fmt.Errorf("stage: asked for sha256 %s, but the release binary is %s", release.ShortSHA(want), rel.ShortSHA())
 	}
 	n, err := x.node(name)
@@ -229,7 +230,7 @@ func (x *Executor) Rename(ctx context.Context, name, suffix, want string) error 
 	if suffix == ".prev" {
 		op = "restore .prev"
 	}
-	out, err := x.script(ctx, n, op, renameScript, 5*time.Minute, n.Paths.Binary, suffix, planNormSHA(want))
+	out, err := x.script(ctx, n, op, renameScript, 5*time.Minute, n.Paths.Binary, suffix, runbook.NormSHA(want))
 	if err != nil {
 		return err
 	}
@@ -270,27 +271,27 @@ func (x *Executor) ensureBackupSet() (*BackupSet, error) {
 // Backup tars the node's data root into its backup dir (0600), records
 // its sha256 in this run's backup set, and saves the set locally and on
 // every node it covers.
-func (x *Executor) Backup(ctx context.Context, name string, mode BackupMode) (BackupInfo, error) {
+func (x *Executor) Backup(ctx context.Context, name string, mode runbook.BackupMode) (runbook.BackupInfo, error) {
 	n, err := x.node(name)
 	if err != nil {
-		return BackupInfo{}, err
+		return runbook.BackupInfo{}, err
 	}
 	set, err := x.ensureBackupSet()
 	if err != nil {
-		return BackupInfo{}, err
+		return runbook.BackupInfo{}, err
 	}
 	now := time.Now().UTC()
 	archive := BackupArchivePath(n.Paths.BackupDir, name, set.ID, now)
-	out, err := x.script(ctx, n, "backup", BackupCreateCommand(n.Paths.DataRoot, archive, mode == BackupLive), backupTimeout)
+	out, err := x.script(ctx, n, "backup", BackupCreateCommand(n.Paths.DataRoot, archive, mode == runbook.BackupLive), backupTimeout)
 	if err != nil {
-		return BackupInfo{}, err
+		return runbook.BackupInfo{}, err
 	}
 	if out.Code != 0 {
-		return BackupInfo{}, commandError("backup", name, out)
+		return runbook.BackupInfo{}, commandError("backup", name, out)
 	}
 	sha, size, err := ParseBackupOutput(out.Stdout)
 	if err != nil {
-		return BackupInfo{}, fmt.Errorf("backup on %s: %v", name, err)
+		return runbook.BackupInfo{}, fmt.Errorf("backup on %s: %v", name, err)
 	}
 	x.mu.Lock()
 	bin := x.files[name].SHA256
@@ -304,12 +305,12 @@ func (x *Executor) Backup(ctx context.Context, name string, mode BackupMode) (Ba
 	snapshot.Nodes = append([]BackupArchive(nil), set.Nodes...)
 	x.mu.Unlock()
 	if _, err := SaveBackupSet(x.cfg.StateDir, snapshot); err != nil {
-		return BackupInfo{}, fmt.Errorf("backup on %s: save the backup set locally: %w", name, err)
+		return runbook.BackupInfo{}, fmt.Errorf("backup on %s: save the backup set locally: %w", name, err)
 	}
 	if err := x.writeSetOnNodes(ctx, snapshot); err != nil {
-		return BackupInfo{}, err
+		return runbook.BackupInfo{}, err
 	}
-	return BackupInfo{Set: set.ID, Path: archive, SHA256: sha}, nil
+	return runbook.BackupInfo{Set: set.ID, Path: archive, SHA256: sha}, nil
 }
 
 // writeSetOnNodes writes the set's manifest to every node it covers.
@@ -483,16 +484,16 @@ func (x *Executor) ReadLocks(ctx context.Context, names []string) (map[string]Lo
 // TakeSysdump saves a cluster sysdump (POST …/sysdump/cluster, via the
 // leader when known), or one node sysdump per node when there is no leader,
 // under StateDir/<cluster>/sysdumps/, mode 0600.
-func (x *Executor) TakeSysdump(ctx context.Context, purpose SysdumpPurpose, perNode bool, nodes []string) (SysdumpInfo, error) {
+func (x *Executor) TakeSysdump(ctx context.Context, purpose runbook.SysdumpPurpose, perNode bool, nodes []string) (runbook.SysdumpInfo, error) {
 	dir, err := x.clusterStateDir("sysdumps")
 	if err != nil {
-		return SysdumpInfo{}, err
+		return runbook.SysdumpInfo{}, err
 	}
 	base := filepath.Join(dir, x.runTag()+"-"+string(purpose))
 	if !perNode {
 		res, err := x.ClusterSysdump(ctx, base+".tar.gz", x.progress("cluster", "sysdump"))
 		if err == nil {
-			info := SysdumpInfo{Path: res.Path}
+			info := runbook.SysdumpInfo{Path: res.Path}
 			if a, err := health.OpenArchive(res.Path); err == nil {
 				if m, err := a.Manifest(); err == nil {
 					info.Partial = m.Partial
@@ -501,7 +502,7 @@ func (x *Executor) TakeSysdump(ctx context.Context, purpose SysdumpPurpose, perN
 			return info, nil
 		}
 		if !health.IsLeaderTransition(err) && !health.IsUnreachable(err) {
-			return SysdumpInfo{}, err
+			return runbook.SysdumpInfo{}, err
 		}
 		x.note(Note{Kind: NoteInfo, Op: "sysdump", Text: "cluster sysdump failed (" + err.Error() + "); taking one sysdump per node"})
 	}
@@ -542,9 +543,9 @@ func (x *Executor) ClusterSysdump(ctx context.Context, dest string, progress fun
 	return health.SysdumpResult{}, errors.Join(errs...)
 }
 
-func (x *Executor) nodeSysdumps(ctx context.Context, base string, nodes []string) (SysdumpInfo, error) {
+func (x *Executor) nodeSysdumps(ctx context.Context, base string, nodes []string) (runbook.SysdumpInfo, error) {
 	if err := journalMkdir(base); err != nil {
-		return SysdumpInfo{}, err
+		return runbook.SysdumpInfo{}, err
 	}
 	byName := map[string]*health.Client{}
 	for _, c := range x.Clients() {
@@ -566,12 +567,12 @@ func (x *Executor) nodeSysdumps(ctx context.Context, base string, nodes []string
 		return err
 	})
 	if failed == len(nodes) {
-		return SysdumpInfo{}, fmt.Errorf("no node gave a sysdump: %w", err)
+		return runbook.SysdumpInfo{}, fmt.Errorf("no node gave a sysdump: %w", err)
 	}
 	if err != nil {
 		x.note(Note{Kind: NoteInfo, Op: "sysdump", Text: "some node sysdumps failed: " + err.Error()})
 	}
-	return SysdumpInfo{Path: base, Partial: failed > 0}, nil
+	return runbook.SysdumpInfo{Path: base, Partial: failed > 0}, nil
 }
 
 // SaveBaseline keeps the pre-check's snapshot: every node's /metrics in

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/nwroll/nwroll/rollout/inventory"
+	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
 // The plan shows a path only when every node uses it; per-node paths show
@@ -25,11 +26,11 @@ func TestPlanOptionsForPaths(t *testing.T) {
 		}
 		return inv
 	}
-	shared := PlanOptionsFor(load("  - {name: a, host: 10.0.0.1}\n  - {name: b, host: 10.0.0.2}\n"), BackupQuiesced, "", false)
+	shared := PlanOptionsFor(load("  - {name: a, host: 10.0.0.1}\n  - {name: b, host: 10.0.0.2}\n"), runbook.BackupQuiesced, "", false)
 	if shared.Binary != "/opt/neuwerk/bin/neuwerk" || shared.DataRoot != "/var/lib/neuwerk" {
 		t.Errorf("shared paths: %q %q", shared.Binary, shared.DataRoot)
 	}
-	per := PlanOptionsFor(load("  - {name: a, host: 10.0.0.1, paths: {binary: /x/neuwerk}}\n  - {name: b, host: 10.0.0.2}\n"), BackupQuiesced, "", false)
+	per := PlanOptionsFor(load("  - {name: a, host: 10.0.0.1, paths: {binary: /x/neuwerk}}\n  - {name: b, host: 10.0.0.2}\n"), runbook.BackupQuiesced, "", false)
 	if per.Binary != "<binary>" || per.DataRoot != "/var/lib/neuwerk" {
 		t.Errorf("per-node binary: %q, data root %q", per.Binary, per.DataRoot)
 	}

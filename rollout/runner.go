@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
 // The headless runner (design §2) drives the machine with the executor:
@@ -35,7 +37,7 @@ type RunnerOptions struct {
 	// held for its window, is seen at once rather than up to a second late.
 	GateTick time.Duration
 	// OnMachine, if set, sees the machine after every event (tests, UIs).
-	OnMachine func(Machine)
+	OnMachine func(runbook.Machine)
 }
 
 // LogEntry is one line of the headless log (the JSON form; the text form
@@ -103,7 +105,7 @@ type EventLog struct {
 	ThrottleProgress bool
 
 	mu           sync.Mutex
-	started      map[EffectID]startedEffect
+	started      map[runbook.EffectID]startedEffect
 	gateKey      string
 	gateAt       time.Time
 	lastPrint    map[string]time.Time // progress throttling per node and op
@@ -113,7 +115,7 @@ type EventLog struct {
 }
 
 type startedEffect struct {
-	e  Effect
+	e  runbook.Effect
 	at time.Time
 }
 
@@ -121,14 +123,14 @@ type startedEffect struct {
 // from the goroutines that drive the machine and perform effects; it must
 // be safe for that.
 func NewEventLog(sink func(LogEntry)) *EventLog {
-	return &EventLog{sink: sink, started: map[EffectID]startedEffect{}, lastPrint: map[string]time.Time{},
+	return &EventLog{sink: sink, started: map[runbook.EffectID]startedEffect{}, lastPrint: map[string]time.Time{},
 		progressFrom: map[string]time.Time{}, progressLast: map[string]int64{}, progressSeen: map[string]time.Time{}}
 }
 
 // Hooks are the driver hooks that log.
 func (r *EventLog) Hooks() DriverHooks {
 	return DriverHooks{
-		OnRecord: func(rec Record, err error) {
+		OnRecord: func(rec runbook.Record, err error) {
 			r.printRecord(rec)
 			if err != nil {
 				r.emit(LogEntry{TS: time.Now(), Type: "note", Op: "journal", Status: "failed", Error: err.Error()})
@@ -141,16 +143,16 @@ func (r *EventLog) Hooks() DriverHooks {
 				r.emit(LogEntry{TS: time.Now(), Type: "effect", Op: "save-baseline", Status: "ok"})
 			}
 		},
-		OnFinish: func(f Finish) {
+		OnFinish: func(f runbook.Finish) {
 			code := f.ExitCode
 			r.emit(LogEntry{TS: time.Now(), Type: "finish", Op: "finish", Status: fmt.Sprintf("exit %d", code), Detail: f.Reason, ExitCode: &code})
 		},
-		OnStart: func(e Effect) {
+		OnStart: func(e runbook.Effect) {
 			r.mu.Lock()
 			r.started[e.Meta().ID] = startedEffect{e: e, at: time.Now()}
 			r.mu.Unlock()
 			if isLong(e) {
-				r.emit(LogEntry{TS: time.Now(), Node: effectNode(e), Type: "effect", Op: e.Kind(), Step: string(e.Meta().Step), Status: "started", Detail: effectDetail(e)})
+				r.emit(LogEntry{TS: time.Now(), Node: runbook.EffectNode(e), Type: "effect", Op: e.Kind(), Step: string(e.Meta().Step), Status: "started", Detail: effectDetail(e)})
 			}
 		},
 	}
@@ -158,7 +160,7 @@ func (r *EventLog) Hooks() DriverHooks {
 
 // RunHeadless runs m to its end with x and returns the finished machine;
 // its ExitCode is the run's (design §1).
-func RunHeadless(ctx context.Context, m Machine, x *Executor, o RunnerOptions) Machine {
+func RunHeadless(ctx context.Context, m runbook.Machine, x *Executor, o RunnerOptions) runbook.Machine {
 	if o.Tick <= 0 {
 		o.Tick = time.Second
 	}
@@ -183,7 +185,7 @@ func RunHeadless(ctx context.Context, m Machine, x *Executor, o RunnerOptions) M
 
 	var seq uint64
 	d := NewDriver(ctx, x, r.Hooks())
-	feed := func(ev Event) {
+	feed := func(ev runbook.Event) {
 		seq++
 		d.Dispatch(seq, m.Handle(ev))
 		r.AfterEvent(m, ev)
@@ -195,7 +197,7 @@ func RunHeadless(ctx context.Context, m Machine, x *Executor, o RunnerOptions) M
 	ticker := time.NewTicker(o.GateTick)
 	defer ticker.Stop()
 	quit := ctx.Done()
-	feed(Begin{At: time.Now()})
+	feed(runbook.Begin{At: time.Now()})
 	lastTick := time.Now()
 	for !m.Finished {
 		select {
@@ -205,12 +207,12 @@ func RunHeadless(ctx context.Context, m Machine, x *Executor, o RunnerOptions) M
 		case t := <-ticker.C:
 			if m.Gate.Open || t.Sub(lastTick) >= o.Tick-o.GateTick/2 {
 				lastTick = t
-				feed(Tick{Now: t})
+				feed(runbook.Tick{Now: t})
 			}
 		case <-quit:
 			quit = nil
 			r.emit(LogEntry{TS: time.Now(), Type: "event", Op: "interrupted", Detail: "finishing the effects in flight; a stopped node is started again"})
-			feed(Quit{At: time.Now()})
+			feed(runbook.Quit{At: time.Now()})
 		}
 	}
 	// Polls may still be in flight: let them end, then return.
@@ -220,26 +222,26 @@ func RunHeadless(ctx context.Context, m Machine, x *Executor, o RunnerOptions) M
 }
 
 // isLong: effects worth a "started" line.
-func isLong(e Effect) bool {
+func isLong(e runbook.Effect) bool {
 	switch e.(type) {
-	case StageBinary, BackupNode, TakeSysdump, StopService, StartService, VerifyBackupSet:
+	case runbook.StageBinary, runbook.BackupNode, runbook.TakeSysdump, runbook.StopService, runbook.StartService, runbook.VerifyBackupSet:
 		return true
 	}
 	return false
 }
 
-func effectDetail(e Effect) string {
+func effectDetail(e runbook.Effect) string {
 	switch e := e.(type) {
-	case TakeSysdump:
+	case runbook.TakeSysdump:
 		if e.PerNode {
 			return string(e.Purpose) + " (one per node: no leader)"
 		}
 		return string(e.Purpose)
-	case BackupNode:
+	case runbook.BackupNode:
 		return e.Mode.String()
-	case StageBinary:
-		return "sha256 " + planShortSHA(e.SHA256)
-	case VerifyBackupSet:
+	case runbook.StageBinary:
+		return "sha256 " + runbook.ShortSHA(e.SHA256)
+	case runbook.VerifyBackupSet:
 		return "set " + e.Set
 	}
 	return ""
@@ -263,14 +265,14 @@ func printLogEntry(w io.Writer, asJSON bool, l LogEntry) {
 }
 
 // Answered logs the result of an effect this log saw start.
-func (r *EventLog) Answered(ev Event) {
-	var id EffectID
+func (r *EventLog) Answered(ev runbook.Event) {
+	var id runbook.EffectID
 	var err error
 	var data any
 	switch ev := ev.(type) {
-	case EffectResult:
+	case runbook.EffectResult:
 		id, err, data = ev.ID, ev.Err, ev.Data
-	case Snapshot:
+	case runbook.Snapshot:
 		r.mu.Lock()
 		delete(r.started, ev.ID)
 		r.mu.Unlock()
@@ -285,33 +287,33 @@ func (r *EventLog) Answered(ev Event) {
 	if !ok {
 		return
 	}
-	l := LogEntry{TS: time.Now(), Node: effectNode(s.e), Type: "effect", Op: s.e.Kind(), Step: string(s.e.Meta().Step), Status: "ok",
+	l := LogEntry{TS: time.Now(), Node: runbook.EffectNode(s.e), Type: "effect", Op: s.e.Kind(), Step: string(s.e.Meta().Step), Status: "ok",
 		Seconds: time.Since(s.at).Seconds()}
 	if err != nil {
 		l.Status, l.Error = "failed", err.Error()
 	} else {
 		l.Detail = resultDetail(s.e, data)
 	}
-	if rf, ok := s.e.(ReadNodeFiles); ok && len(rf.Nodes) == 1 {
+	if rf, ok := s.e.(runbook.ReadNodeFiles); ok && len(rf.Nodes) == 1 {
 		l.Node = rf.Nodes[0]
 	}
 	r.emit(l)
 }
 
-func resultDetail(e Effect, data any) string {
+func resultDetail(e runbook.Effect, data any) string {
 	switch d := data.(type) {
-	case SysdumpInfo:
+	case runbook.SysdumpInfo:
 		s := "saved " + d.Path
 		if d.Partial {
 			s += " (partial: some nodes failed)"
 		}
 		return s
-	case BackupInfo:
-		return fmt.Sprintf("set %s, %s (sha256 %s)", d.Set, d.Path, planShortSHA(d.SHA256))
-	case []NodeFiles:
+	case runbook.BackupInfo:
+		return fmt.Sprintf("set %s, %s (sha256 %s)", d.Set, d.Path, runbook.ShortSHA(d.SHA256))
+	case []runbook.NodeFiles:
 		var parts []string
 		for _, f := range d {
-			p := f.Node + " " + planShortSHA(f.SHA256)
+			p := f.Node + " " + runbook.ShortSHA(f.SHA256)
 			if f.NewPresent {
 				p += " +new"
 			}
@@ -328,12 +330,12 @@ func resultDetail(e Effect, data any) string {
 	return effectDetail(e)
 }
 
-func (r *EventLog) printRecord(rec Record) {
+func (r *EventLog) printRecord(rec runbook.Record) {
 	now := time.Now()
 	switch rec.Type {
-	case RecordEvent:
+	case runbook.RecordEvent:
 		r.emit(LogEntry{TS: now, Node: rec.Node, Type: "event", Op: rec.Op, Step: string(rec.Step), Detail: rec.Detail})
-	case RecordApproval:
+	case runbook.RecordApproval:
 		d := rec.Detail
 		if rec.By != "" {
 			d += " (approved by " + rec.By + ")"
@@ -343,8 +345,8 @@ func (r *EventLog) printRecord(rec Record) {
 }
 
 // AfterEvent logs the open gate when its failing checks change.
-func (r *EventLog) AfterEvent(m Machine, ev Event) {
-	if _, ok := ev.(Snapshot); !ok {
+func (r *EventLog) AfterEvent(m runbook.Machine, ev runbook.Event) {
+	if _, ok := ev.(runbook.Snapshot); !ok {
 		return
 	}
 	g := m.Gate

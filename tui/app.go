@@ -18,6 +18,7 @@ import (
 
 	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/rollout"
+	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
 // Deps is what the console needs from its caller.
@@ -70,7 +71,7 @@ type Model struct {
 
 	stage    stage
 	eng      *engine
-	machine  rollout.Machine
+	machine  runbook.Machine
 	seq      uint64 // dispatch batches, numbered from 1
 	now      time.Time
 	started  time.Time
@@ -83,11 +84,11 @@ type Model struct {
 	refreshing    bool
 	seen          map[string]time.Time // last good poll per node
 	nodeErr       map[string]string    // why the last poll of a node failed
-	sysdumpByID   map[rollout.EffectID]rollout.SysdumpPurpose
+	sysdumpByID   map[runbook.EffectID]runbook.SysdumpPurpose
 	baseline      string // the baseline sysdump's path
 	transfers     map[string]transfer
 	spin          spinner.Model
-	dialogStep    rollout.StepID // the approval dialog on screen
+	dialogStep    runbook.StepID // the approval dialog on screen
 	dialogArmed   bool
 	armSeq        int
 	notice        string // a one-line hint in the status bar
@@ -111,7 +112,7 @@ func New(deps Deps) Model {
 		deps.PrepareTimeout = 2 * time.Minute
 	}
 	m := Model{deps: deps, isDark: true, keys: DefaultKeyMap(), help: help.New(),
-		seen: map[string]time.Time{}, nodeErr: map[string]string{}, sysdumpByID: map[rollout.EffectID]rollout.SysdumpPurpose{},
+		seen: map[string]time.Time{}, nodeErr: map[string]string{}, sysdumpByID: map[runbook.EffectID]runbook.SysdumpPurpose{},
 		transfers: map[string]transfer{}}
 	m.st = NewStyles(m.isDark, deps.NoColor)
 	m.spin = spinner.New(spinner.WithSpinner(spinner.MiniDot))
@@ -176,7 +177,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if m.closing || m.stage != stageRunning {
 			return m, nil
 		}
-		return m.feed(rollout.Snapshot{Snap: msg.snap, At: msg.snap.TakenAt})
+		return m.feed(runbook.Snapshot{Snap: msg.snap, At: msg.snap.TakenAt})
 	case tickMsg:
 		return m.onTick(msg)
 	case armMsg:
@@ -210,33 +211,33 @@ func (m Model) onPrepared(msg preparedMsg) (tea.Model, tea.Cmd) {
 	m.log = m.log.add(m.st, m.now, "", "journal "+m.journal, false).show()
 	m.runbook = runbookPane{}
 	m.layout()
-	next, cmd := m.feed(rollout.Begin{At: msg.at})
+	next, cmd := m.feed(runbook.Begin{At: msg.at})
 	return next, tea.Batch(cmd, listenCmd(m.eng))
 }
 
 // feed hands one event to the machine and dispatches its effects.
-func (m Model) feed(ev rollout.Event) (Model, tea.Cmd) {
+func (m Model) feed(ev runbook.Event) (Model, tea.Cmd) {
 	if m.stage != stageRunning {
 		return m, nil
 	}
-	if s, ok := ev.(rollout.Snapshot); ok {
+	if s, ok := ev.(runbook.Snapshot); ok {
 		m.noteSeen(s.Snap)
 	}
-	if r, ok := ev.(rollout.EffectResult); ok {
+	if r, ok := ev.(runbook.EffectResult); ok {
 		if p, ok := m.sysdumpByID[r.ID]; ok {
 			m.sysdumpByID = maps.Clone(m.sysdumpByID)
 			delete(m.sysdumpByID, r.ID)
-			if info, ok := r.Data.(rollout.SysdumpInfo); ok && r.Err == nil && p == rollout.SysdumpBaseline {
+			if info, ok := r.Data.(runbook.SysdumpInfo); ok && r.Err == nil && p == runbook.SysdumpBaseline {
 				m.baseline = info.Path
 			}
 		}
 	}
-	next, effs := rollout.Next(m.machine, ev)
+	next, effs := runbook.Next(m.machine, ev)
 	m.machine = next
 	var cmds []tea.Cmd
 	if len(effs) > 0 {
 		for _, e := range effs {
-			if t, ok := e.(rollout.TakeSysdump); ok {
+			if t, ok := e.(runbook.TakeSysdump); ok {
 				m.sysdumpByID = maps.Clone(m.sysdumpByID)
 				m.sysdumpByID[t.ID] = t.Purpose
 			}
@@ -244,7 +245,7 @@ func (m Model) feed(ev rollout.Event) (Model, tea.Cmd) {
 		m.seq++
 		cmds = append(cmds, dispatchCmd(m.eng, m.seq, effs))
 	}
-	if _, ok := ev.(rollout.Snapshot); ok {
+	if _, ok := ev.(runbook.Snapshot); ok {
 		cmds = append(cmds, gateLogCmd(m.eng, m.machine, ev))
 	}
 	if m.machine.LastError != "" {
@@ -305,7 +306,7 @@ func (m Model) outcomeLines() []string {
 	mc := m.machine
 	var out []string
 	switch mc.ExitCode {
-	case rollout.ExitOK:
+	case runbook.ExitOK:
 		out = append(out, fmt.Sprintf("nwroll: cluster %s: %s", mc.Plan.Cluster, mc.Reason))
 	default:
 		out = append(out, fmt.Sprintf("nwroll: cluster %s: exit %d: %s", mc.Plan.Cluster, mc.ExitCode, mc.Reason))
@@ -316,7 +317,7 @@ func (m Model) outcomeLines() []string {
 	if mc.LastSysdump != "" {
 		out = append(out, "last sysdump: "+mc.LastSysdump+" (open it with: nwroll view "+mc.LastSysdump+")")
 	}
-	if mc.ExitCode == rollout.ExitFailed && m.deps.ResumeHint != "" && !m.allDone() {
+	if mc.ExitCode == runbook.ExitFailed && m.deps.ResumeHint != "" && !m.allDone() {
 		out = append(out, "continue with: "+m.deps.ResumeHint)
 	}
 	return out
@@ -324,7 +325,7 @@ func (m Model) outcomeLines() []string {
 
 func (m Model) allDone() bool {
 	for _, s := range m.machine.Steps {
-		if s.Status != rollout.StatusDone && s.Status != rollout.StatusSkipped {
+		if s.Status != runbook.StatusDone && s.Status != runbook.StatusSkipped {
 			return false
 		}
 	}
@@ -340,7 +341,7 @@ func (m Model) onTick(msg tickMsg) (tea.Model, tea.Cmd) {
 	if !m.machine.Finished && (m.machine.Gate.Open || m.now.Sub(m.lastMachTick) >= machineTick-tickEvery/2) {
 		m.lastMachTick = m.now
 		var cmd tea.Cmd
-		m, cmd = m.feed(rollout.Tick{Now: m.now})
+		m, cmd = m.feed(runbook.Tick{Now: m.now})
 		cmds = append(cmds, cmd)
 	}
 	if !m.refreshing && m.now.Sub(m.machine.Latest.TakenAt) >= machineTick {
@@ -413,20 +414,20 @@ func (m Model) onKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 func (m Model) onRolloutKey(msg tea.KeyPressMsg) (Model, tea.Cmd, bool) {
 	k := msg.String()
 	mc := m.machine
-	act := func(a rollout.Action, step rollout.StepID) (Model, tea.Cmd, bool) {
+	act := func(a runbook.Action, step runbook.StepID) (Model, tea.Cmd, bool) {
 		if !mc.IsAllowed(a) {
 			m.notice = fmt.Sprintf("%s is not possible now", a)
 			return m, nil, true
 		}
-		next, cmd := m.feed(rollout.ActionEvent(a, step, m.deps.Operator, m.now))
+		next, cmd := m.feed(runbook.ActionEvent(a, step, m.deps.Operator, m.now))
 		return next, cmd, true
 	}
 	if mc.AbortAsked {
 		switch {
 		case k == "y":
-			return act(rollout.ActAbortConfirm, "")
+			return act(runbook.ActAbortConfirm, "")
 		case key.Matches(msg, m.keys.Cancel), k == "enter":
-			return act(rollout.ActCancel, "")
+			return act(runbook.ActCancel, "")
 		}
 		return m, nil, k != "q" && k != "?"
 	}
@@ -437,28 +438,28 @@ func (m Model) onRolloutKey(msg tea.KeyPressMsg) (Model, tea.Cmd, bool) {
 				m.notice = "this dialog has just opened: read it, then press y"
 				return m, nil, true
 			}
-			return act(rollout.ActApprove, s.ID)
+			return act(runbook.ActApprove, s.ID)
 		case key.Matches(msg, m.keys.Cancel), k == "enter":
-			return act(rollout.ActCancel, "")
+			return act(runbook.ActCancel, "")
 		}
 	}
 	switch {
 	case key.Matches(msg, m.keys.Abort):
-		return act(rollout.ActAbort, "")
+		return act(runbook.ActAbort, "")
 	case key.Matches(msg, m.keys.KeepWaiting) && mc.Pause != nil:
-		return act(rollout.ActKeepWaiting, "")
+		return act(runbook.ActKeepWaiting, "")
 	case key.Matches(msg, m.keys.Retry) && mc.Pause != nil:
-		return act(rollout.ActRetry, "")
+		return act(runbook.ActRetry, "")
 	case key.Matches(msg, m.keys.Continue) && mc.Pause != nil:
-		return act(rollout.ActContinue, "")
+		return act(runbook.ActContinue, "")
 	case key.Matches(msg, m.keys.Sysdump):
-		return act(rollout.ActSysdump, "")
+		return act(runbook.ActSysdump, "")
 	case key.Matches(msg, m.keys.RollbackNode):
-		return act(rollout.ActRollbackNode, "")
+		return act(runbook.ActRollbackNode, "")
 	case key.Matches(msg, m.keys.RollbackAll):
-		return act(rollout.ActRollbackAll, "")
-	case k == "esc" && mc.IsAllowed(rollout.ActCancel):
-		return act(rollout.ActCancel, "")
+		return act(runbook.ActRollbackAll, "")
+	case k == "esc" && mc.IsAllowed(runbook.ActCancel):
+		return act(runbook.ActCancel, "")
 	}
 	return m, nil, false
 }
@@ -475,14 +476,14 @@ func (m Model) requestQuit(ctrlC bool) (tea.Model, tea.Cmd) {
 		m.forceCount++
 		if m.forceCount >= 2 {
 			m.finalMessages = append(m.finalMessages, "nwroll: forced to quit while effects were in flight; check the nodes with `nwroll status` and continue with: "+m.deps.ResumeHint)
-			m.exitCode = rollout.ExitFailed
+			m.exitCode = runbook.ExitFailed
 			return m, tea.Quit
 		}
 		m.notice = "finishing the operations in flight so no node is left stopped; ctrl+c again to force"
 		return m, nil
 	case m.quitting:
 		return m, nil
-	case running && (m.machine.Busy() || m.machine.LockHeld() || m.machine.Phase > rollout.PhaseLock):
+	case running && (m.machine.Busy() || m.machine.LockHeld() || m.machine.Phase > runbook.PhaseLock):
 		m.askQuit = true
 		return m, nil
 	case running:
@@ -499,7 +500,7 @@ func (m Model) requestQuit(ctrlC bool) (tea.Model, tea.Cmd) {
 // the lock stays for resume, and the program exits once the machine is done.
 func (m Model) quitNow() (tea.Model, tea.Cmd) {
 	m.quitting = true
-	next, cmd := m.feed(rollout.ActionEvent(rollout.ActQuit, "", m.deps.Operator, m.now))
+	next, cmd := m.feed(runbook.ActionEvent(runbook.ActQuit, "", m.deps.Operator, m.now))
 	return next, cmd
 }
 

@@ -6,13 +6,13 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
-	"github.com/nwroll/nwroll/rollout"
 	"github.com/nwroll/nwroll/rollout/rollouttest"
+	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
-func quiescedOpts() rollout.PlanOptions {
+func quiescedOpts() runbook.PlanOptions {
 	o := rollouttest.DefaultPlanOptions()
-	o.Backup = rollout.BackupQuiesced
+	o.Backup = runbook.BackupQuiesced
 	return o
 }
 
@@ -22,7 +22,7 @@ func changesSince(h *harness, mark int) []string {
 
 func TestApproveNeedsAnArmedDialogAndRunsTheStep(t *testing.T) {
 	h := newHarness(t, 3, 2, quiescedOpts(), 120, 40)
-	h.until("the lock dialog", awaiting(rollout.StepLock))
+	h.until("the lock dialog", awaiting(runbook.StepLock))
 	if !strings.Contains(h.screen(), "Approve step 4 of") || !strings.Contains(h.screen(), "Take the lock") {
 		t.Fatalf("the lock dialog is not on screen:\n%s", h.screen())
 	}
@@ -34,7 +34,7 @@ func TestApproveNeedsAnArmedDialogAndRunsTheStep(t *testing.T) {
 	if !strings.Contains(h.m.notice, "just opened") {
 		t.Errorf("notice %q should say why y did nothing", h.m.notice)
 	}
-	if got := rollouttest.EffectsOf[rollout.LockNodes](h.d.effectsSince(mark)); len(got) != 0 {
+	if got := rollouttest.EffectsOf[runbook.LockNodes](h.d.effectsSince(mark)); len(got) != 0 {
 		t.Fatalf("locks taken without approval: %v", got)
 	}
 	h.arm()
@@ -46,19 +46,19 @@ func TestApproveNeedsAnArmedDialogAndRunsTheStep(t *testing.T) {
 	if s.ApprovedAt.IsZero() || s.ApprovedBy != "op@test" {
 		t.Fatalf("lock step after y: approved %v by %q", s.ApprovedAt, s.ApprovedBy)
 	}
-	if got := rollouttest.EffectsOf[rollout.LockNodes](h.d.effectsSince(mark)); len(got) != 1 {
+	if got := rollouttest.EffectsOf[runbook.LockNodes](h.d.effectsSince(mark)); len(got) != 1 {
 		t.Fatalf("LockNodes effects after approval: %d, want 1", len(got))
 	}
 }
 
 func TestCancelIsTheDefaultAndContinueAsksAgain(t *testing.T) {
 	h := newHarness(t, 3, 2, quiescedOpts(), 120, 40)
-	h.approveUntil("the first backup dialog", awaiting(rollout.StepBackup))
+	h.approveUntil("the first backup dialog", awaiting(runbook.StepBackup))
 	step, _ := h.m.machine.AwaitingApproval()
 	h.arm()
 	mark := h.d.dispatched()
 	h.key("enter")
-	if p := h.m.machine.Pause; p == nil || p.Kind != rollout.PauseDeclined {
+	if p := h.m.machine.Pause; p == nil || p.Kind != runbook.PauseDeclined {
 		t.Fatalf("enter on the dialog: pause %+v, want declined", p)
 	}
 	if ch := changesSince(h, mark); len(ch) != 0 {
@@ -77,7 +77,7 @@ func TestCancelIsTheDefaultAndContinueAsksAgain(t *testing.T) {
 	}
 	h.arm()
 	h.key("esc")
-	if p := h.m.machine.Pause; p == nil || p.Kind != rollout.PauseDeclined {
+	if p := h.m.machine.Pause; p == nil || p.Kind != runbook.PauseDeclined {
 		t.Fatalf("esc on the dialog: pause %+v, want declined", p)
 	}
 }
@@ -87,7 +87,7 @@ func TestCancelIsTheDefaultAndContinueAsksAgain(t *testing.T) {
 // once armed.
 func TestRepeatedKeysNeverApproveTwoSteps(t *testing.T) {
 	h := newHarness(t, 3, 2, quiescedOpts(), 120, 40)
-	h.approveUntil("the first backup dialog", awaiting(rollout.StepBackup))
+	h.approveUntil("the first backup dialog", awaiting(runbook.StepBackup))
 	first, _ := h.m.machine.AwaitingApproval()
 	h.arm()
 	h.key("y")
@@ -126,7 +126,7 @@ func TestRepeatedKeysNeverApproveTwoSteps(t *testing.T) {
 
 func TestAbortAsksAgainThenLeavesNodesUp(t *testing.T) {
 	h := newHarness(t, 3, 2, quiescedOpts(), 120, 40)
-	h.approveUntil("the first upgrade dialog", awaiting(rollout.StepUpgrade))
+	h.approveUntil("the first upgrade dialog", awaiting(runbook.StepUpgrade))
 	h.key("a")
 	if !h.m.machine.AbortAsked || !strings.Contains(h.screen(), "Abort the rollout?") {
 		t.Fatalf("a did not ask first:\n%s", h.screen())
@@ -158,37 +158,37 @@ func TestAbortAsksAgainThenLeavesNodesUp(t *testing.T) {
 func TestGateFailureChoices(t *testing.T) {
 	for _, c := range []struct {
 		key   string
-		check func(t *testing.T, h *harness, node string, effs []rollout.Effect)
+		check func(t *testing.T, h *harness, node string, effs []runbook.Effect)
 	}{
-		{"w", func(t *testing.T, h *harness, node string, _ []rollout.Effect) {
+		{"w", func(t *testing.T, h *harness, node string, _ []runbook.Effect) {
 			if h.m.machine.Pause != nil || !h.m.machine.Gate.Open || h.m.machine.Gate.Node != node {
 				t.Fatalf("keep waiting: pause %+v, gate %+v", h.m.machine.Pause, h.m.machine.Gate)
 			}
 		}},
-		{"s", func(t *testing.T, h *harness, _ string, effs []rollout.Effect) {
-			if got := rollouttest.EffectsOf[rollout.TakeSysdump](effs); len(got) != 1 {
+		{"s", func(t *testing.T, h *harness, _ string, effs []runbook.Effect) {
+			if got := rollouttest.EffectsOf[runbook.TakeSysdump](effs); len(got) != 1 {
 				t.Fatalf("s: %d sysdumps taken, want 1", len(got))
 			}
 			if h.m.machine.Pause == nil {
 				t.Fatal("a sysdump must not end the pause")
 			}
 		}},
-		{"r", func(t *testing.T, h *harness, node string, _ []rollout.Effect) {
+		{"r", func(t *testing.T, h *harness, node string, _ []runbook.Effect) {
 			s, ok := h.m.machine.AwaitingApproval()
-			if !ok || s.Kind != rollout.StepRollback || s.Node != node {
+			if !ok || s.Kind != runbook.StepRollback || s.Node != node {
 				t.Fatalf("r: awaiting %v %+v, want the rollback of %s", ok, s, node)
 			}
 			if !strings.Contains(h.screen(), "Approve step") || !strings.Contains(h.screen(), "Roll back "+node+": 1.1.0 → 1.0.0") {
 				t.Fatalf("the rollback dialog does not ask to roll %s back to 1.0.0:\n%s", node, h.screen())
 			}
 		}},
-		{"R", func(t *testing.T, h *harness, node string, _ []rollout.Effect) {
+		{"R", func(t *testing.T, h *harness, node string, _ []runbook.Effect) {
 			s, ok := h.m.machine.AwaitingApproval()
-			if !ok || s.Kind != rollout.StepRollback {
+			if !ok || s.Kind != runbook.StepRollback {
 				t.Fatalf("R: awaiting %v %+v, want a rollback", ok, s)
 			}
 		}},
-		{"a", func(t *testing.T, h *harness, _ string, _ []rollout.Effect) {
+		{"a", func(t *testing.T, h *harness, _ string, _ []runbook.Effect) {
 			if !h.m.machine.AbortAsked {
 				t.Fatal("a after a failure did not ask to abort")
 			}
@@ -199,7 +199,7 @@ func TestGateFailureChoices(t *testing.T) {
 			h.c.NeverReadyOn("fw-a")
 			h.approveUntil("the failure", pausedOnFailure)
 			f := h.m.machine.Failure
-			if f.Kind != rollout.FailTimeout || f.Node != "fw-a" || f.Sysdump == "" {
+			if f.Kind != runbook.FailTimeout || f.Node != "fw-a" || f.Sysdump == "" {
 				t.Fatalf("failure %+v, want a gate timeout on fw-a with its sysdump", f)
 			}
 			scr := h.screen()
@@ -225,7 +225,7 @@ func (h *harness) statusLine() string {
 
 func TestQuitMidRolloutAsksThenStopsSafely(t *testing.T) {
 	h := newHarness(t, 3, 2, quiescedOpts(), 120, 40)
-	h.approveUntil("the first backup dialog", awaiting(rollout.StepBackup))
+	h.approveUntil("the first backup dialog", awaiting(runbook.StepBackup))
 	h.key("q")
 	if !h.m.askQuit || !strings.Contains(h.screen(), "Quit in the middle of the rollout?") {
 		t.Fatalf("q did not ask first:\n%s", h.screen())
@@ -241,7 +241,7 @@ func TestQuitMidRolloutAsksThenStopsSafely(t *testing.T) {
 		t.Fatal("the console did not exit after the machine finished")
 	}
 	msgs := strings.Join(h.m.FinalMessages(), "\n")
-	if h.m.ExitCode() != rollout.ExitFailed || !strings.Contains(msgs, "continue with: nwroll resume -i inv.yaml --yes") {
+	if h.m.ExitCode() != runbook.ExitFailed || !strings.Contains(msgs, "continue with: nwroll resume -i inv.yaml --yes") {
 		t.Fatalf("exit %d, messages:\n%s", h.m.ExitCode(), msgs)
 	}
 	for _, n := range h.c.Nodes() {
@@ -275,7 +275,7 @@ func TestNoColorKeepsGlyphs(t *testing.T) {
 	h := newHarness(t, 3, 2, quiescedOpts(), 120, 40)
 	h.m.st = NewStyles(true, true)
 	h.m.applyStyles()
-	h.approveUntil("the first upgrade dialog", awaiting(rollout.StepUpgrade))
+	h.approveUntil("the first upgrade dialog", awaiting(runbook.StepUpgrade))
 	v := h.m.View().Content
 	if strings.Contains(v, "\x1b[38") || strings.Contains(v, "\x1b[48") {
 		t.Fatalf("NO_COLOR view has colour codes: %q", v[:200])

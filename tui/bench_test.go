@@ -7,6 +7,7 @@ import (
 
 	"github.com/nwroll/nwroll/rollout"
 	"github.com/nwroll/nwroll/rollout/rollouttest"
+	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
 // BenchmarkConsoleView measures one full-screen View() at 120x40 mid-rollout (a
@@ -19,13 +20,13 @@ func BenchmarkConsoleView(b *testing.B) {
 		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
 			h := newHarness(b, n, n-1, rollouttest.DefaultPlanOptions(), 120, 40)
 			c := rollouttest.NewCluster(n, n-1)
-			d := rollouttest.NewDriver(b, c, c.Plan(b, rollouttest.DefaultPlanOptions()), rollout.MachineOptions{Approver: "op@test"})
+			d := rollouttest.NewDriver(b, c, c.Plan(b, rollouttest.DefaultPlanOptions()), runbook.MachineOptions{Approver: "op@test"})
 			d.AutoApprove = true
 			d.Begin()
 			mid := rollouttest.NodeName(n / 2)
-			d.RunUntil(func(m rollout.Machine) bool {
+			d.RunUntil(func(m runbook.Machine) bool {
 				s, ok := m.Current()
-				return ok && s.Kind == rollout.StepUpgrade && s.Node == mid && m.Gate.Open && m.Gate.Name == "stabilise"
+				return ok && s.Kind == runbook.StepUpgrade && s.Node == mid && m.Gate.Open && m.Gate.Name == "stabilise"
 			})
 			h.m.machine = d.M
 			h.m.now = c.Now()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/rollout"
+	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
 // engine is the console's I/O side: the prepared run, the driver that
@@ -27,8 +28,8 @@ type engine struct {
 // effectDriver is what the console needs of a rollout.Driver; tests give
 // it a deterministic fake cluster instead of SSH and HTTPS.
 type effectDriver interface {
-	Dispatch(seq uint64, effs []rollout.Effect)
-	Events() <-chan rollout.Event
+	Dispatch(seq uint64, effs []runbook.Effect)
+	Events() <-chan runbook.Event
 	Drain()
 	Close()
 }
@@ -77,7 +78,7 @@ func prepareCmd(deps Deps) tea.Cmd {
 		env.Out = io.Discard
 		ctx, cancel := context.WithTimeout(context.Background(), deps.PrepareTimeout)
 		defer cancel()
-		run, err := rollout.PrepareUpgrade(ctx, env, deps.Upgrade, rollout.MachineOptions{Approver: deps.Operator})
+		run, err := rollout.PrepareUpgrade(ctx, env, deps.Upgrade, runbook.MachineOptions{Approver: deps.Operator})
 		if err != nil {
 			return prepareFailedMsg{err: err, code: rollout.ExitCodeOf(err)}
 		}
@@ -118,7 +119,7 @@ func listenCmd(e *engine) tea.Cmd {
 
 // dispatchCmd performs one batch of effects; the driver keeps batches in
 // their order whatever order the Cmds run in.
-func dispatchCmd(e *engine, seq uint64, effs []rollout.Effect) tea.Cmd {
+func dispatchCmd(e *engine, seq uint64, effs []runbook.Effect) tea.Cmd {
 	return func() tea.Msg {
 		e.driver.Dispatch(seq, effs)
 		return nil
@@ -126,7 +127,7 @@ func dispatchCmd(e *engine, seq uint64, effs []rollout.Effect) tea.Cmd {
 }
 
 // gateLogCmd logs the open gate when its failing checks change.
-func gateLogCmd(e *engine, m rollout.Machine, ev rollout.Event) tea.Cmd {
+func gateLogCmd(e *engine, m runbook.Machine, ev runbook.Event) tea.Cmd {
 	return func() tea.Msg {
 		e.elog.AfterEvent(m, ev)
 		return nil
@@ -147,7 +148,7 @@ func tickCmd() tea.Cmd {
 	return tea.Tick(tickEvery, func(t time.Time) tea.Msg { return tickMsg{at: t} })
 }
 
-func armCmd(step rollout.StepID, seq int) tea.Cmd {
+func armCmd(step runbook.StepID, seq int) tea.Cmd {
 	return tea.Tick(armDelay, func(time.Time) tea.Msg { return armMsg{step: step, seq: seq} })
 }
 

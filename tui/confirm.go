@@ -7,7 +7,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"github.com/nwroll/nwroll/rollout"
+	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
 // dialogView is the dialog on screen, or "" when none is: the refusal,
@@ -87,7 +87,7 @@ func fitLines(lines []string, maxH, tail int) []string {
 
 // approvalLines: what will happen, on which node, with which commands;
 // the gate values that justify it; the quorum arithmetic.
-func (m Model) approvalLines(s rollout.StepState, w int) []string {
+func (m Model) approvalLines(s runbook.StepState, w int) []string {
 	st := m.st
 	mc := m.machine
 	title := fmt.Sprintf("Approve step %d of %d: %s", stepNumber(mc, s.ID), len(mc.Steps), s.Title)
@@ -129,12 +129,12 @@ func (m Model) approvalLines(s rollout.StepState, w int) []string {
 	return lines
 }
 
-func (m Model) pauseLines(p rollout.Pause, w int) []string {
+func (m Model) pauseLines(p runbook.Pause, w int) []string {
 	st := m.st
 	mc := m.machine
 	var lines []string
 	switch p.Kind {
-	case rollout.PauseFailure:
+	case runbook.PauseFailure:
 		f := mc.Failure
 		lines = append(lines, st.DialogTitle.Render(GlyphFail+" "+pauseTitle(f)), "")
 		if f != nil {
@@ -156,9 +156,9 @@ func (m Model) pauseLines(p rollout.Pause, w int) []string {
 			}
 		}
 		lines = append(lines, "", st.Dim.Render("nwroll never carries on by itself. Choose:"))
-	case rollout.PauseDeclined:
+	case runbook.PauseDeclined:
 		lines = append(lines, st.DialogTitle.Render(upperFirst(p.Text)), "", "Nothing was done. Choose:")
-	case rollout.PauseRolledBack:
+	case runbook.PauseRolledBack:
 		lines = append(lines, st.DialogTitle.Render(GlyphRollback+" "+p.Text), "", "Choose:")
 	default:
 		lines = append(lines, st.DialogTitle.Render(p.Text))
@@ -169,7 +169,7 @@ func (m Model) pauseLines(p rollout.Pause, w int) []string {
 
 // stepNumber is the step's position in the runbook as it stands (the
 // machine moves a node that became the leader to the end of its phase).
-func stepNumber(mc rollout.Machine, id rollout.StepID) int {
+func stepNumber(mc runbook.Machine, id runbook.StepID) int {
 	for i, s := range mc.Steps {
 		if s.ID == id {
 			return i + 1
@@ -178,7 +178,7 @@ func stepNumber(mc rollout.Machine, id rollout.StepID) int {
 	return 0
 }
 
-func pauseTitle(f *rollout.Failure) string {
+func pauseTitle(f *runbook.Failure) string {
 	if f == nil {
 		return "The rollout is paused"
 	}
@@ -201,17 +201,17 @@ func (m Model) pauseChoices() []string {
 	k := m.keys
 	var out []string
 	for _, c := range []struct {
-		act  rollout.Action
+		act  runbook.Action
 		key  string
 		text string
 	}{
-		{rollout.ActKeepWaiting, k.KeepWaiting.Help().Key, "keep waiting: the gate gets another timeout"},
-		{rollout.ActRetry, k.Retry.Help().Key, "retry the operation that failed"},
-		{rollout.ActContinue, k.Continue.Help().Key, "ask for the approval again"},
-		{rollout.ActSysdump, k.Sysdump.Help().Key, "take a cluster sysdump now"},
-		{rollout.ActRollbackNode, k.RollbackNode.Help().Key, "roll this node back to its previous binary"},
-		{rollout.ActRollbackAll, k.RollbackAll.Help().Key, "roll back every upgraded node, newest first"},
-		{rollout.ActAbort, k.Abort.Help().Key, "abort: leave every node in a known state"},
+		{runbook.ActKeepWaiting, k.KeepWaiting.Help().Key, "keep waiting: the gate gets another timeout"},
+		{runbook.ActRetry, k.Retry.Help().Key, "retry the operation that failed"},
+		{runbook.ActContinue, k.Continue.Help().Key, "ask for the approval again"},
+		{runbook.ActSysdump, k.Sysdump.Help().Key, "take a cluster sysdump now"},
+		{runbook.ActRollbackNode, k.RollbackNode.Help().Key, "roll this node back to its previous binary"},
+		{runbook.ActRollbackAll, k.RollbackAll.Help().Key, "roll back every upgraded node, newest first"},
+		{runbook.ActAbort, k.Abort.Help().Key, "abort: leave every node in a known state"},
 	} {
 		if m.machine.IsAllowed(c.act) {
 			out = append(out, "  "+m.st.Key.Render(c.key)+"  "+c.text)
@@ -220,12 +220,12 @@ func (m Model) pauseChoices() []string {
 	return out
 }
 
-func checkLine(st Styles, c rollout.GateCheck, w int) string {
+func checkLine(st Styles, c runbook.GateCheck, w int) string {
 	return indentedCheck(st, c, "  ", w)
 }
 
 // indentedCheck is a check's glyph and text after indent, wrapped to w.
-func indentedCheck(st Styles, c rollout.GateCheck, indent string, w int) string {
+func indentedCheck(st Styles, c runbook.GateCheck, indent string, w int) string {
 	glyph := st.OK.Render(GlyphOK)
 	if !c.OK {
 		glyph = st.Fail.Render(GlyphFail)
@@ -234,7 +234,7 @@ func indentedCheck(st Styles, c rollout.GateCheck, indent string, w int) string 
 }
 
 // checkText is why a check fails, or what it saw when it holds.
-func checkText(c rollout.GateCheck) string {
+func checkText(c runbook.GateCheck) string {
 	switch {
 	case !c.OK && len(c.Reasons) > 0:
 		return strings.Join(c.Reasons, "; ")

@@ -20,6 +20,7 @@ import (
 	"github.com/nwroll/nwroll/rollout/inventory"
 	"github.com/nwroll/nwroll/rollout/release"
 	"github.com/nwroll/nwroll/rollout/remote"
+	"github.com/nwroll/nwroll/rollout/runbook"
 	"github.com/nwroll/nwroll/sim"
 	"github.com/nwroll/nwroll/sim/simtest"
 )
@@ -177,7 +178,7 @@ func TestFlowFullUpgradeByKeys(t *testing.T) {
 			return !st.ApprovedAt.IsZero()
 		})
 	}
-	if m.machine.Pause != nil || m.machine.ExitCode != rollout.ExitOK {
+	if m.machine.Pause != nil || m.machine.ExitCode != runbook.ExitOK {
 		t.Fatalf("the run did not succeed: exit %d %s, pause %+v\n%s", m.machine.ExitCode, m.machine.Reason, m.machine.Pause, f.screen())
 	}
 	if approvals != 7 {
@@ -195,7 +196,7 @@ func TestFlowFullUpgradeByKeys(t *testing.T) {
 	f.press("q")
 	f.tm.WaitFinished(t, teatest.WithFinalTimeout(30*time.Second))
 	final := f.tm.FinalModel(t).(Model)
-	if final.ExitCode() != rollout.ExitOK || len(final.FinalMessages()) == 0 || !strings.Contains(strings.Join(final.FinalMessages(), "\n"), "journal: ") {
+	if final.ExitCode() != runbook.ExitOK || len(final.FinalMessages()) == 0 || !strings.Contains(strings.Join(final.FinalMessages(), "\n"), "journal: ") {
 		t.Errorf("final: exit %d, messages %q", final.ExitCode(), final.FinalMessages())
 	}
 }
@@ -225,7 +226,7 @@ func TestFlowNeverReadyRolledBackWithR(t *testing.T) {
 			break
 		}
 		s, _ := m.machine.AwaitingApproval()
-		if s.Kind == rollout.StepUpgrade {
+		if s.Kind == runbook.StepUpgrade {
 			upgraded = s.Node
 		}
 		f.press("y")
@@ -235,7 +236,7 @@ func TestFlowNeverReadyRolledBackWithR(t *testing.T) {
 		})
 	}
 	m, _ := f.model()
-	if m.machine.Failure.Kind != rollout.FailTimeout || m.machine.Failure.Node != upgraded {
+	if m.machine.Failure.Kind != runbook.FailTimeout || m.machine.Failure.Node != upgraded {
 		t.Fatalf("failure %+v, want a gate timeout on %s", m.machine.Failure, upgraded)
 	}
 	scr := f.screen()
@@ -247,7 +248,7 @@ func TestFlowNeverReadyRolledBackWithR(t *testing.T) {
 	f.press("r")
 	m = f.waitFor("the rollback's dialog", 30*time.Second, func(m Model) bool {
 		s, ok := m.machine.AwaitingApproval()
-		return ok && s.Kind == rollout.StepRollback && m.dialogArmed
+		return ok && s.Kind == runbook.StepRollback && m.dialogArmed
 	})
 	if s, _ := m.machine.AwaitingApproval(); s.Node != upgraded {
 		t.Fatalf("rollback dialog for %s, want %s", s.Node, upgraded)
@@ -256,8 +257,8 @@ func TestFlowNeverReadyRolledBackWithR(t *testing.T) {
 	// The only upgraded node is back: nothing is left to undo, so the run
 	// ends rolled back (exit 4).
 	m = f.waitFor("the rollback to finish", 2*time.Minute, func(m Model) bool { return m.machine.Finished })
-	if m.machine.ExitCode != rollout.ExitRolledBack {
-		t.Fatalf("finished with exit %d (%s), want %d (rolled back)", m.machine.ExitCode, m.machine.Reason, rollout.ExitRolledBack)
+	if m.machine.ExitCode != runbook.ExitRolledBack {
+		t.Fatalf("finished with exit %d (%s), want %d (rolled back)", m.machine.ExitCode, m.machine.Reason, runbook.ExitRolledBack)
 	}
 	old := c.Info().Releases["1.0.0"].SHA256
 	for _, n := range c.Info().Nodes {
@@ -271,7 +272,7 @@ func TestFlowNeverReadyRolledBackWithR(t *testing.T) {
 	f.press("q")
 	f.tm.WaitFinished(t, teatest.WithFinalTimeout(30*time.Second))
 	final := f.tm.FinalModel(t).(Model)
-	if final.ExitCode() != rollout.ExitRolledBack {
-		t.Errorf("the console exited %d, want %d: %q", final.ExitCode(), rollout.ExitRolledBack, final.FinalMessages())
+	if final.ExitCode() != runbook.ExitRolledBack {
+		t.Errorf("the console exited %d, want %d: %q", final.ExitCode(), runbook.ExitRolledBack, final.FinalMessages())
 	}
 }

@@ -10,8 +10,8 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/nwroll/nwroll/health"
-	"github.com/nwroll/nwroll/rollout"
 	"github.com/nwroll/nwroll/rollout/rollouttest"
+	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
 // The model tests drive the console's Update with keys and engine
@@ -24,11 +24,11 @@ import (
 type fakeDriver struct {
 	c       *rollouttest.Cluster
 	mu      sync.Mutex
-	batches [][]rollout.Effect
-	answers []rollout.Event
+	batches [][]runbook.Effect
+	answers []runbook.Event
 }
 
-func (d *fakeDriver) Dispatch(_ uint64, effs []rollout.Effect) {
+func (d *fakeDriver) Dispatch(_ uint64, effs []runbook.Effect) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.batches = append(d.batches, effs)
@@ -39,11 +39,11 @@ func (d *fakeDriver) Dispatch(_ uint64, effs []rollout.Effect) {
 	}
 }
 
-func (d *fakeDriver) Events() <-chan rollout.Event { return nil } // the harness delivers answers itself
+func (d *fakeDriver) Events() <-chan runbook.Event { return nil } // the harness delivers answers itself
 func (d *fakeDriver) Drain()                       {}
 func (d *fakeDriver) Close()                       {}
 
-func (d *fakeDriver) next() (rollout.Event, bool) {
+func (d *fakeDriver) next() (runbook.Event, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if len(d.answers) == 0 {
@@ -56,10 +56,10 @@ func (d *fakeDriver) next() (rollout.Event, bool) {
 
 // effects returns every effect dispatched since mark (a count from
 // dispatched()).
-func (d *fakeDriver) effectsSince(mark int) []rollout.Effect {
+func (d *fakeDriver) effectsSince(mark int) []runbook.Effect {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var out []rollout.Effect
+	var out []runbook.Effect
 	for _, b := range d.batches[mark:] {
 		out = append(out, b...)
 	}
@@ -84,7 +84,7 @@ type harness struct {
 // listeners block far longer and are dropped (the harness ticks itself).
 const cmdWait = 20 * time.Millisecond
 
-func newHarness(t testing.TB, nodes, leader int, opts rollout.PlanOptions, w, h int) *harness {
+func newHarness(t testing.TB, nodes, leader int, opts runbook.PlanOptions, w, h int) *harness {
 	t.Helper()
 	c := rollouttest.NewCluster(nodes, leader)
 	plan := c.Plan(t, opts)
@@ -93,7 +93,7 @@ func newHarness(t testing.TB, nodes, leader int, opts rollout.PlanOptions, w, h 
 	e.driver = d
 	hs := &harness{t: t, c: c, d: d, m: New(Deps{Operator: "op@test", ResumeHint: "nwroll resume -i inv.yaml --yes"})}
 	hs.update(tea.WindowSizeMsg{Width: w, Height: h})
-	hs.update(preparedMsg{machine: rollout.NewMachine(plan, rollout.MachineOptions{Approver: "op@test"}),
+	hs.update(preparedMsg{machine: runbook.NewMachine(plan, runbook.MachineOptions{Approver: "op@test"}),
 		holder: "op@test (run 0badc0de)", journal: "/state/lab/run.jsonl", engine: e, at: c.Now()})
 	hs.pump()
 	return hs
@@ -230,7 +230,7 @@ func (h *harness) approveUntil(what string, cond func(Model) bool) {
 
 func (h *harness) screen() string { return ansi.Strip(h.m.View().Content) }
 
-func awaiting(kind rollout.StepKind) func(Model) bool {
+func awaiting(kind runbook.StepKind) func(Model) bool {
 	return func(m Model) bool {
 		s, ok := m.machine.AwaitingApproval()
 		return ok && s.Kind == kind

@@ -8,7 +8,7 @@ import (
 
 	"charm.land/lipgloss/v2"
 
-	"github.com/nwroll/nwroll/rollout"
+	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
 const headerHeight = 2
@@ -40,7 +40,7 @@ func (m Model) headerView() string {
 	if m.stage == stageRunning {
 		phase := mc.Phase.String()
 		switch {
-		case mc.Finished && mc.ExitCode == rollout.ExitOK:
+		case mc.Finished && mc.ExitCode == runbook.ExitOK:
 			phase = st.OK.Render(GlyphOK + " finished: " + mc.Reason)
 		case mc.Finished:
 			phase = st.Fail.Render(fmt.Sprintf("%s ended (exit %d): %s", GlyphFail, mc.ExitCode, mc.Reason))
@@ -63,7 +63,7 @@ func (m Model) headerView() string {
 
 // releaseSummary is the release the cluster runs now: "1.0.0", or
 // "1.0.0 ×2, 1.1.0 ×1" mid-rollout.
-func releaseSummary(mc rollout.Machine) string {
+func releaseSummary(mc runbook.Machine) string {
 	count := map[string]int{}
 	for _, n := range mc.Nodes {
 		count[n.Binary.Label()]++

@@ -5,7 +5,7 @@ import (
 	"charm.land/bubbles/v2/viewport"
 	tea "charm.land/bubbletea/v2"
 
-	"github.com/nwroll/nwroll/rollout"
+	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
 // KeyMap is every key of the console. The rollout keys are enabled from
@@ -67,23 +67,23 @@ func DefaultKeyMap() KeyMap {
 
 // actionKeys pairs each machine action with its binding.
 func (k *KeyMap) actionKeys() []struct {
-	act rollout.Action
+	act runbook.Action
 	b   *key.Binding
 } {
 	return []struct {
-		act rollout.Action
+		act runbook.Action
 		b   *key.Binding
 	}{
-		{rollout.ActApprove, &k.Approve}, {rollout.ActCancel, &k.Cancel}, {rollout.ActAbort, &k.Abort},
-		{rollout.ActKeepWaiting, &k.KeepWaiting}, {rollout.ActRetry, &k.Retry}, {rollout.ActContinue, &k.Continue},
-		{rollout.ActSysdump, &k.Sysdump}, {rollout.ActRollbackNode, &k.RollbackNode}, {rollout.ActRollbackAll, &k.RollbackAll},
-		{rollout.ActQuit, &k.Quit},
+		{runbook.ActApprove, &k.Approve}, {runbook.ActCancel, &k.Cancel}, {runbook.ActAbort, &k.Abort},
+		{runbook.ActKeepWaiting, &k.KeepWaiting}, {runbook.ActRetry, &k.Retry}, {runbook.ActContinue, &k.Continue},
+		{runbook.ActSysdump, &k.Sysdump}, {runbook.ActRollbackNode, &k.RollbackNode}, {runbook.ActRollbackAll, &k.RollbackAll},
+		{runbook.ActQuit, &k.Quit},
 	}
 }
 
 // enableFrom turns the rollout keys on or off from allowed.
-func (k KeyMap) enableFrom(allowed []rollout.Action) KeyMap {
-	on := map[rollout.Action]bool{}
+func (k KeyMap) enableFrom(allowed []runbook.Action) KeyMap {
+	on := map[runbook.Action]bool{}
 	for _, a := range allowed {
 		on[a] = true
 	}

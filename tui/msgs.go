@@ -5,11 +5,12 @@ import (
 
 	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/rollout"
+	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
 // preparedMsg: the survey is done, the plan built and the journal open.
 type preparedMsg struct {
-	machine rollout.Machine // not begun
+	machine runbook.Machine // not begun
 	holder  string          // who the lock will name
 	journal string          // the journal's path
 	engine  *engine
@@ -23,7 +24,7 @@ type prepareFailedMsg struct {
 }
 
 // engineMsg is an event from the driver: an effect's answer.
-type engineMsg struct{ ev rollout.Event }
+type engineMsg struct{ ev runbook.Event }
 
 // logMsg is lines for the log pane (the EventLog's, in order).
 type logMsg struct{ entries []rollout.LogEntry }
@@ -43,7 +44,7 @@ type refreshMsg struct {
 // armMsg arms the approval dialog of step: a keypress before it is ignored,
 // so a key pressed for the previous dialog never approves this one.
 type armMsg struct {
-	step rollout.StepID
+	step runbook.StepID
 	seq  int
 }
 

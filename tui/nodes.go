@@ -14,6 +14,7 @@ import (
 
 	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/rollout"
+	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
 // nodesPane is the live node table: one row per inventory node.
@@ -156,16 +157,16 @@ func (m Model) tableRows() []table.Row {
 }
 
 // nodeStateCell is the rollout state with its glyph.
-func nodeStateCell(st Styles, ns rollout.NodeState) string {
+func nodeStateCell(st Styles, ns runbook.NodeState) string {
 	s := ns.Status.String()
 	switch ns.Status {
-	case rollout.NodePending:
+	case runbook.NodePending:
 		return st.Dim.Render(GlyphPending + " " + s)
-	case rollout.NodeUpgraded, rollout.NodeOnTarget, rollout.NodeBackedUp, rollout.NodeStaged:
+	case runbook.NodeUpgraded, runbook.NodeOnTarget, runbook.NodeBackedUp, runbook.NodeStaged:
 		return st.OK.Render(GlyphOK + " " + s)
-	case rollout.NodeFailed:
+	case runbook.NodeFailed:
 		return st.Fail.Render(GlyphFail + " " + s)
-	case rollout.NodeRolledBack:
+	case runbook.NodeRolledBack:
 		return st.Warn.Render(GlyphRollback + " " + s)
 	}
 	return st.Running.Render(GlyphRunning + " " + s)

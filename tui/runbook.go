@@ -13,6 +13,7 @@ import (
 	"charm.land/lipgloss/v2"
 
 	"github.com/nwroll/nwroll/rollout"
+	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
 // runbookPane lists every phase and step with its glyph and duration; the
@@ -46,7 +47,7 @@ func (p runbookPane) scroll(k KeyMap, msg tea.KeyPressMsg) runbookPane {
 	return p
 }
 
-func (p runbookPane) view(st Styles, mc rollout.Machine, now time.Time, transfers map[string]transfer, spin string, focused bool) string {
+func (p runbookPane) view(st Styles, mc runbook.Machine, now time.Time, transfers map[string]transfer, spin string, focused bool) string {
 	innerW, innerH := max(10, p.w-2), max(1, p.h-3)
 	lines, cur := runbookLines(st, mc, now, transfers, spin, innerW)
 	lines, cur = splitLines(lines, cur)
@@ -83,11 +84,11 @@ func splitLines(lines []string, cur int) ([]string, int) {
 }
 
 // runbookLines renders the steps; cur is the line of the current step.
-func runbookLines(st Styles, mc rollout.Machine, now time.Time, transfers map[string]transfer, spin string, w int) ([]string, int) {
+func runbookLines(st Styles, mc runbook.Machine, now time.Time, transfers map[string]transfer, spin string, w int) ([]string, int) {
 	var lines []string
 	cur := -1
 	curStep, hasCur := mc.Current()
-	var phase rollout.Phase
+	var phase runbook.Phase
 	for i, s := range mc.Steps {
 		if s.Phase != phase {
 			phase = s.Phase
@@ -97,7 +98,7 @@ func runbookLines(st Styles, mc rollout.Machine, now time.Time, transfers map[st
 		glyph := stepGlyph(st, s.Status, spin)
 		dur := stepDuration(s, now)
 		title := fmt.Sprintf("%2d. %s", i+1, s.Title)
-		if s.Approval && s.Status == rollout.StatusPending {
+		if s.Approval && s.Status == runbook.StatusPending {
 			title += st.Dim.Render(" [approval]")
 		}
 		line := fmt.Sprintf(" %s %s", glyph, title)
@@ -112,9 +113,9 @@ func runbookLines(st Styles, mc rollout.Machine, now time.Time, transfers map[st
 			line = st.Highlight.Render(GlyphCursor) + line[1:]
 		}
 		lines = append(lines, line)
-		if s.Err != "" && (s.Status == rollout.StatusFailed || isCur) {
+		if s.Err != "" && (s.Status == runbook.StatusFailed || isCur) {
 			lines = append(lines, wrapIndent(st.Fail.Render(GlyphFail+" "+s.Err), w, 6)...)
-		} else if s.Note != "" && (isCur || s.Status == rollout.StatusSkipped) {
+		} else if s.Note != "" && (isCur || s.Status == runbook.StatusSkipped) {
 			lines = append(lines, wrapIndent(st.Dim.Render(s.Note), w, 6)...)
 		}
 		if isCur {
@@ -125,19 +126,19 @@ func runbookLines(st Styles, mc rollout.Machine, now time.Time, transfers map[st
 	return lines, cur
 }
 
-func stepGlyph(st Styles, s rollout.StepStatus, spin string) string {
+func stepGlyph(st Styles, s runbook.StepStatus, spin string) string {
 	switch s {
-	case rollout.StatusDone:
+	case runbook.StatusDone:
 		return st.OK.Render(GlyphOK)
-	case rollout.StatusFailed:
+	case runbook.StatusFailed:
 		return st.Fail.Render(GlyphFail)
-	case rollout.StatusRunning:
+	case runbook.StatusRunning:
 		return st.Running.Render(spinOr(spin))
-	case rollout.StatusWaitingApproval:
+	case runbook.StatusWaitingApproval:
 		return st.Warn.Render(GlyphWaiting)
-	case rollout.StatusSkipped:
+	case runbook.StatusSkipped:
 		return st.Dim.Render(GlyphSkipped)
-	case rollout.StatusRolledBack:
+	case runbook.StatusRolledBack:
 		return st.Warn.Render(GlyphRollback)
 	}
 	return st.Dim.Render(GlyphPending)
@@ -151,7 +152,7 @@ func spinOr(spin string) string {
 	return spin
 }
 
-func stepDuration(s rollout.StepState, now time.Time) string {
+func stepDuration(s runbook.StepState, now time.Time) string {
 	switch {
 	case s.StartedAt.IsZero():
 		return ""
@@ -163,7 +164,7 @@ func stepDuration(s rollout.StepState, now time.Time) string {
 
 // gateLines: the open gate, which checks hold and which don't, the window
 // and the time left.
-func gateLines(st Styles, mc rollout.Machine, now time.Time, w int) []string {
+func gateLines(st Styles, mc runbook.Machine, now time.Time, w int) []string {
 	g := mc.Gate
 	if !g.Open {
 		return nil
@@ -199,7 +200,7 @@ func gateLines(st Styles, mc rollout.Machine, now time.Time, w int) []string {
 	return lines
 }
 
-func summaryInChecks(g rollout.GateView) bool {
+func summaryInChecks(g runbook.GateView) bool {
 	for _, c := range g.Checks {
 		if c.Summary == g.Summary {
 			return true

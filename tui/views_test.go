@@ -9,6 +9,7 @@ import (
 
 	"github.com/nwroll/nwroll/rollout"
 	"github.com/nwroll/nwroll/rollout/rollouttest"
+	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
 // Golden views of ansi.Strip(View()) at 80x24 and 120x40 (update with
@@ -18,7 +19,7 @@ import (
 func inStabiliseGate(node string) func(Model) bool {
 	return func(m Model) bool {
 		s, ok := m.machine.Current()
-		return ok && s.Kind == rollout.StepUpgrade && s.Node == node && m.machine.Gate.Open && m.machine.Gate.Name == "stabilise" &&
+		return ok && s.Kind == runbook.StepUpgrade && s.Node == node && m.machine.Gate.Open && m.machine.Gate.Name == "stabilise" &&
 			!m.machine.Gate.HeldSince.IsZero()
 	}
 }
@@ -47,7 +48,7 @@ func TestGoldenViews(t *testing.T) {
 		})
 		t.Run(name("confirm_dialog"), func(t *testing.T) {
 			h := newHarness(t, 3, 2, quiescedOpts(), w, hgt)
-			h.approveUntil("the first upgrade dialog", awaiting(rollout.StepUpgrade))
+			h.approveUntil("the first upgrade dialog", awaiting(runbook.StepUpgrade))
 			h.arm()
 			golden.RequireEqual(t, []byte(h.screen()))
 		})

@@ -19,6 +19,7 @@ import (
 	"github.com/nwroll/nwroll/rollout/inventory"
 	"github.com/nwroll/nwroll/rollout/release"
 	"github.com/nwroll/nwroll/rollout/remote"
+	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
 // The headless commands (design §1): status, plan, upgrade, rollback,
@@ -196,12 +197,12 @@ func (b *backupFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&b.reuse, "backup-reuse", "", "reuse an existing backup set (its id, or latest) instead of a new backup")
 }
 
-func (b *backupFlags) options() (rollout.BackupMode, string, error) {
-	mode := rollout.BackupQuiesced
+func (b *backupFlags) options() (runbook.BackupMode, string, error) {
+	mode := runbook.BackupQuiesced
 	switch b.mode {
 	case "quiesced", "":
 	case "live":
-		mode = rollout.BackupLive
+		mode = runbook.BackupLive
 	default:
 		return 0, "", usageError("--backup %q: use quiesced (the default) or live", b.mode)
 	}
@@ -209,7 +210,7 @@ func (b *backupFlags) options() (rollout.BackupMode, string, error) {
 		if b.mode == "live" {
 			return 0, "", usageError("--backup live and --backup-reuse exclude each other: pick one")
 		}
-		return rollout.BackupReuse, b.reuse, nil
+		return runbook.BackupReuse, b.reuse, nil
 	}
 	return mode, "", nil
 }

@@ -31,7 +31,7 @@ import (
 	"time"
 
 	"github.com/nwroll/nwroll/health"
-	"github.com/nwroll/nwroll/rollout"
+	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
 // ClusterName is the cluster name Plan gives the plan.
@@ -42,9 +42,9 @@ const ClusterName = "lab"
 // never becomes ready on any node that runs it.
 var (
 	T0  = time.Date(2026, 4, 4, 12, 0, 0, 0, time.UTC)
-	Old = rollout.BuildRef{Version: "1.0.0", SHA256: strings.Repeat("a1", 32)}
-	New = rollout.BuildRef{Version: "1.1.0", SHA256: strings.Repeat("b2", 32)}
-	Bad = rollout.BuildRef{Version: "1.1.1-never-ready", SHA256: strings.Repeat("c3", 32)}
+	Old = runbook.BuildRef{Version: "1.0.0", SHA256: strings.Repeat("a1", 32)}
+	New = runbook.BuildRef{Version: "1.1.0", SHA256: strings.Repeat("b2", 32)}
+	Bad = runbook.BuildRef{Version: "1.1.1-never-ready", SHA256: strings.Repeat("c3", 32)}
 )
 
 // How the fake behaves, in seconds of its clock.
@@ -72,9 +72,9 @@ func NodeID(i int) string { return fmt.Sprintf("%d", 1000000+i*7919) }
 // stopped to back it up, so leadership moves only when the leader is
 // upgraded), a 5 s stabilisation window, a 2 min gate timeout and a 20 s
 // election window.
-func DefaultPlanOptions() rollout.PlanOptions {
-	return rollout.PlanOptions{
-		Backup:         rollout.BackupLive,
+func DefaultPlanOptions() runbook.PlanOptions {
+	return runbook.PlanOptions{
+		Backup:         runbook.BackupLive,
 		Window:         5 * time.Second,
 		GateTimeout:    2 * time.Minute,
 		ElectionWindow: 20 * time.Second,
@@ -165,9 +165,9 @@ type Node struct {
 	Up        bool // the service runs
 	Ready     bool // /ready would pass now
 	StartedAt time.Time
-	Binary    rollout.BuildRef // <binary>
-	Staged    rollout.BuildRef // <binary>.new; zero when absent
-	Prev      rollout.BuildRef // <binary>.prev; zero when absent
+	Binary    runbook.BuildRef // <binary>
+	Staged    runbook.BuildRef // <binary>.new; zero when absent
+	Prev      runbook.BuildRef // <binary>.prev; zero when absent
 	Applied   uint64           // raft_last_applied
 }
 
@@ -195,31 +195,31 @@ func (c *Cluster) view(n *node) Node {
 }
 
 // build names a sha256 as one of Old, New, Bad, or an unknown build.
-func build(sha string) rollout.BuildRef {
-	for _, b := range []rollout.BuildRef{Old, New, Bad} {
+func build(sha string) runbook.BuildRef {
+	for _, b := range []runbook.BuildRef{Old, New, Bad} {
 		if b.SHA256 == sha {
 			return b
 		}
 	}
-	return rollout.BuildRef{SHA256: sha}
+	return runbook.BuildRef{SHA256: sha}
 }
 
 // PlanInput is the input BuildPlan gets from the cluster as it is now:
 // the nodes in inventory order with their builds and the leader, target
 // New, Known {Old, New, Bad}. Change it to plan something else.
-func (c *Cluster) PlanInput(opts rollout.PlanOptions) rollout.PlanInput {
-	in := rollout.PlanInput{Cluster: ClusterName, Target: New, Known: []rollout.BuildRef{Old, New, Bad}, Options: opts}
+func (c *Cluster) PlanInput(opts runbook.PlanOptions) runbook.PlanInput {
+	in := runbook.PlanInput{Cluster: ClusterName, Target: New, Known: []runbook.BuildRef{Old, New, Bad}, Options: opts}
 	for _, n := range c.nodes {
-		in.Nodes = append(in.Nodes, rollout.PlanNode{Name: n.name, NodeID: n.id, Voter: n.voter,
+		in.Nodes = append(in.Nodes, runbook.PlanNode{Name: n.name, NodeID: n.id, Voter: n.voter,
 			Leader: n.name == c.leader, Current: build(n.bin)})
 	}
 	return in
 }
 
 // Plan builds the plan for upgrading the cluster as it is now to New.
-func (c *Cluster) Plan(t testing.TB, opts rollout.PlanOptions) rollout.Plan {
+func (c *Cluster) Plan(t testing.TB, opts runbook.PlanOptions) runbook.Plan {
 	t.Helper()
-	p, err := rollout.BuildPlan(c.PlanInput(opts))
+	p, err := runbook.BuildPlan(c.PlanInput(opts))
 	if err != nil {
 		t.Fatalf("rollouttest: BuildPlan: %v", err)
 	}
@@ -230,11 +230,11 @@ func (c *Cluster) Plan(t testing.TB, opts rollout.PlanOptions) rollout.Plan {
 
 // effectKinds are the Kind() of every effect that gets an answer.
 var effectKinds = []string{
-	rollout.ConnectNodes{}.Kind(), rollout.ReadNodeFiles{}.Kind(), rollout.PollHealth{}.Kind(),
-	rollout.TakeSysdump{}.Kind(), rollout.LockNodes{}.Kind(), rollout.UnlockNodes{}.Kind(),
-	rollout.StageBinary{}.Kind(), rollout.BackupNode{}.Kind(), rollout.VerifyBackupSet{}.Kind(),
-	rollout.StopService{}.Kind(), rollout.KeepPrev{}.Kind(), rollout.SwapBinary{}.Kind(),
-	rollout.RestorePrev{}.Kind(), rollout.StartService{}.Kind(),
+	runbook.ConnectNodes{}.Kind(), runbook.ReadNodeFiles{}.Kind(), runbook.PollHealth{}.Kind(),
+	runbook.TakeSysdump{}.Kind(), runbook.LockNodes{}.Kind(), runbook.UnlockNodes{}.Kind(),
+	runbook.StageBinary{}.Kind(), runbook.BackupNode{}.Kind(), runbook.VerifyBackupSet{}.Kind(),
+	runbook.StopService{}.Kind(), runbook.KeepPrev{}.Kind(), runbook.SwapBinary{}.Kind(),
+	runbook.RestorePrev{}.Kind(), runbook.StartService{}.Kind(),
 }
 
 // FailNext makes the next effect of that Kind() ("stop", "start", "swap",
@@ -275,7 +275,7 @@ func (c *Cluster) Heal(node string) {
 
 // SetBuild puts build b in place on node (before Plan, for a node that is
 // already on the target, say).
-func (c *Cluster) SetBuild(node string, b rollout.BuildRef) { c.must(node).bin = b.SHA256 }
+func (c *Cluster) SetBuild(node string, b runbook.BuildRef) { c.must(node).bin = b.SHA256 }
 
 // MoveLeader makes name the leader in a new term (an election).
 func (c *Cluster) MoveLeader(name string) {
@@ -308,36 +308,36 @@ func (c *Cluster) ready(n *node) bool {
 }
 
 // effectNodes are the nodes an effect names.
-func effectNodes(e rollout.Effect) []string {
+func effectNodes(e runbook.Effect) []string {
 	switch e := e.(type) {
-	case rollout.ConnectNodes:
+	case runbook.ConnectNodes:
 		return e.Nodes
-	case rollout.ReadNodeFiles:
+	case runbook.ReadNodeFiles:
 		return e.Nodes
-	case rollout.PollHealth:
+	case runbook.PollHealth:
 		return e.Nodes
-	case rollout.TakeSysdump:
+	case runbook.TakeSysdump:
 		return e.Nodes
-	case rollout.LockNodes:
+	case runbook.LockNodes:
 		return e.Nodes
-	case rollout.UnlockNodes:
+	case runbook.UnlockNodes:
 		return e.Nodes
-	case rollout.VerifyBackupSet:
+	case runbook.VerifyBackupSet:
 		return e.Nodes
 	}
-	if n := rollout.EffectNode(e); n != "" {
+	if n := runbook.EffectNode(e); n != "" {
 		return []string{n}
 	}
 	return nil
 }
 
 // takeFault removes and returns the first fault that matches e.
-func (c *Cluster) takeFault(e rollout.Effect) (fault, bool) {
+func (c *Cluster) takeFault(e runbook.Effect) (fault, bool) {
 	for i, f := range c.faults {
 		if f.kind != e.Kind() {
 			continue
 		}
-		if _, poll := e.(rollout.PollHealth); poll || f.node == "" || slices.Contains(effectNodes(e), f.node) {
+		if _, poll := e.(runbook.PollHealth); poll || f.node == "" || slices.Contains(effectNodes(e), f.node) {
 			c.faults = slices.Delete(c.faults, i, i+1)
 			return f, true
 		}
@@ -350,67 +350,67 @@ func (c *Cluster) takeFault(e rollout.Effect) (fault, bool) {
 // Answer performs e on the fake at once and returns its answer: a
 // rollout.Snapshot for PollHealth, a rollout.EffectResult for the rest, or
 // nil for effects that need none (Record, SaveBaseline, Finish).
-func (c *Cluster) Answer(e rollout.Effect) rollout.Event {
-	if e == nil || !rollout.EffectNeedsResult(e) {
+func (c *Cluster) Answer(e runbook.Effect) runbook.Event {
+	if e == nil || !runbook.EffectNeedsResult(e) {
 		return nil
 	}
 	id := e.Meta().ID
 	f, faulty := c.takeFault(e)
-	if p, ok := e.(rollout.PollHealth); ok {
+	if p, ok := e.(runbook.PollHealth); ok {
 		snap := c.Snapshot()
 		if faulty {
 			failCalls(&snap, f.node, f.err)
 		}
-		return rollout.Snapshot{ID: p.ID, Snap: snap, At: c.now}
+		return runbook.Snapshot{ID: p.ID, Snap: snap, At: c.now}
 	}
 	if faulty {
-		return rollout.EffectResult{ID: id, At: c.now, Err: f.err}
+		return runbook.EffectResult{ID: id, At: c.now, Err: f.err}
 	}
 	for _, name := range effectNodes(e) {
 		if c.find(name) == nil {
-			return rollout.EffectResult{ID: id, At: c.now, Err: fmt.Errorf("rollouttest: no node %q", name)}
+			return runbook.EffectResult{ID: id, At: c.now, Err: fmt.Errorf("rollouttest: no node %q", name)}
 		}
 	}
-	res := rollout.EffectResult{ID: id, At: c.now}
+	res := runbook.EffectResult{ID: id, At: c.now}
 	switch e := e.(type) {
-	case rollout.ReadNodeFiles:
-		var files []rollout.NodeFiles
+	case runbook.ReadNodeFiles:
+		var files []runbook.NodeFiles
 		for _, name := range e.Nodes {
 			n := c.find(name)
-			files = append(files, rollout.NodeFiles{Node: name, SHA256: n.bin, NewPresent: n.newBin != "", NewSHA256: n.newBin,
+			files = append(files, runbook.NodeFiles{Node: name, SHA256: n.bin, NewPresent: n.newBin != "", NewSHA256: n.newBin,
 				PrevPresent: n.prevBin != "", PrevSHA256: n.prevBin, Active: n.up})
 		}
 		res.Data = files
-	case rollout.TakeSysdump:
-		res.Data = rollout.SysdumpInfo{Path: fmt.Sprintf("sysdump-%s-%d.tar.gz", e.Purpose, e.ID)}
-	case rollout.StageBinary:
+	case runbook.TakeSysdump:
+		res.Data = runbook.SysdumpInfo{Path: fmt.Sprintf("sysdump-%s-%d.tar.gz", e.Purpose, e.ID)}
+	case runbook.StageBinary:
 		c.find(e.Node).newBin = e.SHA256
-	case rollout.BackupNode:
-		res.Data = rollout.BackupInfo{Set: "set-1", Path: rollout.DefaultBackupDir + "/" + e.Node + ".tar.gz", SHA256: strings.Repeat("d4", 32)}
-	case rollout.StopService:
+	case runbook.BackupNode:
+		res.Data = runbook.BackupInfo{Set: "set-1", Path: runbook.DefaultBackupDir + "/" + e.Node + ".tar.gz", SHA256: strings.Repeat("d4", 32)}
+	case runbook.StopService:
 		n := c.find(e.Node)
 		n.up = false
 		if c.leader == n.name {
 			c.leader, c.electAt = "", c.now.Add(ElectAfter)
 		}
-	case rollout.KeepPrev:
+	case runbook.KeepPrev:
 		n := c.find(e.Node)
 		n.prevBin = n.bin
-	case rollout.SwapBinary:
+	case runbook.SwapBinary:
 		n := c.find(e.Node)
 		if n.newBin == "" {
 			res.Err = errors.New("no .new to swap in")
 			break
 		}
 		n.bin, n.newBin = n.newBin, ""
-	case rollout.RestorePrev:
+	case runbook.RestorePrev:
 		n := c.find(e.Node)
 		if n.prevBin == "" {
 			res.Err = errors.New("no .prev to restore")
 			break
 		}
 		n.bin, n.prevBin = n.prevBin, ""
-	case rollout.StartService:
+	case runbook.StartService:
 		n := c.find(e.Node)
 		if !n.up {
 			n.up, n.startedAt = true, c.now
@@ -428,7 +428,7 @@ func (c *Cluster) Answer(e rollout.Effect) rollout.Event {
 
 // Tick advances the clock one second (one Raft entry, applied by every
 // ready node; an election when one is due) and returns the machine's tick.
-func (c *Cluster) Tick() rollout.Event {
+func (c *Cluster) Tick() runbook.Event {
 	c.now = c.now.Add(time.Second)
 	c.index++
 	for _, n := range c.nodes {
@@ -439,7 +439,7 @@ func (c *Cluster) Tick() rollout.Event {
 	if c.leader == "" && !c.electAt.IsZero() && !c.now.Before(c.electAt) {
 		c.elect()
 	}
-	return rollout.Tick{Now: c.now}
+	return runbook.Tick{Now: c.now}
 }
 
 // elect makes the longest-running up voter the leader, given a quorum.
@@ -634,7 +634,7 @@ const DefaultMaxSteps = 50000
 // that just want to reach a state. Effects are answered one at a time, in
 // the order they were emitted; the clock moves only when none is pending.
 type Driver struct {
-	M rollout.Machine
+	M runbook.Machine
 	C *Cluster
 
 	// AutoApprove makes Step approve every open approval dialog as
@@ -645,51 +645,51 @@ type Driver struct {
 	Approver    string // By of the approvals the driver sends; "op@laptop"
 	MaxSteps    int    // bound of RunUntil and RunToEnd; DefaultMaxSteps
 
-	Effects []rollout.Effect // every effect the machine returned, in order
-	Events  []rollout.Event  // every event sent, in order
+	Effects []runbook.Effect // every effect the machine returned, in order
+	Events  []runbook.Event  // every event sent, in order
 
 	t       testing.TB
-	queue   []rollout.Effect
-	intents map[rollout.EffectID]bool
+	queue   []runbook.Effect
+	intents map[runbook.EffectID]bool
 }
 
 // NewDriver returns a driver for a new machine on plan p. The machine has
 // not begun: send rollout.Begin (or call Begin) first.
-func NewDriver(t testing.TB, c *Cluster, p rollout.Plan, mo rollout.MachineOptions) *Driver {
-	return &Driver{M: rollout.NewMachine(p, mo), C: c, Approver: "op@laptop", MaxSteps: DefaultMaxSteps,
-		t: t, intents: map[rollout.EffectID]bool{}}
+func NewDriver(t testing.TB, c *Cluster, p runbook.Plan, mo runbook.MachineOptions) *Driver {
+	return &Driver{M: runbook.NewMachine(p, mo), C: c, Approver: "op@laptop", MaxSteps: DefaultMaxSteps,
+		t: t, intents: map[runbook.EffectID]bool{}}
 }
 
 // Begin sends rollout.Begin at the cluster's time.
-func (d *Driver) Begin() []rollout.Effect {
+func (d *Driver) Begin() []runbook.Effect {
 	d.t.Helper()
-	return d.Send(rollout.Begin{At: d.C.Now()})
+	return d.Send(runbook.Begin{At: d.C.Now()})
 }
 
 // Act sends the event of an operator action at the cluster's time (an
 // approval approves the open dialog, as d.Approver).
-func (d *Driver) Act(a rollout.Action) []rollout.Effect {
+func (d *Driver) Act(a runbook.Action) []runbook.Effect {
 	d.t.Helper()
 	s, _ := d.M.AwaitingApproval()
-	return d.Send(rollout.ActionEvent(a, s.ID, d.Approver, d.C.Now()))
+	return d.Send(runbook.ActionEvent(a, s.ID, d.Approver, d.C.Now()))
 }
 
 // Send feeds ev to the machine, queues the effects that need an answer and
 // returns all of them. It fails the test when a node-changing effect has
 // no journal intent before it.
-func (d *Driver) Send(ev rollout.Event) []rollout.Effect {
+func (d *Driver) Send(ev runbook.Event) []runbook.Effect {
 	d.t.Helper()
 	d.Events = append(d.Events, ev)
 	effs := d.M.Handle(ev)
 	for _, e := range effs {
-		if r, ok := e.(rollout.Record); ok && r.Type == rollout.RecordIntent {
+		if r, ok := e.(runbook.Record); ok && r.Type == runbook.RecordIntent {
 			d.intents[r.For] = true
 		}
-		if rollout.EffectChangesNode(e) && !d.intents[e.Meta().ID] {
-			d.t.Fatalf("rollouttest: %s%s (id %d) has no journal intent before it", e.Kind(), onNode(rollout.EffectNode(e)), e.Meta().ID)
+		if runbook.EffectChangesNode(e) && !d.intents[e.Meta().ID] {
+			d.t.Fatalf("rollouttest: %s%s (id %d) has no journal intent before it", e.Kind(), onNode(runbook.EffectNode(e)), e.Meta().ID)
 		}
 		d.Effects = append(d.Effects, e)
-		if rollout.EffectNeedsResult(e) {
+		if runbook.EffectNeedsResult(e) {
 			d.queue = append(d.queue, e)
 		}
 	}
@@ -697,7 +697,7 @@ func (d *Driver) Send(ev rollout.Event) []rollout.Effect {
 }
 
 // Pending lists the effects waiting for an answer, oldest first.
-func (d *Driver) Pending() []rollout.Effect { return slices.Clone(d.queue) }
+func (d *Driver) Pending() []runbook.Effect { return slices.Clone(d.queue) }
 
 // Step answers the oldest pending effect; with none, approves the open
 // dialog if AutoApprove; else ticks the clock.
@@ -710,7 +710,7 @@ func (d *Driver) Step() {
 		return
 	}
 	if s, ok := d.M.AwaitingApproval(); ok && d.AutoApprove {
-		d.Send(rollout.Approve{Step: s.ID, By: d.Approver, At: d.C.Now()})
+		d.Send(runbook.Approve{Step: s.ID, By: d.Approver, At: d.C.Now()})
 		return
 	}
 	d.Send(d.C.Tick())
@@ -718,7 +718,7 @@ func (d *Driver) Step() {
 
 // RunUntil steps until cond holds. It fails the test if the machine
 // finishes first or cond does not hold within MaxSteps.
-func (d *Driver) RunUntil(cond func(rollout.Machine) bool) {
+func (d *Driver) RunUntil(cond func(runbook.Machine) bool) {
 	d.t.Helper()
 	for i := 0; i < d.maxSteps(); i++ {
 		if cond(d.M) {
@@ -782,43 +782,43 @@ func (d *Driver) State() string {
 // ---- conditions for RunUntil ----
 
 // AwaitingApproval holds while an approval dialog is open.
-func AwaitingApproval(m rollout.Machine) bool { _, ok := m.AwaitingApproval(); return ok }
+func AwaitingApproval(m runbook.Machine) bool { _, ok := m.AwaitingApproval(); return ok }
 
 // Paused holds while the machine waits for the operator's decision, once a
 // failure's sysdump is back (nothing is offered but abort and quit before).
-func Paused(m rollout.Machine) bool {
+func Paused(m runbook.Machine) bool {
 	return m.Pause != nil && (m.Failure == nil || !m.Failure.SysdumpPending)
 }
 
 // Finished holds once the machine has finished.
-func Finished(m rollout.Machine) bool { return m.Finished }
+func Finished(m runbook.Machine) bool { return m.Finished }
 
 // InPhase returns a condition that holds once the machine is in phase p.
-func InPhase(p rollout.Phase) func(rollout.Machine) bool {
-	return func(m rollout.Machine) bool { return m.Phase == p }
+func InPhase(p runbook.Phase) func(runbook.Machine) bool {
+	return func(m runbook.Machine) bool { return m.Phase == p }
 }
 
 // AtStep returns a condition that holds once step id is current.
-func AtStep(id rollout.StepID) func(rollout.Machine) bool {
-	return func(m rollout.Machine) bool { s, ok := m.Current(); return ok && s.ID == id }
+func AtStep(id runbook.StepID) func(runbook.Machine) bool {
+	return func(m runbook.Machine) bool { s, ok := m.Current(); return ok && s.ID == id }
 }
 
 // ---- looking at effects ----
 
 // Changes lists the node-changing effects as "stop fw-b", "swap fw-b",
 // "lock"…, in order.
-func Changes(effs []rollout.Effect) []string {
+func Changes(effs []runbook.Effect) []string {
 	var out []string
 	for _, e := range effs {
-		if rollout.EffectChangesNode(e) {
-			out = append(out, e.Kind()+spaced(rollout.EffectNode(e)))
+		if runbook.EffectChangesNode(e) {
+			out = append(out, e.Kind()+spaced(runbook.EffectNode(e)))
 		}
 	}
 	return out
 }
 
 // EffectsOf returns the effects of type T, in order.
-func EffectsOf[T rollout.Effect](effs []rollout.Effect) []T {
+func EffectsOf[T runbook.Effect](effs []runbook.Effect) []T {
 	var out []T
 	for _, e := range effs {
 		if x, ok := e.(T); ok {

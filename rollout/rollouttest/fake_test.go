@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/nwroll/nwroll/health"
-	"github.com/nwroll/nwroll/rollout"
+	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
 // upgradeSeq is the changes one node's upgrade makes.
@@ -17,9 +17,9 @@ func upgradeSeq(node string) []string {
 }
 
 // swapOrder lists the nodes in the order their binary was swapped.
-func swapOrder(effs []rollout.Effect) []string {
+func swapOrder(effs []runbook.Effect) []string {
 	var out []string
-	for _, s := range EffectsOf[rollout.SwapBinary](effs) {
+	for _, s := range EffectsOf[runbook.SwapBinary](effs) {
 		out = append(out, s.Node)
 	}
 	return out
@@ -40,26 +40,26 @@ func wantSuccess(t *testing.T, d *Driver, leader string, order []string) {
 		t.Errorf("at most %d node(s) down at once, want 1", d.C.MaxDown())
 	}
 	for _, n := range d.C.Nodes() {
-		if n.Binary != New || n.Prev != Old || n.Staged != (rollout.BuildRef{}) || !n.Up {
+		if n.Binary != New || n.Prev != Old || n.Staged != (runbook.BuildRef{}) || !n.Up {
 			t.Errorf("cluster %s: on %s prev %s staged %s up %v", n.Name, n.Binary.Label(), n.Prev.Label(), n.Staged.Label(), n.Up)
 		}
 	}
 	for _, n := range d.M.Nodes {
-		if n.Status != rollout.NodeUpgraded || n.Binary != New || n.Down {
+		if n.Status != runbook.NodeUpgraded || n.Binary != New || n.Down {
 			t.Errorf("machine %s: %s on %s down %v", n.Name, n.Status, n.Binary.Label(), n.Down)
 		}
 	}
 	if d.C.Leader() == "" {
 		t.Errorf("no leader at the end")
 	}
-	if f := EffectsOf[rollout.Finish](d.Effects); len(f) != 1 || f[0].ExitCode != 0 {
+	if f := EffectsOf[runbook.Finish](d.Effects); len(f) != 1 || f[0].ExitCode != 0 {
 		t.Errorf("finish effects %+v", f)
 	}
 }
 
 func TestFullRunThreeNodes(t *testing.T) {
 	c := NewCluster(3, 0)
-	d := NewDriver(t, c, c.Plan(t, DefaultPlanOptions()), rollout.MachineOptions{})
+	d := NewDriver(t, c, c.Plan(t, DefaultPlanOptions()), runbook.MachineOptions{})
 	d.AutoApprove = true
 	d.Begin()
 	d.RunToEnd()
@@ -74,7 +74,7 @@ func TestFullRunThreeNodes(t *testing.T) {
 	// The operator approved the lock and every upgrade, as the driver's approver.
 	var approved []string
 	for _, ev := range d.Events {
-		if a, ok := ev.(rollout.Approve); ok {
+		if a, ok := ev.(runbook.Approve); ok {
 			if a.By != "op@laptop" {
 				t.Errorf("approval by %q", a.By)
 			}
@@ -95,7 +95,7 @@ func TestFullRunThreeNodes(t *testing.T) {
 
 func TestFullRunFiveNodes(t *testing.T) {
 	c := NewCluster(5, 2)
-	d := NewDriver(t, c, c.Plan(t, DefaultPlanOptions()), rollout.MachineOptions{})
+	d := NewDriver(t, c, c.Plan(t, DefaultPlanOptions()), runbook.MachineOptions{})
 	d.AutoApprove = true
 	d.Begin()
 	d.RunToEnd()
@@ -104,12 +104,12 @@ func TestFullRunFiveNodes(t *testing.T) {
 
 func TestHeadlessRunNeedsNoApprovals(t *testing.T) {
 	c := NewCluster(3, 1)
-	d := NewDriver(t, c, c.Plan(t, DefaultPlanOptions()), rollout.MachineOptions{Headless: true, Approver: "ci@runner"})
+	d := NewDriver(t, c, c.Plan(t, DefaultPlanOptions()), runbook.MachineOptions{Headless: true, Approver: "ci@runner"})
 	d.Begin()
 	d.RunToEnd()
 	wantSuccess(t, d, "fw-b", []string{"fw-a", "fw-c", "fw-b"})
 	for _, ev := range d.Events {
-		if _, ok := ev.(rollout.Approve); ok {
+		if _, ok := ev.(runbook.Approve); ok {
 			t.Fatalf("a headless run got an operator approval: %+v", ev)
 		}
 	}
@@ -125,7 +125,7 @@ func TestManyNodes(t *testing.T) {
 	if len(p.Nodes) != 50 || len(p.Warnings) != 0 {
 		t.Fatalf("%d nodes, warnings %v", len(p.Nodes), p.Warnings)
 	}
-	d := NewDriver(t, c, p, rollout.MachineOptions{Headless: true})
+	d := NewDriver(t, c, p, runbook.MachineOptions{Headless: true})
 	d.Begin()
 	d.RunToEnd()
 	order := slices.Clone(c.Names()[1:])
@@ -134,8 +134,8 @@ func TestManyNodes(t *testing.T) {
 
 func TestStopsAtEachDialog(t *testing.T) {
 	c := NewCluster(3, 0)
-	d := NewDriver(t, c, c.Plan(t, DefaultPlanOptions()), rollout.MachineOptions{})
-	if len(d.Effects) != 0 || d.M.Phase != rollout.PhaseConnect {
+	d := NewDriver(t, c, c.Plan(t, DefaultPlanOptions()), runbook.MachineOptions{})
+	if len(d.Effects) != 0 || d.M.Phase != runbook.PhaseConnect {
 		t.Fatalf("the driver began the machine: %d effects, phase %s", len(d.Effects), d.M.Phase)
 	}
 	d.Begin()
@@ -144,7 +144,7 @@ func TestStopsAtEachDialog(t *testing.T) {
 	if s.ID != "lock" || len(Changes(d.Effects)) != 0 {
 		t.Fatalf("first dialog %s; changes before it %v", s.ID, Changes(d.Effects))
 	}
-	if !slices.Equal(d.M.Allowed()[:2], []rollout.Action{rollout.ActApprove, rollout.ActCancel}) {
+	if !slices.Equal(d.M.Allowed()[:2], []runbook.Action{runbook.ActApprove, runbook.ActCancel}) {
 		t.Fatalf("allowed %v", d.M.Allowed())
 	}
 	// Without an approval the driver only ticks: the dialog stays open.
@@ -154,10 +154,10 @@ func TestStopsAtEachDialog(t *testing.T) {
 	if s2, ok := d.M.AwaitingApproval(); !ok || s2.ID != "lock" || len(Changes(d.Effects)) != 0 {
 		t.Fatalf("after ticking: dialog %v %s, changes %v", ok, s2.ID, Changes(d.Effects))
 	}
-	d.Act(rollout.ActApprove)
+	d.Act(runbook.ActApprove)
 	d.RunUntil(AwaitingApproval)
 	s, _ = d.M.AwaitingApproval()
-	if s.ID != "upgrade/fw-b" || d.M.Phase != rollout.PhaseFollowers {
+	if s.ID != "upgrade/fw-b" || d.M.Phase != runbook.PhaseFollowers {
 		t.Fatalf("second dialog %s phase %s", s.ID, d.M.Phase)
 	}
 	if n, _ := c.Node("fw-b"); !n.Up || n.Staged != New || n.Binary != Old {
@@ -172,7 +172,7 @@ func TestStopsAtEachDialog(t *testing.T) {
 func TestNeverReadyHeadlessRollsBack(t *testing.T) {
 	c := NewCluster(3, 0)
 	c.NeverReadyOn("fw-b")
-	d := NewDriver(t, c, c.Plan(t, DefaultPlanOptions()), rollout.MachineOptions{Headless: true})
+	d := NewDriver(t, c, c.Plan(t, DefaultPlanOptions()), runbook.MachineOptions{Headless: true})
 	d.AutoApprove = true
 	d.Begin()
 	d.RunToEnd()
@@ -188,14 +188,14 @@ func TestNeverReadyHeadlessRollsBack(t *testing.T) {
 			t.Errorf("%s was touched: %+v", name, n)
 		}
 	}
-	if mn, _ := d.M.NodeByName("fw-b"); mn.Status != rollout.NodeRolledBack || mn.Binary != Old {
+	if mn, _ := d.M.NodeByName("fw-b"); mn.Status != runbook.NodeRolledBack || mn.Binary != Old {
 		t.Errorf("machine fw-b: %s on %s", mn.Status, mn.Binary.Label())
 	}
 	// The gate ran for the whole timeout; the failure is gone with the rollback.
 	if d.M.Failure != nil || d.M.Pause != nil || c.Now().Sub(T0) < DefaultPlanOptions().GateTimeout {
 		t.Errorf("failure %+v pause %+v after %s", d.M.Failure, d.M.Pause, c.Now().Sub(T0))
 	}
-	if got := EffectsOf[rollout.TakeSysdump](d.Effects); len(got) < 2 || got[1].Purpose != rollout.SysdumpFailure {
+	if got := EffectsOf[runbook.TakeSysdump](d.Effects); len(got) < 2 || got[1].Purpose != runbook.SysdumpFailure {
 		t.Errorf("sysdumps %+v", got)
 	}
 }
@@ -203,32 +203,32 @@ func TestNeverReadyHeadlessRollsBack(t *testing.T) {
 func TestNeverReadyPausesInteractive(t *testing.T) {
 	c := NewCluster(3, 0)
 	c.NeverReadyOn("fw-b")
-	d := NewDriver(t, c, c.Plan(t, DefaultPlanOptions()), rollout.MachineOptions{})
+	d := NewDriver(t, c, c.Plan(t, DefaultPlanOptions()), runbook.MachineOptions{})
 	d.AutoApprove = true
 	d.Begin()
-	d.RunUntil(func(m rollout.Machine) bool { return m.Failure != nil })
-	if !d.M.Failure.SysdumpPending || !slices.Equal(d.M.Allowed(), []rollout.Action{rollout.ActAbort, rollout.ActQuit}) {
+	d.RunUntil(func(m runbook.Machine) bool { return m.Failure != nil })
+	if !d.M.Failure.SysdumpPending || !slices.Equal(d.M.Allowed(), []runbook.Action{runbook.ActAbort, runbook.ActQuit}) {
 		t.Fatalf("before the failure sysdump is back: pending %v allowed %v", d.M.Failure.SysdumpPending, d.M.Allowed())
 	}
 	d.RunUntil(Paused)
 	m := d.M
-	if m.Pause.Kind != rollout.PauseFailure || m.Pause.Node != "fw-b" {
+	if m.Pause.Kind != runbook.PauseFailure || m.Pause.Node != "fw-b" {
 		t.Fatalf("pause %+v", m.Pause)
 	}
 	f := m.Failure
-	if f.Kind != rollout.FailTimeout || f.Node != "fw-b" || f.Step != "upgrade/fw-b" || f.Sysdump == "" ||
+	if f.Kind != runbook.FailTimeout || f.Node != "fw-b" || f.Step != "upgrade/fw-b" || f.Sysdump == "" ||
 		!strings.Contains(f.Reason, "policy_replication") {
 		t.Fatalf("failure %+v", f)
 	}
 	if got := f.At.Sub(T0); got < DefaultPlanOptions().GateTimeout {
 		t.Errorf("failed %s after T0, before the gate timeout", got)
 	}
-	for _, a := range []rollout.Action{rollout.ActKeepWaiting, rollout.ActRollbackNode, rollout.ActRollbackAll, rollout.ActAbort} {
+	for _, a := range []runbook.Action{runbook.ActKeepWaiting, runbook.ActRollbackNode, runbook.ActRollbackAll, runbook.ActAbort} {
 		if !m.IsAllowed(a) {
 			t.Errorf("%s not allowed: %v", a, m.Allowed())
 		}
 	}
-	if m.IsAllowed(rollout.ActRetry) {
+	if m.IsAllowed(runbook.ActRetry) {
 		t.Errorf("retry offered for a gate timeout")
 	}
 	if n, _ := c.Node("fw-b"); n.Binary != New || !n.Up || n.Ready {
@@ -245,7 +245,7 @@ func TestNeverReadyPausesInteractive(t *testing.T) {
 
 	// Fixed in place: keep waiting passes the gate and the run completes.
 	c.Heal("fw-b")
-	d.Act(rollout.ActKeepWaiting)
+	d.Act(runbook.ActKeepWaiting)
 	d.RunToEnd()
 	if d.M.ExitCode != 0 {
 		t.Fatalf("exit %d: %s", d.M.ExitCode, d.M.Reason)
@@ -255,23 +255,23 @@ func TestNeverReadyPausesInteractive(t *testing.T) {
 func TestRollbackNodeFromPause(t *testing.T) {
 	c := NewCluster(3, 0)
 	c.NeverReadyOn("fw-b")
-	d := NewDriver(t, c, c.Plan(t, DefaultPlanOptions()), rollout.MachineOptions{})
+	d := NewDriver(t, c, c.Plan(t, DefaultPlanOptions()), runbook.MachineOptions{})
 	d.AutoApprove = true
 	d.Begin()
 	d.RunUntil(Paused)
 	d.AutoApprove = false
 	mark := len(d.Effects)
-	d.Act(rollout.ActRollbackNode)
+	d.Act(runbook.ActRollbackNode)
 	d.RunUntil(AwaitingApproval)
 	if s, _ := d.M.AwaitingApproval(); s.ID != "rollback/fw-b" {
 		t.Fatalf("dialog %s", s.ID)
 	}
-	d.Act(rollout.ActApprove)
+	d.Act(runbook.ActApprove)
 	d.RunToEnd()
 	if got, want := Changes(d.Effects[mark:]), []string{"stop fw-b", "rollback fw-b", "start fw-b", "unlock"}; !slices.Equal(got, want) {
 		t.Fatalf("rollback changes %v, want %v", got, want)
 	}
-	if n, _ := c.Node("fw-b"); d.M.ExitCode != 4 || n.Binary != Old || n.Prev != (rollout.BuildRef{}) {
+	if n, _ := c.Node("fw-b"); d.M.ExitCode != 4 || n.Binary != Old || n.Prev != (runbook.BuildRef{}) {
 		t.Fatalf("exit %d, fw-b %+v", d.M.ExitCode, n)
 	}
 }
@@ -280,15 +280,15 @@ func TestFailNextAndRetry(t *testing.T) {
 	c := NewCluster(3, 0)
 	boom := errors.New("ssh: exit status 1")
 	c.FailNext("stop", "fw-c", boom)
-	d := NewDriver(t, c, c.Plan(t, DefaultPlanOptions()), rollout.MachineOptions{})
+	d := NewDriver(t, c, c.Plan(t, DefaultPlanOptions()), runbook.MachineOptions{})
 	d.AutoApprove = true
 	d.Begin()
 	d.RunUntil(Paused)
 	f := d.M.Failure
-	if f.Kind != rollout.FailEffect || f.Op != "stop" || f.Node != "fw-c" || !strings.Contains(f.Reason, boom.Error()) {
+	if f.Kind != runbook.FailEffect || f.Op != "stop" || f.Node != "fw-c" || !strings.Contains(f.Reason, boom.Error()) {
 		t.Fatalf("failure %+v", f)
 	}
-	if !d.M.IsAllowed(rollout.ActRetry) || d.M.IsAllowed(rollout.ActKeepWaiting) {
+	if !d.M.IsAllowed(runbook.ActRetry) || d.M.IsAllowed(runbook.ActKeepWaiting) {
 		t.Fatalf("allowed %v", d.M.Allowed())
 	}
 	// The failed stop did nothing: fw-c still runs; fw-b was upgraded.
@@ -298,7 +298,7 @@ func TestFailNextAndRetry(t *testing.T) {
 	if n, _ := c.Node("fw-b"); n.Binary != New {
 		t.Fatalf("fw-b: %+v", n)
 	}
-	d.Act(rollout.ActRetry)
+	d.Act(runbook.ActRetry)
 	d.RunToEnd()
 	wantSuccess(t, d, "fw-a", []string{"fw-b", "fw-c", "fw-a"})
 }
@@ -306,7 +306,7 @@ func TestFailNextAndRetry(t *testing.T) {
 func TestFailNextAnyNodeAndRefusal(t *testing.T) {
 	c := NewCluster(3, 0)
 	c.FailNext("lock", "", errors.New("locked by bob@desk since 11:00"))
-	d := NewDriver(t, c, c.Plan(t, DefaultPlanOptions()), rollout.MachineOptions{Headless: true})
+	d := NewDriver(t, c, c.Plan(t, DefaultPlanOptions()), runbook.MachineOptions{Headless: true})
 	d.Begin()
 	d.RunToEnd()
 	if d.M.ExitCode != 3 || !strings.Contains(d.M.Reason, "bob@desk") || len(Changes(d.Effects)) != 1 {
@@ -323,7 +323,7 @@ func TestFailNextAnyNodeAndRefusal(t *testing.T) {
 func TestNotReadyRefusesPreCheck(t *testing.T) {
 	c := NewCluster(3, 0)
 	c.NotReady("fw-c")
-	d := NewDriver(t, c, c.Plan(t, DefaultPlanOptions()), rollout.MachineOptions{Headless: true})
+	d := NewDriver(t, c, c.Plan(t, DefaultPlanOptions()), runbook.MachineOptions{Headless: true})
 	d.Begin()
 	d.RunToEnd()
 	if d.M.ExitCode != 3 || !strings.Contains(d.M.Reason, "fw-c") || len(Changes(d.Effects)) != 0 {
@@ -363,8 +363,8 @@ func TestSnapshot(t *testing.T) {
 	}
 
 	// A stopped follower falls behind and refuses connections.
-	stop := rollout.StopService{EffectMeta: rollout.EffectMeta{ID: 41}, Node: "fw-c"}
-	if res, ok := c.Answer(stop).(rollout.EffectResult); !ok || res.ID != 41 || res.Err != nil {
+	stop := runbook.StopService{EffectMeta: runbook.EffectMeta{ID: 41}, Node: "fw-c"}
+	if res, ok := c.Answer(stop).(runbook.EffectResult); !ok || res.ID != 41 || res.Err != nil {
 		t.Fatalf("stop answered %#v", res)
 	}
 	for range 4 {
@@ -383,9 +383,9 @@ func TestSnapshot(t *testing.T) {
 	}
 
 	// The leader stops: no leader for ElectAfter, then the longest-running up voter.
-	c.Answer(rollout.StartService{EffectMeta: rollout.EffectMeta{ID: 42}, Node: "fw-c"})
+	c.Answer(runbook.StartService{EffectMeta: runbook.EffectMeta{ID: 42}, Node: "fw-c"})
 	term := c.Term()
-	c.Answer(rollout.StopService{EffectMeta: rollout.EffectMeta{ID: 43}, Node: "fw-b"})
+	c.Answer(runbook.StopService{EffectMeta: runbook.EffectMeta{ID: 43}, Node: "fw-b"})
 	snap = c.Snapshot()
 	if _, ok := snap.Leader(); ok || !health.IsLeaderUnknown(snap.StatsErr) || c.Leader() != "" {
 		t.Fatalf("during the election: stats err %v leader %q", snap.StatsErr, c.Leader())
@@ -404,40 +404,40 @@ func TestSnapshot(t *testing.T) {
 
 func TestAnswerAndTick(t *testing.T) {
 	c := NewCluster(3, 0)
-	for _, e := range []rollout.Effect{rollout.Record{}, rollout.SaveBaseline{}, rollout.Finish{}} {
+	for _, e := range []runbook.Effect{runbook.Record{}, runbook.SaveBaseline{}, runbook.Finish{}} {
 		if ev := c.Answer(e); ev != nil {
 			t.Fatalf("%T answered with %#v", e, ev)
 		}
 	}
-	if tk, ok := c.Tick().(rollout.Tick); !ok || !tk.Now.Equal(T0.Add(time.Second)) || !c.Now().Equal(tk.Now) {
+	if tk, ok := c.Tick().(runbook.Tick); !ok || !tk.Now.Equal(T0.Add(time.Second)) || !c.Now().Equal(tk.Now) {
 		t.Fatalf("tick %#v now %s", tk, c.Now())
 	}
-	poll := rollout.PollHealth{EffectMeta: rollout.EffectMeta{ID: 7}, Nodes: c.Names()}
-	s, ok := c.Answer(poll).(rollout.Snapshot)
+	poll := runbook.PollHealth{EffectMeta: runbook.EffectMeta{ID: 7}, Nodes: c.Names()}
+	s, ok := c.Answer(poll).(runbook.Snapshot)
 	if !ok || s.ID != 7 || !s.At.Equal(c.Now()) || len(s.Snap.Nodes) != 3 {
 		t.Fatalf("poll answered %#v", s)
 	}
 	// A poll fault on one node: that node's calls fail in the next snapshot only.
 	c.FailNext("poll", "fw-c", errors.New("no route to host"))
-	s = c.Answer(poll).(rollout.Snapshot)
+	s = c.Answer(poll).(runbook.Snapshot)
 	if ns, _ := s.Snap.Node("fw-c"); ns.HealthErr == nil || ns.Health != nil {
 		t.Fatalf("fw-c in the faulty poll: %+v", ns)
 	}
 	if ns, _ := s.Snap.Node("fw-b"); ns.HealthErr != nil || s.Snap.Stats == nil {
 		t.Fatalf("fw-b in the faulty poll: %+v", ns)
 	}
-	s = c.Answer(poll).(rollout.Snapshot)
+	s = c.Answer(poll).(runbook.Snapshot)
 	if ns, _ := s.Snap.Node("fw-c"); ns.HealthErr != nil {
 		t.Fatalf("the poll fault outlived one poll: %v", ns.HealthErr)
 	}
-	files := c.Answer(rollout.ReadNodeFiles{EffectMeta: rollout.EffectMeta{ID: 8}, Nodes: []string{"fw-a"}}).(rollout.EffectResult)
-	if nf, ok := files.Data.([]rollout.NodeFiles); !ok || len(nf) != 1 || nf[0].SHA256 != Old.SHA256 || !nf[0].Active || nf[0].NewPresent {
+	files := c.Answer(runbook.ReadNodeFiles{EffectMeta: runbook.EffectMeta{ID: 8}, Nodes: []string{"fw-a"}}).(runbook.EffectResult)
+	if nf, ok := files.Data.([]runbook.NodeFiles); !ok || len(nf) != 1 || nf[0].SHA256 != Old.SHA256 || !nf[0].Active || nf[0].NewPresent {
 		t.Fatalf("read-files %#v", files)
 	}
-	if res := c.Answer(rollout.SwapBinary{EffectMeta: rollout.EffectMeta{ID: 9}, Node: "fw-a"}).(rollout.EffectResult); res.Err == nil {
+	if res := c.Answer(runbook.SwapBinary{EffectMeta: runbook.EffectMeta{ID: 9}, Node: "fw-a"}).(runbook.EffectResult); res.Err == nil {
 		t.Fatal("swap without .new succeeded")
 	}
-	if res := c.Answer(rollout.StopService{EffectMeta: rollout.EffectMeta{ID: 10}, Node: "fw-z"}).(rollout.EffectResult); res.Err == nil {
+	if res := c.Answer(runbook.StopService{EffectMeta: runbook.EffectMeta{ID: 10}, Node: "fw-z"}).(runbook.EffectResult); res.Err == nil {
 		t.Fatal("stop of an unknown node succeeded")
 	}
 }
@@ -445,13 +445,13 @@ func TestAnswerAndTick(t *testing.T) {
 func TestSetBuildSkipsNodesOnTarget(t *testing.T) {
 	c := NewCluster(3, 0)
 	c.SetBuild("fw-c", New)
-	d := NewDriver(t, c, c.Plan(t, DefaultPlanOptions()), rollout.MachineOptions{Headless: true})
+	d := NewDriver(t, c, c.Plan(t, DefaultPlanOptions()), runbook.MachineOptions{Headless: true})
 	d.Begin()
 	d.RunToEnd()
 	if d.M.ExitCode != 0 || !slices.Equal(swapOrder(d.Effects), []string{"fw-b", "fw-a"}) {
 		t.Fatalf("exit %d swaps %v: %s", d.M.ExitCode, swapOrder(d.Effects), d.M.Reason)
 	}
-	if n, _ := d.M.NodeByName("fw-c"); n.Status != rollout.NodeOnTarget {
+	if n, _ := d.M.NodeByName("fw-c"); n.Status != runbook.NodeOnTarget {
 		t.Fatalf("fw-c: %s", n.Status)
 	}
 }

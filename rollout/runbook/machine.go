@@ -1,4 +1,4 @@
-package rollout
+package runbook
 
 import (
 	"fmt"
@@ -81,7 +81,7 @@ func (m *Machine) Handle(ev Event) []Effect {
 		switch ev.(type) {
 		case Begin:
 			m.started = true
-			m.record(RecordIntent, "", "", JournalOpRun, fmt.Sprintf("upgrade cluster %s to %s", m.Plan.Cluster, m.Plan.Target.Label()), nil)
+			m.record(RecordIntent, "", "", RecordOpRun, fmt.Sprintf("upgrade cluster %s to %s", m.Plan.Cluster, m.Plan.Target.Label()), nil)
 			m.drive()
 		case Quit:
 			m.finish(1, "quit before the run began")
@@ -718,7 +718,7 @@ func resultExtra(kind string, data any, target BuildRef) map[string]string {
 	case SysdumpInfo:
 		return map[string]string{"path": d.Path}
 	}
-	if kind == JournalOpSwap {
+	if kind == RecordOpSwap {
 		return map[string]string{"sha256": target.SHA256, "release": target.Label()}
 	}
 	return nil
@@ -822,11 +822,11 @@ func (m *Machine) applyNodeFacts(f inflightEffect, e EffectResult) {
 		n.Down = false
 	case "keep-prev":
 		n.PrevKept = true
-	case JournalOpSwap:
+	case RecordOpSwap:
 		n.Binary, n.Swapped, n.Staged = m.Plan.Target, true, false
 		m.swapSeq++
 		n.SwapSeq = m.swapSeq
-	case JournalOpRollback:
+	case RecordOpRollback:
 		n.Binary, n.Swapped, n.PrevKept = n.Previous, false, false
 	case "stage":
 		n.Staged = true
@@ -848,12 +848,12 @@ func (m *Machine) applyFiles(s *StepState, data any) bool {
 			problems = append(problems, n.Name+": no answer for its binary")
 			continue
 		}
-		if planNormSHA(f.SHA256) == "" {
+		if NormSHA(f.SHA256) == "" {
 			problems = append(problems, n.Name+": "+m.Plan.Options.Binary+" is missing")
 			continue
 		}
 		n.Binary = m.identify(f.SHA256)
-		n.Staged = f.NewPresent && planNormSHA(f.NewSHA256) == m.Plan.Target.SHA256
+		n.Staged = f.NewPresent && NormSHA(f.NewSHA256) == m.Plan.Target.SHA256
 		if s.Kind == StepIdentify && !n.Swapped {
 			n.Previous = n.Binary
 			if n.Binary.SHA256 == m.Plan.Target.SHA256 {
@@ -1009,7 +1009,7 @@ func (m *Machine) evalStabilise(s *StepState, snap health.ClusterSnapshot) {
 		if g.LeaderlessSince.IsZero() {
 			g.LeaderlessSince = snap.TakenAt
 		}
-		vs = append(vs, failVerdict("leader", "cluster: no leader yet (leader-proxied calls answer 502/503 during an election): "+statsErrText(snap)))
+		vs = append(vs, failVerdict("leader", "cluster: no leader yet (leader-proxied calls answer 502/503 during an election): "+StatsErrText(snap)))
 	} else {
 		g.LeaderlessSince = time.Time{}
 	}
@@ -1181,7 +1181,7 @@ func (m *Machine) onGateRead(e EffectResult) {
 	files, _ := e.Data.([]NodeFiles)
 	for _, f := range files {
 		if f.Node == m.Gate.Node {
-			m.Gate.BinarySHA256 = planNormSHA(f.SHA256)
+			m.Gate.BinarySHA256 = NormSHA(f.SHA256)
 			if n := m.node(f.Node); n != nil && m.Gate.BinarySHA256 != "" {
 				n.Binary = m.identify(m.Gate.BinarySHA256)
 			}
@@ -1197,7 +1197,8 @@ func missingNodeVerdict(name string) health.Verdict {
 	return failVerdict(health.GateNodeHealthy, name+": not in the snapshot")
 }
 
-func statsErrText(snap health.ClusterSnapshot) string {
+// StatsErrText says why a snapshot has no leader stats row.
+func StatsErrText(snap health.ClusterSnapshot) string {
 	if snap.StatsErr != nil {
 		return snap.StatsErr.Error()
 	}
@@ -1646,7 +1647,7 @@ func (m *Machine) finish(code int, reason string) {
 	m.Phase = PhaseDone
 	m.Gate.Open = false
 	m.cur = -1
-	m.emit(Record{EffectMeta: m.meta(""), Type: RecordOutcome, Op: JournalOpRun, OK: code == 0, Detail: fmt.Sprintf("exit %d: %s", code, reason),
+	m.emit(Record{EffectMeta: m.meta(""), Type: RecordOutcome, Op: RecordOpRun, OK: code == 0, Detail: fmt.Sprintf("exit %d: %s", code, reason),
 		Error: map[bool]string{true: "", false: reason}[code == 0]})
 	m.emit(Finish{EffectMeta: m.meta(""), ExitCode: code, Reason: reason})
 }

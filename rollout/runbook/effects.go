@@ -1,4 +1,4 @@
-package rollout
+package runbook
 
 import (
 	"github.com/nwroll/nwroll/health"
@@ -163,6 +163,15 @@ const (
 	RecordApproval RecordKind = "approval" // an operator approved a step
 )
 
+// Record ops that the journal's progress summary interprets. Any other op
+// is recorded and counted as completed or in flight, but has no special
+// meaning.
+const (
+	RecordOpRun      = "run"      // intent at start of a run, outcome at its end
+	RecordOpSwap     = "swap"     // node's binary replaced by the target: the node counts as upgraded
+	RecordOpRollback = "rollback" // node's .prev restored: the node no longer counts as upgraded
+)
+
 // Record is one journal line for the executor to write (and fsync) before
 // going on. An intent is emitted right before the node-changing effect it
 // names (For) and an outcome right after that effect's result.
@@ -202,8 +211,8 @@ func (BackupNode) Kind() string      { return "backup" }
 func (VerifyBackupSet) Kind() string { return "verify-backup" }
 func (StopService) Kind() string     { return "stop" }
 func (KeepPrev) Kind() string        { return "keep-prev" }
-func (SwapBinary) Kind() string      { return JournalOpSwap }
-func (RestorePrev) Kind() string     { return JournalOpRollback }
+func (SwapBinary) Kind() string      { return RecordOpSwap }
+func (RestorePrev) Kind() string     { return RecordOpRollback }
 func (StartService) Kind() string    { return "start" }
 func (Record) Kind() string          { return "record" }
 func (Finish) Kind() string          { return "finish" }

@@ -1,4 +1,4 @@
-package rollout
+package runbook
 
 import (
 	"fmt"
@@ -374,6 +374,10 @@ func (m Machine) NodeByName(name string) (NodeState, bool) {
 
 // LockHeld reports whether this run holds the lock on the nodes.
 func (m Machine) LockHeld() bool { return m.lockHeld }
+
+// RollingBack reports whether the machine is rolling back: only rollback
+// steps run.
+func (m Machine) RollingBack() bool { return m.rolling }
 
 // Busy reports whether effects are in flight (other than polls).
 func (m Machine) Busy() bool {

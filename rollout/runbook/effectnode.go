@@ -1,4 +1,4 @@
-package rollout
+package runbook
 
 // EffectNode is the node an effect acts on (StageBinary, BackupNode,
 // StopService, KeepPrev, SwapBinary, RestorePrev, StartService, and the

@@ -1,4 +1,4 @@
-package rollout
+package runbook
 
 import (
 	"errors"
@@ -69,7 +69,7 @@ const (
 func resumeBuild(plan Plan, facts ResumeFacts, opts MachineOptions, mode resumeMode) (Machine, error) {
 	m := NewMachine(plan, opts)
 	for _, b := range facts.Builds {
-		if b.SHA256 = planNormSHA(b.SHA256); b.SHA256 != "" {
+		if b.SHA256 = NormSHA(b.SHA256); b.SHA256 != "" {
 			m.Plan.Known = append(m.Plan.Known, b)
 		}
 	}
@@ -80,7 +80,7 @@ func resumeBuild(plan Plan, facts ResumeFacts, opts MachineOptions, mode resumeM
 			return b
 		}
 		for _, k := range facts.Builds {
-			if planNormSHA(k.SHA256) == b.SHA256 && b.SHA256 != "" {
+			if NormSHA(k.SHA256) == b.SHA256 && b.SHA256 != "" {
 				return BuildRef{Version: k.Version, SHA256: b.SHA256}
 			}
 		}
@@ -94,7 +94,7 @@ func resumeBuild(plan Plan, facts ResumeFacts, opts MachineOptions, mode resumeM
 			return true
 		}
 		for _, k := range facts.Builds {
-			if planNormSHA(k.SHA256) == b.SHA256 {
+			if NormSHA(k.SHA256) == b.SHA256 {
 				return true
 			}
 		}
@@ -134,12 +134,12 @@ func resumeBuild(plan Plan, facts ResumeFacts, opts MachineOptions, mode resumeM
 			continue
 		case !isKnown(b):
 			problems = append(problems, fmt.Sprintf("%s: binary sha256 %s matches no known release (target %s); restore a known build by hand before resuming",
-				n.Name, planShortSHA(b.SHA256), p.Target.Label()))
+				n.Name, ShortSHA(b.SHA256), p.Target.Label()))
 			continue
 		}
 		n.Binary, n.Previous = b, b
 		n.Down = !f.Active
-		n.Staged = f.NewPresent && planNormSHA(f.NewSHA256) == p.Target.SHA256
+		n.Staged = f.NewPresent && NormSHA(f.NewSHA256) == p.Target.SHA256
 		onTarget := b.SHA256 == p.Target.SHA256
 		prev := BuildRef{}
 		if f.PrevPresent {
@@ -158,7 +158,7 @@ func resumeBuild(plan Plan, facts ResumeFacts, opts MachineOptions, mode resumeM
 				case !f.PrevPresent:
 					problems = append(problems, fmt.Sprintf("%s: runs %s but %s.prev is missing: nothing to roll back to; restore from a backup", n.Name, b.Label(), p.Options.Binary))
 				case !isKnown(prev):
-					problems = append(problems, fmt.Sprintf("%s: %s.prev (sha256 %s) matches no known release: refusing to roll back to it", n.Name, p.Options.Binary, planShortSHA(prev.SHA256)))
+					problems = append(problems, fmt.Sprintf("%s: %s.prev (sha256 %s) matches no known release: refusing to roll back to it", n.Name, p.Options.Binary, ShortSHA(prev.SHA256)))
 				case prev.SHA256 == p.Target.SHA256:
 					problems = append(problems, fmt.Sprintf("%s: %s.prev is the target itself: nothing to roll back to", n.Name, p.Options.Binary))
 				}
@@ -252,63 +252,4 @@ func resumeBuild(plan Plan, facts ResumeFacts, opts MachineOptions, mode resumeM
 	m.Steps = steps
 	m.reorderGroups()
 	return m, nil
-}
-
-// Entry maps a Record to the journal's entry (the executor appends it;
-// Append fills the time, run id, sequence and cluster).
-func (r Record) Entry() JournalEntry {
-	e := JournalEntry{Kind: JournalKind(r.Type), StepID: string(r.Step), Node: r.Node, Op: r.Op, Detail: r.Detail,
-		OK: r.OK, Error: r.Error, ApprovedBy: r.By, Extra: r.Extra}
-	if len(r.GateValues) > 0 {
-		e.GateValues = map[string]string{}
-		for _, v := range r.GateValues {
-			e.GateValues[v.Name] = v.Value
-		}
-	}
-	return e
-}
-
-// ResumeFactsFromJournal derives the journal's part of ResumeFacts from
-// the entries of the interrupted run (written from this machine's Records)
-// and adds the nodes' real state.
-func ResumeFactsFromJournal(entries []JournalEntry, files []NodeFiles) ResumeFacts {
-	rp := JournalProgress(entries)
-	facts := ResumeFacts{Files: files, UpgradeOrder: slices.Clone(rp.UpgradeOrder)}
-	for _, e := range rp.InFlight {
-		if e.Op == JournalOpSwap && e.Node != "" && !slices.Contains(facts.UpgradeOrder, e.Node) {
-			facts.UpgradeOrder = append(facts.UpgradeOrder, e.Node) // a kill may have lost the outcome
-		}
-	}
-	open := map[string]bool{}
-	var order []string
-	for _, e := range entries {
-		switch {
-		case e.Kind == JournalEvent && e.Op == "step-started" && e.StepID != "":
-			if !open[e.StepID] {
-				order = append(order, e.StepID)
-			}
-			open[e.StepID] = true
-		case e.Kind == JournalEvent && (e.Op == "step-skipped" || e.Op == "deferred") && e.StepID != "":
-			open[e.StepID] = false
-		}
-		switch {
-		case e.Kind == JournalEvent && e.Op == "step-done" && e.StepID != "":
-			open[e.StepID] = false
-			facts.DoneSteps = append(facts.DoneSteps, StepID(e.StepID))
-		case e.Kind == JournalEvent && e.Op == "step-started" && strings.HasPrefix(e.StepID, StepRollback.String()+"/"):
-			facts.RollingBack = true
-		case e.Kind == JournalOutcome && e.Op == "lock" && e.OK:
-			facts.LockHeld = true
-		case e.Kind == JournalOutcome && e.Op == "unlock" && e.OK:
-			facts.LockHeld = false
-		case e.Kind == JournalIntent && e.Op == "lock":
-			facts.LockHeld = true // it may have been taken before the kill
-		}
-	}
-	for _, id := range order {
-		if open[id] {
-			facts.Unfinished = append(facts.Unfinished, StepID(id))
-		}
-	}
-	return facts
 }

@@ -1,4 +1,4 @@
-package rollout
+package runbook
 
 import (
 	"errors"
@@ -127,7 +127,7 @@ func TestMachineHappyPath(t *testing.T) {
 					purposes = append(purposes, string(sd.Purpose))
 				}
 				mtEqual(t, "sysdumps", purposes, []string{"baseline", "final"})
-				if r, ok := w.effects[0].(Record); !ok || r.Type != RecordIntent || r.Op != JournalOpRun {
+				if r, ok := w.effects[0].(Record); !ok || r.Type != RecordIntent || r.Op != RecordOpRun {
 					t.Errorf("first effect %#v, want the run intent", w.effects[0])
 				}
 				last := w.effects[len(w.effects)-1]

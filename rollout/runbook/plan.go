@@ -1,4 +1,4 @@
-package rollout
+package runbook
 
 import (
 	"errors"
@@ -137,7 +137,7 @@ func (b BuildRef) Label() string {
 	if b.SHA256 == "" {
 		return "unknown (no sha256)"
 	}
-	return "unknown (sha256 " + planShortSHA(b.SHA256) + ")"
+	return "unknown (sha256 " + ShortSHA(b.SHA256) + ")"
 }
 
 // PlanNode is one inventory node as the plan sees it.
@@ -310,7 +310,7 @@ func (p Plan) Voters() int {
 
 // Identify matches a sha256 against the target and the known releases.
 func (p Plan) Identify(sha string) BuildRef {
-	sha = planNormSHA(sha)
+	sha = NormSHA(sha)
 	if sha == "" {
 		return BuildRef{}
 	}
@@ -364,7 +364,7 @@ func BuildPlan(in PlanInput) (Plan, error) {
 	if len(in.Nodes) == 0 {
 		errs = append(errs, errors.New("plan: the inventory lists no nodes"))
 	}
-	if planNormSHA(in.Target.SHA256) == "" {
+	if NormSHA(in.Target.SHA256) == "" {
 		errs = append(errs, errors.New("plan: the target release has no sha256"))
 	}
 	names, ids := map[string]bool{}, map[string]bool{}
@@ -400,16 +400,16 @@ func BuildPlan(in PlanInput) (Plan, error) {
 
 	p := Plan{
 		Cluster: in.Cluster,
-		Target:  BuildRef{Version: in.Target.Version, SHA256: planNormSHA(in.Target.SHA256)},
+		Target:  BuildRef{Version: in.Target.Version, SHA256: NormSHA(in.Target.SHA256)},
 		Nodes:   append([]PlanNode(nil), in.Nodes...),
 		Options: in.Options.withDefaults(),
 	}
 	for _, k := range in.Known {
-		k.SHA256 = planNormSHA(k.SHA256)
+		k.SHA256 = NormSHA(k.SHA256)
 		p.Known = append(p.Known, k)
 	}
 	for i := range p.Nodes {
-		p.Nodes[i].Current.SHA256 = planNormSHA(p.Nodes[i].Current.SHA256)
+		p.Nodes[i].Current.SHA256 = NormSHA(p.Nodes[i].Current.SHA256)
 		if p.Nodes[i].Current.Version == "" {
 			p.Nodes[i].Current = p.Identify(p.Nodes[i].Current.SHA256)
 		}
@@ -501,7 +501,7 @@ func planSteps(p Plan) []Step {
 	add(Step{ID: "stage", Phase: PhaseStage, Kind: StepStage, Title: "Stage " + p.Target.Label(),
 		Does: []string{
 			"check free disk, then upload the binary to " + o.Binary + ".new on every node in parallel",
-			"verify its sha256 " + planShortSHA(p.Target.SHA256) + " on each node",
+			"verify its sha256 " + ShortSHA(p.Target.SHA256) + " on each node",
 		}})
 
 	order := planOrder(p.Nodes, leaderName)
@@ -610,7 +610,7 @@ func planPostGates(p Plan, n PlanNode, want BuildRef, leader bool) []string {
 		n.Name+"'s stats row caught_up, matched_index ≥ the leader's last_log_index sampled after the restart",
 		n.Name+"'s own raft_last_applied ≥ that index",
 		"the leader's raft_peer_errors_total{peer_id=\""+n.NodeID+"\"} not growing between samples",
-		"sha256 of "+o.Binary+" is "+want.Label()+" ("+planShortSHA(want.SHA256)+")",
+		"sha256 of "+o.Binary+" is "+want.Label()+" ("+ShortSHA(want.SHA256)+")",
 	)
 }
 
@@ -628,7 +628,7 @@ func (p Plan) Describe() []string {
 			fromList = append(fromList, l)
 		}
 	}
-	add("Plan for cluster %q: %d nodes from %s to %s (sha256 %s)", p.Cluster, len(p.Nodes), strings.Join(fromList, ", "), p.Target.Label(), planShortSHA(p.Target.SHA256))
+	add("Plan for cluster %q: %d nodes from %s to %s (sha256 %s)", p.Cluster, len(p.Nodes), strings.Join(fromList, ", "), p.Target.Label(), ShortSHA(p.Target.SHA256))
 	leaderName := ""
 	if l, ok := p.Leader(); ok {
 		leaderName = l.Name
@@ -710,7 +710,9 @@ func (p Plan) Render(w io.Writer) error {
 	return nil
 }
 
-func planNormSHA(s string) string {
+// NormSHA is a sha256 as compared: lower case, the first field of a
+// sha256sum line.
+func NormSHA(s string) string {
 	s = strings.ToLower(strings.TrimSpace(s))
 	if f := strings.Fields(s); len(f) > 0 {
 		return f[0]
@@ -718,7 +720,8 @@ func planNormSHA(s string) string {
 	return s
 }
 
-func planShortSHA(s string) string {
+// ShortSHA is the first 12 characters of a sha256, as messages show it.
+func ShortSHA(s string) string {
 	if len(s) > 12 {
 		return s[:12]
 	}
