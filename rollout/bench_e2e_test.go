@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nwroll/nwroll/rollout/executor"
 	"github.com/nwroll/nwroll/rollout/release"
 	"github.com/nwroll/nwroll/rollout/remote"
 	"github.com/nwroll/nwroll/rollout/runbook"
@@ -109,7 +110,7 @@ func benchBackupSet(b *testing.B, env Env) string {
 		b.Fatal(err)
 	}
 	defer x.Close()
-	if _, err := SurveyCluster(ctx, x, false); err != nil {
+	if _, err := executor.SurveyCluster(ctx, x, false); err != nil {
 		b.Fatal(err)
 	}
 	var id string
@@ -203,7 +204,7 @@ func BenchmarkStage64MiB(b *testing.B) {
 	c, env := benchEnv(b, 3)
 	ctx := context.Background()
 	rel := bigRelease(b, 64<<20)
-	x, err := NewExecutor(ExecutorConfig{Inventory: env.Inventory, Dialer: env.Dialer, Release: rel, StateDir: env.StateDir})
+	x, err := executor.New(executor.Config{Inventory: env.Inventory, Dialer: env.Dialer, Release: rel, StateDir: env.StateDir})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -218,7 +219,7 @@ func BenchmarkStage64MiB(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
-		if err := x.forEach(names, func(n string) error { return x.Stage(ctx, n, rel.SHA256) }); err != nil {
+		if err := x.ForEach(names, func(n string) error { return x.Stage(ctx, n, rel.SHA256) }); err != nil {
 			b.Fatal(err)
 		}
 		stage += time.Since(start)

@@ -27,7 +27,9 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/rollout/executor"
 	"github.com/nwroll/nwroll/rollout/inventory"
+	"github.com/nwroll/nwroll/rollout/journal"
 	"github.com/nwroll/nwroll/rollout/release"
 	"github.com/nwroll/nwroll/rollout/remote"
 	"github.com/nwroll/nwroll/rollout/runbook"
@@ -161,9 +163,9 @@ func fileSHA(t *testing.T, p string) string {
 }
 
 // journal returns the entries of the latest run.
-func (e *e2e) journal() []JournalEntry {
+func (e *e2e) journal() []journal.Entry {
 	e.t.Helper()
-	run, err := LatestRun(e.env.StateDir, e.env.Inventory.Cluster)
+	run, err := journal.LatestRun(e.env.StateDir, e.env.Inventory.Cluster)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -171,10 +173,10 @@ func (e *e2e) journal() []JournalEntry {
 }
 
 // swapOrder is the nodes whose swap succeeded, in journal order.
-func swapOrder(entries []JournalEntry, op string) []string {
+func swapOrder(entries []journal.Entry, op string) []string {
 	var out []string
 	for _, en := range entries {
-		if en.Kind == JournalOutcome && en.Op == op && en.OK && en.Node != "" {
+		if en.Kind == journal.Outcome && en.Op == op && en.OK && en.Node != "" {
 			out = append(out, en.Node)
 		}
 	}
@@ -278,22 +280,22 @@ func TestE2EHappyPath3(t *testing.T) {
 	// before the next stop.
 	down := ""
 	for _, en := range entries {
-		if en.Kind != JournalIntent && en.Kind != JournalOutcome {
+		if en.Kind != journal.Intent && en.Kind != journal.Outcome {
 			continue
 		}
 		switch {
-		case en.Op == "stop" && en.Kind == JournalIntent:
+		case en.Op == "stop" && en.Kind == journal.Intent:
 			if down != "" {
 				t.Errorf("stop %s while %s is down", en.Node, down)
 			}
 			down = en.Node
-		case en.Op == "start" && en.Kind == JournalOutcome && en.OK:
+		case en.Op == "start" && en.Kind == journal.Outcome && en.OK:
 			down = ""
 		}
 	}
 
 	// Backups exist with verified checksums, locally recorded and on the node.
-	sets, _, err := LoadBackupSets(e.env.StateDir, e.env.Inventory.Cluster)
+	sets, _, err := journal.LoadBackupSets(e.env.StateDir, e.env.Inventory.Cluster)
 	if err != nil || len(sets) != 1 {
 		t.Fatalf("backup sets: %v, %v", sets, err)
 	}
@@ -313,10 +315,10 @@ func TestE2EHappyPath3(t *testing.T) {
 			t.Errorf("%s: backup record %+v", a.Node, a)
 		}
 		n, _ := e.c.Node(a.Node)
-		onNode, err := os.ReadFile(BackupManifestPath(n.BackupDir, set.ID))
+		onNode, err := os.ReadFile(executor.BackupManifestPath(n.BackupDir, set.ID))
 		if err != nil {
 			t.Errorf("%s: set manifest on the node: %v", a.Node, err)
-		} else if s, err := ParseBackupSet(onNode); err != nil || len(s.Nodes) == 0 {
+		} else if s, err := journal.ParseBackupSet(onNode); err != nil || len(s.Nodes) == 0 {
 			t.Errorf("%s: set manifest on the node: %v", a.Node, err)
 		}
 	}
@@ -324,7 +326,7 @@ func TestE2EHappyPath3(t *testing.T) {
 	// Baseline and final sysdumps are saved (0600, readable archives).
 	var purposes []string
 	for _, en := range entries {
-		if en.Kind == JournalEvent || en.Extra["path"] == "" {
+		if en.Kind == journal.Event || en.Extra["path"] == "" {
 			continue
 		}
 		if strings.Contains(en.Extra["path"], "sysdump") {
@@ -358,7 +360,7 @@ func TestE2EHappyPath3(t *testing.T) {
 
 	// The lock is released, and the log never shows a token.
 	for _, n := range e.c.Info().Nodes {
-		if _, err := os.Stat(LockPathForDataRoot(n.DataRoot)); !os.IsNotExist(err) {
+		if _, err := os.Stat(executor.LockPathForDataRoot(n.DataRoot)); !os.IsNotExist(err) {
 			t.Errorf("%s: lock still there: %v", n.Name, err)
 		}
 	}
@@ -370,14 +372,14 @@ func TestE2EHappyPath3(t *testing.T) {
 
 // leaderAtUpgrade says, per node, whether it led when its upgrade step
 // started, following the journal's leader-changed events from initial.
-func leaderAtUpgrade(entries []JournalEntry, initial string) map[string]bool {
+func leaderAtUpgrade(entries []journal.Entry, initial string) map[string]bool {
 	leader := initial
 	out := map[string]bool{}
 	for _, en := range entries {
 		switch {
-		case en.Kind == JournalEvent && en.Op == "leader-changed":
+		case en.Kind == journal.Event && en.Op == "leader-changed":
 			leader = en.Node
-		case en.Kind == JournalEvent && en.Op == "step-started" && strings.HasPrefix(en.StepID, "upgrade/"):
+		case en.Kind == journal.Event && en.Op == "step-started" && strings.HasPrefix(en.StepID, "upgrade/"):
 			out[en.Node] = en.Node == leader
 		}
 	}
@@ -422,7 +424,7 @@ func TestE2EDegradedBaselineRefused(t *testing.T) {
 		t.Errorf("binaries changed: %v → %v", before, got)
 	}
 	for _, n := range e.c.Info().Nodes {
-		for _, p := range []string{n.Binary + ".new", n.Binary + ".prev", LockPathForDataRoot(n.DataRoot)} {
+		for _, p := range []string{n.Binary + ".new", n.Binary + ".prev", executor.LockPathForDataRoot(n.DataRoot)} {
 			if _, err := os.Stat(p); !os.IsNotExist(err) {
 				t.Errorf("%s exists after a refused run", p)
 			}
@@ -430,7 +432,7 @@ func TestE2EDegradedBaselineRefused(t *testing.T) {
 	}
 	// The journal records the refusal, and no node-changing effect ran.
 	for _, en := range e.journal() {
-		if en.Kind == JournalIntent && en.Op != runbook.RecordOpRun {
+		if en.Kind == journal.Intent && en.Op != runbook.RecordOpRun {
 			t.Errorf("a refused run journaled intent %s on %s", en.Op, en.Node)
 		}
 	}
@@ -439,20 +441,20 @@ func TestE2EDegradedBaselineRefused(t *testing.T) {
 // upgradeFails runs an upgrade to a faulty release and checks what
 // scenario 3 asks: a sysdump first, the node rolled back, exit 4, the
 // cluster healthy on 1.0.0. It returns the failure event.
-func upgradeFails(t *testing.T, e *e2e, release string) JournalEntry {
+func upgradeFails(t *testing.T, e *e2e, release string) journal.Entry {
 	ctx := context.Background()
 	code, err := Upgrade(ctx, e.env, UpgradeOptions{PlanOptionsIn: PlanOptionsIn{Release: e.release(release), Backup: runbook.BackupLive}})
 	if code != runbook.ExitRolledBack {
 		t.Fatalf("upgrade to %s: exit %d (%v), want %d", release, code, err, runbook.ExitRolledBack)
 	}
 	entries := e.journal()
-	var failure JournalEntry
+	var failure journal.Entry
 	var failAt, rollbackAt time.Time
 	for _, en := range entries {
 		switch {
-		case en.Kind == JournalEvent && en.Op == "failure" && failure.Op == "":
+		case en.Kind == journal.Event && en.Op == "failure" && failure.Op == "":
 			failure, failAt = en, en.TS
-		case en.Kind == JournalEvent && en.Op == "step-started" && strings.HasPrefix(en.StepID, "rollback/") && rollbackAt.IsZero():
+		case en.Kind == journal.Event && en.Op == "step-started" && strings.HasPrefix(en.StepID, "rollback/") && rollbackAt.IsZero():
 			rollbackAt = en.TS
 		}
 	}
@@ -559,7 +561,7 @@ func (e *e2e) nodeState(ctx context.Context) string {
 	e.t.Helper()
 	var b strings.Builder
 	for _, n := range e.c.Info().Nodes {
-		for _, dir := range []string{filepath.Dir(n.Binary), n.BackupDir, filepath.Dir(LockPathForDataRoot(n.DataRoot))} {
+		for _, dir := range []string{filepath.Dir(n.Binary), n.BackupDir, filepath.Dir(executor.LockPathForDataRoot(n.DataRoot))} {
 			_ = filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
 				if err != nil || fi.IsDir() {
 					return nil
@@ -600,7 +602,7 @@ func TestE2EReadOnlyCommandsAndRefusals(t *testing.T) {
 		if got := e.nodeState(ctx); got != before {
 			t.Errorf("plan changed the nodes:\nbefore:\n%s\nafter:\n%s", before, got)
 		}
-		if runs, _ := ListJournalRuns(env.StateDir, env.Inventory.Cluster); len(runs) != 0 {
+		if runs, _ := journal.ListRuns(env.StateDir, env.Inventory.Cluster); len(runs) != 0 {
 			t.Errorf("plan wrote a journal: %v", runs)
 		}
 	})
@@ -691,13 +693,13 @@ func TestE2EReadOnlyCommandsAndRefusals(t *testing.T) {
 
 	t.Run("held lock names its holder", func(t *testing.T) {
 		victim := e.c.Info().Nodes[1]
-		other := LockHolder{User: "alice", Host: "ops-9", PID: 4242, RunID: "deadbeef", Cluster: e.env.Inventory.Cluster,
+		other := executor.LockHolder{User: "alice", Host: "ops-9", PID: 4242, RunID: "deadbeef", Cluster: e.env.Inventory.Cluster,
 			StartedAt: time.Date(2026, 11, 23, 10, 15, 0, 0, time.UTC)}
-		lock := LockPathForDataRoot(victim.DataRoot)
+		lock := executor.LockPathForDataRoot(victim.DataRoot)
 		if err := os.MkdirAll(filepath.Dir(lock), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(lock, []byte(lockJSON(other)+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(lock, []byte(executor.LockJSON(other)+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		defer os.Remove(lock)
@@ -752,7 +754,7 @@ func TestE2EReadOnlyCommandsAndRefusals(t *testing.T) {
 		if !strings.Contains(err.Error(), "HOST KEY MISMATCH") || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), victim.Name) {
 			t.Errorf("refusal does not show the mismatch, %s and its fingerprint %s:\n%v", victim.Name, want, err)
 		}
-		if runs, _ := ListJournalRuns(env.StateDir, env.Inventory.Cluster); len(runs) != 0 {
+		if runs, _ := journal.ListRuns(env.StateDir, env.Inventory.Cluster); len(runs) != 0 {
 			t.Errorf("a run refused at connect wrote a journal: %v", runs)
 		}
 		if got := e.nodeState(ctx); got != before {
@@ -763,17 +765,17 @@ func TestE2EReadOnlyCommandsAndRefusals(t *testing.T) {
 
 // assertOneDown checks, from the journal, that no stop was started while
 // another node this run stopped was still down.
-func assertOneDown(t *testing.T, entries []JournalEntry) {
+func assertOneDown(t *testing.T, entries []journal.Entry) {
 	t.Helper()
 	down := ""
 	for _, en := range entries {
 		switch {
-		case en.Op == "stop" && en.Kind == JournalIntent:
+		case en.Op == "stop" && en.Kind == journal.Intent:
 			if down != "" && down != en.Node {
 				t.Errorf("stop %s while %s is down", en.Node, down)
 			}
 			down = en.Node
-		case en.Op == "start" && en.Kind == JournalOutcome && en.OK:
+		case en.Op == "start" && en.Kind == journal.Outcome && en.OK:
 			down = ""
 		}
 	}
@@ -823,7 +825,7 @@ func TestE2ELeadershipMoves(t *testing.T) {
 	entries := e.journal()
 	moved := false
 	for _, en := range entries {
-		if en.Kind == JournalEvent && en.Op == "leader-changed" {
+		if en.Kind == journal.Event && en.Op == "leader-changed" {
 			moved = true
 		}
 	}
@@ -979,7 +981,7 @@ func TestE2EKillAndResume(t *testing.T) {
 	}
 	e.waitHealthy(ctx, 30*time.Second)
 	for _, n := range e.c.Info().Nodes {
-		if _, err := os.Stat(LockPathForDataRoot(n.DataRoot)); !os.IsNotExist(err) {
+		if _, err := os.Stat(executor.LockPathForDataRoot(n.DataRoot)); !os.IsNotExist(err) {
 			t.Errorf("%s: the lock is still there after the resumed run finished", n.Name)
 		}
 	}
@@ -993,9 +995,9 @@ func TestE2EKillAndResume(t *testing.T) {
 	}
 }
 
-func (e *e2e) journalOf(env Env) []JournalEntry {
+func (e *e2e) journalOf(env Env) []journal.Entry {
 	e.t.Helper()
-	run, err := LatestRun(env.StateDir, env.Inventory.Cluster)
+	run, err := journal.LatestRun(env.StateDir, env.Inventory.Cluster)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -1063,19 +1065,19 @@ func TestE2ECtrlCThenResume(t *testing.T) {
 		}
 	}
 	e.assertKnownBinaries("after Ctrl-C", "1.0.0", "1.1.0")
-	rp := JournalProgress(e.journal())
+	rp := journal.Progress(e.journal())
 	if !rp.Started || !rp.Finished || rp.FinishedOK {
 		t.Errorf("journal progress after Ctrl-C: %+v", rp)
 	}
 	quit := false
 	for _, en := range e.journal() {
-		quit = quit || (en.Kind == JournalEvent && en.Op == "quit")
+		quit = quit || (en.Kind == journal.Event && en.Op == "quit")
 	}
 	if !quit {
 		t.Error("the journal does not record the interruption")
 	}
 	n, _ := e.c.Node(stopped)
-	if _, err := os.Stat(LockPathForDataRoot(n.DataRoot)); err != nil {
+	if _, err := os.Stat(executor.LockPathForDataRoot(n.DataRoot)); err != nil {
 		t.Errorf("the lock should be kept for resume: %v", err)
 	}
 	// Quit ended the run with exit 1, keeping the lock: resume continues it.

@@ -10,11 +10,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/rollout/executor"
 	"github.com/nwroll/nwroll/rollout/inventory"
+	"github.com/nwroll/nwroll/rollout/journal"
 	"github.com/nwroll/nwroll/rollout/release"
 	"github.com/nwroll/nwroll/rollout/remote"
 	"github.com/nwroll/nwroll/rollout/runbook"
@@ -83,8 +84,8 @@ func (env Env) logLine(op, detail string) {
 	fmt.Fprintln(env.out(), l.Text())
 }
 
-func (env Env) executor(rel *release.Release, known []runbook.BuildRef) (*Executor, error) {
-	return NewExecutor(ExecutorConfig{
+func (env Env) executor(rel *release.Release, known []runbook.BuildRef) (*executor.Executor, error) {
+	return executor.New(executor.Config{
 		Inventory: env.Inventory, Dialer: env.Dialer, Release: rel, Catalog: env.Catalog, Known: known,
 		StateDir: env.StateDir, Token: env.Token, TokenSource: tokenSourceOf(env),
 	})
@@ -99,51 +100,6 @@ func tokenSourceOf(env Env) string {
 		name = inventory.DefaultTokenEnv
 	}
 	return "$" + name
-}
-
-// Survey is one read-only look at the cluster: every node's files, a
-// health snapshot, and (if asked) the lock holders.
-type Survey struct {
-	Files   []runbook.NodeFiles
-	Snap    health.ClusterSnapshot
-	Locks   map[string]LockHolder
-	LockErr error
-}
-
-// SurveyCluster connects, then reads the files, polls and (withLocks)
-// reads the locks in parallel. Nothing changes on any node.
-func SurveyCluster(ctx context.Context, x *Executor, withLocks bool) (Survey, error) {
-	if err := x.Connect(ctx); err != nil {
-		return Survey{}, err
-	}
-	x.mu.Lock()
-	fresh := x.fresh
-	x.fresh = nil
-	x.mu.Unlock()
-	if fresh != nil {
-		// Connect has just read the files and locks in its own session.
-		s := *fresh
-		if !withLocks {
-			s.Locks, s.LockErr = nil, nil
-		}
-		s.Snap = x.Poll(ctx)
-		return s, nil
-	}
-	var s Survey
-	var ferr error
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); s.Files, ferr = x.ReadFiles(ctx, x.NodeNames()) }()
-	go func() { defer wg.Done(); s.Snap = x.Poll(ctx) }()
-	if withLocks {
-		wg.Add(1)
-		go func() { defer wg.Done(); s.Locks, s.LockErr = x.ReadLocks(ctx, x.NodeNames()) }()
-	}
-	wg.Wait()
-	if ferr != nil {
-		return s, &runbook.ExitError{Code: runbook.ExitRefused, Err: ferr}
-	}
-	return s, nil
 }
 
 // PlanOptionsFor takes the gate timings, paths and unit from the inventory.
@@ -176,21 +132,6 @@ func nodesPath(inv *inventory.Inventory, placeholder string, get func(inventory.
 	return first
 }
 
-// PlanInputFor builds the plan's input from a survey.
-func PlanInputFor(x *Executor, s Survey, target runbook.BuildRef, known []runbook.BuildRef, opts runbook.PlanOptions) runbook.PlanInput {
-	in := runbook.PlanInput{Cluster: x.inv.Cluster, Target: target, Known: known, Options: opts}
-	files := map[string]runbook.NodeFiles{}
-	for _, f := range s.Files {
-		files[f.Node] = f
-	}
-	for _, name := range x.NodeNames() {
-		pn := runbook.PlanNode{Name: name, NodeID: x.NodeID(name), Voter: true, Current: x.identify(files[name].SHA256)}
-		in.Nodes = append(in.Nodes, pn)
-	}
-	in.Nodes = runbook.PlanNodesFromSnapshot(in.Nodes, s.Snap)
-	return in
-}
-
 // knownBuilds lists the catalog's builds and the target.
 func knownBuilds(cat release.Catalog, rel *release.Release) []runbook.BuildRef {
 	var out []runbook.BuildRef
@@ -213,18 +154,18 @@ type PlanOptionsIn struct {
 }
 
 // MakePlan surveys the cluster (read-only) and builds its plan.
-func MakePlan(ctx context.Context, env Env, o PlanOptionsIn) (runbook.Plan, *Executor, Survey, error) {
+func MakePlan(ctx context.Context, env Env, o PlanOptionsIn) (runbook.Plan, *executor.Executor, executor.Survey, error) {
 	x, err := env.executor(o.Release, nil)
 	if err != nil {
-		return runbook.Plan{}, nil, Survey{}, err
+		return runbook.Plan{}, nil, executor.Survey{}, err
 	}
-	s, err := SurveyCluster(ctx, x, false)
+	s, err := executor.SurveyCluster(ctx, x, false)
 	if err != nil {
 		x.Close()
 		return runbook.Plan{}, nil, s, err
 	}
 	target := runbook.BuildRef{Version: o.Release.Version, SHA256: o.Release.SHA256}
-	in := PlanInputFor(x, s, target, knownBuilds(env.Catalog, o.Release), PlanOptionsFor(env.Inventory, o.Backup, o.BackupSet, env.Token != ""))
+	in := executor.PlanInputFor(x, s, target, knownBuilds(env.Catalog, o.Release), PlanOptionsFor(env.Inventory, o.Backup, o.BackupSet, env.Token != ""))
 	p, err := runbook.BuildPlan(in)
 	if err != nil {
 		x.Close()
@@ -257,7 +198,7 @@ type UpgradeOptions struct {
 // auto-approved; on a failure the node is rolled back (exit 4) unless
 // NoRollback (exit 1).
 func Upgrade(ctx context.Context, env Env, o UpgradeOptions) (int, error) {
-	run, err := PrepareUpgrade(ctx, env, o, runbook.MachineOptions{Headless: true, NoRollback: o.NoRollback, Approver: CurrentOperator()})
+	run, err := PrepareUpgrade(ctx, env, o, runbook.MachineOptions{Headless: true, NoRollback: o.NoRollback, Approver: journal.CurrentOperator()})
 	if err != nil {
 		return ExitCodeOf(err), err
 	}
@@ -272,8 +213,8 @@ func Upgrade(ctx context.Context, env Env, o UpgradeOptions) (int, error) {
 type PreparedRun struct {
 	Plan     runbook.Plan
 	Machine  runbook.Machine
-	Executor *Executor
-	Journal  *Journal
+	Executor *executor.Executor
+	Journal  *journal.Journal
 }
 
 // Close releases the executor's connections and the journal.
@@ -289,8 +230,8 @@ func PrepareUpgrade(ctx context.Context, env Env, o UpgradeOptions, mo runbook.M
 	if err != nil {
 		return nil, err
 	}
-	x.cfg.BreakLock = o.BreakLock
-	j, err := OpenJournal(env.StateDir, env.Inventory.Cluster)
+	x.SetBreakLock(o.BreakLock)
+	j, err := journal.Open(env.StateDir, env.Inventory.Cluster)
 	if err != nil {
 		x.Close()
 		return nil, &runbook.ExitError{Code: runbook.ExitUsage, Err: err}
@@ -319,7 +260,7 @@ const (
 	extraBuilds         = "builds" // version=sha256 of every build seen, comma-separated
 )
 
-func runExtra(p runbook.Plan, r *release.Release, backup runbook.BackupMode, set string, noRollback bool) (map[string]string, *JournalRelease) {
+func runExtra(p runbook.Plan, r *release.Release, backup runbook.BackupMode, set string, noRollback bool) (map[string]string, *journal.Release) {
 	src := r.Source
 	if abs, err := filepath.Abs(src); err == nil {
 		src = abs
@@ -338,15 +279,15 @@ func runExtra(p runbook.Plan, r *release.Release, backup runbook.BackupMode, set
 		}
 	}
 	extra[extraBuilds] = strings.Join(builds, ",")
-	return extra, &JournalRelease{From: strings.Join(from, ", "), To: r.Version}
+	return extra, &journal.Release{From: strings.Join(from, ", "), To: r.Version}
 }
 
 // ---- resume and rollback ----
 
 // journalRunInfo is what the last run's journal says.
 type journalRunInfo struct {
-	run       *JournalRun
-	progress  RunProgress
+	run       *journal.Run
+	progress  journal.RunProgress
 	extra     map[string]string
 	target    runbook.BuildRef
 	builds    []runbook.BuildRef
@@ -354,20 +295,20 @@ type journalRunInfo struct {
 }
 
 func readRunInfo(env Env) (journalRunInfo, error) {
-	run, err := LatestRun(env.StateDir, env.Inventory.Cluster)
+	run, err := journal.LatestRun(env.StateDir, env.Inventory.Cluster)
 	if err != nil {
-		if errors.Is(err, ErrNoJournalRun) {
+		if errors.Is(err, journal.ErrNoRun) {
 			return journalRunInfo{}, coded(runbook.ExitRefused, "no rollout of cluster %s is on record in %s: nothing to continue (was the upgrade run with another XDG_STATE_HOME?)",
 				env.Inventory.Cluster, env.StateDir)
 		}
 		return journalRunInfo{}, coded(runbook.ExitUsage, "%v", err)
 	}
-	info := journalRunInfo{run: run, progress: JournalProgress(run.Entries)}
+	info := journalRunInfo{run: run, progress: journal.Progress(run.Entries)}
 	for _, e := range run.Entries {
-		if e.Kind == JournalIntent && e.Op == runbook.RecordOpRun && e.Node == "" && e.Extra[extraReleaseSHA] != "" {
+		if e.Kind == journal.Intent && e.Op == runbook.RecordOpRun && e.Node == "" && e.Extra[extraReleaseSHA] != "" {
 			info.extra = e.Extra
 		}
-		if e.Kind == JournalOutcome && e.OK && e.Extra["backup_set"] != "" {
+		if e.Kind == journal.Outcome && e.OK && e.Extra["backup_set"] != "" {
 			info.backupSet = e.Extra["backup_set"]
 		}
 	}
@@ -386,15 +327,15 @@ func readRunInfo(env Env) (journalRunInfo, error) {
 // runEnd finds the run's last end: the exit code and reason of its last
 // run outcome, and whether a run intent came after it (ended is false then:
 // that run was cut short).
-func runEnd(entries []JournalEntry) (code int, reason string, ended bool) {
+func runEnd(entries []journal.Entry) (code int, reason string, ended bool) {
 	for _, e := range entries {
 		if e.Op != runbook.RecordOpRun || e.Node != "" {
 			continue
 		}
 		switch e.Kind {
-		case JournalIntent:
+		case journal.Intent:
 			ended = false
-		case JournalOutcome:
+		case journal.Outcome:
 			ended, code, reason = true, runbook.ExitFailed, e.Detail
 			if rest, ok := strings.CutPrefix(e.Detail, "exit "); ok {
 				num, why, _ := strings.Cut(rest, ": ")
@@ -462,7 +403,7 @@ func Resume(ctx context.Context, env Env, o ResumeOptions) (int, error) {
 	set := info.extra[extraBackupSet]
 	noRollback := info.extra[extraNoRollback] == "true"
 	return continueRun(ctx, env, info, rel, PlanOptionsIn{Release: rel, Backup: backup, BackupSet: set}, o.BreakLock,
-		runbook.MachineOptions{Headless: true, NoRollback: noRollback, Approver: CurrentOperator()}, false)
+		runbook.MachineOptions{Headless: true, NoRollback: noRollback, Approver: journal.CurrentOperator()}, false)
 }
 
 // RollbackOptions are `nwroll rollback`'s flags.
@@ -479,7 +420,7 @@ func Rollback(ctx context.Context, env Env, o RollbackOptions) (int, error) {
 	}
 	backup := runbook.BackupLive // never used: rollback steps take no backup
 	return continueRun(ctx, env, info, nil, PlanOptionsIn{Backup: backup}, o.BreakLock,
-		runbook.MachineOptions{Headless: true, Approver: CurrentOperator()}, true)
+		runbook.MachineOptions{Headless: true, Approver: journal.CurrentOperator()}, true)
 }
 
 func continueRun(ctx context.Context, env Env, info journalRunInfo, rel *release.Release, po PlanOptionsIn, breakLock bool, mo runbook.MachineOptions, rollback bool) (int, error) {
@@ -489,18 +430,18 @@ func continueRun(ctx context.Context, env Env, info journalRunInfo, rel *release
 		return runbook.ExitUsage, err
 	}
 	defer x.Close()
-	x.cfg.BreakLock = breakLock
-	x.cfg.BackupSetID = info.backupSet
-	s, err := SurveyCluster(ctx, x, false)
+	x.SetBreakLock(breakLock)
+	x.SetBackupSetID(info.backupSet)
+	s, err := executor.SurveyCluster(ctx, x, false)
 	if err != nil {
 		return ExitCodeOf(err), err
 	}
-	in := PlanInputFor(x, s, info.target, known, PlanOptionsFor(env.Inventory, po.Backup, po.BackupSet, env.Token != ""))
+	in := executor.PlanInputFor(x, s, info.target, known, PlanOptionsFor(env.Inventory, po.Backup, po.BackupSet, env.Token != ""))
 	p, err := runbook.BuildPlan(in)
 	if err != nil {
 		return runbook.ExitRefused, coded(runbook.ExitRefused, "%v", err)
 	}
-	facts := ResumeFactsFromJournal(info.run.Entries, s.Files)
+	facts := journal.ResumeFacts(info.run.Entries, s.Files)
 	facts.Builds = append(facts.Builds, info.builds...)
 	var m runbook.Machine
 	if rollback {
@@ -511,17 +452,17 @@ func continueRun(ctx context.Context, env Env, info journalRunInfo, rel *release
 	if err != nil {
 		return runbook.ExitRefused, coded(runbook.ExitRefused, "%v", err)
 	}
-	j, err := ReopenJournal(info.run.Path)
+	j, err := journal.Reopen(info.run.Path)
 	if err != nil {
 		return runbook.ExitUsage, err
 	}
 	defer j.Close()
-	rr := &JournalRelease{To: info.target.Version}
+	rr := &journal.Release{To: info.target.Version}
 	if info.progress.Release.From != "" {
 		rr.From = info.progress.Release.From
 	}
 	x.SetJournal(j, info.extra, rr)
-	x.reusedRun = true
+	x.SetReusedRun()
 	what := "resuming"
 	if rollback {
 		what = "rolling back"
@@ -566,7 +507,7 @@ func Status(ctx context.Context, env Env) (StatusReport, error) {
 		return StatusReport{}, err
 	}
 	defer x.Close()
-	s, err := SurveyCluster(ctx, x, true)
+	s, err := executor.SurveyCluster(ctx, x, true)
 	if err != nil {
 		return StatusReport{}, err
 	}
@@ -587,12 +528,12 @@ func Status(ctx context.Context, env Env) (StatusReport, error) {
 		f := s.Files[i]
 		id := x.NodeID(name)
 		row := SnapshotRow(s.Snap, name, id)
-		row.SHA256, row.Active, row.Release = f.SHA256, f.Active, x.identify(f.SHA256).Label()
+		row.SHA256, row.Active, row.Release = f.SHA256, f.Active, x.Identify(f.SHA256).Label()
 		if f.NewPresent {
-			row.Staged = x.identify(f.NewSHA256).Label()
+			row.Staged = x.Identify(f.NewSHA256).Label()
 		}
 		if f.PrevPresent {
-			row.Prev = x.identify(f.PrevSHA256).Label()
+			row.Prev = x.Identify(f.PrevSHA256).Label()
 		}
 		if h, ok := s.Locks[name]; ok {
 			row.Lock = h.String()

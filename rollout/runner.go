@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nwroll/nwroll/rollout/executor"
+	"github.com/nwroll/nwroll/rollout/journal"
 	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
@@ -128,8 +130,8 @@ func NewEventLog(sink func(LogEntry)) *EventLog {
 }
 
 // Hooks are the driver hooks that log.
-func (r *EventLog) Hooks() DriverHooks {
-	return DriverHooks{
+func (r *EventLog) Hooks() executor.DriverHooks {
+	return executor.DriverHooks{
 		OnRecord: func(rec runbook.Record, err error) {
 			r.printRecord(rec)
 			if err != nil {
@@ -160,7 +162,7 @@ func (r *EventLog) Hooks() DriverHooks {
 
 // RunHeadless runs m to its end with x and returns the finished machine;
 // its ExitCode is the run's (design §1).
-func RunHeadless(ctx context.Context, m runbook.Machine, x *Executor, o RunnerOptions) runbook.Machine {
+func RunHeadless(ctx context.Context, m runbook.Machine, x *executor.Executor, o RunnerOptions) runbook.Machine {
 	if o.Tick <= 0 {
 		o.Tick = time.Second
 	}
@@ -184,7 +186,7 @@ func RunHeadless(ctx context.Context, m runbook.Machine, x *Executor, o RunnerOp
 	defer x.SetNoteHandler(nil)
 
 	var seq uint64
-	d := NewDriver(ctx, x, r.Hooks())
+	d := executor.NewDriver(ctx, x, r.Hooks())
 	feed := func(ev runbook.Event) {
 		seq++
 		d.Dispatch(seq, m.Handle(ev))
@@ -248,8 +250,8 @@ func effectDetail(e runbook.Effect) string {
 }
 
 func (r *EventLog) emit(l LogEntry) {
-	l.Detail = ScrubJournalString(l.Detail)
-	l.Error = ScrubJournalString(l.Error)
+	l.Detail = journal.ScrubString(l.Detail)
+	l.Error = journal.ScrubString(l.Error)
 	r.sink(l)
 }
 
@@ -386,9 +388,9 @@ func (r *EventLog) AfterEvent(m runbook.Machine, ev runbook.Event) {
 }
 
 // OnNote logs an executor note.
-func (r *EventLog) OnNote(n Note) {
+func (r *EventLog) OnNote(n executor.Note) {
 	switch n.Kind {
-	case NoteProgress:
+	case executor.NoteProgress:
 		// A line every 5 s for a long transfer, and one at the end of a big one.
 		key := n.Node + "|" + n.Op
 		now := time.Now()
@@ -417,7 +419,7 @@ func (r *EventLog) OnNote(n Note) {
 			detail += fmt.Sprintf(", %.1f MB/s", float64(n.Done)/1e6/s)
 		}
 		r.emit(LogEntry{TS: n.At, Node: n.Node, Type: "progress", Op: n.Op, Detail: detail, Done: n.Done, Total: n.Total})
-	case NoteOutput:
+	case executor.NoteOutput:
 		r.emit(LogEntry{TS: n.At, Node: n.Node, Type: "note", Op: n.Op, Detail: "| " + n.Text})
 	default:
 		r.emit(LogEntry{TS: n.At, Node: n.Node, Type: "note", Op: orDefault(n.Op, "note"), Detail: n.Text})

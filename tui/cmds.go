@@ -10,6 +10,7 @@ import (
 
 	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/rollout"
+	"github.com/nwroll/nwroll/rollout/executor"
 	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
@@ -22,7 +23,7 @@ type engine struct {
 	release  func() // closes the connections and the journal
 	elog     *rollout.EventLog
 	lines    chan rollout.LogEntry
-	progress chan rollout.Note
+	progress chan executor.Note
 }
 
 // effectDriver is what the console needs of a rollout.Driver; tests give
@@ -38,7 +39,7 @@ type effectDriver interface {
 // the engine's log hooks).
 func newEngine(poll func(context.Context) health.ClusterSnapshot, release func()) *engine {
 	e := &engine{poll: poll, release: release,
-		lines: make(chan rollout.LogEntry, lineBuffer), progress: make(chan rollout.Note, progressBuffer)}
+		lines: make(chan rollout.LogEntry, lineBuffer), progress: make(chan executor.Note, progressBuffer)}
 	e.elog = rollout.NewEventLog(func(l rollout.LogEntry) {
 		select {
 		case e.lines <- l:
@@ -49,8 +50,8 @@ func newEngine(poll func(context.Context) health.ClusterSnapshot, release func()
 }
 
 // onNote routes an executor note: progress to the bars, the rest to the log.
-func (e *engine) onNote(n rollout.Note) {
-	if n.Kind == rollout.NoteProgress {
+func (e *engine) onNote(n executor.Note) {
+	if n.Kind == executor.NoteProgress {
 		select {
 		case e.progress <- n:
 		default: // the next one will do
@@ -83,7 +84,7 @@ func prepareCmd(deps Deps) tea.Cmd {
 			return prepareFailedMsg{err: err, code: rollout.ExitCodeOf(err)}
 		}
 		e := newEngine(run.Executor.Poll, run.Close)
-		e.driver = rollout.NewDriver(context.Background(), run.Executor, e.elog.Hooks())
+		e.driver = executor.NewDriver(context.Background(), run.Executor, e.elog.Hooks())
 		run.Executor.SetNoteHandler(e.onNote)
 		h := run.Executor.Holder()
 		return preparedMsg{machine: run.Machine, holder: fmt.Sprintf("%s@%s (run %.8s)", h.User, h.Host, h.RunID),

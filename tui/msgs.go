@@ -5,6 +5,7 @@ import (
 
 	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/rollout"
+	"github.com/nwroll/nwroll/rollout/executor"
 	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
@@ -30,7 +31,7 @@ type engineMsg struct{ ev runbook.Event }
 type logMsg struct{ entries []rollout.LogEntry }
 
 // progressMsg is a transfer's progress (staging, backups, sysdumps).
-type progressMsg struct{ note rollout.Note }
+type progressMsg struct{ note executor.Note }
 
 // tickMsg is the console's clock.
 type tickMsg struct{ at time.Time }

@@ -13,6 +13,7 @@ import (
 	"charm.land/lipgloss/v2"
 
 	"github.com/nwroll/nwroll/rollout"
+	"github.com/nwroll/nwroll/rollout/executor"
 	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
@@ -231,7 +232,7 @@ type transfer struct {
 	firstDone   int64
 }
 
-func withProgress(ts map[string]transfer, n rollout.Note) map[string]transfer {
+func withProgress(ts map[string]transfer, n executor.Note) map[string]transfer {
 	out := maps.Clone(ts)
 	k := n.Node + "|" + n.Op
 	t, ok := out[k]

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/rollout"
+	"github.com/nwroll/nwroll/rollout/journal"
 	"github.com/nwroll/nwroll/rollout/release"
 	"github.com/nwroll/nwroll/sim"
 	"github.com/nwroll/nwroll/tui"
@@ -167,7 +168,7 @@ func runDemo(cmd *cobra.Command, dir string, nodes int, keep bool) error {
 
 // runConsole runs the console to its end, then prints the outcome.
 func runConsole(cmd *cobra.Command, deps tui.Deps) error {
-	deps.Operator = rollout.CurrentOperator()
+	deps.Operator = journal.CurrentOperator()
 	deps.NoColor = os.Getenv("NO_COLOR") != ""
 	final, err := tea.NewProgram(tui.New(deps)).Run()
 	if err != nil {

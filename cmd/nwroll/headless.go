@@ -17,6 +17,7 @@ import (
 	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/rollout"
 	"github.com/nwroll/nwroll/rollout/inventory"
+	"github.com/nwroll/nwroll/rollout/journal"
 	"github.com/nwroll/nwroll/rollout/release"
 	"github.com/nwroll/nwroll/rollout/remote"
 	"github.com/nwroll/nwroll/rollout/runbook"
@@ -51,7 +52,7 @@ func (c *common) env(cmd *cobra.Command, out io.Writer) (rollout.Env, func(), er
 	if err != nil {
 		return rollout.Env{}, nil, &exitError{code: exitUsage, err: err}
 	}
-	stateDir, err := rollout.DefaultStateDir()
+	stateDir, err := journal.DefaultStateDir()
 	if err != nil {
 		return rollout.Env{}, nil, &exitError{code: exitUsage, err: err}
 	}

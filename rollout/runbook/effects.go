@@ -152,7 +152,7 @@ type StartService struct {
 }
 
 // RecordKind is the kind of a journal record; the words are those of
-// JournalKind.
+// journal.Kind.
 type RecordKind string
 
 // Record kinds.

@@ -1,4 +1,4 @@
-package rollout
+package executor
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/rollout/inventory"
+	"github.com/nwroll/nwroll/rollout/journal"
 	"github.com/nwroll/nwroll/rollout/remote"
 	"github.com/nwroll/nwroll/rollout/runbook"
 )
@@ -146,7 +147,7 @@ func (x *Executor) Connect(ctx context.Context) error {
 	connected := x.connected
 	x.mu.Unlock()
 	if connected {
-		return x.forEach(x.NodeNames(), func(name string) error {
+		return x.ForEach(x.NodeNames(), func(name string) error {
 			n, _ := x.node(name)
 			if _, err := x.cfg.Dialer.Dial(ctx, n); err != nil {
 				return &runbook.ExitError{Code: runbook.ExitRefused, Err: err}
@@ -343,7 +344,7 @@ func (x *Executor) mint(ctx context.Context) error {
 	var errs []string
 	for _, n := range x.nodes {
 		cmd := remote.Privileged(n, n.Paths.Binary, "auth", "token", "mint",
-			"--sub", "nwroll-"+CurrentOperator(), "--roles", "admin", "--ttl", "30m",
+			"--sub", "nwroll-"+journal.CurrentOperator(), "--roles", "admin", "--ttl", "30m",
 			"--http-tls-dir", path.Join(n.Paths.DataRoot, "http-tls"))
 		out, err := x.run(ctx, n, "mint a token", cmd, false, time.Minute)
 		if err != nil {
@@ -358,7 +359,7 @@ func (x *Executor) mint(ctx context.Context) error {
 			}
 		}
 		if out.Code != 0 || tok == "" {
-			errs = append(errs, fmt.Sprintf("%s: `%s auth token mint` exited %d: %s", n.Name, n.Paths.Binary, out.Code, ScrubJournalString(lastLine(out.Stderr))))
+			errs = append(errs, fmt.Sprintf("%s: `%s auth token mint` exited %d: %s", n.Name, n.Paths.Binary, out.Code, journal.ScrubString(lastLine(out.Stderr))))
 			continue
 		}
 		x.mu.Lock()
@@ -535,7 +536,7 @@ printf 'nwroll-active: %s\n' "$?"`
 // (sha256) and whether the unit is active. Read-only.
 func (x *Executor) ReadFiles(ctx context.Context, names []string) ([]runbook.NodeFiles, error) {
 	out := make([]runbook.NodeFiles, len(names))
-	err := x.forEach(names, func(name string) error {
+	err := x.ForEach(names, func(name string) error {
 		i := indexOf(names, name)
 		n, err := x.node(name)
 		if err != nil {

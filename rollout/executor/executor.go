@@ -1,4 +1,4 @@
-package rollout
+package executor
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/rollout/inventory"
+	"github.com/nwroll/nwroll/rollout/journal"
 	"github.com/nwroll/nwroll/rollout/release"
 	"github.com/nwroll/nwroll/rollout/remote"
 	"github.com/nwroll/nwroll/rollout/runbook"
@@ -27,8 +28,8 @@ import (
 // a synchronous one (Record, SaveBaseline, Finish). Both are safe for
 // concurrent use: the runner calls Perform from one goroutine per effect.
 
-// ExecutorConfig is what an Executor needs.
-type ExecutorConfig struct {
+// Config is what an Executor needs.
+type Config struct {
 	Inventory *inventory.Inventory
 	Dialer    remote.Dialer
 
@@ -43,11 +44,11 @@ type ExecutorConfig struct {
 	// sets are kept under StateDir/<cluster>/.
 	StateDir string
 	// Journal receives the machine's Records; nil writes none (plan, status).
-	Journal *Journal
+	Journal *journal.Journal
 	// RunExtra is added to the Extra of the run's intent record, and
 	// RunRelease is its Release: what resume needs to continue the run.
 	RunExtra   map[string]string
-	RunRelease *JournalRelease
+	RunRelease *journal.Release
 
 	// Token is an admin token given by the operator ($NEUWERK_TOKEN); ""
 	// mints one over SSH.
@@ -94,9 +95,9 @@ const (
 	NoteInfo     NoteKind = "info"     // something worth knowing (lock broken, CA pinned…)
 )
 
-// Executor performs effects. Build it with NewExecutor, then Connect.
+// Executor performs effects. Build it with New, then Connect.
 type Executor struct {
-	cfg   ExecutorConfig
+	cfg   Config
 	inv   *inventory.Inventory
 	nodes []inventory.Node // inventory order
 
@@ -120,14 +121,14 @@ type Executor struct {
 	// connectedAt; Stage checks it instead of asking again while recent.
 	freeKB      map[string]int64
 	connectedAt time.Time
-	backup      *BackupSet
+	backup      *journal.BackupSet
 	holder      LockHolder
 	lockTaken   bool
 	reusedRun   bool // the journal continues an earlier run (resume, rollback): its run id may be held
 }
 
-// NewExecutor returns an executor for the inventory's nodes.
-func NewExecutor(cfg ExecutorConfig) (*Executor, error) {
+// New returns an executor for the inventory's nodes.
+func New(cfg Config) (*Executor, error) {
 	if cfg.Inventory == nil {
 		return nil, errors.New("executor: no inventory")
 	}
@@ -187,7 +188,7 @@ func (x *Executor) Close() {
 
 // SetJournal attaches the run's journal (opened once the cluster was
 // surveyed): Records go to it and its run id names the lock holder.
-func (x *Executor) SetJournal(j *Journal, extra map[string]string, rel *JournalRelease) {
+func (x *Executor) SetJournal(j *journal.Journal, extra map[string]string, rel *journal.Release) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.cfg.Journal, x.cfg.RunExtra, x.cfg.RunRelease = j, extra, rel
@@ -210,11 +211,11 @@ func (x *Executor) note(n Note) {
 	if n.At.IsZero() {
 		n.At = time.Now()
 	}
-	n.Text = ScrubJournalString(n.Text)
+	n.Text = journal.ScrubString(n.Text)
 	f(n)
 }
 
-// SetNoteHandler replaces ExecutorConfig.OnNote (nil drops notes).
+// SetNoteHandler replaces Config.OnNote (nil drops notes).
 func (x *Executor) SetNoteHandler(f func(Note)) {
 	x.mu.Lock()
 	x.onNote = f
@@ -334,7 +335,7 @@ func (x *Executor) record(r runbook.Record) error {
 	if x.cfg.Journal == nil {
 		return nil
 	}
-	en := EntryOf(r)
+	en := journal.EntryOf(r)
 	en.Effect = uint64(r.For)
 	if r.Type == runbook.RecordIntent && r.Op == runbook.RecordOpRun && r.Node == "" {
 		// What resume needs to continue this run: the release, the options.
@@ -359,12 +360,22 @@ func (x *Executor) journalEvent(node, op, detail string, extra map[string]string
 	if x.cfg.Journal == nil {
 		return
 	}
-	_ = x.cfg.Journal.Append(JournalEntry{Kind: JournalEvent, Node: node, Op: op, Detail: detail, OK: true, Extra: extra})
+	_ = x.cfg.Journal.Append(journal.Entry{Kind: journal.Event, Node: node, Op: op, Detail: detail, OK: true, Extra: extra})
 }
 
-// forEach runs f for every named node in parallel and joins the errors in
+// SetBreakLock sets Config.BreakLock: take over a lock another run holds.
+func (x *Executor) SetBreakLock(breakLock bool) { x.cfg.BreakLock = breakLock }
+
+// SetBackupSetID sets Config.BackupSetID: continue this backup set.
+func (x *Executor) SetBackupSetID(id string) { x.cfg.BackupSetID = id }
+
+// SetReusedRun says the journal continues an earlier run (resume,
+// rollback), so its run id may already hold the lock.
+func (x *Executor) SetReusedRun() { x.reusedRun = true }
+
+// ForEach runs f for every named node in parallel and joins the errors in
 // node order.
-func (x *Executor) forEach(names []string, f func(name string) error) error {
+func (x *Executor) ForEach(names []string, f func(name string) error) error {
 	errs := make([]error, len(names))
 	var wg sync.WaitGroup
 	for i, name := range names {
@@ -378,9 +389,9 @@ func (x *Executor) forEach(names []string, f func(name string) error) error {
 	return errors.Join(errs...)
 }
 
-// identify names a build by sha256: the catalog's version, a known build's,
+// Identify names a build by sha256: the catalog's version, a known build's,
 // or "" when none matches.
-func (x *Executor) identify(sha string) runbook.BuildRef {
+func (x *Executor) Identify(sha string) runbook.BuildRef {
 	sha = runbook.NormSHA(sha)
 	if sha == "" {
 		return runbook.BuildRef{}
@@ -404,19 +415,19 @@ func (x *Executor) clusterStateDir(sub string) (string, error) {
 	if x.cfg.StateDir == "" {
 		return "", errors.New("no state directory (set XDG_STATE_HOME or HOME)")
 	}
-	d, err := ClusterStateDir(x.cfg.StateDir, x.inv.Cluster)
+	d, err := journal.ClusterStateDir(x.cfg.StateDir, x.inv.Cluster)
 	if err != nil {
 		return "", err
 	}
-	if err := journalMkdir(x.cfg.StateDir); err != nil {
+	if err := journal.Mkdir(x.cfg.StateDir); err != nil {
 		return "", err
 	}
-	if err := journalMkdir(d); err != nil {
+	if err := journal.Mkdir(d); err != nil {
 		return "", err
 	}
 	if sub != "" {
 		d = d + string(os.PathSeparator) + sub
-		if err := journalMkdir(d); err != nil {
+		if err := journal.Mkdir(d); err != nil {
 			return "", err
 		}
 	}

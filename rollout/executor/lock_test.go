@@ -1,4 +1,4 @@
-package rollout
+package executor
 
 import (
 	"bytes"
@@ -451,7 +451,7 @@ func TestLockConcurrentRuns(t *testing.T) {
 
 func TestLockParseHolder(t *testing.T) {
 	h := lockTestHolder("alice", "7f3a")
-	withNoise := "Welcome to Ubuntu\n" + lockJSON(h) + "\n"
+	withNoise := "Welcome to Ubuntu\n" + LockJSON(h) + "\n"
 	if got, err := ParseLockHolder([]byte(withNoise)); err != nil || got != h {
 		t.Errorf("with noise: %+v %v", got, err)
 	}

@@ -1,4 +1,4 @@
-package rollout
+package journal
 
 import (
 	"bufio"
@@ -30,13 +30,13 @@ const journalChildEnv = "NWROLL_TEST_JOURNAL_CHILD"
 func journalTestChild() int {
 	dir := os.Getenv(journalChildEnv)
 	n, _ := strconv.Atoi(os.Getenv("NWROLL_TEST_JOURNAL_N"))
-	j, err := OpenJournal(dir, "prod")
+	j, err := Open(dir, "prod")
 	if err != nil {
 		fmt.Println("error", err)
 		return 1
 	}
 	for i := 1; i <= n; i++ {
-		if err := j.Append(JournalEntry{Kind: JournalIntent, Node: "fw-" + strconv.Itoa(i), Op: "stop"}); err != nil {
+		if err := j.Append(Entry{Kind: Intent, Node: "fw-" + strconv.Itoa(i), Op: "stop"}); err != nil {
 			fmt.Println("error", err)
 			return 1
 		}
@@ -56,7 +56,7 @@ func journalTestChild() int {
 func jnTestOpen(t *testing.T) (*Journal, string) {
 	t.Helper()
 	state := filepath.Join(t.TempDir(), "state", "nwroll")
-	j, err := OpenJournal(state, "prod")
+	j, err := Open(state, "prod")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,21 +67,21 @@ func jnTestOpen(t *testing.T) (*Journal, string) {
 func TestJournalRoundTrip(t *testing.T) {
 	j, state := jnTestOpen(t)
 	at := time.Date(2026, 11, 23, 10, 15, 0, 0, time.FixedZone("CET", 3600))
-	in := []JournalEntry{
-		{Kind: JournalIntent, Op: runbook.RecordOpRun, Release: &JournalRelease{From: "1.0.0", To: "1.1.0"}, TS: at},
-		{Kind: JournalApproval, StepID: "upgrade/fw-b", Node: "fw-b", ApprovedBy: "alice@ops-1",
+	in := []Entry{
+		{Kind: Intent, Op: runbook.RecordOpRun, Release: &Release{From: "1.0.0", To: "1.1.0"}, TS: at},
+		{Kind: Approval, StepID: "upgrade/fw-b", Node: "fw-b", ApprovedBy: "alice@ops-1",
 			GateValues: map[string]string{"quorum": "3 voters, 2 stay up, quorum 2", "lag": "0"}},
-		{Kind: JournalIntent, StepID: "upgrade/fw-b", Node: "fw-b", Op: "stop", Effect: 7},
-		{Kind: JournalOutcome, StepID: "upgrade/fw-b", Node: "fw-b", Op: "stop", Effect: 7, OK: true, Detail: "inactive after 1.2s"},
-		{Kind: JournalEvent, Op: "leader-changed", Detail: "fw-a → fw-c", Extra: map[string]string{"term": "4"}},
-		{Kind: JournalOutcome, Node: "fw-c", Op: "stage", OK: false, Error: "disk full"},
+		{Kind: Intent, StepID: "upgrade/fw-b", Node: "fw-b", Op: "stop", Effect: 7},
+		{Kind: Outcome, StepID: "upgrade/fw-b", Node: "fw-b", Op: "stop", Effect: 7, OK: true, Detail: "inactive after 1.2s"},
+		{Kind: Event, Op: "leader-changed", Detail: "fw-a → fw-c", Extra: map[string]string{"term": "4"}},
+		{Kind: Outcome, Node: "fw-c", Op: "stage", OK: false, Error: "disk full"},
 	}
 	for _, e := range in {
 		if err := j.Append(e); err != nil {
 			t.Fatal(err)
 		}
 	}
-	got, err := ReadJournal(j.Path())
+	got, err := Read(j.Path())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,18 +111,18 @@ func TestJournalRoundTrip(t *testing.T) {
 	if err != nil || strings.TrimSpace(string(cur)) != name {
 		t.Errorf("current = %q (%v), want %q", cur, err, name)
 	}
-	if err := j.Append(JournalEntry{Kind: "bogus"}); err == nil {
+	if err := j.Append(Entry{Kind: "bogus"}); err == nil {
 		t.Error("appended an entry of kind bogus")
 	}
 	j.Close()
-	if err := j.Append(JournalEntry{Kind: JournalEvent}); err == nil {
+	if err := j.Append(Entry{Kind: Event}); err == nil {
 		t.Error("appended to a closed journal")
 	}
 }
 
 func TestJournalFileModes(t *testing.T) {
 	j, state := jnTestOpen(t)
-	if err := j.Append(JournalEntry{Kind: JournalEvent, Detail: "x"}); err != nil {
+	if err := j.Append(Entry{Kind: Event, Detail: "x"}); err != nil {
 		t.Fatal(err)
 	}
 	for p, want := range map[string]os.FileMode{
@@ -142,7 +142,7 @@ func TestJournalFileModes(t *testing.T) {
 	loose := filepath.Join(t.TempDir(), "nwroll")
 	os.MkdirAll(filepath.Join(loose, "prod"), 0o755)
 	os.Chmod(filepath.Join(loose, "prod"), 0o755)
-	j2, err := OpenJournal(loose, "prod")
+	j2, err := Open(loose, "prod")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestJournalFileModes(t *testing.T) {
 		t.Errorf("cluster dir left at %v", fi.Mode().Perm())
 	}
 	for _, bad := range []string{"", "..", "a/b", "."} {
-		if _, err := OpenJournal(loose, bad); err == nil {
+		if _, err := Open(loose, bad); err == nil {
 			t.Errorf("OpenJournal accepted cluster %q", bad)
 		}
 	}
@@ -209,8 +209,8 @@ func TestJournalSurvivesKill(t *testing.T) {
 			if path == "" {
 				t.Fatal("child never reported its journal")
 			}
-			entries, err := ReadJournal(path)
-			var torn *JournalTornError
+			entries, err := Read(path)
+			var torn *TornError
 			if tear {
 				if !errors.As(err, &torn) || torn.Line != 26 {
 					t.Fatalf("want a torn line 26, got %v", err)
@@ -238,7 +238,7 @@ func TestJournalSurvivesKill(t *testing.T) {
 func TestJournalTornLastLineAndReopen(t *testing.T) {
 	j, _ := jnTestOpen(t)
 	for i := 0; i < 3; i++ {
-		if err := j.Append(JournalEntry{Kind: JournalIntent, Node: "fw-a", Op: "op" + strconv.Itoa(i)}); err != nil {
+		if err := j.Append(Entry{Kind: Intent, Node: "fw-a", Op: "op" + strconv.Itoa(i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -258,8 +258,8 @@ func TestJournalTornLastLineAndReopen(t *testing.T) {
 			if err := os.WriteFile(j.Path(), append(slices.Clone(good), tc.tail...), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			entries, err := ReadJournal(j.Path())
-			var torn *JournalTornError
+			entries, err := Read(j.Path())
+			var torn *TornError
 			if !errors.As(err, &torn) {
 				t.Fatalf("want *JournalTornError, got %v", err)
 			}
@@ -267,18 +267,18 @@ func TestJournalTornLastLineAndReopen(t *testing.T) {
 				t.Errorf("torn %+v, %d entries", torn, len(entries))
 			}
 			// Resume cuts the torn line off and carries on.
-			r, err := ReopenJournal(j.Path())
+			r, err := Reopen(j.Path())
 			if err != nil {
 				t.Fatal(err)
 			}
 			if r.RunID() != j.RunID() {
 				t.Errorf("reopened run id %q, want %q", r.RunID(), j.RunID())
 			}
-			if err := r.Append(JournalEntry{Kind: JournalEvent, Op: "resumed"}); err != nil {
+			if err := r.Append(Entry{Kind: Event, Op: "resumed"}); err != nil {
 				t.Fatal(err)
 			}
 			r.Close()
-			entries, err = ReadJournal(j.Path())
+			entries, err = Read(j.Path())
 			if err != nil {
 				t.Fatalf("after reopen: %v", err)
 			}
@@ -291,32 +291,32 @@ func TestJournalTornLastLineAndReopen(t *testing.T) {
 	lines := strings.SplitAfter(string(good), "\n")
 	damaged := lines[0] + "{not json\n" + lines[1] + lines[2]
 	os.WriteFile(j.Path(), []byte(damaged), 0o600)
-	if _, err := ReadJournal(j.Path()); err == nil || !strings.Contains(err.Error(), "line 2 is damaged") {
+	if _, err := Read(j.Path()); err == nil || !strings.Contains(err.Error(), "line 2 is damaged") {
 		t.Errorf("damaged middle line: %v", err)
 	}
-	if _, err := ReopenJournal(j.Path()); err == nil {
+	if _, err := Reopen(j.Path()); err == nil {
 		t.Error("reopened a damaged journal")
 	}
 }
 
 func TestJournalLatestRun(t *testing.T) {
 	state := t.TempDir()
-	if _, err := LatestRun(state, "prod"); !errors.Is(err, ErrNoJournalRun) {
+	if _, err := LatestRun(state, "prod"); !errors.Is(err, ErrNoRun) {
 		t.Errorf("no runs: %v", err)
 	}
-	j1, err := OpenJournal(state, "prod")
+	j1, err := Open(state, "prod")
 	if err != nil {
 		t.Fatal(err)
 	}
-	j1.Append(JournalEntry{Kind: JournalEvent, Detail: "one"})
+	j1.Append(Entry{Kind: Event, Detail: "one"})
 	j1.Close()
 	// A second run within the same second still sorts after by the
 	// "current" pointer.
-	j2, err := OpenJournal(state, "prod")
+	j2, err := Open(state, "prod")
 	if err != nil {
 		t.Fatal(err)
 	}
-	j2.Append(JournalEntry{Kind: JournalEvent, Detail: "two"})
+	j2.Append(Entry{Kind: Event, Detail: "two"})
 	j2.Close()
 	run, err := LatestRun(state, "prod")
 	if err != nil {
@@ -325,7 +325,7 @@ func TestJournalLatestRun(t *testing.T) {
 	if run.RunID != j2.RunID() || run.Entries[0].Detail != "two" {
 		t.Errorf("latest run %s, want %s", run.RunID, j2.RunID())
 	}
-	runs, _ := ListJournalRuns(state, "prod")
+	runs, _ := ListRuns(state, "prod")
 	if len(runs) != 2 {
 		t.Errorf("ListJournalRuns = %v", runs)
 	}
@@ -366,12 +366,12 @@ func TestJournalScrubsTokens(t *testing.T) {
 	j, _ := jnTestOpen(t)
 	tok := jnTestJWT(t)
 	secret := "s3cr3t-opaque-value"
-	entries := []JournalEntry{
-		{Kind: JournalOutcome, Node: "fw-a", Op: "mint-token", OK: true, Detail: "minted " + tok},
-		{Kind: JournalOutcome, Node: "fw-a", Op: "poll", Error: `GET /ready: 401 (sent "Authorization: Bearer ` + tok + `")`},
-		{Kind: JournalOutcome, Node: "fw-a", Op: "poll", Error: "authorization: bearer " + secret + ", retrying"},
-		{Kind: JournalApproval, StepID: "s", ApprovedBy: "alice@ops-1", GateValues: map[string]string{"token": tok, tok: "as a key", "env": "NEUWERK_TOKEN=" + secret}},
-		{Kind: JournalEvent, Extra: map[string]string{"cmd": "curl -H 'Authorization: Bearer " + secret + "'"}, Release: &JournalRelease{From: tok, To: "1.1.0"}},
+	entries := []Entry{
+		{Kind: Outcome, Node: "fw-a", Op: "mint-token", OK: true, Detail: "minted " + tok},
+		{Kind: Outcome, Node: "fw-a", Op: "poll", Error: `GET /ready: 401 (sent "Authorization: Bearer ` + tok + `")`},
+		{Kind: Outcome, Node: "fw-a", Op: "poll", Error: "authorization: bearer " + secret + ", retrying"},
+		{Kind: Approval, StepID: "s", ApprovedBy: "alice@ops-1", GateValues: map[string]string{"token": tok, tok: "as a key", "env": "NEUWERK_TOKEN=" + secret}},
+		{Kind: Event, Extra: map[string]string{"cmd": "curl -H 'Authorization: Bearer " + secret + "'"}, Release: &Release{From: tok, To: "1.1.0"}},
 	}
 	for _, e := range entries {
 		if err := j.Append(e); err != nil {
@@ -395,19 +395,19 @@ func TestJournalScrubsTokens(t *testing.T) {
 	}
 	// Plain words survive.
 	for _, s := range []string{"fw-a: stop ok, 3 voters, bearer", "token minted (ttl 30m)", "eyJ alone"} {
-		if got := ScrubJournalString(s); got != s {
+		if got := ScrubString(s); got != s {
 			t.Errorf("ScrubJournalString(%q) = %q", s, got)
 		}
 	}
 }
 
-// Every string anywhere in JournalEntry is scrubbed: a field added later
+// Every string anywhere in Entry is scrubbed: a field added later
 // without scrubbing fails this test.
 func TestJournalScrubCoversEveryField(t *testing.T) {
 	tok := jnTestJWT(t)
-	var e JournalEntry
+	var e Entry
 	jnTestFill(reflect.ValueOf(&e).Elem(), "x "+tok+" y")
-	e.Kind = JournalEvent
+	e.Kind = Event
 	j, _ := jnTestOpen(t)
 	if err := j.Append(e); err != nil {
 		t.Fatal(err)
@@ -453,11 +453,11 @@ func jnTestFill(v reflect.Value, s string) {
 }
 
 func TestJournalGateValues(t *testing.T) {
-	got := JournalGateValues([]health.GateValue{{Name: "matched_index", Value: "120"}, {Name: "leader_last_log_index", Value: "118"}})
+	got := GateValues([]health.GateValue{{Name: "matched_index", Value: "120"}, {Name: "leader_last_log_index", Value: "118"}})
 	if !reflect.DeepEqual(got, map[string]string{"matched_index": "120", "leader_last_log_index": "118"}) {
 		t.Errorf("JournalGateValues = %v", got)
 	}
-	if JournalGateValues(nil) != nil {
+	if GateValues(nil) != nil {
 		t.Error("no values should give a nil map")
 	}
 }
@@ -476,21 +476,21 @@ func TestCurrentOperator(t *testing.T) {
 // jnSeq builds entries of one run with seq numbers.
 type jnSeq struct {
 	run string
-	es  []JournalEntry
+	es  []Entry
 }
 
-func (s *jnSeq) add(kind JournalKind, node, op string, ok bool) *jnSeq {
-	s.es = append(s.es, JournalEntry{RunID: s.run, Seq: int64(len(s.es) + 1), Kind: kind, Node: node, Op: op, OK: ok,
+func (s *jnSeq) add(kind Kind, node, op string, ok bool) *jnSeq {
+	s.es = append(s.es, Entry{RunID: s.run, Seq: int64(len(s.es) + 1), Kind: kind, Node: node, Op: op, OK: ok,
 		StepID: op + "/" + node, Cluster: "prod"})
 	return s
 }
 
 // upgradeNode is what the engine journals for one node's upgrade.
 func (s *jnSeq) upgradeNode(node string) *jnSeq {
-	s.es = append(s.es, JournalEntry{RunID: s.run, Seq: int64(len(s.es) + 1), Kind: JournalApproval, StepID: "upgrade/" + node, Node: node,
+	s.es = append(s.es, Entry{RunID: s.run, Seq: int64(len(s.es) + 1), Kind: Approval, StepID: "upgrade/" + node, Node: node,
 		ApprovedBy: "alice@ops-1", GateValues: map[string]string{"quorum": "2 of 3 stay up"}})
 	for _, op := range []string{"stop", "keep-prev", runbook.RecordOpSwap, "start", "gates"} {
-		s.add(JournalIntent, node, op, false).add(JournalOutcome, node, op, true)
+		s.add(Intent, node, op, false).add(Outcome, node, op, true)
 	}
 	return s
 }
@@ -498,28 +498,28 @@ func (s *jnSeq) upgradeNode(node string) *jnSeq {
 func TestJournalProgress(t *testing.T) {
 	start := func(run string) *jnSeq {
 		s := &jnSeq{run: run}
-		s.es = append(s.es, JournalEntry{RunID: run, Seq: 1, Kind: JournalIntent, Op: runbook.RecordOpRun, Cluster: "prod",
-			Release: &JournalRelease{From: "1.0.0", To: "1.1.0"}})
+		s.es = append(s.es, Entry{RunID: run, Seq: 1, Kind: Intent, Op: runbook.RecordOpRun, Cluster: "prod",
+			Release: &Release{From: "1.0.0", To: "1.1.0"}})
 		for _, n := range []string{"fw-a", "fw-b", "fw-c"} {
-			s.add(JournalIntent, n, "stage", false).add(JournalOutcome, n, "stage", true)
+			s.add(Intent, n, "stage", false).add(Outcome, n, "stage", true)
 		}
 		return s
 	}
 	finish := func(s *jnSeq, ok bool) *jnSeq {
-		s.es = append(s.es, JournalEntry{RunID: s.run, Seq: int64(len(s.es) + 1), Kind: JournalOutcome, Op: runbook.RecordOpRun, OK: ok})
+		s.es = append(s.es, Entry{RunID: s.run, Seq: int64(len(s.es) + 1), Kind: Outcome, Op: runbook.RecordOpRun, OK: ok})
 		return s
 	}
 
 	t.Run("happy path, leader last", func(t *testing.T) {
 		s := finish(start("r1").upgradeNode("fw-b").upgradeNode("fw-c").upgradeNode("fw-a"), true)
-		p := JournalProgress(s.es)
+		p := Progress(s.es)
 		if !reflect.DeepEqual(p.UpgradeOrder, []string{"fw-b", "fw-c", "fw-a"}) {
 			t.Errorf("UpgradeOrder %v", p.UpgradeOrder)
 		}
 		if !p.Started || !p.Finished || !p.FinishedOK || p.Unfinished() || len(p.InFlight) != 0 {
 			t.Errorf("progress %+v", p)
 		}
-		if p.Release != (JournalRelease{From: "1.0.0", To: "1.1.0"}) || p.Cluster != "prod" || p.RunID != "r1" {
+		if p.Release != (Release{From: "1.0.0", To: "1.1.0"}) || p.Cluster != "prod" || p.RunID != "r1" {
 			t.Errorf("release %+v cluster %q run %q", p.Release, p.Cluster, p.RunID)
 		}
 		if len(p.Approvals) != 3 || p.Approvals[0].Node != "fw-b" || p.Approvals[0].GateValues["quorum"] == "" {
@@ -536,10 +536,10 @@ func TestJournalProgress(t *testing.T) {
 
 	t.Run("killed between swap intent and outcome", func(t *testing.T) {
 		s := start("r1").upgradeNode("fw-b")
-		s.add(JournalIntent, "fw-c", "stop", false).add(JournalOutcome, "fw-c", "stop", true).
-			add(JournalIntent, "fw-c", "keep-prev", false).add(JournalOutcome, "fw-c", "keep-prev", true).
-			add(JournalIntent, "fw-c", runbook.RecordOpSwap, false)
-		p := JournalProgress(s.es)
+		s.add(Intent, "fw-c", "stop", false).add(Outcome, "fw-c", "stop", true).
+			add(Intent, "fw-c", "keep-prev", false).add(Outcome, "fw-c", "keep-prev", true).
+			add(Intent, "fw-c", runbook.RecordOpSwap, false)
+		p := Progress(s.es)
 		if !p.Unfinished() || p.Finished {
 			t.Errorf("a killed run reads as finished: %+v", p)
 		}
@@ -561,12 +561,12 @@ func TestJournalProgress(t *testing.T) {
 	t.Run("gate failure rolled back", func(t *testing.T) {
 		s := start("r1").upgradeNode("fw-b")
 		for _, op := range []string{"stop", "keep-prev", runbook.RecordOpSwap, "start"} {
-			s.add(JournalIntent, "fw-c", op, false).add(JournalOutcome, "fw-c", op, true)
+			s.add(Intent, "fw-c", op, false).add(Outcome, "fw-c", op, true)
 		}
-		s.add(JournalIntent, "fw-c", "gates", false).add(JournalOutcome, "fw-c", "gates", false)
-		s.add(JournalIntent, "fw-c", runbook.RecordOpRollback, false).add(JournalOutcome, "fw-c", runbook.RecordOpRollback, true)
+		s.add(Intent, "fw-c", "gates", false).add(Outcome, "fw-c", "gates", false)
+		s.add(Intent, "fw-c", runbook.RecordOpRollback, false).add(Outcome, "fw-c", runbook.RecordOpRollback, true)
 		finish(s, false)
-		p := JournalProgress(s.es)
+		p := Progress(s.es)
 		if !reflect.DeepEqual(p.UpgradeOrder, []string{"fw-b"}) || !reflect.DeepEqual(p.RolledBack, []string{"fw-c"}) {
 			t.Errorf("UpgradeOrder %v RolledBack %v", p.UpgradeOrder, p.RolledBack)
 		}
@@ -581,12 +581,12 @@ func TestJournalProgress(t *testing.T) {
 
 	t.Run("resumed in a second run, then rolled back in a third", func(t *testing.T) {
 		r1 := start("r1").upgradeNode("fw-b")
-		r1.add(JournalIntent, "fw-c", "stop", false) // killed here
+		r1.add(Intent, "fw-c", "stop", false) // killed here
 		r2 := &jnSeq{run: "r2"}
-		r2.es = append(r2.es, JournalEntry{RunID: "r2", Seq: 1, Kind: JournalIntent, Op: runbook.RecordOpRun, Release: &JournalRelease{From: "1.0.0", To: "1.1.0"}})
-		r2.add(JournalEvent, "fw-c", "observed", true).upgradeNode("fw-c").upgradeNode("fw-a")
+		r2.es = append(r2.es, Entry{RunID: "r2", Seq: 1, Kind: Intent, Op: runbook.RecordOpRun, Release: &Release{From: "1.0.0", To: "1.1.0"}})
+		r2.add(Event, "fw-c", "observed", true).upgradeNode("fw-c").upgradeNode("fw-a")
 		finish(r2, true)
-		p := JournalProgress(append(slices.Clone(r1.es), r2.es...))
+		p := Progress(append(slices.Clone(r1.es), r2.es...))
 		if !reflect.DeepEqual(p.UpgradeOrder, []string{"fw-b", "fw-c", "fw-a"}) {
 			t.Errorf("UpgradeOrder %v", p.UpgradeOrder)
 		}
@@ -597,28 +597,28 @@ func TestJournalProgress(t *testing.T) {
 		}
 		r3 := &jnSeq{run: "r3"}
 		for _, n := range []string{"fw-a", "fw-c", "fw-b"} { // reverse order
-			r3.add(JournalIntent, n, runbook.RecordOpRollback, false).add(JournalOutcome, n, runbook.RecordOpRollback, true)
+			r3.add(Intent, n, runbook.RecordOpRollback, false).add(Outcome, n, runbook.RecordOpRollback, true)
 		}
-		p = JournalProgress(append(append(slices.Clone(r1.es), r2.es...), r3.es...))
+		p = Progress(append(append(slices.Clone(r1.es), r2.es...), r3.es...))
 		if len(p.UpgradeOrder) != 0 || !reflect.DeepEqual(p.RolledBack, []string{"fw-a", "fw-c", "fw-b"}) {
 			t.Errorf("after rollback: UpgradeOrder %v RolledBack %v", p.UpgradeOrder, p.RolledBack)
 		}
 	})
 
 	t.Run("effect ids pair outcomes with their intents", func(t *testing.T) {
-		es := []JournalEntry{
-			{RunID: "r", Seq: 1, Kind: JournalIntent, Node: "fw-a", Op: "poll", Effect: 1},
-			{RunID: "r", Seq: 2, Kind: JournalIntent, Node: "fw-a", Op: "poll", Effect: 2},
-			{RunID: "r", Seq: 3, Kind: JournalOutcome, Node: "fw-a", Op: "poll", Effect: 1, OK: true},
+		es := []Entry{
+			{RunID: "r", Seq: 1, Kind: Intent, Node: "fw-a", Op: "poll", Effect: 1},
+			{RunID: "r", Seq: 2, Kind: Intent, Node: "fw-a", Op: "poll", Effect: 2},
+			{RunID: "r", Seq: 3, Kind: Outcome, Node: "fw-a", Op: "poll", Effect: 1, OK: true},
 		}
-		p := JournalProgress(es)
+		p := Progress(es)
 		if len(p.InFlight) != 1 || p.InFlight[0].Effect != 2 {
 			t.Errorf("InFlight %+v", p.InFlight)
 		}
 	})
 
 	t.Run("empty", func(t *testing.T) {
-		p := JournalProgress(nil)
+		p := Progress(nil)
 		if p.Started || p.Unfinished() || p.Last != nil || len(p.Nodes) != 0 {
 			t.Errorf("%+v", p)
 		}
@@ -629,17 +629,17 @@ func TestJournalProgress(t *testing.T) {
 // logic sees.
 func TestJournalProgressFromFile(t *testing.T) {
 	j, state := jnTestOpen(t)
-	j.Append(JournalEntry{Kind: JournalIntent, Op: runbook.RecordOpRun, Release: &JournalRelease{From: "1.0.0", To: "1.1.0"}})
+	j.Append(Entry{Kind: Intent, Op: runbook.RecordOpRun, Release: &Release{From: "1.0.0", To: "1.1.0"}})
 	for _, op := range []string{"stop", "keep-prev", runbook.RecordOpSwap} {
-		j.Append(JournalEntry{Kind: JournalIntent, StepID: "upgrade/fw-b", Node: "fw-b", Op: op})
-		j.Append(JournalEntry{Kind: JournalOutcome, StepID: "upgrade/fw-b", Node: "fw-b", Op: op, OK: true})
+		j.Append(Entry{Kind: Intent, StepID: "upgrade/fw-b", Node: "fw-b", Op: op})
+		j.Append(Entry{Kind: Outcome, StepID: "upgrade/fw-b", Node: "fw-b", Op: op, OK: true})
 	}
-	j.Append(JournalEntry{Kind: JournalIntent, StepID: "upgrade/fw-b", Node: "fw-b", Op: "start"})
+	j.Append(Entry{Kind: Intent, StepID: "upgrade/fw-b", Node: "fw-b", Op: "start"})
 	run, err := LatestRun(state, "prod")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := JournalProgress(run.Entries)
+	p := Progress(run.Entries)
 	if !reflect.DeepEqual(p.UpgradeOrder, []string{"fw-b"}) || !reflect.DeepEqual(p.Nodes["fw-b"].InFlight, []string{"start"}) || p.Release.To != "1.1.0" || p.RunID != j.RunID() {
 		t.Errorf("%+v / %+v", p, p.Nodes["fw-b"])
 	}

@@ -1,4 +1,4 @@
-package rollout
+package executor
 
 import (
 	"archive/tar"
@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/rollout/journal"
 )
 
 // bkTestSHA is the sha256 of b in lower-case hex.
@@ -120,9 +121,9 @@ func bkTestTree(t *testing.T, dir string) map[string]string {
 }
 
 // bkTestBackup runs BackupCreateCommand for n and returns its record.
-func bkTestBackup(t *testing.T, n bkTestNode, setID string, at time.Time, live bool) BackupArchive {
+func bkTestBackup(t *testing.T, n bkTestNode, setID string, at time.Time, live bool) journal.BackupArchive {
 	t.Helper()
-	arc := BackupArchivePath(n.backupDir, n.name, setID, at)
+	arc := journal.BackupArchivePath(n.backupDir, n.name, setID, at)
 	out, errOut, code := bkTestSh(t, BackupCreateCommand(n.dataRoot, arc, live))
 	if code != 0 {
 		t.Fatalf("backup of %s: exit %d\n%s%s", n.name, code, out, errOut)
@@ -135,7 +136,7 @@ func bkTestBackup(t *testing.T, n bkTestNode, setID string, at time.Time, live b
 	if live {
 		mode = "live"
 	}
-	return BackupArchive{Node: n.name, NodeUUID: n.uuid, NodeID: n.nodeID, Release: "1.0.0", BinarySHA256: strings.Repeat("1", 64),
+	return journal.BackupArchive{Node: n.name, NodeUUID: n.uuid, NodeID: n.nodeID, Release: "1.0.0", BinarySHA256: strings.Repeat("1", 64),
 		DataRoot: n.dataRoot, Archive: arc, SHA256: sha, Size: size, Mode: mode, CreatedAt: at}
 }
 
@@ -182,9 +183,9 @@ func TestBackupCreateVerifyRestore(t *testing.T) {
 	os.WriteFile(filepath.Join(n.dataRoot, "cluster", "raft", "raft.db"), []byte("corrupt"), 0o600)
 	os.WriteFile(filepath.Join(n.dataRoot, "new-file"), []byte("x"), 0o600)
 	damaged := bkTestTree(t, n.dataRoot)
-	set := BackupSet{ID: "3fa85f64", Cluster: "prod", CreatedAt: at, Nodes: []BackupArchive{rec}}
+	set := journal.BackupSet{ID: "3fa85f64", Cluster: "prod", CreatedAt: at, Nodes: []journal.BackupArchive{rec}}
 	restoreAt := at.Add(time.Hour)
-	cmd, err := set.RestoreCommand("prod", "fw-a", n.dataRoot, restoreAt)
+	cmd, err := BackupSetRestoreCommand(set, "prod", "fw-a", n.dataRoot, restoreAt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,8 +226,8 @@ func TestBackupTamperedArchiveRefused(t *testing.T) {
 		t.Errorf("verify of a tampered archive: exit %d: %s", code, errOut)
 	}
 	before := bkTestTree(t, n.dataRoot)
-	set := BackupSet{ID: "3fa85f64", Cluster: "prod", Nodes: []BackupArchive{rec}}
-	cmd, err := set.RestoreCommand("prod", "fw-a", n.dataRoot, at)
+	set := journal.BackupSet{ID: "3fa85f64", Cluster: "prod", Nodes: []journal.BackupArchive{rec}}
+	cmd, err := BackupSetRestoreCommand(set, "prod", "fw-a", n.dataRoot, at)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +248,7 @@ func TestBackupTamperedArchiveRefused(t *testing.T) {
 // even with a matching sha256 (a set manifest pointing at some other tar).
 func TestBackupRestoreRefusesForeignMembers(t *testing.T) {
 	n := bkTestMakeNode(t, "fw-a")
-	arc := BackupArchivePath(n.backupDir, "fw-a", "3fa85f64", time.Now())
+	arc := journal.BackupArchivePath(n.backupDir, "fw-a", "3fa85f64", time.Now())
 	os.MkdirAll(n.backupDir, 0o700)
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
@@ -302,7 +303,7 @@ func TestBackupLiveToleratesChangedFiles(t *testing.T) {
 	env := "PATH=" + bin + ":" + os.Getenv("PATH")
 	n := bkTestMakeNode(t, "fw-b")
 
-	arc := BackupArchivePath(n.backupDir, n.name, "abcd0001", time.Now())
+	arc := journal.BackupArchivePath(n.backupDir, n.name, "abcd0001", time.Now())
 	_, errOut, code := bkTestSh(t, BackupCreateCommand(n.dataRoot, arc, false), env)
 	if code != 1 || !strings.Contains(errOut, "failed (exit 1)") {
 		t.Errorf("quiesced backup with tar exit 1: exit %d: %s", code, errOut)
@@ -328,13 +329,13 @@ func TestBackupLiveToleratesChangedFiles(t *testing.T) {
 	}
 }
 
-func bkTestSet(id, cluster string, at time.Time, nodes ...string) BackupSet {
-	s := BackupSet{ID: id, Cluster: cluster, CreatedAt: at}
+func bkTestSet(id, cluster string, at time.Time, nodes ...string) journal.BackupSet {
+	s := journal.BackupSet{ID: id, Cluster: cluster, CreatedAt: at}
 	for i, n := range nodes {
 		u := uuid.NewSHA1(uuid.NameSpaceOID, []byte(n)).String()
 		dec, _ := health.NodeIDFromUUID(u)
-		s.Put(BackupArchive{Node: n, NodeUUID: u, NodeID: dec, Release: "1.0.0",
-			Archive: BackupArchivePath("/var/backups/neuwerk", n, id, at.Add(time.Duration(i)*time.Minute)),
+		s.Put(journal.BackupArchive{Node: n, NodeUUID: u, NodeID: dec, Release: "1.0.0",
+			Archive: journal.BackupArchivePath("/var/backups/neuwerk", n, id, at.Add(time.Duration(i)*time.Minute)),
 			SHA256:  strings.Repeat(strconv.Itoa(i%10), 64), Size: 1000, Mode: "quiesced",
 			DataRoot: "/var/lib/neuwerk", CreatedAt: at.Add(time.Duration(i) * time.Minute)})
 	}
@@ -369,7 +370,7 @@ func TestBackupRestoreSourceRefusesMixing(t *testing.T) {
 			t.Errorf("%s: Validate accepted it", tc.name)
 		}
 	}
-	if _, err := set.RestoreCommand("prod", "fw-b", "/srv/neuwerk", at); err == nil || !strings.Contains(err.Error(), "/var/lib/neuwerk") {
+	if _, err := BackupSetRestoreCommand(set, "prod", "fw-b", "/srv/neuwerk", at); err == nil || !strings.Contains(err.Error(), "/var/lib/neuwerk") {
 		t.Errorf("restore into another data root: %v", err)
 	}
 	bad := bkTestSet("aaaa0001", "prod", at, "fw-a")
@@ -379,92 +380,11 @@ func TestBackupRestoreSourceRefusesMixing(t *testing.T) {
 	}
 }
 
-func TestBackupChooseReusableSet(t *testing.T) {
-	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	nodes := []string{"fw-a", "fw-b", "fw-c"}
-	fresh := bkTestSet("fresh001", "prod", now.Add(-2*time.Hour), nodes...)
-	older := bkTestSet("older001", "prod", now.Add(-5*time.Hour), nodes...)
-	stale := bkTestSet("stale001", "prod", now.Add(-48*time.Hour), nodes...)
-	partial := bkTestSet("part0001", "prod", now.Add(-time.Hour), "fw-a", "fw-b")
-	foreign := bkTestSet("forn0001", "staging", now.Add(-time.Minute), nodes...)
-	extra := bkTestSet("extr0001", "prod", now.Add(-30*time.Minute), "fw-a", "fw-b", "fw-c", "fw-d")
-
-	got, err := ChooseReusableSet([]BackupSet{stale, older, partial, fresh, foreign, extra}, "prod", nodes, 24*time.Hour, now)
-	if err != nil || got.ID != "fresh001" {
-		t.Errorf("chose %v, %v; want fresh001", got, err)
-	}
-	_, err = ChooseReusableSet([]BackupSet{stale, partial, foreign, extra}, "prod", nodes, 24*time.Hour, now)
-	if err == nil {
-		t.Fatal("chose a set that does not fit")
-	}
-	for _, w := range []string{"no archive of fw-c", "belongs to cluster \"staging\"", "also holds fw-d", "take a fresh backup"} {
-		if !strings.Contains(err.Error(), w) {
-			t.Errorf("reason %q missing from %q", w, err)
-		}
-	}
-	if err := stale.CheckReusable("prod", nodes, 24*time.Hour, now); err == nil || !strings.Contains(err.Error(), "older than 24h0m0s") {
-		t.Errorf("stale: %v", err)
-	}
-	if err := stale.CheckReusable("prod", nodes, 0, now); err != nil {
-		t.Errorf("no age limit: %v", err)
-	}
-	if _, err := ChooseReusableSet(nil, "prod", nodes, time.Hour, now); err == nil || !strings.Contains(err.Error(), "no backup set of cluster prod") {
-		t.Errorf("no sets: %v", err)
-	}
-	if s, ok := FindBackupSet([]BackupSet{older, fresh}, "older001"); !ok || s.ID != "older001" {
-		t.Error("FindBackupSet")
-	}
-}
-
-func TestBackupSetSaveLoad(t *testing.T) {
-	state := filepath.Join(t.TempDir(), "nwroll")
-	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	a := bkTestSet("aaaa0001", "prod", now.Add(-time.Hour), "fw-a", "fw-b")
-	b := bkTestSet("bbbb0002", "prod", now, "fw-a", "fw-b")
-	for _, s := range []BackupSet{a, b} {
-		p, err := SaveBackupSet(state, s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := filepath.Join(state, "prod", "backups", s.ID+".json"); p != want {
-			t.Errorf("saved to %s, want %s", p, want)
-		}
-		if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o600 {
-			t.Errorf("%s mode %v", p, fi.Mode().Perm())
-		}
-	}
-	if fi, _ := os.Stat(filepath.Join(state, "prod", "backups")); fi.Mode().Perm() != 0o700 {
-		t.Errorf("backups dir mode %v", fi.Mode().Perm())
-	}
-	os.WriteFile(filepath.Join(state, "prod", "backups", "junk.json"), []byte("{"), 0o600)
-	sets, warnings, err := LoadBackupSets(state, "prod")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(sets) != 2 || sets[0].ID != "bbbb0002" || sets[1].ID != "aaaa0001" {
-		t.Errorf("loaded %v (newest first wanted)", sets)
-	}
-	if !sets[1].CreatedAt.Equal(a.CreatedAt) || !reflect.DeepEqual(sets[1].Nodes[0].SHA256, a.Nodes[0].SHA256) {
-		t.Errorf("round trip lost data: %+v", sets[1])
-	}
-	if len(warnings) != 1 || !strings.Contains(warnings[0], "junk.json") {
-		t.Errorf("warnings %q", warnings)
-	}
-	if sets, _, err := LoadBackupSets(state, "other"); err != nil || len(sets) != 0 {
-		t.Errorf("other cluster: %v %v", sets, err)
-	}
-	bad := a
-	bad.ID = "../escape"
-	if _, err := SaveBackupSet(state, bad); err == nil {
-		t.Error("saved a set with a path in its id")
-	}
-}
-
 // The node keeps its own copy of the set manifest, written by a real sh.
 func TestBackupManifestOnNode(t *testing.T) {
 	n := bkTestMakeNode(t, "fw-a")
 	at := time.Now().UTC().Truncate(time.Second)
-	set := BackupSet{ID: "cafe0001", Cluster: "prod", RunID: "7f3a", CreatedBy: "alice@ops-1", CreatedAt: at}
+	set := journal.BackupSet{ID: "cafe0001", Cluster: "prod", RunID: "7f3a", CreatedBy: "alice@ops-1", CreatedAt: at}
 	set.Put(bkTestBackup(t, n, set.ID, at, false))
 	cmd, err := BackupManifestWriteCommand(n.backupDir, set)
 	if err != nil {
@@ -481,14 +401,14 @@ func TestBackupManifestOnNode(t *testing.T) {
 	if code != 0 {
 		t.Fatal(code)
 	}
-	got, err := ParseBackupSet([]byte(out))
+	got, err := journal.ParseBackupSet([]byte(out))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got, set) {
 		t.Errorf("node copy:\n got %+v\nwant %+v", got, set)
 	}
-	if _, err := BackupManifestWriteCommand(n.backupDir, BackupSet{ID: "x y"}); err == nil {
+	if _, err := BackupManifestWriteCommand(n.backupDir, journal.BackupSet{ID: "x y"}); err == nil {
 		t.Error("built a write command for an invalid set")
 	}
 }
@@ -503,7 +423,7 @@ func TestBackupParseOutput(t *testing.T) {
 			t.Errorf("accepted %q", bad)
 		}
 	}
-	if got := BackupArchivePath("/var/backups/neuwerk", "fw a/../x", "id1", time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)); got != "/var/backups/neuwerk/neuwerk-fw_a_.._x-id1-20260102T030405Z.tar.gz" {
+	if got := journal.BackupArchivePath("/var/backups/neuwerk", "fw a/../x", "id1", time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)); got != "/var/backups/neuwerk/neuwerk-fw_a_.._x-id1-20260102T030405Z.tar.gz" {
 		t.Errorf("BackupArchivePath = %s", got)
 	}
 }

@@ -1,4 +1,4 @@
-package rollout
+package journal
 
 import (
 	"slices"
@@ -9,8 +9,8 @@ import (
 
 // EntryOf maps a Record to the journal's entry (the executor appends it;
 // Append fills the time, run id, sequence and cluster).
-func EntryOf(r runbook.Record) JournalEntry {
-	e := JournalEntry{Kind: JournalKind(r.Type), StepID: string(r.Step), Node: r.Node, Op: r.Op, Detail: r.Detail,
+func EntryOf(r runbook.Record) Entry {
+	e := Entry{Kind: Kind(r.Type), StepID: string(r.Step), Node: r.Node, Op: r.Op, Detail: r.Detail,
 		OK: r.OK, Error: r.Error, ApprovedBy: r.By, Extra: r.Extra}
 	if len(r.GateValues) > 0 {
 		e.GateValues = map[string]string{}
@@ -21,11 +21,11 @@ func EntryOf(r runbook.Record) JournalEntry {
 	return e
 }
 
-// ResumeFactsFromJournal derives the journal's part of ResumeFacts from
+// ResumeFacts derives the journal's part of runbook.ResumeFacts from
 // the entries of the interrupted run (written from this machine's Records)
 // and adds the nodes' real state.
-func ResumeFactsFromJournal(entries []JournalEntry, files []runbook.NodeFiles) runbook.ResumeFacts {
-	rp := JournalProgress(entries)
+func ResumeFacts(entries []Entry, files []runbook.NodeFiles) runbook.ResumeFacts {
+	rp := Progress(entries)
 	facts := runbook.ResumeFacts{Files: files, UpgradeOrder: slices.Clone(rp.UpgradeOrder)}
 	for _, e := range rp.InFlight {
 		if e.Op == runbook.RecordOpSwap && e.Node != "" && !slices.Contains(facts.UpgradeOrder, e.Node) {
@@ -36,25 +36,25 @@ func ResumeFactsFromJournal(entries []JournalEntry, files []runbook.NodeFiles) r
 	var order []string
 	for _, e := range entries {
 		switch {
-		case e.Kind == JournalEvent && e.Op == "step-started" && e.StepID != "":
+		case e.Kind == Event && e.Op == "step-started" && e.StepID != "":
 			if !open[e.StepID] {
 				order = append(order, e.StepID)
 			}
 			open[e.StepID] = true
-		case e.Kind == JournalEvent && (e.Op == "step-skipped" || e.Op == "deferred") && e.StepID != "":
+		case e.Kind == Event && (e.Op == "step-skipped" || e.Op == "deferred") && e.StepID != "":
 			open[e.StepID] = false
 		}
 		switch {
-		case e.Kind == JournalEvent && e.Op == "step-done" && e.StepID != "":
+		case e.Kind == Event && e.Op == "step-done" && e.StepID != "":
 			open[e.StepID] = false
 			facts.DoneSteps = append(facts.DoneSteps, runbook.StepID(e.StepID))
-		case e.Kind == JournalEvent && e.Op == "step-started" && strings.HasPrefix(e.StepID, runbook.StepRollback.String()+"/"):
+		case e.Kind == Event && e.Op == "step-started" && strings.HasPrefix(e.StepID, runbook.StepRollback.String()+"/"):
 			facts.RollingBack = true
-		case e.Kind == JournalOutcome && e.Op == "lock" && e.OK:
+		case e.Kind == Outcome && e.Op == "lock" && e.OK:
 			facts.LockHeld = true
-		case e.Kind == JournalOutcome && e.Op == "unlock" && e.OK:
+		case e.Kind == Outcome && e.Op == "unlock" && e.OK:
 			facts.LockHeld = false
-		case e.Kind == JournalIntent && e.Op == "lock":
+		case e.Kind == Intent && e.Op == "lock":
 			facts.LockHeld = true // it may have been taken before the kill
 		}
 	}

@@ -1,4 +1,4 @@
-package rollout
+package journal
 
 import (
 	"fmt"
@@ -9,11 +9,11 @@ import (
 )
 
 // Resume from the journal the machine wrote: the machine's Records become
-// journal entries (EntryOf), and ResumeFactsFromJournal reads the facts
+// journal entries (EntryOf), and ResumeFacts reads the facts
 // back from them.
 
-func mtEntries(effs []runbook.Effect) []JournalEntry {
-	var out []JournalEntry
+func mtEntries(effs []runbook.Effect) []Entry {
+	var out []Entry
 	for _, r := range mtOfKind[runbook.Record](effs) {
 		out = append(out, EntryOf(r))
 	}
@@ -25,7 +25,7 @@ func TestRollbackStateAfterSuccess(t *testing.T) {
 	w := newWorld(t, mtPlan(t, 3, 0, mtOpts()), runbook.MachineOptions{Headless: true})
 	w.send(runbook.Begin{At: w.now})
 	w.runToEnd()
-	facts := ResumeFactsFromJournal(mtEntries(w.effects), w.real())
+	facts := ResumeFacts(mtEntries(w.effects), w.real())
 	if !slices.Equal(facts.UpgradeOrder, []string{"fw-b", "fw-c", "fw-a"}) || facts.LockHeld || facts.RollingBack {
 		t.Fatalf("facts %+v", facts)
 	}
@@ -64,7 +64,7 @@ func TestResumeRollingBack(t *testing.T) {
 		return len(w.queue) > 0 && w.queue[0].Kind() == "stop" && runbook.EffectNode(w.queue[0]) == "fw-c" && w.m.RollingBack()
 	})
 	w.answer(w.queue[0]) // performed, but the outcome never reached the journal
-	facts := ResumeFactsFromJournal(mtEntries(w.effects), w.real())
+	facts := ResumeFacts(mtEntries(w.effects), w.real())
 	if !facts.RollingBack || !facts.LockHeld || !slices.Equal(facts.UpgradeOrder, []string{"fw-b", "fw-c"}) {
 		t.Fatalf("facts %+v", facts)
 	}
@@ -131,7 +131,7 @@ func mtKillAnywhere(t *testing.T, o runbook.PlanOptions) {
 						t.Fatalf("%s on an unknown binary after the kill", n.name)
 					}
 				}
-				facts := ResumeFactsFromJournal(mtEntries(w.effects), w.real())
+				facts := ResumeFacts(mtEntries(w.effects), w.real())
 				m, err := runbook.ResumeState(w.replan(t, o), facts, runbook.MachineOptions{Headless: true})
 				if err != nil {
 					t.Fatal(err)
@@ -156,7 +156,7 @@ func mtKillAnywhere(t *testing.T, o runbook.PlanOptions) {
 }
 
 // The machine's records go through the real journal (Append, fsync,
-// ReadJournal) and come back as the facts resume needs.
+// Read) and come back as the facts resume needs.
 func TestResumeThroughRealJournal(t *testing.T) {
 	w := newWorld(t, mtPlan(t, 3, 0, mtOpts()), runbook.MachineOptions{Headless: true, Approver: "ci@runner"})
 	w.send(runbook.Begin{At: w.now})
@@ -164,7 +164,7 @@ func TestResumeThroughRealJournal(t *testing.T) {
 	w.runUntil(func() bool {
 		return len(w.queue) > 0 && w.queue[0].Kind() == "start" && runbook.EffectNode(w.queue[0]) == "fw-c"
 	})
-	j, err := OpenJournal(t.TempDir(), "lab")
+	j, err := Open(t.TempDir(), "lab")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,16 +176,16 @@ func TestResumeThroughRealJournal(t *testing.T) {
 	if err := j.Close(); err != nil {
 		t.Fatal(err)
 	}
-	entries, err := ReadJournal(j.Path())
+	entries, err := Read(j.Path())
 	if err != nil {
 		t.Fatal(err)
 	}
-	facts := ResumeFactsFromJournal(entries, w.real())
+	facts := ResumeFacts(entries, w.real())
 	if !slices.Equal(facts.UpgradeOrder, []string{"fw-b", "fw-c"}) || !facts.LockHeld || facts.RollingBack ||
 		!slices.Contains(facts.DoneSteps, "upgrade/fw-b") || !slices.Equal(facts.Unfinished, []runbook.StepID{"upgrade/fw-c"}) {
 		t.Fatalf("facts %+v", facts)
 	}
-	rp := JournalProgress(entries)
+	rp := Progress(entries)
 	if !rp.Unfinished() || len(rp.Approvals) == 0 || rp.Approvals[0].ApprovedBy != "ci@runner (--yes)" {
 		t.Fatalf("progress: unfinished %v approvals %+v", rp.Unfinished(), rp.Approvals)
 	}

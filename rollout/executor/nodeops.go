@@ -1,4 +1,4 @@
-package rollout
+package executor
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ import (
 
 	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/rollout/inventory"
+	"github.com/nwroll/nwroll/rollout/journal"
 	"github.com/nwroll/nwroll/rollout/release"
 	"github.com/nwroll/nwroll/rollout/remote"
 	"github.com/nwroll/nwroll/rollout/runbook"
@@ -87,7 +88,7 @@ sync -- "$(dirname -- "$dest")" 2>/dev/null || sync`
 
 func (x *Executor) stageViaTemp(ctx context.Context, n inventory.Node, r remote.Remote, dest string, progress func(int64, int64)) error {
 	rel := x.cfg.Release
-	tmp := "/var/tmp/.nwroll-stage-" + x.holder.RunID + "-" + backupFileSafe(n.Name)
+	tmp := "/var/tmp/.nwroll-stage-" + x.holder.RunID + "-" + journal.FileSafe(n.Name)
 	if err := r.Upload(ctx, rel.BinaryPath, tmp, 0o600, rel.SHA256, progress); err != nil {
 		return err
 	}
@@ -242,29 +243,29 @@ func (x *Executor) Rename(ctx context.Context, name, suffix, want string) error 
 
 // ensureBackupSet returns this run's backup set, starting it on first use
 // (or loading the set a resumed run was filling).
-func (x *Executor) ensureBackupSet() (*BackupSet, error) {
+func (x *Executor) ensureBackupSet() (*journal.BackupSet, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.backup != nil {
 		return x.backup, nil
 	}
 	if id := x.cfg.BackupSetID; id != "" {
-		sets, _, err := LoadBackupSets(x.cfg.StateDir, x.inv.Cluster)
+		sets, _, err := journal.LoadBackupSets(x.cfg.StateDir, x.inv.Cluster)
 		if err != nil {
 			return nil, err
 		}
-		if s, ok := FindBackupSet(sets, id); ok {
+		if s, ok := journal.FindBackupSet(sets, id); ok {
 			x.backup = s
 			return s, nil
 		}
-		x.backup = &BackupSet{ID: id, Cluster: x.inv.Cluster, RunID: x.holder.RunID, CreatedBy: CurrentOperator(), CreatedAt: time.Now().UTC()}
+		x.backup = &journal.BackupSet{ID: id, Cluster: x.inv.Cluster, RunID: x.holder.RunID, CreatedBy: journal.CurrentOperator(), CreatedAt: time.Now().UTC()}
 		return x.backup, nil
 	}
-	id, err := NewBackupSetID()
+	id, err := journal.NewBackupSetID()
 	if err != nil {
 		return nil, err
 	}
-	x.backup = &BackupSet{ID: id, Cluster: x.inv.Cluster, RunID: x.holder.RunID, CreatedBy: CurrentOperator(), CreatedAt: time.Now().UTC()}
+	x.backup = &journal.BackupSet{ID: id, Cluster: x.inv.Cluster, RunID: x.holder.RunID, CreatedBy: journal.CurrentOperator(), CreatedAt: time.Now().UTC()}
 	return x.backup, nil
 }
 
@@ -281,7 +282,7 @@ func (x *Executor) Backup(ctx context.Context, name string, mode runbook.BackupM
 		return runbook.BackupInfo{}, err
 	}
 	now := time.Now().UTC()
-	archive := BackupArchivePath(n.Paths.BackupDir, name, set.ID, now)
+	archive := journal.BackupArchivePath(n.Paths.BackupDir, name, set.ID, now)
 	out, err := x.script(ctx, n, "backup", BackupCreateCommand(n.Paths.DataRoot, archive, mode == runbook.BackupLive), backupTimeout)
 	if err != nil {
 		return runbook.BackupInfo{}, err
@@ -295,16 +296,16 @@ func (x *Executor) Backup(ctx context.Context, name string, mode runbook.BackupM
 	}
 	x.mu.Lock()
 	bin := x.files[name].SHA256
-	rec := BackupArchive{Node: name, NodeUUID: x.uuids[name], NodeID: x.ids[name], BinarySHA256: bin,
+	rec := journal.BackupArchive{Node: name, NodeUUID: x.uuids[name], NodeID: x.ids[name], BinarySHA256: bin,
 		DataRoot: n.Paths.DataRoot, Archive: archive, SHA256: sha, Size: size, Mode: mode.String(), CreatedAt: now}
 	x.mu.Unlock()
-	rec.Release = x.identify(bin).Label()
+	rec.Release = x.Identify(bin).Label()
 	x.mu.Lock()
 	set.Put(rec)
 	snapshot := *set
-	snapshot.Nodes = append([]BackupArchive(nil), set.Nodes...)
+	snapshot.Nodes = append([]journal.BackupArchive(nil), set.Nodes...)
 	x.mu.Unlock()
-	if _, err := SaveBackupSet(x.cfg.StateDir, snapshot); err != nil {
+	if _, err := journal.SaveBackupSet(x.cfg.StateDir, snapshot); err != nil {
 		return runbook.BackupInfo{}, fmt.Errorf("backup on %s: save the backup set locally: %w", name, err)
 	}
 	if err := x.writeSetOnNodes(ctx, snapshot); err != nil {
@@ -314,8 +315,8 @@ func (x *Executor) Backup(ctx context.Context, name string, mode runbook.BackupM
 }
 
 // writeSetOnNodes writes the set's manifest to every node it covers.
-func (x *Executor) writeSetOnNodes(ctx context.Context, s BackupSet) error {
-	return x.forEach(s.NodeNames(), func(name string) error {
+func (x *Executor) writeSetOnNodes(ctx context.Context, s journal.BackupSet) error {
+	return x.ForEach(s.NodeNames(), func(name string) error {
 		n, err := x.node(name)
 		if err != nil {
 			return nil // a node no longer in the inventory
@@ -339,27 +340,27 @@ func (x *Executor) writeSetOnNodes(ctx context.Context, s BackupSet) error {
 // fresh backup of nodes, and that every archive is on its node with the
 // recorded sha256.
 func (x *Executor) VerifyBackupSet(ctx context.Context, id string, nodes []string) error {
-	sets, _, err := LoadBackupSets(x.cfg.StateDir, x.inv.Cluster)
+	sets, _, err := journal.LoadBackupSets(x.cfg.StateDir, x.inv.Cluster)
 	if err != nil {
 		return err
 	}
-	var s *BackupSet
+	var s *journal.BackupSet
 	if id == "latest" {
-		s, err = ChooseReusableSet(sets, x.inv.Cluster, nodes, x.cfg.BackupMaxAge, time.Now())
+		s, err = journal.ChooseReusableSet(sets, x.inv.Cluster, nodes, x.cfg.BackupMaxAge, time.Now())
 		if err != nil {
 			return err
 		}
 	} else {
 		var ok bool
-		if s, ok = FindBackupSet(sets, id); !ok {
-			dir, _ := BackupStateDir(x.cfg.StateDir, x.inv.Cluster)
+		if s, ok = journal.FindBackupSet(sets, id); !ok {
+			dir, _ := journal.BackupStateDir(x.cfg.StateDir, x.inv.Cluster)
 			return fmt.Errorf("backup set %s is not in %s: pick a set listed there, or take a fresh backup", id, dir)
 		}
 		if err := s.CheckReusable(x.inv.Cluster, nodes, x.cfg.BackupMaxAge, time.Now()); err != nil {
 			return err
 		}
 	}
-	err = x.forEach(nodes, func(name string) error {
+	err = x.ForEach(nodes, func(name string) error {
 		n, err := x.node(name)
 		if err != nil {
 			return err
@@ -385,11 +386,11 @@ func (x *Executor) VerifyBackupSet(ctx context.Context, id string, nodes []strin
 }
 
 // BackupSetInUse is the set this run wrote or reused, if any.
-func (x *Executor) BackupSetInUse() (BackupSet, bool) {
+func (x *Executor) BackupSetInUse() (journal.BackupSet, bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.backup == nil {
-		return BackupSet{}, false
+		return journal.BackupSet{}, false
 	}
 	return *x.backup, true
 }
@@ -460,7 +461,7 @@ func processAlive(pid int) bool {
 
 // UnlockNodes releases this run's lock on every node.
 func (x *Executor) UnlockNodes(ctx context.Context, names []string) error {
-	return x.forEach(names, func(name string) error {
+	return x.ForEach(names, func(name string) error {
 		return ReleaseLocks(ctx, lockRunner{x}, x.lockTargets([]string{name}), x.holder.RunID)
 	})
 }
@@ -469,7 +470,7 @@ func (x *Executor) UnlockNodes(ctx context.Context, names []string) error {
 func (x *Executor) ReadLocks(ctx context.Context, names []string) (map[string]LockHolder, error) {
 	out := map[string]LockHolder{}
 	var mu sync.Mutex
-	err := x.forEach(names, func(name string) error {
+	err := x.ForEach(names, func(name string) error {
 		m, err := ReadLocks(ctx, lockRunner{x}, x.lockTargets([]string{name}))
 		mu.Lock()
 		for k, v := range m {
@@ -544,7 +545,7 @@ func (x *Executor) ClusterSysdump(ctx context.Context, dest string, progress fun
 }
 
 func (x *Executor) nodeSysdumps(ctx context.Context, base string, nodes []string) (runbook.SysdumpInfo, error) {
-	if err := journalMkdir(base); err != nil {
+	if err := journal.Mkdir(base); err != nil {
 		return runbook.SysdumpInfo{}, err
 	}
 	byName := map[string]*health.Client{}
@@ -553,12 +554,12 @@ func (x *Executor) nodeSysdumps(ctx context.Context, base string, nodes []string
 	}
 	var mu sync.Mutex
 	failed := 0
-	err := x.forEach(nodes, func(name string) error {
+	err := x.ForEach(nodes, func(name string) error {
 		c := byName[name]
 		if c == nil {
 			return fmt.Errorf("sysdump: no client for %s", name)
 		}
-		_, err := c.NodeSysdump(ctx, health.SysdumpOptions{Path: filepath.Join(base, backupFileSafe(name)+".tar.gz")})
+		_, err := c.NodeSysdump(ctx, health.SysdumpOptions{Path: filepath.Join(base, journal.FileSafe(name)+".tar.gz")})
 		if err != nil {
 			mu.Lock()
 			failed++
@@ -584,7 +585,7 @@ func (x *Executor) SaveBaseline(snap health.ClusterSnapshot) (string, error) {
 		return "", err
 	}
 	dir = filepath.Join(dir, x.runTag())
-	if err := journalMkdir(dir); err != nil {
+	if err := journal.Mkdir(dir); err != nil {
 		return "", err
 	}
 	type nodeView struct {
@@ -615,8 +616,8 @@ func (x *Executor) SaveBaseline(snap health.ClusterSnapshot) (string, error) {
 					return "", fmt.Errorf("baseline of %s: %w", n.Name, err)
 				}
 			}
-			nv.Metrics = backupFileSafe(n.Name) + ".prom"
-			if err := journalWriteAtomic(filepath.Join(dir, nv.Metrics), b.Bytes()); err != nil {
+			nv.Metrics = journal.FileSafe(n.Name) + ".prom"
+			if err := journal.WriteAtomic(filepath.Join(dir, nv.Metrics), b.Bytes()); err != nil {
 				return "", fmt.Errorf("baseline: %w", err)
 			}
 		}
@@ -626,7 +627,7 @@ func (x *Executor) SaveBaseline(snap health.ClusterSnapshot) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := journalWriteAtomic(filepath.Join(dir, "cluster.json"), append(b, '\n')); err != nil {
+	if err := journal.WriteAtomic(filepath.Join(dir, "cluster.json"), append(b, '\n')); err != nil {
 		return "", fmt.Errorf("baseline: %w", err)
 	}
 	return dir, nil

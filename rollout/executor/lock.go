@@ -1,4 +1,4 @@
-package rollout
+package executor
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nwroll/nwroll/rollout/journal"
 	"github.com/nwroll/nwroll/rollout/release"
 )
 
@@ -55,8 +56,8 @@ type LockHolder struct {
 // NewLockHolder describes this process as the holder of run runID.
 func NewLockHolder(cluster, runID string) LockHolder {
 	return LockHolder{
-		User:      operatorUser(),
-		Host:      operatorHost(),
+		User:      journal.OperatorUser(),
+		Host:      journal.OperatorHost(),
 		PID:       os.Getpid(),
 		StartedAt: time.Now().UTC().Truncate(time.Second),
 		RunID:     runID,
@@ -77,9 +78,9 @@ func (h LockHolder) String() string {
 	return fmt.Sprintf("%s (pid %d, run %s, started %s)", who, h.PID, h.RunID, started)
 }
 
-// lockJSON is the holder as the lock file holds it: compact JSON on one
+// LockJSON is the holder as the lock file holds it: compact JSON on one
 // line, so `"run_id":"…"` appears verbatim for the commands to grep.
-func lockJSON(h LockHolder) string {
+func LockJSON(h LockHolder) string {
 	b, err := json.Marshal(h)
 	if err != nil { // cannot happen for this struct
 		panic(err)
@@ -112,7 +113,7 @@ func LockAcquireCommand(p string, holder LockHolder) string {
 		`t="$f.tmp.$$"`,
 		`if [ -d "$f" ]; then echo "nwroll: lock $f is a directory" >&2; exit 1; fi`,
 		`mkdir -p -- "$d" || exit 1`,
-		"printf '%s\\n' " + lockQuote(lockJSON(holder)) + ` > "$t" || { rm -f -- "$t"; exit 1; }`,
+		"printf '%s\\n' " + lockQuote(LockJSON(holder)) + ` > "$t" || { rm -f -- "$t"; exit 1; }`,
 		`n=0`,
 		`while :; do`,
 		`  if err=$(ln -- "$t" "$f" 2>&1); then rm -f -- "$t"; echo 'nwroll-lock: acquired'; exit 0; fi`,

@@ -1,4 +1,4 @@
-package rollout
+package journal
 
 import (
 	"bytes"
@@ -27,29 +27,29 @@ import (
 // any moment leaves a record of what may have been in flight. The "current"
 // file in the same directory names the newest run's file.
 
-// JournalKind says what an entry records.
-type JournalKind string
+// Kind says what an entry records.
+type Kind string
 
 const (
-	JournalIntent   JournalKind = "intent"   // an effect is about to run
-	JournalOutcome  JournalKind = "outcome"  // an effect finished (OK or Error)
-	JournalEvent    JournalKind = "event"    // something observed (gate result, leader change, note)
-	JournalApproval JournalKind = "approval" // an operator approved a step (ApprovedBy, GateValues shown)
+	Intent   Kind = "intent"   // an effect is about to run
+	Outcome  Kind = "outcome"  // an effect finished (OK or Error)
+	Event    Kind = "event"    // something observed (gate result, leader change, note)
+	Approval Kind = "approval" // an operator approved a step (ApprovedBy, GateValues shown)
 )
 
-// JournalRelease is the move a run makes.
-type JournalRelease struct {
+// Release is the move a run makes.
+type Release struct {
 	From string `json:"from,omitempty"`
 	To   string `json:"to,omitempty"`
 }
 
-// JournalEntry is one line of the journal. Append fills TS, RunID, Seq and
+// Entry is one line of the journal. Append fills TS, RunID, Seq and
 // Cluster, and scrubs every string of anything that looks like a token.
-type JournalEntry struct {
+type Entry struct {
 	TS         time.Time         `json:"ts"`
 	RunID      string            `json:"run_id"`
 	Seq        int64             `json:"seq"`
-	Kind       JournalKind       `json:"kind"`
+	Kind       Kind              `json:"kind"`
 	Cluster    string            `json:"cluster,omitempty"`
 	StepID     string            `json:"step_id,omitempty"`
 	Node       string            `json:"node,omitempty"`
@@ -60,7 +60,7 @@ type JournalEntry struct {
 	Error      string            `json:"error,omitempty"` // outcomes: why not
 	GateValues map[string]string `json:"gate_values,omitempty"`
 	ApprovedBy string            `json:"approved_by,omitempty"` // approvals: user@host
-	Release    *JournalRelease   `json:"release,omitempty"`
+	Release    *Release          `json:"release,omitempty"`
 	Extra      map[string]string `json:"extra,omitempty"` // anything else: sha256, paths, backup set id…
 }
 
@@ -116,15 +116,15 @@ func ClusterStateDir(stateDir, cluster string) (string, error) {
 
 const journalCurrentFile = "current"
 
-// OpenJournal starts a new run: it creates
+// Open starts a new run: it creates
 // stateDir/<cluster>/run-<UTC timestamp>-<run id>.jsonl (mode 0600, in a
 // directory of mode 0700) and points stateDir/<cluster>/current at it.
-func OpenJournal(stateDir, cluster string) (*Journal, error) {
+func Open(stateDir, cluster string) (*Journal, error) {
 	dir, err := ClusterStateDir(stateDir, cluster)
 	if err != nil {
 		return nil, err
 	}
-	if err := journalMkdir(dir); err != nil {
+	if err := Mkdir(dir); err != nil {
 		return nil, err
 	}
 	runID, err := NewRunID()
@@ -153,12 +153,12 @@ func OpenJournal(stateDir, cluster string) (*Journal, error) {
 	return &Journal{f: f, path: p, runID: runID, cluster: cluster, now: time.Now}, nil
 }
 
-// ReopenJournal continues an existing run file (for resume): later entries
+// Reopen continues an existing run file (for resume): later entries
 // keep its run id and continue its seq. A torn last line left by a kill is
 // cut off first, so new entries start on a line of their own.
-func ReopenJournal(p string) (*Journal, error) {
+func Reopen(p string) (*Journal, error) {
 	entries, good, err := journalRead(p)
-	var torn *JournalTornError
+	var torn *TornError
 	if err != nil && !errors.As(err, &torn) {
 		return nil, err
 	}
@@ -210,7 +210,8 @@ func NewRunID() (string, error) {
 	return hex.EncodeToString(b[:]), nil
 }
 
-func journalMkdir(dir string) error {
+// Mkdir creates dir and its parents and makes dir mode 0700.
+func Mkdir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
@@ -230,9 +231,9 @@ func journalFsyncDir(dir string) error {
 	return d.Sync()
 }
 
-// journalWriteAtomic writes data to p (mode 0600) by rename, fsyncing the
+// WriteAtomic writes data to p (mode 0600) by rename, fsyncing the
 // file and the directory.
-func journalWriteAtomic(p string, data []byte) error {
+func WriteAtomic(p string, data []byte) error {
 	dir := filepath.Dir(p)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(p)+".tmp-*")
 	if err != nil {
@@ -266,7 +267,7 @@ func journalWriteAtomic(p string, data []byte) error {
 }
 
 func journalWriteCurrent(dir, name string) error {
-	if err := journalWriteAtomic(filepath.Join(dir, journalCurrentFile), []byte(name+"\n")); err != nil {
+	if err := WriteAtomic(filepath.Join(dir, journalCurrentFile), []byte(name+"\n")); err != nil {
 		return fmt.Errorf("journal: point %s at %s: %w", journalCurrentFile, name, err)
 	}
 	return nil
@@ -275,21 +276,21 @@ func journalWriteCurrent(dir, name string) error {
 // Append writes e as one line and fsyncs it before returning. It sets TS
 // (if zero), RunID, Seq and Cluster (if empty), and scrubs tokens from every
 // string.
-func (j *Journal) Append(e JournalEntry) error {
+func (j *Journal) Append(e Entry) error {
 	_, err := j.AppendEntry(e)
 	return err
 }
 
 // AppendEntry is Append that also returns the entry as written (with its
 // seq), so an outcome can be matched to its intent.
-func (j *Journal) AppendEntry(e JournalEntry) (JournalEntry, error) {
+func (j *Journal) AppendEntry(e Entry) (Entry, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.f == nil {
 		return e, errors.New("journal: append to a closed journal")
 	}
 	switch e.Kind {
-	case JournalIntent, JournalOutcome, JournalEvent, JournalApproval:
+	case Intent, Outcome, Event, Approval:
 	default:
 		return e, fmt.Errorf("journal: entry kind %q is not intent, outcome, event or approval", e.Kind)
 	}
@@ -302,7 +303,7 @@ func (j *Journal) AppendEntry(e JournalEntry) (JournalEntry, error) {
 		e.Cluster = j.cluster
 	}
 	e.Seq = j.seq + 1
-	e = ScrubJournalEntry(e)
+	e = ScrubEntry(e)
 	b, err := json.Marshal(e)
 	if err != nil {
 		return e, fmt.Errorf("journal: %w", err)
@@ -327,8 +328,8 @@ var (
 	journalTokenKey = regexp.MustCompile(`(?i)\b([A-Z0-9_]*TOKEN)=[^\s"',;]+`)
 )
 
-// ScrubJournalString removes anything that looks like a token from s.
-func ScrubJournalString(s string) string {
+// ScrubString removes anything that looks like a token from s.
+func ScrubString(s string) string {
 	if s == "" {
 		return s
 	}
@@ -338,11 +339,11 @@ func ScrubJournalString(s string) string {
 	return s
 }
 
-// ScrubJournalEntry scrubs tokens from every string of e, map keys included.
-func ScrubJournalEntry(e JournalEntry) JournalEntry {
-	sc := ScrubJournalString
+// ScrubEntry scrubs tokens from every string of e, map keys included.
+func ScrubEntry(e Entry) Entry {
+	sc := ScrubString
 	e.RunID = sc(e.RunID)
-	e.Kind = JournalKind(sc(string(e.Kind)))
+	e.Kind = Kind(sc(string(e.Kind)))
 	e.Cluster = sc(e.Cluster)
 	e.StepID = sc(e.StepID)
 	e.Node = sc(e.Node)
@@ -353,14 +354,14 @@ func ScrubJournalEntry(e JournalEntry) JournalEntry {
 	e.GateValues = journalScrubMap(e.GateValues)
 	e.Extra = journalScrubMap(e.Extra)
 	if e.Release != nil {
-		e.Release = &JournalRelease{From: sc(e.Release.From), To: sc(e.Release.To)}
+		e.Release = &Release{From: sc(e.Release.From), To: sc(e.Release.To)}
 	}
 	return e
 }
 
-// JournalGateValues turns gate values as a gate reports them into the
+// GateValues turns gate values as a gate reports them into the
 // entry's map.
-func JournalGateValues(vals []health.GateValue) map[string]string {
+func GateValues(vals []health.GateValue) map[string]string {
 	if len(vals) == 0 {
 		return nil
 	}
@@ -377,7 +378,7 @@ func journalScrubMap(m map[string]string) map[string]string {
 	}
 	out := make(map[string]string, len(m))
 	for k, v := range m {
-		out[ScrubJournalString(k)] = ScrubJournalString(v)
+		out[ScrubString(k)] = ScrubString(v)
 	}
 	return out
 }
@@ -385,11 +386,12 @@ func journalScrubMap(m map[string]string) map[string]string {
 // CurrentOperator is "user@host" for approvals and locks, from os/user and
 // the hostname; parts that cannot be learned read "unknown".
 func CurrentOperator() string {
-	u, h := operatorUser(), operatorHost()
+	u, h := OperatorUser(), OperatorHost()
 	return u + "@" + h
 }
 
-func operatorUser() string {
+// OperatorUser is the local user name ($USER as a fallback), or "unknown".
+func OperatorUser() string {
 	if u, err := user.Current(); err == nil && u.Username != "" {
 		return u.Username
 	}
@@ -399,44 +401,45 @@ func operatorUser() string {
 	return "unknown"
 }
 
-func operatorHost() string {
+// OperatorHost is the local host name, or "unknown".
+func OperatorHost() string {
 	if h, err := os.Hostname(); err == nil && h != "" {
 		return h
 	}
 	return "unknown"
 }
 
-// JournalTornError reports an incomplete last line (a kill -9 in the middle
+// TornError reports an incomplete last line (a kill -9 in the middle
 // of a write, or junk after a crash). The entries before it are good and
 // are returned with it; the line is ignored. Use errors.As.
-type JournalTornError struct {
+type TornError struct {
 	Path   string
 	Line   int   // 1-based line number of the torn line
 	Offset int64 // where the good part of the file ends
 	Bytes  int   // length of the ignored tail
 }
 
-func (e *JournalTornError) Error() string {
+func (e *TornError) Error() string {
 	return fmt.Sprintf("journal %s: ignored an incomplete last line (line %d, %d bytes): the run was killed while writing it",
 		e.Path, e.Line, e.Bytes)
 }
 
-// ReadJournal reads a run file. An incomplete last line is ignored and
-// reported as a *JournalTornError alongside the good entries; any other bad
+// Read reads a run file. An incomplete last line is ignored and
+// reported as a *TornError alongside the good entries; any other bad
 // line is an error naming it.
-func ReadJournal(p string) ([]JournalEntry, error) {
+func Read(p string) ([]Entry, error) {
 	entries, _, err := journalRead(p)
 	return entries, err
 }
 
 // journalRead also returns the length of the good part of the file.
-func journalRead(p string) ([]JournalEntry, int64, error) {
+func journalRead(p string) ([]Entry, int64, error) {
 	data, err := os.ReadFile(p)
 	if err != nil {
 		return nil, 0, fmt.Errorf("journal: %w", err)
 	}
 	var (
-		entries []JournalEntry
+		entries []Entry
 		off     int64
 		line    int
 	)
@@ -450,14 +453,14 @@ func journalRead(p string) ([]JournalEntry, int64, error) {
 		} else {
 			raw = data[:i]
 		}
-		var e JournalEntry
+		var e Entry
 		perr := journalDecodeLine(raw, &e)
 		switch {
 		case i < 0 || (perr != nil && last):
 			// Unterminated (Append never finished it, so nothing acted on
 			// it), or a terminated but unreadable final line.
 			tail := len(data)
-			return entries, off, &JournalTornError{Path: p, Line: line, Offset: off, Bytes: tail}
+			return entries, off, &TornError{Path: p, Line: line, Offset: off, Bytes: tail}
 		case perr != nil:
 			return entries, off, fmt.Errorf("journal %s line %d is damaged (%v); the file was edited or corrupted — move it aside to start afresh", p, line, perr)
 		}
@@ -466,13 +469,13 @@ func journalRead(p string) ([]JournalEntry, int64, error) {
 		data = data[i+1:]
 		if last && len(data) > 0 {
 			// Only NUL/blank junk remains after the last good line.
-			return entries, off, &JournalTornError{Path: p, Line: line + 1, Offset: off, Bytes: len(data)}
+			return entries, off, &TornError{Path: p, Line: line + 1, Offset: off, Bytes: len(data)}
 		}
 	}
 	return entries, off, nil
 }
 
-func journalDecodeLine(raw []byte, e *JournalEntry) error {
+func journalDecodeLine(raw []byte, e *Entry) error {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return errors.New("empty line")
 	}
@@ -489,20 +492,20 @@ func journalDecodeLine(raw []byte, e *JournalEntry) error {
 	return nil
 }
 
-// JournalRun is a run file read back.
-type JournalRun struct {
+// Run is a run file read back.
+type Run struct {
 	Path    string
 	RunID   string
-	Entries []JournalEntry
-	Torn    *JournalTornError // non-nil if an incomplete last line was ignored
+	Entries []Entry
+	Torn    *TornError // non-nil if an incomplete last line was ignored
 }
 
-// ErrNoJournalRun means a cluster has no journal yet.
-var ErrNoJournalRun = errors.New("no journal run")
+// ErrNoRun means a cluster has no journal yet.
+var ErrNoRun = errors.New("no journal run")
 
 // LatestRun reads the cluster's current run: the file "current" names, or
 // failing that the newest run-*.jsonl by name.
-func LatestRun(stateDir, cluster string) (*JournalRun, error) {
+func LatestRun(stateDir, cluster string) (*Run, error) {
 	dir, err := ClusterStateDir(stateDir, cluster)
 	if err != nil {
 		return nil, err
@@ -517,22 +520,22 @@ func LatestRun(stateDir, cluster string) (*JournalRun, error) {
 		}
 	}
 	if p == "" {
-		runs, err := ListJournalRuns(stateDir, cluster)
+		runs, err := ListRuns(stateDir, cluster)
 		if err != nil {
 			return nil, err
 		}
 		if len(runs) == 0 {
-			return nil, fmt.Errorf("%w for cluster %s in %s", ErrNoJournalRun, cluster, dir)
+			return nil, fmt.Errorf("%w for cluster %s in %s", ErrNoRun, cluster, dir)
 		}
 		p = runs[len(runs)-1]
 	}
-	return ReadJournalRun(p)
+	return ReadRun(p)
 }
 
-// ReadJournalRun reads one run file into a JournalRun.
-func ReadJournalRun(p string) (*JournalRun, error) {
-	entries, err := ReadJournal(p)
-	run := &JournalRun{Path: p, Entries: entries, RunID: journalRunIDFromName(filepath.Base(p))}
+// ReadRun reads one run file into a Run.
+func ReadRun(p string) (*Run, error) {
+	entries, err := Read(p)
+	run := &Run{Path: p, Entries: entries, RunID: journalRunIDFromName(filepath.Base(p))}
 	if err != nil && !errors.As(err, &run.Torn) {
 		return nil, err
 	}
@@ -542,8 +545,8 @@ func ReadJournalRun(p string) (*JournalRun, error) {
 	return run, nil
 }
 
-// ListJournalRuns lists the cluster's run files, oldest first.
-func ListJournalRuns(stateDir, cluster string) ([]string, error) {
+// ListRuns lists the cluster's run files, oldest first.
+func ListRuns(stateDir, cluster string) ([]string, error) {
 	dir, err := ClusterStateDir(stateDir, cluster)
 	if err != nil {
 		return nil, err
@@ -571,19 +574,19 @@ func journalIsRunName(n string) bool {
 
 // RunProgress summarises a journal for resume and rollback.
 type RunProgress struct {
-	RunID        string         // of the last entry
-	Cluster      string         // of the last entry that names one
-	Release      JournalRelease // the last release an entry named
-	Started      bool           // a run intent was seen
-	Finished     bool           // the last run intent has its outcome
-	FinishedOK   bool           // …and it was OK
+	RunID        string  // of the last entry
+	Cluster      string  // of the last entry that names one
+	Release      Release // the last release an entry named
+	Started      bool    // a run intent was seen
+	Finished     bool    // the last run intent has its outcome
+	FinishedOK   bool    // …and it was OK
 	Nodes        map[string]*NodeProgress
-	NodeOrder    []string       // nodes in the order the journal first names them
-	UpgradeOrder []string       // nodes now counted as upgraded, in the order they were swapped
-	RolledBack   []string       // nodes whose swap was undone, in the order of rollback
-	InFlight     []JournalEntry // intents with no outcome, in order: what a kill interrupted
-	Approvals    []JournalEntry // who approved what, with the gate values shown
-	Last         *JournalEntry  // the last entry
+	NodeOrder    []string // nodes in the order the journal first names them
+	UpgradeOrder []string // nodes now counted as upgraded, in the order they were swapped
+	RolledBack   []string // nodes whose swap was undone, in the order of rollback
+	InFlight     []Entry  // intents with no outcome, in order: what a kill interrupted
+	Approvals    []Entry  // who approved what, with the gate values shown
+	Last         *Entry   // the last entry
 }
 
 // NodeProgress is one node's part of a run.
@@ -601,10 +604,10 @@ type journalOpKey struct {
 	effect              uint64
 }
 
-// JournalProgress summarises entries (one run, or several runs in order).
+// Progress summarises entries (one run, or several runs in order).
 // An outcome closes the latest open intent with the same run, step, node,
 // op and effect id. It is pure.
-func JournalProgress(entries []JournalEntry) RunProgress {
+func Progress(entries []Entry) RunProgress {
 	rp := RunProgress{Nodes: map[string]*NodeProgress{}}
 	openIntents := map[journalOpKey][]int{}
 	node := func(name string) *NodeProgress {
@@ -639,12 +642,12 @@ func JournalProgress(entries []JournalEntry) RunProgress {
 		}
 		key := journalOpKey{e.RunID, e.StepID, e.Node, e.Op, e.Effect}
 		switch e.Kind {
-		case JournalIntent:
+		case Intent:
 			openIntents[key] = append(openIntents[key], i)
 			if e.Op == runbook.RecordOpRun && e.Node == "" {
 				rp.Started, rp.Finished, rp.FinishedOK = true, false, false
 			}
-		case JournalOutcome:
+		case Outcome:
 			if st := openIntents[key]; len(st) > 0 {
 				openIntents[key] = st[:len(st)-1]
 			}
@@ -672,7 +675,7 @@ func JournalProgress(entries []JournalEntry) RunProgress {
 					rp.RolledBack = append(remove(rp.RolledBack, e.Node), e.Node)
 				}
 			}
-		case JournalApproval:
+		case Approval:
 			rp.Approvals = append(rp.Approvals, e)
 		}
 	}
