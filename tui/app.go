@@ -1,7 +1,7 @@
 // Package tui is the console: a bubbletea program that drives the rollout
 // machine with keypresses. It adds no rollout logic of its own: what may
 // happen next is machine.Allowed(), what happens is the machine's effects,
-// performed by the same rollout.Driver as the headless runner.
+// performed by the same executor.Driver as the headless runner.
 package tui
 
 import (

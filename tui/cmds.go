@@ -26,7 +26,7 @@ type engine struct {
 	progress chan executor.Note
 }
 
-// effectDriver is what the console needs of a rollout.Driver; tests give
+// effectDriver is what the console needs of a executor.Driver; tests give
 // it a deterministic fake cluster instead of SSH and HTTPS.
 type effectDriver interface {
 	Dispatch(seq uint64, effs []runbook.Effect)

@@ -1,5 +1,5 @@
 // Package rollouttest provides a deterministic fake Neuwerk cluster for
-// driving a real rollout.Machine in tests, in the spirit of
+// driving a real runbook.Machine in tests, in the spirit of
 // net/http/httptest.
 //
 // A Cluster stands in for both the executor and the cluster: Answer
@@ -15,7 +15,7 @@
 // reach a state use a Driver, which owns a machine and does that loop:
 //
 //	c := rollouttest.NewCluster(3, 0)
-//	d := rollouttest.NewDriver(t, c, c.Plan(t, rollouttest.DefaultPlanOptions()), rollout.MachineOptions{})
+//	d := rollouttest.NewDriver(t, c, c.Plan(t, rollouttest.DefaultPlanOptions()), runbook.MachineOptions{})
 //	d.Begin()
 //	d.RunUntil(rollouttest.AwaitingApproval)
 package rollouttest
@@ -348,7 +348,7 @@ func (c *Cluster) takeFault(e runbook.Effect) (fault, bool) {
 // ---- effects and time ----
 
 // Answer performs e on the fake at once and returns its answer: a
-// rollout.Snapshot for PollHealth, a rollout.EffectResult for the rest, or
+// runbook.Snapshot for PollHealth, a runbook.EffectResult for the rest, or
 // nil for effects that need none (Record, SaveBaseline, Finish).
 func (c *Cluster) Answer(e runbook.Effect) runbook.Event {
 	if e == nil || !runbook.EffectNeedsResult(e) {
@@ -654,13 +654,13 @@ type Driver struct {
 }
 
 // NewDriver returns a driver for a new machine on plan p. The machine has
-// not begun: send rollout.Begin (or call Begin) first.
+// not begun: send runbook.Begin (or call Begin) first.
 func NewDriver(t testing.TB, c *Cluster, p runbook.Plan, mo runbook.MachineOptions) *Driver {
 	return &Driver{M: runbook.NewMachine(p, mo), C: c, Approver: "op@laptop", MaxSteps: DefaultMaxSteps,
 		t: t, intents: map[runbook.EffectID]bool{}}
 }
 
-// Begin sends rollout.Begin at the cluster's time.
+// Begin sends runbook.Begin at the cluster's time.
 func (d *Driver) Begin() []runbook.Effect {
 	d.t.Helper()
 	return d.Send(runbook.Begin{At: d.C.Now()})
