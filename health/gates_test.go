@@ -395,9 +395,9 @@ func TestQuorumKept(t *testing.T) {
 			"stopping fw-b: voters up 3→2, quorum 2, failure tolerance 1→0", nil},
 		{"another voter already unhealthy", func() ClusterSnapshot {
 			return healthyCluster(t).with(func(c *ClusterSnapshot) { nodeIndex(c, "fw-a").Ready = mustReady(t, "ready_503_restarted.json") })
-		}, idC, false, "stopping fw-c: voters up 2→1, quorum 2, failure tolerance 0→-1", []string{
-			"stopping fw-c: voters up 2→1, quorum 2, failure tolerance 0→-1 would leave fewer than a quorum up: refuse",
-			"stopping fw-c: voters up 2→1, quorum 2, failure tolerance 0→-1: another voter is already unhealthy: fw-a: fw-a: /ready check dataplane_config failing: missing dataplane config (dhcp); fw-a: /ready check policy_replication failing: policy replication not caught up",
+		}, idC, false, "stopping fw-c: voters up 2→1, quorum 2: would lose quorum", []string{
+			"stopping fw-c: voters up 2→1, quorum 2: would lose quorum: refused",
+			"stopping fw-c: voters up 2→1, quorum 2: would lose quorum: another voter is already unhealthy: fw-a: fw-a: /ready check dataplane_config failing: missing dataplane config (dhcp); fw-a: /ready check policy_replication failing: policy replication not caught up",
 		}},
 		{"another voter not caught up (null matched_index)", func() ClusterSnapshot {
 			return healthyCluster(t).with(func(c *ClusterSnapshot) {
@@ -406,14 +406,40 @@ func TestQuorumKept(t *testing.T) {
 				s.Cluster.Nodes[2] = NodeCatchup{NodeID: idA, Role: "follower"}
 				c.Stats = &s
 			})
-		}, idC, false, "stopping fw-c: voters up 2→1, quorum 2, failure tolerance 0→-1", nil},
+		}, idC, false, "stopping fw-c: voters up 2→1, quorum 2: would lose quorum", nil},
+		{"another voter one entry behind (an append in flight) counts as up", func() ClusterSnapshot {
+			return healthyCluster(t).with(func(c *ClusterSnapshot) {
+				s := *mustStats(t, "stats_leader.json")
+				s.Cluster.Nodes = append([]NodeCatchup(nil), s.Cluster.Nodes...)
+				for i := range s.Cluster.Nodes {
+					if r := &s.Cluster.Nodes[i]; r.NodeID == idA {
+						m, lag := s.Cluster.LastLogIndex-1, uint64(1)
+						r.MatchedIndex, r.LagEntries, r.CaughtUp = &m, &lag, false
+					}
+				}
+				c.Stats = &s
+			})
+		}, idC, true, "stopping fw-c: voters up 3→2, quorum 2, failure tolerance 1→0", nil},
+		{"another voter two entries behind is down", func() ClusterSnapshot {
+			return healthyCluster(t).with(func(c *ClusterSnapshot) {
+				s := *mustStats(t, "stats_leader.json")
+				s.Cluster.Nodes = append([]NodeCatchup(nil), s.Cluster.Nodes...)
+				for i := range s.Cluster.Nodes {
+					if r := &s.Cluster.Nodes[i]; r.NodeID == idA {
+						m, lag := s.Cluster.LastLogIndex-2, uint64(2)
+						r.MatchedIndex, r.LagEntries, r.CaughtUp = &m, &lag, false
+					}
+				}
+				c.Stats = &s
+			})
+		}, idC, false, "stopping fw-c: voters up 2→1, quorum 2: would lose quorum", nil},
 		{"stopping an already unhealthy node keeps the count", func() ClusterSnapshot {
 			return healthyCluster(t).with(func(c *ClusterSnapshot) { nodeIndex(c, "fw-c").Ready = mustReady(t, "ready_503_restarted.json") })
 		}, idC, true, "stopping fw-c: voters up 2→2, quorum 2, failure tolerance 0→0", nil},
 		{"2-voter cluster", func() ClusterSnapshot {
 			return healthyCluster(t).with(func(c *ClusterSnapshot) { c.Members = members(idB, idA); c.Nodes = c.Nodes[:2] })
-		}, idA, false, "stopping fw-a: voters up 2→1, quorum 2, failure tolerance 0→-1", []string{
-			"stopping fw-a: voters up 2→1, quorum 2, failure tolerance 0→-1 would leave fewer than a quorum up: refuse",
+		}, idA, false, "stopping fw-a: voters up 2→1, quorum 2: would lose quorum", []string{
+			"stopping fw-a: voters up 2→1, quorum 2: would lose quorum: refused",
 		}},
 		{"learner stop does not touch quorum", func() ClusterSnapshot {
 			return healthyCluster(t).with(func(c *ClusterSnapshot) { c.Members = members(idB, "~"+idC, idA) })
@@ -430,7 +456,7 @@ func TestQuorumKept(t *testing.T) {
 		}},
 		{"voter missing from the inventory", func() ClusterSnapshot {
 			return healthyCluster(t).with(func(c *ClusterSnapshot) { c.Nodes = c.Nodes[1:] })
-		}, idC, false, "stopping fw-c: voters up 2→1, quorum 2, failure tolerance 0→-1", nil},
+		}, idC, false, "stopping fw-c: voters up 2→1, quorum 2: would lose quorum", nil},
 		{"not a member", func() ClusterSnapshot { return healthyCluster(t) }, "1000", false, "",
 			[]string{"stopping 1000: node 1000 is not a Raft member"}},
 		{"membership unknown", func() ClusterSnapshot {
@@ -453,6 +479,9 @@ func TestQuorumKept(t *testing.T) {
 		if got, _ := v.Value(name); got != want {
 			t.Errorf("value %s = %q, want %q", name, got, want)
 		}
+	}
+	if _, ok := QuorumKept(tests[2].snap(), idC).Value("tolerance_after"); ok {
+		t.Error("a stop that loses quorum must not record a failure tolerance")
 	}
 	if q := []int{Quorum(1), Quorum(2), Quorum(3), Quorum(4), Quorum(5)}; !reflect.DeepEqual(q, []int{1, 2, 2, 3, 3}) {
 		t.Errorf("Quorum(1..5) = %v", q)
@@ -483,6 +512,26 @@ func TestFresh(t *testing.T) {
 	checkVerdict(t, Fresh(c, c.TakenAt.Add(2*time.Second), 5*time.Second), true, nil)
 	checkVerdict(t, Fresh(c, c.TakenAt.Add(9*time.Second), 5*time.Second), false, []string{"cluster: snapshot is 9s old (limit 5s)"})
 	checkVerdict(t, Fresh(ClusterSnapshot{}, c.TakenAt, 5*time.Second), false, []string{"cluster: no snapshot taken yet"})
+}
+
+func TestQuorumMathNeverNegative(t *testing.T) {
+	for _, tt := range []struct {
+		q    QuorumMath
+		want string
+	}{
+		{QuorumOf("fw-b", 3, false), "stopping fw-b: voters up 3→2, quorum 2, failure tolerance 1→0"},
+		{QuorumOf("fw-e", 4, true), "stopping fw-e (a learner): voters up 4→4, quorum 3, failure tolerance 1→1"},
+		{QuorumOf("fw-a", 2, false), "stopping fw-a: voters up 2→1, quorum 2: would lose quorum"},
+		{QuorumOf("fw-a", 1, false), "stopping fw-a: voters up 1→0, quorum 1: would lose quorum"},
+		{QuorumMath{Who: "fw-c", Voters: 3, UpBefore: 1, UpAfter: 0}, "stopping fw-c: voters up 1→0, quorum 2: quorum is already lost"},
+	} {
+		if got := tt.q.String(); got != tt.want {
+			t.Errorf("%+v: %q, want %q", tt.q, got, tt.want)
+		}
+		if strings.Contains(tt.q.String(), "→-") || strings.Contains(tt.q.String(), " -") {
+			t.Errorf("%q prints a negative number", tt.q.String())
+		}
+	}
 }
 
 func TestNoAbortSignals(t *testing.T) {

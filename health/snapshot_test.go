@@ -63,7 +63,7 @@ func TestRefreshWithANodeDown(t *testing.T) {
 	}
 	v := QuorumKept(snap, idC)
 	checkVerdict(t, v, false, nil)
-	if v.Summary != "stopping fw-c: voters up 2→1, quorum 2, failure tolerance 0→-1" {
+	if v.Summary != "stopping fw-c: voters up 2→1, quorum 2: would lose quorum" {
 		t.Errorf("summary = %q", v.Summary)
 	}
 }
