@@ -124,7 +124,9 @@ func (b *verdict) set(name string, v Value) {
 	b.v.Values = append(b.v.Values, GateValue{Name: name, Value: v})
 }
 
-func (b *verdict) text(name, format string, args ...any) { b.set(name, Text(fmt.Sprintf(format, args...))) }
+func (b *verdict) text(name, format string, args ...any) {
+	b.set(name, Text(fmt.Sprintf(format, args...)))
+}
 
 func (b *verdict) done() Verdict { return b.v }
 
