@@ -4,20 +4,19 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 )
 
 // Gate names, as shown in the runbook and journal.
 const (
 	GateNodeHealthy      = "node healthy"
 	GateClusterHealthy   = "cluster healthy"
-	GatePreCheck         = "pre-check"
 	GateCaughtUp         = "caught up"
+	GateApplied          = "applied"
+	GateNewLeader        = "new leader"
 	GatePeerErrorsSteady = "peer errors steady"
 	GateQuorumKept       = "quorum kept"
 	GateBinaryMatches    = "binary matches"
 	GateLeaderStable     = "leader stable"
-	GateFresh            = "fresh"
 	GateNoAbortSignals   = "no abort signals"
 )
 
@@ -217,28 +216,15 @@ func notCaughtUp(row NodeCatchup) string {
 	return ""
 }
 
-// PreCheck is the runbook's pre-check: every node healthy and the cluster
-// healthy. Reasons name the node and the check.
-func PreCheck(c ClusterSnapshot, expectedIDs []string) Verdict {
-	vs := make([]Verdict, 0, len(c.Nodes)+1)
-	for _, n := range c.Nodes {
-		v := NodeHealthy(n)
-		v.Gate = n.label()
-		vs = append(vs, v)
-	}
-	vs = append(vs, ClusterHealthy(c, expectedIDs))
-	return AllOf(GatePreCheck, vs...)
-}
-
-// CaughtUpSince: nodeID's stats row is caught_up with matched_index ≥
-// index, AND the node's own /metrics raft_last_applied ≥ index. index is
-// the leader's last_log_index sampled after the node restarted: caught_up
-// alone does not prove a follower is alive (facts §0.6).
-func CaughtUpSince(c ClusterSnapshot, nodeID string, index uint64) Verdict {
+// RowCaughtUp: the leader's stats row for nodeID shows a matched_index of
+// at least index, the leader's last_log_index sampled after the node
+// restarted. The row's caught_up flag alone does not prove a follower is
+// alive (facts §0.6), and a live follower is an entry behind while an
+// append is in flight, so the index is what counts.
+func RowCaughtUp(c ClusterSnapshot, nodeID string, index uint64) Verdict {
 	b := newVerdict(GateCaughtUp)
 	who := c.NameOf(nodeID)
 	b.set("since_index", Count(index))
-
 	switch row, ok := c.Row(nodeID); {
 	case c.Stats == nil:
 		b.fail("%s: /api/v1/stats failed: %s", who, errOrMissing(c.StatsErr))
@@ -250,13 +236,19 @@ func CaughtUpSince(c ClusterSnapshot, nodeID string, index uint64) Verdict {
 		switch {
 		case row.MatchedIndex == nil:
 			b.fail("%s: matched_index is null (the leader has no replication state for it yet)", who)
-		case !row.CaughtUp:
-			b.fail("%s: stats row not caught up (matched_index %d, lag %s)", who, *row.MatchedIndex, fmtIndex(row.LagEntries))
 		case *row.MatchedIndex < index:
-			b.fail("%s: matched_index %d is below %d", who, *row.MatchedIndex, index)
+			b.fail("%s: matched_index %d is below %d (lag %s)", who, *row.MatchedIndex, index, fmtIndex(row.LagEntries))
 		}
 	}
+	return b.done()
+}
 
+// AppliedSince: the node's own /metrics raft_last_applied has reached
+// index.
+func AppliedSince(c ClusterSnapshot, nodeID string, index uint64) Verdict {
+	b := newVerdict(GateApplied)
+	who := c.NameOf(nodeID)
+	b.set("since_index", Count(index))
 	n, ok := c.NodeByID(nodeID)
 	switch {
 	case !ok:
@@ -447,45 +439,6 @@ func BinaryMatches(nodeName, gotSHA256, wantSHA256 string) Verdict {
 		b.fail("%s: the binary's sha256 is unknown", nodeName)
 	case got != want:
 		b.fail("%s: binary sha256 %s does not match the target %s", nodeName, short(got), short(want))
-	}
-	return b.done()
-}
-
-// LeaderStable: cur shows the same leader as prev, in the same term.
-func LeaderStable(prev, cur ClusterSnapshot) Verdict {
-	b := newVerdict(GateLeaderStable)
-	pl, pok := prev.Leader()
-	cl, cok := cur.Leader()
-	if !pok {
-		b.fail("cluster: no leader in the earlier sample")
-	}
-	if !cok {
-		b.fail("cluster: no leader in the latest sample")
-	}
-	if !pok || !cok {
-		return b.done()
-	}
-	b.set("leader", Text(cur.NameOf(cl.NodeID)))
-	b.set("term", Count(cur.Stats.Cluster.CurrentTerm))
-	if pl.NodeID != cl.NodeID {
-		b.fail("cluster: leader moved %s→%s", prev.NameOf(pl.NodeID), cur.NameOf(cl.NodeID))
-	}
-	if pt, ct := prev.Stats.Cluster.CurrentTerm, cur.Stats.Cluster.CurrentTerm; pt != ct {
-		b.fail("cluster: term changed %d→%d (an election happened)", pt, ct)
-	}
-	return b.done()
-}
-
-// Fresh: the snapshot was taken no longer than maxAge before now, so gates
-// are not judged on stale data. now is passed in: gates have no clock.
-func Fresh(c ClusterSnapshot, now time.Time, maxAge time.Duration) Verdict {
-	b := newVerdict(GateFresh)
-	age := now.Sub(c.TakenAt)
-	b.text("age", "%s", age.Round(time.Millisecond))
-	if c.TakenAt.IsZero() {
-		b.fail("cluster: no snapshot taken yet")
-	} else if age > maxAge {
-		b.fail("cluster: snapshot is %s old (limit %s)", age.Round(time.Second), maxAge)
 	}
 	return b.done()
 }

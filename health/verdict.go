@@ -51,7 +51,12 @@ func (t Text) String() string   { return string(t) }
 func (s SHA256) String() string { return string(s) }
 
 // Short is the first 12 hex digits, as the plan prints a sha256.
-func (s SHA256) Short() string { return short(string(s)) }
+func (s SHA256) Short() string {
+	if len(s) > 12 {
+		return string(s[:12])
+	}
+	return string(s)
+}
 
 // ShortValue is a value as a screen shows it: a sha256 shortened, anything
 // else in full.
