@@ -260,13 +260,19 @@ func (g Gate) failingCount() int {
 	return n
 }
 
-func (g Gate) failingReasons() string {
+// Reasons are the failing checks' reasons in the latest sample.
+func (g Gate) Reasons() []string {
 	var rs []string
 	for _, r := range g.results {
 		if !r.OK {
 			rs = append(rs, r.Reasons...)
 		}
 	}
+	return rs
+}
+
+func (g Gate) failingReasons() string {
+	rs := g.Reasons()
 	if len(rs) == 0 {
 		return "no snapshot judged"
 	}

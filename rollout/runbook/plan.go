@@ -1,0 +1,461 @@
+package runbook
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nwroll/nwroll/health"
+)
+
+// The plan (design §3) is the runbook a cluster would get: its nodes, the
+// target, the options, and the ordered steps of the catalogue (catalogue.go).
+// A step here is only its place: what it does, its title, its gates and
+// its texts come from its one definition, rendered for the step as it
+// stands (Machine.Text). BuildPlan is pure.
+
+// Phase is a stage of the runbook, in order.
+type Phase int
+
+// The phases of a rollout, in runbook order, plus the rollback and done
+// phases the machine can enter.
+const (
+	PhaseConnect Phase = iota + 1
+	PhaseIdentify
+	PhasePreCheck
+	PhaseLock
+	PhaseStage
+	PhaseBackup
+	PhaseFollowers
+	PhaseLeader
+	PhaseValidate
+	PhaseRelease
+	PhaseRecover  // resume: bring back a node a killed run left stopped or unverified
+	PhaseRollback // roll back upgraded nodes, newest first
+	PhaseDone
+)
+
+var phaseNames = map[Phase]string{
+	PhaseConnect:   "Connect",
+	PhaseIdentify:  "Identify builds",
+	PhasePreCheck:  "Pre-check",
+	PhaseLock:      "Lock",
+	PhaseStage:     "Stage",
+	PhaseBackup:    "Back up",
+	PhaseFollowers: "Upgrade followers",
+	PhaseLeader:    "Upgrade the leader",
+	PhaseValidate:  "Validate",
+	PhaseRelease:   "Release the lock",
+	PhaseRecover:   "Recover",
+	PhaseRollback:  "Roll back",
+	PhaseDone:      "Done",
+}
+
+func (p Phase) String() string {
+	if s, ok := phaseNames[p]; ok {
+		return s
+	}
+	return fmt.Sprintf("phase(%d)", int(p))
+}
+
+// StepID names a step for its whole life: "connect", "upgrade/fw-b",
+// "rollback/fw-b". An approval names the step it approves.
+type StepID string
+
+// StepKind says which definition a step has (catalogue.go).
+type StepKind int
+
+// Step kinds.
+const (
+	StepConnect StepKind = iota + 1
+	StepIdentify
+	StepPreCheck
+	StepLock
+	StepStage
+	StepBackup      // one node: quiesced (stop, tar, start, gates) or live (tar while running)
+	StepBackupReuse // verify that an existing backup set is on every node
+	StepUpgrade     // one node: the follower or the leader definition, by its role now
+	StepValidate    // every node ready, caught up and on target; final sysdump
+	StepRelease     // release the lock
+	StepRecover     // resume: start a node found stopped (or gate one found unverified)
+	StepRollback    // one node: stop, restore .prev, start, gates
+)
+
+var stepKindNames = map[StepKind]string{
+	StepConnect: "connect", StepIdentify: "identify", StepPreCheck: "precheck", StepLock: "lock",
+	StepStage: "stage", StepBackup: "backup", StepBackupReuse: "backup-reuse", StepUpgrade: "upgrade",
+	StepValidate: "validate", StepRelease: "release", StepRecover: "recover", StepRollback: "rollback",
+}
+
+func (k StepKind) String() string {
+	if s, ok := stepKindNames[k]; ok {
+		return s
+	}
+	return fmt.Sprintf("step(%d)", int(k))
+}
+
+// BackupMode is how the Back up phase works.
+type BackupMode int
+
+// Backup modes.
+const (
+	BackupQuiesced BackupMode = iota // default: stop, tar the data root, start, gates
+	BackupLive                       // tar while running (--backup live)
+	BackupReuse                      // reuse an existing set (--backup-reuse SET)
+)
+
+func (b BackupMode) String() string {
+	switch b {
+	case BackupQuiesced:
+		return "quiesced"
+	case BackupLive:
+		return "live"
+	case BackupReuse:
+		return "reuse"
+	}
+	return fmt.Sprintf("backup(%d)", int(b))
+}
+
+// BuildRef is a build of the neuwerk binary: the version of the release
+// manifest it matches, or no version when it matches none.
+type BuildRef struct {
+	Version string // release_version; "" when the sha256 matches no known release
+	SHA256  string // lower-case hex
+}
+
+// Known reports whether the build matches a known release.
+func (b BuildRef) Known() bool { return b.Version != "" }
+
+// Label is the version, or "unknown (sha256 abcdef012345)".
+func (b BuildRef) Label() string {
+	if b.Version != "" {
+		return b.Version
+	}
+	if b.SHA256 == "" {
+		return "unknown (no sha256)"
+	}
+	return "unknown (sha256 " + ShortSHA(b.SHA256) + ")"
+}
+
+// PlanNode is one inventory node as the plan sees it.
+type PlanNode struct {
+	Name    string   // inventory name
+	NodeID  string   // decimal API node id (facts §0.3)
+	Voter   bool     // a Raft voter (learners do not count towards quorum)
+	Leader  bool     // the leader at planning time
+	Current BuildRef // the build its binary is now
+}
+
+// Ref is the node as health's checks name it.
+func (n PlanNode) Ref() health.NodeRef { return health.NodeRef{Name: n.Name, ID: n.NodeID} }
+
+// PlanOptions are the rollout's choices. Zero durations and empty paths
+// take the defaults below (Neuwerk's real paths, facts §6–§7).
+type PlanOptions struct {
+	Backup    BackupMode
+	BackupSet string // the set to reuse with BackupReuse
+
+	Window         time.Duration // stabilisation window every post-start gate must hold for
+	GateTimeout    time.Duration // how long a gate may take to start holding before the machine stops and asks
+	ElectionWindow time.Duration // how long "no leader" (502/503 on leader-proxied calls) is tolerated
+	FreshFor       time.Duration // how old a snapshot may be when a stop is decided on it
+
+	TokenFromEnv bool // NEUWERK_TOKEN is set: no token is minted
+	CAFromFile   bool // a CA file is given: the CA is not fetched
+
+	Binary    string // /opt/neuwerk/bin/neuwerk
+	DataRoot  string // /var/lib/neuwerk
+	BackupDir string // /var/backups/neuwerk
+	Unit      string // neuwerk.service
+}
+
+// Defaults for PlanOptions.
+const (
+	DefaultWindow         = 30 * time.Second
+	DefaultGateTimeout    = 5 * time.Minute
+	DefaultElectionWindow = 30 * time.Second
+	DefaultFreshFor       = 3 * time.Second
+	DefaultBinary         = "/opt/neuwerk/bin/neuwerk"
+	DefaultDataRoot       = "/var/lib/neuwerk"
+	DefaultBackupDir      = "/var/backups/neuwerk"
+	DefaultUnit           = "neuwerk.service"
+)
+
+func (o PlanOptions) withDefaults() PlanOptions {
+	if o.Window <= 0 {
+		o.Window = DefaultWindow
+	}
+	if o.GateTimeout <= 0 {
+		o.GateTimeout = DefaultGateTimeout
+	}
+	if o.ElectionWindow <= 0 {
+		o.ElectionWindow = DefaultElectionWindow
+	}
+	if o.FreshFor <= 0 {
+		o.FreshFor = DefaultFreshFor
+	}
+	if o.Binary == "" {
+		o.Binary = DefaultBinary
+	}
+	if o.DataRoot == "" {
+		o.DataRoot = DefaultDataRoot
+	}
+	if o.BackupDir == "" {
+		o.BackupDir = DefaultBackupDir
+	}
+	if o.Unit == "" {
+		o.Unit = DefaultUnit
+	}
+	return o
+}
+
+// PlanInput is everything BuildPlan needs: the inventory's nodes with what
+// a health snapshot says about them (see PlanNodesFromSnapshot) and what
+// Identify found on each, the target release and the options.
+type PlanInput struct {
+	Cluster string
+	Nodes   []PlanNode // inventory order; followers are upgraded in this order
+	Target  BuildRef
+	Known   []BuildRef // every release nwroll knows (the catalog), for identifying builds
+	Options PlanOptions
+}
+
+// Plan is the runbook for one cluster.
+type Plan struct {
+	Cluster  string
+	Target   BuildRef
+	Known    []BuildRef
+	Nodes    []PlanNode
+	Options  PlanOptions
+	Steps    []Step
+	Warnings []string // what the pre-check will refuse, seen already at planning time
+}
+
+// Step is a step's place in the runbook: its kind and node. Everything
+// else about it comes from its definition (catalogue.go).
+type Step struct {
+	ID    StepID
+	Index int // 1-based position in the plan as built
+	Kind  StepKind
+	Node  string // "" for cluster-wide steps
+}
+
+// Node returns the plan's node with the inventory name.
+func (p Plan) Node(name string) (PlanNode, bool) {
+	for _, n := range p.Nodes {
+		if n.Name == name {
+			return n, true
+		}
+	}
+	return PlanNode{}, false
+}
+
+// Step returns the plan's step with the id.
+func (p Plan) Step(id StepID) (Step, bool) {
+	for _, s := range p.Steps {
+		if s.ID == id {
+			return s, true
+		}
+	}
+	return Step{}, false
+}
+
+// NodeNames lists the nodes in inventory order.
+func (p Plan) NodeNames() []string {
+	out := make([]string, len(p.Nodes))
+	for i, n := range p.Nodes {
+		out[i] = n.Name
+	}
+	return out
+}
+
+// NodeIDs lists the decimal node ids in inventory order.
+func (p Plan) NodeIDs() []string {
+	out := make([]string, len(p.Nodes))
+	for i, n := range p.Nodes {
+		out[i] = n.NodeID
+	}
+	return out
+}
+
+// Refs lists the nodes as health's checks name them.
+func (p Plan) Refs() []health.NodeRef {
+	out := make([]health.NodeRef, len(p.Nodes))
+	for i, n := range p.Nodes {
+		out[i] = n.Ref()
+	}
+	return out
+}
+
+// Leader is the node that led at planning time.
+func (p Plan) Leader() (PlanNode, bool) {
+	for _, n := range p.Nodes {
+		if n.Leader {
+			return n, true
+		}
+	}
+	return PlanNode{}, false
+}
+
+// Voters counts the voters.
+func (p Plan) Voters() int {
+	v := 0
+	for _, n := range p.Nodes {
+		if n.Voter {
+			v++
+		}
+	}
+	return v
+}
+
+// Identify matches a sha256 against the target and the known releases.
+func (p Plan) Identify(sha string) BuildRef {
+	sha = NormSHA(sha)
+	if sha == "" {
+		return BuildRef{}
+	}
+	if p.Target.SHA256 == sha {
+		return p.Target
+	}
+	for _, k := range p.Known {
+		if k.SHA256 == sha {
+			return k
+		}
+	}
+	for _, n := range p.Nodes {
+		if n.Current.SHA256 == sha && n.Current.Version != "" {
+			return n.Current
+		}
+	}
+	return BuildRef{SHA256: sha}
+}
+
+// StepIDFor builds the id of a node step, e.g. "upgrade/fw-b".
+func StepIDFor(kind StepKind, node string) StepID {
+	if node == "" {
+		return StepID(kind.String())
+	}
+	return StepID(kind.String() + "/" + node)
+}
+
+// PlanNodesFromSnapshot fills Voter and Leader of each node from a health
+// snapshot: voters from the membership, the leader from the stats row with
+// role "leader". Nodes the snapshot does not mention keep their values.
+func PlanNodesFromSnapshot(nodes []PlanNode, snap health.ClusterSnapshot) []PlanNode {
+	out := make([]PlanNode, len(nodes))
+	copy(out, nodes)
+	leader, hasLeader := snap.Leader()
+	for i := range out {
+		if m, ok := snap.Member(out[i].NodeID); ok {
+			out[i].Voter = m.IsVoter
+		}
+		if hasLeader {
+			out[i].Leader = out[i].NodeID == leader.NodeID
+		}
+	}
+	return out
+}
+
+// BuildPlan builds the runbook. It refuses input it cannot plan from (no
+// nodes, duplicate names or ids, two leaders, no target); conditions the
+// pre-check will refuse (fewer than 3 voters, no leader) become Warnings.
+func BuildPlan(in PlanInput) (Plan, error) {
+	var errs []error
+	if len(in.Nodes) == 0 {
+		errs = append(errs, errors.New("plan: the inventory lists no nodes"))
+	}
+	if NormSHA(in.Target.SHA256) == "" {
+		errs = append(errs, errors.New("plan: the target release has no sha256"))
+	}
+	names, ids := map[string]bool{}, map[string]bool{}
+	leaders := 0
+	for _, n := range in.Nodes {
+		switch {
+		case n.Name == "":
+			errs = append(errs, errors.New("plan: a node has no name"))
+		case names[n.Name]:
+			errs = append(errs, fmt.Errorf("plan: node %s is listed twice", n.Name))
+		}
+		names[n.Name] = true
+		switch {
+		case n.NodeID == "":
+			errs = append(errs, fmt.Errorf("plan: %s: node id unknown (connect maps it from %s/node_id)", n.Name, DefaultDataRoot))
+		case ids[n.NodeID]:
+			errs = append(errs, fmt.Errorf("plan: %s: node id %s is used by another node", n.Name, n.NodeID))
+		}
+		ids[n.NodeID] = true
+		if n.Leader {
+			leaders++
+		}
+	}
+	if leaders > 1 {
+		errs = append(errs, fmt.Errorf("plan: %d nodes are marked leader; take the leader from one snapshot", leaders))
+	}
+	if in.Options.Backup == BackupReuse && in.Options.BackupSet == "" {
+		errs = append(errs, errors.New("plan: --backup-reuse needs a backup set id"))
+	}
+	if len(errs) > 0 {
+		return Plan{}, errors.Join(errs...)
+	}
+
+	p := Plan{
+		Cluster: in.Cluster,
+		Target:  BuildRef{Version: in.Target.Version, SHA256: NormSHA(in.Target.SHA256)},
+		Nodes:   append([]PlanNode(nil), in.Nodes...),
+		Options: in.Options.withDefaults(),
+	}
+	for _, k := range in.Known {
+		k.SHA256 = NormSHA(k.SHA256)
+		p.Known = append(p.Known, k)
+	}
+	for i := range p.Nodes {
+		p.Nodes[i].Current.SHA256 = NormSHA(p.Nodes[i].Current.SHA256)
+		if p.Nodes[i].Current.Version == "" {
+			p.Nodes[i].Current = p.Identify(p.Nodes[i].Current.SHA256)
+		}
+	}
+	if v := p.Voters(); v < health.MinVoters {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("only %d voter(s): the pre-check will refuse; a rolling restart needs at least %d", v, health.MinVoters))
+	}
+	if leaders == 0 {
+		p.Warnings = append(p.Warnings, "no leader at planning time: the pre-check will refuse unless one is elected")
+	}
+	for _, n := range p.Nodes {
+		if !n.Current.Known() {
+			p.Warnings = append(p.Warnings, fmt.Sprintf("%s runs %s; a rollback would restore that same build", n.Name, n.Current.Label()))
+		}
+	}
+	p.Steps = runbook(p)
+	return p, nil
+}
+
+// nodeOrder is the order node steps run in: followers in inventory order,
+// the leader last.
+func nodeOrder(nodes []PlanNode, leader string) []PlanNode {
+	var out []PlanNode
+	var last *PlanNode
+	for i := range nodes {
+		if nodes[i].Name == leader {
+			last = &nodes[i]
+			continue
+		}
+		out = append(out, nodes[i])
+	}
+	if last != nil {
+		out = append(out, *last)
+	}
+	return out
+}
+
+// NormSHA lower-cases a sha256 and drops what follows it ("abc…  neuwerk").
+func NormSHA(s string) string {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if f := strings.Fields(s); len(f) > 0 {
+		return f[0]
+	}
+	return s
+}
+
+// ShortSHA is the first 12 hex digits, as plans and logs print a sha256.
+func ShortSHA(s string) string { return health.SHA256(s).Short() }

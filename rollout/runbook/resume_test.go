@@ -1,0 +1,168 @@
+package runbook
+
+import (
+	"strings"
+	"testing"
+)
+
+// real reads the world's nodes as ReadNodeFiles would.
+func (w *mtWorld) real() []NodeFiles {
+	var out []NodeFiles
+	for _, n := range w.nodes {
+		out = append(out, NodeFiles{Node: n.name, SHA256: n.bin, NewPresent: n.newBin != "", NewSHA256: n.newBin,
+			PrevPresent: n.prevBin != "", PrevSHA256: n.prevBin, Active: n.up})
+	}
+	return out
+}
+
+// replan builds the plan a resumed run would build: current builds and
+// the leader as the cluster shows them now.
+func (w *mtWorld) replan(t testing.TB, o PlanOptions) Plan {
+	t.Helper()
+	in := PlanInput{Cluster: "lab", Target: mtNew, Known: []BuildRef{mtOld, mtNew}, Options: o}
+	for _, n := range w.nodes {
+		cur := mtOld
+		if n.bin == mtNewSHA {
+			cur = mtNew
+		}
+		in.Nodes = append(in.Nodes, PlanNode{Name: n.name, NodeID: n.id, Voter: n.voter, Leader: n.name == w.leader, Current: cur})
+	}
+	p, err := BuildPlan(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// restart gives the world a new machine, as a new process would.
+func (w *mtWorld) restart(m Machine) {
+	w.m, w.queue = m, nil
+	w.effects, w.batches = nil, nil
+}
+
+func TestResumeFromMidPoints(t *testing.T) {
+	cases := []struct {
+		name  string
+		setup func(w *mtWorld) ResumeFacts
+		want  []string // node changes of the resumed run
+	}{
+		{
+			name: "killed during staging",
+			setup: func(w *mtWorld) ResumeFacts {
+				w.node("fw-a").newBin = mtNewSHA
+				return ResumeFacts{LockHeld: true, DoneSteps: []StepID{"connect", "identify", "precheck", "lock"}}
+			},
+			want: mtJoin([]string{"lock", "stage fw-b", "stage fw-c", "backup fw-b", "backup fw-c", "backup fw-a"},
+				mtUpgradeSeq("fw-b"), mtUpgradeSeq("fw-c"), mtUpgradeSeq("fw-a"), []string{"unlock"}),
+		},
+		{
+			name: "killed between swap and start",
+			setup: func(w *mtWorld) ResumeFacts {
+				for _, n := range w.nodes {
+					n.newBin = mtNewSHA
+				}
+				b := w.node("fw-b")
+				b.up, b.bin, b.prevBin, b.newBin = false, mtNewSHA, mtOldSHA, ""
+				return ResumeFacts{LockHeld: true, UpgradeOrder: []string{"fw-b"},
+					DoneSteps: []StepID{"lock", "stage", "backup/fw-b", "backup/fw-c", "backup/fw-a"}}
+			},
+			want: mtJoin([]string{"lock", "start fw-b"}, mtUpgradeSeq("fw-c"), mtUpgradeSeq("fw-a"), []string{"unlock"}),
+		},
+		{
+			name: "killed between keep-prev and swap",
+			setup: func(w *mtWorld) ResumeFacts {
+				for _, n := range w.nodes {
+					n.newBin = mtNewSHA
+				}
+				b := w.node("fw-b")
+				b.up, b.prevBin = false, mtOldSHA
+				return ResumeFacts{LockHeld: true, DoneSteps: []StepID{"lock", "stage", "backup/fw-b", "backup/fw-c", "backup/fw-a"}}
+			},
+			want: mtJoin([]string{"lock", "start fw-b"}, mtUpgradeSeq("fw-b"), mtUpgradeSeq("fw-c"), mtUpgradeSeq("fw-a"), []string{"unlock"}),
+		},
+		{
+			name: "killed during a gate wait",
+			setup: func(w *mtWorld) ResumeFacts {
+				for _, n := range w.nodes {
+					n.newBin = mtNewSHA
+				}
+				b := w.node("fw-b")
+				b.bin, b.prevBin, b.newBin = mtNewSHA, mtOldSHA, ""
+				return ResumeFacts{LockHeld: true, UpgradeOrder: []string{"fw-b"},
+					DoneSteps: []StepID{"lock", "stage", "backup/fw-b", "backup/fw-c", "backup/fw-a"}}
+			},
+			want: mtJoin([]string{"lock"}, mtUpgradeSeq("fw-c"), mtUpgradeSeq("fw-a"), []string{"unlock"}),
+		},
+		{
+			name: "killed before validation",
+			setup: func(w *mtWorld) ResumeFacts {
+				for _, n := range w.nodes {
+					n.bin, n.prevBin = mtNewSHA, mtOldSHA
+				}
+				return ResumeFacts{LockHeld: true, UpgradeOrder: []string{"fw-b", "fw-c", "fw-a"},
+					DoneSteps: []StepID{"lock", "stage", "backup/fw-b", "backup/fw-c", "backup/fw-a", "upgrade/fw-b", "upgrade/fw-c", "upgrade/fw-a"}}
+			},
+			want: []string{"lock", "unlock"},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, mtPlan(t, 3, 0, mtOpts()), MachineOptions{})
+			facts := tc.setup(w)
+			facts.Files = w.real()
+			m, err := ResumeState(w.replan(t, mtOpts()), facts, MachineOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.restart(m)
+			w.send(Begin{At: w.now})
+			w.runToEnd()
+			if w.m.ExitCode != 0 {
+				t.Fatalf("exit %d: %s", w.m.ExitCode, w.m.Reason)
+			}
+			mtEqual(t, "resumed changes", mtChanges(w.effects), tc.want)
+			if l := mtOfKind[LockNodes](w.effects); len(l) != 1 || !l[0].Resume {
+				t.Fatalf("lock effects %+v, want one takeover", l)
+			}
+			for _, n := range w.nodes {
+				if n.bin != mtNewSHA || n.prevBin != mtOldSHA || !n.up {
+					t.Fatalf("%s: bin %s prev %s up %v", n.name, n.bin[:4], n.prevBin, n.up)
+				}
+			}
+			if w.maxDown > 1 {
+				t.Fatalf("max down %d", w.maxDown)
+			}
+		})
+	}
+}
+
+func TestResumeRefusals(t *testing.T) {
+	w := newWorld(t, mtPlan(t, 3, 0, mtOpts()), MachineOptions{})
+	w.node("fw-c").bin = strings.Repeat("ee", 32)
+	files := w.real()
+	_, err := ResumeState(w.replan(t, mtOpts()), ResumeFacts{Files: files}, MachineOptions{})
+	if err == nil || !strings.Contains(err.Error(), "fw-c: binary sha256 eeeeeeeeeeee matches no known release") {
+		t.Fatalf("err %v", err)
+	}
+	// A build the journal identified before is known to resume.
+	_, err = ResumeState(w.replan(t, mtOpts()), ResumeFacts{Files: files, Builds: []BuildRef{{SHA256: strings.Repeat("ee", 32)}}}, MachineOptions{})
+	if err != nil {
+		t.Fatalf("with the journal's build: %v", err)
+	}
+	_, err = ResumeState(w.replan(t, mtOpts()), ResumeFacts{Files: files[:2], Builds: []BuildRef{{SHA256: strings.Repeat("ee", 32)}}}, MachineOptions{})
+	if err == nil || !strings.Contains(err.Error(), "fw-c: its real state was not read") {
+		t.Fatalf("missing node: %v", err)
+	}
+	// Rolling back a node whose .prev is gone.
+	w2 := newWorld(t, mtPlan(t, 3, 0, mtOpts()), MachineOptions{})
+	w2.node("fw-b").bin = mtNewSHA
+	_, err = RollbackState(w2.replan(t, mtOpts()), ResumeFacts{Files: w2.real(), UpgradeOrder: []string{"fw-b"}}, MachineOptions{})
+	if err == nil || !strings.Contains(err.Error(), "fw-b: runs 1.1.0 but /opt/neuwerk/bin/neuwerk.prev is missing") {
+		t.Fatalf("rollback without .prev: %v", err)
+	}
+	// Nothing upgraded: nothing to roll back.
+	w3 := newWorld(t, mtPlan(t, 3, 0, mtOpts()), MachineOptions{})
+	if _, err := RollbackState(w3.replan(t, mtOpts()), ResumeFacts{Files: w3.real()}, MachineOptions{}); err == nil || !strings.Contains(err.Error(), "nothing to roll back") {
+		t.Fatalf("empty rollback: %v", err)
+	}
+}
