@@ -115,6 +115,10 @@ func (c *Client) Metrics(parent context.Context) (*Metrics, error) {
 		}
 		return nil, c.badAnswer(http.MethodGet, PathMetrics, base, err)
 	}
+	if missing := m.MissingCore(); len(missing) > 0 {
+		return nil, c.badAnswer(http.MethodGet, PathMetrics, base,
+			fmt.Errorf("the page lacks %s: not Neuwerk's metrics (check the inventory's metrics port)", strings.Join(missing, ", ")))
+	}
 	return m, nil
 }
 

@@ -385,3 +385,32 @@ func TestNewClientConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// An empty or foreign /metrics page answered with 200 is a bad answer, not
+// a sample of zeros: otherwise "peer errors steady" would pass on two
+// empty scrapes.
+func TestClientMetricsWithoutRaftGaugesIsBadAnswer(t *testing.T) {
+	ca := newTestCA(t)
+	for name, body := range map[string]string{
+		"empty":   "",
+		"foreign": "# HELP go_goroutines x\n# TYPE go_goroutines gauge\ngo_goroutines 12\n",
+		"partial": "# TYPE raft_is_leader gauge\nraft_is_leader 0\n# TYPE raft_current_term gauge\nraft_current_term 3\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			node := newFakeNode(t)
+			node.metrics = []byte(body)
+			c := node.start(t, ca, "fw-a", idA, Timeouts{})
+			m, err := c.Metrics(context.Background())
+			if m != nil || !errors.Is(err, ErrBadResponse) {
+				t.Fatalf("metrics = %v, err = %v; want a bad answer", m, err)
+			}
+			if !strings.Contains(err.Error(), "raft_last_applied") {
+				t.Errorf("message %q does not name the missing gauge", err)
+			}
+			snap := Refresh(context.Background(), []*Client{c})
+			if v := PeerErrorsSteady("fw-a", idA, snap.Nodes[0].Metrics, snap.Nodes[0].Metrics); v.OK {
+				t.Errorf("peer errors steady passed on a page without raft gauges: %v", v)
+			}
+		})
+	}
+}

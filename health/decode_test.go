@@ -225,7 +225,8 @@ func FuzzDecodeStats(f *testing.F) {
 		roundTrip(t, s, DecodeStats)
 		snap := ClusterSnapshot{Stats: &s, Members: &members}
 		_ = ClusterHealthy(snap, []string{idA, idB, idC})
-		_ = CaughtUpSince(snap, idC, 1544)
+		_ = RowCaughtUp(snap, idC, 1544)
+		_ = AppliedSince(snap, idC, 1544)
 		_ = QuorumKept(snap, idC)
 	})
 }

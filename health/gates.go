@@ -4,20 +4,19 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 )
 
 // Gate names, as shown in the runbook and journal.
 const (
 	GateNodeHealthy      = "node healthy"
 	GateClusterHealthy   = "cluster healthy"
-	GatePreCheck         = "pre-check"
 	GateCaughtUp         = "caught up"
+	GateApplied          = "applied"
+	GateNewLeader        = "new leader"
 	GatePeerErrorsSteady = "peer errors steady"
 	GateQuorumKept       = "quorum kept"
 	GateBinaryMatches    = "binary matches"
 	GateLeaderStable     = "leader stable"
-	GateFresh            = "fresh"
 	GateNoAbortSignals   = "no abort signals"
 )
 
@@ -40,30 +39,30 @@ func NodeHealthy(n NodeSnapshot) Verdict {
 	switch {
 	case n.HealthErr != nil:
 		b.fail("%s: /health failed: %s", who, describe(n.HealthErr))
-		b.set("health", "down")
+		b.set("health", Text("down"))
 	case n.Health == nil:
 		b.fail("%s: /health not polled", who)
-		b.set("health", "unknown")
+		b.set("health", Text("unknown"))
 	case n.Health.Status != "ok":
 		b.fail("%s: /health status %q, want \"ok\"", who, n.Health.Status)
-		b.set("health", "%s", n.Health.Status)
+		b.set("health", Text(n.Health.Status))
 	default:
-		b.set("health", "ok")
+		b.set("health", Text("ok"))
 	}
 
 	switch {
 	case n.ReadyErr != nil:
 		b.fail("%s: /ready failed: %s", who, describe(n.ReadyErr))
-		b.set("ready", "down")
+		b.set("ready", Text("down"))
 	case n.Ready == nil:
 		b.fail("%s: /ready not polled", who)
-		b.set("ready", "unknown")
+		b.set("ready", Text("unknown"))
 	default:
 		failing := readyFailures(who, *n.Ready, b)
 		okCount := len(ReadyCheckNames) - countKnown(failing)
-		b.set("ready", "%d/%d ok", okCount, len(ReadyCheckNames))
+		b.text("ready", "%d/%d ok", okCount, len(ReadyCheckNames))
 		if len(failing) > 0 {
-			b.set("failing", "%s", strings.Join(failing, ", "))
+			b.set("failing", Text(strings.Join(failing, ", ")))
 		}
 	}
 	return b.done()
@@ -142,13 +141,13 @@ func ClusterHealthy(c ClusterSnapshot, expectedIDs []string) Verdict {
 		b.fail("cluster: /api/v1/stats failed: %s", errOrMissing(c.StatsErr))
 	} else {
 		st := c.Stats.Cluster
-		b.set("term", "%d", st.CurrentTerm)
-		b.set("last_log_index", "%d", st.LastLogIndex)
+		b.set("term", Count(st.CurrentTerm))
+		b.set("last_log_index", Count(st.LastLogIndex))
 		if leader, ok := st.Leader(); ok {
-			b.set("leader", "%s", c.NameOf(leader.NodeID))
+			b.set("leader", Text(c.NameOf(leader.NodeID)))
 		} else {
 			b.fail("cluster: no leader: no /api/v1/stats row has role \"leader\"")
-			b.set("leader", "none")
+			b.set("leader", Text("none"))
 		}
 		caughtUp := 0
 		followers := 0
@@ -163,7 +162,7 @@ func ClusterHealthy(c ClusterSnapshot, expectedIDs []string) Verdict {
 			}
 			caughtUp++
 		}
-		b.set("followers_caught_up", "%d/%d", caughtUp, followers)
+		b.text("followers_caught_up", "%d/%d", caughtUp, followers)
 		for _, id := range expectedIDs {
 			if _, ok := st.Row(id); !ok {
 				b.fail("%s: no row in /api/v1/stats (the leader does not list node %s)", c.NameOf(id), id)
@@ -191,10 +190,10 @@ func ClusterHealthy(c ClusterSnapshot, expectedIDs []string) Verdict {
 	for _, id := range extra {
 		b.fail("cluster: Raft member %s is not in the inventory; add it or remove it from the cluster first", id)
 	}
-	b.set("members", "%d", len(memberIDs))
-	b.set("voters", "%d", len(voters))
+	b.set("members", Count(len(memberIDs)))
+	b.set("voters", Count(len(voters)))
 	if len(learners) > 0 {
-		b.set("learners", "%s", strings.Join(names(c, learners), ", "))
+		b.set("learners", Text(strings.Join(names(c, learners), ", ")))
 	}
 	if len(voters) < MinVoters {
 		b.fail("cluster: only %d voter(s) (%s): a rolling restart needs at least %d, because %d voter(s) tolerate %d failure(s)",
@@ -217,46 +216,39 @@ func notCaughtUp(row NodeCatchup) string {
 	return ""
 }
 
-// PreCheck is the runbook's pre-check: every node healthy and the cluster
-// healthy. Reasons name the node and the check.
-func PreCheck(c ClusterSnapshot, expectedIDs []string) Verdict {
-	vs := make([]Verdict, 0, len(c.Nodes)+1)
-	for _, n := range c.Nodes {
-		v := NodeHealthy(n)
-		v.Gate = n.label()
-		vs = append(vs, v)
-	}
-	vs = append(vs, ClusterHealthy(c, expectedIDs))
-	return AllOf(GatePreCheck, vs...)
-}
-
-// CaughtUpSince: nodeID's stats row is caught_up with matched_index ≥
-// index, AND the node's own /metrics raft_last_applied ≥ index. index is
-// the leader's last_log_index sampled after the node restarted: caught_up
-// alone does not prove a follower is alive (facts §0.6).
-func CaughtUpSince(c ClusterSnapshot, nodeID string, index uint64) Verdict {
+// RowCaughtUp: the leader's stats row for nodeID shows a matched_index of
+// at least index, the leader's last_log_index sampled after the node
+// restarted. The row's caught_up flag alone does not prove a follower is
+// alive (facts §0.6), and a live follower is an entry behind while an
+// append is in flight, so the index is what counts.
+func RowCaughtUp(c ClusterSnapshot, nodeID string, index uint64) Verdict {
 	b := newVerdict(GateCaughtUp)
 	who := c.NameOf(nodeID)
-	b.set("since_index", "%d", index)
-
+	b.set("since_index", Count(index))
 	switch row, ok := c.Row(nodeID); {
 	case c.Stats == nil:
 		b.fail("%s: /api/v1/stats failed: %s", who, errOrMissing(c.StatsErr))
 	case !ok:
 		b.fail("%s: no row in /api/v1/stats", who)
 	default:
-		b.set("matched_index", "%s", fmtIndex(row.MatchedIndex))
-		b.set("lag_entries", "%s", fmtIndex(row.LagEntries))
+		b.set("matched_index", Text(fmtIndex(row.MatchedIndex)))
+		b.set("lag_entries", Text(fmtIndex(row.LagEntries)))
 		switch {
 		case row.MatchedIndex == nil:
 			b.fail("%s: matched_index is null (the leader has no replication state for it yet)", who)
-		case !row.CaughtUp:
-			b.fail("%s: stats row not caught up (matched_index %d, lag %s)", who, *row.MatchedIndex, fmtIndex(row.LagEntries))
 		case *row.MatchedIndex < index:
-			b.fail("%s: matched_index %d is below %d", who, *row.MatchedIndex, index)
+			b.fail("%s: matched_index %d is below %d (lag %s)", who, *row.MatchedIndex, index, fmtIndex(row.LagEntries))
 		}
 	}
+	return b.done()
+}
 
+// AppliedSince: the node's own /metrics raft_last_applied has reached
+// index.
+func AppliedSince(c ClusterSnapshot, nodeID string, index uint64) Verdict {
+	b := newVerdict(GateApplied)
+	who := c.NameOf(nodeID)
+	b.set("since_index", Count(index))
 	n, ok := c.NodeByID(nodeID)
 	switch {
 	case !ok:
@@ -266,7 +258,7 @@ func CaughtUpSince(c ClusterSnapshot, nodeID string, index uint64) Verdict {
 	case !n.Metrics.Has(MetricRaftLastApplied):
 		b.fail("%s: /metrics has no %s", who, MetricRaftLastApplied)
 	default:
-		b.set("last_applied", "%d", n.Metrics.LastApplied)
+		b.set("last_applied", Count(n.Metrics.LastApplied))
 		if n.Metrics.LastApplied < index {
 			b.fail("%s: raft_last_applied %d is below %d", who, n.Metrics.LastApplied, index)
 		}
@@ -287,8 +279,8 @@ func PeerErrorsSteady(peerName, peerID string, before, after *Metrics) Verdict {
 		return b.done()
 	}
 	x, y := before.PeerErrors(peerID), after.PeerErrors(peerID)
-	b.set("before", "%g", x)
-	b.set("after", "%g", y)
+	b.set("before", Number(x))
+	b.set("after", Number(y))
 	switch {
 	case y > x:
 		b.fail("%s: leader's raft_peer_errors_total{peer_id=%q} grew %g→%g between samples", who, peerID, x, y)
@@ -303,11 +295,55 @@ func PeerErrorsSteady(peerName, peerID string, before, after *Metrics) Verdict {
 	return b.done()
 }
 
+// QuorumMath is the arithmetic of stopping one node: the one formatter
+// every screen, plan and journal line uses. It never prints a negative
+// failure tolerance.
+type QuorumMath struct {
+	Who      string // the node stopped
+	Learner  bool   // it is a learner: stopping it does not touch quorum
+	Voters   int    // voters in the membership
+	UpBefore int    // voters up now
+	UpAfter  int    // voters up once it is stopped
+}
+
+// QuorumOf is the arithmetic of stopping who while every voter is up, as
+// a plan states it before any snapshot.
+func QuorumOf(who string, voters int, learner bool) QuorumMath {
+	q := QuorumMath{Who: who, Learner: learner, Voters: voters, UpBefore: voters, UpAfter: voters}
+	if !learner {
+		q.UpAfter--
+	}
+	return q
+}
+
+// Quorum is the majority the voters need.
+func (q QuorumMath) Quorum() int { return Quorum(q.Voters) }
+
+// Keeps reports whether quorum survives the stop.
+func (q QuorumMath) Keeps() bool { return q.UpAfter >= q.Quorum() }
+
+// String is "stopping fw-b: voters up 3→2, quorum 2, failure tolerance
+// 1→0", or "…, quorum 2: would lose quorum" when it would not survive.
+func (q QuorumMath) String() string {
+	who := q.Who
+	if q.Learner {
+		who += " (a learner)"
+	}
+	head := fmt.Sprintf("stopping %s: voters up %d→%d, quorum %d", who, q.UpBefore, q.UpAfter, q.Quorum())
+	switch {
+	case q.UpBefore < q.Quorum():
+		return head + ": quorum is already lost"
+	case !q.Keeps():
+		return head + ": would lose quorum"
+	}
+	return fmt.Sprintf("%s, failure tolerance %d→%d", head, q.UpBefore-q.Quorum(), q.UpAfter-q.Quorum())
+}
+
 // QuorumKept: stopping nodeID leaves at least a quorum of healthy voters,
 // and no other voter is already unhealthy. A voter is up when its node is
-// healthy (NodeHealthy) and its stats row is caught up. Summary carries
-// the arithmetic, e.g. "stopping fw-b: voters up 3→2, quorum 2, failure
-// tolerance 1→0".
+// healthy (NodeHealthy) and its stats row is caught up (one entry behind
+// while an append is in flight counts as caught up). Summary carries the
+// arithmetic (QuorumMath).
 func QuorumKept(c ClusterSnapshot, nodeID string) Verdict {
 	b := newVerdict(GateQuorumKept)
 	who := c.NameOf(nodeID)
@@ -321,16 +357,17 @@ func QuorumKept(c ClusterSnapshot, nodeID string) Verdict {
 		return b.done()
 	}
 
-	voters, upBefore, targetUp := 0, 0, false
+	q := QuorumMath{Who: who, Learner: !target.IsVoter}
+	targetUp := false
 	var down []string
 	for _, m := range c.Members.Members {
 		if !m.IsVoter {
 			continue
 		}
-		voters++
+		q.Voters++
 		reason := voterDown(c, m.NodeID)
 		if reason == "" {
-			upBefore++
+			q.UpBefore++
 			if m.NodeID == nodeID {
 				targetUp = true
 			}
@@ -338,27 +375,22 @@ func QuorumKept(c ClusterSnapshot, nodeID string) Verdict {
 			down = append(down, fmt.Sprintf("%s: %s", c.NameOf(m.NodeID), reason))
 		}
 	}
-	upAfter := upBefore
+	q.UpAfter = q.UpBefore
 	if targetUp {
-		upAfter--
+		q.UpAfter--
 	}
-	quorum := Quorum(voters)
-	role := ""
-	if !target.IsVoter {
-		role = " (a learner)"
-	}
-	arith := fmt.Sprintf("stopping %s%s: voters up %d→%d, quorum %d, failure tolerance %d→%d",
-		who, role, upBefore, upAfter, quorum, upBefore-quorum, upAfter-quorum)
+	arith := q.String()
 	b.v.Summary = arith
-	b.set("voters", "%d", voters)
-	b.set("voters_up_before", "%d", upBefore)
-	b.set("voters_up_after", "%d", upAfter)
-	b.set("quorum", "%d", quorum)
-	b.set("tolerance_before", "%d", upBefore-quorum)
-	b.set("tolerance_after", "%d", upAfter-quorum)
+	b.set("voters", Count(q.Voters))
+	b.set("voters_up_before", Count(q.UpBefore))
+	b.set("voters_up_after", Count(q.UpAfter))
+	b.set("quorum", Count(q.Quorum()))
+	if q.Keeps() {
+		b.set("tolerance_after", Count(q.UpAfter-q.Quorum()))
+	}
 
-	if upAfter < quorum {
-		b.fail("%s would leave fewer than a quorum up: refuse", arith)
+	if !q.Keeps() {
+		b.fail("%s: refused", arith)
 	}
 	for _, d := range down {
 		b.fail("%s: another voter is already unhealthy: %s", arith, d)
@@ -379,7 +411,7 @@ func voterDown(c ClusterSnapshot, nodeID string) string {
 	if !ok {
 		return "no row in /api/v1/stats"
 	}
-	if row.Role != "leader" {
+	if row.Role != "leader" && !appendInFlight(row) {
 		if reason := notCaughtUp(row); reason != "" {
 			return "not caught up: " + reason
 		}
@@ -387,13 +419,19 @@ func voterDown(c ClusterSnapshot, nodeID string) string {
 	return ""
 }
 
+// appendInFlight: the row is one entry behind, as a live follower is
+// while the leader's latest append is on its way.
+func appendInFlight(row NodeCatchup) bool {
+	return row.MatchedIndex != nil && row.LagEntries != nil && *row.LagEntries <= 1
+}
+
 // BinaryMatches: the sha256 of the node's installed binary equals the
 // target release's (hex, case-insensitive).
 func BinaryMatches(nodeName, gotSHA256, wantSHA256 string) Verdict {
 	b := newVerdict(GateBinaryMatches)
 	got, want := normSHA(gotSHA256), normSHA(wantSHA256)
-	b.set("sha256", "%s", got)
-	b.set("target_sha256", "%s", want)
+	b.set("sha256", SHA256(got))
+	b.set("target_sha256", SHA256(want))
 	switch {
 	case want == "":
 		b.fail("%s: no target sha256 to compare with", nodeName)
@@ -401,45 +439,6 @@ func BinaryMatches(nodeName, gotSHA256, wantSHA256 string) Verdict {
 		b.fail("%s: the binary's sha256 is unknown", nodeName)
 	case got != want:
 		b.fail("%s: binary sha256 %s does not match the target %s", nodeName, short(got), short(want))
-	}
-	return b.done()
-}
-
-// LeaderStable: cur shows the same leader as prev, in the same term.
-func LeaderStable(prev, cur ClusterSnapshot) Verdict {
-	b := newVerdict(GateLeaderStable)
-	pl, pok := prev.Leader()
-	cl, cok := cur.Leader()
-	if !pok {
-		b.fail("cluster: no leader in the earlier sample")
-	}
-	if !cok {
-		b.fail("cluster: no leader in the latest sample")
-	}
-	if !pok || !cok {
-		return b.done()
-	}
-	b.set("leader", "%s", cur.NameOf(cl.NodeID))
-	b.set("term", "%d", cur.Stats.Cluster.CurrentTerm)
-	if pl.NodeID != cl.NodeID {
-		b.fail("cluster: leader moved %s→%s", prev.NameOf(pl.NodeID), cur.NameOf(cl.NodeID))
-	}
-	if pt, ct := prev.Stats.Cluster.CurrentTerm, cur.Stats.Cluster.CurrentTerm; pt != ct {
-		b.fail("cluster: term changed %d→%d (an election happened)", pt, ct)
-	}
-	return b.done()
-}
-
-// Fresh: the snapshot was taken no longer than maxAge before now, so gates
-// are not judged on stale data. now is passed in: gates have no clock.
-func Fresh(c ClusterSnapshot, now time.Time, maxAge time.Duration) Verdict {
-	b := newVerdict(GateFresh)
-	age := now.Sub(c.TakenAt)
-	b.set("age", "%s", age.Round(time.Millisecond))
-	if c.TakenAt.IsZero() {
-		b.fail("cluster: no snapshot taken yet")
-	} else if age > maxAge {
-		b.fail("cluster: snapshot is %s old (limit %s)", age.Round(time.Second), maxAge)
 	}
 	return b.done()
 }
@@ -456,11 +455,11 @@ func NoAbortSignals(nodeName string, before, after *Metrics) Verdict {
 	}
 	if before != nil {
 		x, y := before.FailClosedTotal(), after.FailClosedTotal()
-		b.set("fail_closed_delta", "%g", y-x)
+		b.set("fail_closed_delta", Number(y-x))
 		if y > x {
 			b.fail("%s: svc_fail_closed_total grew %g→%g (TLS intercept failing closed)", nodeName, x, y)
 		}
-		b.set("auth_denies_delta", "%g", after.AuthDenies()-before.AuthDenies())
+		b.set("auth_denies_delta", Number(after.AuthDenies()-before.AuthDenies()))
 	}
 	if after.Has(MetricDHCPLeaseActive) && !after.DHCPLeaseActive {
 		b.fail("%s: dhcp_lease_active is 0 (no dataplane DHCP lease)", nodeName)

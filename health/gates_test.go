@@ -272,8 +272,9 @@ func TestLexicographicNodeOrdering(t *testing.T) {
 		c.Stats = &s
 	})
 	checkVerdict(t, ClusterHealthy(snap, ids), false, []string{"fw-a: not caught up: matched_index 1547, 3 entries behind"})
-	checkVerdict(t, CaughtUpSince(snap, idC, 1550), false, []string{"fw-c: raft_last_applied 1544 is below 1550"})
-	v := CaughtUpSince(snap, idA, 1550)
+	checkVerdict(t, RowCaughtUp(snap, idC, 1550), true, nil)
+	checkVerdict(t, AppliedSince(snap, idC, 1550), false, []string{"fw-c: raft_last_applied 1544 is below 1550"})
+	v := RowCaughtUp(snap, idA, 1550)
 	if got, _ := v.Value("matched_index"); got != "1547" {
 		t.Errorf("A's matched_index = %s; the row was looked up by position, not id", got)
 	}
@@ -286,28 +287,36 @@ func TestLexicographicNodeOrdering(t *testing.T) {
 	})
 }
 
-func TestCaughtUpSince(t *testing.T) {
+func TestRowCaughtUpAndAppliedSince(t *testing.T) {
 	tests := []struct {
 		name    string
 		snap    func() ClusterSnapshot
 		node    string
 		index   uint64
 		ok      bool
-		reasons []string
+		reasons []string // RowCaughtUp's, then AppliedSince's
 	}{
 		{"caught up", func() ClusterSnapshot { return healthyCluster(t) }, idA, 1544, true, nil},
 		{"caught up, lower index", func() ClusterSnapshot { return healthyCluster(t) }, idC, 1000, true, nil},
 		{"the leader's own row", func() ClusterSnapshot { return healthyCluster(t) }, idB, 1544, true, nil},
 		{"index not reached", func() ClusterSnapshot { return healthyCluster(t) }, idA, 1550, false, []string{
-			"fw-a: matched_index 1544 is below 1550",
+			"fw-a: matched_index 1544 is below 1550 (lag 0)",
 			"fw-a: raft_last_applied 1544 is below 1550",
 		}},
 		{"lagging row", func() ClusterSnapshot {
 			return healthyCluster(t).with(func(c *ClusterSnapshot) { c.Stats = mustStats(t, "stats_degraded.json") })
 		}, idC, 1550, false, []string{
-			"fw-c: stats row not caught up (matched_index 1544, lag 6)",
+			"fw-c: matched_index 1544 is below 1550 (lag 6)",
 			"fw-c: raft_last_applied 1544 is below 1550",
 		}},
+		{"one entry behind but past the index: caught up", func() ClusterSnapshot {
+			return healthyCluster(t).with(func(c *ClusterSnapshot) {
+				s := *mustStats(t, "stats_leader.json")
+				s.Cluster.Nodes = append([]NodeCatchup(nil), s.Cluster.Nodes...)
+				s.Cluster.Nodes[2] = NodeCatchup{NodeID: idA, Role: "follower", MatchedIndex: ptr[uint64](1543), LagEntries: ptr[uint64](1)}
+				c.Stats = &s
+			})
+		}, idA, 1540, true, nil},
 		{"null matched_index", func() ClusterSnapshot {
 			return healthyCluster(t).with(func(c *ClusterSnapshot) {
 				c.Stats = mustStats(t, "stats_post_election.json")
@@ -333,7 +342,8 @@ func TestCaughtUpSince(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkVerdict(t, CaughtUpSince(tt.snap(), tt.node, tt.index), tt.ok, tt.reasons)
+			snap := tt.snap()
+			checkVerdict(t, AllOf(GateCaughtUp, RowCaughtUp(snap, tt.node, tt.index), AppliedSince(snap, tt.node, tt.index)), tt.ok, tt.reasons)
 		})
 	}
 }
@@ -395,9 +405,9 @@ func TestQuorumKept(t *testing.T) {
 			"stopping fw-b: voters up 3→2, quorum 2, failure tolerance 1→0", nil},
 		{"another voter already unhealthy", func() ClusterSnapshot {
 			return healthyCluster(t).with(func(c *ClusterSnapshot) { nodeIndex(c, "fw-a").Ready = mustReady(t, "ready_503_restarted.json") })
-		}, idC, false, "stopping fw-c: voters up 2→1, quorum 2, failure tolerance 0→-1", []string{
-			"stopping fw-c: voters up 2→1, quorum 2, failure tolerance 0→-1 would leave fewer than a quorum up: refuse",
-			"stopping fw-c: voters up 2→1, quorum 2, failure tolerance 0→-1: another voter is already unhealthy: fw-a: fw-a: /ready check dataplane_config failing: missing dataplane config (dhcp); fw-a: /ready check policy_replication failing: policy replication not caught up",
+		}, idC, false, "stopping fw-c: voters up 2→1, quorum 2: would lose quorum", []string{
+			"stopping fw-c: voters up 2→1, quorum 2: would lose quorum: refused",
+			"stopping fw-c: voters up 2→1, quorum 2: would lose quorum: another voter is already unhealthy: fw-a: fw-a: /ready check dataplane_config failing: missing dataplane config (dhcp); fw-a: /ready check policy_replication failing: policy replication not caught up",
 		}},
 		{"another voter not caught up (null matched_index)", func() ClusterSnapshot {
 			return healthyCluster(t).with(func(c *ClusterSnapshot) {
@@ -406,14 +416,40 @@ func TestQuorumKept(t *testing.T) {
 				s.Cluster.Nodes[2] = NodeCatchup{NodeID: idA, Role: "follower"}
 				c.Stats = &s
 			})
-		}, idC, false, "stopping fw-c: voters up 2→1, quorum 2, failure tolerance 0→-1", nil},
+		}, idC, false, "stopping fw-c: voters up 2→1, quorum 2: would lose quorum", nil},
+		{"another voter one entry behind (an append in flight) counts as up", func() ClusterSnapshot {
+			return healthyCluster(t).with(func(c *ClusterSnapshot) {
+				s := *mustStats(t, "stats_leader.json")
+				s.Cluster.Nodes = append([]NodeCatchup(nil), s.Cluster.Nodes...)
+				for i := range s.Cluster.Nodes {
+					if r := &s.Cluster.Nodes[i]; r.NodeID == idA {
+						m, lag := s.Cluster.LastLogIndex-1, uint64(1)
+						r.MatchedIndex, r.LagEntries, r.CaughtUp = &m, &lag, false
+					}
+				}
+				c.Stats = &s
+			})
+		}, idC, true, "stopping fw-c: voters up 3→2, quorum 2, failure tolerance 1→0", nil},
+		{"another voter two entries behind is down", func() ClusterSnapshot {
+			return healthyCluster(t).with(func(c *ClusterSnapshot) {
+				s := *mustStats(t, "stats_leader.json")
+				s.Cluster.Nodes = append([]NodeCatchup(nil), s.Cluster.Nodes...)
+				for i := range s.Cluster.Nodes {
+					if r := &s.Cluster.Nodes[i]; r.NodeID == idA {
+						m, lag := s.Cluster.LastLogIndex-2, uint64(2)
+						r.MatchedIndex, r.LagEntries, r.CaughtUp = &m, &lag, false
+					}
+				}
+				c.Stats = &s
+			})
+		}, idC, false, "stopping fw-c: voters up 2→1, quorum 2: would lose quorum", nil},
 		{"stopping an already unhealthy node keeps the count", func() ClusterSnapshot {
 			return healthyCluster(t).with(func(c *ClusterSnapshot) { nodeIndex(c, "fw-c").Ready = mustReady(t, "ready_503_restarted.json") })
 		}, idC, true, "stopping fw-c: voters up 2→2, quorum 2, failure tolerance 0→0", nil},
 		{"2-voter cluster", func() ClusterSnapshot {
 			return healthyCluster(t).with(func(c *ClusterSnapshot) { c.Members = members(idB, idA); c.Nodes = c.Nodes[:2] })
-		}, idA, false, "stopping fw-a: voters up 2→1, quorum 2, failure tolerance 0→-1", []string{
-			"stopping fw-a: voters up 2→1, quorum 2, failure tolerance 0→-1 would leave fewer than a quorum up: refuse",
+		}, idA, false, "stopping fw-a: voters up 2→1, quorum 2: would lose quorum", []string{
+			"stopping fw-a: voters up 2→1, quorum 2: would lose quorum: refused",
 		}},
 		{"learner stop does not touch quorum", func() ClusterSnapshot {
 			return healthyCluster(t).with(func(c *ClusterSnapshot) { c.Members = members(idB, "~"+idC, idA) })
@@ -430,7 +466,7 @@ func TestQuorumKept(t *testing.T) {
 		}},
 		{"voter missing from the inventory", func() ClusterSnapshot {
 			return healthyCluster(t).with(func(c *ClusterSnapshot) { c.Nodes = c.Nodes[1:] })
-		}, idC, false, "stopping fw-c: voters up 2→1, quorum 2, failure tolerance 0→-1", nil},
+		}, idC, false, "stopping fw-c: voters up 2→1, quorum 2: would lose quorum", nil},
 		{"not a member", func() ClusterSnapshot { return healthyCluster(t) }, "1000", false, "",
 			[]string{"stopping 1000: node 1000 is not a Raft member"}},
 		{"membership unknown", func() ClusterSnapshot {
@@ -454,6 +490,9 @@ func TestQuorumKept(t *testing.T) {
 			t.Errorf("value %s = %q, want %q", name, got, want)
 		}
 	}
+	if _, ok := QuorumKept(tests[2].snap(), idC).Value("tolerance_after"); ok {
+		t.Error("a stop that loses quorum must not record a failure tolerance")
+	}
 	if q := []int{Quorum(1), Quorum(2), Quorum(3), Quorum(4), Quorum(5)}; !reflect.DeepEqual(q, []int{1, 2, 2, 3, 3}) {
 		t.Errorf("Quorum(1..5) = %v", q)
 	}
@@ -469,20 +508,49 @@ func TestBinaryMatches(t *testing.T) {
 	checkVerdict(t, BinaryMatches("fw-a", sha, ""), false, []string{"fw-a: no target sha256 to compare with"})
 }
 
-func TestLeaderStable(t *testing.T) {
+func TestLeaderSteadyRemembersTheLastSample(t *testing.T) {
 	healthy := healthyCluster(t)
-	checkVerdict(t, LeaderStable(healthy, healthy), true, nil)
 	moved := healthy.with(func(c *ClusterSnapshot) { c.Stats = mustStats(t, "stats_post_election.json") })
-	checkVerdict(t, LeaderStable(healthy, moved), false, []string{"cluster: leader moved fw-b→fw-a", "cluster: term changed 7→8 (an election happened)"})
 	none := healthy.with(func(c *ClusterSnapshot) { c.Stats, c.StatsErr = nil, &APIError{Status: 503, Message: "leader unknown"} })
-	checkVerdict(t, LeaderStable(healthy, none), false, []string{"cluster: no leader in the latest sample"})
+	var c Check = LeaderSteady{}
+	judge := func(snap ClusterSnapshot) Verdict {
+		var v Verdict
+		c, v = c.Judge(Sample{Snap: snap})
+		return v
+	}
+	checkVerdict(t, judge(healthy), false, []string{"cluster: need two samples with a leader to judge leadership stable"})
+	checkVerdict(t, judge(healthy), true, nil)
+	checkVerdict(t, judge(moved), false, []string{"cluster: leader moved fw-b→fw-a"})
+	checkVerdict(t, judge(moved), true, nil)
+	checkVerdict(t, judge(none), false, []string{"cluster: no leader in the latest sample"})
+	checkVerdict(t, judge(moved), false, []string{"cluster: need two samples with a leader to judge leadership stable"})
+	// A new term under the same leader is an election too.
+	reelected := moved.with(func(c *ClusterSnapshot) {
+		s := *c.Stats
+		s.Cluster.CurrentTerm++
+		c.Stats = &s
+	})
+	checkVerdict(t, judge(reelected), false, []string{"cluster: term changed 8→9 (an election happened)"})
 }
 
-func TestFresh(t *testing.T) {
-	c := healthyCluster(t)
-	checkVerdict(t, Fresh(c, c.TakenAt.Add(2*time.Second), 5*time.Second), true, nil)
-	checkVerdict(t, Fresh(c, c.TakenAt.Add(9*time.Second), 5*time.Second), false, []string{"cluster: snapshot is 9s old (limit 5s)"})
-	checkVerdict(t, Fresh(ClusterSnapshot{}, c.TakenAt, 5*time.Second), false, []string{"cluster: no snapshot taken yet"})
+func TestQuorumMathNeverNegative(t *testing.T) {
+	for _, tt := range []struct {
+		q    QuorumMath
+		want string
+	}{
+		{QuorumOf("fw-b", 3, false), "stopping fw-b: voters up 3→2, quorum 2, failure tolerance 1→0"},
+		{QuorumOf("fw-e", 4, true), "stopping fw-e (a learner): voters up 4→4, quorum 3, failure tolerance 1→1"},
+		{QuorumOf("fw-a", 2, false), "stopping fw-a: voters up 2→1, quorum 2: would lose quorum"},
+		{QuorumOf("fw-a", 1, false), "stopping fw-a: voters up 1→0, quorum 1: would lose quorum"},
+		{QuorumMath{Who: "fw-c", Voters: 3, UpBefore: 1, UpAfter: 0}, "stopping fw-c: voters up 1→0, quorum 2: quorum is already lost"},
+	} {
+		if got := tt.q.String(); got != tt.want {
+			t.Errorf("%+v: %q, want %q", tt.q, got, tt.want)
+		}
+		if strings.Contains(tt.q.String(), "→-") || strings.Contains(tt.q.String(), " -") {
+			t.Errorf("%q prints a negative number", tt.q.String())
+		}
+	}
 }
 
 func TestNoAbortSignals(t *testing.T) {
@@ -503,18 +571,34 @@ func TestNoAbortSignals(t *testing.T) {
 	checkVerdict(t, NoAbortSignals("fw-b", before, nil), false, []string{"fw-b: no /metrics sample"})
 }
 
+// judgeAll runs checks once on snap, as one verdict.
+func judgeAll(name string, checks []Check, snap ClusterSnapshot) Verdict {
+	vs := make([]Verdict, len(checks))
+	for i, c := range checks {
+		_, vs[i] = c.Judge(Sample{Snap: snap})
+	}
+	return AllOf(name, vs...)
+}
+
+func refsABC() []NodeRef {
+	return []NodeRef{{Name: "fw-a", ID: idA}, {Name: "fw-b", ID: idB}, {Name: "fw-c", ID: idC}}
+}
+
 func TestPreCheck(t *testing.T) {
-	all := []string{idA, idB, idC}
-	v := PreCheck(healthyCluster(t), all)
+	checks := PreCheck(refsABC())
+	if len(checks) != 4 || checks[2].Name() != "fw-c ready" || checks[3].Name() != GateClusterHealthy {
+		t.Fatalf("checks = %v", checks)
+	}
+	v := judgeAll("pre-check", checks, healthyCluster(t))
 	checkVerdict(t, v, true, nil)
-	if got, _ := v.Value("fw-c.ready"); got != "8/8 ok" {
-		t.Errorf("fw-c.ready = %q", got)
+	if got, _ := v.Value("fw-c ready.ready"); got != "8/8 ok" {
+		t.Errorf("fw-c ready.ready = %q", got)
 	}
 	bad := healthyCluster(t).with(func(c *ClusterSnapshot) {
 		nodeIndex(c, "fw-c").Ready = mustReady(t, "ready_503_restarted.json")
 		c.Stats = mustStats(t, "stats_degraded.json")
 	})
-	v = PreCheck(bad, all)
+	v = judgeAll("pre-check", checks, bad)
 	checkVerdict(t, v, false, []string{
 		"fw-c: /ready check dataplane_config failing: missing dataplane config (dhcp)",
 		"fw-c: /ready check policy_replication failing: policy replication not caught up",
@@ -522,9 +606,6 @@ func TestPreCheck(t *testing.T) {
 	})
 	if !strings.HasPrefix(v.Err().Error(), "pre-check: fw-c: /ready check dataplane_config") {
 		t.Errorf("Err = %v", v.Err())
-	}
-	if PreCheck(healthyCluster(t), all).Err() != nil {
-		t.Error("OK verdict has an error")
 	}
 }
 

@@ -142,6 +142,22 @@ func ParseMetrics(r io.Reader) (*Metrics, error) {
 	return m, nil
 }
 
+// CoreGauges are the raft_* gauges every Neuwerk /metrics page carries. A
+// page without them is not a sample of zeros but a bad answer: another
+// service on the port, or a proxy's page.
+var CoreGauges = []string{MetricRaftIsLeader, MetricRaftCurrentTerm, MetricRaftLastLogIndex, MetricRaftLastApplied}
+
+// MissingCore lists the CoreGauges the scrape lacks.
+func (m *Metrics) MissingCore() []string {
+	var out []string
+	for _, name := range CoreGauges {
+		if !m.Has(name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 // Has reports whether the scrape contained the metric family name.
 func (m *Metrics) Has(name string) bool {
 	if m == nil {

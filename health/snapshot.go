@@ -75,6 +75,15 @@ func (c ClusterSnapshot) Leader() (NodeCatchup, bool) {
 	return c.Stats.Cluster.Leader()
 }
 
+// NoLeaderReason says why the snapshot shows no leader: the stats call's
+// error (502/503 while an election runs), or no row with role leader.
+func (c ClusterSnapshot) NoLeaderReason() string {
+	if c.StatsErr != nil {
+		return c.StatsErr.Error()
+	}
+	return "no stats row has role leader"
+}
+
 // Row returns the stats row of nodeID. Rows are looked up by id, never by
 // position: followers are ordered by node_id as a string.
 func (c ClusterSnapshot) Row(nodeID string) (NodeCatchup, bool) {

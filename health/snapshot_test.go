@@ -42,7 +42,7 @@ func TestRefreshHealthyCluster(t *testing.T) {
 	if snap.StatsErr != nil || snap.Stats == nil || snap.StatsFrom == "" || snap.MembersErr != nil || len(snap.Members.Members) != 3 {
 		t.Fatalf("leader view: stats %v from %q, members %v", snap.StatsErr, snap.StatsFrom, snap.MembersErr)
 	}
-	checkVerdict(t, PreCheck(snap, []string{idA, idB, idC}), true, nil)
+	checkVerdict(t, judgeAll("pre-check", PreCheck(refsABC()), snap), true, nil)
 	checkVerdict(t, QuorumKept(snap, idC), true, nil)
 }
 
@@ -63,7 +63,7 @@ func TestRefreshWithANodeDown(t *testing.T) {
 	}
 	v := QuorumKept(snap, idC)
 	checkVerdict(t, v, false, nil)
-	if v.Summary != "stopping fw-c: voters up 2→1, quorum 2, failure tolerance 0→-1" {
+	if v.Summary != "stopping fw-c: voters up 2→1, quorum 2: would lose quorum" {
 		t.Errorf("summary = %q", v.Summary)
 	}
 }

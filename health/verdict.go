@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -20,17 +21,60 @@ type Verdict struct {
 	Values  []GateValue
 }
 
-// GateValue is one named input of a gate, formatted for display.
+// GateValue is one named input of a gate. Its Value is typed, so a view
+// formats a sha256 as a sha256 and a count as a number without guessing.
 type GateValue struct {
 	Name  string
-	Value string
+	Value Value
 }
 
-// Value returns the named value, if the gate recorded it.
+// Value is a gate input: a Count, a Number, a SHA256 or a Text. String is
+// its full form, the one the journal records.
+type Value interface{ String() string }
+
+// Count is a whole number: an index, a term, voters.
+type Count uint64
+
+// Number is a counter's or gauge's value.
+type Number float64
+
+// Text is a value that is words: "ok", "down", "6/8 ok", a node name.
+type Text string
+
+// SHA256 is a binary's sha256 in lower-case hex; Short is what a screen
+// shows of it.
+type SHA256 string
+
+func (c Count) String() string  { return strconv.FormatUint(uint64(c), 10) }
+func (n Number) String() string { return strconv.FormatFloat(float64(n), 'g', -1, 64) }
+func (t Text) String() string   { return string(t) }
+func (s SHA256) String() string { return string(s) }
+
+// Short is the first 12 hex digits, as the plan prints a sha256.
+func (s SHA256) Short() string {
+	if len(s) > 12 {
+		return string(s[:12])
+	}
+	return string(s)
+}
+
+// ShortValue is a value as a screen shows it: a sha256 shortened, anything
+// else in full.
+func ShortValue(v Value) string {
+	if s, ok := v.(SHA256); ok {
+		return s.Short()
+	}
+	if v == nil {
+		return ""
+	}
+	return v.String()
+}
+
+// Value returns the named value's full form, if the gate recorded it.
 func (v Verdict) Value(name string) (string, bool) {
 	for _, gv := range v.Values {
 		if gv.Name == name {
-			return gv.Value, true
+			return gv.Value.String(), true
 		}
 	}
 	return "", false
@@ -81,8 +125,12 @@ func (b *verdict) fail(format string, args ...any) {
 	b.v.Reasons = append(b.v.Reasons, fmt.Sprintf(format, args...))
 }
 
-func (b *verdict) set(name, format string, args ...any) {
-	b.v.Values = append(b.v.Values, GateValue{Name: name, Value: fmt.Sprintf(format, args...)})
+func (b *verdict) set(name string, v Value) {
+	b.v.Values = append(b.v.Values, GateValue{Name: name, Value: v})
+}
+
+func (b *verdict) text(name, format string, args ...any) {
+	b.set(name, Text(fmt.Sprintf(format, args...)))
 }
 
 func (b *verdict) done() Verdict { return b.v }

@@ -224,20 +224,22 @@ func (e *e2e) waitHealthy(ctx context.Context, within time.Duration) health.Clus
 	if err := x.Connect(ctx); err != nil {
 		e.t.Fatal(err)
 	}
-	var ids []string
+	var refs []health.NodeRef
 	for _, n := range e.c.Info().Nodes {
-		ids = append(ids, n.NodeID)
+		refs = append(refs, health.NodeRef{Name: n.Name, ID: n.NodeID})
 	}
 	deadline := time.Now().Add(within)
-	var v health.Verdict
+	var reasons []string
 	for time.Now().Before(deadline) {
 		snap := x.Poll(ctx)
-		if v = health.PreCheck(snap, ids); v.OK {
+		g := health.Gate{Name: "pre-check", Checks: health.PreCheck(refs)}.Open(snap.TakenAt, time.Time{}).Observe(health.Sample{Snap: snap})
+		if g.Outcome() == health.Passed {
 			return snap
 		}
+		reasons = g.Reasons()
 		time.Sleep(300 * time.Millisecond)
 	}
-	e.t.Fatalf("cluster not healthy within %s: %s", within, v)
+	e.t.Fatalf("cluster not healthy within %s: %s", within, strings.Join(reasons, "; "))
 	return health.ClusterSnapshot{}
 }
 
@@ -512,8 +514,8 @@ func TestE2EStallRolledBack(t *testing.T) {
 	// window longer than that must see its raft_last_applied fall behind.
 	e := startE2E(t, 3, 10*time.Second, 25*time.Second)
 	f := upgradeFails(t, e, "1.1.1-stall")
-	if f.GateValues["caught up.ok"] != "false" || !strings.Contains(f.Detail, "raft_last_applied") {
-		t.Errorf("stall not caught by the caught-up gate (raft_last_applied): %s %v", f.Detail, f.GateValues)
+	if f.GateValues["applied.ok"] != "false" || !strings.Contains(f.Detail, "raft_last_applied") {
+		t.Errorf("stall not caught by the applied check (raft_last_applied): %s %v", f.Detail, f.GateValues)
 	}
 	if f.GateValues["node healthy.ok"] != "true" {
 		t.Errorf("stall: the node should look healthy, only behind: %v", f.GateValues)

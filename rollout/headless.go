@@ -519,7 +519,7 @@ func Status(ctx context.Context, env Env) (StatusReport, error) {
 			rep.Term = s.Snap.Stats.Cluster.CurrentTerm
 		}
 	} else {
-		rep.Notes = append(rep.Notes, "no leader: "+runbook.StatsErrText(s.Snap))
+		rep.Notes = append(rep.Notes, "no leader: "+s.Snap.NoLeaderReason())
 	}
 	if s.LockErr != nil {
 		rep.Notes = append(rep.Notes, "locks: "+s.LockErr.Error())
@@ -527,8 +527,9 @@ func Status(ctx context.Context, env Env) (StatusReport, error) {
 	for i, name := range x.NodeNames() {
 		f := s.Files[i]
 		id := x.NodeID(name)
-		row := SnapshotRow(s.Snap, name, id)
-		row.SHA256, row.Active, row.Release = f.SHA256, f.Active, x.Identify(f.SHA256).Label()
+		v := runbook.ViewNode(s.Snap, name, id)
+		row := NodeStatusRow{Name: name, NodeID: id, Role: v.Role, Ready: v.Ready, Failing: v.Failing, Lag: v.Lag,
+			SHA256: f.SHA256, Active: f.Active, Release: x.Identify(f.SHA256).Label()}
 		if f.NewPresent {
 			row.Staged = x.Identify(f.NewSHA256).Label()
 		}
@@ -541,58 +542,6 @@ func Status(ctx context.Context, env Env) (StatusReport, error) {
 		rep.Nodes = append(rep.Nodes, row)
 	}
 	return rep, nil
-}
-
-// SnapshotRow is what a snapshot says of one node: its role (leader,
-// follower, learner or unknown), lag, and readiness with the failing checks
-// (or why the node did not answer).
-func SnapshotRow(snap health.ClusterSnapshot, name, id string) NodeStatusRow {
-	row := NodeStatusRow{Name: name, NodeID: id, Role: "unknown"}
-	if m, ok := snap.Member(id); ok {
-		switch {
-		case !m.IsVoter:
-			row.Role = "learner"
-		case m.Role == "leader":
-			row.Role = "leader"
-		default:
-			row.Role = "follower"
-		}
-	}
-	if r, ok := snap.Row(id); ok {
-		switch {
-		case r.Role == "leader":
-			row.Role = "leader"
-		case row.Role == "unknown" || row.Role == "leader":
-			row.Role = "follower"
-		}
-		row.Lag = r.LagEntries
-	}
-	if ns, ok := snap.NodeByID(id); ok {
-		v := health.NodeHealthy(ns)
-		row.Ready = v.OK
-		if !v.OK {
-			if f, ok := v.Value("failing"); ok {
-				row.Failing = strings.Split(f, ", ")
-			} else {
-				row.Failing = shortReasons(v.Reasons)
-			}
-		}
-	}
-	return row
-}
-
-func shortReasons(rs []string) []string {
-	out := make([]string, 0, len(rs))
-	for _, r := range rs {
-		if i := strings.Index(r, ": "); i >= 0 {
-			r = r[i+2:]
-		}
-		if len(r) > 80 {
-			r = r[:80] + "…"
-		}
-		out = append(out, r)
-	}
-	return out
 }
 
 // RenderStatus writes the node table.

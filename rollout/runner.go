@@ -225,9 +225,14 @@ func RunHeadless(ctx context.Context, m runbook.Machine, x *executor.Executor, o
 
 // isLong: effects worth a "started" line.
 func isLong(e runbook.Effect) bool {
-	switch e.(type) {
-	case runbook.StageBinary, runbook.BackupNode, runbook.TakeSysdump, runbook.StopService, runbook.StartService, runbook.VerifyBackupSet:
+	switch e := e.(type) {
+	case runbook.TakeSysdump, runbook.VerifyBackupSet:
 		return true
+	case runbook.NodeAction:
+		switch e.Op {
+		case runbook.OpStage, runbook.OpBackup, runbook.OpStop, runbook.OpStart:
+			return true
+		}
 	}
 	return false
 }
@@ -239,10 +244,13 @@ func effectDetail(e runbook.Effect) string {
 			return string(e.Purpose) + " (one per node: no leader)"
 		}
 		return string(e.Purpose)
-	case runbook.BackupNode:
-		return e.Mode.String()
-	case runbook.StageBinary:
-		return "sha256 " + runbook.ShortSHA(e.SHA256)
+	case runbook.NodeAction:
+		switch e.Op {
+		case runbook.OpBackup:
+			return e.Backup.String()
+		case runbook.OpStage:
+			return "sha256 " + runbook.ShortSHA(e.SHA256)
+		}
 	case runbook.VerifyBackupSet:
 		return "set " + e.Set
 	}
@@ -352,13 +360,15 @@ func (r *EventLog) AfterEvent(m runbook.Machine, ev runbook.Event) {
 		return
 	}
 	g := m.Gate
-	if !g.Open || len(g.Checks) == 0 {
+	r.mu.Lock()
+	if !g.Open || len(g.Results()) == 0 {
 		r.gateKey = ""
+		r.mu.Unlock()
 		return
 	}
 	var failing []string
 	var reasons []string
-	for _, c := range g.Checks {
+	for _, c := range g.Results() {
 		if !c.OK {
 			failing = append(failing, c.Gate)
 			reasons = append(reasons, c.Reasons...)
@@ -368,14 +378,16 @@ func (r *EventLog) AfterEvent(m runbook.Machine, ev runbook.Event) {
 	key := string(g.Step) + "|" + g.Name + "|" + strings.Join(failing, ",")
 	now := time.Now()
 	if key == r.gateKey && now.Sub(r.gateAt) < 15*time.Second {
+		r.mu.Unlock()
 		return
 	}
 	r.gateKey, r.gateAt = key, now
+	r.mu.Unlock()
 	l := LogEntry{TS: now, Node: g.Node, Type: "gate", Op: "gate " + g.Name, Step: string(g.Step)}
 	if len(failing) == 0 {
 		l.Status = "holding"
-		if g.Window > 0 {
-			l.Detail = fmt.Sprintf("all %d checks hold; must hold for %s", len(g.Checks), g.Window)
+		if g.Hold > 0 {
+			l.Detail = fmt.Sprintf("all %d checks hold; must hold for %s", len(g.Results()), g.Hold)
 		}
 	} else {
 		l.Status = "waiting"

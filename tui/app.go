@@ -6,7 +6,6 @@ package tui
 
 import (
 	"fmt"
-	"maps"
 	"strings"
 	"time"
 
@@ -16,7 +15,6 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
-	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/rollout"
 	"github.com/nwroll/nwroll/rollout/runbook"
 )
@@ -82,10 +80,6 @@ type Model struct {
 
 	lastMachTick  time.Time
 	refreshing    bool
-	seen          map[string]time.Time // last good poll per node
-	nodeErr       map[string]string    // why the last poll of a node failed
-	sysdumpByID   map[runbook.EffectID]runbook.SysdumpPurpose
-	baseline      string // the baseline sysdump's path
 	transfers     map[string]transfer
 	spin          spinner.Model
 	dialogStep    runbook.StepID // the approval dialog on screen
@@ -112,7 +106,6 @@ func New(deps Deps) Model {
 		deps.PrepareTimeout = 2 * time.Minute
 	}
 	m := Model{deps: deps, isDark: true, keys: DefaultKeyMap(), help: help.New(),
-		seen: map[string]time.Time{}, nodeErr: map[string]string{}, sysdumpByID: map[runbook.EffectID]runbook.SysdumpPurpose{},
 		transfers: map[string]transfer{}}
 	m.st = NewStyles(m.isDark, deps.NoColor)
 	m.spin = spinner.New(spinner.WithSpinner(spinner.MiniDot))
@@ -220,28 +213,10 @@ func (m Model) feed(ev runbook.Event) (Model, tea.Cmd) {
 	if m.stage != stageRunning {
 		return m, nil
 	}
-	if s, ok := ev.(runbook.Snapshot); ok {
-		m.noteSeen(s.Snap)
-	}
-	if r, ok := ev.(runbook.EffectResult); ok {
-		if p, ok := m.sysdumpByID[r.ID]; ok {
-			m.sysdumpByID = maps.Clone(m.sysdumpByID)
-			delete(m.sysdumpByID, r.ID)
-			if info, ok := r.Data.(runbook.SysdumpInfo); ok && r.Err == nil && p == runbook.SysdumpBaseline {
-				m.baseline = info.Path
-			}
-		}
-	}
 	next, effs := runbook.Next(m.machine, ev)
 	m.machine = next
 	var cmds []tea.Cmd
 	if len(effs) > 0 {
-		for _, e := range effs {
-			if t, ok := e.(runbook.TakeSysdump); ok {
-				m.sysdumpByID = maps.Clone(m.sysdumpByID)
-				m.sysdumpByID[t.ID] = t.Purpose
-			}
-		}
 		m.seq++
 		cmds = append(cmds, dispatchCmd(m.eng, m.seq, effs))
 	}
@@ -259,20 +234,6 @@ func (m Model) feed(ev runbook.Event) (Model, tea.Cmd) {
 	return m, tea.Batch(cmds...)
 }
 
-// noteSeen records, per node, when it last answered a poll and why not.
-// The maps are copied first: a Model is a value, and an earlier copy (a
-// test's, or one being drawn) must not see this one change.
-func (m *Model) noteSeen(snap health.ClusterSnapshot) {
-	m.seen, m.nodeErr = maps.Clone(m.seen), maps.Clone(m.nodeErr)
-	for _, n := range snap.Nodes {
-		if err := nodePollError(n); err != "" {
-			m.nodeErr[n.Name] = err
-			continue
-		}
-		delete(m.nodeErr, n.Name)
-		m.seen[n.Name] = n.TakenAt
-	}
-}
 
 // syncDialog opens a fresh, unarmed approval dialog when the machine asks
 // for a new approval; the dialog arms itself after armDelay.
@@ -514,7 +475,7 @@ func (m Model) openViewer() (tea.Model, tea.Cmd) {
 	for _, n := range m.machine.Plan.Nodes {
 		names[n.NodeID] = n.Name
 	}
-	base := m.baseline
+	base := m.machine.Sysdumps[runbook.SysdumpBaseline]
 	if base == path {
 		base = ""
 	}

@@ -30,7 +30,6 @@ func BenchmarkConsoleView(b *testing.B) {
 			})
 			h.m.machine = d.M
 			h.m.now = c.Now()
-			h.m.noteSeen(d.M.Latest)
 			var entries []rollout.LogEntry
 			for i := range maxLogLines {
 				entries = append(entries, rollout.LogEntry{TS: rollouttest.T0.Add(time.Duration(i) * time.Second), Node: rollouttest.NodeName(i % n),

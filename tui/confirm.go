@@ -7,6 +7,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
@@ -48,7 +49,11 @@ func (m Model) dialogView(maxH int) string {
 			m.hint("y", "abort", "n/esc", "keep going (default)"))
 	}
 	if s, ok := mc.AwaitingApproval(); ok {
-		return box(st.Dialog, m.approvalLines(s, w-4)...)
+		lines := m.approvalLines(s, w-4, false)
+		if len(fitLines(lines, 0, 0)) > maxH-2 {
+			lines = m.approvalLines(s, w-4, true) // the quorum line, and the checks' count, not each check
+		}
+		return box(st.Dialog, lines...)
 	}
 	if p := mc.Pause; p != nil {
 		return box(st.DialogDanger, m.pauseLines(*p, w-4)...)
@@ -86,39 +91,39 @@ func fitLines(lines []string, maxH, tail int) []string {
 }
 
 // approvalLines: what will happen, on which node, with which commands;
-// the gate values that justify it; the quorum arithmetic.
-func (m Model) approvalLines(s runbook.StepState, w int) []string {
+// the gate values that justify it; the quorum arithmetic; the checks that
+// must pass afterwards. Every word comes from the step's definition as it
+// stands now (rollout's Machine.Text).
+func (m Model) approvalLines(s runbook.StepState, w int, compact bool) []string {
 	st := m.st
 	mc := m.machine
-	title := fmt.Sprintf("Approve step %d of %d: %s", stepNumber(mc, s.ID), len(mc.Steps), s.Title)
+	tx, _ := mc.Text(s.ID)
+	title := fmt.Sprintf("Approve step %d of %d: %s", stepNumber(mc, s.ID), len(mc.Steps), tx.Title)
 	lines := []string{st.DialogTitle.Render(title), ""}
-	quorum := s.Quorum
-	if mc.Gate.Open && mc.Gate.Summary != "" {
-		quorum = mc.Gate.Summary
+	if tx.Quorum != "" {
+		lines = append(lines, wrapHang(st.Bold.Render("Quorum: "), tx.Quorum, w), "")
 	}
-	if quorum != "" {
-		lines = append(lines, wrapHang(st.Bold.Render("Quorum: "), quorum, w), "")
-	}
-	if s.Node != "" {
-		lines = append(lines, st.Bold.Render("On "+s.Node+":"))
+	if tx.Node != "" {
+		lines = append(lines, st.Bold.Render("On "+tx.Node+":"))
 	} else {
 		lines = append(lines, st.Bold.Render("What happens:"))
 	}
-	for _, d := range s.Does {
-		lines = append(lines, wrapHang("  - ", m.concretePaths(d, s.Node), w))
+	for _, d := range tx.Does {
+		lines = append(lines, wrapHang("  - ", m.concretePaths(d, tx.Node), w))
 	}
-	if mc.Gate.Open && len(mc.Gate.Checks) > 0 {
-		lines = append(lines, "", st.Bold.Render(fmt.Sprintf("Gate %s, now:", mc.Gate.Name)))
-		for _, c := range mc.Gate.Checks {
+	if g := mc.Gate; g.Open && g.Step == s.ID && len(g.Results()) > 0 && !compact {
+		lines = append(lines, "", st.Bold.Render(fmt.Sprintf("Gate %s, now:", g.Name)))
+		for _, c := range g.Results() {
 			lines = append(lines, checkLine(st, c, w))
 		}
 	}
-	if len(s.Gates) > 0 {
-		hold := ""
-		if s.Hold > 0 {
-			hold = fmt.Sprintf(", all held for %s", s.Hold)
+	if g := tx.Gate; g != nil && compact {
+		lines = append(lines, "", st.Dim.Render(wrap(upperFirst(g.Heading())+".", w)))
+	} else if g != nil {
+		lines = append(lines, "", st.Dim.Render(upperFirst(g.Heading())+":"))
+		for _, c := range g.Checks {
+			lines = append(lines, st.Dim.Render(wrapHang("  · ", m.concretePaths(c, tx.Node), w)))
 		}
-		lines = append(lines, "", st.Dim.Render(fmt.Sprintf("Afterwards %d gates must pass%s.", len(s.Gates), hold)))
 	}
 	lines = append(lines, "")
 	if m.dialogArmed {
@@ -220,12 +225,12 @@ func (m Model) pauseChoices() []string {
 	return out
 }
 
-func checkLine(st Styles, c runbook.GateCheck, w int) string {
+func checkLine(st Styles, c health.CheckResult, w int) string {
 	return indentedCheck(st, c, "  ", w)
 }
 
 // indentedCheck is a check's glyph and text after indent, wrapped to w.
-func indentedCheck(st Styles, c runbook.GateCheck, indent string, w int) string {
+func indentedCheck(st Styles, c health.CheckResult, indent string, w int) string {
 	glyph := st.OK.Render(GlyphOK)
 	if !c.OK {
 		glyph = st.Fail.Render(GlyphFail)
@@ -234,7 +239,7 @@ func indentedCheck(st Styles, c runbook.GateCheck, indent string, w int) string 
 }
 
 // checkText is why a check fails, or what it saw when it holds.
-func checkText(c runbook.GateCheck) string {
+func checkText(c health.CheckResult) string {
 	switch {
 	case !c.OK && len(c.Reasons) > 0:
 		return strings.Join(c.Reasons, "; ")
@@ -243,22 +248,9 @@ func checkText(c runbook.GateCheck) string {
 	}
 	vals := make([]string, 0, len(c.Values))
 	for _, v := range c.Values {
-		vals = append(vals, v.Name+" "+shortHex(v.Value))
+		vals = append(vals, v.Name+" "+health.ShortValue(v.Value))
 	}
 	return strings.Join(vals, ", ")
-}
-
-// shortHex shortens a sha256 to its first 12 digits, as the plan does.
-func shortHex(s string) string {
-	if len(s) != 64 {
-		return s
-	}
-	for _, r := range s {
-		if !strings.ContainsRune("0123456789abcdef", r) {
-			return s
-		}
-	}
-	return s[:12]
 }
 
 // concretePaths replaces the plan's per-node placeholders with the node's

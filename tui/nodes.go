@@ -1,9 +1,7 @@
 package tui
 
 import (
-	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"time"
 
@@ -12,8 +10,6 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
-	"github.com/nwroll/nwroll/health"
-	"github.com/nwroll/nwroll/rollout"
 	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
@@ -101,65 +97,65 @@ func (p *nodesPane) setStylesSelected(st Styles) {
 	})
 }
 
-// tableRows builds the node table from the machine's latest snapshot and
-// the console's record of when each node last answered.
+// tableRows builds the node table from the machine's view of each node.
 func (m Model) tableRows() []table.Row {
 	st := m.st
 	var rows []table.Row
-	for _, name := range m.nodeNames() {
-		if m.stage != stageRunning {
-			state := "connecting…"
-			if m.stage == stageRefused {
-				state = "untouched"
-			}
-			rows = append(rows, table.Row{name, "", "", "", "", "", state})
-			continue
+	if m.stage != stageRunning {
+		state := "connecting…"
+		if m.stage == stageRefused {
+			state = "untouched"
 		}
-		ns, _ := m.machine.NodeByName(name)
-		snapRow := rollout.SnapshotRow(m.machine.Latest, name, ns.NodeID)
-		role := snapRow.Role
+		for _, name := range m.nodeNames() {
+			rows = append(rows, table.Row{name, "", "", "", "", "", state})
+		}
+		return rows
+	}
+	target := m.machine.Plan.Target
+	for _, v := range m.machine.NodeViews() {
+		role := v.Role
 		switch role {
 		case "leader":
 			role = st.Leader.Render(GlyphLeader + " leader")
 		case "unknown":
 			role = st.Dim.Render("? unknown")
 		}
-		release := ns.Binary.Label()
-		if ns.Binary.Version == m.machine.Plan.Target.Version && ns.Binary.SHA256 == m.machine.Plan.Target.SHA256 {
+		release := v.Binary.Label()
+		if v.Binary == target {
 			release = st.OK.Render(release)
 		}
-		if ns.Staged && ns.Binary.SHA256 != m.machine.Plan.Target.SHA256 {
+		if v.Staged && v.Binary.SHA256 != target.SHA256 {
 			release += st.Dim.Render(" +new")
 		}
 		ready := st.OK.Render(GlyphOK)
 		switch {
-		case m.nodeErr[name] != "":
-			ready = st.Fail.Render(GlyphFail + " " + m.nodeErr[name])
 		case !m.machine.HaveSnapshot:
 			ready = st.Dim.Render("…")
-		case !snapRow.Ready:
-			ready = st.Fail.Render(GlyphFail + " " + strings.Join(snapRow.Failing, ", "))
+		case v.Unreachable != "":
+			ready = st.Fail.Render(GlyphFail + " " + v.Unreachable)
+		case !v.Ready:
+			ready = st.Fail.Render(GlyphFail + " " + strings.Join(v.Failing, ", "))
 		}
 		lag := "—"
-		if snapRow.Lag != nil {
-			lag = fmt.Sprint(*snapRow.Lag)
+		if v.Lag != nil {
+			lag = fmt.Sprint(*v.Lag)
 		}
 		seen := "never"
-		if t, ok := m.seen[name]; ok {
-			seen = fmtAge(m.now.Sub(t))
-			if m.now.Sub(t) > 5*time.Second {
+		if !v.LastSeen.IsZero() {
+			seen = fmtAge(m.now.Sub(v.LastSeen))
+			if m.now.Sub(v.LastSeen) > 5*time.Second {
 				seen = st.Warn.Render(seen)
 			}
 		}
-		rows = append(rows, table.Row{name, role, release, ready, lag, seen, nodeStateCell(st, ns)})
+		rows = append(rows, table.Row{v.Name, role, release, ready, lag, seen, nodeStateCell(st, v.Status)})
 	}
 	return rows
 }
 
 // nodeStateCell is the rollout state with its glyph.
-func nodeStateCell(st Styles, ns runbook.NodeState) string {
-	s := ns.Status.String()
-	switch ns.Status {
+func nodeStateCell(st Styles, status runbook.NodeStatus) string {
+	s := status.String()
+	switch status {
 	case runbook.NodePending:
 		return st.Dim.Render(GlyphPending + " " + s)
 	case runbook.NodeUpgraded, runbook.NodeOnTarget, runbook.NodeBackedUp, runbook.NodeStaged:
@@ -170,35 +166,6 @@ func nodeStateCell(st Styles, ns runbook.NodeState) string {
 		return st.Warn.Render(GlyphRollback + " " + s)
 	}
 	return st.Running.Render(GlyphRunning + " " + s)
-}
-
-// nodePollError is why a node did not answer its last poll, short enough
-// for a cell; "" when it answered.
-func nodePollError(n health.NodeSnapshot) string {
-	err := n.HealthErr
-	if err == nil {
-		err = n.ReadyErr
-	}
-	if err == nil {
-		return ""
-	}
-	var ne net.Error
-	switch {
-	case health.IsNodeDown(err):
-		return "unreachable: " + lastClause(err.Error())
-	case errors.As(err, &ne) && ne.Timeout():
-		return "timeout"
-	}
-	return lastClause(err.Error())
-}
-
-// lastClause keeps the end of a wrapped error: "dial tcp …: connection
-// refused" → "connection refused".
-func lastClause(s string) string {
-	if i := strings.LastIndex(s, ": "); i >= 0 && i+2 < len(s) {
-		return s[i+2:]
-	}
-	return s
 }
 
 // fmtAge: "0.4s ago"-style ages without the "ago".

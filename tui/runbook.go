@@ -90,16 +90,18 @@ func runbookLines(st Styles, mc runbook.Machine, now time.Time, transfers map[st
 	cur := -1
 	curStep, hasCur := mc.Current()
 	var phase runbook.Phase
+	texts := mc.Texts()
 	for i, s := range mc.Steps {
-		if s.Phase != phase {
-			phase = s.Phase
+		tx := texts[i]
+		if tx.Phase != phase {
+			phase = tx.Phase
 			lines = append(lines, st.Dim.Render(fmt.Sprintf("Phase %d · %s", int(phase), phase)))
 		}
 		isCur := hasCur && s.ID == curStep.ID
 		glyph := stepGlyph(st, s.Status, spin)
 		dur := stepDuration(s, now)
-		title := fmt.Sprintf("%2d. %s", i+1, s.Title)
-		if s.Approval && s.Status == runbook.StatusPending {
+		title := fmt.Sprintf("%2d. %s", i+1, tx.Title)
+		if tx.Approval && s.Status == runbook.StatusPending {
 			title += st.Dim.Render(" [approval]")
 		}
 		line := fmt.Sprintf(" %s %s", glyph, title)
@@ -172,42 +174,38 @@ func gateLines(st Styles, mc runbook.Machine, now time.Time, w int) []string {
 	}
 	var head string
 	switch {
-	case g.OK && g.Window > 0 && !g.HeldSince.IsZero():
-		head = st.OK.Render(fmt.Sprintf("gate %s: all %d checks hold for %s of %s", g.Name, len(g.Checks), fmtDuration(now.Sub(g.HeldSince)), g.Window))
-	case g.OK:
-		head = st.OK.Render(fmt.Sprintf("gate %s: all %d checks hold", g.Name, len(g.Checks)))
+	case g.OK() && g.Hold > 0 && !g.HeldSince().IsZero():
+		head = st.OK.Render(fmt.Sprintf("gate %s: %s for %s of %s", g.Name, allHold(len(g.Results())), fmtDuration(now.Sub(g.HeldSince())), g.Hold))
+	case g.OK():
+		head = st.OK.Render(fmt.Sprintf("gate %s: %s", g.Name, allHold(len(g.Results()))))
 	default:
 		failing := 0
-		for _, c := range g.Checks {
+		for _, c := range g.Results() {
 			if !c.OK {
 				failing++
 			}
 		}
-		head = st.Warn.Render(fmt.Sprintf("gate %s: waiting on %d of %d checks", g.Name, failing, len(g.Checks)))
+		head = st.Warn.Render(fmt.Sprintf("gate %s: waiting on %d of %d checks", g.Name, failing, len(g.Results())))
 	}
-	if !g.Deadline.IsZero() {
-		head += st.Dim.Render(" · " + fmtDuration(g.Deadline.Sub(now)) + " left")
+	if !g.Deadline().IsZero() {
+		head += st.Dim.Render(" · " + fmtDuration(g.Deadline().Sub(now)) + " left")
 	}
-	if !g.LeaderlessSince.IsZero() {
-		head += st.Warn.Render(" · no leader for " + fmtDuration(now.Sub(g.LeaderlessSince)))
+	if !g.LeaderlessSince().IsZero() {
+		head += st.Warn.Render(" · no leader for " + fmtDuration(now.Sub(g.LeaderlessSince())))
 	}
 	lines := []string{"      " + head}
-	if g.Summary != "" && !summaryInChecks(g) {
-		lines = append(lines, wrapIndent(st.Dim.Render(g.Summary), w, 6)...)
-	}
-	for _, c := range g.Checks {
+	for _, c := range g.Results() {
 		lines = append(lines, indentedCheck(st, c, "      ", w))
 	}
 	return lines
 }
 
-func summaryInChecks(g runbook.GateView) bool {
-	for _, c := range g.Checks {
-		if c.Summary == g.Summary {
-			return true
-		}
+// allHold is "all 5 checks hold", or "its check holds" for one.
+func allHold(n int) string {
+	if n == 1 {
+		return "its check holds"
 	}
-	return false
+	return fmt.Sprintf("all %d checks hold", n)
 }
 
 // wrapIndent wraps s to w columns, indenting every line by indent.

@@ -20,7 +20,7 @@ func inStabiliseGate(node string) func(Model) bool {
 	return func(m Model) bool {
 		s, ok := m.machine.Current()
 		return ok && s.Kind == runbook.StepUpgrade && s.Node == node && m.machine.Gate.Open && m.machine.Gate.Name == "stabilise" &&
-			!m.machine.Gate.HeldSince.IsZero()
+			!m.machine.Gate.HeldSince().IsZero()
 	}
 }
 

@@ -275,24 +275,33 @@ func (x *Executor) perform(ctx context.Context, e runbook.Effect) (any, error) {
 		return nil, x.LockNodes(ctx, e.Nodes, e.Resume)
 	case runbook.UnlockNodes:
 		return nil, x.UnlockNodes(ctx, e.Nodes)
-	case runbook.StageBinary:
-		return nil, x.Stage(ctx, e.Node, e.SHA256)
-	case runbook.BackupNode:
-		return x.Backup(ctx, e.Node, e.Mode)
 	case runbook.VerifyBackupSet:
 		return nil, x.VerifyBackupSet(ctx, e.Set, e.Nodes)
-	case runbook.StopService:
-		return nil, x.ServiceCommand(ctx, e.Node, "stop")
-	case runbook.StartService:
-		return nil, x.ServiceCommand(ctx, e.Node, "start")
-	case runbook.KeepPrev:
-		return nil, x.KeepPrev(ctx, e.Node)
-	case runbook.SwapBinary:
-		return nil, x.Rename(ctx, e.Node, ".new", e.SHA256)
-	case runbook.RestorePrev:
-		return nil, x.Rename(ctx, e.Node, ".prev", e.SHA256)
+	case runbook.NodeAction:
+		return x.nodeAction(ctx, e)
 	}
 	return nil, fmt.Errorf("executor: effect %s (%T) is not asynchronous", e.Kind(), e)
+}
+
+// nodeAction performs one typed node operation.
+func (x *Executor) nodeAction(ctx context.Context, e runbook.NodeAction) (any, error) {
+	switch e.Op {
+	case runbook.OpStage:
+		return nil, x.Stage(ctx, e.Node, e.SHA256)
+	case runbook.OpBackup:
+		return x.Backup(ctx, e.Node, e.Backup)
+	case runbook.OpStop:
+		return nil, x.ServiceCommand(ctx, e.Node, "stop")
+	case runbook.OpStart:
+		return nil, x.ServiceCommand(ctx, e.Node, "start")
+	case runbook.OpKeepPrev:
+		return nil, x.KeepPrev(ctx, e.Node)
+	case runbook.OpSwap:
+		return nil, x.Rename(ctx, e.Node, ".new", e.SHA256)
+	case runbook.OpRestorePrev:
+		return nil, x.Rename(ctx, e.Node, ".prev", e.SHA256)
+	}
+	return nil, fmt.Errorf("executor: node operation %s is not known", e.Op)
 }
 
 // recentFiles answers the run's first ReadNodeFiles of every node from

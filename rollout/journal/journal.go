@@ -367,7 +367,7 @@ func GateValues(vals []health.GateValue) map[string]string {
 	}
 	m := make(map[string]string, len(vals))
 	for _, v := range vals {
-		m[v.Name] = v.Value
+		m[v.Name] = v.Value.String()
 	}
 	return m
 }

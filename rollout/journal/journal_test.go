@@ -453,7 +453,7 @@ func jnTestFill(v reflect.Value, s string) {
 }
 
 func TestJournalGateValues(t *testing.T) {
-	got := GateValues([]health.GateValue{{Name: "matched_index", Value: "120"}, {Name: "leader_last_log_index", Value: "118"}})
+	got := GateValues([]health.GateValue{{Name: "matched_index", Value: health.Count(120)}, {Name: "leader_last_log_index", Value: health.Count(118)}})
 	if !reflect.DeepEqual(got, map[string]string{"matched_index": "120", "leader_last_log_index": "118"}) {
 		t.Errorf("JournalGateValues = %v", got)
 	}

@@ -10,15 +10,8 @@ import (
 // EntryOf maps a Record to the journal's entry (the executor appends it;
 // Append fills the time, run id, sequence and cluster).
 func EntryOf(r runbook.Record) Entry {
-	e := Entry{Kind: Kind(r.Type), StepID: string(r.Step), Node: r.Node, Op: r.Op, Detail: r.Detail,
-		OK: r.OK, Error: r.Error, ApprovedBy: r.By, Extra: r.Extra}
-	if len(r.GateValues) > 0 {
-		e.GateValues = map[string]string{}
-		for _, v := range r.GateValues {
-			e.GateValues[v.Name] = v.Value
-		}
-	}
-	return e
+	return Entry{Kind: Kind(r.Type), StepID: string(r.Step), Node: r.Node, Op: r.Op, Detail: r.Detail,
+		OK: r.OK, Error: r.Error, ApprovedBy: r.By, Extra: r.Extra, GateValues: GateValues(r.GateValues)}
 }
 
 // ResumeFacts derives the journal's part of runbook.ResumeFacts from

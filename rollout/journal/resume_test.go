@@ -5,50 +5,81 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/nwroll/nwroll/rollout/rollouttest"
 	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
 // Resume from the journal the machine wrote: the machine's Records become
-// journal entries (EntryOf), and ResumeFacts reads the facts
-// back from them.
+// journal entries (EntryOf), and ResumeFacts reads the facts back from
+// them. The cluster is rollouttest's fake, driven to a point, "killed",
+// and driven on by a resumed machine.
 
-func mtEntries(effs []runbook.Effect) []Entry {
+func entriesOf(effs []runbook.Effect) []Entry {
 	var out []Entry
-	for _, r := range mtOfKind[runbook.Record](effs) {
+	for _, r := range rollouttest.EffectsOf[runbook.Record](effs) {
 		out = append(out, EntryOf(r))
 	}
 	return out
 }
 
-// `nwroll rollback` after a full upgrade: reverse order, exit 0.
-func TestRollbackStateAfterSuccess(t *testing.T) {
-	w := newWorld(t, mtPlan(t, 3, 0, mtOpts()), runbook.MachineOptions{Headless: true})
-	w.send(runbook.Begin{At: w.now})
-	w.runToEnd()
-	facts := ResumeFacts(mtEntries(w.effects), w.real())
-	if !slices.Equal(facts.UpgradeOrder, []string{"fw-b", "fw-c", "fw-a"}) || facts.LockHeld || facts.RollingBack {
-		t.Fatalf("facts %+v", facts)
+func headless() runbook.MachineOptions {
+	return runbook.MachineOptions{Headless: true, Approver: "ci@runner"}
+}
+
+func upgradeSeq(node string) []string {
+	return []string{"stop " + node, "keep-prev " + node, "swap " + node, "start " + node}
+}
+
+func equal(t *testing.T, what string, got, want []string) {
+	t.Helper()
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s:\n got %q\nwant %q", what, got, want)
 	}
-	m, err := runbook.RollbackState(w.replan(t, mtOpts()), facts, runbook.MachineOptions{Headless: true})
+}
+
+// resumed builds the machine that continues d's run from the journal and
+// the cluster's real state, and a driver for it on the same cluster.
+func resumed(t *testing.T, d *rollouttest.Driver, rollback bool) *rollouttest.Driver {
+	t.Helper()
+	facts := ResumeFacts(entriesOf(d.Effects), d.C.Files())
+	p := d.C.Plan(t, rollouttest.DefaultPlanOptions())
+	build := runbook.ResumeState
+	if rollback {
+		build = runbook.RollbackState
+	}
+	m, err := build(p, facts, headless())
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.restart(m)
-	w.send(runbook.Begin{At: w.now})
-	w.runToEnd()
-	mtEqual(t, "rollback", mtChanges(w.effects), []string{"lock",
+	return rollouttest.NewDriverOn(t, d.C, m)
+}
+
+// `nwroll rollback` after a full upgrade: reverse order, exit 0.
+func TestRollbackStateAfterSuccess(t *testing.T) {
+	c := rollouttest.NewCluster(3, 0)
+	d := rollouttest.NewDriver(t, c, c.Plan(t, rollouttest.DefaultPlanOptions()), headless())
+	d.Begin()
+	d.RunToEnd()
+	facts := ResumeFacts(entriesOf(d.Effects), c.Files())
+	if !slices.Equal(facts.UpgradeOrder, []string{"fw-b", "fw-c", "fw-a"}) || facts.LockHeld || facts.RollingBack {
+		t.Fatalf("facts %+v", facts)
+	}
+	r := resumed(t, d, true)
+	r.Begin()
+	r.RunToEnd()
+	equal(t, "rollback", rollouttest.Changes(r.Effects), []string{"lock",
 		"stop fw-a", "rollback fw-a", "start fw-a",
 		"stop fw-c", "rollback fw-c", "start fw-c",
 		"stop fw-b", "rollback fw-b", "start fw-b", "unlock"})
-	if w.m.ExitCode != 0 || !slices.Equal(w.m.RolledBack, []string{"fw-a", "fw-c", "fw-b"}) {
-		t.Fatalf("exit %d rolled back %v: %s", w.m.ExitCode, w.m.RolledBack, w.m.Reason)
+	if r.M.ExitCode != 0 || !slices.Equal(r.M.RolledBack, []string{"fw-a", "fw-c", "fw-b"}) {
+		t.Fatalf("exit %d rolled back %v: %s", r.M.ExitCode, r.M.RolledBack, r.M.Reason)
 	}
-	if w.m.Reason != "rolled back: fw-a, fw-c, fw-b" {
-		t.Errorf("finish reason %q must say what was rolled back, not claim the target", w.m.Reason)
+	if r.M.Reason != "rolled back: fw-a, fw-c, fw-b" {
+		t.Errorf("finish reason %q must say what was rolled back, not claim the target", r.M.Reason)
 	}
-	for _, n := range w.nodes {
-		if n.bin != mtOldSHA || !n.up {
-			t.Fatalf("%s on %s", n.name, n.bin[:4])
+	for _, n := range c.Nodes() {
+		if n.Binary != rollouttest.Old || !n.Up {
+			t.Fatalf("%s on %s, up %v", n.Name, n.Binary.Label(), n.Up)
 		}
 	}
 }
@@ -56,31 +87,29 @@ func TestRollbackStateAfterSuccess(t *testing.T) {
 // Killed in the middle of a --yes rollback: resume continues the rollback
 // and ends with exit 4.
 func TestResumeRollingBack(t *testing.T) {
-	w := newWorld(t, mtPlan(t, 3, 0, mtOpts()), runbook.MachineOptions{Headless: true})
-	w.badNew["fw-c"] = true
-	w.send(runbook.Begin{At: w.now})
+	c := rollouttest.NewCluster(3, 0)
+	d := rollouttest.NewDriver(t, c, c.Plan(t, rollouttest.DefaultPlanOptions()), headless())
+	c.NeverReadyOn("fw-c")
+	d.Begin()
 	// Kill right after the rollback's stop of fw-c was performed.
-	w.runUntil(func() bool {
-		return len(w.queue) > 0 && w.queue[0].Kind() == "stop" && runbook.EffectNode(w.queue[0]) == "fw-c" && w.m.RollingBack()
+	d.RunUntil(func(m runbook.Machine) bool {
+		p := d.Pending()
+		return len(p) > 0 && p[0].Kind() == "stop" && runbook.EffectNode(p[0]) == "fw-c" && m.Phase == runbook.PhaseRollback
 	})
-	w.answer(w.queue[0]) // performed, but the outcome never reached the journal
-	facts := ResumeFacts(mtEntries(w.effects), w.real())
+	c.Answer(d.Pending()[0]) // performed, but the outcome never reached the journal
+	facts := ResumeFacts(entriesOf(d.Effects), c.Files())
 	if !facts.RollingBack || !facts.LockHeld || !slices.Equal(facts.UpgradeOrder, []string{"fw-b", "fw-c"}) {
 		t.Fatalf("facts %+v", facts)
 	}
-	m, err := runbook.ResumeState(w.replan(t, mtOpts()), facts, runbook.MachineOptions{Headless: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.badNew["fw-c"] = false
-	w.restart(m)
-	w.send(runbook.Begin{At: w.now})
-	w.runToEnd()
-	mtEqual(t, "resumed rollback", mtChanges(w.effects), []string{"lock",
+	c.Heal("fw-c")
+	r := resumed(t, d, false)
+	r.Begin()
+	r.RunToEnd()
+	equal(t, "resumed rollback", rollouttest.Changes(r.Effects), []string{"lock",
 		"rollback fw-c", "start fw-c",
 		"stop fw-b", "rollback fw-b", "start fw-b", "unlock"})
-	if w.m.ExitCode != 4 {
-		t.Fatalf("exit %d: %s", w.m.ExitCode, w.m.Reason)
+	if r.M.ExitCode != 4 {
+		t.Fatalf("exit %d: %s", r.M.ExitCode, r.M.Reason)
 	}
 }
 
@@ -92,63 +121,66 @@ func TestResumeRollingBack(t *testing.T) {
 func TestResumeAfterKillAnywhere(t *testing.T) {
 	for _, backup := range []runbook.BackupMode{runbook.BackupLive, runbook.BackupQuiesced} {
 		t.Run(backup.String(), func(t *testing.T) {
-			o := mtOpts()
+			o := rollouttest.DefaultPlanOptions()
 			o.Backup = backup
-			mtKillAnywhere(t, o)
+			killAnywhere(t, o)
 		})
 	}
 }
 
-func mtKillAnywhere(t *testing.T, o runbook.PlanOptions) {
-	ref := newWorld(t, mtPlan(t, 3, 0, o), runbook.MachineOptions{Headless: true})
-	ref.send(runbook.Begin{At: ref.now})
+func killAnywhere(t *testing.T, o runbook.PlanOptions) {
+	run := func(t *testing.T, answers int, lost bool) *rollouttest.Driver {
+		c := rollouttest.NewCluster(3, 0)
+		d := rollouttest.NewDriver(t, c, c.Plan(t, o), headless())
+		d.Begin()
+		for n := 0; n < answers && !d.M.Finished; {
+			if len(d.Pending()) > 0 {
+				n++
+			}
+			d.Step()
+		}
+		if lost && len(d.Pending()) > 0 {
+			c.Answer(d.Pending()[0])
+		}
+		return d
+	}
+	ref := run(t, 1<<30, false)
 	answered := 0
-	for !ref.m.Finished {
-		if len(ref.queue) > 0 {
+	for _, e := range ref.Effects {
+		if runbook.EffectNeedsResult(e) {
 			answered++
 		}
-		ref.step()
 	}
 	for k := 0; k <= answered; k++ {
 		for _, lost := range []bool{false, true} {
 			t.Run(fmt.Sprintf("after %d answers, outcome lost %v", k, lost), func(t *testing.T) {
-				w := newWorld(t, mtPlan(t, 3, 0, o), runbook.MachineOptions{Headless: true})
-				w.send(runbook.Begin{At: w.now})
-				for n := 0; n < k && !w.m.Finished; {
-					if len(w.queue) > 0 {
-						n++
-					}
-					w.step()
-				}
-				if w.m.Finished {
+				d := run(t, k, lost)
+				if d.M.Finished {
 					return
 				}
-				if lost && len(w.queue) > 0 {
-					w.answer(w.queue[0])
-				}
-				for _, n := range w.nodes {
-					if n.bin != mtOldSHA && n.bin != mtNewSHA {
-						t.Fatalf("%s on an unknown binary after the kill", n.name)
+				for _, n := range d.C.Nodes() {
+					if n.Binary != rollouttest.Old && n.Binary != rollouttest.New {
+						t.Fatalf("%s on an unknown binary after the kill", n.Name)
 					}
 				}
-				facts := ResumeFacts(mtEntries(w.effects), w.real())
-				m, err := runbook.ResumeState(w.replan(t, o), facts, runbook.MachineOptions{Headless: true})
+				facts := ResumeFacts(entriesOf(d.Effects), d.C.Files())
+				m, err := runbook.ResumeState(d.C.Plan(t, o), facts, headless())
 				if err != nil {
 					t.Fatal(err)
 				}
-				w.restart(m)
-				w.send(runbook.Begin{At: w.now})
-				w.runToEnd()
-				if w.m.ExitCode != 0 {
-					t.Fatalf("exit %d: %s", w.m.ExitCode, w.m.Reason)
+				r := rollouttest.NewDriverOn(t, d.C, m)
+				r.Begin()
+				r.RunToEnd()
+				if r.M.ExitCode != 0 {
+					t.Fatalf("exit %d: %s", r.M.ExitCode, r.M.Reason)
 				}
-				for _, n := range w.nodes {
-					if n.bin != mtNewSHA || n.prevBin != mtOldSHA || !n.up {
-						t.Fatalf("%s: bin %s prev %q up %v", n.name, n.bin[:4], n.prevBin, n.up)
+				for _, n := range d.C.Nodes() {
+					if n.Binary != rollouttest.New || n.Prev != rollouttest.Old || !n.Up {
+						t.Fatalf("%s: bin %s prev %s up %v", n.Name, n.Binary.Label(), n.Prev.Label(), n.Up)
 					}
 				}
-				if w.maxDown > 1 {
-					t.Fatalf("max down %d", w.maxDown)
+				if d.C.MaxDown() > 1 {
+					t.Fatalf("max down %d", d.C.MaxDown())
 				}
 			})
 		}
@@ -158,18 +190,20 @@ func mtKillAnywhere(t *testing.T, o runbook.PlanOptions) {
 // The machine's records go through the real journal (Append, fsync,
 // Read) and come back as the facts resume needs.
 func TestResumeThroughRealJournal(t *testing.T) {
-	w := newWorld(t, mtPlan(t, 3, 0, mtOpts()), runbook.MachineOptions{Headless: true, Approver: "ci@runner"})
-	w.send(runbook.Begin{At: w.now})
+	c := rollouttest.NewCluster(3, 0)
+	d := rollouttest.NewDriver(t, c, c.Plan(t, rollouttest.DefaultPlanOptions()), headless())
+	d.Begin()
 	// Kill between fw-c's swap and its start.
-	w.runUntil(func() bool {
-		return len(w.queue) > 0 && w.queue[0].Kind() == "start" && runbook.EffectNode(w.queue[0]) == "fw-c"
+	d.RunUntil(func(runbook.Machine) bool {
+		p := d.Pending()
+		return len(p) > 0 && p[0].Kind() == "start" && runbook.EffectNode(p[0]) == "fw-c"
 	})
 	j, err := Open(t.TempDir(), "lab")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range mtOfKind[runbook.Record](w.effects) {
-		if err := j.Append(EntryOf(r)); err != nil {
+	for _, e := range entriesOf(d.Effects) {
+		if err := j.Append(e); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -180,7 +214,7 @@ func TestResumeThroughRealJournal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	facts := ResumeFacts(entries, w.real())
+	facts := ResumeFacts(entries, c.Files())
 	if !slices.Equal(facts.UpgradeOrder, []string{"fw-b", "fw-c"}) || !facts.LockHeld || facts.RollingBack ||
 		!slices.Contains(facts.DoneSteps, "upgrade/fw-b") || !slices.Equal(facts.Unfinished, []runbook.StepID{"upgrade/fw-c"}) {
 		t.Fatalf("facts %+v", facts)
@@ -189,15 +223,15 @@ func TestResumeThroughRealJournal(t *testing.T) {
 	if !rp.Unfinished() || len(rp.Approvals) == 0 || rp.Approvals[0].ApprovedBy != "ci@runner (--yes)" {
 		t.Fatalf("progress: unfinished %v approvals %+v", rp.Unfinished(), rp.Approvals)
 	}
-	m, err := runbook.ResumeState(w.replan(t, mtOpts()), facts, runbook.MachineOptions{Headless: true})
+	m, err := runbook.ResumeState(c.Plan(t, rollouttest.DefaultPlanOptions()), facts, headless())
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.restart(m)
-	w.send(runbook.Begin{At: w.now})
-	w.runToEnd()
-	mtEqual(t, "resumed", mtChanges(w.effects), mtJoin([]string{"lock", "start fw-c"}, mtUpgradeSeq("fw-a"), []string{"unlock"}))
-	if w.m.ExitCode != 0 {
-		t.Fatalf("exit %d: %s", w.m.ExitCode, w.m.Reason)
+	r := rollouttest.NewDriverOn(t, c, m)
+	r.Begin()
+	r.RunToEnd()
+	equal(t, "resumed", rollouttest.Changes(r.Effects), append(append([]string{"lock", "start fw-c"}, upgradeSeq("fw-a")...), "unlock"))
+	if r.M.ExitCode != 0 {
+		t.Fatalf("exit %d: %s", r.M.ExitCode, r.M.Reason)
 	}
 }

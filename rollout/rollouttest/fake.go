@@ -232,9 +232,9 @@ func (c *Cluster) Plan(t testing.TB, opts runbook.PlanOptions) runbook.Plan {
 var effectKinds = []string{
 	runbook.ConnectNodes{}.Kind(), runbook.ReadNodeFiles{}.Kind(), runbook.PollHealth{}.Kind(),
 	runbook.TakeSysdump{}.Kind(), runbook.LockNodes{}.Kind(), runbook.UnlockNodes{}.Kind(),
-	runbook.StageBinary{}.Kind(), runbook.BackupNode{}.Kind(), runbook.VerifyBackupSet{}.Kind(),
-	runbook.StopService{}.Kind(), runbook.KeepPrev{}.Kind(), runbook.SwapBinary{}.Kind(),
-	runbook.RestorePrev{}.Kind(), runbook.StartService{}.Kind(),
+	runbook.VerifyBackupSet{}.Kind(),
+	runbook.OpStage.String(), runbook.OpBackup.String(), runbook.OpStop.String(), runbook.OpKeepPrev.String(),
+	runbook.OpSwap.String(), runbook.OpRestorePrev.String(), runbook.OpStart.String(),
 }
 
 // FailNext makes the next effect of that Kind() ("stop", "start", "swap",
@@ -276,6 +276,21 @@ func (c *Cluster) Heal(node string) {
 // SetBuild puts build b in place on node (before Plan, for a node that is
 // already on the target, say).
 func (c *Cluster) SetBuild(node string, b runbook.BuildRef) { c.must(node).bin = b.SHA256 }
+
+// Files is the nodes' real state as ReadNodeFiles reads it: every node's,
+// or the named ones'.
+func (c *Cluster) Files(names ...string) []runbook.NodeFiles {
+	if len(names) == 0 {
+		names = c.Names()
+	}
+	var files []runbook.NodeFiles
+	for _, name := range names {
+		n := c.must(name)
+		files = append(files, runbook.NodeFiles{Node: name, SHA256: n.bin, NewPresent: n.newBin != "", NewSHA256: n.newBin,
+			PrevPresent: n.prevBin != "", PrevSHA256: n.prevBin, Active: n.up})
+	}
+	return files
+}
 
 // MoveLeader makes name the leader in a new term (an election).
 func (c *Cluster) MoveLeader(name string) {
@@ -374,46 +389,39 @@ func (c *Cluster) Answer(e runbook.Effect) runbook.Event {
 	res := runbook.EffectResult{ID: id, At: c.now}
 	switch e := e.(type) {
 	case runbook.ReadNodeFiles:
-		var files []runbook.NodeFiles
-		for _, name := range e.Nodes {
-			n := c.find(name)
-			files = append(files, runbook.NodeFiles{Node: name, SHA256: n.bin, NewPresent: n.newBin != "", NewSHA256: n.newBin,
-				PrevPresent: n.prevBin != "", PrevSHA256: n.prevBin, Active: n.up})
-		}
-		res.Data = files
+		res.Data = c.Files(e.Nodes...)
 	case runbook.TakeSysdump:
 		res.Data = runbook.SysdumpInfo{Path: fmt.Sprintf("sysdump-%s-%d.tar.gz", e.Purpose, e.ID)}
-	case runbook.StageBinary:
-		c.find(e.Node).newBin = e.SHA256
-	case runbook.BackupNode:
-		res.Data = runbook.BackupInfo{Set: "set-1", Path: runbook.DefaultBackupDir + "/" + e.Node + ".tar.gz", SHA256: strings.Repeat("d4", 32)}
-	case runbook.StopService:
+	case runbook.NodeAction:
 		n := c.find(e.Node)
-		n.up = false
-		if c.leader == n.name {
-			c.leader, c.electAt = "", c.now.Add(ElectAfter)
-		}
-	case runbook.KeepPrev:
-		n := c.find(e.Node)
-		n.prevBin = n.bin
-	case runbook.SwapBinary:
-		n := c.find(e.Node)
-		if n.newBin == "" {
-			res.Err = errors.New("no .new to swap in")
-			break
-		}
-		n.bin, n.newBin = n.newBin, ""
-	case runbook.RestorePrev:
-		n := c.find(e.Node)
-		if n.prevBin == "" {
-			res.Err = errors.New("no .prev to restore")
-			break
-		}
-		n.bin, n.prevBin = n.prevBin, ""
-	case runbook.StartService:
-		n := c.find(e.Node)
-		if !n.up {
-			n.up, n.startedAt = true, c.now
+		switch e.Op {
+		case runbook.OpStage:
+			n.newBin = e.SHA256
+		case runbook.OpBackup:
+			res.Data = runbook.BackupInfo{Set: "set-1", Path: runbook.DefaultBackupDir + "/" + e.Node + ".tar.gz", SHA256: strings.Repeat("d4", 32)}
+		case runbook.OpStop:
+			n.up = false
+			if c.leader == n.name {
+				c.leader, c.electAt = "", c.now.Add(ElectAfter)
+			}
+		case runbook.OpKeepPrev:
+			n.prevBin = n.bin
+		case runbook.OpSwap:
+			if n.newBin == "" {
+				res.Err = errors.New("no .new to swap in")
+				break
+			}
+			n.bin, n.newBin = n.newBin, ""
+		case runbook.OpRestorePrev:
+			if n.prevBin == "" {
+				res.Err = errors.New("no .prev to restore")
+				break
+			}
+			n.bin, n.prevBin = n.prevBin, ""
+		case runbook.OpStart:
+			if !n.up {
+				n.up, n.startedAt = true, c.now
+			}
 		}
 	}
 	down := 0
@@ -656,7 +664,13 @@ type Driver struct {
 // NewDriver returns a driver for a new machine on plan p. The machine has
 // not begun: send runbook.Begin (or call Begin) first.
 func NewDriver(t testing.TB, c *Cluster, p runbook.Plan, mo runbook.MachineOptions) *Driver {
-	return &Driver{M: runbook.NewMachine(p, mo), C: c, Approver: "op@laptop", MaxSteps: DefaultMaxSteps,
+	return NewDriverOn(t, c, runbook.NewMachine(p, mo))
+}
+
+// NewDriverOn returns a driver for machine m on cluster c: a resumed run's
+// machine, say, on the cluster an earlier driver left.
+func NewDriverOn(t testing.TB, c *Cluster, m runbook.Machine) *Driver {
+	return &Driver{M: m, C: c, Approver: "op@laptop", MaxSteps: DefaultMaxSteps,
 		t: t, intents: map[runbook.EffectID]bool{}}
 }
 
@@ -764,7 +778,7 @@ func (d *Driver) State() string {
 		fmt.Fprintf(&b, ", awaiting approval of %s (AutoApprove %v)", s.ID, d.AutoApprove)
 	}
 	if m.Gate.Open {
-		fmt.Fprintf(&b, ", gate %s ok=%v", m.Gate.Name, m.Gate.OK)
+		fmt.Fprintf(&b, ", gate %s ok=%v", m.Gate.Name, m.Gate.OK())
 	}
 	if m.Pause != nil {
 		fmt.Fprintf(&b, ", paused (%d): %s", m.Pause.Kind, m.Pause.Text)

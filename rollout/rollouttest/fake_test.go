@@ -19,8 +19,10 @@ func upgradeSeq(node string) []string {
 // swapOrder lists the nodes in the order their binary was swapped.
 func swapOrder(effs []runbook.Effect) []string {
 	var out []string
-	for _, s := range EffectsOf[runbook.SwapBinary](effs) {
-		out = append(out, s.Node)
+	for _, s := range EffectsOf[runbook.NodeAction](effs) {
+		if s.Op == runbook.OpSwap {
+			out = append(out, s.Node)
+		}
 	}
 	return out
 }
@@ -164,8 +166,8 @@ func TestStopsAtEachDialog(t *testing.T) {
 		t.Fatalf("fw-b before its upgrade: %+v", n)
 	}
 	// The dialog shows the quorum arithmetic from the fake's snapshots.
-	if !d.M.HaveSnapshot || d.M.Leader != "fw-a" || d.M.Gate.Summary == "" {
-		t.Fatalf("dialog: snapshot %v leader %q summary %q", d.M.HaveSnapshot, d.M.Leader, d.M.Gate.Summary)
+	if !d.M.HaveSnapshot || d.M.Leader != "fw-a" || d.M.Gate.Summary() == "" {
+		t.Fatalf("dialog: snapshot %v leader %q summary %q", d.M.HaveSnapshot, d.M.Leader, d.M.Gate.Summary())
 	}
 }
 
@@ -363,7 +365,7 @@ func TestSnapshot(t *testing.T) {
 	}
 
 	// A stopped follower falls behind and refuses connections.
-	stop := runbook.StopService{EffectMeta: runbook.EffectMeta{ID: 41}, Node: "fw-c"}
+	stop := runbook.NodeAction{EffectMeta: runbook.EffectMeta{ID: 41}, Node: "fw-c", Op: runbook.OpStop}
 	if res, ok := c.Answer(stop).(runbook.EffectResult); !ok || res.ID != 41 || res.Err != nil {
 		t.Fatalf("stop answered %#v", res)
 	}
@@ -383,9 +385,9 @@ func TestSnapshot(t *testing.T) {
 	}
 
 	// The leader stops: no leader for ElectAfter, then the longest-running up voter.
-	c.Answer(runbook.StartService{EffectMeta: runbook.EffectMeta{ID: 42}, Node: "fw-c"})
+	c.Answer(runbook.NodeAction{EffectMeta: runbook.EffectMeta{ID: 42}, Node: "fw-c", Op: runbook.OpStart})
 	term := c.Term()
-	c.Answer(runbook.StopService{EffectMeta: runbook.EffectMeta{ID: 43}, Node: "fw-b"})
+	c.Answer(runbook.NodeAction{EffectMeta: runbook.EffectMeta{ID: 43}, Node: "fw-b", Op: runbook.OpStop})
 	snap = c.Snapshot()
 	if _, ok := snap.Leader(); ok || !health.IsLeaderUnknown(snap.StatsErr) || c.Leader() != "" {
 		t.Fatalf("during the election: stats err %v leader %q", snap.StatsErr, c.Leader())
@@ -434,10 +436,10 @@ func TestAnswerAndTick(t *testing.T) {
 	if nf, ok := files.Data.([]runbook.NodeFiles); !ok || len(nf) != 1 || nf[0].SHA256 != Old.SHA256 || !nf[0].Active || nf[0].NewPresent {
 		t.Fatalf("read-files %#v", files)
 	}
-	if res := c.Answer(runbook.SwapBinary{EffectMeta: runbook.EffectMeta{ID: 9}, Node: "fw-a"}).(runbook.EffectResult); res.Err == nil {
+	if res := c.Answer(runbook.NodeAction{EffectMeta: runbook.EffectMeta{ID: 9}, Node: "fw-a", Op: runbook.OpSwap}).(runbook.EffectResult); res.Err == nil {
 		t.Fatal("swap without .new succeeded")
 	}
-	if res := c.Answer(runbook.StopService{EffectMeta: runbook.EffectMeta{ID: 10}, Node: "fw-z"}).(runbook.EffectResult); res.Err == nil {
+	if res := c.Answer(runbook.NodeAction{EffectMeta: runbook.EffectMeta{ID: 10}, Node: "fw-z", Op: runbook.OpStop}).(runbook.EffectResult); res.Err == nil {
 		t.Fatal("stop of an unknown node succeeded")
 	}
 }

@@ -92,21 +92,17 @@ type UnlockNodes struct {
 	Nodes []string
 }
 
-// StageBinary: check free disk, upload the target binary to <binary>.new
-// on Node and verify its sha256 there.
-type StageBinary struct {
+// NodeAction: one typed operation on one node (nodeops.go): stage the
+// target to <binary>.new and verify it (SHA256 the target's), back up the
+// data root (Backup says how; answer: Data BackupInfo), stop, keep .prev,
+// swap .new in (SHA256 the target's), restore .prev (SHA256 the build
+// expected back), start.
+type NodeAction struct {
 	EffectMeta
 	Node   string
+	Op     NodeOp
 	SHA256 string
-}
-
-// BackupNode: tar the data root to the backup dir (0600) and record its
-// sha256. Quiesced backups run while the machine has stopped the node;
-// live ones while it runs. Answer: Data BackupInfo (optional).
-type BackupNode struct {
-	EffectMeta
-	Node string
-	Mode BackupMode
+	Backup BackupMode
 }
 
 // VerifyBackupSet: check that backup set Set exists on every node with
@@ -115,40 +111,6 @@ type VerifyBackupSet struct {
 	EffectMeta
 	Set   string
 	Nodes []string
-}
-
-// StopService: stop the unit on Node (systemctl stop: SIGTERM, drain).
-type StopService struct {
-	EffectMeta
-	Node string
-}
-
-// KeepPrev: copy Node's current binary to <binary>.prev.
-type KeepPrev struct {
-	EffectMeta
-	Node string
-}
-
-// SwapBinary: rename <binary>.new over the binary (atomic). SHA256 is the
-// target's; the executor may check .new against it first.
-type SwapBinary struct {
-	EffectMeta
-	Node   string
-	SHA256 string
-}
-
-// RestorePrev: rename <binary>.prev over the binary (atomic). SHA256 is
-// the build expected back.
-type RestorePrev struct {
-	EffectMeta
-	Node   string
-	SHA256 string
-}
-
-// StartService: start the unit on Node.
-type StartService struct {
-	EffectMeta
-	Node string
 }
 
 // RecordKind is the kind of a journal record; the words are those of
@@ -168,8 +130,8 @@ const (
 // meaning.
 const (
 	RecordOpRun      = "run"      // intent at start of a run, outcome at its end
-	RecordOpSwap     = "swap"     // node's binary replaced by the target: the node counts as upgraded
-	RecordOpRollback = "rollback" // node's .prev restored: the node no longer counts as upgraded
+	RecordOpSwap     = "swap"     // OpSwap: node's binary replaced by the target: the node counts as upgraded
+	RecordOpRollback = "rollback" // OpRestorePrev: node's .prev restored: the node no longer counts as upgraded
 )
 
 // Record is one journal line for the executor to write (and fsync) before
@@ -206,14 +168,8 @@ func (SaveBaseline) Kind() string    { return "save-baseline" }
 func (TakeSysdump) Kind() string     { return "sysdump" }
 func (LockNodes) Kind() string       { return "lock" }
 func (UnlockNodes) Kind() string     { return "unlock" }
-func (StageBinary) Kind() string     { return "stage" }
-func (BackupNode) Kind() string      { return "backup" }
+func (e NodeAction) Kind() string    { return e.Op.String() }
 func (VerifyBackupSet) Kind() string { return "verify-backup" }
-func (StopService) Kind() string     { return "stop" }
-func (KeepPrev) Kind() string        { return "keep-prev" }
-func (SwapBinary) Kind() string      { return RecordOpSwap }
-func (RestorePrev) Kind() string     { return RecordOpRollback }
-func (StartService) Kind() string    { return "start" }
 func (Record) Kind() string          { return "record" }
 func (Finish) Kind() string          { return "finish" }
 
@@ -231,28 +187,17 @@ func EffectNeedsResult(e Effect) bool {
 // such effect is preceded by a Record intent naming it.
 func EffectChangesNode(e Effect) bool {
 	switch e.(type) {
-	case LockNodes, UnlockNodes, StageBinary, BackupNode, StopService, KeepPrev, SwapBinary, RestorePrev, StartService:
+	case LockNodes, UnlockNodes, NodeAction:
 		return true
 	}
 	return false
 }
 
-// effectNode is the node an effect acts on, or "".
-func effectNode(e Effect) string {
+// EffectNode is the node an effect acts on (a NodeAction's, or the node a
+// Record names), or "" for cluster-wide effects.
+func EffectNode(e Effect) string {
 	switch e := e.(type) {
-	case StageBinary:
-		return e.Node
-	case BackupNode:
-		return e.Node
-	case StopService:
-		return e.Node
-	case KeepPrev:
-		return e.Node
-	case SwapBinary:
-		return e.Node
-	case RestorePrev:
-		return e.Node
-	case StartService:
+	case NodeAction:
 		return e.Node
 	case Record:
 		return e.Node
@@ -278,7 +223,7 @@ type SysdumpInfo struct {
 	Partial bool
 }
 
-// BackupInfo answers BackupNode.
+// BackupInfo answers a NodeAction with OpBackup.
 type BackupInfo struct {
 	Set    string
 	Path   string

@@ -91,8 +91,8 @@ func TestMachineKeepWaiting(t *testing.T) {
 	w := mtFailing(t, MachineOptions{}, "fw-b")
 	mark := len(w.effects)
 	w.send(KeepWaiting{At: w.now})
-	if w.m.Pause != nil || !w.m.Gate.Open || !w.m.Gate.Deadline.Equal(w.now.Add(60*time.Second)) {
-		t.Fatalf("after keep waiting: pause %+v gate open %v deadline %v", w.m.Pause, w.m.Gate.Open, w.m.Gate.Deadline)
+	if w.m.Pause != nil || !w.m.Gate.Open || !w.m.Gate.Deadline().Equal(w.now.Add(60*time.Second)) {
+		t.Fatalf("after keep waiting: pause %+v gate open %v deadline %v", w.m.Pause, w.m.Gate.Open, w.m.Gate.Deadline())
 	}
 	if s, _ := w.m.Current(); s.ID != "upgrade/fw-b" || s.Status != StatusRunning {
 		t.Fatalf("current %s %s", s.ID, s.Status)
@@ -146,8 +146,8 @@ func TestMachineRollbackNode(t *testing.T) {
 	w.send(RollbackNode{At: w.now})
 	w.runUntil(func() bool { _, ok := w.m.AwaitingApproval(); return ok })
 	s, _ := w.m.AwaitingApproval()
-	if s.ID != "rollback/fw-b" || s.Title != "Roll back fw-b: 1.1.0 → 1.0.0" || w.m.Phase != PhaseRollback {
-		t.Fatalf("dialog %s %q phase %s", s.ID, s.Title, w.m.Phase)
+	if tx, _ := w.m.Text(s.ID); s.ID != "rollback/fw-b" || tx.Title != "Roll back fw-b: 1.1.0 → 1.0.0" || w.m.Phase != PhaseRollback {
+		t.Fatalf("dialog %s %q phase %s", s.ID, tx.Title, w.m.Phase)
 	}
 	if got := w.changesSince(mark); len(got) != 0 {
 		t.Fatalf("rollback ran before its approval: %v", got)
@@ -389,7 +389,7 @@ func TestMachineNoLeaderWindow(t *testing.T) {
 		return ok && s.ID == "upgrade/fw-a" && w.m.Gate.Name == "stabilise"
 	})
 	w.electAt = w.now.Add(time.Hour) // the election never ends
-	opened := w.m.Gate.OpenedAt
+	opened := w.m.Gate.Opened()
 	w.runUntil(func() bool { return w.m.Failure != nil })
 	f := w.m.Failure
 	if f.Kind != FailNoLeader || !strings.HasPrefix(f.Reason, "no leader for 21s (tolerated: 20s)") {

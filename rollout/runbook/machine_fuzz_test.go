@@ -144,13 +144,13 @@ func mtFuzzRun(t *testing.T, data []byte) {
 		}
 		if er, ok := ev.(EffectResult); ok && er.Err == nil {
 			for _, e := range w.effects {
-				if s, ok := e.(StartService); ok && s.ID == er.ID {
+				if s, ok := e.(NodeAction); ok && s.Op == OpStart && s.ID == er.ID {
 					delete(down, s.Node)
 				}
 			}
 		}
 		for _, e := range effs {
-			if s, ok := e.(StopService); ok {
+			if s, ok := e.(NodeAction); ok && s.Op == OpStop {
 				for n := range down {
 					if n != s.Node {
 						t.Fatalf("stop %s while %s is stopped", s.Node, n)
@@ -188,30 +188,31 @@ func mtCheckApproved(t *testing.T, w *mtWorld, e Effect, o PlanOptions, endAsked
 		s, ok := w.m.StepByID(id)
 		return w.approvals[id] && ok && !s.ApprovedAt.IsZero()
 	}
-	switch e := e.(type) {
-	case UnlockNodes:
+	a, _ := e.(NodeAction)
+	switch {
+	case e.Kind() == "unlock":
 		return
-	case LockNodes, StageBinary:
+	case e.Kind() == "lock" || a.Op == OpStage:
 		if !w.approvals["lock"] {
-			t.Fatalf("%s %s before the lock step was approved", e.Kind(), effectNode(e))
+			t.Fatalf("%s %s before the lock step was approved", e.Kind(), EffectNode(e))
 		}
-	case BackupNode:
-		if e.Mode == BackupLive {
+	case a.Op == OpBackup:
+		if a.Backup == BackupLive {
 			if !w.approvals["lock"] {
 				t.Fatalf("live backup before the lock step was approved")
 			}
 			return
 		}
 		if !approved(step) {
-			t.Fatalf("backup %s: step %s not approved", e.Node, step)
+			t.Fatalf("backup %s: step %s not approved", a.Node, step)
 		}
-	case StartService:
+	case a.Op == OpStart:
 		if !approved(step) && !endAsked {
-			t.Fatalf("start %s: step %s not approved and no abort or quit", e.Node, step)
+			t.Fatalf("start %s: step %s not approved and no abort or quit", a.Node, step)
 		}
 	default:
 		if !approved(step) {
-			t.Fatalf("%s %s: step %s not approved", e.Kind(), effectNode(e), step)
+			t.Fatalf("%s %s: step %s not approved", e.Kind(), EffectNode(e), step)
 		}
 	}
 }

@@ -23,7 +23,7 @@ func TestGateCatchesStalledApply(t *testing.T) {
 	// Until fw-b's gate has held a while, then freeze its raft_last_applied.
 	w.runUntil(func() bool {
 		g := w.m.Gate
-		return g.Open && g.Name == "stabilise" && g.Node == "fw-b" && !g.HeldSince.IsZero() && w.now.Sub(g.HeldSince) >= 2e9
+		return g.Open && g.Name == "stabilise" && g.Node == "fw-b" && !g.HeldSince().IsZero() && w.now.Sub(g.HeldSince()) >= 2e9
 	})
 	n := w.node("fw-b")
 	frozen := n.applied
@@ -36,7 +36,7 @@ func TestGateCatchesStalledApply(t *testing.T) {
 	}
 	caught := false
 	for _, c := range f.Checks {
-		if c.Gate == health.GateCaughtUp && !c.OK && strings.Contains(strings.Join(c.Reasons, ";"), "raft_last_applied") {
+		if (c.Gate == health.GateCaughtUp || c.Gate == health.GateApplied) && !c.OK && strings.Contains(strings.Join(c.Reasons, ";"), "raft_last_applied") {
 			caught = true
 		}
 	}

@@ -108,7 +108,7 @@ func TestMachineHappyPath(t *testing.T) {
 				if headless {
 					by = "ci@runner (--yes)"
 				}
-				for _, s := range w.m.Steps {
+				for _, s := range w.m.Texts() {
 					if s.Approval && (s.Kind != StepBackup || tc.backup == BackupQuiesced) {
 						want = append(want, string(s.ID)+" by "+by)
 					}
@@ -156,22 +156,22 @@ func TestMachineLeaderStepGates(t *testing.T) {
 		return ok && s.ID == "upgrade/fw-a" && w.m.Gate.Name == "stabilise" && w.m.Gate.Open
 	})
 	s, _ := w.m.Current()
-	if !s.wasLeader || s.preStopTerm != 7 {
-		t.Fatalf("leader step: wasLeader %v preStopTerm %d", s.wasLeader, s.preStopTerm)
+	if !s.wasLeader || s.aboveTerm != 7 {
+		t.Fatalf("leader step: wasLeader %v term before the stop %d", s.wasLeader, s.aboveTerm)
 	}
 	// Until the world elects (3 s) the gate shows no leader and holds nothing.
 	w.runUntil(func() bool {
-		return w.m.Gate.SnapshotAt.After(w.m.Gate.OpenedAt) || w.m.Gate.SnapshotAt.Equal(w.m.Gate.OpenedAt)
+		return w.m.Gate.JudgedAt().After(w.m.Gate.Opened()) || w.m.Gate.JudgedAt().Equal(w.m.Gate.Opened())
 	})
-	if w.m.Gate.OK || w.m.Gate.LeaderlessSince.IsZero() {
-		t.Fatalf("gate right after stopping the leader: ok %v leaderless since %v", w.m.Gate.OK, w.m.Gate.LeaderlessSince)
+	if w.m.Gate.OK() || w.m.Gate.LeaderlessSince().IsZero() {
+		t.Fatalf("gate right after stopping the leader: ok %v leaderless since %v", w.m.Gate.OK(), w.m.Gate.LeaderlessSince())
 	}
 	w.runUntil(func() bool { s, _ := w.m.Current(); return s.ID != "upgrade/fw-a" })
 	passed := mtRecords(w.effects, "gate-passed")
 	last := passed[len(passed)-1]
 	vals := map[string]string{}
 	for _, v := range last.GateValues {
-		vals[v.Name] = v.Value
+		vals[v.Name] = v.Value.String()
 	}
 	if vals["new leader.term"] != "8" || vals["new leader.term_before_stop"] != "7" || vals["leader stable.ok"] != "true" {
 		t.Fatalf("leader gate values: %v", vals)
@@ -193,7 +193,7 @@ func TestMachineLeaderStepGates(t *testing.T) {
 
 func mtHasValue(vs []health.GateValue, name, value string) bool {
 	for _, v := range vs {
-		if v.Name == name && v.Value == value {
+		if v.Name == name && v.Value.String() == value {
 			return true
 		}
 	}
@@ -246,8 +246,8 @@ func TestMachineApprovalPerStep(t *testing.T) {
 	// Staging and backups (live) run on; the next dialog is fw-b's upgrade.
 	w.runUntil(func() bool { _, ok := w.m.AwaitingApproval(); return ok })
 	s, _ = w.m.AwaitingApproval()
-	if s.ID != "upgrade/fw-b" || s.Quorum == "" || w.m.Gate.Summary != "stopping fw-b: voters up 3→2, quorum 2, failure tolerance 1→0" {
-		t.Fatalf("dialog %s, quorum %q, gate summary %q", s.ID, s.Quorum, w.m.Gate.Summary)
+	if tx, _ := w.m.Text(s.ID); s.ID != "upgrade/fw-b" || tx.Quorum != "stopping fw-b: voters up 3→2, quorum 2, failure tolerance 1→0" || w.m.Gate.Summary() != tx.Quorum {
+		t.Fatalf("dialog %s, quorum %q, gate summary %q", s.ID, tx.Quorum, w.m.Gate.Summary())
 	}
 	before := len(w.effects)
 	// Approving a later step, or the same step twice: only one stop.
@@ -326,10 +326,10 @@ func TestMachineLeadershipMoves(t *testing.T) {
 			if len(mtRecords(w.effects, "leader-changed")) == 0 {
 				t.Error("no leader-changed record")
 			}
-			if a, _ := w.m.StepByID("upgrade/fw-a"); a.Phase != PhaseFollowers {
+			if a, _ := w.m.Text("upgrade/fw-a"); a.Phase != PhaseFollowers {
 				t.Errorf("fw-a's step is in %s, want followers", a.Phase)
 			}
-			if c, _ := w.m.StepByID("upgrade/fw-c"); c.Phase != PhaseLeader || !strings.Contains(c.Title, "(leader)") {
+			if c, _ := w.m.Text("upgrade/fw-c"); c.Phase != PhaseLeader || !strings.Contains(c.Title, "(leader)") {
 				t.Errorf("fw-c's step: %s %q", c.Phase, c.Title)
 			}
 		})
@@ -460,22 +460,22 @@ func TestMachineObservableState(t *testing.T) {
 	w.send(Begin{At: w.now})
 	w.runUntil(func() bool {
 		s, ok := w.m.Current()
-		return ok && s.ID == "upgrade/fw-b" && w.m.Gate.Name == "stabilise" && w.m.Gate.Open && len(w.m.Gate.Checks) > 0
+		return ok && s.ID == "upgrade/fw-b" && w.m.Gate.Name == "stabilise" && w.m.Gate.Open && len(w.m.Gate.Results()) > 0
 	})
 	g := w.m.Gate
 	var names []string
-	for _, c := range g.Checks {
+	for _, c := range g.Results() {
 		names = append(names, c.Gate)
 	}
-	mtEqual(t, "checks", names, []string{health.GateNodeHealthy, health.GateCaughtUp, health.GatePeerErrorsSteady, health.GateBinaryMatches})
-	if g.OK || !g.HeldSince.IsZero() || g.Checks[0].OK || !g.Checks[0].Since.IsZero() {
-		t.Fatalf("right after the start fw-b cannot be ready: %+v", g.Checks[0])
+	mtEqual(t, "checks", names, []string{health.GateNodeHealthy, health.GateCaughtUp, health.GateApplied, health.GatePeerErrorsSteady, health.GateBinaryMatches})
+	if tx, _ := w.m.Text("upgrade/fw-b"); tx.Gate == nil || len(tx.Gate.Checks) != len(names) {
+		t.Fatalf("the step's text promises %v, the machine judges %v", tx.Gate, names)
 	}
-	if !g.Deadline.Equal(g.OpenedAt.Add(60*time.Second)) || g.Window != 5*time.Second || g.Target != mtNew || g.Node != "fw-b" {
+	if g.OK() || !g.HeldSince().IsZero() || g.Results()[0].OK || !g.Results()[0].Since.IsZero() {
+		t.Fatalf("right after the start fw-b cannot be ready: %+v", g.Results()[0])
+	}
+	if !g.Deadline().Equal(g.Opened().Add(60*time.Second)) || g.Hold != 5*time.Second || g.Node != "fw-b" {
 		t.Fatalf("gate %+v", g)
-	}
-	if !g.IndexSampled || g.SinceIndex == 0 {
-		t.Fatalf("leader's last_log_index not sampled after the restart: %+v", g)
 	}
 	s, _ := w.m.Current()
 	n, _ := w.m.NodeByName("fw-b")
@@ -486,12 +486,12 @@ func TestMachineObservableState(t *testing.T) {
 		t.Fatalf("allowed %v", got)
 	}
 	// Once every check holds, "since" stays put while the window runs.
-	w.runUntil(func() bool { return !w.m.Gate.HeldSince.IsZero() })
-	held := w.m.Gate.HeldSince
-	since := w.m.Gate.Checks[0].Since
-	w.runUntil(func() bool { return w.m.Gate.SnapshotAt.After(held.Add(2 * time.Second)) })
-	if !w.m.Gate.HeldSince.Equal(held) || !w.m.Gate.Checks[0].Since.Equal(since) || since.After(held) {
-		t.Fatalf("held since %v → %v, node healthy since %v → %v", held, w.m.Gate.HeldSince, since, w.m.Gate.Checks[0].Since)
+	w.runUntil(func() bool { return !w.m.Gate.HeldSince().IsZero() })
+	held := w.m.Gate.HeldSince()
+	since := w.m.Gate.Results()[0].Since
+	w.runUntil(func() bool { return w.m.Gate.JudgedAt().After(held.Add(2 * time.Second)) })
+	if !w.m.Gate.HeldSince().Equal(held) || !w.m.Gate.Results()[0].Since.Equal(since) || since.After(held) {
+		t.Fatalf("held since %v → %v, node healthy since %v → %v", held, w.m.Gate.HeldSince(), since, w.m.Gate.Results()[0].Since)
 	}
 	w.runUntil(func() bool { n, _ := w.m.NodeByName("fw-b"); return n.Status == NodeUpgraded })
 	if s, _ := w.m.StepByID("upgrade/fw-b"); s.Status != StatusDone || s.EndedAt.Sub(held) < 5*time.Second {

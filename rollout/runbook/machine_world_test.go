@@ -146,7 +146,7 @@ func (w *mtWorld) send(ev Event) []Effect {
 // answer performs e on the world and returns the machine's answer.
 func (w *mtWorld) answer(e Effect) Event {
 	key := e.Kind()
-	if n := effectNode(e); n != "" {
+	if n := EffectNode(e); n != "" {
 		key += " " + n
 	}
 	if err, ok := w.failOn[key]; ok {
@@ -167,39 +167,38 @@ func (w *mtWorld) answer(e Effect) Event {
 		res.Data = files
 	case TakeSysdump:
 		res.Data = SysdumpInfo{Path: fmt.Sprintf("sysdump-%s-%d.tar.gz", e.Purpose, e.ID)}
-	case StageBinary:
-		w.node(e.Node).newBin = e.SHA256
-	case BackupNode:
-		res.Data = BackupInfo{Set: "set-1", Path: "/var/backups/neuwerk/" + e.Node + ".tar.gz", SHA256: strings.Repeat("d4", 32)}
-	case StopService:
+	case NodeAction:
 		n := w.node(e.Node)
-		n.up, n.applied = false, w.index
-		if w.leader == n.name {
-			w.leader, w.electAt = "", w.now.Add(3*time.Second)
+		switch e.Op {
+		case OpStage:
+			n.newBin = e.SHA256
+		case OpBackup:
+			res.Data = BackupInfo{Set: "set-1", Path: "/var/backups/neuwerk/" + e.Node + ".tar.gz", SHA256: strings.Repeat("d4", 32)}
+		case OpStop:
+			n.up, n.applied = false, w.index
+			if w.leader == n.name {
+				w.leader, w.electAt = "", w.now.Add(3*time.Second)
+			}
+		case OpKeepPrev:
+			n.prevBin = n.bin
+		case OpSwap:
+			if n.newBin == "" {
+				res.Err = errors.New("no .new to swap in")
+				break
+			}
+			n.bin, n.newBin = n.newBin, ""
+		case OpRestorePrev:
+			if n.prevBin == "" {
+				res.Err = errors.New("no .prev to restore")
+				break
+			}
+			n.bin, n.prevBin = n.prevBin, ""
+		case OpStart:
+			if !n.up {
+				n.up, n.startedAt = true, w.now
+			}
+			n.neverReady = n.bin == mtBadSHA || (w.badNew[n.name] && n.bin == mtNewSHA)
 		}
-	case KeepPrev:
-		n := w.node(e.Node)
-		n.prevBin = n.bin
-	case SwapBinary:
-		n := w.node(e.Node)
-		if n.newBin == "" {
-			res.Err = errors.New("no .new to swap in")
-			break
-		}
-		n.bin, n.newBin = n.newBin, ""
-	case RestorePrev:
-		n := w.node(e.Node)
-		if n.prevBin == "" {
-			res.Err = errors.New("no .prev to restore")
-			break
-		}
-		n.bin, n.prevBin = n.prevBin, ""
-	case StartService:
-		n := w.node(e.Node)
-		if !n.up {
-			n.up, n.startedAt = true, w.now
-		}
-		n.neverReady = n.bin == mtBadSHA || (w.badNew[n.name] && n.bin == mtNewSHA)
 	}
 	down := 0
 	for _, n := range w.nodes {
@@ -298,7 +297,11 @@ func mtCur(m Machine) string {
 	if !ok {
 		return "none"
 	}
-	return fmt.Sprintf("%s %s pc=%d ops=%v", s.ID, s.Status, s.pc, s.ops)
+	ops := 0
+	if s.def != nil {
+		ops = len(s.def.Ops)
+	}
+	return fmt.Sprintf("%s %s op %d of %d", s.ID, s.Status, s.pc+1, ops)
 }
 
 func (w *mtWorld) snapshot() health.ClusterSnapshot {
@@ -413,7 +416,7 @@ func mtCheckBatch(t testing.TB, before, batch []Effect) {
 			intents[r.For] = true
 		}
 		if EffectChangesNode(e) && !intents[e.Meta().ID] {
-			t.Fatalf("%s %s (id %d) has no journal intent before it", e.Kind(), effectNode(e), e.Meta().ID)
+			t.Fatalf("%s %s (id %d) has no journal intent before it", e.Kind(), EffectNode(e), e.Meta().ID)
 		}
 	}
 }
@@ -426,7 +429,7 @@ func mtChanges(effs []Effect) []string {
 			continue
 		}
 		s := e.Kind()
-		if n := effectNode(e); n != "" {
+		if n := EffectNode(e); n != "" {
 			s += " " + n
 		}
 		out = append(out, s)

@@ -88,12 +88,13 @@ func TestPlanOrderAndQuorum(t *testing.T) {
 	}
 	var order []string
 	quorum := map[string]string{}
-	for _, s := range p.Steps {
+	m := NewMachine(p, MachineOptions{})
+	for _, s := range m.Texts() {
 		if s.Kind == StepUpgrade {
 			order = append(order, s.Node)
 			quorum[s.Node] = s.Quorum
-			if !s.Approval || s.Hold != DefaultWindow || len(s.Gates) != 5+map[bool]int{true: 2}[s.Node == "fw-c"] {
-				t.Errorf("%s: approval %v hold %s gates %d", s.ID, s.Approval, s.Hold, len(s.Gates))
+			if !s.Approval || s.Gate == nil || s.Gate.Hold != DefaultWindow || len(s.Gate.Checks) != 5+map[bool]int{true: 2}[s.Node == "fw-c"] {
+				t.Errorf("%s: approval %v gate %+v", s.ID, s.Approval, s.Gate)
 			}
 		}
 	}
@@ -104,9 +105,9 @@ func TestPlanOrderAndQuorum(t *testing.T) {
 	if q := quorum["fw-e"]; q != "stopping fw-e (a learner): voters up 4→4, quorum 3, failure tolerance 1→1" {
 		t.Errorf("fw-e: %q", q)
 	}
-	c, _ := p.Step("upgrade/fw-c")
-	if c.Phase != PhaseLeader || !strings.Contains(c.Gates[0], "a new leader is elected") {
-		t.Errorf("leader step %s %v", c.Phase, c.Gates)
+	c, _ := m.Text("upgrade/fw-c")
+	if c.Phase != PhaseLeader || !strings.Contains(c.Gate.Checks[0], "a new leader is elected") {
+		t.Errorf("leader step %s %v", c.Phase, c.Gate.Checks)
 	}
 	// The plan's quorum arithmetic is what health.QuorumKept will say on
 	// a healthy cluster of the same shape.
@@ -149,7 +150,7 @@ func TestPlanBackupModes(t *testing.T) {
 	} {
 		p := mtPlan(t, 3, 0, PlanOptions{Backup: tc.mode, BackupSet: "20260401T1200Z"})
 		var got []string
-		for _, s := range p.Steps {
+		for _, s := range NewMachine(p, MachineOptions{}).Texts() {
 			if s.Phase == PhaseBackup {
 				got = append(got, string(s.ID))
 				if s.Approval || s.Quorum != "" {
@@ -207,7 +208,7 @@ func TestPlanWarnings(t *testing.T) {
 			t.Errorf("Describe lacks %q", w)
 		}
 	}
-	if q, _ := p.Step("upgrade/fw-a"); !strings.HasSuffix(q.Quorum, "refused: that loses quorum") {
+	if q, _ := NewMachine(p, MachineOptions{}).Text("upgrade/fw-a"); !strings.HasSuffix(q.Quorum, ": would lose quorum") {
 		t.Errorf("two voters: %q", q.Quorum)
 	}
 }

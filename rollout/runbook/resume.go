@@ -203,12 +203,7 @@ func resumeBuild(plan Plan, facts ResumeFacts, opts MachineOptions, mode resumeM
 	}
 	// Recover steps: right after the lock, before the pre-check.
 	for _, name := range recover {
-		n := m.node(name)
-		title := fmt.Sprintf("Recover %s: start it on %s and pass the gates", name, n.Binary.Label())
-		if !n.Down {
-			title = fmt.Sprintf("Recover %s: pass the gates on %s", name, n.Binary.Label())
-		}
-		keep(Step{ID: StepIDFor(StepRecover, name), Phase: PhaseRecover, Kind: StepRecover, Node: name, Approval: n.Down, Title: title})
+		keep(Step{ID: StepIDFor(StepRecover, name), Kind: StepRecover, Node: name})
 	}
 	if mode == resumeForward {
 		for _, s := range p.Steps {
@@ -232,9 +227,7 @@ func resumeBuild(plan Plan, facts ResumeFacts, opts MachineOptions, mode resumeM
 		order := slices.Clone(rollback)
 		slices.SortStableFunc(order, func(a, b string) int { return m.node(b).SwapSeq - m.node(a).SwapSeq })
 		for _, name := range order {
-			n := m.node(name)
-			keep(Step{ID: StepIDFor(StepRollback, name), Phase: PhaseRollback, Kind: StepRollback, Node: name, Approval: true,
-				Title: fmt.Sprintf("Roll back %s: %s → %s", name, n.Binary.Label(), n.Previous.Label())})
+			keep(Step{ID: StepIDFor(StepRollback, name), Kind: StepRollback, Node: name})
 		}
 		for _, s := range p.Steps {
 			if s.Kind == StepRelease {

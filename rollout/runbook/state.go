@@ -2,6 +2,7 @@ package runbook
 
 import (
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/nwroll/nwroll/health"
@@ -72,15 +73,17 @@ type StepState struct {
 	Note       string // why it was skipped, deferred, declined…
 	Err        string // why it failed
 
-	ops         []opCode // the program, built when the step starts
-	pc          int
-	entered     bool      // ops[pc] has been entered
-	done        bool      // ops[pc] has finished
-	opAt        time.Time // when ops[pc] was entered
-	pending     int       // results ops[pc] still waits for
-	opErrs      []string  // errors collected by a parallel op (stage)
-	wasLeader   bool      // the node led when the stop was decided
-	preStopTerm uint64    // the term then
+	def       *stepDef  // the definition it runs, made when it started (and again before its first change if it no longer holds)
+	final     *StepText // its text as it ran, once it ended
+	pc        int       // the operation running
+	entered   bool      // Ops[pc] has been entered
+	done      bool      // Ops[pc] has finished
+	opAt      time.Time // when Ops[pc] was entered
+	pending   int       // results Ops[pc] still waits for
+	opErrs    []string  // errors collected by a parallel operation (stage)
+	touched   bool      // an operation that changes a node has started
+	wasLeader bool      // the node led when its stop was decided
+	aboveTerm uint64    // the term then
 }
 
 // NodeState is one node's rollout state and what this run knows of its
@@ -93,61 +96,26 @@ type NodeState struct {
 	Status NodeStatus
 	Since  time.Time // of Status
 
-	Binary   BuildRef // the build in place, as last read or changed by this run
-	Previous BuildRef // the build before this run swapped it: what a rollback restores
-	Staged   bool     // <binary>.new holds the target
-	PrevKept bool     // <binary>.prev holds Previous
-	Swapped  bool     // this rollout put the target in place (a rollback candidate)
-	Down     bool     // stopped by this run and not started since (or its stop's outcome unknown)
-	SwapSeq  int      // order of swaps, from 1; rollbacks go newest first
+	Binary   BuildRef  // the build in place, as last read or changed by this run
+	BinaryAt time.Time // when Binary was last read from the node; zero when it is only what this run put there
+	Previous BuildRef  // the build before this run swapped it: what a rollback restores
+	Staged   bool      // <binary>.new holds the target
+	PrevKept bool      // <binary>.prev holds Previous
+	Swapped  bool      // this rollout put the target in place (a rollback candidate)
+	Down     bool      // stopped by this run and not started since (or its stop's outcome unknown)
+	SwapSeq  int       // order of swaps, from 1; rollbacks go newest first
 	Err      string
 }
 
-// GateCheck is one gate's latest verdict and since when it holds.
-type GateCheck struct {
-	health.Verdict
-	Since time.Time // holding since; zero while it does not hold
+// OpenGate is the gate of the current step: the health.Gate with its
+// memory, the step and node it belongs to, and whether it is open.
+type OpenGate struct {
+	health.Gate
+	Open   bool
+	Step   StepID
+	Node   string
+	readID EffectID // a binary read in flight for the gate
 }
-
-// GateView is the gate open for the current step, for the UI: which
-// checks hold, since when, and the deadline.
-type GateView struct {
-	Open       bool
-	Step       StepID
-	Node       string
-	Name       string // "quorum", "stabilise", "pre-check", "validate"
-	OpenedAt   time.Time
-	Deadline   time.Time     // zero while waiting for approval (no timeout)
-	Window     time.Duration // how long every check must hold (stabilise)
-	HeldSince  time.Time     // all checks hold since; zero when not
-	OK         bool          // all checks hold in the latest snapshot
-	Summary    string        // e.g. the quorum arithmetic
-	Checks     []GateCheck
-	SnapshotAt time.Time // TakenAt of the snapshot judged last
-
-	SinceIndex      uint64    // the leader's last_log_index sampled after the restart
-	IndexSampled    bool      // SinceIndex is set
-	LeaderlessSince time.Time // no leader in every snapshot since; zero when there is one
-	BinarySHA256    string    // of the node's binary, read after the start
-	Target          BuildRef  // the build the node must run
-
-	prev          *health.ClusterSnapshot // previous judged snapshot, for stability checks
-	prevLeaderID  string
-	prevLeaderMet *health.Metrics
-	readID        EffectID      // ReadNodeFiles in flight for BinarySHA256
-	idxHist       []indexSample // the leader's last_log_index per judged sample, oldest first
-}
-
-// indexSample is the leader's last_log_index at one judged snapshot.
-type indexSample struct {
-	at     time.Time
-	index  uint64
-	leader string
-}
-
-// applyGrace is how far a restarted node's raft_last_applied may trail
-// the leader's last_log_index while its gates hold (see evalStabilise).
-const applyGrace = 2 * time.Second
 
 // FailureKind says what failed.
 type FailureKind int
@@ -156,6 +124,7 @@ type FailureKind int
 const (
 	FailTimeout  FailureKind = iota + 1 // a gate did not hold within its timeout
 	FailNoLeader                        // no leader for longer than the election window
+	FailBroken                          // a soak's check failed after every check had held
 	FailEffect                          // an effect failed (ssh error, command exit ≠ 0)
 	FailInternal                        // the machine refused to break an invariant
 )
@@ -166,6 +135,8 @@ func (k FailureKind) String() string {
 		return "gate timeout"
 	case FailNoLeader:
 		return "no leader"
+	case FailBroken:
+		return "gate broken"
 	case FailEffect:
 		return "effect failed"
 	case FailInternal:
@@ -181,7 +152,7 @@ type Failure struct {
 	Kind           FailureKind
 	Op             string // the failed effect's Kind() for FailEffect
 	Reason         string
-	Checks         []GateCheck // the gate's verdicts at the failure
+	Checks         []health.CheckResult // the gate's verdicts at the failure
 	At             time.Time
 	SysdumpPending bool   // the failure sysdump has not come back yet: nothing else may change
 	Sysdump        string // its path
@@ -237,7 +208,8 @@ const (
 
 type inflightEffect struct {
 	id      EffectID
-	kind    string
+	kind    string // the effect's Kind()
+	op      NodeOp // for a NodeAction
 	node    string
 	step    StepID
 	changes bool
@@ -258,13 +230,17 @@ type Machine struct {
 	Term         uint64
 	Latest       health.ClusterSnapshot
 	HaveSnapshot bool
-	Gate         GateView
+	Gate         OpenGate
 	Pause        *Pause
 	Failure      *Failure
 	AbortAsked   bool // Abort was pressed; AbortConfirm or Cancel is next
 	LastError    string
-	RolledBack   []string // nodes rolled back in this run, in order
-	LastSysdump  string   // path of the last sysdump saved
+	RolledBack   []string                  // nodes rolled back in this run, in order
+	LastSysdump  string                    // path of the last sysdump saved
+	Sysdumps     map[SysdumpPurpose]string // the last sysdump of each purpose
+	seen         map[string]time.Time      // when each node last answered a poll
+	Baseline     health.ClusterSnapshot    // the snapshot the pre-check passed on: the metrics baseline
+	HaveBaseline bool
 	Now          time.Time
 
 	Finished bool
@@ -314,7 +290,8 @@ func (m Machine) Clone() Machine {
 		c.Steps[i].opErrs = append([]string(nil), m.Steps[i].opErrs...)
 	}
 	c.Nodes = append([]NodeState(nil), m.Nodes...)
-	c.Gate.Checks = append([]GateCheck(nil), m.Gate.Checks...)
+	c.Sysdumps = maps.Clone(m.Sysdumps)
+	c.seen = maps.Clone(m.seen)
 	c.inflight = append([]inflightEffect(nil), m.inflight...)
 	c.RolledBack = append([]string(nil), m.RolledBack...)
 	c.out = nil
@@ -324,7 +301,7 @@ func (m Machine) Clone() Machine {
 	}
 	if m.Failure != nil {
 		f := *m.Failure
-		f.Checks = append([]GateCheck(nil), m.Failure.Checks...)
+		f.Checks = append([]health.CheckResult(nil), m.Failure.Checks...)
 		c.Failure = &f
 	}
 	if m.saved != nil {
@@ -374,10 +351,6 @@ func (m Machine) NodeByName(name string) (NodeState, bool) {
 
 // LockHeld reports whether this run holds the lock on the nodes.
 func (m Machine) LockHeld() bool { return m.lockHeld }
-
-// RollingBack reports whether the machine is rolling back: only rollback
-// steps run.
-func (m Machine) RollingBack() bool { return m.rolling }
 
 // Busy reports whether effects are in flight (other than polls).
 func (m Machine) Busy() bool {

@@ -10,7 +10,7 @@ import (
 	"github.com/nwroll/nwroll/health"
 )
 
-// TestFaults runs the never-ready and stall releases on the third node of a
+// TestFaults runs the never-ready, stall and failclosed releases on the third node of a
 // cluster whose first two nodes elect the leader, so the faulty node stays
 // a follower.
 func TestFaults(t *testing.T) {
@@ -91,6 +91,26 @@ func TestFaults(t *testing.T) {
 		if status, _ := c.ready(faulty); status != http.StatusOK {
 			t.Errorf("stalled node /ready = %d, want 200", status)
 		}
+		c.stop(faulty)
+	})
+
+	t.Run("failclosed is ready and caught up while svc_fail_closed_total grows", func(t *testing.T) {
+		c.start(faulty, FaultFailClosed)
+		c.waitReady(15*time.Second, faulty)
+		f1, ok := c.metric(faulty, `svc_fail_closed_total{component="tls"}`)
+		time.Sleep(4 * failClosedInterval)
+		f2, _ := c.metric(faulty, `svc_fail_closed_total{component="tls"}`)
+		if !ok || f2 < f1+2 {
+			t.Errorf("svc_fail_closed_total %v then %v: not growing steadily", f1, f2)
+		}
+		if status, _ := c.ready(faulty); status != http.StatusOK {
+			t.Errorf("failclosed node /ready = %d, want 200", status)
+		}
+		_, s, _ := c.stats(leader)
+		waitFor(t, 5*time.Second, "the failclosed node to apply the log", func() bool {
+			v, ok := c.metric(faulty, "raft_last_applied")
+			return ok && uint64(v) >= s.Cluster.LastLogIndex
+		})
 	})
 }
 

@@ -28,17 +28,18 @@ const (
 	FaultNeverReady Fault = "never-ready" // policy_replication never becomes ok
 	FaultCrashloop  Fault = "crashloop"   // exits 2 a few seconds after start, like a failed join
 	FaultStall      Fault = "stall"       // becomes ready, then stops applying the Raft log
+	FaultFailClosed Fault = "failclosed"  // ready and caught up, but TLS intercept fails closed: svc_fail_closed_total grows
 )
 
 // ParseFault validates a --fault value.
 func ParseFault(s string) (Fault, error) {
 	switch f := Fault(s); f {
-	case FaultNone, FaultNeverReady, FaultCrashloop, FaultStall:
+	case FaultNone, FaultNeverReady, FaultCrashloop, FaultStall, FaultFailClosed:
 		return f, nil
 	case "":
 		return FaultNone, nil
 	}
-	return "", fmt.Errorf("unknown fault %q (want none, never-ready, crashloop or stall)", s)
+	return "", fmt.Errorf("unknown fault %q (want none, never-ready, crashloop, stall or failclosed)", s)
 }
 
 // RunOptions tune one in-process daemon.
@@ -255,8 +256,11 @@ func (n *node) run(ctx context.Context) error {
 	n.goLoop(bg, &wg, n.dhcpLoop)
 	n.goLoop(bg, &wg, n.policyReplicationLoop)
 	n.goLoop(bg, &wg, n.appliedRecorder)
-	if n.opts.Fault == FaultStall {
+	switch n.opts.Fault {
+	case FaultStall:
 		n.goLoop(bg, &wg, n.stallLoop)
+	case FaultFailClosed:
+		n.goLoop(bg, &wg, n.failClosedLoop)
 	}
 
 	var runErr error
@@ -415,6 +419,35 @@ func (n *node) stallLoop(ctx context.Context) {
 	n.frozenApplied.Store(int64(n.raft.AppliedIndex()))
 	n.fsm.stall()
 	n.log.Debug("state machine apply loop stalled")
+}
+
+// failClosedInterval is how often the failclosed fault's TLS intercept
+// fails closed once the node is ready.
+const failClosedInterval = 500 * time.Millisecond
+
+// failClosedLoop implements the failclosed fault: the node becomes ready
+// and keeps up with the log, but every intercepted TLS connection fails
+// closed, so svc_fail_closed_total{component="tls"} grows steadily (an
+// abort condition of facts §10 that /ready does not show).
+func (n *node) failClosedLoop(ctx context.Context) {
+	t := time.NewTicker(failClosedInterval)
+	defer t.Stop()
+	logged := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !n.readiness().Ready {
+			continue
+		}
+		n.metrics.failClosed.WithLabelValues("tls").Inc()
+		if !logged {
+			logged = true
+			n.log.Warn("tls intercept failing closed", "component", "tls", "error", "upstream handshake: certificate chain rejected by the new trust store")
+		}
+	}
 }
 
 // failJoin is the crashloop fault: eight failed join attempts spread over

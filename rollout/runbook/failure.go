@@ -1,0 +1,324 @@
+package runbook
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/nwroll/nwroll/health"
+)
+
+// ---- failures ----
+
+// fail stops the current step: the first effect is a sysdump, taken before
+// anything else changes; then the operator (or --yes) decides.
+func (m *Machine) fail(kind FailureKind, op, reason string) {
+	if m.cur < 0 {
+		return
+	}
+	s := &m.Steps[m.cur]
+	f := &Failure{Step: s.ID, Node: s.Node, Kind: kind, Op: op, Reason: reason, At: m.Now,
+		Checks: append([]health.CheckResult(nil), m.Gate.Results()...), SysdumpPending: true}
+	s.Status, s.Err = StatusFailed, reason
+	if n := m.node(s.Node); n != nil {
+		m.setNode(n, NodeFailed)
+		n.Err = reason
+	}
+	if s.Kind == StepRollback {
+		m.rollbackFail = true
+	}
+	m.LastError = reason
+	m.Failure = f
+	m.Pause = &Pause{Kind: PauseFailure, Step: s.ID, Node: s.Node, Since: m.Now, Text: reason}
+	m.Gate.Open = false
+	sd := TakeSysdump{EffectMeta: m.meta(s.ID), Purpose: SysdumpFailure, PerNode: !m.hasLeader(), Nodes: m.Plan.NodeNames()}
+	m.failSysdumpID = sd.ID
+	m.launch(sd, purposeFailSysdump)
+	m.record(RecordEvent, s.ID, s.Node, "failure", reason, m.Gate.Values())
+}
+
+// refuse ends a run that has changed nothing yet (exit 3). If the lock is
+// held (resume), it is released first.
+func (m *Machine) refuse(reason string) {
+	if m.cur >= 0 {
+		m.Steps[m.cur].Status, m.Steps[m.cur].Err, m.Steps[m.cur].EndedAt = StatusFailed, reason, m.Now
+	}
+	m.LastError = reason
+	m.Gate.Open = false
+	m.record(RecordEvent, m.curID(), "", "refused", reason, m.Gate.Values())
+	if m.lockHeld {
+		m.beginStop(stopEnd, reason)
+		m.stopExit = 3
+		return
+	}
+	m.finish(3, reason)
+}
+
+func (m *Machine) headlessDecide() {
+	f := m.Failure
+	if !m.Options.NoRollback && m.canRollbackNode() {
+		m.record(RecordEvent, f.Step, f.Node, "decision", "--yes: roll back "+f.Node, nil)
+		m.startRollback(false)
+		return
+	}
+	why := "stopped after the failure"
+	if m.Options.NoRollback {
+		why += " (--no-rollback)"
+	}
+	m.record(RecordEvent, f.Step, f.Node, "decision", why, nil)
+	m.beginStop(stopEnd, why+": "+f.Reason)
+	m.stopExit = 1
+}
+
+func (m *Machine) canRollbackNode() bool {
+	f := m.Failure
+	if m.Pause == nil || m.Pause.Kind != PauseFailure || f == nil || f.SysdumpPending || m.rolling || f.Node == "" {
+		return false
+	}
+	s, ok := m.StepByID(f.Step)
+	if !ok || (s.Kind != StepUpgrade && s.Kind != StepBackup && s.Kind != StepRecover) {
+		return false
+	}
+	n, _ := m.NodeByName(f.Node)
+	return n.Swapped || n.PrevKept || n.Down
+}
+
+func (m *Machine) canRollbackAll() bool {
+	if m.Pause == nil {
+		return false
+	}
+	if m.Pause.Kind == PauseFailure {
+		if m.Failure == nil || m.Failure.SysdumpPending {
+			return false
+		}
+		if s, ok := m.StepByID(m.Failure.Step); ok && s.Kind == StepRollback {
+			return false
+		}
+	}
+	for _, n := range m.Nodes {
+		if n.Swapped {
+			return true
+		}
+	}
+	return false
+}
+
+// startRollback inserts rollback steps after the current one: the failing
+// node first, then (all) every other upgraded node, newest swap first.
+func (m *Machine) startRollback(all bool) {
+	var nodes []string
+	failing := ""
+	if m.Pause != nil && m.Pause.Kind == PauseFailure && m.Failure != nil {
+		failing = m.Failure.Node
+	}
+	if n := m.node(failing); n != nil && (n.Swapped || n.PrevKept || n.Down) {
+		nodes = append(nodes, failing)
+	}
+	if all {
+		var swapped []NodeState
+		for _, n := range m.Nodes {
+			if n.Swapped && n.Name != failing {
+				swapped = append(swapped, n)
+			}
+		}
+		sort.Slice(swapped, func(a, b int) bool { return swapped[a].SwapSeq > swapped[b].SwapSeq })
+		for _, n := range swapped {
+			nodes = append(nodes, n.Name)
+		}
+	}
+	if len(nodes) == 0 {
+		return
+	}
+	m.saved = &savedPause{pause: m.Pause, failure: m.Failure, cur: m.cur}
+	at := len(m.Steps)
+	if m.cur >= 0 {
+		at = m.cur + 1
+		if m.Steps[m.cur].Status == StatusWaitingApproval || m.Pause != nil && m.Pause.Kind == PauseDeclined {
+			m.Steps[m.cur].Status = StatusPending
+		}
+	} else {
+		for i, s := range m.Steps {
+			if s.Status == StatusPending {
+				at = i
+				break
+			}
+		}
+	}
+	var steps []StepState
+	for _, name := range nodes {
+		id := m.uniqueStepID(StepIDFor(StepRollback, name))
+		steps = append(steps, StepState{Step: Step{ID: id, Kind: StepRollback, Node: name}})
+	}
+	m.Steps = append(m.Steps[:at], append(steps, m.Steps[at:]...)...)
+	m.Pause, m.Failure = nil, nil
+	m.rolling, m.rollbackAll = true, all
+	m.cur = -1
+	m.Phase = PhaseRollback
+	m.record(RecordEvent, "", "", "rollback-planned", "roll back "+strings.Join(nodes, ", ")+" (newest first)", nil)
+}
+
+func (m *Machine) uniqueStepID(base StepID) StepID {
+	id := base
+	for k := 2; ; k++ {
+		if _, taken := m.StepByID(id); !taken {
+			return id
+		}
+		id = StepID(fmt.Sprintf("%s#%d", base, k))
+	}
+}
+
+// cancelRollback drops the rollback steps not started yet and returns to
+// the decision the operator came from.
+func (m *Machine) cancelRollback() {
+	var kept []StepState
+	doneAny := false
+	for i, s := range m.Steps {
+		if s.Kind == StepRollback && (s.Status == StatusPending || i == m.cur) {
+			continue
+		}
+		if s.Kind == StepRollback && s.Status == StatusDone {
+			doneAny = true
+		}
+		kept = append(kept, s)
+	}
+	m.Steps = kept
+	m.cur = -1
+	m.Gate.Open = false
+	m.record(RecordEvent, "", "", "rollback-cancelled", "the operator cancelled the rollback", nil)
+	if doneAny || m.saved == nil {
+		m.Pause = &Pause{Kind: PauseRolledBack, Since: m.Now, Text: m.rolledBackText()}
+		return
+	}
+	sv := m.saved
+	m.saved = nil
+	m.rolling = false
+	m.Pause, m.Failure, m.cur = sv.pause, sv.failure, sv.cur
+	if m.cur >= 0 && m.cur < len(m.Steps) && m.Pause != nil && m.Pause.Kind == PauseFailure {
+		m.Steps[m.cur].Status = StatusFailed
+	}
+	if m.Pause != nil {
+		if d := m.Steps[max(m.cur, 0)].def; d != nil {
+			m.Phase = d.Phase
+		}
+	}
+}
+
+func (m *Machine) rolledBackText() string {
+	var left []string
+	for _, n := range m.Nodes {
+		if n.Swapped {
+			left = append(left, n.Name)
+		}
+	}
+	t := "rolled back: " + machOrNone(strings.Join(m.RolledBack, ", "))
+	if len(left) > 0 {
+		t += "; still on " + m.Plan.Target.Label() + ": " + strings.Join(left, ", ")
+	}
+	return t
+}
+
+// afterRollback runs when no rollback step is left.
+func (m *Machine) afterRollback() {
+	left := false
+	for _, n := range m.Nodes {
+		if n.Swapped {
+			left = true
+		}
+	}
+	if m.Options.Headless || m.rollbackAll || !left {
+		m.beginStop(stopEnd, m.rolledBackText())
+		m.stopExit = m.rollbackExit
+		return
+	}
+	m.Pause = &Pause{Kind: PauseRolledBack, Since: m.Now, Text: m.rolledBackText()}
+}
+
+// ---- ending ----
+
+// beginStop ends the run once nodes are consistent: effects in flight and
+// the failure sysdump finish first, a stopped node is started on whatever
+// binary is in place (always a known release: swaps are atomic), then the
+// lock is released (not on quit), then Finish.
+func (m *Machine) beginStop(mode stopMode, reason string) {
+	if m.stop != stopNone {
+		return
+	}
+	m.stop, m.stopReason = mode, reason
+	m.stopExit = -1
+	m.Pause = nil
+	m.AbortAsked = false
+	m.Gate.Open = false
+	if m.cur >= 0 {
+		s := &m.Steps[m.cur]
+		if s.Status == StatusRunning || s.Status == StatusWaitingApproval {
+			s.Status, s.EndedAt = StatusFailed, m.Now
+			if s.Err == "" {
+				s.Err = reason
+			}
+		}
+	}
+}
+
+func (m *Machine) driveStop() {
+	for _, f := range m.inflight {
+		if f.changes || f.purpose == purposeFailSysdump {
+			return // let it finish: its outcome says what state the node is in
+		}
+	}
+	if down := m.downNode(); down != nil && !m.stopStarted {
+		m.stopStarted = true
+		e := NodeAction{EffectMeta: m.meta(m.curID()), Node: down.Name, Op: OpStart}
+		m.stopStartID = e.ID
+		m.record(RecordEvent, m.curID(), down.Name, "make-consistent", "start "+down.Name+" on the binary in place ("+down.Binary.Label()+")", nil)
+		m.launch(e, purposeStopStart)
+		return
+	}
+	if m.stopStartID != 0 || m.stopUnlock != 0 {
+		return
+	}
+	if m.stop != stopQuit && m.lockHeld && !m.stopTried && m.downNode() == nil {
+		m.stopTried = true
+		e := UnlockNodes{EffectMeta: m.meta(m.curID()), Nodes: m.Plan.NodeNames()}
+		m.stopUnlock = e.ID
+		m.launch(e, purposeStopUnlock)
+		return
+	}
+	exit := m.stopExit
+	reason := m.stopReason
+	if exit < 0 {
+		exit = 1
+		if m.stop == stopAbort && len(m.RolledBack) > 0 && !m.rollbackFail {
+			exit = 4
+		}
+	}
+	if down := m.downNode(); down != nil {
+		exit = 1
+		reason += fmt.Sprintf("; %s may still be stopped: start it by hand (%s)", down.Name, down.Err)
+	}
+	if m.lockHeld && m.stop != stopQuit {
+		reason += "; the lock is still held"
+	}
+	m.finish(exit, reason)
+}
+
+func (m *Machine) downNode() *NodeState {
+	for i := range m.Nodes {
+		if m.Nodes[i].Down {
+			return &m.Nodes[i]
+		}
+	}
+	return nil
+}
+
+func (m *Machine) finish(code int, reason string) {
+	if m.Finished {
+		return
+	}
+	m.Finished, m.ExitCode, m.Reason = true, code, reason
+	m.Phase = PhaseDone
+	m.Gate.Open = false
+	m.cur = -1
+	m.emit(Record{EffectMeta: m.meta(""), Type: RecordOutcome, Op: RecordOpRun, OK: code == 0, Detail: fmt.Sprintf("exit %d: %s", code, reason),
+		Error: map[bool]string{true: "", false: reason}[code == 0]})
+	m.emit(Finish{EffectMeta: m.meta(""), ExitCode: code, Reason: reason})
+}

@@ -1,0 +1,131 @@
+package runbook
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nwroll/nwroll/health"
+)
+
+// restartGate is the gate after a node's start (design §3 step 6), held
+// for the stabilisation window: /health and all of /ready, its stats row
+// and its own raft_last_applied caught up with the leader's index sampled
+// after the restart, the leader's peer errors for it steady, and its
+// binary the build it must run. A node that led when it stopped first
+// needs a new leader, elected in a later term, and a stable leadership.
+// Whether it leads is read now, when the definition is made.
+func restartGate(c stepCtx, want BuildRef) gateOp {
+	leads := c.leads()
+	return gateOp{readBinary: true, gate: func(c stepCtx) health.Gate {
+		o, n, s := c.opts(), c.ref(), c.step
+		above := uint64(0)
+		var checks []health.Check
+		if leads {
+			above = s.aboveTerm
+			checks = append(checks,
+				health.NewLeaderElected{Stopped: n, AboveTerm: above, Election: o.ElectionWindow},
+				health.LeaderSteady{})
+		}
+		checks = append(checks,
+			health.NodeReady{Node: n},
+			health.NewStatsCaughtUp(n, above),
+			health.NewApplied(n, above),
+			health.PeerErrors{Node: n},
+			health.BinaryIs{Node: n, Path: o.Binary, Want: want.SHA256, WantLabel: want.Label(), ReadSince: c.m.Now},
+		)
+		return health.Gate{Name: "stabilise", Checks: checks, Hold: o.Window, Timeout: o.GateTimeout, Election: o.ElectionWindow}
+	}}
+}
+
+// noteOp is a line a definition adds to what its step does, with nothing
+// to run.
+type noteOp []string
+
+func (noteOp) changes() bool               { return false }
+func (o noteOp) lines(stepCtx) []string    { return o }
+func (noteOp) enter(_ *Machine, c stepCtx) { c.step.done = true }
+
+// ---- the machine's side of gates ----
+
+// openGate opens g for the current step.
+func (m *Machine) openGate(c stepCtx, g health.Gate, notBefore time.Time) {
+	m.Gate = OpenGate{Gate: g.Open(m.Now, notBefore), Open: true, Step: c.step.ID, Node: c.step.Node}
+}
+
+// sample is what gates judge: the snapshot and the binaries read so far.
+func (m *Machine) sample(snap health.ClusterSnapshot) health.Sample {
+	s := health.Sample{Snap: snap, Binaries: map[string]health.Binary{}}
+	for _, n := range m.Nodes {
+		if !n.BinaryAt.IsZero() {
+			s.Binaries[n.Name] = health.Binary{SHA256: n.Binary.SHA256, At: n.BinaryAt}
+		}
+	}
+	return s
+}
+
+func (m *Machine) tickGate(c stepCtx) {
+	if !m.Gate.Open || m.Gate.Step != c.step.ID {
+		return
+	}
+	m.Gate.Gate = m.Gate.Gate.Tick(m.Now)
+	m.afterGate(c, nil)
+}
+
+// afterGate acts on the gate's outcome: done when it passed, a failure (a
+// refusal before the lock) when it did not.
+func (m *Machine) afterGate(c stepCtx, onPass func()) {
+	g := m.Gate
+	switch g.Outcome() {
+	case health.Passed:
+		if onPass != nil {
+			onPass()
+		}
+		detail := g.Name
+		if g.Hold > 0 {
+			detail = fmt.Sprintf("held for %s", g.Hold)
+		}
+		m.gatePassed(c, detail)
+		c.step.done = true
+	case health.TimedOut, health.NoLeader, health.Broken:
+		if c.step.def.Refuses {
+			m.refuse(g.Name + " refused: " + strings.Join(g.Reasons(), "; "))
+			return
+		}
+		kind := map[health.Outcome]FailureKind{health.TimedOut: FailTimeout, health.NoLeader: FailNoLeader, health.Broken: FailBroken}[g.Outcome()]
+		m.fail(kind, g.Name, g.Failure())
+	}
+}
+
+func (m *Machine) gatePassed(c stepCtx, detail string) {
+	m.Gate.Open = false
+	m.record(RecordEvent, c.step.ID, c.step.Node, "gate-passed", detail, m.Gate.Values())
+}
+
+// readGateBinary reads the node's binary again for the gate.
+func (m *Machine) readGateBinary(c stepCtx) {
+	e := ReadNodeFiles{EffectMeta: m.meta(c.step.ID), Nodes: []string{c.step.Node}}
+	m.Gate.readID = e.ID
+	m.launch(e, purposeGateRead)
+}
+
+func (m *Machine) onGateRead(e EffectResult) {
+	if e.ID != m.Gate.readID {
+		return
+	}
+	m.Gate.readID = 0
+	if e.Err != nil {
+		m.LastError = "read binary: " + e.Err.Error()
+		return // read again on the next tick
+	}
+	files, _ := e.Data.([]NodeFiles)
+	for _, f := range files {
+		if n := m.node(f.Node); n != nil && f.Node == m.Gate.Node && NormSHA(f.SHA256) != "" {
+			n.Binary, n.BinaryAt = m.identify(f.SHA256), e.At
+		}
+	}
+}
+
+func (m *Machine) binaryReadSince(n *NodeState, t time.Time) bool {
+	return n != nil && !n.BinaryAt.IsZero() && !n.BinaryAt.Before(t)
+}

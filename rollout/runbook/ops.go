@@ -1,0 +1,377 @@
+package runbook
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/nwroll/nwroll/health"
+)
+
+// The operations steps are made of, typed. Each says what it does in words
+// (lines), whether it changes a node, and how the machine runs it (enter,
+// and optionally result, snapshot and tick). A step definition lists them
+// in order; the machine runs them one after the other.
+
+type op interface {
+	// lines are what the operation does, as the plan and dialog print it.
+	lines(c stepCtx) []string
+	// changes reports whether it changes anything on a node.
+	changes() bool
+	// enter starts it: it launches effects or opens a gate.
+	enter(m *Machine, c stepCtx)
+}
+
+// resultOp handles the results of the effects it launched; without it a
+// result is done on success and a failure of the step otherwise.
+type resultOp interface {
+	result(m *Machine, c stepCtx, f inflightEffect, e EffectResult)
+}
+
+// snapshotOp judges health snapshots while it runs.
+type snapshotOp interface {
+	snapshot(m *Machine, c stepCtx, snap health.ClusterSnapshot)
+}
+
+// tickOp judges the clock while it runs.
+type tickOp interface {
+	tick(m *Machine, c stepCtx)
+}
+
+// ---- cluster operations ----
+
+// connectOp: SSH to every node, pin the CA, get a token, map node ids.
+type connectOp struct{}
+
+func (connectOp) changes() bool { return false }
+func (connectOp) lines(c stepCtx) []string {
+	o := c.opts()
+	out := []string{"ssh to " + strings.Join(c.m.Plan.NodeNames(), ", ") + " in parallel; verify host keys against known_hosts, stop on a mismatch"}
+	if o.CAFromFile {
+		out = append(out, "pin the API CA from the given CA file")
+	} else {
+		out = append(out, "fetch the API CA "+o.DataRoot+"/http-tls/ca.crt over ssh and pin it")
+	}
+	if o.TokenFromEnv {
+		out = append(out, "use the admin token from NEUWERK_TOKEN")
+	} else {
+		out = append(out, "mint a short-lived admin token over ssh (neuwerk auth token mint)")
+	}
+	return append(out, "read "+o.DataRoot+"/node_id on each node and map its UUID to the decimal API id")
+}
+func (connectOp) enter(m *Machine, c stepCtx) {
+	m.launch(ConnectNodes{EffectMeta: m.meta(c.step.ID), Nodes: m.Plan.NodeNames()}, purposeOp)
+}
+
+// readFilesOp: the sha256 of every node's binary and its .new and .prev.
+// identify also records what each node ran before this run.
+type readFilesOp struct{ identify bool }
+
+func (readFilesOp) changes() bool { return false }
+func (o readFilesOp) lines(c stepCtx) []string {
+	if !o.identify {
+		return []string{"re-read the sha256 of every binary"}
+	}
+	var now []string
+	for _, n := range c.m.Nodes {
+		now = append(now, n.Name+" "+n.Binary.Label())
+	}
+	return []string{"sha256 of " + c.opts().Binary + " on each node, matched against the known release manifests",
+		"now: " + strings.Join(now, ", ")}
+}
+func (readFilesOp) enter(m *Machine, c stepCtx) {
+	m.launch(ReadNodeFiles{EffectMeta: m.meta(c.step.ID), Nodes: m.Plan.NodeNames()}, purposeOp)
+}
+func (o readFilesOp) result(m *Machine, c stepCtx, f inflightEffect, e EffectResult) {
+	if e.Err != nil {
+		m.opFailed(c, f, e)
+		return
+	}
+	if m.applyFiles(c, e, o.identify) {
+		c.step.done = true
+	}
+}
+
+// sysdumpOp: a cluster sysdump (per-node ones without a leader).
+type sysdumpOp struct{ purpose SysdumpPurpose }
+
+func (sysdumpOp) changes() bool { return false }
+func (o sysdumpOp) lines(stepCtx) []string {
+	if o.purpose == SysdumpBaseline {
+		return []string{"save a baseline cluster sysdump"}
+	}
+	return []string{"save a post-upgrade cluster sysdump"}
+}
+func (o sysdumpOp) enter(m *Machine, c stepCtx) {
+	m.launch(TakeSysdump{EffectMeta: m.meta(c.step.ID), Purpose: o.purpose, PerNode: !m.hasLeader(), Nodes: m.Plan.NodeNames()}, purposeOp)
+}
+func (o sysdumpOp) result(m *Machine, c stepCtx, f inflightEffect, e EffectResult) {
+	if e.Err != nil {
+		m.opFailed(c, f, e)
+		return
+	}
+	m.noteSysdump(o.purpose, e.Data)
+	c.step.done = true
+}
+
+// lockOp: the lock on every node, naming this run.
+type lockOp struct{}
+
+func (lockOp) changes() bool { return true }
+func (lockOp) lines(c stepCtx) []string {
+	return []string{"write the lock file on " + strings.Join(c.m.Plan.NodeNames(), ", ") + " naming this operator; refuse if another holder is present"}
+}
+func (lockOp) enter(m *Machine, c stepCtx) {
+	m.launch(LockNodes{EffectMeta: m.meta(c.step.ID), Nodes: m.Plan.NodeNames(), Resume: m.resumeLock}, purposeOp)
+}
+func (lockOp) result(m *Machine, c stepCtx, f inflightEffect, e EffectResult) {
+	if e.Err != nil {
+		m.opFailed(c, f, e)
+		return
+	}
+	m.lockHeld = true
+	c.step.done = true
+}
+
+// unlockOp: release the lock.
+type unlockOp struct{}
+
+func (unlockOp) changes() bool { return true }
+func (unlockOp) lines(c stepCtx) []string {
+	return []string{"remove the lock file on " + strings.Join(c.m.Plan.NodeNames(), ", ")}
+}
+func (unlockOp) enter(m *Machine, c stepCtx) {
+	m.launch(UnlockNodes{EffectMeta: m.meta(c.step.ID), Nodes: m.Plan.NodeNames()}, purposeOp)
+}
+func (unlockOp) result(m *Machine, c stepCtx, f inflightEffect, e EffectResult) {
+	if e.Err != nil {
+		m.opFailed(c, f, e)
+		return
+	}
+	m.lockHeld = false
+	c.step.done = true
+}
+
+// verifyBackupOp: an existing backup set is on every node, intact.
+type verifyBackupOp struct{}
+
+func (verifyBackupOp) changes() bool { return false }
+func (verifyBackupOp) lines(c stepCtx) []string {
+	return []string{"verify that set " + c.opts().BackupSet + " exists on every node with matching checksums; no new backup"}
+}
+func (verifyBackupOp) enter(m *Machine, c stepCtx) {
+	m.launch(VerifyBackupSet{EffectMeta: m.meta(c.step.ID), Set: m.Plan.Options.BackupSet, Nodes: m.Plan.NodeNames()}, purposeOp)
+}
+
+// stageOp: upload the target to <binary>.new on every node that lacks it,
+// in parallel.
+type stageOp struct{}
+
+func (stageOp) changes() bool { return true }
+func (stageOp) lines(c stepCtx) []string {
+	return []string{
+		"check free disk, then upload the binary to " + c.opts().Binary + ".new on every node in parallel",
+		"verify its sha256 " + ShortSHA(c.m.Plan.Target.SHA256) + " on each node",
+	}
+}
+func (stageOp) enter(m *Machine, c stepCtx) {
+	for _, name := range m.toStage() {
+		m.setNode(m.node(name), NodeStaging)
+		m.launch(NodeAction{EffectMeta: m.meta(c.step.ID), Node: name, Op: OpStage, SHA256: m.Plan.Target.SHA256}, purposeOp)
+		c.step.pending++
+	}
+	if c.step.pending == 0 {
+		c.step.done = true
+	}
+}
+func (stageOp) result(m *Machine, c stepCtx, f inflightEffect, e EffectResult) {
+	s := c.step
+	n := m.node(f.node)
+	s.pending--
+	if e.Err != nil {
+		s.opErrs = append(s.opErrs, fmt.Sprintf("%s: %v", f.node, e.Err))
+		m.setNode(n, NodeFailed)
+	} else {
+		m.applyNodeFacts(f, e)
+		m.setNode(n, NodeStaged)
+	}
+	if s.pending > 0 {
+		return
+	}
+	if len(s.opErrs) > 0 {
+		m.fail(FailEffect, OpStage.String(), "stage failed: "+strings.Join(s.opErrs, "; "))
+		return
+	}
+	s.done = true
+}
+
+// ---- approval ----
+
+// approveOp waits for the operator's y (--yes approves at once). While it
+// waits, the step's quorum arithmetic and its node's role stay live.
+type approveOp struct{}
+
+func (approveOp) changes() bool          { return false }
+func (approveOp) lines(stepCtx) []string { return nil }
+func (approveOp) enter(m *Machine, c stepCtx) {
+	if m.Options.Headless {
+		m.approve(c.step, m.headlessApprover())
+		return
+	}
+	c.step.Status = StatusWaitingApproval
+	if m.Gate.Step == c.step.ID && m.Gate.Name == gateQuorum {
+		// The quorum gate stays open for the dialog, with no deadline: an
+		// approval waits as long as the operator likes.
+		m.Gate.Gate.Timeout = 0
+		m.Gate.Gate, m.Gate.Open = m.Gate.Gate.Extend(m.Now), true
+	}
+}
+func (approveOp) snapshot(m *Machine, c stepCtx, snap health.ClusterSnapshot) {
+	if c.step.Status != StatusWaitingApproval || m.Gate.Step != c.step.ID || m.Gate.Name != gateQuorum {
+		return
+	}
+	m.Gate.Gate = m.Gate.Gate.Extend(snap.TakenAt).Observe(health.Sample{Snap: snap})
+}
+
+// ---- quorum ----
+
+// quorumOp: stopping the node keeps quorum and every other voter is up,
+// judged on a fresh snapshot. The first one (before the approval) also
+// says that a node which became the leader waits until last; the final one
+// (right before the stop) records whether the node leads, for the gates
+// after its start.
+type quorumOp struct{ final bool }
+
+func (quorumOp) changes() bool { return false }
+func (o quorumOp) lines(c stepCtx) []string {
+	if o.final {
+		return nil
+	}
+	return []string{"re-read the leader; if " + c.node.Name + " leads and others are left, it waits until last"}
+}
+
+// arithmetic is the quorum arithmetic of the stop: live while this step's
+// quorum gate has judged a snapshot, else with every voter up.
+func (quorumOp) arithmetic(c stepCtx) string {
+	if g := c.m.Gate; g.Step == c.step.ID && g.Name == gateQuorum && g.Summary() != "" {
+		return g.Summary()
+	}
+	return health.QuorumOf(c.node.Name, c.m.Plan.Voters(), !c.node.Voter).String()
+}
+
+const gateQuorum = "quorum"
+
+func (o quorumOp) enter(m *Machine, c stepCtx) {
+	o2 := m.Plan.Options
+	g := health.Gate{Name: gateQuorum, Checks: []health.Check{health.QuorumHolds{Node: c.ref()}}, Timeout: o2.GateTimeout}
+	m.openGate(c, g, m.Now.Add(-o2.FreshFor))
+	if m.HaveSnapshot {
+		o.snapshot(m, c, m.Latest)
+		if c.step.done || m.cur < 0 || m.Pause != nil {
+			return
+		}
+	}
+	m.pollNow()
+}
+func (o quorumOp) snapshot(m *Machine, c stepCtx, snap health.ClusterSnapshot) {
+	if m.deferIfLeader(c.step) {
+		return
+	}
+	m.Gate.Gate = m.Gate.Gate.Observe(health.Sample{Snap: snap})
+	if m.Gate.Outcome() != health.Passed {
+		return
+	}
+	s := c.step
+	s.wasLeader, s.aboveTerm = false, 0
+	if l, ok := snap.Leader(); ok {
+		s.wasLeader = l.NodeID == c.node.NodeID
+		s.aboveTerm = snap.Stats.Cluster.CurrentTerm
+	}
+	if o.final {
+		m.gatePassed(c, m.Gate.Summary())
+	}
+	s.done = true
+}
+func (quorumOp) tick(m *Machine, c stepCtx) { m.tickGate(c) }
+
+// ---- node operations ----
+
+// nodeOp is one typed operation on the step's node (nodeops.go).
+type nodeOp struct{ op NodeOp }
+
+func (nodeOp) changes() bool              { return true }
+func (o nodeOp) lines(c stepCtx) []string { return []string{o.op.line(c)} }
+func (o nodeOp) enter(m *Machine, c stepCtx) {
+	n := c.node
+	if o.op == OpStop {
+		for i := range m.Nodes {
+			if m.Nodes[i].Down && m.Nodes[i].Name != n.Name {
+				m.fail(FailInternal, OpStop.String(), fmt.Sprintf("refusing to stop %s: %s is still stopped (one node at a time)", n.Name, m.Nodes[i].Name))
+				return
+			}
+		}
+		n.Down = true
+	}
+	m.setNode(n, c.busy(o.op.def().busy))
+	e := NodeAction{EffectMeta: m.meta(c.step.ID), Node: n.Name, Op: o.op, Backup: m.Plan.Options.Backup}
+	switch o.op {
+	case OpSwap:
+		e.SHA256 = m.Plan.Target.SHA256
+	case OpRestorePrev:
+		e.SHA256 = n.Previous.SHA256
+	}
+	m.launch(e, purposeOp)
+}
+
+// busy is the node's status while the step runs an operation: the step's
+// own (a backup is "backing up" while it stops) or the operation's.
+func (c stepCtx) busy(own NodeStatus) NodeStatus {
+	if c.step.def != nil && c.step.def.Busy != 0 {
+		return c.step.def.Busy
+	}
+	return own
+}
+
+// ---- gates ----
+
+// gateOp opens a gate of health checks and is done when it passes. gate
+// builds it from the step as it stands; readBinary reads the node's binary
+// again (the gate judges it); saveBaseline keeps the snapshot it passed on
+// as the metrics baseline.
+type gateOp struct {
+	gate         func(c stepCtx) health.Gate
+	readBinary   bool
+	saveBaseline bool
+}
+
+func (gateOp) changes() bool { return false }
+func (o gateOp) lines(stepCtx) []string {
+	if o.saveBaseline {
+		return []string{"save the baseline /metrics of every node"}
+	}
+	return nil
+}
+func (o gateOp) enter(m *Machine, c stepCtx) {
+	m.openGate(c, o.gate(c), m.Now)
+	if c.node != nil {
+		m.setNode(c.node, c.busy(NodeVerifying))
+	}
+	if o.readBinary {
+		m.readGateBinary(c)
+	}
+	m.pollNow()
+}
+func (o gateOp) snapshot(m *Machine, c stepCtx, snap health.ClusterSnapshot) {
+	m.Gate.Gate = m.Gate.Gate.Observe(m.sample(snap))
+	m.afterGate(c, func() {
+		if o.saveBaseline {
+			m.Baseline, m.HaveBaseline = snap, true
+			m.emit(SaveBaseline{EffectMeta: m.meta(c.step.ID), Snap: snap})
+		}
+	})
+}
+func (o gateOp) tick(m *Machine, c stepCtx) {
+	m.tickGate(c)
+	if o.readBinary && m.Gate.Open && m.Gate.readID == 0 && !m.binaryReadSince(c.node, m.Gate.Opened()) {
+		m.readGateBinary(c)
+	}
+}
