@@ -234,7 +234,6 @@ func (m Model) feed(ev runbook.Event) (Model, tea.Cmd) {
 	return m, tea.Batch(cmds...)
 }
 
-
 // syncDialog opens a fresh, unarmed approval dialog when the machine asks
 // for a new approval; the dialog arms itself after armDelay.
 func (m *Model) syncDialog() tea.Cmd {
