@@ -218,6 +218,7 @@ func (approveOp) enter(m *Machine, c stepCtx) {
 		return
 	}
 	c.step.Status = StatusWaitingApproval
+	m.approvalSeq++
 	if m.Gate.Step == c.step.ID && m.Gate.Name == gateQuorum {
 		// The quorum gate stays open for the dialog, with no deadline: an
 		// approval waits as long as the operator likes.

@@ -258,6 +258,7 @@ type Machine struct {
 	lockHeld        bool
 	resumeLock      bool // LockNodes takes over our own lock (resume)
 	lockApproved    bool
+	approvalSeq     uint64 // counts the times a step started waiting for approval
 
 	rolling      bool // rolling back: only rollback steps run
 	rollbackAll  bool
@@ -328,6 +329,11 @@ func (m Machine) AwaitingApproval() (StepState, bool) {
 	}
 	return s, true
 }
+
+// ApprovalSeq numbers the approval dialogs: it grows each time a step
+// starts waiting for approval, so a view can tell a new dialog from the
+// one it showed (and never let a key meant for one approve the next).
+func (m Machine) ApprovalSeq() uint64 { return m.approvalSeq }
 
 // StepByID returns the step with the id.
 func (m Machine) StepByID(id StepID) (StepState, bool) {
