@@ -52,10 +52,11 @@ const (
 	TimedOut                // the checks did not start to hold before the deadline
 	NoLeader                // no leader for longer than the election window
 	Broken                  // a strict gate's check failed after every check had held
+	Aborted                 // a check saw an abort condition: no wait can mend it
 )
 
 func (o Outcome) String() string {
-	return [...]string{"waiting", "passed", "timed out", "no leader", "broken"}[o]
+	return [...]string{"waiting", "passed", "timed out", "no leader", "broken", "aborted"}[o]
 }
 
 // CheckResult is a check's latest verdict and since when it holds.
@@ -141,6 +142,13 @@ func (g Gate) Observe(s Sample) Gate {
 		g.leaderlessSince = at
 	}
 	if !all {
+		for _, r := range results {
+			if r.Abort {
+				g.outcome = Aborted
+				g.failure = fmt.Sprintf("%s gate: abort condition: %s", g.Name, strings.Join(r.Reasons, "; "))
+				return g
+			}
+		}
 		if g.Strict && g.held {
 			g.outcome = Broken
 			g.failure = fmt.Sprintf("%s gate broke after holding for %s: %s", g.Name, fmtSince(g.heldSince, at), g.failingReasons())

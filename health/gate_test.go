@@ -120,6 +120,28 @@ func TestStrictGateBreaksAtOnce(t *testing.T) {
 	}
 }
 
+// aborting is a check that fails with an abort condition when down.
+type aborting struct{ flag }
+
+func (a aborting) Judge(s Sample) (Check, Verdict) {
+	_, v := a.flag.Judge(s)
+	v.Abort = !v.OK
+	return a, v
+}
+
+func TestGateFailsAtOnceOnAnAbortCondition(t *testing.T) {
+	up, fine := true, true
+	g := Gate{Name: "stabilise", Checks: []Check{flag{"a", &up}, aborting{flag{"b", &fine}}}, Hold: time.Minute, Timeout: 5 * time.Minute}.Open(t0, t0)
+	up = false
+	if g = g.Observe(at(t, 1)); g.Outcome() != Waiting {
+		t.Fatal("an ordinary failing check ended the gate")
+	}
+	fine = false
+	if g = g.Observe(at(t, 2)); g.Outcome() != Aborted || g.Failure() != "stabilise gate: abort condition: b: down" {
+		t.Fatalf("%v %q", g.Outcome(), g.Failure())
+	}
+}
+
 func TestGateElectionWindow(t *testing.T) {
 	up := true
 	g := Gate{Name: "stabilise", Checks: []Check{flag{"a", &up}}, Hold: time.Minute, Timeout: 5 * time.Minute, Election: 3 * time.Second}.Open(t0, t0)

@@ -19,6 +19,9 @@ type Verdict struct {
 	Summary string
 	Reasons []string
 	Values  []GateValue
+	// Abort marks a failure no wait can mend (a counter that grew for
+	// good): the gate fails at once instead of waiting for its deadline.
+	Abort bool
 }
 
 // GateValue is one named input of a gate. Its Value is typed, so a view

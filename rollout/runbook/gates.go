@@ -87,12 +87,12 @@ func (m *Machine) afterGate(c stepCtx, onPass func()) {
 		}
 		m.gatePassed(c, detail)
 		c.step.done = true
-	case health.TimedOut, health.NoLeader, health.Broken:
+	case health.TimedOut, health.NoLeader, health.Broken, health.Aborted:
 		if c.step.def.Refuses {
 			m.refuse(g.Name + " refused: " + strings.Join(g.Reasons(), "; "))
 			return
 		}
-		kind := map[health.Outcome]FailureKind{health.TimedOut: FailTimeout, health.NoLeader: FailNoLeader, health.Broken: FailBroken}[g.Outcome()]
+		kind := map[health.Outcome]FailureKind{health.TimedOut: FailTimeout, health.NoLeader: FailNoLeader, health.Broken: FailBroken, health.Aborted: FailAbort}[g.Outcome()]
 		m.fail(kind, g.Name, g.Failure())
 	}
 }

@@ -125,6 +125,7 @@ const (
 	FailTimeout  FailureKind = iota + 1 // a gate did not hold within its timeout
 	FailNoLeader                        // no leader for longer than the election window
 	FailBroken                          // a soak's check failed after every check had held
+	FailAbort                           // a check saw an abort condition (facts §10): waiting cannot mend it
 	FailEffect                          // an effect failed (ssh error, command exit ≠ 0)
 	FailInternal                        // the machine refused to break an invariant
 )
@@ -137,6 +138,8 @@ func (k FailureKind) String() string {
 		return "no leader"
 	case FailBroken:
 		return "gate broken"
+	case FailAbort:
+		return "abort signal"
 	case FailEffect:
 		return "effect failed"
 	case FailInternal:
@@ -393,7 +396,7 @@ func (m Machine) Allowed() []Action {
 			if f != nil && f.SysdumpPending {
 				return []Action{ActAbort, ActQuit}
 			}
-			add(f != nil && f.Kind != FailEffect && f.Kind != FailInternal, ActKeepWaiting)
+			add(f != nil && (f.Kind == FailTimeout || f.Kind == FailNoLeader || f.Kind == FailBroken), ActKeepWaiting)
 			add(f != nil && (f.Kind == FailEffect || f.Kind == FailInternal), ActRetry)
 		case PauseDeclined:
 			add(true, ActContinue)
