@@ -1,6 +1,7 @@
 package health
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -285,5 +286,67 @@ func TestGateValuesAndDescribe(t *testing.T) {
 	}
 	if vals["quorum kept.ok"] != "true" || vals["quorum kept.quorum"] != "2" || vals["quorum kept.summary"] == "" {
 		t.Errorf("values = %v", vals)
+	}
+}
+
+func TestNoAbortSignals(t *testing.T) {
+	base := string(fixture(t, "metrics_leader.prom"))
+	before := mustMetrics(t, base)
+	checkVerdict(t, NoAbortSignals("fw-b", before, before, before), true, nil)
+	checkVerdict(t, NoAbortSignals("fw-b", nil, nil, before), true, nil)
+	failing := mustMetrics(t, strings.NewReplacer(
+		`svc_fail_closed_total{component="tls"} 0`, `svc_fail_closed_total{component="tls"} 5`,
+		"dhcp_lease_active 1", "dhcp_lease_active 0",
+		"raft_last_applied 1550", "raft_last_applied 500",
+	).Replace(base))
+	checkVerdict(t, NoAbortSignals("fw-b", before, before, failing), false, []string{
+		"fw-b: svc_fail_closed_total grew 0→5 (TLS intercept failing closed)",
+		"fw-b: dhcp_lease_active is 0 (no dataplane DHCP lease)",
+		"fw-b: raft_last_applied 500 trails raft_last_log_index 1550 by more than 1000",
+	})
+	// No lease at the pre-check either: not a new signal.
+	noLease := mustMetrics(t, strings.Replace(base, "dhcp_lease_active 1", "dhcp_lease_active 0", 1))
+	checkVerdict(t, NoAbortSignals("fw-b", noLease, noLease, noLease), true, nil)
+	checkVerdict(t, NoAbortSignals("fw-b", before, before, nil), false, []string{"fw-b: no /metrics sample"})
+}
+
+// The check follows the node's process: the first sample of a process is
+// its reference, counters growing from there are signals, and a counter
+// that falls is a restart (a new reference), not a signal.
+func TestAbortSignalsFollowTheProcess(t *testing.T) {
+	text := func(failClosed, denies int) string {
+		return fmt.Sprintf("raft_is_leader 0\nraft_current_term 7\nraft_last_log_index 1544\nraft_last_applied 1544\ndhcp_lease_active 1\n"+
+			"svc_fail_closed_total{component=\"tls\"} %d\nhttp_auth_total{outcome=\"deny\",reason=\"invalid_token\"} %d\n", failClosed, denies)
+	}
+	at := func(sec float64, failClosed, denies int) Sample {
+		s := healthyCluster(t)
+		s.TakenAt = t0.Add(time.Duration(sec * float64(time.Second)))
+		s = s.with(func(c *ClusterSnapshot) { nodeIndex(c, "fw-a").Metrics = mustMetrics(t, text(failClosed, denies)) })
+		return Sample{Snap: s}
+	}
+	var chk Check = AbortSignals{Node: NodeRef{Name: "fw-a", ID: idA}, Baseline: mustMetrics(t, text(4, 0))}
+	judge := func(s Sample) Verdict {
+		var v Verdict
+		chk, v = chk.Judge(s)
+		return v
+	}
+	// The restarted process starts its counters at 0: below the baseline's
+	// 4, and no signal.
+	checkVerdict(t, judge(at(0, 0, 0)), true, nil)
+	checkVerdict(t, judge(at(1, 0, 0)), true, nil)
+	if v := judge(at(2, 3, 0)); !v.Abort {
+		t.Error("a growing svc_fail_closed_total is not an abort condition")
+	} else {
+		checkVerdict(t, v, false, []string{"fw-a: svc_fail_closed_total grew 0→3 (TLS intercept failing closed)"})
+	}
+	// Restarted again: a fresh reference.
+	checkVerdict(t, judge(at(3, 0, 0)), true, nil)
+	checkVerdict(t, judge(at(4, 0, 2)), false, []string{`fw-a: http_auth_total{outcome="deny"} grew 0→2 where the pre-check saw none`})
+	// A node that had denies before the rollout: more of them is no signal.
+	chk = AbortSignals{Node: NodeRef{Name: "fw-a", ID: idA}, Baseline: mustMetrics(t, text(0, 9))}
+	checkVerdict(t, judge(at(5, 0, 9)), true, nil)
+	checkVerdict(t, judge(at(6, 0, 12)), true, nil)
+	if d := chk.Describe(); !strings.Contains(d, "svc_fail_closed_total") || !strings.Contains(d, "fw-a") {
+		t.Errorf("describe = %q", d)
 	}
 }

@@ -17,7 +17,6 @@ const (
 	GateQuorumKept       = "quorum kept"
 	GateBinaryMatches    = "binary matches"
 	GateLeaderStable     = "leader stable"
-	GateNoAbortSignals   = "no abort signals"
 )
 
 // MinVoters is the smallest voter count that survives a rolling restart
@@ -443,32 +442,6 @@ func BinaryMatches(nodeName, gotSHA256, wantSHA256 string) Verdict {
 	return b.done()
 }
 
-// NoAbortSignals checks a node's metrics against the abort conditions of
-// facts §10: svc_fail_closed_total growing, dhcp_lease_active 0, and
-// raft_last_log_index − raft_last_applied above MaxApplyLag. before may be
-// nil (then growth is not judged).
-func NoAbortSignals(nodeName string, before, after *Metrics) Verdict {
-	b := newVerdict(GateNoAbortSignals)
-	if after == nil {
-		b.fail("%s: no /metrics sample", nodeName)
-		return b.done()
-	}
-	if before != nil {
-		x, y := before.FailClosedTotal(), after.FailClosedTotal()
-		b.set("fail_closed_delta", Number(y-x))
-		if y > x {
-			b.fail("%s: svc_fail_closed_total grew %g→%g (TLS intercept failing closed)", nodeName, x, y)
-		}
-		b.set("auth_denies_delta", Number(after.AuthDenies()-before.AuthDenies()))
-	}
-	if after.Has(MetricDHCPLeaseActive) && !after.DHCPLeaseActive {
-		b.fail("%s: dhcp_lease_active is 0 (no dataplane DHCP lease)", nodeName)
-	}
-	if after.LastLogIndex > after.LastApplied && after.LastLogIndex-after.LastApplied > MaxApplyLag {
-		b.fail("%s: raft_last_applied %d trails raft_last_log_index %d by more than %d", nodeName, after.LastApplied, after.LastLogIndex, MaxApplyLag)
-	}
-	return b.done()
-}
 
 // SortNodeIDs sorts decimal node ids the way Neuwerk orders stats and
 // overview rows: as strings, not numbers ("259…" < "83…").

@@ -553,23 +553,6 @@ func TestQuorumMathNeverNegative(t *testing.T) {
 	}
 }
 
-func TestNoAbortSignals(t *testing.T) {
-	base := string(fixture(t, "metrics_leader.prom"))
-	before := mustMetrics(t, base)
-	checkVerdict(t, NoAbortSignals("fw-b", before, before), true, nil)
-	checkVerdict(t, NoAbortSignals("fw-b", nil, before), true, nil)
-	failing := mustMetrics(t, strings.NewReplacer(
-		`svc_fail_closed_total{component="tls"} 0`, `svc_fail_closed_total{component="tls"} 5`,
-		"dhcp_lease_active 1", "dhcp_lease_active 0",
-		"raft_last_applied 1550", "raft_last_applied 500",
-	).Replace(base))
-	checkVerdict(t, NoAbortSignals("fw-b", before, failing), false, []string{
-		"fw-b: svc_fail_closed_total grew 0→5 (TLS intercept failing closed)",
-		"fw-b: dhcp_lease_active is 0 (no dataplane DHCP lease)",
-		"fw-b: raft_last_applied 500 trails raft_last_log_index 1550 by more than 1000",
-	})
-	checkVerdict(t, NoAbortSignals("fw-b", before, nil), false, []string{"fw-b: no /metrics sample"})
-}
 
 // judgeAll runs checks once on snap, as one verdict.
 func judgeAll(name string, checks []Check, snap ClusterSnapshot) Verdict {

@@ -522,6 +522,24 @@ func TestE2EStallRolledBack(t *testing.T) {
 	}
 }
 
+// The failclosed release turns ready and keeps up, but its TLS intercept
+// fails closed: only the abort-signals check sees it, and as an abort
+// condition it ends the gate at once, not at its (long) timeout.
+func TestE2EFailClosedCaughtByAbortSignals(t *testing.T) {
+	t.Parallel()
+	e := startE2E(t, 3, 8*time.Second, 5*time.Minute)
+	f := upgradeFails(t, e, "1.1.1-failclosed")
+	if f.GateValues["no abort signals.ok"] != "false" || !strings.Contains(f.Detail, "svc_fail_closed_total grew") {
+		t.Errorf("failclosed not caught by the abort-signals check: %s %v", f.Detail, f.GateValues)
+	}
+	if !strings.HasPrefix(f.Detail, "stabilise gate: abort condition: ") {
+		t.Errorf("the gate waited instead of failing on the abort condition: %s", f.Detail)
+	}
+	if f.GateValues["node healthy.ok"] != "true" || f.GateValues["applied.ok"] != "true" {
+		t.Errorf("failclosed: the node should look ready and caught up: %v", f.GateValues)
+	}
+}
+
 func TestE2ERollbackAfterSuccess(t *testing.T) {
 	t.Parallel()
 	e := startE2E(t, 3, 2*time.Second, 30*time.Second)

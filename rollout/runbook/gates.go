@@ -11,8 +11,9 @@ import (
 // restartGate is the gate after a node's start (design §3 step 6), held
 // for the stabilisation window: /health and all of /ready, its stats row
 // and its own raft_last_applied caught up with the leader's index sampled
-// after the restart, the leader's peer errors for it steady, and its
-// binary the build it must run. A node that led when it stopped first
+// after the restart, the leader's peer errors for it steady, its binary
+// the build it must run, and no abort signal against the pre-check's
+// baseline. A node that led when it stopped first
 // needs a new leader, elected in a later term, and a stable leadership.
 // Whether it leads is read now, when the definition is made.
 func restartGate(c stepCtx, want BuildRef) gateOp {
@@ -33,9 +34,18 @@ func restartGate(c stepCtx, want BuildRef) gateOp {
 			health.NewApplied(n, above),
 			health.PeerErrors{Node: n},
 			health.BinaryIs{Node: n, Path: o.Binary, Want: want.SHA256, WantLabel: want.Label(), ReadSince: c.m.Now},
+			health.AbortSignals{Node: n, Baseline: baselineOf(c.m, n)},
 		)
 		return health.Gate{Name: "stabilise", Checks: checks, Hold: o.Window, Timeout: o.GateTimeout, Election: o.ElectionWindow}
 	}}
+}
+
+// baselineOf is the node's /metrics at the pre-check, or nil.
+func baselineOf(m *Machine, n health.NodeRef) *health.Metrics {
+	if ns, ok := m.Baseline.NodeByID(n.ID); ok && m.HaveBaseline {
+		return ns.Metrics
+	}
+	return nil
 }
 
 // noteOp is a line a definition adds to what its step does, with nothing

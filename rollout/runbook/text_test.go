@@ -66,14 +66,14 @@ func TestDialogsPromiseWhatRuns(t *testing.T) {
 	mentionsElection := func(tx StepText) bool {
 		return strings.Contains(strings.Join(append(append([]string(nil), tx.Does...), tx.Gate.Checks...), "\n"), "leader is elected")
 	}
-	if mentionsElection(follower) || len(follower.Gate.Checks) != 5 {
+	if mentionsElection(follower) || len(follower.Gate.Checks) != 6 {
 		t.Errorf("fw-c as a follower: election text %v, %d checks: %q", mentionsElection(follower), len(follower.Gate.Checks), follower.Gate.Checks)
 	}
-	if !mentionsElection(leader) || len(leader.Gate.Checks) != 7 || leader.Gate.Checks[0] != (health.NewLeaderElected{Election: o.ElectionWindow}).Describe() {
+	if !mentionsElection(leader) || len(leader.Gate.Checks) != 8 || leader.Gate.Checks[0] != (health.NewLeaderElected{Election: o.ElectionWindow}).Describe() {
 		t.Errorf("%s as the leader: election text %v, checks %q", newLeader, mentionsElection(leader), leader.Gate.Checks)
 	}
 	// A finished step reads as it ran.
-	if done, _ := w.m.Text("upgrade/fw-c"); done.Title != follower.Title || len(done.Gate.Checks) != 5 {
+	if done, _ := w.m.Text("upgrade/fw-c"); done.Title != follower.Title || len(done.Gate.Checks) != 6 {
 		t.Errorf("fw-c's step after the run: %q, %d checks", done.Title, len(done.Gate.Checks))
 	}
 }
@@ -100,7 +100,7 @@ func TestApprovalIsForTheStepAsItStands(t *testing.T) {
 		t.Fatalf("never asked to approve %s", id)
 	}
 	approveUntil("upgrade/fw-c") // fw-b is done; fw-c is next, fw-a (the leader) last
-	if tx, _ := w.m.Text("upgrade/fw-c"); !strings.Contains(tx.Title, "(follower)") || len(tx.Gate.Checks) != 5 {
+	if tx, _ := w.m.Text("upgrade/fw-c"); !strings.Contains(tx.Title, "(follower)") || len(tx.Gate.Checks) != 6 {
 		t.Fatalf("before the move: %q, %d checks", tx.Title, len(tx.Gate.Checks))
 	}
 	// fw-c takes over while its dialog is open: it now leads, but fw-a
@@ -117,10 +117,10 @@ func TestApprovalIsForTheStepAsItStands(t *testing.T) {
 	if !ok || s.ID != "upgrade/fw-a" {
 		t.Fatalf("after the move the dialog is %s (%v); want fw-a's, the new follower", s.ID, ok)
 	}
-	if tx, _ := w.m.Text("upgrade/fw-a"); !strings.Contains(tx.Title, "(follower)") || len(tx.Gate.Checks) != 5 {
+	if tx, _ := w.m.Text("upgrade/fw-a"); !strings.Contains(tx.Title, "(follower)") || len(tx.Gate.Checks) != 6 {
 		t.Errorf("fw-a's dialog: %q, %d checks", tx.Title, len(tx.Gate.Checks))
 	}
-	if tx, _ := w.m.Text("upgrade/fw-c"); !strings.Contains(tx.Title, "(leader)") || len(tx.Gate.Checks) != 7 || tx.Phase != PhaseLeader {
+	if tx, _ := w.m.Text("upgrade/fw-c"); !strings.Contains(tx.Title, "(leader)") || len(tx.Gate.Checks) != 8 || tx.Phase != PhaseLeader {
 		t.Errorf("fw-c's pending step: %q, %d checks, %s", tx.Title, len(tx.Gate.Checks), tx.Phase)
 	}
 	// fw-a is approved and upgraded; now fw-c, the leader, asks afresh.
@@ -147,7 +147,7 @@ func TestApprovalIsForTheStepAsItStands(t *testing.T) {
 	}
 	s, ok = w.m.AwaitingApproval()
 	tx, _ := w.m.Text("upgrade/fw-c")
-	if !ok || s.ID != "upgrade/fw-c" || !strings.Contains(tx.Title, "(follower)") || len(tx.Gate.Checks) != 5 {
+	if !ok || s.ID != "upgrade/fw-c" || !strings.Contains(tx.Title, "(follower)") || len(tx.Gate.Checks) != 6 {
 		t.Fatalf("dialog %s (%v): %q, %d checks", s.ID, ok, tx.Title, len(tx.Gate.Checks))
 	}
 	if len(mtRecords(w.effects, "redefined")) == 0 {
