@@ -553,7 +553,6 @@ func TestQuorumMathNeverNegative(t *testing.T) {
 	}
 }
 
-
 // judgeAll runs checks once on snap, as one verdict.
 func judgeAll(name string, checks []Check, snap ClusterSnapshot) Verdict {
 	vs := make([]Verdict, len(checks))
