@@ -1,8 +1,42 @@
 package runbook
 
-// The catalogue: the runbook's order, written once, and which definition
-// each step kind has. A new step is a file of its own with its definition
-// (step_*.go), its kind, and its place here.
+import "fmt"
+
+// The catalogue: the step kinds, the runbook's order, written once, and
+// which definition each kind has. A new step is a file of its own with its
+// definition (step_*.go), and its kind and place here.
+
+// StepKind says which definition a step has (catalogue.go).
+type StepKind int
+
+// Step kinds.
+const (
+	StepConnect StepKind = iota + 1
+	StepIdentify
+	StepPreCheck
+	StepLock
+	StepStage
+	StepBackup      // one node: quiesced (stop, tar, start, gates) or live (tar while running)
+	StepBackupReuse // verify that an existing backup set is on every node
+	StepUpgrade     // one node: the follower or the leader definition, by its role now
+	StepValidate    // every node ready, caught up and on target; final sysdump
+	StepRelease     // release the lock
+	StepRecover     // resume: start a node found stopped (or gate one found unverified)
+	StepRollback    // one node: stop, restore .prev, start, gates
+)
+
+var stepKindNames = map[StepKind]string{
+	StepConnect: "connect", StepIdentify: "identify", StepPreCheck: "precheck", StepLock: "lock",
+	StepStage: "stage", StepBackup: "backup", StepBackupReuse: "backup-reuse", StepUpgrade: "upgrade",
+	StepValidate: "validate", StepRelease: "release", StepRecover: "recover", StepRollback: "rollback",
+}
+
+func (k StepKind) String() string {
+	if s, ok := stepKindNames[k]; ok {
+		return s
+	}
+	return fmt.Sprintf("step(%d)", int(k))
+}
 
 // runbook lays out the steps of a plan in order. Node steps run followers
 // first in inventory order and the leader last; the machine keeps the

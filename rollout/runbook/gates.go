@@ -13,13 +13,14 @@ import (
 // and its own raft_last_applied caught up with the leader's index sampled
 // after the restart, the leader's peer errors for it steady, its binary
 // the build it must run, and no abort signal against the pre-check's
-// baseline. A node that led when it stopped first
-// needs a new leader, elected in a later term, and a stable leadership.
-// Whether it leads is read now, when the definition is made.
+// baseline. A node that led when it stopped first needs a new leader,
+// elected in a later term, and a stable leadership. The node and whether
+// it leads are read when the definition is made; the gate takes only the
+// live values (the term before the stop, the time) when it opens.
 func restartGate(c stepCtx, want BuildRef) gateOp {
-	leads := c.leads()
+	n, leads := c.ref(), c.leads()
 	return gateOp{readBinary: true, gate: func(c stepCtx) health.Gate {
-		o, n, s := c.opts(), c.ref(), c.step
+		o, s := c.opts(), c.step
 		above := uint64(0)
 		var checks []health.Check
 		if leads {

@@ -63,38 +63,6 @@ func (p Phase) String() string {
 // "rollback/fw-b". An approval names the step it approves.
 type StepID string
 
-// StepKind says which definition a step has (catalogue.go).
-type StepKind int
-
-// Step kinds.
-const (
-	StepConnect StepKind = iota + 1
-	StepIdentify
-	StepPreCheck
-	StepLock
-	StepStage
-	StepBackup      // one node: quiesced (stop, tar, start, gates) or live (tar while running)
-	StepBackupReuse // verify that an existing backup set is on every node
-	StepUpgrade     // one node: the follower or the leader definition, by its role now
-	StepValidate    // every node ready, caught up and on target; final sysdump
-	StepRelease     // release the lock
-	StepRecover     // resume: start a node found stopped (or gate one found unverified)
-	StepRollback    // one node: stop, restore .prev, start, gates
-)
-
-var stepKindNames = map[StepKind]string{
-	StepConnect: "connect", StepIdentify: "identify", StepPreCheck: "precheck", StepLock: "lock",
-	StepStage: "stage", StepBackup: "backup", StepBackupReuse: "backup-reuse", StepUpgrade: "upgrade",
-	StepValidate: "validate", StepRelease: "release", StepRecover: "recover", StepRollback: "rollback",
-}
-
-func (k StepKind) String() string {
-	if s, ok := stepKindNames[k]; ok {
-		return s
-	}
-	return fmt.Sprintf("step(%d)", int(k))
-}
-
 // BackupMode is how the Back up phase works.
 type BackupMode int
 
