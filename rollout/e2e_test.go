@@ -326,15 +326,6 @@ func TestE2EHappyPath3(t *testing.T) {
 	}
 
 	// Baseline and final sysdumps are saved (0600, readable archives).
-	var purposes []string
-	for _, en := range entries {
-		if en.Kind == journal.Event || en.Extra["path"] == "" {
-			continue
-		}
-		if strings.Contains(en.Extra["path"], "sysdump") {
-			purposes = append(purposes, en.Extra["path"])
-		}
-	}
 	dumps, _ := filepath.Glob(filepath.Join(e.env.StateDir, e.env.Inventory.Cluster, "sysdumps", "*"))
 	var haveBaseline, haveFinal bool
 	for _, d := range dumps {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -236,8 +235,8 @@ func PrepareUpgrade(ctx context.Context, env Env, o UpgradeOptions, mo runbook.M
 		x.Close()
 		return nil, &runbook.ExitError{Code: runbook.ExitUsage, Err: err}
 	}
-	extra, rel := runExtra(p, o.Release, o.Backup, o.BackupSet, o.NoRollback)
-	x.SetJournal(j, extra, rel)
+	run, rel := runRecord(p, o)
+	x.SetJournal(j, run, rel)
 	env.logLine("journal", j.Path())
 	return &PreparedRun{Plan: p, Machine: runbook.NewMachine(p, mo), Executor: x, Journal: j}, nil
 }
@@ -249,37 +248,25 @@ func runError(m runbook.Machine) error {
 	return &runbook.ExitError{Code: m.ExitCode, Err: errors.New(m.Reason)}
 }
 
-// Keys of the run intent's Extra: what resume and rollback need.
-const (
-	extraReleaseSource  = "release_source"
-	extraReleaseSHA     = "release_sha256"
-	extraReleaseVersion = "release_version"
-	extraBackup         = "backup"
-	extraBackupSet      = "backup_set"
-	extraNoRollback     = "no_rollback"
-	extraBuilds         = "builds" // version=sha256 of every build seen, comma-separated
-)
-
-func runExtra(p runbook.Plan, r *release.Release, backup runbook.BackupMode, set string, noRollback bool) (map[string]string, *journal.Release) {
+// runRecord is what the run's intent records for resume and rollback.
+func runRecord(p runbook.Plan, o UpgradeOptions) (*journal.RunRecord, *journal.Release) {
+	r := o.Release
 	src := r.Source
 	if abs, err := filepath.Abs(src); err == nil {
 		src = abs
 	}
-	extra := map[string]string{
-		extraReleaseSource: src, extraReleaseSHA: r.SHA256, extraReleaseVersion: r.Version,
-		extraBackup: backup.String(), extraBackupSet: set, extraNoRollback: fmt.Sprint(noRollback),
-	}
-	var builds, from []string
+	run := &journal.RunRecord{ReleaseSource: src, Release: journal.BuildRecord{Version: r.Version, SHA256: r.SHA256},
+		Backup: o.Backup.String(), BackupSet: o.BackupSet, NoRollback: o.NoRollback}
+	var from []string
 	seen := map[string]bool{}
 	for _, n := range p.Nodes {
 		if n.Current.SHA256 != "" && !seen[n.Current.SHA256] {
 			seen[n.Current.SHA256] = true
-			builds = append(builds, n.Current.Version+"="+n.Current.SHA256)
+			run.Builds = append(run.Builds, journal.BuildRecord{Version: n.Current.Version, SHA256: n.Current.SHA256})
 			from = append(from, n.Current.Label())
 		}
 	}
-	extra[extraBuilds] = strings.Join(builds, ",")
-	return extra, &journal.Release{From: strings.Join(from, ", "), To: r.Version}
+	return run, &journal.Release{From: strings.Join(from, ", "), To: r.Version}
 }
 
 // ---- resume and rollback ----
@@ -288,7 +275,7 @@ func runExtra(p runbook.Plan, r *release.Release, backup runbook.BackupMode, set
 type journalRunInfo struct {
 	run       *journal.Run
 	progress  journal.RunProgress
-	extra     map[string]string
+	record    *journal.RunRecord
 	target    runbook.BuildRef
 	builds    []runbook.BuildRef
 	backupSet string
@@ -305,21 +292,19 @@ func readRunInfo(env Env) (journalRunInfo, error) {
 	}
 	info := journalRunInfo{run: run, progress: journal.Progress(run.Entries)}
 	for _, e := range run.Entries {
-		if e.Kind == journal.Intent && e.Op == runbook.RecordOpRun && e.Node == "" && e.Extra[extraReleaseSHA] != "" {
-			info.extra = e.Extra
+		if e.Kind == journal.Intent && e.Op == runbook.RecordOpRun && e.Node == "" && e.Run != nil {
+			info.record = e.Run
 		}
-		if e.Kind == journal.Outcome && e.OK && e.Extra["backup_set"] != "" {
-			info.backupSet = e.Extra["backup_set"]
+		if e.Kind == journal.Outcome && e.OK && e.Backup != nil {
+			info.backupSet = e.Backup.Set
 		}
 	}
-	if info.extra == nil {
+	if info.record == nil {
 		return info, coded(runbook.ExitRefused, "journal %s does not record the run's release: it was not written by an upgrade; nothing to continue", run.Path)
 	}
-	info.target = runbook.BuildRef{Version: info.extra[extraReleaseVersion], SHA256: info.extra[extraReleaseSHA]}
-	for _, b := range strings.Split(info.extra[extraBuilds], ",") {
-		if v, sha, ok := strings.Cut(b, "="); ok && sha != "" {
-			info.builds = append(info.builds, runbook.BuildRef{Version: v, SHA256: sha})
-		}
+	info.target = runbook.BuildRef{Version: info.record.Release.Version, SHA256: info.record.Release.SHA256}
+	for _, b := range info.record.Builds {
+		info.builds = append(info.builds, runbook.BuildRef{Version: b.Version, SHA256: b.SHA256})
 	}
 	return info, nil
 }
@@ -337,11 +322,8 @@ func runEnd(entries []journal.Entry) (code int, reason string, ended bool) {
 			ended = false
 		case journal.Outcome:
 			ended, code, reason = true, runbook.ExitFailed, e.Detail
-			if rest, ok := strings.CutPrefix(e.Detail, "exit "); ok {
-				num, why, _ := strings.Cut(rest, ": ")
-				if n, err := strconv.Atoi(num); err == nil {
-					code, reason = n, why
-				}
+			if e.ExitCode != nil {
+				code = *e.ExitCode
 			}
 		}
 	}
@@ -383,7 +365,7 @@ func Resume(ctx context.Context, env Env, o ResumeOptions) (int, error) {
 	}
 	rel := o.Release
 	if rel == nil {
-		rel, err = release.Load(info.extra[extraReleaseSource])
+		rel, err = release.Load(info.record.ReleaseSource)
 		if err != nil {
 			return runbook.ExitUsage, coded(runbook.ExitUsage, "the interrupted run's release cannot be loaded (%v): pass --release with release %s", err, info.target.Label())
 		}
@@ -394,14 +376,14 @@ func Resume(ctx context.Context, env Env, o ResumeOptions) (int, error) {
 			rel.Source, rel.ShortSHA(), info.target.Label(), runbook.ShortSHA(info.target.SHA256))
 	}
 	backup := runbook.BackupQuiesced
-	switch info.extra[extraBackup] {
+	switch info.record.Backup {
 	case "live":
 		backup = runbook.BackupLive
 	case "reuse":
 		backup = runbook.BackupReuse
 	}
-	set := info.extra[extraBackupSet]
-	noRollback := info.extra[extraNoRollback] == "true"
+	set := info.record.BackupSet
+	noRollback := info.record.NoRollback
 	return continueRun(ctx, env, info, rel, PlanOptionsIn{Release: rel, Backup: backup, BackupSet: set}, o.BreakLock,
 		runbook.MachineOptions{Headless: true, NoRollback: noRollback, Approver: journal.CurrentOperator()}, false)
 }
@@ -461,7 +443,7 @@ func continueRun(ctx context.Context, env Env, info journalRunInfo, rel *release
 	if info.progress.Release.From != "" {
 		rr.From = info.progress.Release.From
 	}
-	x.SetJournal(j, info.extra, rr)
+	x.SetJournal(j, info.record, rr)
 	x.SetReusedRun()
 	what := "resuming"
 	if rollback {

@@ -45,9 +45,9 @@ type Config struct {
 	StateDir string
 	// Journal receives the machine's Records; nil writes none (plan, status).
 	Journal *journal.Journal
-	// RunExtra is added to the Extra of the run's intent record, and
-	// RunRelease is its Release: what resume needs to continue the run.
-	RunExtra   map[string]string
+	// Run is recorded on the run's intent, and RunRelease is its
+	// Release: what resume needs to continue the run.
+	Run        *journal.RunRecord
 	RunRelease *journal.Release
 
 	// Token is an admin token given by the operator ($NEUWERK_TOKEN); ""
@@ -188,10 +188,10 @@ func (x *Executor) Close() {
 
 // SetJournal attaches the run's journal (opened once the cluster was
 // surveyed): Records go to it and its run id names the lock holder.
-func (x *Executor) SetJournal(j *journal.Journal, extra map[string]string, rel *journal.Release) {
+func (x *Executor) SetJournal(j *journal.Journal, run *journal.RunRecord, rel *journal.Release) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	x.cfg.Journal, x.cfg.RunExtra, x.cfg.RunRelease = j, extra, rel
+	x.cfg.Journal, x.cfg.Run, x.cfg.RunRelease = j, run, rel
 	x.holder = NewLockHolder(x.inv.Cluster, j.RunID())
 }
 
@@ -348,14 +348,7 @@ func (x *Executor) record(r runbook.Record) error {
 	en.Effect = uint64(r.For)
 	if r.Type == runbook.RecordIntent && r.Op == runbook.RecordOpRun && r.Node == "" {
 		// What resume needs to continue this run: the release, the options.
-		if len(x.cfg.RunExtra) > 0 {
-			if en.Extra == nil {
-				en.Extra = map[string]string{}
-			}
-			for k, v := range x.cfg.RunExtra {
-				en.Extra[k] = v
-			}
-		}
+		en.Run = x.cfg.Run
 		if x.cfg.RunRelease != nil {
 			rel := *x.cfg.RunRelease
 			en.Release = &rel
@@ -365,11 +358,12 @@ func (x *Executor) record(r runbook.Record) error {
 }
 
 // journalEvent writes an event of the executor's own (a broken lock).
-func (x *Executor) journalEvent(node, op, detail string, extra map[string]string) {
+func (x *Executor) journalEvent(e journal.Entry) {
 	if x.cfg.Journal == nil {
 		return
 	}
-	_ = x.cfg.Journal.Append(journal.Entry{Kind: journal.Event, Node: node, Op: op, Detail: detail, OK: true, Extra: extra})
+	e.Kind, e.OK = journal.Event, true
+	_ = x.cfg.Journal.Append(e)
 }
 
 // SetBreakLock sets Config.BreakLock: take over a lock another run holds.

@@ -440,7 +440,7 @@ func (x *Executor) LockNodes(ctx context.Context, names []string, resume bool) e
 	for _, name := range sortedKeys(broken) {
 		b := broken[name]
 		x.note(Note{Node: name, Kind: NoteInfo, Op: "lock", Text: "broke the lock held by " + b.String() + " (--break-lock)"})
-		x.journalEvent(name, "lock-broken", "broke the lock held by "+b.String()+" (--break-lock)", map[string]string{"holder_run_id": b.RunID})
+		x.journalEvent(journal.Entry{Node: name, Op: "lock-broken", Detail: "broke the lock held by " + b.String() + " (--break-lock)", Holder: b.RunID})
 	}
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -61,7 +62,37 @@ type Entry struct {
 	GateValues map[string]string `json:"gate_values,omitempty"`
 	ApprovedBy string            `json:"approved_by,omitempty"` // approvals: user@host
 	Release    *Release          `json:"release,omitempty"`
-	Extra      map[string]string `json:"extra,omitempty"` // anything else: sha256, paths, backup set id…
+
+	// Typed records, each on the entry it belongs to.
+	Run      *RunRecord    `json:"run,omitempty"`           // the run's intent: what resume and rollback need
+	ExitCode *int          `json:"exit_code,omitempty"`     // the run's outcome
+	Backup   *BackupRecord `json:"backup,omitempty"`        // a backup's outcome
+	Build    *BuildRecord  `json:"build,omitempty"`         // a swap's outcome: the build put in place
+	Holder   string        `json:"holder_run_id,omitempty"` // lock-broken: the run whose lock was broken
+}
+
+// BuildRecord is a build of the binary: its release, or "" when unknown.
+type BuildRecord struct {
+	Version string `json:"version,omitempty"`
+	SHA256  string `json:"sha256"`
+}
+
+// RunRecord is what a run's intent records for resume and rollback: the
+// release, the options, and every build seen at the start.
+type RunRecord struct {
+	ReleaseSource string        `json:"release_source"`
+	Release       BuildRecord   `json:"release"`
+	Backup        string        `json:"backup"`
+	BackupSet     string        `json:"backup_set,omitempty"`
+	NoRollback    bool          `json:"no_rollback,omitempty"`
+	Builds        []BuildRecord `json:"builds,omitempty"`
+}
+
+// BackupRecord is a backup's archive.
+type BackupRecord struct {
+	Set    string `json:"set"`
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
 }
 
 // Journal is an open run file. It is safe for concurrent use.
@@ -339,24 +370,62 @@ func ScrubString(s string) string {
 	return s
 }
 
-// ScrubEntry scrubs tokens from every string of e, map keys included.
+// ScrubEntry scrubs tokens from every string of e, map keys and nested
+// records included (a walk over its fields, so a new field cannot be
+// forgotten). e is not changed: pointers, maps and slices are copied.
 func ScrubEntry(e Entry) Entry {
-	sc := ScrubString
-	e.RunID = sc(e.RunID)
-	e.Kind = Kind(sc(string(e.Kind)))
-	e.Cluster = sc(e.Cluster)
-	e.StepID = sc(e.StepID)
-	e.Node = sc(e.Node)
-	e.Op = sc(e.Op)
-	e.Detail = sc(e.Detail)
-	e.Error = sc(e.Error)
-	e.ApprovedBy = sc(e.ApprovedBy)
-	e.GateValues = journalScrubMap(e.GateValues)
-	e.Extra = journalScrubMap(e.Extra)
-	if e.Release != nil {
-		e.Release = &Release{From: sc(e.Release.From), To: sc(e.Release.To)}
-	}
+	v := reflect.ValueOf(&e).Elem()
+	scrubValue(v)
 	return e
+}
+
+func scrubValue(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(ScrubString(v.String()))
+	case reflect.Struct:
+		if v.Type() == reflect.TypeFor[time.Time]() {
+			return
+		}
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				scrubValue(v.Field(i))
+			}
+		}
+	case reflect.Pointer:
+		if v.IsNil() {
+			return
+		}
+		c := reflect.New(v.Type().Elem())
+		c.Elem().Set(v.Elem())
+		scrubValue(c.Elem())
+		v.Set(c)
+	case reflect.Slice:
+		if v.IsNil() {
+			return
+		}
+		c := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+		reflect.Copy(c, v)
+		for i := 0; i < c.Len(); i++ {
+			scrubValue(c.Index(i))
+		}
+		v.Set(c)
+	case reflect.Map:
+		if v.IsNil() {
+			return
+		}
+		c := reflect.MakeMapWithSize(v.Type(), v.Len())
+		for it := v.MapRange(); it.Next(); {
+			k := reflect.New(v.Type().Key()).Elem()
+			k.Set(it.Key())
+			val := reflect.New(v.Type().Elem()).Elem()
+			val.Set(it.Value())
+			scrubValue(k)
+			scrubValue(val)
+			c.SetMapIndex(k, val)
+		}
+		v.Set(c)
+	}
 }
 
 // GateValues turns gate values as a gate reports them into the
@@ -370,17 +439,6 @@ func GateValues(vals []health.GateValue) map[string]string {
 		m[v.Name] = v.Value.String()
 	}
 	return m
-}
-
-func journalScrubMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[ScrubString(k)] = ScrubString(v)
-	}
-	return out
 }
 
 // CurrentOperator is "user@host" for approvals and locks, from os/user and

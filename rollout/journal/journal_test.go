@@ -73,7 +73,7 @@ func TestJournalRoundTrip(t *testing.T) {
 			GateValues: map[string]string{"quorum": "3 voters, 2 stay up, quorum 2", "lag": "0"}},
 		{Kind: Intent, StepID: "upgrade/fw-b", Node: "fw-b", Op: "stop", Effect: 7},
 		{Kind: Outcome, StepID: "upgrade/fw-b", Node: "fw-b", Op: "stop", Effect: 7, OK: true, Detail: "inactive after 1.2s"},
-		{Kind: Event, Op: "leader-changed", Detail: "fw-a → fw-c", Extra: map[string]string{"term": "4"}},
+		{Kind: Event, Op: "lock-broken", Detail: "broke the lock held by bob@ops-2", Holder: "0badc0de"},
 		{Kind: Outcome, Node: "fw-c", Op: "stage", OK: false, Error: "disk full"},
 	}
 	for _, e := range in {
@@ -371,7 +371,7 @@ func TestJournalScrubsTokens(t *testing.T) {
 		{Kind: Outcome, Node: "fw-a", Op: "poll", Error: `GET /ready: 401 (sent "Authorization: Bearer ` + tok + `")`},
 		{Kind: Outcome, Node: "fw-a", Op: "poll", Error: "authorization: bearer " + secret + ", retrying"},
 		{Kind: Approval, StepID: "s", ApprovedBy: "alice@ops-1", GateValues: map[string]string{"token": tok, tok: "as a key", "env": "NEUWERK_TOKEN=" + secret}},
-		{Kind: Event, Extra: map[string]string{"cmd": "curl -H 'Authorization: Bearer " + secret + "'"}, Release: &Release{From: tok, To: "1.1.0"}},
+		{Kind: Intent, Run: &RunRecord{ReleaseSource: "curl -H 'Authorization: Bearer " + secret + "'"}, Release: &Release{From: tok, To: "1.1.0"}},
 	}
 	for _, e := range entries {
 		if err := j.Append(e); err != nil {

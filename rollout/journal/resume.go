@@ -10,8 +10,15 @@ import (
 // EntryOf maps a Record to the journal's entry (the executor appends it;
 // Append fills the time, run id, sequence and cluster).
 func EntryOf(r runbook.Record) Entry {
-	return Entry{Kind: Kind(r.Type), StepID: string(r.Step), Node: r.Node, Op: r.Op, Detail: r.Detail,
-		OK: r.OK, Error: r.Error, ApprovedBy: r.By, Extra: r.Extra, GateValues: GateValues(r.GateValues)}
+	e := Entry{Kind: Kind(r.Type), StepID: string(r.Step), Node: r.Node, Op: r.Op, Detail: r.Detail,
+		OK: r.OK, Error: r.Error, ApprovedBy: r.By, GateValues: GateValues(r.GateValues), ExitCode: r.ExitCode}
+	if b := r.Backup; b != nil {
+		e.Backup = &BackupRecord{Set: b.Set, Path: b.Path, SHA256: b.SHA256}
+	}
+	if b := r.Build; b != nil {
+		e.Build = &BuildRecord{Version: b.Version, SHA256: b.SHA256}
+	}
+	return e
 }
 
 // ResumeFacts derives the journal's part of runbook.ResumeFacts from

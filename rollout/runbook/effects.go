@@ -148,7 +148,10 @@ type Record struct {
 	Error      string // outcome: why not
 	By         string // approval: user@host
 	GateValues []health.GateValue
-	Extra      map[string]string // sha256, paths, backup set…
+	// Typed results, each on the outcome it belongs to.
+	Backup   *BackupInfo // a backup's: the set, the archive, its sha256
+	Build    *BuildRef   // a swap's: the build put in place
+	ExitCode *int        // the run's end
 }
 
 // Finish ends the run with an exit code (design §1): 0 success, 1 failed

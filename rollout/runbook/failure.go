@@ -318,7 +318,7 @@ func (m *Machine) finish(code int, reason string) {
 	m.Phase = PhaseDone
 	m.Gate.Open = false
 	m.cur = -1
-	m.emit(Record{EffectMeta: m.meta(""), Type: RecordOutcome, Op: RecordOpRun, OK: code == 0, Detail: fmt.Sprintf("exit %d: %s", code, reason),
+	m.emit(Record{EffectMeta: m.meta(""), Type: RecordOutcome, Op: RecordOpRun, OK: code == 0, Detail: reason, ExitCode: &code,
 		Error: map[bool]string{true: "", false: reason}[code == 0]})
 	m.emit(Finish{EffectMeta: m.meta(""), ExitCode: code, Reason: reason})
 }

@@ -490,7 +490,13 @@ func (m *Machine) onResult(e EffectResult) {
 		if e.Err != nil {
 			rec.Error = e.Err.Error()
 		}
-		rec.Extra = resultExtra(f.op, e.Data, m.Plan.Target)
+		if b, ok := e.Data.(BackupInfo); ok && e.Err == nil {
+			rec.Backup = &b
+		}
+		if f.op == OpSwap && e.Err == nil {
+			t := m.Plan.Target
+			rec.Build = &t
+		}
 		m.emit(rec)
 	}
 	switch f.purpose {
@@ -541,18 +547,6 @@ func (m *Machine) onResult(e EffectResult) {
 	}
 }
 
-func resultExtra(op NodeOp, data any, target BuildRef) map[string]string {
-	switch d := data.(type) {
-	case BackupInfo:
-		return map[string]string{"backup_set": d.Set, "path": d.Path, "sha256": d.SHA256}
-	case SysdumpInfo:
-		return map[string]string{"path": d.Path}
-	}
-	if op == OpSwap {
-		return map[string]string{"sha256": target.SHA256, "release": target.Label()}
-	}
-	return nil
-}
 
 func (m *Machine) onOpResult(f inflightEffect, e EffectResult) {
 	var s *StepState
