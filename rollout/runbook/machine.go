@@ -547,7 +547,6 @@ func (m *Machine) onResult(e EffectResult) {
 	}
 }
 
-
 func (m *Machine) onOpResult(f inflightEffect, e EffectResult) {
 	var s *StepState
 	if m.cur >= 0 {
