@@ -101,10 +101,11 @@ func tokenSourceOf(env Env) string {
 	return "$" + name
 }
 
-// PlanOptionsFor takes the gate timings, paths and unit from the inventory.
-func PlanOptionsFor(inv *inventory.Inventory, backup runbook.BackupMode, set string, tokenGiven bool) runbook.PlanOptions {
+// PlanOptionsFor takes the operator's choices, and the gate timings, paths
+// and unit from the inventory.
+func PlanOptionsFor(inv *inventory.Inventory, o PlanOptionsIn, tokenGiven bool) runbook.PlanOptions {
 	return runbook.PlanOptions{
-		Backup: backup, BackupSet: set,
+		Backup: o.Backup, BackupSet: o.BackupSet, Bake: o.Bake,
 		Window: inv.Gates.Stabilisation, GateTimeout: inv.Gates.Timeout,
 		TokenFromEnv: tokenGiven, CAFromFile: inv.API.CAFile != "",
 		Binary:    nodesPath(inv, "<binary>", func(p inventory.Paths) string { return p.Binary }),
@@ -150,6 +151,7 @@ type PlanOptionsIn struct {
 	Release   *release.Release
 	Backup    runbook.BackupMode
 	BackupSet string
+	Bake      time.Duration // the canary soak after the first upgrade; 0: none
 }
 
 // MakePlan surveys the cluster (read-only) and builds its plan.
@@ -164,7 +166,7 @@ func MakePlan(ctx context.Context, env Env, o PlanOptionsIn) (runbook.Plan, *exe
 		return runbook.Plan{}, nil, s, err
 	}
 	target := runbook.BuildRef{Version: o.Release.Version, SHA256: o.Release.SHA256}
-	in := executor.PlanInputFor(x, s, target, knownBuilds(env.Catalog, o.Release), PlanOptionsFor(env.Inventory, o.Backup, o.BackupSet, env.Token != ""))
+	in := executor.PlanInputFor(x, s, target, knownBuilds(env.Catalog, o.Release), PlanOptionsFor(env.Inventory, o, env.Token != ""))
 	p, err := runbook.BuildPlan(in)
 	if err != nil {
 		x.Close()
@@ -256,7 +258,7 @@ func runRecord(p runbook.Plan, o UpgradeOptions) (*journal.RunRecord, *journal.R
 		src = abs
 	}
 	run := &journal.RunRecord{ReleaseSource: src, Release: journal.BuildRecord{Version: r.Version, SHA256: r.SHA256},
-		Backup: o.Backup.String(), BackupSet: o.BackupSet, NoRollback: o.NoRollback}
+		Backup: o.Backup.String(), BackupSet: o.BackupSet, NoRollback: o.NoRollback, Bake: journal.Duration(o.Bake)}
 	var from []string
 	seen := map[string]bool{}
 	for _, n := range p.Nodes {
@@ -384,7 +386,7 @@ func Resume(ctx context.Context, env Env, o ResumeOptions) (int, error) {
 	}
 	set := info.record.BackupSet
 	noRollback := info.record.NoRollback
-	return continueRun(ctx, env, info, rel, PlanOptionsIn{Release: rel, Backup: backup, BackupSet: set}, o.BreakLock,
+	return continueRun(ctx, env, info, rel, PlanOptionsIn{Release: rel, Backup: backup, BackupSet: set, Bake: time.Duration(info.record.Bake)}, o.BreakLock,
 		runbook.MachineOptions{Headless: true, NoRollback: noRollback, Approver: journal.CurrentOperator()}, false)
 }
 
@@ -418,7 +420,7 @@ func continueRun(ctx context.Context, env Env, info journalRunInfo, rel *release
 	if err != nil {
 		return ExitCodeOf(err), err
 	}
-	in := executor.PlanInputFor(x, s, info.target, known, PlanOptionsFor(env.Inventory, po.Backup, po.BackupSet, env.Token != ""))
+	in := executor.PlanInputFor(x, s, info.target, known, PlanOptionsFor(env.Inventory, po, env.Token != ""))
 	p, err := runbook.BuildPlan(in)
 	if err != nil {
 		return runbook.ExitRefused, coded(runbook.ExitRefused, "%v", err)

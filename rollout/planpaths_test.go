@@ -26,11 +26,11 @@ func TestPlanOptionsForPaths(t *testing.T) {
 		}
 		return inv
 	}
-	shared := PlanOptionsFor(load("  - {name: a, host: 10.0.0.1}\n  - {name: b, host: 10.0.0.2}\n"), runbook.BackupQuiesced, "", false)
+	shared := PlanOptionsFor(load("  - {name: a, host: 10.0.0.1}\n  - {name: b, host: 10.0.0.2}\n"), PlanOptionsIn{Backup: runbook.BackupQuiesced}, false)
 	if shared.Binary != "/opt/neuwerk/bin/neuwerk" || shared.DataRoot != "/var/lib/neuwerk" {
 		t.Errorf("shared paths: %q %q", shared.Binary, shared.DataRoot)
 	}
-	per := PlanOptionsFor(load("  - {name: a, host: 10.0.0.1, paths: {binary: /x/neuwerk}}\n  - {name: b, host: 10.0.0.2}\n"), runbook.BackupQuiesced, "", false)
+	per := PlanOptionsFor(load("  - {name: a, host: 10.0.0.1, paths: {binary: /x/neuwerk}}\n  - {name: b, host: 10.0.0.2}\n"), PlanOptionsIn{Backup: runbook.BackupQuiesced}, false)
 	if per.Binary != "<binary>" || per.DataRoot != "/var/lib/neuwerk" {
 		t.Errorf("per-node binary: %q, data root %q", per.Binary, per.DataRoot)
 	}

@@ -23,7 +23,7 @@ import (
 
 func newConsoleCmd() *cobra.Command {
 	var c common
-	var b backupFlags
+	var b planFlags
 	var relArg string
 	var breakLock bool
 	cmd := &cobra.Command{
@@ -46,8 +46,7 @@ Exit codes: 0 success, 1 failed or stopped, 2 usage or inventory error,
 			if err := needTerminal(cmd); err != nil {
 				return err
 			}
-			mode, set, err := b.options()
-			if err != nil {
+			if _, err := b.options(nil); err != nil {
 				return err
 			}
 			env, done, err := c.env(cmd, io.Discard)
@@ -60,10 +59,10 @@ Exit codes: 0 success, 1 failed or stopped, 2 usage or inventory error,
 				return err
 			}
 			defer rel.Cleanup()
+			o, _ := b.options(rel)
 			return runConsole(cmd, tui.Deps{
-				Env: env,
-				Upgrade: rollout.UpgradeOptions{PlanOptionsIn: rollout.PlanOptionsIn{Release: rel, Backup: mode, BackupSet: set},
-					BreakLock: breakLock},
+				Env:        env,
+				Upgrade:    rollout.UpgradeOptions{PlanOptionsIn: o, BreakLock: breakLock},
 				ResumeHint: "nwroll resume -i " + c.inventory + " --yes",
 			})
 		},

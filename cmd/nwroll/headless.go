@@ -187,38 +187,44 @@ holder. Nothing changes on any node.`,
 	return cmd
 }
 
-// backupFlags are --backup and --backup-reuse.
-type backupFlags struct {
+// planFlags are the runbook's choices: --backup, --backup-reuse, --bake.
+type planFlags struct {
 	mode  string
 	reuse string
+	bake  time.Duration
 }
 
-func (b *backupFlags) register(cmd *cobra.Command) {
+func (b *planFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&b.mode, "backup", "quiesced", "how to back up each node first: quiesced (stop, tar, start, gates) or live (tar while running)")
 	cmd.Flags().StringVar(&b.reuse, "backup-reuse", "", "reuse an existing backup set (its id, or latest) instead of a new backup")
+	cmd.Flags().DurationVar(&b.bake, "bake", 0, "after the first follower's upgrade, keep every gate on it for this long (a canary soak, e.g. 10m); 0: none")
 }
 
-func (b *backupFlags) options() (runbook.BackupMode, string, error) {
-	mode := runbook.BackupQuiesced
+// options are the flags as the runbook's options for rel.
+func (b *planFlags) options(rel *release.Release) (rollout.PlanOptionsIn, error) {
+	o := rollout.PlanOptionsIn{Release: rel, Backup: runbook.BackupQuiesced, Bake: b.bake}
 	switch b.mode {
 	case "quiesced", "":
 	case "live":
-		mode = runbook.BackupLive
+		o.Backup = runbook.BackupLive
 	default:
-		return 0, "", usageError("--backup %q: use quiesced (the default) or live", b.mode)
+		return o, usageError("--backup %q: use quiesced (the default) or live", b.mode)
+	}
+	if b.bake < 0 {
+		return o, usageError("--bake %s: give a duration of 0 (no bake) or more, e.g. 10m", b.bake)
 	}
 	if b.reuse != "" {
 		if b.mode == "live" {
-			return 0, "", usageError("--backup live and --backup-reuse exclude each other: pick one")
+			return o, usageError("--backup live and --backup-reuse exclude each other: pick one")
 		}
-		return runbook.BackupReuse, b.reuse, nil
+		o.Backup, o.BackupSet = runbook.BackupReuse, b.reuse
 	}
-	return mode, "", nil
+	return o, nil
 }
 
 func newPlanCmd() *cobra.Command {
 	var c common
-	var b backupFlags
+	var b planFlags
 	var relArg string
 	cmd := &cobra.Command{
 		Use:   "plan -i INVENTORY --release REL",
@@ -230,12 +236,12 @@ taken and no journal is written.`,
 		Example: "  nwroll plan -i /tmp/nw/inventory.yaml --release /tmp/nw/releases/1.1.0",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			mode, set, err := b.options()
-			if err != nil {
+			if _, err := b.options(nil); err != nil {
 				return err
 			}
 			return c.withRelease(cmd, relArg, func(ctx context.Context, env rollout.Env, rel *release.Release) error {
-				return engineErr(rollout.PrintPlan(ctx, env, rollout.PlanOptionsIn{Release: rel, Backup: mode, BackupSet: set}))
+				o, _ := b.options(rel)
+				return engineErr(rollout.PrintPlan(ctx, env, o))
 			})
 		},
 	}
@@ -260,7 +266,7 @@ func needYes(cmd *cobra.Command, yes bool) error {
 
 func newUpgradeCmd() *cobra.Command {
 	var c common
-	var b backupFlags
+	var b planFlags
 	var relArg string
 	var yes, noRollback, breakLock bool
 	cmd := &cobra.Command{
@@ -282,15 +288,12 @@ Exit codes: 0 success, 1 failed and stopped, 2 usage or inventory error,
 			if err := needYes(cmd, yes); err != nil {
 				return err
 			}
-			mode, set, err := b.options()
-			if err != nil {
+			if _, err := b.options(nil); err != nil {
 				return err
 			}
 			return c.withRelease(cmd, relArg, func(ctx context.Context, env rollout.Env, rel *release.Release) error {
-				code, err := rollout.Upgrade(ctx, env, rollout.UpgradeOptions{
-					PlanOptionsIn: rollout.PlanOptionsIn{Release: rel, Backup: mode, BackupSet: set},
-					NoRollback:    noRollback, BreakLock: breakLock,
-				})
+				o, _ := b.options(rel)
+				code, err := rollout.Upgrade(ctx, env, rollout.UpgradeOptions{PlanOptionsIn: o, NoRollback: noRollback, BreakLock: breakLock})
 				return codeErr(code, err)
 			})
 		},

@@ -85,7 +85,21 @@ type RunRecord struct {
 	Backup        string        `json:"backup"`
 	BackupSet     string        `json:"backup_set,omitempty"`
 	NoRollback    bool          `json:"no_rollback,omitempty"`
+	Bake          Duration      `json:"bake,omitempty"`
 	Builds        []BuildRecord `json:"builds,omitempty"`
+}
+
+// Duration is a time.Duration written as Go writes one ("20s").
+type Duration time.Duration
+
+// MarshalText writes "20s".
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText reads what MarshalText wrote.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	*d = Duration(v)
+	return err
 }
 
 // BackupRecord is a backup's archive.

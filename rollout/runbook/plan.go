@@ -122,7 +122,8 @@ func (n PlanNode) Ref() health.NodeRef { return health.NodeRef{Name: n.Name, ID:
 // take the defaults below (Neuwerk's real paths, facts §6–§7).
 type PlanOptions struct {
 	Backup    BackupMode
-	BackupSet string // the set to reuse with BackupReuse
+	BackupSet string        // the set to reuse with BackupReuse
+	Bake      time.Duration // after the first upgrade, keep every gate on that node this long (--bake); 0: none
 
 	Window         time.Duration // stabilisation window every post-start gate must hold for
 	GateTimeout    time.Duration // how long a gate may take to start holding before the machine stops and asks

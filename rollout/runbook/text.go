@@ -96,7 +96,11 @@ func (m Machine) describe() []string {
 	if o.Backup == BackupReuse {
 		backup += " set " + o.BackupSet
 	}
-	add("Options: backup %s; gates held for %s; gate timeout %s; leader election tolerated for %s", backup, o.Window, o.GateTimeout, o.ElectionWindow)
+	bake := ""
+	if o.Bake > 0 {
+		bake = fmt.Sprintf("; canary bake %s after the first upgrade", o.Bake)
+	}
+	add("Options: backup %s; gates held for %s; gate timeout %s; leader election tolerated for %s%s", backup, o.Window, o.GateTimeout, o.ElectionWindow, bake)
 	add("Every step marked [approval] waits for y (auto-approved with --yes). On a gate failure or timeout: a sysdump first,")
 	add("then keep waiting, sysdump, roll back this node, roll back all, or abort; --yes rolls back the node (exit 4).")
 	add("Leadership is re-read before every step: a node that becomes the leader is upgraded last.")
