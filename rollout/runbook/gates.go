@@ -61,7 +61,7 @@ func (noteOp) enter(_ *Machine, c stepCtx) { c.step.done = true }
 
 // openGate opens g for the current step.
 func (m *Machine) openGate(c stepCtx, g health.Gate, notBefore time.Time) {
-	m.Gate = OpenGate{Gate: g.Open(m.Now, notBefore), Open: true, Step: c.step.ID, Node: c.step.Node}
+	m.Gate = OpenGate{Gate: g.Open(m.Now, notBefore), Open: true, Step: c.step.ID, Node: c.nodeName()}
 }
 
 // sample is what gates judge: the snapshot and the binaries read so far.
@@ -110,12 +110,12 @@ func (m *Machine) afterGate(c stepCtx, onPass func()) {
 
 func (m *Machine) gatePassed(c stepCtx, detail string) {
 	m.Gate.Open = false
-	m.record(RecordEvent, c.step.ID, c.step.Node, "gate-passed", detail, m.Gate.Values())
+	m.record(RecordEvent, c.step.ID, c.nodeName(), "gate-passed", detail, m.Gate.Values())
 }
 
 // readGateBinary reads the node's binary again for the gate.
 func (m *Machine) readGateBinary(c stepCtx) {
-	e := ReadNodeFiles{EffectMeta: m.meta(c.step.ID), Nodes: []string{c.step.Node}}
+	e := ReadNodeFiles{EffectMeta: m.meta(c.step.ID), Nodes: []string{c.nodeName()}}
 	m.Gate.readID = e.ID
 	m.launch(e, purposeGateRead)
 }

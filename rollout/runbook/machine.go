@@ -234,7 +234,7 @@ func (m *Machine) completeStep() {
 
 // end keeps the step's text as it ran.
 func (m *Machine) end(s *StepState, d *stepDef) {
-	t := d.text(m.ctx(s))
+	t := d.text(m.ctxWith(s, d))
 	s.final = &t
 }
 
@@ -247,7 +247,7 @@ func (m *Machine) redefine(s *StepState) bool {
 		return false
 	}
 	d := m.define(s)
-	if sameText(d.text(m.ctx(s)), s.def.text(m.ctx(s))) {
+	if sameText(d.text(m.ctxWith(s, &d)), s.def.text(m.ctx(s))) {
 		return false
 	}
 	note := "the step changed before it started: " + d.Title
@@ -278,8 +278,16 @@ func (m *Machine) successReason() string {
 	return fmt.Sprintf("every node runs %s", m.Plan.Target.Label())
 }
 
-func (m *Machine) ctx(s *StepState) stepCtx {
-	return stepCtx{m: m, step: s, node: m.node(s.Node)}
+func (m *Machine) ctx(s *StepState) stepCtx { return m.ctxWith(s, s.def) }
+
+// ctxWith is the context of s under definition d: the step's node, or the
+// one d chose.
+func (m *Machine) ctxWith(s *StepState, d *stepDef) stepCtx {
+	name := s.Node
+	if name == "" && d != nil {
+		name = d.Node
+	}
+	return stepCtx{m: m, step: s, node: m.node(name)}
 }
 
 func (m *Machine) toStage() []string {

@@ -34,6 +34,10 @@ type stepDef struct {
 	Done NodeStatus
 	// OnDone does the step's own bookkeeping once it is done.
 	OnDone func(m *Machine, s *StepState)
+	// Node is the node the step acts on when its place in the runbook
+	// names none: a definition may choose it from the state (the bake's
+	// canary is the node upgraded first).
+	Node string
 }
 
 // stepCtx is what a definition may read: the machine, the step and its
@@ -45,6 +49,14 @@ type stepCtx struct {
 }
 
 func (c stepCtx) opts() PlanOptions { return c.m.Plan.Options }
+
+// nodeName is the step's node's name, or "".
+func (c stepCtx) nodeName() string {
+	if c.node == nil {
+		return ""
+	}
+	return c.node.Name
+}
 
 // leads reports whether the step's node is the leader now.
 func (c stepCtx) leads() bool { return c.node != nil && c.node.Name == c.m.Leader }
@@ -102,7 +114,7 @@ type GateText struct {
 
 // text renders a definition.
 func (d stepDef) text(c stepCtx) StepText {
-	t := StepText{ID: c.step.ID, Kind: c.step.Kind, Node: c.step.Node, Title: d.Title, Phase: d.Phase,
+	t := StepText{ID: c.step.ID, Kind: c.step.Kind, Node: c.nodeName(), Title: d.Title, Phase: d.Phase,
 		Refuses: d.Refuses, Skip: d.Skip, ReadOnly: true}
 	for _, o := range d.Ops {
 		t.Does = append(t.Does, o.lines(c)...)

@@ -38,7 +38,7 @@ func (m *Machine) textOf(s *StepState) StepText {
 		nd := m.define(s)
 		d = &nd
 	}
-	return d.text(m.ctx(s))
+	return d.text(m.ctxWith(s, d))
 }
 
 // Describe renders the plan as the runbook text `nwroll plan` prints:
