@@ -29,7 +29,7 @@ var Releases = []ReleaseSpec{
 	{"1.1.1-never-ready", "never-ready", "policy_replication never becomes ok"},
 	{"1.1.1-crashloop", "crashloop", "exits 2 a few seconds after start, as a failed join does"},
 	{"1.1.1-stall", "stall", "becomes ready, then stops applying the Raft log"},
-	{"1.1.1-failclosed", "failclosed", "ready and caught up, but TLS intercept fails closed: svc_fail_closed_total grows"},
+	{"1.1.1-failclosed", "failclosed", "ready and caught up, then 3 s later TLS intercept fails closed: svc_fail_closed_total grows"},
 }
 
 // DefaultRelease is installed on every node unless Options.Release says otherwise.

@@ -15,7 +15,7 @@ import (
 // a follower.
 func TestFaults(t *testing.T) {
 	t.Parallel()
-	c := newTestCluster(t, blockFaults, 3, 300*time.Millisecond, func(s *SimSettings) { s.StallAfterMillis = 800 })
+	c := newTestCluster(t, blockFaults, 3, 300*time.Millisecond, func(s *SimSettings) { s.StallAfterMillis = 800; s.FailClosedAfterMillis = 600 })
 	c.start(0, FaultNone)
 	c.start(1, FaultNone)
 	c.waitReady(20*time.Second, 0, 1)
@@ -97,6 +97,10 @@ func TestFaults(t *testing.T) {
 	t.Run("failclosed is ready and caught up while svc_fail_closed_total grows", func(t *testing.T) {
 		c.start(faulty, FaultFailClosed)
 		c.waitReady(15*time.Second, faulty)
+		if f, ok := c.metric(faulty, `svc_fail_closed_total{component="tls"}`); !ok || f != 0 {
+			t.Errorf("svc_fail_closed_total %v right after ready: the fault starts 600ms later", f)
+		}
+		time.Sleep(800 * time.Millisecond)
 		f1, ok := c.metric(faulty, `svc_fail_closed_total{component="tls"}`)
 		time.Sleep(4 * failClosedInterval)
 		f2, _ := c.metric(faulty, `svc_fail_closed_total{component="tls"}`)

@@ -255,6 +255,9 @@ type SimSettings struct {
 	// StallAfterMillis is how long after first becoming ready the stall fault
 	// stops applying the Raft log (default 4000).
 	StallAfterMillis int `json:"stall_after_millis,omitempty"`
+	// FailClosedAfterMillis is how long after first becoming ready the
+	// failclosed fault starts failing closed (default 3000).
+	FailClosedAfterMillis int `json:"fail_closed_after_millis,omitempty"`
 	// TickMillis is the leader's write interval (default 300).
 	TickMillis int `json:"tick_millis,omitempty"`
 }

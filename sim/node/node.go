@@ -76,6 +76,7 @@ type node struct {
 	warmup     time.Duration
 	tick       time.Duration
 	stallAfter time.Duration
+	failAfter  time.Duration
 	crashAfter time.Duration
 
 	metrics *nodeMetrics
@@ -136,6 +137,7 @@ func newNode(root string, opts RunOptions, lg loggers) (*node, error) {
 		startedAt:  time.Now(),
 		tick:       millisOr(sim.TickMillis, 300*time.Millisecond),
 		stallAfter: millisOr(sim.StallAfterMillis, 4*time.Second),
+		failAfter:  millisOr(sim.FailClosedAfterMillis, 3*time.Second),
 		crashAfter: millisOr(sim.CrashAfterMillis, 3*time.Second),
 		fsm:        newKVFSM(),
 		keys:       &keysetCache{path: cfg.APIAuthPath()},
@@ -426,20 +428,25 @@ func (n *node) stallLoop(ctx context.Context) {
 const failClosedInterval = 500 * time.Millisecond
 
 // failClosedLoop implements the failclosed fault: the node becomes ready
-// and keeps up with the log, but every intercepted TLS connection fails
-// closed, so svc_fail_closed_total{component="tls"} grows steadily (an
-// abort condition of facts §10 that /ready does not show).
+// and keeps up with the log, but a few seconds later (failAfter, as
+// traffic reaches the new trust store) every intercepted TLS connection
+// fails closed, so svc_fail_closed_total{component="tls"} grows steadily
+// (an abort condition of facts §10 that /ready does not show).
 func (n *node) failClosedLoop(ctx context.Context) {
 	t := time.NewTicker(failClosedInterval)
 	defer t.Stop()
 	logged := false
+	var readyAt time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		if !n.readiness().Ready {
+		if readyAt.IsZero() && n.readiness().Ready {
+			readyAt = time.Now()
+		}
+		if readyAt.IsZero() || time.Since(readyAt) < n.failAfter {
 			continue
 		}
 		n.metrics.failClosed.WithLabelValues("tls").Inc()
