@@ -17,10 +17,11 @@ func (m *Machine) fail(kind FailureKind, op, reason string) {
 		return
 	}
 	s := &m.Steps[m.cur]
-	f := &Failure{Step: s.ID, Node: s.Node, Kind: kind, Op: op, Reason: reason, At: m.Now,
+	node := m.ctx(s).nodeName()
+	f := &Failure{Step: s.ID, Node: node, Kind: kind, Op: op, Reason: reason, At: m.Now,
 		Checks: append([]health.CheckResult(nil), m.Gate.Results()...), SysdumpPending: true}
 	s.Status, s.Err = StatusFailed, reason
-	if n := m.node(s.Node); n != nil {
+	if n := m.node(node); n != nil {
 		m.setNode(n, NodeFailed)
 		n.Err = reason
 	}
@@ -29,12 +30,12 @@ func (m *Machine) fail(kind FailureKind, op, reason string) {
 	}
 	m.LastError = reason
 	m.Failure = f
-	m.Pause = &Pause{Kind: PauseFailure, Step: s.ID, Node: s.Node, Since: m.Now, Text: reason}
+	m.Pause = &Pause{Kind: PauseFailure, Step: s.ID, Node: node, Since: m.Now, Text: reason}
 	m.Gate.Open = false
 	sd := TakeSysdump{EffectMeta: m.meta(s.ID), Purpose: SysdumpFailure, PerNode: !m.hasLeader(), Nodes: m.Plan.NodeNames()}
 	m.failSysdumpID = sd.ID
 	m.launch(sd, purposeFailSysdump)
-	m.record(RecordEvent, s.ID, s.Node, "failure", reason, m.Gate.Values())
+	m.record(RecordEvent, s.ID, node, "failure", reason, m.Gate.Values())
 }
 
 // refuse ends a run that has changed nothing yet (exit 3). If the lock is
@@ -75,8 +76,7 @@ func (m *Machine) canRollbackNode() bool {
 	if m.Pause == nil || m.Pause.Kind != PauseFailure || f == nil || f.SysdumpPending || m.rolling || f.Node == "" {
 		return false
 	}
-	s, ok := m.StepByID(f.Step)
-	if !ok || (s.Kind != StepUpgrade && s.Kind != StepBackup && s.Kind != StepRecover) {
+	if s, ok := m.StepByID(f.Step); !ok || s.Kind == StepRollback {
 		return false
 	}
 	n, _ := m.NodeByName(f.Node)

@@ -221,7 +221,7 @@ func (m *Machine) completeStep() {
 	s := &m.Steps[m.cur]
 	s.Status, s.EndedAt = StatusDone, m.Now
 	m.Gate.Open = false
-	if n := m.node(s.Node); n != nil && s.def.Done != 0 {
+	if n := m.ctx(s).node; n != nil && s.def.Done != 0 {
 		m.setNode(n, s.def.Done)
 	}
 	if s.def.OnDone != nil {
@@ -387,7 +387,7 @@ func (m *Machine) onKeepWaiting() {
 	s.Status, s.Err = StatusRunning, ""
 	m.Gate.Gate = m.Gate.Gate.Extend(m.Now)
 	m.Gate.Open = true
-	if n := m.node(s.Node); n != nil {
+	if n := m.ctx(s).node; n != nil {
 		m.setNode(n, m.ctx(s).busy(NodeVerifying))
 		n.Err = ""
 	}
@@ -403,7 +403,7 @@ func (m *Machine) onRetry() {
 	}
 	s := &m.Steps[m.cur]
 	s.Status, s.Err, s.entered, s.done = StatusRunning, "", false, false
-	if n := m.node(s.Node); n != nil {
+	if n := m.ctx(s).node; n != nil {
 		n.Err = ""
 	}
 	m.record(RecordEvent, s.ID, s.Node, "retry", f.Op, nil)
