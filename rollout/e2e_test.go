@@ -531,6 +531,107 @@ func TestE2EFailClosedCaughtByAbortSignals(t *testing.T) {
 	}
 }
 
+// setSim sets a field of every node's sim-node.json (read when a node
+// starts), e.g. how late a fault starts.
+func (e *e2e) setSim(key string, value any) {
+	e.t.Helper()
+	for _, n := range e.c.Info().Nodes {
+		p := filepath.Join(n.NodeDir, "etc", "neuwerk", "sim-node.json")
+		b, err := os.ReadFile(p)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		m := map[string]any{}
+		if err := json.Unmarshal(b, &m); err != nil {
+			e.t.Fatal(err)
+		}
+		m[key] = value
+		if b, err = json.Marshal(m); err != nil {
+			e.t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+// stepSpan is how long the journal shows a step ran: from its
+// step-started to its step-done.
+func stepSpan(entries []journal.Entry, id string) (time.Duration, bool) {
+	var start time.Time
+	for _, en := range entries {
+		if en.Kind != journal.Event || en.StepID != id {
+			continue
+		}
+		switch en.Op {
+		case "step-started":
+			start = en.TS
+		case "step-done":
+			return en.TS.Sub(start), !start.IsZero()
+		}
+	}
+	return 0, false
+}
+
+// --bake 20s: after the first follower's upgrade the canary keeps every
+// gate for 20 s, then the rollout completes.
+func TestE2EBakeHoldsThenCompletes(t *testing.T) {
+	t.Parallel()
+	e := startE2E(t, 3, 2*time.Second, 60*time.Second)
+	code, err := Upgrade(context.Background(), e.env, UpgradeOptions{PlanOptionsIn: PlanOptionsIn{
+		Release: e.release("1.1.0"), Backup: runbook.BackupLive, Bake: 20 * time.Second}})
+	if code != runbook.ExitOK {
+		t.Fatalf("upgrade with --bake 20s: exit %d: %v", code, err)
+	}
+	entries := e.journal()
+	took, ok := stepSpan(entries, "bake")
+	if !ok || took < 20*time.Second {
+		t.Fatalf("the bake step ran %s (done %v), want at least 20s", took, ok)
+	}
+	var first string
+	for _, en := range entries {
+		if en.Kind == journal.Outcome && en.Op == runbook.RecordOpSwap && first == "" {
+			first = en.Node
+		}
+		if en.Kind == journal.Event && en.Op == "step-started" && en.StepID == "bake" && !strings.Contains(en.Detail, "Bake "+first+" ") {
+			t.Errorf("the bake is %q, want the first upgraded node %s", en.Detail, first)
+		}
+	}
+	for name, sha := range e.binaries() {
+		if sha != e.releaseSHA("1.1.0") {
+			t.Errorf("%s runs sha256 %s, want 1.1.0's", name, runbook.ShortSHA(sha))
+		}
+	}
+}
+
+// The failclosed release starts failing closed a few seconds after it
+// turned ready: later than the 2 s stabilisation window, within the bake.
+// The bake catches it and the canary is rolled back (exit 4).
+func TestE2EBakeCatchesFailClosed(t *testing.T) {
+	t.Parallel()
+	e := startE2E(t, 3, 2*time.Second, 60*time.Second)
+	e.setSim("fail_closed_after_millis", 8000)
+	code, err := Upgrade(context.Background(), e.env, UpgradeOptions{PlanOptionsIn: PlanOptionsIn{
+		Release: e.release("1.1.1-failclosed"), Backup: runbook.BackupLive, Bake: 20 * time.Second}})
+	if code != runbook.ExitRolledBack {
+		t.Fatalf("upgrade to 1.1.1-failclosed with --bake 20s: exit %d (%v), want %d", code, err, runbook.ExitRolledBack)
+	}
+	var failure journal.Entry
+	for _, en := range e.journal() {
+		if en.Kind == journal.Event && en.Op == "failure" && failure.Op == "" {
+			failure = en
+		}
+	}
+	if failure.StepID != "bake" || failure.GateValues["no abort signals.ok"] != "false" || !strings.Contains(failure.Detail, "svc_fail_closed_total grew") {
+		t.Fatalf("want the bake to catch the fail-closed canary: step %q: %s %v", failure.StepID, failure.Detail, failure.GateValues)
+	}
+	for name, sha := range e.binaries() {
+		if sha != e.releaseSHA("1.0.0") {
+			t.Errorf("%s runs sha256 %s after the rollback, want 1.0.0's", name, runbook.ShortSHA(sha))
+		}
+	}
+}
+
 func TestE2ERollbackAfterSuccess(t *testing.T) {
 	t.Parallel()
 	e := startE2E(t, 3, 2*time.Second, 30*time.Second)

@@ -23,12 +23,14 @@ const (
 	StepRelease     // release the lock
 	StepRecover     // resume: start a node found stopped (or gate one found unverified)
 	StepRollback    // one node: stop, restore .prev, start, gates
+	StepBake        // --bake: keep every gate on the first upgraded node for a while
 )
 
 var stepKindNames = map[StepKind]string{
 	StepConnect: "connect", StepIdentify: "identify", StepPreCheck: "precheck", StepLock: "lock",
 	StepStage: "stage", StepBackup: "backup", StepBackupReuse: "backup-reuse", StepUpgrade: "upgrade",
 	StepValidate: "validate", StepRelease: "release", StepRecover: "recover", StepRollback: "rollback",
+	StepBake: "bake",
 }
 
 func (k StepKind) String() string {
@@ -63,8 +65,11 @@ func runbook(p Plan) []Step {
 			add(StepBackup, n.Name)
 		}
 	}
-	for _, n := range order {
+	for i, n := range order {
 		add(StepUpgrade, n.Name)
+		if i == 0 && p.Options.Bake > 0 {
+			add(StepBake, "")
+		}
 	}
 	add(StepValidate, "")
 	add(StepRelease, "")
@@ -90,6 +95,7 @@ var definitions = map[StepKind]func(c stepCtx) stepDef{
 	StepRelease:  releaseStep,
 	StepRecover:  recoverStep,
 	StepRollback: rollbackStep,
+	StepBake:     bakeStep,
 }
 
 // define is the step's definition as it stands now.
