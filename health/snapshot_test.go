@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"testing"
@@ -55,7 +56,7 @@ func TestRefreshWithANodeDown(t *testing.T) {
 	}
 	snap := Refresh(context.Background(), clients)
 	a := snap.Nodes[0]
-	if !IsConnRefused(a.HealthErr) || !IsConnRefused(a.ReadyErr) || !IsConnRefused(a.MetricsErr) || a.Health != nil || a.Ready != nil || a.Metrics != nil {
+	if !errors.Is(a.HealthErr, ErrConnRefused) || !errors.Is(a.ReadyErr, ErrConnRefused) || !errors.Is(a.MetricsErr, ErrConnRefused) || a.Health != nil || a.Ready != nil || a.Metrics != nil {
 		t.Errorf("fw-a = %+v", a)
 	}
 	if snap.StatsErr != nil || (snap.StatsFrom != "fw-b" && snap.StatsFrom != "fw-c") {
@@ -112,11 +113,9 @@ func TestRefreshNothingAnswers(t *testing.T) {
 func TestRefreshStopsOnBadToken(t *testing.T) {
 	ca := newTestCA(t)
 	var clients []*Client
-	var nodes []*fakeNode
 	for i, id := range []string{idA, idB, idC} {
 		n := newFakeNode(t)
 		n.token = "another-token"
-		nodes = append(nodes, n)
 		clients = append(clients, n.start(t, ca, fmt.Sprintf("fw-%c", 'a'+i), id, Timeouts{}))
 	}
 	snap := Refresh(context.Background(), clients)

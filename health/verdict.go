@@ -102,22 +102,6 @@ func (v Verdict) String() string {
 	return v.Gate + ": " + strings.Join(v.Reasons, "; ")
 }
 
-// AllOf combines verdicts under one gate name: OK when all are OK, with
-// every reason and every value (values prefixed by their gate name).
-func AllOf(gate string, vs ...Verdict) Verdict {
-	out := Verdict{Gate: gate, OK: true}
-	for _, v := range vs {
-		if !v.OK {
-			out.OK = false
-			out.Reasons = append(out.Reasons, v.Reasons...)
-		}
-		for _, gv := range v.Values {
-			out.Values = append(out.Values, GateValue{Name: v.Gate + "." + gv.Name, Value: gv.Value})
-		}
-	}
-	return out
-}
-
 // verdict is a small builder used by the gates.
 type verdict struct{ v Verdict }
 

@@ -134,9 +134,6 @@ func (c *Cluster) Stop(node string) error { return c.systemctlOK(node, "stop") }
 // Start is `systemctl start neuwerk.service` on node.
 func (c *Cluster) Start(node string) error { return c.systemctlOK(node, "start") }
 
-// Restart is `systemctl restart neuwerk.service` on node.
-func (c *Cluster) Restart(node string) error { return c.systemctlOK(node, "restart") }
-
 // Kill SIGKILLs node's neuwerk process, as a crash would; the service
 // manager restarts it after DefaultRestartDelay (Restart=on-failure).
 // It returns the pid that was killed.

@@ -150,11 +150,6 @@ func BackupManifestWriteCommand(backupDir string, s journal.BackupSet) (string, 
 	}, "\n"), nil
 }
 
-// BackupManifestReadCommand prints the set's copy on the node.
-func BackupManifestReadCommand(backupDir, setID string) string {
-	return "cat -- " + lockQuote(BackupManifestPath(backupDir, setID))
-}
-
 // ParseBackupOutput reads the "nwroll-backup: sha256=<hex> size=<bytes>"
 // line BackupCreateCommand and BackupVerifyCommand print.
 func ParseBackupOutput(out string) (sha string, size int64, err error) {

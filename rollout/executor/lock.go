@@ -238,14 +238,15 @@ func AcquireLocks(ctx context.Context, runner CommandRunner, targets []LockTarge
 		_ = ReleaseLocks(rctx, runner, taken, holder.RunID)
 	}
 	for _, t := range ts {
-		h, err := lockAcquireOne(ctx, runner, t, holder)
+		_, err := lockAcquireOne(ctx, runner, t, holder)
 		var held *LockHeldError
 		if errors.As(err, &held) && breakLock {
+			expect := "" // a lock file we cannot parse is broken whoever holds it
 			if held.Raw == "" {
-				h, err = lockBreakOne(ctx, runner, t, held.Holder.RunID)
-			} else {
-				h, err = lockBreakOne(ctx, runner, t, "")
+				expect = held.Holder.RunID
 			}
+			var h LockHolder
+			h, err = lockBreakOne(ctx, runner, t, expect)
 			if err == nil {
 				if broken == nil {
 					broken = map[string]LockHolder{}

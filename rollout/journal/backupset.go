@@ -35,7 +35,7 @@ type BackupArchive struct {
 	Node         string    `json:"node"`
 	NodeUUID     string    `json:"node_uuid"`     // <data_root>/node_id
 	NodeID       string    `json:"node_id"`       // the same as the API's decimal
-	Release      string    `json:"release"`       // the release the node ran (IdentifyBuild)
+	Release      string    `json:"release"`       // the release the node ran
 	BinarySHA256 string    `json:"binary_sha256"` // the sha256 of the binary it ran
 	DataRoot     string    `json:"data_root"`
 	Archive      string    `json:"archive"` // <backup_dir>/neuwerk-<node>-<set id>-<UTC ts>.tar.gz

@@ -770,9 +770,3 @@ func Progress(entries []Entry) RunProgress {
 	}
 	return rp
 }
-
-// Unfinished reports whether the run stopped before its end: started and
-// not finished, or with effects in flight.
-func (rp RunProgress) Unfinished() bool {
-	return (rp.Started && !rp.Finished) || len(rp.InFlight) > 0
-}

@@ -643,19 +643,6 @@ func (k Catalog) Cleanup() {
 	}
 }
 
-// IdentifyBuild names the build whose binary has sha256 sha: the version of
-// the known release it matches, or "unknown (sha256 abcdef012345)".
-func IdentifyBuild(sha string, known []*Release) string {
-	if v, ok := Catalog(known).Version(sha); ok {
-		return v
-	}
-	s := strings.ToLower(strings.TrimSpace(sha))
-	if s == "" {
-		return "unknown (no sha256)"
-	}
-	return fmt.Sprintf("unknown (sha256 %s)", ShortSHA(s))
-}
-
 // ShortSHA is the first 12 characters of a sha256, as messages show it.
 func ShortSHA(s string) string {
 	if len(s) > 12 {

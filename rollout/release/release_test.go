@@ -401,33 +401,6 @@ func TestReleaseHostileArchives(t *testing.T) {
 	relTestNoTempLeft(t, tmpdir)
 }
 
-func TestReleaseIdentifyBuild(t *testing.T) {
-	tmp := t.TempDir()
-	a, err := Load(relTestWrite(t, tmp, "1.0.0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := Load(relTestWrite(t, tmp, "1.1.0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	known := []*Release{a, b}
-	for _, tc := range []struct{ sha, want string }{
-		{a.SHA256, "1.0.0"},
-		{strings.ToUpper(b.SHA256), "1.1.0"},
-		{" " + b.SHA256 + "\n", "1.1.0"},
-		{"abcdef012345" + strings.Repeat("9", 52), "unknown (sha256 abcdef012345)"},
-		{"", "unknown (no sha256)"},
-	} {
-		if got := IdentifyBuild(tc.sha, known); got != tc.want {
-			t.Errorf("IdentifyBuild(%q) = %q, want %q", tc.sha, got, tc.want)
-		}
-	}
-	if got := IdentifyBuild(a.SHA256, nil); !strings.HasPrefix(got, "unknown (sha256 "+a.SHA256[:12]) {
-		t.Errorf("IdentifyBuild with no catalog = %q", got)
-	}
-}
-
 func TestReleaseCatalog(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("TMPDIR", t.TempDir())
@@ -470,8 +443,8 @@ func TestReleaseCatalog(t *testing.T) {
 		t.Errorf("catalog entry from .tar.gz: %+v", tgz)
 	}
 	relTestNoTempLeft(t, os.Getenv("TMPDIR"))
-	if got := IdentifyBuild(relTestSHA(relTestBinary("1.2.0")), known); got != "1.2.0" {
-		t.Errorf("IdentifyBuild = %q", got)
+	if got, ok := known.Version(relTestSHA(relTestBinary("1.2.0"))); !ok || got != "1.2.0" {
+		t.Errorf("catalog version = %q, %v", got, ok)
 	}
 	if _, _, err := LoadCatalog(filepath.Join(dir, "missing")); err == nil {
 		t.Error("catalog of a missing dir: no error")

@@ -125,10 +125,7 @@ func (e *AuthError) Error() string {
 		who = fmt.Sprintf("node %s (%s)", e.Node, e.Target)
 	}
 	fmt.Fprintf(&b, "SSH authentication failed for %s: ", who)
-	var tried []string
-	for _, f := range e.IdentityFiles {
-		tried = append(tried, f)
-	}
+	tried := append([]string(nil), e.IdentityFiles...)
 	if e.AgentSocket != "" {
 		tried = append(tried, fmt.Sprintf("%d key(s) from the agent at %s", e.AgentKeys, e.AgentSocket))
 	}

@@ -377,7 +377,7 @@ func TestSnapshot(t *testing.T) {
 	if row.LagEntries == nil || *row.LagEntries != 4 || row.CaughtUp {
 		t.Fatalf("fw-c row after 4 s down: %+v", row)
 	}
-	if ns, _ := snap.Node("fw-c"); !health.IsConnRefused(ns.HealthErr) || ns.Ready != nil {
+	if ns, _ := snap.Node("fw-c"); !errors.Is(ns.HealthErr, health.ErrConnRefused) || ns.Ready != nil {
 		t.Fatalf("fw-c down: %+v", ns)
 	}
 	if snap.Stats.Cluster.FollowersCaughtUp != 1 {

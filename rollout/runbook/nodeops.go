@@ -74,15 +74,5 @@ func (o NodeOp) String() string {
 	return fmt.Sprintf("op(%d)", int(o))
 }
 
-// ParseNodeOp reads a journal word back.
-func ParseNodeOp(word string) (NodeOp, bool) {
-	for o, d := range nodeOps {
-		if d.word == word {
-			return o, true
-		}
-	}
-	return 0, false
-}
-
 // StopsOrStarts: a failure of these may leave the node down either way.
 func (o NodeOp) stopsOrStarts() bool { return o == OpStop || o == OpStart }

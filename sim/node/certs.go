@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -60,26 +59,6 @@ func NewCA(name string) (*CA, error) {
 		return nil, err
 	}
 	return &CA{Cert: cert, Key: key, CertPEM: pemBlock("CERTIFICATE", der), KeyPEM: keyPEM}, nil
-}
-
-// LoadCA parses a CA written earlier from its PEM certificate and key.
-func LoadCA(certPEM, keyPEM []byte) (*CA, error) {
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return nil, fmt.Errorf("load CA: %w", err)
-	}
-	key, ok := pair.PrivateKey.(*ecdsa.PrivateKey)
-	if !ok {
-		return nil, errors.New("load CA: key is not ECDSA")
-	}
-	cert, err := x509.ParseCertificate(pair.Certificate[0])
-	if err != nil {
-		return nil, fmt.Errorf("load CA: %w", err)
-	}
-	if !cert.IsCA {
-		return nil, errors.New("load CA: certificate is not a CA")
-	}
-	return &CA{Cert: cert, Key: key, CertPEM: certPEM, KeyPEM: keyPEM}, nil
 }
 
 // IssueServer issues a certificate for ip (an IP SAN only, as Neuwerk does),
