@@ -17,6 +17,7 @@ import (
 
 	"github.com/nwroll/nwroll/rollout"
 	"github.com/nwroll/nwroll/rollout/runbook"
+	"github.com/nwroll/nwroll/tui/style"
 )
 
 // Deps is what the console needs from its caller.
@@ -58,7 +59,7 @@ const (
 // Model is the console's root model.
 type Model struct {
 	deps   Deps
-	st     Styles
+	st     style.Styles
 	keys   KeyMap
 	help   help.Model
 	isDark bool
@@ -107,7 +108,7 @@ func New(deps Deps) Model {
 	}
 	m := Model{deps: deps, isDark: true, keys: DefaultKeyMap(), help: help.New(),
 		transfers: map[string]transfer{}}
-	m.st = NewStyles(m.isDark, deps.NoColor)
+	m.st = style.New(m.isDark, deps.NoColor)
 	m.spin = spinner.New(spinner.WithSpinner(spinner.MiniDot))
 	m.nodes = newNodesPane(m.st)
 	m.log = newLogPane()
@@ -128,8 +129,7 @@ func (m Model) ExitCode() int { return m.exitCode }
 func (m Model) FinalMessages() []string { return m.finalMessages }
 
 func (m *Model) applyStyles() {
-	m.help.Styles = help.Styles{Ellipsis: m.st.Dim, ShortKey: m.st.Key, ShortDesc: m.st.Dim, ShortSeparator: m.st.Dim,
-		FullKey: m.st.Key, FullDesc: m.st.Dim, FullSeparator: m.st.Dim}
+	m.help.Styles = m.st.Help()
 	m.nodes.setStyles(m.st)
 }
 
@@ -142,7 +142,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case tea.BackgroundColorMsg:
 		m.isDark = msg.IsDark()
-		m.st = NewStyles(m.isDark, m.deps.NoColor)
+		m.st = style.New(m.isDark, m.deps.NoColor)
 		m.applyStyles()
 		return m, nil
 	case tea.KeyPressMsg:

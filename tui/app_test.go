@@ -8,6 +8,7 @@ import (
 
 	"github.com/nwroll/nwroll/rollout/rollouttest"
 	"github.com/nwroll/nwroll/rollout/runbook"
+	"github.com/nwroll/nwroll/tui/style"
 )
 
 func quiescedOpts() runbook.PlanOptions {
@@ -273,14 +274,14 @@ func TestTooSmallAndResize(t *testing.T) {
 
 func TestNoColorKeepsGlyphs(t *testing.T) {
 	h := newHarness(t, 3, 2, quiescedOpts(), 120, 40)
-	h.m.st = NewStyles(true, true)
+	h.m.st = style.New(true, true)
 	h.m.applyStyles()
 	h.approveUntil("the first upgrade dialog", awaiting(runbook.StepUpgrade))
 	v := h.m.View().Content
 	if strings.Contains(v, "\x1b[38") || strings.Contains(v, "\x1b[48") {
 		t.Fatalf("NO_COLOR view has colour codes: %q", v[:200])
 	}
-	for _, g := range []string{GlyphLeader, GlyphOK, GlyphWaiting, GlyphPending} {
+	for _, g := range []string{style.GlyphLeader, style.GlyphOK, style.GlyphWaiting, style.GlyphPending} {
 		if !strings.Contains(v, g) {
 			t.Errorf("NO_COLOR view lacks glyph %s", g)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/rollout/runbook"
+	"github.com/nwroll/nwroll/tui/style"
 )
 
 // dialogView is the dialog on screen, or "" when none is: the refusal,
@@ -21,18 +22,18 @@ func (m Model) dialogView(maxH int) string {
 	if m.wide() && m.stage == stageRunning {
 		w = min(w, m.width/2)
 	}
-	box := func(style lipgloss.Style, lines ...string) string {
+	box := func(border lipgloss.Style, lines ...string) string {
 		tail := 1
 		if m.machine.Pause != nil && !m.askQuit && !m.machine.AbortAsked {
 			tail = len(m.pauseChoices()) + 1
 		}
-		return style.Width(w).Render(strings.Join(fitLines(lines, maxH-2, tail), "\n"))
+		return border.Width(w).Render(strings.Join(fitLines(lines, maxH-2, tail), "\n"))
 	}
 	mc := m.machine
 	switch {
 	case m.stage == stageRefused:
 		return box(st.DialogDanger,
-			st.DialogTitle.Render(GlyphFail+" nwroll refused to start; nothing on any node was changed"), "",
+			st.DialogTitle.Render(style.GlyphFail+" nwroll refused to start; nothing on any node was changed"), "",
 			wrap(m.refused, w-4), "",
 			m.hint("q", "quit"))
 	case m.askQuit:
@@ -141,7 +142,7 @@ func (m Model) pauseLines(p runbook.Pause, w int) []string {
 	switch p.Kind {
 	case runbook.PauseFailure:
 		f := mc.Failure
-		lines = append(lines, st.DialogTitle.Render(GlyphFail+" "+pauseTitle(f)), "")
+		lines = append(lines, st.DialogTitle.Render(style.GlyphFail+" "+pauseTitle(f)), "")
 		if f != nil {
 			reason := f.Reason
 			if head, _, ok := strings.Cut(reason, ": "); ok && len(f.Checks) > 0 {
@@ -164,7 +165,7 @@ func (m Model) pauseLines(p runbook.Pause, w int) []string {
 	case runbook.PauseDeclined:
 		lines = append(lines, st.DialogTitle.Render(upperFirst(p.Text)), "", "Nothing was done. Choose:")
 	case runbook.PauseRolledBack:
-		lines = append(lines, st.DialogTitle.Render(GlyphRollback+" "+p.Text), "", "Choose:")
+		lines = append(lines, st.DialogTitle.Render(style.GlyphRollback+" "+p.Text), "", "Choose:")
 	default:
 		lines = append(lines, st.DialogTitle.Render(p.Text))
 	}
@@ -225,15 +226,15 @@ func (m Model) pauseChoices() []string {
 	return out
 }
 
-func checkLine(st Styles, c health.CheckResult, w int) string {
+func checkLine(st style.Styles, c health.CheckResult, w int) string {
 	return indentedCheck(st, c, "  ", w)
 }
 
 // indentedCheck is a check's glyph and text after indent, wrapped to w.
-func indentedCheck(st Styles, c health.CheckResult, indent string, w int) string {
-	glyph := st.OK.Render(GlyphOK)
+func indentedCheck(st style.Styles, c health.CheckResult, indent string, w int) string {
+	glyph := st.OK.Render(style.GlyphOK)
 	if !c.OK {
-		glyph = st.Fail.Render(GlyphFail)
+		glyph = st.Fail.Render(style.GlyphFail)
 	}
 	return wrapHang(indent+glyph+" ", c.Gate+": "+checkText(c), w)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/nwroll/nwroll/rollout/runbook"
 	"github.com/nwroll/nwroll/sim"
 	"github.com/nwroll/nwroll/sim/simtest"
+	"github.com/nwroll/nwroll/tui/style"
 )
 
 // The teatest flows drive the real console, by keypresses, against a
@@ -158,7 +159,7 @@ func TestFlowFullUpgradeByKeys(t *testing.T) {
 
 	m := f.waitFor("the node table", 60*time.Second, func(m Model) bool { return m.stage == stageRunning && m.machine.HaveSnapshot })
 	scr := f.screen()
-	for _, want := range []string{"fw-a", "fw-b", "fw-c", GlyphLeader + " leader", "1.0.0 → 1.1.0"} {
+	for _, want := range []string{"fw-a", "fw-b", "fw-c", style.GlyphLeader + " leader", "1.0.0 → 1.1.0"} {
 		if !strings.Contains(scr, want) {
 			t.Errorf("screen lacks %q:\n%s", want, scr)
 		}

@@ -9,6 +9,7 @@ import (
 	"charm.land/lipgloss/v2"
 
 	"github.com/nwroll/nwroll/rollout/runbook"
+	"github.com/nwroll/nwroll/tui/style"
 )
 
 const headerHeight = 2
@@ -25,12 +26,12 @@ func (m Model) headerView() string {
 	case m.stage == stagePreparing:
 		parts = append(parts, st.Running.Render("surveying the cluster over SSH (read-only)…"))
 	case m.stage == stageRefused:
-		parts = append(parts, st.Fail.Render(GlyphFail+" refused before any change"))
+		parts = append(parts, st.Fail.Render(style.GlyphFail+" refused before any change"))
 	default:
 		if mc.Leader != "" {
-			parts = append(parts, fmt.Sprintf("leader %s %s (term %d)", GlyphLeader, st.Leader.Render(mc.Leader), mc.Term))
+			parts = append(parts, fmt.Sprintf("leader %s %s (term %d)", style.GlyphLeader, st.Leader.Render(mc.Leader), mc.Term))
 		} else {
-			parts = append(parts, st.Warn.Render(GlyphWarn+" no leader"))
+			parts = append(parts, st.Warn.Render(style.GlyphWarn+" no leader"))
 		}
 		parts = append(parts, releaseSummary(mc)+" → "+st.Bold.Render(mc.Plan.Target.Label()))
 	}
@@ -41,11 +42,11 @@ func (m Model) headerView() string {
 		phase := mc.Phase.String()
 		switch {
 		case mc.Finished && mc.ExitCode == runbook.ExitOK:
-			phase = st.OK.Render(GlyphOK + " finished: " + mc.Reason)
+			phase = st.OK.Render(style.GlyphOK + " finished: " + mc.Reason)
 		case mc.Finished:
-			phase = st.Fail.Render(fmt.Sprintf("%s ended (exit %d): %s", GlyphFail, mc.ExitCode, mc.Reason))
+			phase = st.Fail.Render(fmt.Sprintf("%s ended (exit %d): %s", style.GlyphFail, mc.ExitCode, mc.Reason))
 		case mc.Pause != nil:
-			phase = st.Warn.Render(GlyphWarn+" paused in "+phase) + st.Dim.Render(" — waiting for your decision")
+			phase = st.Warn.Render(style.GlyphWarn+" paused in "+phase) + st.Dim.Render(" — waiting for your decision")
 		default:
 			phase = "phase " + st.Bold.Render(phase)
 		}

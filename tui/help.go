@@ -5,6 +5,8 @@ import (
 
 	"charm.land/bubbles/v2/key"
 	"charm.land/lipgloss/v2"
+
+	"github.com/nwroll/nwroll/tui/style"
 )
 
 // helpView is the full help: every key with what it does, and what the
@@ -27,9 +29,9 @@ func (m Model) helpView() string {
 		k.NextPane, k.PrevPane, k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom, k.Back, k.Help, k.Quit)...)
 	right := []string{st.Bold.Render("Glyphs")}
 	for _, g := range [][2]string{
-		{GlyphOK, "done, ready, holds"}, {GlyphFail, "failed, not ready"},
-		{GlyphLeader, "the Raft leader"}, {GlyphRunning, "running"}, {GlyphWaiting, "waiting for you"},
-		{GlyphPending, "pending"}, {GlyphSkipped, "skipped"}, {GlyphRollback, "rolled back"}, {GlyphWarn, "warning"},
+		{style.GlyphOK, "done, ready, holds"}, {style.GlyphFail, "failed, not ready"},
+		{style.GlyphLeader, "the Raft leader"}, {style.GlyphRunning, "running"}, {style.GlyphWaiting, "waiting for you"},
+		{style.GlyphPending, "pending"}, {style.GlyphSkipped, "skipped"}, {style.GlyphRollback, "rolled back"}, {style.GlyphWarn, "warning"},
 	} {
 		right = append(right, "  "+g[0]+"  "+g[1])
 	}

@@ -9,6 +9,7 @@ import (
 	"charm.land/lipgloss/v2"
 
 	"github.com/nwroll/nwroll/rollout"
+	"github.com/nwroll/nwroll/tui/style"
 )
 
 // maxLogLines bounds the log pane; the journal keeps everything.
@@ -66,7 +67,7 @@ func (p logPane) show() logPane {
 }
 
 // add appends one line, "15:04:05 fw-b  text"; show puts it on screen.
-func (p logPane) add(st Styles, at time.Time, node, text string, isErr bool) logPane {
+func (p logPane) add(st style.Styles, at time.Time, node, text string, isErr bool) logPane {
 	ts := ""
 	if !at.IsZero() {
 		ts = at.Local().Format("15:04:05") + " "
@@ -77,7 +78,7 @@ func (p logPane) add(st Styles, at time.Time, node, text string, isErr bool) log
 	}
 	body := text
 	if isErr {
-		body = st.Fail.Render(GlyphFail + " " + text)
+		body = st.Fail.Render(style.GlyphFail + " " + text)
 	}
 	line := st.Dim.Render(ts) + padRight(who, 7) + " " + body
 	p.lines = append(p.lines, line)
@@ -93,16 +94,16 @@ func (p logPane) add(st Styles, at time.Time, node, text string, isErr bool) log
 }
 
 // addEntry appends a line of the engine's EventLog.
-func (p logPane) addEntry(st Styles, l rollout.LogEntry) logPane {
+func (p logPane) addEntry(st style.Styles, l rollout.LogEntry) logPane {
 	var b strings.Builder
 	b.WriteString(l.Op)
 	if l.Status != "" {
 		b.WriteString(": ")
 		switch l.Status {
 		case "ok":
-			b.WriteString(st.OK.Render(GlyphOK + " ok"))
+			b.WriteString(st.OK.Render(style.GlyphOK + " ok"))
 		case "failed":
-			b.WriteString(st.Fail.Render(GlyphFail + " failed"))
+			b.WriteString(st.Fail.Render(style.GlyphFail + " failed"))
 		default:
 			b.WriteString(l.Status)
 		}
@@ -125,7 +126,7 @@ func (p logPane) scroll(k KeyMap, msg tea.KeyPressMsg) logPane {
 	return p
 }
 
-func (p logPane) view(st Styles, focused bool) string {
+func (p logPane) view(st style.Styles, focused bool) string {
 	title := st.PaneTitle.Render("Log")
 	if !p.follow {
 		title += st.Dim.Render("  scrolled — G follows the tail")

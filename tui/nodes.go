@@ -11,6 +11,7 @@ import (
 	"charm.land/lipgloss/v2"
 
 	"github.com/nwroll/nwroll/rollout/runbook"
+	"github.com/nwroll/nwroll/tui/style"
 )
 
 // nodesPane is the live node table: one row per inventory node.
@@ -19,13 +20,13 @@ type nodesPane struct {
 	w, h  int
 }
 
-func newNodesPane(st Styles) nodesPane {
+func newNodesPane(st style.Styles) nodesPane {
 	p := nodesPane{table: table.New(table.WithFocused(true))}
 	p.setStyles(st)
 	return p
 }
 
-func (p *nodesPane) setStyles(st Styles) {
+func (p *nodesPane) setStyles(st style.Styles) {
 	p.table.SetStyles(table.Styles{
 		Header:   st.Bold.Padding(0, 1),
 		Cell:     lipgloss.NewStyle().Padding(0, 1),
@@ -34,7 +35,7 @@ func (p *nodesPane) setStyles(st Styles) {
 }
 
 // setSize fits the table inside a border of w×h.
-func (p *nodesPane) setSize(st Styles, w, h int, focused bool) {
+func (p *nodesPane) setSize(st style.Styles, w, h int, focused bool) {
 	p.w, p.h = w, h
 	inner := max(10, w-2)
 	p.table.SetColumns(nodeColumns(inner))
@@ -80,7 +81,7 @@ func (p nodesPane) scroll(k KeyMap, msg tea.KeyPressMsg) nodesPane {
 	return p
 }
 
-func (p nodesPane) view(st Styles, rows []table.Row, focused bool) string {
+func (p nodesPane) view(st style.Styles, rows []table.Row, focused bool) string {
 	p.table.SetRows(rows)
 	border := st.Pane
 	if focused {
@@ -89,7 +90,7 @@ func (p nodesPane) view(st Styles, rows []table.Row, focused bool) string {
 	return border.Width(p.w).Height(p.h).Render(p.table.View())
 }
 
-func (p *nodesPane) setStylesSelected(st Styles) {
+func (p *nodesPane) setStylesSelected(st style.Styles) {
 	p.table.SetStyles(table.Styles{
 		Header:   st.Bold.Padding(0, 1),
 		Cell:     lipgloss.NewStyle().Padding(0, 1),
@@ -116,7 +117,7 @@ func (m Model) tableRows() []table.Row {
 		role := v.Role
 		switch role {
 		case "leader":
-			role = st.Leader.Render(GlyphLeader + " leader")
+			role = st.Leader.Render(style.GlyphLeader + " leader")
 		case "unknown":
 			role = st.Dim.Render("? unknown")
 		}
@@ -127,14 +128,14 @@ func (m Model) tableRows() []table.Row {
 		if v.Staged && v.Binary.SHA256 != target.SHA256 {
 			release += st.Dim.Render(" +new")
 		}
-		ready := st.OK.Render(GlyphOK)
+		ready := st.OK.Render(style.GlyphOK)
 		switch {
 		case !m.machine.HaveSnapshot:
 			ready = st.Dim.Render("…")
 		case v.Unreachable != "":
-			ready = st.Fail.Render(GlyphFail + " " + v.Unreachable)
+			ready = st.Fail.Render(style.GlyphFail + " " + v.Unreachable)
 		case !v.Ready:
-			ready = st.Fail.Render(GlyphFail + " " + strings.Join(v.Failing, ", "))
+			ready = st.Fail.Render(style.GlyphFail + " " + strings.Join(v.Failing, ", "))
 		}
 		lag := "—"
 		if v.Lag != nil {
@@ -153,19 +154,19 @@ func (m Model) tableRows() []table.Row {
 }
 
 // nodeStateCell is the rollout state with its glyph.
-func nodeStateCell(st Styles, status runbook.NodeStatus) string {
+func nodeStateCell(st style.Styles, status runbook.NodeStatus) string {
 	s := status.String()
 	switch status {
 	case runbook.NodePending:
-		return st.Dim.Render(GlyphPending + " " + s)
+		return st.Dim.Render(style.GlyphPending + " " + s)
 	case runbook.NodeUpgraded, runbook.NodeOnTarget, runbook.NodeBackedUp, runbook.NodeStaged:
-		return st.OK.Render(GlyphOK + " " + s)
+		return st.OK.Render(style.GlyphOK + " " + s)
 	case runbook.NodeFailed:
-		return st.Fail.Render(GlyphFail + " " + s)
+		return st.Fail.Render(style.GlyphFail + " " + s)
 	case runbook.NodeRolledBack:
-		return st.Warn.Render(GlyphRollback + " " + s)
+		return st.Warn.Render(style.GlyphRollback + " " + s)
 	}
-	return st.Running.Render(GlyphRunning + " " + s)
+	return st.Running.Render(style.GlyphRunning + " " + s)
 }
 
 // fmtAge: "0.4s ago"-style ages without the "ago".

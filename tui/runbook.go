@@ -15,6 +15,7 @@ import (
 	"github.com/nwroll/nwroll/rollout"
 	"github.com/nwroll/nwroll/rollout/executor"
 	"github.com/nwroll/nwroll/rollout/runbook"
+	"github.com/nwroll/nwroll/tui/style"
 )
 
 // runbookPane lists every phase and step with its glyph and duration; the
@@ -48,7 +49,7 @@ func (p runbookPane) scroll(k KeyMap, msg tea.KeyPressMsg) runbookPane {
 	return p
 }
 
-func (p runbookPane) view(st Styles, mc runbook.Machine, now time.Time, transfers map[string]transfer, spin string, focused bool) string {
+func (p runbookPane) view(st style.Styles, mc runbook.Machine, now time.Time, transfers map[string]transfer, spin string, focused bool) string {
 	innerW, innerH := max(10, p.w-2), max(1, p.h-3)
 	lines, cur := runbookLines(st, mc, now, transfers, spin, innerW)
 	lines, cur = splitLines(lines, cur)
@@ -85,7 +86,7 @@ func splitLines(lines []string, cur int) ([]string, int) {
 }
 
 // runbookLines renders the steps; cur is the line of the current step.
-func runbookLines(st Styles, mc runbook.Machine, now time.Time, transfers map[string]transfer, spin string, w int) ([]string, int) {
+func runbookLines(st style.Styles, mc runbook.Machine, now time.Time, transfers map[string]transfer, spin string, w int) ([]string, int) {
 	var lines []string
 	cur := -1
 	curStep, hasCur := mc.Current()
@@ -113,11 +114,11 @@ func runbookLines(st Styles, mc runbook.Machine, now time.Time, transfers map[st
 		}
 		if isCur {
 			cur = len(lines)
-			line = st.Highlight.Render(GlyphCursor) + line[1:]
+			line = st.Highlight.Render(style.GlyphCursor) + line[1:]
 		}
 		lines = append(lines, line)
 		if s.Err != "" && (s.Status == runbook.StatusFailed || isCur) {
-			lines = append(lines, wrapIndent(st.Fail.Render(GlyphFail+" "+s.Err), w, 6)...)
+			lines = append(lines, wrapIndent(st.Fail.Render(style.GlyphFail+" "+s.Err), w, 6)...)
 		} else if s.Note != "" && (isCur || s.Status == runbook.StatusSkipped) {
 			lines = append(lines, wrapIndent(st.Dim.Render(s.Note), w, 6)...)
 		}
@@ -129,28 +130,28 @@ func runbookLines(st Styles, mc runbook.Machine, now time.Time, transfers map[st
 	return lines, cur
 }
 
-func stepGlyph(st Styles, s runbook.StepStatus, spin string) string {
+func stepGlyph(st style.Styles, s runbook.StepStatus, spin string) string {
 	switch s {
 	case runbook.StatusDone:
-		return st.OK.Render(GlyphOK)
+		return st.OK.Render(style.GlyphOK)
 	case runbook.StatusFailed:
-		return st.Fail.Render(GlyphFail)
+		return st.Fail.Render(style.GlyphFail)
 	case runbook.StatusRunning:
 		return st.Running.Render(spinOr(spin))
 	case runbook.StatusWaitingApproval:
-		return st.Warn.Render(GlyphWaiting)
+		return st.Warn.Render(style.GlyphWaiting)
 	case runbook.StatusSkipped:
-		return st.Dim.Render(GlyphSkipped)
+		return st.Dim.Render(style.GlyphSkipped)
 	case runbook.StatusRolledBack:
-		return st.Warn.Render(GlyphRollback)
+		return st.Warn.Render(style.GlyphRollback)
 	}
-	return st.Dim.Render(GlyphPending)
+	return st.Dim.Render(style.GlyphPending)
 }
 
 // spinOr keeps a glyph in place of a spinner frame that is blank.
 func spinOr(spin string) string {
 	if strings.TrimSpace(spin) == "" {
-		return GlyphRunning
+		return style.GlyphRunning
 	}
 	return spin
 }
@@ -167,7 +168,7 @@ func stepDuration(s runbook.StepState, now time.Time) string {
 
 // gateLines: the open gate, which checks hold and which don't, the window
 // and the time left.
-func gateLines(st Styles, mc runbook.Machine, now time.Time, w int) []string {
+func gateLines(st style.Styles, mc runbook.Machine, now time.Time, w int) []string {
 	g := mc.Gate
 	if !g.Open {
 		return nil
@@ -249,7 +250,7 @@ func expireTransfers(ts map[string]transfer, now time.Time) map[string]transfer 
 	return out
 }
 
-func transferLines(st Styles, ts map[string]transfer, now time.Time, w int) []string {
+func transferLines(st style.Styles, ts map[string]transfer, now time.Time, w int) []string {
 	if len(ts) == 0 {
 		return nil
 	}

@@ -3,6 +3,8 @@ package tui
 import (
 	"charm.land/bubbles/v2/key"
 	"charm.land/lipgloss/v2"
+
+	"github.com/nwroll/nwroll/tui/style"
 )
 
 const statusHeight = 2
@@ -22,9 +24,9 @@ func (m Model) statusView() string {
 	var line2 string
 	switch {
 	case m.notice != "":
-		line2 = m.st.Warn.Render(GlyphWarn + " " + m.notice)
+		line2 = m.st.Warn.Render(style.GlyphWarn + " " + m.notice)
 	case m.lastErr != "":
-		line2 = m.st.Error.Render(GlyphFail + " last error: " + m.lastErr)
+		line2 = m.st.Error.Render(style.GlyphFail + " last error: " + m.lastErr)
 	}
 	w := lipgloss.NewStyle().MaxWidth(m.width)
 	return w.Render(line1) + "\n" + w.Render(line2)

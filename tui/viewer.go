@@ -19,6 +19,7 @@ import (
 
 	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/rollout"
+	"github.com/nwroll/nwroll/tui/style"
 )
 
 // ViewerOptions says what the sysdump viewer opens.
@@ -52,7 +53,7 @@ var viewerSeq atomic.Int64
 // read happens in a tea.Cmd; results carry the viewer's id and a
 // generation, so late ones are dropped.
 type ViewerModel struct {
-	st    Styles
+	st    style.Styles
 	opts  ViewerOptions
 	keys  viewerKeyMap
 	id    int64
@@ -94,7 +95,7 @@ type viewerSearchState struct {
 }
 
 // NewViewer returns a viewer for opts.Path; Init opens it.
-func NewViewer(st Styles, opts ViewerOptions) ViewerModel {
+func NewViewer(st style.Styles, opts ViewerOptions) ViewerModel {
 	v := ViewerModel{st: st, opts: opts, keys: defaultViewerKeyMap(), id: viewerSeq.Add(1), names: opts.NodeNames}
 	if v.names == nil {
 		v.names = map[string]string{}
@@ -288,7 +289,7 @@ func (v ViewerModel) Update(msg tea.Msg) (ViewerModel, tea.Cmd) {
 func (v ViewerModel) onHead(msg viewerHeadMsg) (ViewerModel, tea.Cmd) {
 	if msg.err != nil {
 		v.openErr = viewerProblem(msg.err)
-		v.setContent(viewerContent{kind: contentError, title: "cannot open", plain: []string{GlyphFail + " " + v.openErr}}, true)
+		v.setContent(viewerContent{kind: contentError, title: "cannot open", plain: []string{style.GlyphFail + " " + v.openErr}}, true)
 		return v, nil
 	}
 	v.opened = true
@@ -314,7 +315,7 @@ func (v ViewerModel) onList(msg viewerListMsg) (ViewerModel, tea.Cmd) {
 	}
 	if msg.err != nil {
 		v.overview.listErr = viewerProblem(msg.err)
-		v.note = GlyphFail + " " + v.overview.listErr
+		v.note = style.GlyphFail + " " + v.overview.listErr
 	}
 	v.ids = viewerAbbrevIDs(v.knownIDs(msg.members))
 	v.tree.setOuter(msg.members, v.names, v.ids)
@@ -369,7 +370,7 @@ func (v ViewerModel) onRead(msg viewerReadMsg) ViewerModel {
 	title := viewerShowName(msg.member, v.names, v.ids)
 	if msg.err != nil {
 		v.setContent(viewerContent{kind: contentError, member: msg.member, title: title,
-			plain: []string{GlyphFail + " " + viewerProblem(msg.err)}}, true)
+			plain: []string{style.GlyphFail + " " + viewerProblem(msg.err)}}, true)
 		return v
 	}
 	v.setContent(viewerContent{kind: contentMember, member: msg.member, title: title + "  " + rollout.HumanBytes(msg.size),
@@ -396,7 +397,7 @@ func (v ViewerModel) onDiff(msg viewerDiffMsg) ViewerModel {
 	title := "diff " + viewerShowName(msg.member, v.names, v.ids)
 	if msg.res.err != nil {
 		v.setContent(viewerContent{kind: contentError, member: msg.member, title: title,
-			plain: []string{GlyphFail + " " + viewerProblem(msg.res.err)}}, true)
+			plain: []string{style.GlyphFail + " " + viewerProblem(msg.res.err)}}, true)
 		return v
 	}
 	v.setContent(viewerContent{kind: contentDiff, member: msg.member, title: title, plain: msg.res.lines}, true)
@@ -633,9 +634,9 @@ func (v ViewerModel) toggleDiff() (ViewerModel, tea.Cmd) {
 	}
 	if v.opts.Baseline == "" {
 		if v.opts.Embedded {
-			v.note = GlyphWarn + " no baseline sysdump yet: the run takes one before its first step"
+			v.note = style.GlyphWarn + " no baseline sysdump yet: the run takes one before its first step"
 		} else {
-			v.note = GlyphWarn + " no baseline sysdump: run nwroll view FILE --baseline EARLIER.tar.gz to diff"
+			v.note = style.GlyphWarn + " no baseline sysdump: run nwroll view FILE --baseline EARLIER.tar.gz to diff"
 		}
 		return v, nil
 	}
@@ -790,7 +791,7 @@ func (v ViewerModel) View() string {
 		return viewerBlock([]string{fmt.Sprintf("the viewer needs at least %dx%d", viewerMinWidth, viewerMinHeight)}, w, h)
 	}
 	if v.openErr != "" {
-		lines := strings.Split(ansi.Wrap(v.st.Fail.Render(GlyphFail+" "+v.openErr), w, " /"), "\n")
+		lines := strings.Split(ansi.Wrap(v.st.Fail.Render(style.GlyphFail+" "+v.openErr), w, " /"), "\n")
 		if v.opts.Embedded {
 			lines = append(lines, "", v.st.Dim.Render("esc closes the viewer"))
 		}
@@ -824,9 +825,9 @@ func (v ViewerModel) View() string {
 // pane draws a bordered box of w×h with a title row.
 func (v ViewerModel) pane(title, right string, body []string, w, h int, focused bool) string {
 	iw := max(0, w-2)
-	style := v.st.Pane
+	sty := v.st.Pane
 	if focused {
-		style = v.st.PaneFocused
+		sty = v.st.PaneFocused
 	}
 	rw := ansi.StringWidth(right)
 	t := v.st.PaneTitle.Render(ansi.Truncate(title, max(0, iw-rw-1), "…"))
@@ -835,7 +836,7 @@ func (v ViewerModel) pane(title, right string, body []string, w, h int, focused 
 	for len(lines) < h-2 {
 		lines = append(lines, strings.Repeat(" ", iw))
 	}
-	return style.Render(strings.Join(lines[:max(0, h-2)], "\n"))
+	return sty.Render(strings.Join(lines[:max(0, h-2)], "\n"))
 }
 
 // position is where the content pane is scrolled to.
@@ -865,7 +866,7 @@ func (v ViewerModel) statusLine() string {
 	case s.running:
 		return q + "  searching names and content…"
 	case s.err != "":
-		return q + "  " + v.st.Fail.Render(GlyphFail+" "+s.err)
+		return q + "  " + v.st.Fail.Render(style.GlyphFail+" "+s.err)
 	case len(s.hits) == 0:
 		return q + "  no hits"
 	}

@@ -9,6 +9,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/nwroll/nwroll/rollout"
+	"github.com/nwroll/nwroll/tui/style"
 )
 
 // The standalone viewer wants at least this much terminal.
@@ -20,7 +21,7 @@ const (
 // viewerApp is `nwroll view FILE`: a title line, the viewer, and a key
 // hint bar.
 type viewerApp struct {
-	st            Styles
+	st            style.Styles
 	viewer        ViewerModel
 	help          help.Model
 	quit, helpKey key.Binding
@@ -28,7 +29,7 @@ type viewerApp struct {
 }
 
 // NewViewerApp is the root model of `nwroll view`.
-func NewViewerApp(st Styles, opts ViewerOptions) tea.Model {
+func NewViewerApp(st style.Styles, opts ViewerOptions) tea.Model {
 	opts.Embedded = false
 	a := viewerApp{
 		st:      st,
@@ -37,10 +38,7 @@ func NewViewerApp(st Styles, opts ViewerOptions) tea.Model {
 		quit:    key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
 		helpKey: key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "more keys")),
 	}
-	a.help.Styles = help.Styles{
-		Ellipsis: st.Dim, ShortKey: st.Key, ShortDesc: st.Dim, ShortSeparator: st.Dim,
-		FullKey: st.Key, FullDesc: st.Dim, FullSeparator: st.Dim,
-	}
+	a.help.Styles = st.Help()
 	return a
 }
 
@@ -121,11 +119,11 @@ func (a viewerApp) title() string {
 	h := o.head
 	switch {
 	case a.viewer.openErr != "":
-		t += "  " + a.st.Fail.Render(GlyphFail+" cannot open")
+		t += "  " + a.st.Fail.Render(style.GlyphFail+" cannot open")
 	case h.Manifest != nil && h.Manifest.Partial, h.Manifest == nil && h.Overview != nil && h.Overview.Partial:
-		t += "  " + a.st.Warn.Render(GlyphWarn+" partial")
+		t += "  " + a.st.Warn.Render(style.GlyphWarn+" partial")
 	case h.Manifest != nil, h.Overview != nil:
-		t += "  " + a.st.OK.Render(GlyphOK+" complete")
+		t += "  " + a.st.OK.Render(style.GlyphOK+" complete")
 	case o.size > 0:
 		t += "  " + a.st.Dim.Render("per-node sysdump")
 	default:

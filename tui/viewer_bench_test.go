@@ -19,6 +19,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/tui/style"
 )
 
 const vtBenchSize = 200 << 20
@@ -169,7 +170,7 @@ func vtBenchDrive(b *testing.B, v ViewerModel, cmd tea.Cmd, each func(tea.Msg)) 
 func BenchmarkViewerOpen200MiB(b *testing.B) {
 	path := vtBenchSysdump(b, vtBenchSize)
 	st, _ := os.Stat(path)
-	styles := NewStyles(true, true)
+	styles := style.New(true, true)
 	runtime.GC()
 	stop := vtPeakHeap()
 	var overview time.Duration
@@ -200,7 +201,7 @@ func BenchmarkViewerOpen200MiB(b *testing.B) {
 // archive and expanding then reading the last node's big member.
 func BenchmarkViewerSearch200MiB(b *testing.B) {
 	path := vtBenchSysdump(b, vtBenchSize)
-	styles := NewStyles(true, true)
+	styles := style.New(true, true)
 	v := NewViewer(styles, ViewerOptions{Path: path, NodeNames: vtNames})
 	v.SetSize(120, 40)
 	v = vtBenchDrive(b, v, v.Init(), nil)

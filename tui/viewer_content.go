@@ -22,6 +22,7 @@ import (
 
 	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/rollout"
+	"github.com/nwroll/nwroll/tui/style"
 )
 
 const (
@@ -69,7 +70,7 @@ func viewerFormat(member string, data []byte, size int64) viewerText {
 	var t viewerText
 	cut := int64(len(data)) < size
 	if cut {
-		t.lines = append(t.lines, fmt.Sprintf("%s cut: showing the first %s of %s", GlyphWarn, rollout.HumanBytes(int64(len(data))), rollout.HumanBytes(size)))
+		t.lines = append(t.lines, fmt.Sprintf("%s cut: showing the first %s of %s", style.GlyphWarn, rollout.HumanBytes(int64(len(data))), rollout.HumanBytes(size)))
 		t.lead = 1
 	}
 	if viewerBinary(data) {
@@ -151,7 +152,7 @@ var viewerJSONKey = regexp.MustCompile(`^\s*("(?:[^"\\]|\\.)*")\s*:`)
 
 // viewerStyleLines styles plain lines for the viewport: JSON keys, diff
 // lines, and search matches (re may be nil).
-func viewerStyleLines(st Styles, c viewerContent, re *regexp.Regexp) []string {
+func viewerStyleLines(st style.Styles, c viewerContent, re *regexp.Regexp) []string {
 	if c.styled != nil {
 		return c.styled
 	}
@@ -180,7 +181,7 @@ func viewerStyleLines(st Styles, c viewerContent, re *regexp.Regexp) []string {
 	return out
 }
 
-func viewerDiffStyle(st Styles, l string) *lipgloss.Style {
+func viewerDiffStyle(st style.Styles, l string) *lipgloss.Style {
 	switch {
 	case strings.HasPrefix(l, "+++"), strings.HasPrefix(l, "---"):
 		return &st.Bold
@@ -190,7 +191,7 @@ func viewerDiffStyle(st Styles, l string) *lipgloss.Style {
 		return &st.DiffAdd
 	case strings.HasPrefix(l, "-"):
 		return &st.DiffDel
-	case strings.HasPrefix(l, GlyphWarn), strings.HasPrefix(l, GlyphOK):
+	case strings.HasPrefix(l, style.GlyphWarn), strings.HasPrefix(l, style.GlyphOK):
 		return &st.Warn
 	}
 	return nil
@@ -198,7 +199,7 @@ func viewerDiffStyle(st Styles, l string) *lipgloss.Style {
 
 // viewerStyleSpans renders l with base, the key span in JSONKey and the
 // matches in Match (matches win).
-func viewerStyleSpans(st Styles, l string, base *lipgloss.Style, key []int, matches [][]int) string {
+func viewerStyleSpans(st style.Styles, l string, base *lipgloss.Style, key []int, matches [][]int) string {
 	if base == nil && key == nil && matches == nil {
 		return l
 	}
@@ -248,7 +249,7 @@ type viewerOverview struct {
 }
 
 // viewerOverviewLines renders the overview page at width.
-func viewerOverviewLines(st Styles, o viewerOverview, names, ids map[string]string, width int) []string {
+func viewerOverviewLines(st style.Styles, o viewerOverview, names, ids map[string]string, width int) []string {
 	var out []string
 	add := func(s string) { out = append(out, s) }
 	h := o.head
@@ -278,20 +279,20 @@ func viewerOverviewLines(st Styles, o viewerOverview, names, ids map[string]stri
 	}
 	if known {
 		if partial {
-			add(st.Warn.Render(fmt.Sprintf("%s partial: %d of %d nodes captured, %d failed", GlyphWarn, ok, ok+failed, failed)))
+			add(st.Warn.Render(fmt.Sprintf("%s partial: %d of %d nodes captured, %d failed", style.GlyphWarn, ok, ok+failed, failed)))
 		} else {
-			add(st.OK.Render(fmt.Sprintf("%s complete: %d of %d nodes captured", GlyphOK, ok, ok+failed)))
+			add(st.OK.Render(fmt.Sprintf("%s complete: %d of %d nodes captured", style.GlyphOK, ok, ok+failed)))
 		}
 	}
 	if ov := h.Overview; ov != nil {
 		if ov.LeaderNodeID == "" {
-			add(st.Warn.Render(GlyphWarn + " no leader recorded"))
+			add(st.Warn.Render(style.GlyphWarn + " no leader recorded"))
 		} else {
 			who := names[ov.LeaderNodeID]
 			if who == "" {
 				who = ids[ov.LeaderNodeID]
 			}
-			add(st.Leader.Render(GlyphLeader+" leader ") + who)
+			add(st.Leader.Render(style.GlyphLeader+" leader ") + who)
 			add(st.Dim.Render("  id " + ov.LeaderNodeID))
 		}
 	}
@@ -300,7 +301,7 @@ func viewerOverviewLines(st Styles, o viewerOverview, names, ids map[string]stri
 			ms.CurrentTerm, ms.LastLogIndex, ms.LastAppliedIndex, ms.VoterCount, ms.NodeCount)))
 	}
 	for _, p := range h.Problems {
-		add(st.Warn.Render(GlyphWarn + " " + p))
+		add(st.Warn.Render(style.GlyphWarn + " " + p))
 	}
 
 	if ov := h.Overview; ov != nil && len(ov.Nodes) > 0 {
@@ -318,7 +319,7 @@ func viewerOverviewLines(st Styles, o viewerOverview, names, ids map[string]stri
 				r.name = "-"
 			}
 			if n.NodeID == ov.LeaderNodeID {
-				r.lead = GlyphLeader
+				r.lead = style.GlyphLeader
 			}
 			wName, wID = max(wName, ansi.StringWidth(r.name)), max(wID, ansi.StringWidth(r.id))
 			wAddr, wRole = max(wAddr, len(r.addr)), max(wRole, len(r.role))
@@ -331,12 +332,12 @@ func viewerOverviewLines(st Styles, o viewerOverview, names, ids map[string]stri
 		// Too narrow for every column: the address goes first.
 		withAddr := 4+wName+2+wID+2+wAddr+2+wRole+2+wStatus <= width || width <= 0
 		for _, r := range rows {
-			status := st.OK.Render(GlyphOK + " " + r.status)
+			status := st.OK.Render(style.GlyphOK + " " + r.status)
 			if r.status != "ok" {
-				status = st.Fail.Render(GlyphFail + " " + r.status)
+				status = st.Fail.Render(style.GlyphFail + " " + r.status)
 			}
 			lead := r.lead
-			if lead == GlyphLeader {
+			if lead == style.GlyphLeader {
 				lead = st.Leader.Render(lead)
 			}
 			addr := ""
@@ -360,7 +361,7 @@ func viewerOverviewLines(st Styles, o viewerOverview, names, ids map[string]stri
 			if n := names[f.NodeID]; n != "" {
 				who = n + "  " + who
 			}
-			add("  " + st.Fail.Render(GlyphFail+" "+who) + "  " + f.Addr)
+			add("  " + st.Fail.Render(style.GlyphFail+" "+who) + "  " + f.Addr)
 			add("    " + f.Error)
 		}
 	}
@@ -368,7 +369,7 @@ func viewerOverviewLines(st Styles, o viewerOverview, names, ids map[string]stri
 	add("")
 	switch {
 	case o.listErr != "":
-		add(st.Fail.Render(GlyphFail + " " + o.listErr))
+		add(st.Fail.Render(style.GlyphFail + " " + o.listErr))
 	case o.members < 0:
 		add(st.Dim.Render("listing members…"))
 	default:
@@ -575,7 +576,7 @@ func viewerDiffMember(cur, base *health.Archive, member, shown string) viewerDif
 	was, err := base.Read(member)
 	switch {
 	case errors.Is(err, health.ErrMemberNotFound):
-		head = append(head, GlyphWarn+" not in the baseline: every line is new")
+		head = append(head, style.GlyphWarn+" not in the baseline: every line is new")
 	case err != nil:
 		return viewerDiffResult{err: err}
 	}
@@ -586,13 +587,13 @@ func viewerDiffMember(cur, base *health.Archive, member, shown string) viewerDif
 			verdict = "they are the same"
 		}
 		return viewerDiffResult{lines: append(head, fmt.Sprintf("%s binary member: %s here, %s in the baseline; %s",
-			GlyphWarn, rollout.HumanBytes(int64(len(now))), rollout.HumanBytes(int64(len(was))), verdict))}
+			style.GlyphWarn, rollout.HumanBytes(int64(len(now))), rollout.HumanBytes(int64(len(was))), verdict))}
 	}
 	a, b := viewerDiffText(member, was), viewerDiffText(member, now)
 	ops := viewerDiffLines(a, b)
 	changed := slices.ContainsFunc(ops, func(o viewerDiffOp) bool { return o.kind != ' ' })
 	if !changed {
-		return viewerDiffResult{lines: append(head, GlyphOK+" no differences: "+shown+" is the same in the baseline")}
+		return viewerDiffResult{lines: append(head, style.GlyphOK+" no differences: "+shown+" is the same in the baseline")}
 	}
 	head = append(head, "--- baseline  "+shown, "+++ this      "+shown)
 	return viewerDiffResult{lines: append(head, viewerUnified(a, b, ops, viewerDiffContext)...)}

@@ -20,6 +20,7 @@ import (
 	"github.com/charmbracelet/x/exp/golden"
 
 	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/tui/style"
 )
 
 // A three-node cluster sysdump as facts §4 describes it: taken through
@@ -217,7 +218,7 @@ func vtType(t testing.TB, v ViewerModel, text string) ViewerModel {
 // vtOpen opens path in a viewer of w×h and runs Init's commands.
 func vtOpen(t testing.TB, opts ViewerOptions, w, h int) ViewerModel {
 	t.Helper()
-	v := NewViewer(NewStyles(true, true), opts)
+	v := NewViewer(style.New(true, true), opts)
 	v.SetSize(w, h)
 	v, _ = vtDrive(t, v, v.Init())
 	return v
@@ -264,8 +265,8 @@ func TestViewerOpenShowsOverview(t *testing.T) {
 	for _, want := range []string{
 		vtDumpName,
 		"37.5 KiB · cluster sysdump\ngenerated 2026-04-04T10:15:30.412873Z",
-		GlyphWarn + " partial: 2 of 3 nodes captured, 1 failed",
-		GlyphLeader + " leader fw-b\n  id " + vtIDB,
+		style.GlyphWarn + " partial: 2 of 3 nodes captured, 1 failed",
+		style.GlyphLeader + " leader fw-b\n  id " + vtIDB,
 		"term 7 · last log index 1550",
 		"nodes (3)",
 		"failed nodes (1)",
@@ -279,14 +280,14 @@ func TestViewerOpenShowsOverview(t *testing.T) {
 	// The node rows: leader first, each with its status glyph.
 	var rows []string
 	for _, l := range v.content.plain {
-		if strings.Contains(l, ":9600") && !strings.HasPrefix(strings.TrimSpace(l), GlyphFail+" fw-c") {
+		if strings.Contains(l, ":9600") && !strings.HasPrefix(strings.TrimSpace(l), style.GlyphFail+" fw-c") {
 			rows = append(rows, strings.Join(strings.Fields(l), " "))
 		}
 	}
 	want := []string{
-		GlyphLeader + " fw-b 1840… 10.0.1.12:9600 leader " + GlyphOK + " ok",
-		"fw-c 2590… 10.0.1.13:9600 unknown " + GlyphFail + " failed",
-		"fw-a 8388… 10.0.1.11:9600 follower " + GlyphOK + " ok",
+		style.GlyphLeader + " fw-b 1840… 10.0.1.12:9600 leader " + style.GlyphOK + " ok",
+		"fw-c 2590… 10.0.1.13:9600 unknown " + style.GlyphFail + " failed",
+		"fw-a 8388… 10.0.1.11:9600 follower " + style.GlyphOK + " ok",
 	}
 	if !slices.Equal(rows, want) {
 		t.Errorf("node rows:\n%q\nwant:\n%q", rows, want)
@@ -307,7 +308,7 @@ func TestViewerOverviewWithoutNamesOrCluster(t *testing.T) {
 	path := vtWrite(t, vtDumpName, vtCluster(t, 12))
 	v := vtOpen(t, ViewerOptions{Path: path}, 120, 40)
 	page := strings.Join(v.content.plain, "\n")
-	if !strings.Contains(page, GlyphLeader+" leader 1840…\n  id "+vtIDB) || !strings.Contains(page, "  "+GlyphFail+" 2590…  10.0.1.13:9600") {
+	if !strings.Contains(page, style.GlyphLeader+" leader 1840…\n  id "+vtIDB) || !strings.Contains(page, "  "+style.GlyphFail+" 2590…  10.0.1.13:9600") {
 		t.Errorf("without names the overview names nodes by id:\n%s", page)
 	}
 
@@ -392,7 +393,7 @@ func TestViewerShowsJSONPrettyAndTextAsIs(t *testing.T) {
 		t.Errorf("view:\n%s", view)
 	}
 	// Keys are styled when colour is on.
-	styled := NewViewer(NewStyles(true, false), ViewerOptions{})
+	styled := NewViewer(style.New(true, false), ViewerOptions{})
 	lines := viewerStyleLines(styled.st, v.content, nil)
 	if lines[1] == v.content.plain[1] || ansi.Strip(lines[1]) != v.content.plain[1] {
 		t.Errorf("JSON key not styled: %q", lines[1])
@@ -415,7 +416,7 @@ func TestViewerCutsBigMembers(t *testing.T) {
 	v := vtOpen(t, ViewerOptions{Path: path, Baseline: path}, 100, 30)
 	v = vtSelect(t, v, "big.log")
 	v, _ = vtPress(t, v, "enter")
-	if len(v.content.plain) == 0 || v.content.plain[0] != GlyphWarn+" cut: showing the first 1.0 MiB of 3.0 MiB" {
+	if len(v.content.plain) == 0 || v.content.plain[0] != style.GlyphWarn+" cut: showing the first 1.0 MiB of 3.0 MiB" {
 		t.Fatalf("big member: %q", v.content.plain[:min(2, len(v.content.plain))])
 	}
 	if n := len(v.content.plain) - 1; n != viewerShowLimit/64 {
@@ -507,7 +508,7 @@ func TestViewerSearchNamesAndContent(t *testing.T) {
 		t.Errorf("journal content %q", v.content.plain)
 	}
 	// Matches are highlighted in colour mode.
-	colour := NewStyles(true, false)
+	colour := style.New(true, false)
 	if l := viewerStyleLines(colour, v.content, v.search.re)[1]; !strings.Contains(l, colour.Match.Render("raft")) {
 		t.Errorf("match not highlighted: %q", l)
 	}
@@ -617,7 +618,7 @@ func TestViewerDiffAgainstBaseline(t *testing.T) {
 	// An unchanged member says so.
 	v = vtSelect(t, v, "state.json")
 	v, _ = vtPress(t, v, "tab", "d")
-	if len(v.content.plain) != 1 || v.content.plain[0] != GlyphOK+" no differences: fw-b!summary/state.json is the same in the baseline" {
+	if len(v.content.plain) != 1 || v.content.plain[0] != style.GlyphOK+" no differences: fw-b!summary/state.json is the same in the baseline" {
 		t.Errorf("same member: %q", v.content.plain)
 	}
 
@@ -665,7 +666,7 @@ func TestViewerBadArchive(t *testing.T) {
 				t.Errorf("error is not one line: %q", v.openErr)
 			}
 			lines := strings.Split(vtView(v), "\n")
-			if strings.TrimSpace(lines[0]) != GlyphFail+" "+v.openErr || strings.TrimSpace(lines[1]) != "" {
+			if strings.TrimSpace(lines[0]) != style.GlyphFail+" "+v.openErr || strings.TrimSpace(lines[1]) != "" {
 				t.Errorf("view:\n%s", strings.Join(lines, "\n"))
 			}
 			// Keys do nothing but esc, which closes an embedded viewer.
@@ -790,7 +791,7 @@ func TestViewerGolden(t *testing.T) {
 		})
 	}
 	t.Run("app_80x24", func(t *testing.T) {
-		var m tea.Model = NewViewerApp(NewStyles(true, true), ViewerOptions{Path: path, NodeNames: vtNames})
+		var m tea.Model = NewViewerApp(style.New(true, true), ViewerOptions{Path: path, NodeNames: vtNames})
 		m, _ = m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
 		queue := []tea.Cmd{m.Init()}
 		for len(queue) > 0 {
@@ -933,7 +934,7 @@ func TestViewerUnifiedHunks(t *testing.T) {
 
 func TestViewerApp(t *testing.T) {
 	path := vtWrite(t, vtDumpName, vtCluster(t, 12))
-	var m tea.Model = NewViewerApp(NewStyles(true, true), ViewerOptions{Path: path, NodeNames: vtNames})
+	var m tea.Model = NewViewerApp(style.New(true, true), ViewerOptions{Path: path, NodeNames: vtNames})
 	run := func(cmd tea.Cmd) {
 		queue := []tea.Cmd{cmd}
 		for len(queue) > 0 {
@@ -960,7 +961,7 @@ func TestViewerApp(t *testing.T) {
 	m, _ = m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
 	run(m.Init())
 	lines := strings.Split(ansi.Strip(m.View().Content), "\n")
-	if len(lines) != 30 || !strings.HasPrefix(lines[0], vtDumpName+"  ") || !strings.Contains(lines[0], GlyphWarn+" partial") {
+	if len(lines) != 30 || !strings.HasPrefix(lines[0], vtDumpName+"  ") || !strings.Contains(lines[0], style.GlyphWarn+" partial") {
 		t.Fatalf("app view (%d lines):\n%s", len(lines), strings.Join(lines, "\n"))
 	}
 	if last := lines[29]; !strings.Contains(last, "/ search") || !strings.Contains(last, "q quit") {

@@ -6,6 +6,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/tui/style"
 )
 
 type treeKind int
@@ -116,9 +117,9 @@ func (t *memberTree) setNested(parent string, members []health.ArchiveMember, er
 	t.addDirs(n, intact, n.depth+1)
 	switch {
 	case n.err != "":
-		n.children = append(n.children, &treeNode{kind: treeNote, label: GlyphFail + " " + n.err, err: n.err, depth: n.depth + 1, parent: n})
+		n.children = append(n.children, &treeNode{kind: treeNote, label: style.GlyphFail + " " + n.err, err: n.err, depth: n.depth + 1, parent: n})
 	case damage != "":
-		n.children = append(n.children, &treeNode{kind: treeNote, label: GlyphFail + " damaged: " + damage, err: damage, depth: n.depth + 1, parent: n})
+		n.children = append(n.children, &treeNode{kind: treeNote, label: style.GlyphFail + " damaged: " + damage, err: damage, depth: n.depth + 1, parent: n})
 	case len(intact) == 0:
 		n.children = append(n.children, &treeNode{kind: treeNote, label: "(empty)", depth: n.depth + 1, parent: n})
 	}
@@ -271,7 +272,7 @@ func (t *memberTree) scrollToCursor() {
 }
 
 // view renders height rows of exactly width cells.
-func (t memberTree) view(st Styles, width, height int, focused bool) []string {
+func (t memberTree) view(st style.Styles, width, height int, focused bool) []string {
 	lines := make([]string, 0, height)
 	for i := t.offset; i < len(t.rows) && len(lines) < height; i++ {
 		lines = append(lines, t.row(st, t.rows[i], width, i == t.cursor, focused))
@@ -282,20 +283,20 @@ func (t memberTree) view(st Styles, width, height int, focused bool) []string {
 	return lines
 }
 
-func (t memberTree) row(st Styles, n *treeNode, width int, selected, focused bool) string {
+func (t memberTree) row(st style.Styles, n *treeNode, width int, selected, focused bool) string {
 	cursor := "  "
 	if selected {
-		cursor = GlyphCursor + " "
+		cursor = style.GlyphCursor + " "
 	}
 	glyph := "  "
 	switch n.kind {
 	case treeDir, treeArchive:
-		glyph = GlyphExpand + " "
+		glyph = style.GlyphExpand + " "
 		if n.expanded {
-			glyph = GlyphCollapse + " "
+			glyph = style.GlyphCollapse + " "
 		}
 		if n.err != "" {
-			glyph = GlyphFail + " "
+			glyph = style.GlyphFail + " "
 		}
 	}
 	lead := cursor + strings.Repeat("  ", max(0, n.depth)) + glyph
@@ -312,14 +313,14 @@ func (t memberTree) row(st Styles, n *treeNode, width int, selected, focused boo
 	}
 	label = ansi.Truncate(label, max(0, room-ansi.StringWidth(suffix)), "…")
 
-	style := st.TreeFile
+	sty := st.TreeFile
 	switch n.kind {
 	case treeDir, treeArchive, treeOverview:
-		style = st.TreeDir
+		sty = st.TreeDir
 	case treeNote:
-		style = st.Dim
+		sty = st.Dim
 		if n.err != "" {
-			style = st.Fail
+			sty = st.Fail
 		}
 	}
 	if selected {
@@ -329,7 +330,7 @@ func (t memberTree) row(st Styles, n *treeNode, width int, selected, focused boo
 		}
 		return viewerPad(sel.Render(viewerPad(lead+label+suffix, width)), width)
 	}
-	return viewerPad(lead+style.Render(label)+st.Dim.Render(suffix), width)
+	return viewerPad(lead+sty.Render(label)+st.Dim.Render(suffix), width)
 }
 
 // viewerPad cuts or pads s to exactly w cells.

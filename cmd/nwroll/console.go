@@ -16,6 +16,7 @@ import (
 	"github.com/nwroll/nwroll/rollout/release"
 	"github.com/nwroll/nwroll/sim"
 	"github.com/nwroll/nwroll/tui"
+	"github.com/nwroll/nwroll/tui/style"
 )
 
 // The console commands (design §1): console, demo and view. The work is in
@@ -216,7 +217,7 @@ read whole into memory.`,
 			if err := needTerminal(cmd); err != nil {
 				return err
 			}
-			st := tui.NewStyles(true, os.Getenv("NO_COLOR") != "")
+			st := style.New(true, os.Getenv("NO_COLOR") != "")
 			if _, err := tea.NewProgram(tui.NewViewerApp(st, tui.ViewerOptions{Path: args[0], Baseline: baseline})).Run(); err != nil {
 				return &exitError{code: exitFailed, err: fmt.Errorf("viewer: %w", err)}
 			}

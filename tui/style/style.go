@@ -1,8 +1,12 @@
-package tui
+// Package style is the look the console and the sysdump viewer share: the
+// glyphs, and the styles for a dark or light terminal, with or without
+// colour. Nothing else in tui picks a colour.
+package style
 
 import (
 	"image/color"
 
+	"charm.land/bubbles/v2/help"
 	"charm.land/lipgloss/v2"
 )
 
@@ -23,8 +27,8 @@ const (
 	GlyphCollapse = "▾"
 )
 
-// Styles is every style the console uses; NewStyles builds it for a dark or
-// light background. Nothing else in the package picks a colour.
+// Styles is every style the console and the viewer use; New builds it
+// for a dark or light background.
 type Styles struct {
 	NoColor bool
 
@@ -69,9 +73,9 @@ type Styles struct {
 	DimColor    color.Color
 }
 
-// NewStyles returns the styles for a dark or light background; noColor
+// New returns the styles for a dark or light background; noColor
 // (NO_COLOR) keeps bold, reverse and underline but drops every colour.
-func NewStyles(isDark, noColor bool) Styles {
+func New(isDark, noColor bool) Styles {
 	ld := lipgloss.LightDark(isDark)
 	accent := ld(lipgloss.Color("#5A56E0"), lipgloss.Color("#7D79F6"))
 	ok := ld(lipgloss.Color("#1E7F34"), lipgloss.Color("#4FD16E"))
@@ -137,4 +141,10 @@ func NewStyles(isDark, noColor bool) Styles {
 
 	s.AccentColor, s.OKColor, s.FailColor, s.DimColor = accent, ok, fail, dim
 	return s
+}
+
+// Help is the styles of a help.Model: keys in the accent, the rest dim.
+func (s Styles) Help() help.Styles {
+	return help.Styles{Ellipsis: s.Dim, ShortKey: s.Key, ShortDesc: s.Dim, ShortSeparator: s.Dim,
+		FullKey: s.Key, FullDesc: s.Dim, FullSeparator: s.Dim}
 }
