@@ -73,116 +73,22 @@ func resumeBuild(plan Plan, facts ResumeFacts, opts MachineOptions, mode resumeM
 			m.Plan.Known = append(m.Plan.Known, b)
 		}
 	}
-	p := m.Plan
-	known := func(sha string) BuildRef {
-		b := p.Identify(sha)
-		if b.Known() {
-			return b
-		}
-		for _, k := range facts.Builds {
-			if NormSHA(k.SHA256) == b.SHA256 && b.SHA256 != "" {
-				return BuildRef{Version: k.Version, SHA256: b.SHA256}
-			}
-		}
-		return b
-	}
-	isKnown := func(b BuildRef) bool {
-		if b.SHA256 == "" {
-			return false
-		}
-		if b.Known() {
-			return true
-		}
-		for _, k := range facts.Builds {
-			if NormSHA(k.SHA256) == b.SHA256 {
-				return true
-			}
-		}
-		return false
-	}
-	files := map[string]NodeFiles{}
-	for _, f := range facts.Files {
-		files[f.Node] = f
-	}
-	done := map[StepID]bool{}
-	for _, id := range facts.DoneSteps {
-		done[id] = true
-	}
-
-	unfinishedNode := map[string]bool{}
-	for _, id := range facts.Unfinished {
-		if s, ok := p.Step(id); ok && s.Node != "" {
-			unfinishedNode[s.Node] = true
-		} else if kind, node, ok := strings.Cut(string(id), "/"); ok && kind != "" {
-			unfinishedNode[strings.SplitN(node, "#", 2)[0]] = true // rollback/recover steps are not in the plan
-		}
-	}
-
-	var problems []string
-	var recover, rollback []string
+	r := newResumer(m.Plan, facts, mode)
+	var problems, recover, rollback []string
 	for i := range m.Nodes {
 		n := &m.Nodes[i]
-		f, ok := files[n.Name]
-		if !ok {
-			problems = append(problems, n.Name+": its real state was not read")
+		if p := r.readNode(n); len(p) > 0 {
+			problems = append(problems, p...)
 			continue
 		}
-		b := known(f.SHA256)
-		switch {
-		case b.SHA256 == "":
-			problems = append(problems, fmt.Sprintf("%s: %s is missing; restore it by hand from %s.prev or a backup", n.Name, p.Options.Binary, p.Options.Binary))
-			continue
-		case !isKnown(b):
-			problems = append(problems, fmt.Sprintf("%s: binary sha256 %s matches no known release (target %s); restore a known build by hand before resuming",
-				n.Name, ShortSHA(b.SHA256), p.Target.Label()))
-			continue
-		}
-		n.Binary, n.Previous = b, b
-		n.Down = !f.Active
-		n.Staged = f.NewPresent && NormSHA(f.NewSHA256) == p.Target.SHA256
-		onTarget := b.SHA256 == p.Target.SHA256
-		prev := BuildRef{}
-		if f.PrevPresent {
-			prev = known(f.PrevSHA256)
-		}
-		ours := slices.Contains(facts.UpgradeOrder, n.Name)
-		switch {
-		case onTarget && ours:
-			n.Swapped = true
-			n.PrevKept = f.PrevPresent
-			n.Previous = prev
-			n.SwapSeq = slices.Index(facts.UpgradeOrder, n.Name) + 1
-			n.Status = NodeUpgraded
-			if mode != resumeForward {
-				switch {
-				case !f.PrevPresent:
-					problems = append(problems, fmt.Sprintf("%s: runs %s but %s.prev is missing: nothing to roll back to; restore from a backup", n.Name, b.Label(), p.Options.Binary))
-				case !isKnown(prev):
-					problems = append(problems, fmt.Sprintf("%s: %s.prev (sha256 %s) matches no known release: refusing to roll back to it", n.Name, p.Options.Binary, ShortSHA(prev.SHA256)))
-				case prev.SHA256 == p.Target.SHA256:
-					problems = append(problems, fmt.Sprintf("%s: %s.prev is the target itself: nothing to roll back to", n.Name, p.Options.Binary))
-				}
-			}
-		case onTarget:
-			n.Status = NodeOnTarget
-		default:
-			// Not on the target: .prev counts only when it is a copy of
-			// the binary in place (KeepPrev ran before a kill); an older
-			// .prev must never be restored over it.
-			n.PrevKept = f.PrevPresent && prev.SHA256 == b.SHA256
-			if n.Staged {
-				n.Status = NodeStaged
-			}
-		}
-
 		switch {
 		case mode != resumeForward && n.Swapped:
 			rollback = append(rollback, n.Name)
 		case n.Down:
 			recover = append(recover, n.Name)
-		case mode == resumeForward && n.Swapped && !done[StepIDFor(StepUpgrade, n.Name)]:
+		case mode == resumeForward && n.Swapped && !r.done[StepIDFor(StepUpgrade, n.Name)]:
 			recover = append(recover, n.Name) // swapped, but its gates never passed: gate it now
-		case unfinishedNode[n.Name]:
+		case r.unfinished[n.Name]:
 			recover = append(recover, n.Name) // its step was cut short: gate it before the pre-check
 		}
 	}
@@ -192,57 +98,179 @@ func resumeBuild(plan Plan, facts ResumeFacts, opts MachineOptions, mode resumeM
 	if mode != resumeForward && len(rollback) == 0 && len(recover) == 0 {
 		return Machine{}, errors.New("rollback: no node is upgraded by this rollout: nothing to roll back")
 	}
-
 	m.resumeLock = facts.LockHeld
+	m.Steps = r.steps(&m, recover, rollback)
+	if mode != resumeForward {
+		m.successExit = ExitRolledBack
+		if mode == resumeExplicitRollback {
+			m.successExit, m.rollbackExit = ExitOK, ExitOK
+		}
+	}
+	m.reorderGroups()
+	return m, nil
+}
+
+// resumer reads an interrupted run's facts: which builds count as known,
+// each node's real files, the steps the journal shows done or cut short.
+type resumer struct {
+	plan       Plan
+	facts      ResumeFacts
+	mode       resumeMode
+	files      map[string]NodeFiles
+	done       map[StepID]bool
+	unfinished map[string]bool // nodes whose step was cut short
+}
+
+func newResumer(p Plan, facts ResumeFacts, mode resumeMode) resumer {
+	r := resumer{plan: p, facts: facts, mode: mode, files: map[string]NodeFiles{}, done: map[StepID]bool{}, unfinished: map[string]bool{}}
+	for _, f := range facts.Files {
+		r.files[f.Node] = f
+	}
+	for _, id := range facts.DoneSteps {
+		r.done[id] = true
+	}
+	for _, id := range facts.Unfinished {
+		if s, ok := p.Step(id); ok && s.Node != "" {
+			r.unfinished[s.Node] = true
+		} else if kind, node, ok := strings.Cut(string(id), "/"); ok && kind != "" {
+			r.unfinished[strings.SplitN(node, "#", 2)[0]] = true // rollback/recover steps are not in the plan
+		}
+	}
+	return r
+}
+
+// build names a sha256: a known release's, one the journal saw, or none.
+func (r resumer) build(sha string) BuildRef {
+	b := r.plan.Identify(sha)
+	if b.Known() {
+		return b
+	}
+	for _, k := range r.facts.Builds {
+		if NormSHA(k.SHA256) == b.SHA256 && b.SHA256 != "" {
+			return BuildRef{Version: k.Version, SHA256: b.SHA256}
+		}
+	}
+	return b
+}
+
+// known: a build that matches a release, or one the journal saw running
+// (an unknown build that was there before counts as known).
+func (r resumer) known(b BuildRef) bool {
+	if b.SHA256 == "" {
+		return false
+	}
+	if b.Known() {
+		return true
+	}
+	for _, k := range r.facts.Builds {
+		if NormSHA(k.SHA256) == b.SHA256 {
+			return true
+		}
+	}
+	return false
+}
+
+// readNode sets n from its real files and what this run did to it, and
+// says why resume must refuse it, if it must.
+func (r resumer) readNode(n *NodeState) []string {
+	o, target := r.plan.Options, r.plan.Target
+	f, ok := r.files[n.Name]
+	if !ok {
+		return []string{n.Name + ": its real state was not read"}
+	}
+	b := r.build(f.SHA256)
+	switch {
+	case b.SHA256 == "":
+		return []string{fmt.Sprintf("%s: %s is missing; restore it by hand from %s.prev or a backup", n.Name, o.Binary, o.Binary)}
+	case !r.known(b):
+		return []string{fmt.Sprintf("%s: binary sha256 %s matches no known release (target %s); restore a known build by hand before resuming",
+			n.Name, ShortSHA(b.SHA256), target.Label())}
+	}
+	n.Binary, n.Previous = b, b
+	n.Down = !f.Active
+	n.Staged = f.NewPresent && NormSHA(f.NewSHA256) == target.SHA256
+	prev := BuildRef{}
+	if f.PrevPresent {
+		prev = r.build(f.PrevSHA256)
+	}
+	onTarget := b.SHA256 == target.SHA256
+	switch {
+	case onTarget && slices.Contains(r.facts.UpgradeOrder, n.Name):
+		n.Swapped, n.PrevKept, n.Previous, n.Status = true, f.PrevPresent, prev, NodeUpgraded
+		n.SwapSeq = slices.Index(r.facts.UpgradeOrder, n.Name) + 1
+		if r.mode != resumeForward {
+			return r.rollbackProblems(n, f, prev)
+		}
+	case onTarget:
+		n.Status = NodeOnTarget
+	default:
+		// Not on the target: .prev counts only when it is a copy of the
+		// binary in place (KeepPrev ran before a kill); an older .prev
+		// must never be restored over it.
+		n.PrevKept = f.PrevPresent && prev.SHA256 == b.SHA256
+		if n.Staged {
+			n.Status = NodeStaged
+		}
+	}
+	return nil
+}
+
+// rollbackProblems: an upgraded node can be rolled back only to a known
+// .prev that is not the target.
+func (r resumer) rollbackProblems(n *NodeState, f NodeFiles, prev BuildRef) []string {
+	bin := r.plan.Options.Binary
+	switch {
+	case !f.PrevPresent:
+		return []string{fmt.Sprintf("%s: runs %s but %s.prev is missing: nothing to roll back to; restore from a backup", n.Name, n.Binary.Label(), bin)}
+	case !r.known(prev):
+		return []string{fmt.Sprintf("%s: %s.prev (sha256 %s) matches no known release: refusing to roll back to it", n.Name, bin, ShortSHA(prev.SHA256))}
+	case prev.SHA256 == r.plan.Target.SHA256:
+		return []string{fmt.Sprintf("%s: %s.prev is the target itself: nothing to roll back to", n.Name, bin)}
+	}
+	return nil
+}
+
+// steps lays out the resumed run: connect, identify and lock again, the
+// nodes to recover (before the pre-check), then the rest of the plan with
+// what was done marked done — or, rolling back, the rollbacks newest swap
+// first and the release.
+func (r resumer) steps(m *Machine, recover, rollback []string) []StepState {
 	var steps []StepState
 	keep := func(s Step) { steps = append(steps, StepState{Step: s}) }
-	for _, s := range p.Steps {
+	for _, s := range r.plan.Steps {
 		if s.Kind == StepConnect || s.Kind == StepIdentify || s.Kind == StepLock {
 			keep(s)
 		}
 	}
-	// Recover steps: right after the lock, before the pre-check.
 	for _, name := range recover {
 		keep(Step{ID: StepIDFor(StepRecover, name), Kind: StepRecover, Node: name})
 	}
-	if mode == resumeForward {
-		for _, s := range p.Steps {
+	if r.mode == resumeForward {
+		for _, s := range r.plan.Steps {
 			switch s.Kind {
 			case StepConnect, StepIdentify, StepLock:
 				continue
 			}
 			st := StepState{Step: s}
-			if done[s.ID] && s.Kind != StepPreCheck && s.Kind != StepValidate && s.Kind != StepRelease {
+			if r.done[s.ID] && s.Kind != StepPreCheck && s.Kind != StepValidate && s.Kind != StepRelease {
 				st.Status, st.Note = StatusDone, "done before the interruption"
-			}
-			if s.Kind == StepUpgrade {
-				if n := m.node(s.Node); n != nil && n.Swapped && done[s.ID] {
-					st.Status = StatusDone
-				}
 			}
 			steps = append(steps, st)
 		}
 	} else {
-		// Newest swap first.
 		order := slices.Clone(rollback)
 		slices.SortStableFunc(order, func(a, b string) int { return m.node(b).SwapSeq - m.node(a).SwapSeq })
 		for _, name := range order {
 			keep(Step{ID: StepIDFor(StepRollback, name), Kind: StepRollback, Node: name})
 		}
-		for _, s := range p.Steps {
+		for _, s := range r.plan.Steps {
 			if s.Kind == StepRelease {
 				keep(s)
 			}
-		}
-		m.successExit = 4
-		if mode == resumeExplicitRollback {
-			m.successExit, m.rollbackExit = 0, 0
 		}
 	}
 	for i := range steps {
 		steps[i].Index = i + 1
 	}
-	m.Steps = steps
-	m.reorderGroups()
-	return m, nil
+	return steps
 }
