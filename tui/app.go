@@ -18,6 +18,7 @@ import (
 	"github.com/nwroll/nwroll/rollout"
 	"github.com/nwroll/nwroll/rollout/runbook"
 	"github.com/nwroll/nwroll/tui/style"
+	"github.com/nwroll/nwroll/tui/viewer"
 )
 
 // Deps is what the console needs from its caller.
@@ -97,7 +98,7 @@ type Model struct {
 	nodes   nodesPane
 	runbook runbookPane
 	log     logPane
-	viewer  *ViewerModel
+	viewer  *viewer.Model
 }
 
 // New returns the console for deps. Nothing happens on any node until the
@@ -182,7 +183,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		var cmd tea.Cmd
 		m.spin, cmd = m.spin.Update(msg)
 		return m, cmd
-	case ViewerClosedMsg:
+	case viewer.ClosedMsg:
 		m.viewer = nil
 		return m, nil
 	case closedMsg:
@@ -478,7 +479,7 @@ func (m Model) openViewer() (tea.Model, tea.Cmd) {
 	if base == path {
 		base = ""
 	}
-	v := NewViewer(m.st, ViewerOptions{Path: path, Baseline: base, NodeNames: names, Embedded: true})
+	v := viewer.New(m.st, viewer.Options{Path: path, Baseline: base, NodeNames: names, Embedded: true})
 	v.SetSize(m.width, m.bodyHeight())
 	m.viewer = &v
 	return m, v.Init()

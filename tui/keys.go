@@ -2,8 +2,6 @@ package tui
 
 import (
 	"charm.land/bubbles/v2/key"
-	"charm.land/bubbles/v2/viewport"
-	tea "charm.land/bubbletea/v2"
 
 	"github.com/nwroll/nwroll/rollout/runbook"
 )
@@ -92,28 +90,4 @@ func (k KeyMap) enableFrom(allowed []runbook.Action) KeyMap {
 	}
 	k.Quit.SetEnabled(true) // quitting is always possible; it asks first when it must
 	return k
-}
-
-// scrollKeys are the keys that scroll a viewport.
-type scrollKeys struct{ up, down, pageUp, pageDown, top, bottom key.Binding }
-
-// scroll moves vp for msg; it reports whether msg was a scroll key.
-func (k scrollKeys) scroll(vp *viewport.Model, msg tea.KeyPressMsg) bool {
-	switch {
-	case key.Matches(msg, k.up):
-		vp.ScrollUp(1)
-	case key.Matches(msg, k.down):
-		vp.ScrollDown(1)
-	case key.Matches(msg, k.pageUp):
-		vp.PageUp()
-	case key.Matches(msg, k.pageDown):
-		vp.PageDown()
-	case key.Matches(msg, k.top):
-		vp.GotoTop()
-	case key.Matches(msg, k.bottom):
-		vp.GotoBottom()
-	default:
-		return false
-	}
-	return true
 }

@@ -9,6 +9,7 @@ import (
 	"charm.land/lipgloss/v2"
 
 	"github.com/nwroll/nwroll/rollout"
+	"github.com/nwroll/nwroll/tui/internal/scroll"
 	"github.com/nwroll/nwroll/tui/style"
 )
 
@@ -121,7 +122,7 @@ func (p logPane) addEntry(st style.Styles, l rollout.LogEntry) logPane {
 }
 
 func (p logPane) scroll(k KeyMap, msg tea.KeyPressMsg) logPane {
-	scrollKeys{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom}.scroll(&p.vp, msg)
+	scroll.Keys{Up: k.Up, Down: k.Down, PageUp: k.PageUp, PageDown: k.PageDown, Top: k.Top, Bottom: k.Bottom}.Viewport(&p.vp, msg)
 	p.follow = p.vp.AtBottom()
 	return p
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/nwroll/nwroll/sim"
 	"github.com/nwroll/nwroll/tui"
 	"github.com/nwroll/nwroll/tui/style"
+	"github.com/nwroll/nwroll/tui/viewer"
 )
 
 // The console commands (design §1): console, demo and view. The work is in
@@ -218,7 +219,7 @@ read whole into memory.`,
 				return err
 			}
 			st := style.New(true, os.Getenv("NO_COLOR") != "")
-			if _, err := tea.NewProgram(tui.NewViewerApp(st, tui.ViewerOptions{Path: args[0], Baseline: baseline})).Run(); err != nil {
+			if _, err := tea.NewProgram(viewer.NewApp(st, viewer.Options{Path: args[0], Baseline: baseline})).Run(); err != nil {
 				return &exitError{code: exitFailed, err: fmt.Errorf("viewer: %w", err)}
 			}
 			return nil

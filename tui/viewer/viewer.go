@@ -1,4 +1,8 @@
-package tui
+// Package viewer is the sysdump viewer: a tree of an archive's members and
+// the overview, a member, a diff against a baseline or a search hit beside
+// it. New is the component the console embeds; NewApp is `nwroll view`.
+// Every archive read happens in a tea.Cmd.
+package viewer
 
 import (
 	"context"
@@ -22,16 +26,16 @@ import (
 	"github.com/nwroll/nwroll/tui/style"
 )
 
-// ViewerOptions says what the sysdump viewer opens.
-type ViewerOptions struct {
+// Options says what the sysdump viewer opens.
+type Options struct {
 	Path      string            // the sysdump to open
 	Baseline  string            // a baseline sysdump for `d` (diff); "" when none
 	NodeNames map[string]string // node id (decimal, as in nodes/<id>/) -> inventory name; may be nil
-	Embedded  bool              // inside the console: esc at the top level closes the viewer (emits ViewerClosedMsg) instead of doing nothing
+	Embedded  bool              // inside the console: esc at the top level closes the viewer (emits ClosedMsg) instead of doing nothing
 }
 
-// ViewerClosedMsg asks the console to close an embedded viewer.
-type ViewerClosedMsg struct{}
+// ClosedMsg asks the console to close an embedded viewer.
+type ClosedMsg struct{}
 
 type viewerFocus int
 
@@ -48,13 +52,13 @@ const (
 
 var viewerSeq atomic.Int64
 
-// ViewerModel is the sysdump viewer: a tree of members on the left and
+// Model is the sysdump viewer: a tree of members on the left and
 // the overview, a member, a diff or an error on the right. Every file
 // read happens in a tea.Cmd; results carry the viewer's id and a
 // generation, so late ones are dropped.
-type ViewerModel struct {
+type Model struct {
 	st    style.Styles
-	opts  ViewerOptions
+	opts  Options
 	keys  viewerKeyMap
 	id    int64
 	names map[string]string
@@ -94,9 +98,9 @@ type viewerSearchState struct {
 	cancel  context.CancelFunc
 }
 
-// NewViewer returns a viewer for opts.Path; Init opens it.
-func NewViewer(st style.Styles, opts ViewerOptions) ViewerModel {
-	v := ViewerModel{st: st, opts: opts, keys: defaultViewerKeyMap(), id: viewerSeq.Add(1), names: opts.NodeNames}
+// New returns a viewer for opts.Path; Init opens it.
+func New(st style.Styles, opts Options) Model {
+	v := Model{st: st, opts: opts, keys: defaultViewerKeyMap(), id: viewerSeq.Add(1), names: opts.NodeNames}
 	if v.names == nil {
 		v.names = map[string]string{}
 	}
@@ -121,13 +125,13 @@ func NewViewer(st style.Styles, opts ViewerOptions) ViewerModel {
 }
 
 // Init opens the archive.
-func (v ViewerModel) Init() tea.Cmd { return v.openCmd() }
+func (v Model) Init() tea.Cmd { return v.openCmd() }
 
 // Capturing is true while the search prompt takes typing.
-func (v ViewerModel) Capturing() bool { return v.prompting }
+func (v Model) Capturing() bool { return v.prompting }
 
 // SetSize sets the viewer's size; View fills exactly w×h.
-func (v *ViewerModel) SetSize(w, h int) {
+func (v *Model) SetSize(w, h int) {
 	v.width, v.height = w, h
 	_, contentW := v.paneWidths()
 	inner := max(0, h-1-2-1) // status line, borders, pane title
@@ -141,7 +145,7 @@ func (v *ViewerModel) SetSize(w, h int) {
 	}
 }
 
-func (v ViewerModel) paneWidths() (tree, content int) {
+func (v Model) paneWidths() (tree, content int) {
 	tree = max(24, min(56, v.width*3/8))
 	return tree, max(0, v.width-tree)
 }
@@ -187,7 +191,7 @@ type (
 
 // Commands: all archive I/O.
 
-func (v ViewerModel) openCmd() tea.Cmd {
+func (v Model) openCmd() tea.Cmd {
 	id, path := v.id, v.opts.Path
 	return func() tea.Msg {
 		a, err := health.OpenArchive(path)
@@ -203,7 +207,7 @@ func (v ViewerModel) openCmd() tea.Cmd {
 	}
 }
 
-func (v ViewerModel) listCmd(parent string) tea.Cmd {
+func (v Model) listCmd(parent string) tea.Cmd {
 	id, a := v.id, &health.Archive{Path: v.opts.Path}
 	return func() tea.Msg {
 		var members []health.ArchiveMember
@@ -217,7 +221,7 @@ func (v ViewerModel) listCmd(parent string) tea.Cmd {
 	}
 }
 
-func (v ViewerModel) readCmd(member string, hit *viewerHit) tea.Cmd {
+func (v Model) readCmd(member string, hit *viewerHit) tea.Cmd {
 	id, gen, a := v.id, v.contentGen, &health.Archive{Path: v.opts.Path}
 	return func() tea.Msg {
 		data, size, err := a.ReadPrefix(member, viewerShowLimit)
@@ -229,7 +233,7 @@ func (v ViewerModel) readCmd(member string, hit *viewerHit) tea.Cmd {
 	}
 }
 
-func (v ViewerModel) searchCmd(ctx context.Context, query string) tea.Cmd {
+func (v Model) searchCmd(ctx context.Context, query string) tea.Cmd {
 	id, gen, a := v.id, v.search.gen, &health.Archive{Path: v.opts.Path}
 	return func() tea.Msg {
 		hits, capped, err := viewerSearch(ctx, a, query)
@@ -237,7 +241,7 @@ func (v ViewerModel) searchCmd(ctx context.Context, query string) tea.Cmd {
 	}
 }
 
-func (v ViewerModel) diffCmd(member string) tea.Cmd {
+func (v Model) diffCmd(member string) tea.Cmd {
 	id, gen := v.id, v.contentGen
 	cur := &health.Archive{Path: v.opts.Path, MaxMemberSize: viewerDiffLimit}
 	base := &health.Archive{Path: v.opts.Baseline, MaxMemberSize: viewerDiffLimit}
@@ -248,7 +252,7 @@ func (v ViewerModel) diffCmd(member string) tea.Cmd {
 }
 
 // Update handles keys and the viewer's own results.
-func (v ViewerModel) Update(msg tea.Msg) (ViewerModel, tea.Cmd) {
+func (v Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.KeyPressMsg:
 		return v.onKey(msg)
@@ -286,7 +290,7 @@ func (v ViewerModel) Update(msg tea.Msg) (ViewerModel, tea.Cmd) {
 	return v, nil
 }
 
-func (v ViewerModel) onHead(msg viewerHeadMsg) (ViewerModel, tea.Cmd) {
+func (v Model) onHead(msg viewerHeadMsg) (Model, tea.Cmd) {
 	if msg.err != nil {
 		v.openErr = viewerProblem(msg.err)
 		v.setContent(viewerContent{kind: contentError, title: "cannot open", plain: []string{style.GlyphFail + " " + v.openErr}}, true)
@@ -300,7 +304,7 @@ func (v ViewerModel) onHead(msg viewerHeadMsg) (ViewerModel, tea.Cmd) {
 	return v, v.listCmd("")
 }
 
-func (v ViewerModel) onList(msg viewerListMsg) (ViewerModel, tea.Cmd) {
+func (v Model) onList(msg viewerListMsg) (Model, tea.Cmd) {
 	if msg.parent != "" {
 		v.tree.setNested(msg.parent, msg.members, msg.err)
 		if v.pendingSelect != "" {
@@ -339,7 +343,7 @@ func (v ViewerModel) onList(msg viewerListMsg) (ViewerModel, tea.Cmd) {
 }
 
 // knownIDs is every node id in the overview and the member paths.
-func (v ViewerModel) knownIDs(members []health.ArchiveMember) []string {
+func (v Model) knownIDs(members []health.ArchiveMember) []string {
 	seen := map[string]bool{}
 	var ids []string
 	add := func(id string) {
@@ -366,7 +370,7 @@ func (v ViewerModel) knownIDs(members []health.ArchiveMember) []string {
 	return ids
 }
 
-func (v ViewerModel) onRead(msg viewerReadMsg) ViewerModel {
+func (v Model) onRead(msg viewerReadMsg) Model {
 	title := viewerShowName(msg.member, v.names, v.ids)
 	if msg.err != nil {
 		v.setContent(viewerContent{kind: contentError, member: msg.member, title: title,
@@ -381,7 +385,7 @@ func (v ViewerModel) onRead(msg viewerReadMsg) ViewerModel {
 	return v
 }
 
-func (v ViewerModel) onSearch(msg viewerSearchMsg) (ViewerModel, tea.Cmd) {
+func (v Model) onSearch(msg viewerSearchMsg) (Model, tea.Cmd) {
 	v.search.running, v.search.cancel = false, nil
 	v.search.hits, v.search.capped, v.search.idx = msg.hits, msg.capped, 0
 	if msg.err != nil {
@@ -393,7 +397,7 @@ func (v ViewerModel) onSearch(msg viewerSearchMsg) (ViewerModel, tea.Cmd) {
 	return v.gotoHit(0)
 }
 
-func (v ViewerModel) onDiff(msg viewerDiffMsg) ViewerModel {
+func (v Model) onDiff(msg viewerDiffMsg) Model {
 	title := "diff " + viewerShowName(msg.member, v.names, v.ids)
 	if msg.res.err != nil {
 		v.setContent(viewerContent{kind: contentError, member: msg.member, title: title,
@@ -404,7 +408,7 @@ func (v ViewerModel) onDiff(msg viewerDiffMsg) ViewerModel {
 	return v
 }
 
-func (v ViewerModel) onKey(msg tea.KeyPressMsg) (ViewerModel, tea.Cmd) {
+func (v Model) onKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	k := v.keys
 	if v.prompting {
 		switch {
@@ -423,7 +427,7 @@ func (v ViewerModel) onKey(msg tea.KeyPressMsg) (ViewerModel, tea.Cmd) {
 	v.note = ""
 	if v.openErr != "" {
 		if key.Matches(msg, k.Back) && v.opts.Embedded {
-			return v, func() tea.Msg { return ViewerClosedMsg{} }
+			return v, func() tea.Msg { return ClosedMsg{} }
 		}
 		return v, nil
 	}
@@ -449,7 +453,7 @@ func (v ViewerModel) onKey(msg tea.KeyPressMsg) (ViewerModel, tea.Cmd) {
 		case v.search.query != "":
 			v.clearSearch()
 		case v.opts.Embedded:
-			return v, func() tea.Msg { return ViewerClosedMsg{} }
+			return v, func() tea.Msg { return ClosedMsg{} }
 		}
 		return v, nil
 	}
@@ -459,7 +463,7 @@ func (v ViewerModel) onKey(msg tea.KeyPressMsg) (ViewerModel, tea.Cmd) {
 	return v.onTreeKey(msg)
 }
 
-func (v ViewerModel) onTreeKey(msg tea.KeyPressMsg) (ViewerModel, tea.Cmd) {
+func (v Model) onTreeKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	k := v.keys
 	page := max(1, v.tree.height-1)
 	switch {
@@ -501,9 +505,9 @@ func (v ViewerModel) onTreeKey(msg tea.KeyPressMsg) (ViewerModel, tea.Cmd) {
 	return v, nil
 }
 
-func (v ViewerModel) onContentKey(msg tea.KeyPressMsg) ViewerModel {
+func (v Model) onContentKey(msg tea.KeyPressMsg) Model {
 	k := v.keys
-	if (scrollKeys{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom}).scroll(&v.vp, msg) {
+	if k.Keys.Viewport(&v.vp, msg) {
 		return v
 	}
 	switch {
@@ -518,7 +522,7 @@ func (v ViewerModel) onContentKey(msg tea.KeyPressMsg) ViewerModel {
 // openSelected acts on the tree's cursor: a file is read (and, with
 // focus, the content pane takes the keys); a folder or nested archive
 // opens, or closes again on enter.
-func (v ViewerModel) openSelected(focus bool) (ViewerModel, tea.Cmd) {
+func (v Model) openSelected(focus bool) (Model, tea.Cmd) {
 	n := v.tree.selected()
 	if n == nil {
 		return v, nil
@@ -554,7 +558,7 @@ func (v ViewerModel) openSelected(focus bool) (ViewerModel, tea.Cmd) {
 	return v, nil
 }
 
-func (v ViewerModel) expandArchive(n *treeNode) (ViewerModel, tea.Cmd) {
+func (v Model) expandArchive(n *treeNode) (Model, tea.Cmd) {
 	n.expanded = true
 	if n.loaded || n.loading {
 		v.tree.flatten()
@@ -566,7 +570,7 @@ func (v ViewerModel) expandArchive(n *treeNode) (ViewerModel, tea.Cmd) {
 	return v, v.listCmd(n.path)
 }
 
-func (v ViewerModel) readMember(member string, hit *viewerHit) (ViewerModel, tea.Cmd) {
+func (v Model) readMember(member string, hit *viewerHit) (Model, tea.Cmd) {
 	v.contentGen++
 	v.previous = nil
 	v.setContent(viewerContent{kind: contentLoading, member: member, title: viewerShowName(member, v.names, v.ids),
@@ -574,14 +578,14 @@ func (v ViewerModel) readMember(member string, hit *viewerHit) (ViewerModel, tea
 	return v, v.readCmd(member, hit)
 }
 
-func (v *ViewerModel) showOverview() {
+func (v *Model) showOverview() {
 	v.contentGen++ // a read under way is no longer wanted
 	v.previous = nil
 	v.setContent(viewerContent{kind: contentOverview, title: "overview"}, true)
 	v.refreshOverview()
 }
 
-func (v *ViewerModel) refreshOverview() {
+func (v *Model) refreshOverview() {
 	if v.openErr != "" || v.content.kind != contentOverview {
 		return
 	}
@@ -597,7 +601,7 @@ func (v *ViewerModel) refreshOverview() {
 }
 
 // setContent shows c; top scrolls back to its first line.
-func (v *ViewerModel) setContent(c viewerContent, top bool) {
+func (v *Model) setContent(c viewerContent, top bool) {
 	y := v.vp.YOffset()
 	v.content = c
 	v.vp.SetContentLines(viewerStyleLines(v.st, c, v.search.re))
@@ -611,7 +615,7 @@ func (v *ViewerModel) setContent(c viewerContent, top bool) {
 
 // currentMember is the file d acts on: the tree's cursor in the tree,
 // else the member shown.
-func (v ViewerModel) currentMember() string {
+func (v Model) currentMember() string {
 	if v.focus == viewerFocusTree {
 		if n := v.tree.selected(); n != nil && n.kind == treeFile {
 			return n.path
@@ -624,9 +628,9 @@ func (v ViewerModel) currentMember() string {
 	return ""
 }
 
-func (v ViewerModel) diffable() bool { return v.currentMember() != "" }
+func (v Model) diffable() bool { return v.currentMember() != "" }
 
-func (v ViewerModel) toggleDiff() (ViewerModel, tea.Cmd) {
+func (v Model) toggleDiff() (Model, tea.Cmd) {
 	member := v.currentMember()
 	if member == "" {
 		v.note = "select a file to diff"
@@ -662,7 +666,7 @@ func (v ViewerModel) toggleDiff() (ViewerModel, tea.Cmd) {
 	return v, v.diffCmd(member)
 }
 
-func (v ViewerModel) startSearch(query string) (ViewerModel, tea.Cmd) {
+func (v Model) startSearch(query string) (Model, tea.Cmd) {
 	v.prompting = false
 	v.input.Blur()
 	v.clearSearch()
@@ -678,7 +682,7 @@ func (v ViewerModel) startSearch(query string) (ViewerModel, tea.Cmd) {
 
 // clearSearch ends the search: a walk under way is cancelled and its
 // result, should it still arrive, is dropped by the new generation.
-func (v *ViewerModel) clearSearch() {
+func (v *Model) clearSearch() {
 	if v.search.cancel != nil {
 		v.search.cancel()
 	}
@@ -686,13 +690,13 @@ func (v *ViewerModel) clearSearch() {
 	v.restyle()
 }
 
-func (v *ViewerModel) restyle() {
+func (v *Model) restyle() {
 	if v.content.kind == contentMember {
 		v.setContent(v.content, false)
 	}
 }
 
-func (v ViewerModel) stepHit(delta int) (ViewerModel, tea.Cmd) {
+func (v Model) stepHit(delta int) (Model, tea.Cmd) {
 	n := len(v.search.hits)
 	if n == 0 {
 		if v.search.query != "" && !v.search.running {
@@ -705,7 +709,7 @@ func (v ViewerModel) stepHit(delta int) (ViewerModel, tea.Cmd) {
 
 // gotoHit shows hit i: its member selected in the tree (its archive
 // listed first if need be) and its content scrolled to the line.
-func (v ViewerModel) gotoHit(i int) (ViewerModel, tea.Cmd) {
+func (v Model) gotoHit(i int) (Model, tea.Cmd) {
 	v.search.idx = i
 	h := v.search.hits[i]
 	var cmds []tea.Cmd
@@ -730,7 +734,7 @@ func (v ViewerModel) gotoHit(i int) (ViewerModel, tea.Cmd) {
 
 // revealMember moves the tree's cursor to member, listing its nested
 // archive first when that has not been done.
-func (v ViewerModel) revealMember(member string) (ViewerModel, tea.Cmd) {
+func (v Model) revealMember(member string) (Model, tea.Cmd) {
 	if v.tree.selectPath(member) {
 		v.pendingSelect = ""
 		return v, nil
@@ -749,7 +753,7 @@ func (v ViewerModel) revealMember(member string) (ViewerModel, tea.Cmd) {
 // scrollToHit scrolls the content to a hit's line. Pretty-printed JSON
 // has other lines than the member, so there the hit is found by counting
 // matching lines instead.
-func (v *ViewerModel) scrollToHit(h viewerHit) {
+func (v *Model) scrollToHit(h viewerHit) {
 	if h.line <= 0 {
 		return
 	}
@@ -782,7 +786,7 @@ func (v *ViewerModel) scrollToHit(h viewerHit) {
 }
 
 // View renders the viewer at exactly the size given to SetSize.
-func (v ViewerModel) View() string {
+func (v Model) View() string {
 	w, h := v.width, v.height
 	if w <= 0 || h <= 0 {
 		return ""
@@ -823,7 +827,7 @@ func (v ViewerModel) View() string {
 }
 
 // pane draws a bordered box of w×h with a title row.
-func (v ViewerModel) pane(title, right string, body []string, w, h int, focused bool) string {
+func (v Model) pane(title, right string, body []string, w, h int, focused bool) string {
 	iw := max(0, w-2)
 	sty := v.st.Pane
 	if focused {
@@ -840,7 +844,7 @@ func (v ViewerModel) pane(title, right string, body []string, w, h int, focused 
 }
 
 // position is where the content pane is scrolled to.
-func (v ViewerModel) position() string {
+func (v Model) position() string {
 	total := v.vp.TotalLineCount()
 	if total <= v.vp.Height() || v.content.kind == contentLoading {
 		return ""
@@ -848,7 +852,7 @@ func (v ViewerModel) position() string {
 	return fmt.Sprintf("%d%%", int(v.vp.ScrollPercent()*100))
 }
 
-func (v ViewerModel) statusLine() string {
+func (v Model) statusLine() string {
 	if v.prompting {
 		return v.input.View()
 	}

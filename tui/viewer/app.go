@@ -1,4 +1,4 @@
-package tui
+package viewer
 
 import (
 	"fmt"
@@ -22,20 +22,22 @@ const (
 // hint bar.
 type viewerApp struct {
 	st            style.Styles
-	viewer        ViewerModel
+	viewer        Model
 	help          help.Model
 	quit, helpKey key.Binding
+	force         key.Binding // quits even while the search prompt takes typing
 	width, height int
 }
 
-// NewViewerApp is the root model of `nwroll view`.
-func NewViewerApp(st style.Styles, opts ViewerOptions) tea.Model {
+// NewApp is the root model of `nwroll view`.
+func NewApp(st style.Styles, opts Options) tea.Model {
 	opts.Embedded = false
 	a := viewerApp{
 		st:      st,
-		viewer:  NewViewer(st, opts),
+		viewer:  New(st, opts),
 		help:    help.New(),
-		quit:    key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
+		quit:    key.NewBinding(key.WithKeys("q"), key.WithHelp("q", "quit")),
+		force:   key.NewBinding(key.WithKeys("ctrl+c")),
 		helpKey: key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "more keys")),
 	}
 	a.help.Styles = st.Help()
@@ -51,7 +53,7 @@ func (a viewerApp) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		a.layout()
 		return a, nil
 	case tea.KeyPressMsg:
-		if msg.String() == "ctrl+c" {
+		if key.Matches(msg, a.force) {
 			return a, tea.Quit
 		}
 		if !a.viewer.Capturing() {

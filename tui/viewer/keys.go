@@ -1,28 +1,27 @@
-package tui
+package viewer
 
-import "charm.land/bubbles/v2/key"
+import (
+	"charm.land/bubbles/v2/key"
+
+	"github.com/nwroll/nwroll/tui/internal/scroll"
+)
 
 // viewerKeyMap is the sysdump viewer's keys. Bindings that do nothing in
 // the current state are disabled, so help shows only live keys.
 type viewerKeyMap struct {
-	Up        key.Binding
-	Down      key.Binding
-	PageUp    key.Binding
-	PageDown  key.Binding
-	Top       key.Binding
-	Bottom    key.Binding
-	Open      key.Binding // enter: open a member and read it, or expand
-	Expand    key.Binding // space/right: open or expand, focus stays in the tree
-	Collapse  key.Binding
-	Left      key.Binding // content: scroll left
-	Right     key.Binding // content: scroll right
-	Focus     key.Binding
-	FocusBack key.Binding
-	Search    key.Binding
-	Next      key.Binding
-	Prev      key.Binding
-	Diff      key.Binding
-	Back      key.Binding
+	scroll.Keys             // the tree's cursor, or the content
+	Open        key.Binding // enter: open a member and read it, or expand
+	Expand      key.Binding // space/right: open or expand, focus stays in the tree
+	Collapse    key.Binding
+	Left        key.Binding // content: scroll left
+	Right       key.Binding // content: scroll right
+	Focus       key.Binding
+	FocusBack   key.Binding
+	Search      key.Binding
+	Next        key.Binding
+	Prev        key.Binding
+	Diff        key.Binding
+	Back        key.Binding
 	// Prompt keys, live only while the search prompt takes typing.
 	Run    key.Binding
 	Cancel key.Binding
@@ -30,12 +29,14 @@ type viewerKeyMap struct {
 
 func defaultViewerKeyMap() viewerKeyMap {
 	return viewerKeyMap{
-		Up:        key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "up")),
-		Down:      key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "down")),
-		PageUp:    key.NewBinding(key.WithKeys("pgup", "ctrl+u"), key.WithHelp("pgup", "page up")),
-		PageDown:  key.NewBinding(key.WithKeys("pgdown", "ctrl+d"), key.WithHelp("pgdn", "page down")),
-		Top:       key.NewBinding(key.WithKeys("g", "home"), key.WithHelp("g", "top")),
-		Bottom:    key.NewBinding(key.WithKeys("G", "end"), key.WithHelp("G", "bottom")),
+		Keys: scroll.Keys{
+			Up:       key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "up")),
+			Down:     key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "down")),
+			PageUp:   key.NewBinding(key.WithKeys("pgup", "ctrl+u"), key.WithHelp("pgup", "page up")),
+			PageDown: key.NewBinding(key.WithKeys("pgdown", "ctrl+d"), key.WithHelp("pgdn", "page down")),
+			Top:      key.NewBinding(key.WithKeys("g", "home"), key.WithHelp("g", "top")),
+			Bottom:   key.NewBinding(key.WithKeys("G", "end"), key.WithHelp("G", "bottom")),
+		},
 		Open:      key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "open")),
 		Expand:    key.NewBinding(key.WithKeys("space", "right", "l"), key.WithHelp("→", "expand")),
 		Collapse:  key.NewBinding(key.WithKeys("left", "h"), key.WithHelp("←", "collapse")),
@@ -55,7 +56,7 @@ func defaultViewerKeyMap() viewerKeyMap {
 
 // liveKeys returns the keymap with each binding enabled only when it acts in
 // the viewer's current state.
-func (v ViewerModel) liveKeys() viewerKeyMap {
+func (v Model) liveKeys() viewerKeyMap {
 	k := v.keys
 	all := []*key.Binding{&k.Up, &k.Down, &k.PageUp, &k.PageDown, &k.Top, &k.Bottom, &k.Open, &k.Expand,
 		&k.Collapse, &k.Left, &k.Right, &k.Focus, &k.FocusBack, &k.Search, &k.Next, &k.Prev, &k.Diff, &k.Back, &k.Run, &k.Cancel}
@@ -89,7 +90,7 @@ func (v ViewerModel) liveKeys() viewerKeyMap {
 }
 
 // ShortHelp is the viewer's live keys, for a status bar.
-func (v ViewerModel) ShortHelp() []key.Binding {
+func (v Model) ShortHelp() []key.Binding {
 	k := v.liveKeys()
 	if v.prompting {
 		return []key.Binding{k.Run, k.Cancel}
@@ -98,7 +99,7 @@ func (v ViewerModel) ShortHelp() []key.Binding {
 }
 
 // FullHelp is every viewer key, grouped: moving, opening, finding.
-func (v ViewerModel) FullHelp() [][]key.Binding {
+func (v Model) FullHelp() [][]key.Binding {
 	k := v.liveKeys()
 	if v.prompting {
 		return [][]key.Binding{{k.Run, k.Cancel}}

@@ -1,4 +1,4 @@
-package tui
+package viewer
 
 import (
 	"archive/tar"
@@ -149,8 +149,8 @@ const vtDumpName = "neuwerk-cluster-sysdump-20260404T101530Z.tar.gz"
 
 // vtDrive runs cmd and every command its messages lead to, feeding each
 // message back into v, and returns v and the messages v did not consume
-// (ViewerClosedMsg).
-func vtDrive(t testing.TB, v ViewerModel, cmd tea.Cmd) (ViewerModel, []tea.Msg) {
+// (ClosedMsg).
+func vtDrive(t testing.TB, v Model, cmd tea.Cmd) (Model, []tea.Msg) {
 	t.Helper()
 	var out []tea.Msg
 	queue := []tea.Cmd{cmd}
@@ -167,7 +167,7 @@ func vtDrive(t testing.TB, v ViewerModel, cmd tea.Cmd) (ViewerModel, []tea.Msg) 
 		case nil:
 		case tea.BatchMsg:
 			queue = append(queue, msg...)
-		case ViewerClosedMsg:
+		case ClosedMsg:
 			out = append(out, msg)
 		default:
 			var next tea.Cmd
@@ -179,7 +179,7 @@ func vtDrive(t testing.TB, v ViewerModel, cmd tea.Cmd) (ViewerModel, []tea.Msg) 
 }
 
 // vtPress sends keys one by one, driving the commands each starts.
-func vtPress(t testing.TB, v ViewerModel, keys ...string) (ViewerModel, []tea.Msg) {
+func vtPress(t testing.TB, v Model, keys ...string) (Model, []tea.Msg) {
 	t.Helper()
 	var out []tea.Msg
 	for _, k := range keys {
@@ -207,7 +207,7 @@ func vtKey(s string) tea.KeyPressMsg {
 	return tea.KeyPressMsg{Code: r, Text: s}
 }
 
-func vtType(t testing.TB, v ViewerModel, text string) ViewerModel {
+func vtType(t testing.TB, v Model, text string) Model {
 	t.Helper()
 	for _, r := range text {
 		v, _ = vtPress(t, v, string(r))
@@ -216,18 +216,18 @@ func vtType(t testing.TB, v ViewerModel, text string) ViewerModel {
 }
 
 // vtOpen opens path in a viewer of w×h and runs Init's commands.
-func vtOpen(t testing.TB, opts ViewerOptions, w, h int) ViewerModel {
+func vtOpen(t testing.TB, opts Options, w, h int) Model {
 	t.Helper()
-	v := NewViewer(style.New(true, true), opts)
+	v := New(style.New(true, true), opts)
 	v.SetSize(w, h)
 	v, _ = vtDrive(t, v, v.Init())
 	return v
 }
 
-func vtView(v ViewerModel) string { return ansi.Strip(v.View()) }
+func vtView(v Model) string { return ansi.Strip(v.View()) }
 
 // vtSelect moves the tree's cursor to the row whose text contains label.
-func vtSelect(t testing.TB, v ViewerModel, label string) ViewerModel {
+func vtSelect(t testing.TB, v Model, label string) Model {
 	t.Helper()
 	for i, r := range v.tree.rows {
 		if strings.Contains(r.label+"  "+r.suffix, label) {
@@ -244,7 +244,7 @@ func vtSelect(t testing.TB, v ViewerModel, label string) ViewerModel {
 	return v
 }
 
-func vtRows(v ViewerModel) []string {
+func vtRows(v Model) []string {
 	var out []string
 	for _, r := range v.tree.rows {
 		out = append(out, strings.Repeat("  ", max(0, r.depth))+r.label)
@@ -254,7 +254,7 @@ func vtRows(v ViewerModel) []string {
 
 func TestViewerOpenShowsOverview(t *testing.T) {
 	path := vtWrite(t, vtDumpName, vtCluster(t, 12))
-	v := vtOpen(t, ViewerOptions{Path: path, NodeNames: vtNames}, 200, 50) // wide: nothing wraps
+	v := vtOpen(t, Options{Path: path, NodeNames: vtNames}, 200, 50) // wide: nothing wraps
 	if v.openErr != "" {
 		t.Fatalf("open: %s", v.openErr)
 	}
@@ -306,14 +306,14 @@ func TestViewerOpenShowsOverview(t *testing.T) {
 
 func TestViewerOverviewWithoutNamesOrCluster(t *testing.T) {
 	path := vtWrite(t, vtDumpName, vtCluster(t, 12))
-	v := vtOpen(t, ViewerOptions{Path: path}, 120, 40)
+	v := vtOpen(t, Options{Path: path}, 120, 40)
 	page := strings.Join(v.content.plain, "\n")
 	if !strings.Contains(page, style.GlyphLeader+" leader 1840…\n  id "+vtIDB) || !strings.Contains(page, "  "+style.GlyphFail+" 2590…  10.0.1.13:9600") {
 		t.Errorf("without names the overview names nodes by id:\n%s", page)
 	}
 
 	node := vtWrite(t, "neuwerk-sysdump-20260404T101530Z.tar.gz", vtBytes(t, vtNodeFiles("3f1c2a9e-7b4d-4e2a-9c1f-5a6b7c8d9e0f", "fw-a", 1)))
-	v = vtOpen(t, ViewerOptions{Path: node}, 100, 30)
+	v = vtOpen(t, Options{Path: node}, 100, 30)
 	page = strings.Join(strings.Fields(strings.Join(v.content.plain, " ")), " ")
 	if !strings.Contains(page, "KiB · per-node sysdump (no manifest.json or cluster/overview.json)") || !strings.Contains(page, "13 members") || strings.Contains(page, "partial") {
 		t.Errorf("per-node overview:\n%s", page)
@@ -327,7 +327,7 @@ func TestViewerOverviewWithoutNamesOrCluster(t *testing.T) {
 
 func TestViewerExpandNestedArchive(t *testing.T) {
 	path := vtWrite(t, vtDumpName, vtCluster(t, 12))
-	v := vtOpen(t, ViewerOptions{Path: path, NodeNames: vtNames}, 120, 40)
+	v := vtOpen(t, Options{Path: path, NodeNames: vtNames}, 120, 40)
 	v = vtSelect(t, v, "nodes/1840…/sysdump.tar.gz")
 
 	// The first key only starts the listing.
@@ -374,7 +374,7 @@ func TestViewerExpandNestedArchive(t *testing.T) {
 
 func TestViewerShowsJSONPrettyAndTextAsIs(t *testing.T) {
 	path := vtWrite(t, vtDumpName, vtCluster(t, 12))
-	v := vtOpen(t, ViewerOptions{Path: path, NodeNames: vtNames}, 120, 40)
+	v := vtOpen(t, Options{Path: path, NodeNames: vtNames}, 120, 40)
 	v = vtSelect(t, v, "nodes/8388…/sysdump.tar.gz")
 	v, _ = vtPress(t, v, "enter")
 	v = vtSelect(t, v, "state.json")
@@ -393,7 +393,7 @@ func TestViewerShowsJSONPrettyAndTextAsIs(t *testing.T) {
 		t.Errorf("view:\n%s", view)
 	}
 	// Keys are styled when colour is on.
-	styled := NewViewer(style.New(true, false), ViewerOptions{})
+	styled := New(style.New(true, false), Options{})
 	lines := viewerStyleLines(styled.st, v.content, nil)
 	if lines[1] == v.content.plain[1] || ansi.Strip(lines[1]) != v.content.plain[1] {
 		t.Errorf("JSON key not styled: %q", lines[1])
@@ -413,7 +413,7 @@ func TestViewerCutsBigMembers(t *testing.T) {
 	big := bytes.Repeat([]byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n"), 3<<14) // 3 MiB
 	files := append(vtNodeFiles("3f1c2a9e-7b4d-4e2a-9c1f-5a6b7c8d9e0f", "fw-a", 1), vtFile{name: "system/journal/big.log", body: big})
 	path := vtWrite(t, "neuwerk-sysdump-big.tar.gz", vtBytes(t, files))
-	v := vtOpen(t, ViewerOptions{Path: path, Baseline: path}, 100, 30)
+	v := vtOpen(t, Options{Path: path, Baseline: path}, 100, 30)
 	v = vtSelect(t, v, "big.log")
 	v, _ = vtPress(t, v, "enter")
 	if len(v.content.plain) == 0 || v.content.plain[0] != style.GlyphWarn+" cut: showing the first 1.0 MiB of 3.0 MiB" {
@@ -425,7 +425,7 @@ func TestViewerCutsBigMembers(t *testing.T) {
 
 	// A diff needs the whole member, and the reader refuses it plainly.
 	huge := vtWrite(t, "neuwerk-sysdump-huge.tar.gz", vtBytes(t, []vtFile{{name: "huge.log", src: rand.NewChaCha8([32]byte{}), size: viewerDiffLimit + 1}}))
-	v = vtOpen(t, ViewerOptions{Path: huge, Baseline: huge}, 100, 30)
+	v = vtOpen(t, Options{Path: huge, Baseline: huge}, 100, 30)
 	v = vtSelect(t, v, "huge.log")
 	v, _ = vtPress(t, v, "d")
 	if v.content.kind != contentError || len(v.content.plain) != 1 || !strings.Contains(v.content.plain[0], "over the 8388608-byte cap") {
@@ -435,7 +435,7 @@ func TestViewerCutsBigMembers(t *testing.T) {
 
 func TestViewerSearchNamesAndContent(t *testing.T) {
 	path := vtWrite(t, vtDumpName, vtCluster(t, 12))
-	v := vtOpen(t, ViewerOptions{Path: path, NodeNames: vtNames}, 120, 40)
+	v := vtOpen(t, Options{Path: path, NodeNames: vtNames}, 120, 40)
 
 	v, _ = vtPress(t, v, "/")
 	if !v.Capturing() {
@@ -535,7 +535,7 @@ func TestViewerSearchNamesAndContent(t *testing.T) {
 
 func TestViewerDropsStaleResults(t *testing.T) {
 	path := vtWrite(t, vtDumpName, vtCluster(t, 12))
-	v := vtOpen(t, ViewerOptions{Path: path, NodeNames: vtNames}, 120, 40)
+	v := vtOpen(t, Options{Path: path, NodeNames: vtNames}, 120, 40)
 
 	v, _ = vtPress(t, v, "/")
 	v = vtType(t, v, "hostname")
@@ -572,7 +572,7 @@ func TestViewerDropsStaleResults(t *testing.T) {
 	}
 
 	// Another viewer's messages are not ours.
-	other := vtOpen(t, ViewerOptions{Path: path}, 80, 24)
+	other := vtOpen(t, Options{Path: path}, 80, 24)
 	if _, cmd := other.Update(old); cmd != nil {
 		t.Errorf("foreign message acted on")
 	}
@@ -591,7 +591,7 @@ func TestViewerDiffAgainstBaseline(t *testing.T) {
 	if err := os.WriteFile(base, vtCluster(t, 12), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	v := vtOpen(t, ViewerOptions{Path: path, Baseline: base, NodeNames: vtNames}, 80, 24)
+	v := vtOpen(t, Options{Path: path, Baseline: base, NodeNames: vtNames}, 80, 24)
 	v = vtSelect(t, v, "nodes/1840…/sysdump.tar.gz")
 	v, _ = vtPress(t, v, "enter")
 	v = vtSelect(t, v, "audit.json")
@@ -623,7 +623,7 @@ func TestViewerDiffAgainstBaseline(t *testing.T) {
 	}
 
 	// Without a baseline, d says so.
-	v = vtOpen(t, ViewerOptions{Path: path}, 80, 24)
+	v = vtOpen(t, Options{Path: path}, 80, 24)
 	v = vtSelect(t, v, "cluster/overview.json")
 	v, cmd = v.Update(vtKey("d"))
 	if cmd != nil || !strings.Contains(v.note, "no baseline sysdump") || !strings.Contains(vtView(v), "no baseline sysdump") {
@@ -658,7 +658,7 @@ func TestViewerBadArchive(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			v := vtOpen(t, ViewerOptions{Path: path, Embedded: true}, 200, 24)
+			v := vtOpen(t, Options{Path: path, Embedded: true}, 200, 24)
 			if !strings.Contains(v.openErr, tt.problem) || !strings.Contains(v.openErr, "— fix: ") || !strings.Contains(v.openErr, tt.fix) || !strings.Contains(v.openErr, path) {
 				t.Errorf("error = %q, want the file, %q and the fix %q", v.openErr, tt.problem, tt.fix)
 			}
@@ -683,7 +683,7 @@ func TestViewerBadArchive(t *testing.T) {
 	// A tail cut off after the first members: the overview still shows,
 	// with the damage on it.
 	path := vtWrite(t, vtDumpName, good[:len(good)*3/4])
-	v := vtOpen(t, ViewerOptions{Path: path}, 120, 40)
+	v := vtOpen(t, Options{Path: path}, 120, 40)
 	page := strings.Join(v.content.plain, "\n")
 	if v.openErr != "" || !strings.Contains(page, "partial: 2 of 3") || !strings.Contains(page, "truncated") || !strings.Contains(page, "fix: download or copy") {
 		t.Errorf("cut tail: openErr %q, overview:\n%s", v.openErr, page)
@@ -693,7 +693,7 @@ func TestViewerBadArchive(t *testing.T) {
 func TestViewerFocusAndEsc(t *testing.T) {
 	path := vtWrite(t, vtDumpName, vtCluster(t, 12))
 	for _, embedded := range []bool{true, false} {
-		v := vtOpen(t, ViewerOptions{Path: path, Embedded: embedded}, 80, 24)
+		v := vtOpen(t, Options{Path: path, Embedded: embedded}, 80, 24)
 		v, _ = vtPress(t, v, "tab")
 		if v.focus != viewerFocusContent {
 			t.Fatal("tab did not focus the content")
@@ -725,7 +725,7 @@ func TestViewerContentScrolls(t *testing.T) {
 		fmt.Fprintf(&body, "line %03d\n", i)
 	}
 	path := vtWrite(t, "neuwerk-sysdump-long.tar.gz", vtBytes(t, []vtFile{{name: "long.txt", body: []byte(body.String())}}))
-	v := vtOpen(t, ViewerOptions{Path: path}, 80, 24)
+	v := vtOpen(t, Options{Path: path}, 80, 24)
 	v = vtSelect(t, v, "long.txt")
 	v, _ = vtPress(t, v, "enter", "j", "j")
 	if v.vp.YOffset() != 2 {
@@ -748,7 +748,7 @@ func TestViewerContentScrolls(t *testing.T) {
 
 func TestViewerViewFillsItsSize(t *testing.T) {
 	path := vtWrite(t, vtDumpName, vtCluster(t, 12))
-	v := vtOpen(t, ViewerOptions{Path: path, NodeNames: vtNames}, 80, 24)
+	v := vtOpen(t, Options{Path: path, NodeNames: vtNames}, 80, 24)
 	for _, sz := range [][2]int{{80, 24}, {120, 40}, {41, 9}, {39, 30}, {200, 7}, {300, 80}} {
 		v.SetSize(sz[0], sz[1])
 		lines := strings.Split(v.View(), "\n")
@@ -768,7 +768,7 @@ func TestViewerGolden(t *testing.T) {
 	path := vtWrite(t, vtDumpName, vtCluster(t, 12))
 	for _, sz := range [][2]int{{80, 24}, {120, 40}} {
 		t.Run(fmt.Sprintf("overview_%dx%d", sz[0], sz[1]), func(t *testing.T) {
-			v := vtOpen(t, ViewerOptions{Path: path, NodeNames: vtNames, Embedded: true}, sz[0], sz[1])
+			v := vtOpen(t, Options{Path: path, NodeNames: vtNames, Embedded: true}, sz[0], sz[1])
 			golden.RequireEqual(t, []byte(vtView(v)))
 		})
 	}
@@ -782,7 +782,7 @@ func TestViewerGolden(t *testing.T) {
 	}
 	for _, sz := range [][2]int{{80, 24}, {120, 40}} {
 		t.Run(fmt.Sprintf("diff_%dx%d", sz[0], sz[1]), func(t *testing.T) {
-			v := vtOpen(t, ViewerOptions{Path: now, Baseline: base, NodeNames: vtNames, Embedded: true}, sz[0], sz[1])
+			v := vtOpen(t, Options{Path: now, Baseline: base, NodeNames: vtNames, Embedded: true}, sz[0], sz[1])
 			v = vtSelect(t, v, "nodes/1840…/sysdump.tar.gz")
 			v, _ = vtPress(t, v, "enter")
 			v = vtSelect(t, v, "audit.json")
@@ -791,7 +791,7 @@ func TestViewerGolden(t *testing.T) {
 		})
 	}
 	t.Run("app_80x24", func(t *testing.T) {
-		var m tea.Model = NewViewerApp(style.New(true, true), ViewerOptions{Path: path, NodeNames: vtNames})
+		var m tea.Model = NewApp(style.New(true, true), Options{Path: path, NodeNames: vtNames})
 		m, _ = m.Update(tea.WindowSizeMsg{Width: 80, Height: 24})
 		queue := []tea.Cmd{m.Init()}
 		for len(queue) > 0 {
@@ -806,7 +806,7 @@ func TestViewerGolden(t *testing.T) {
 		golden.RequireEqual(t, []byte(ansi.Strip(m.View().Content)))
 	})
 	t.Run("expanded_120x40", func(t *testing.T) {
-		v := vtOpen(t, ViewerOptions{Path: path, NodeNames: vtNames, Embedded: true}, 120, 40)
+		v := vtOpen(t, Options{Path: path, NodeNames: vtNames, Embedded: true}, 120, 40)
 		v = vtSelect(t, v, "nodes/8388…/sysdump.tar.gz")
 		v, _ = vtPress(t, v, "enter")
 		v = vtSelect(t, v, "state.json")
@@ -817,8 +817,8 @@ func TestViewerGolden(t *testing.T) {
 
 func TestViewerHelpIsLive(t *testing.T) {
 	path := vtWrite(t, vtDumpName, vtCluster(t, 12))
-	v := vtOpen(t, ViewerOptions{Path: path}, 80, 24)
-	enabled := func(v ViewerModel) []string {
+	v := vtOpen(t, Options{Path: path}, 80, 24)
+	enabled := func(v Model) []string {
 		var out []string
 		for _, b := range v.ShortHelp() {
 			if b.Enabled() {
@@ -934,7 +934,7 @@ func TestViewerUnifiedHunks(t *testing.T) {
 
 func TestViewerApp(t *testing.T) {
 	path := vtWrite(t, vtDumpName, vtCluster(t, 12))
-	var m tea.Model = NewViewerApp(style.New(true, true), ViewerOptions{Path: path, NodeNames: vtNames})
+	var m tea.Model = NewApp(style.New(true, true), Options{Path: path, NodeNames: vtNames})
 	run := func(cmd tea.Cmd) {
 		queue := []tea.Cmd{cmd}
 		for len(queue) > 0 {

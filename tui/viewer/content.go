@@ -1,4 +1,4 @@
-package tui
+package viewer
 
 import (
 	"archive/tar"

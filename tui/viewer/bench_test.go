@@ -1,4 +1,4 @@
-package tui
+package viewer
 
 import (
 	"bufio"
@@ -140,7 +140,7 @@ func vtVmHWM() uint64 {
 
 // vtBenchDrive runs cmd and what follows from it, calling each(msg) before
 // the viewer sees a message.
-func vtBenchDrive(b *testing.B, v ViewerModel, cmd tea.Cmd, each func(tea.Msg)) ViewerModel {
+func vtBenchDrive(b *testing.B, v Model, cmd tea.Cmd, each func(tea.Msg)) Model {
 	queue := []tea.Cmd{cmd}
 	for len(queue) > 0 {
 		c := queue[0]
@@ -164,7 +164,7 @@ func vtBenchDrive(b *testing.B, v ViewerModel, cmd tea.Cmd, each func(tea.Msg)) 
 	return v
 }
 
-// BenchmarkViewerOpen200MiB times NewViewer+Init until the overview is
+// BenchmarkViewerOpen200MiB times New+Init until the overview is
 // ready (overview-ms) and until the outer listing is in (ns/op), and
 // reports the peak heap while doing so.
 func BenchmarkViewerOpen200MiB(b *testing.B) {
@@ -178,7 +178,7 @@ func BenchmarkViewerOpen200MiB(b *testing.B) {
 	b.SetBytes(st.Size())
 	for b.Loop() {
 		start := time.Now()
-		v := NewViewer(styles, ViewerOptions{Path: path, NodeNames: vtNames})
+		v := New(styles, Options{Path: path, NodeNames: vtNames})
 		v.SetSize(120, 40)
 		v = vtBenchDrive(b, v, v.Init(), func(msg tea.Msg) {
 			if _, ok := msg.(viewerHeadMsg); ok {
@@ -202,7 +202,7 @@ func BenchmarkViewerOpen200MiB(b *testing.B) {
 func BenchmarkViewerSearch200MiB(b *testing.B) {
 	path := vtBenchSysdump(b, vtBenchSize)
 	styles := style.New(true, true)
-	v := NewViewer(styles, ViewerOptions{Path: path, NodeNames: vtNames})
+	v := New(styles, Options{Path: path, NodeNames: vtNames})
 	v.SetSize(120, 40)
 	v = vtBenchDrive(b, v, v.Init(), nil)
 	runtime.GC()
