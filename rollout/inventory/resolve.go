@@ -27,19 +27,36 @@ func resolve(c *collector, raw *rawInventory, e *env) *Inventory {
 	} else if e.sshConfig != nil {
 		inv.SSHConfig = e.sshConfig.path
 	}
+	inv.Cluster = resolveCluster(c, raw)
+	var khLine int
+	inv.SSH, khLine = resolveSSH(c, raw, e)
+	inv.API = resolveAPI(c, raw, e)
+	inv.Paths = applyPaths(c, Paths{Binary: DefaultBinary, DataRoot: DefaultDataRoot, BackupDir: DefaultBackupDir}, raw.paths, "paths")
+	checkPathRelations(c, inv.Paths, raw.paths, "paths", raw.firstLine)
+	inv.Service = resolveService(c, raw)
+	inv.Gates = resolveGates(c, raw)
+	inv.nodes = resolveNodes(c, raw, inv, e)
+	// After the nodes are known, so the fix can name them.
+	checkKnownHosts(c, inv.SSH.KnownHosts, inv.nodes, khLine)
+	return inv
+}
 
-	// cluster
+func resolveCluster(c *collector, raw *rawInventory) string {
 	switch {
 	case !raw.cluster.set || raw.cluster.v == "":
 		c.add(raw.firstLine, "`cluster:` is missing: name the cluster (e.g. `cluster: prod-eu1`); it names the journal and the lock")
 	case !safeNameRE.MatchString(raw.cluster.v) || raw.cluster.v == "." || raw.cluster.v == "..":
 		c.add(raw.cluster.line, "cluster %q is not a safe directory name (it names $XDG_STATE_HOME/nwroll/<cluster>/): use up to 63 letters, digits, '.', '_' and '-', starting with a letter or digit", raw.cluster.v)
 	default:
-		inv.Cluster = raw.cluster.v
+		return raw.cluster.v
 	}
+	return ""
+}
 
-	// ssh
-	s := &inv.SSH
+// resolveSSH returns the ssh section with its defaults, and the line a
+// known_hosts problem is reported on.
+func resolveSSH(c *collector, raw *rawInventory, e *env) (SSHSettings, int) {
+	var s SSHSettings
 	s.User = e.localUser
 	if raw.ssh.user.set {
 		s.User = raw.ssh.user.v
@@ -50,25 +67,7 @@ func resolve(c *collector, raw *rawInventory, e *env) *Inventory {
 		s.Port = raw.ssh.port.v
 		checkPort(c, raw.ssh.port.line, "ssh.port", s.Port)
 	}
-	for i, f := range raw.ssh.identityFiles.v {
-		line := raw.ssh.identityFiles.line
-		if i < len(raw.ssh.identityLines) {
-			line = raw.ssh.identityLines[i]
-		}
-		p := e.localPath(f)
-		if f == "" {
-			c.add(line, "ssh.identity_files lists an empty path: remove it")
-			continue
-		}
-		if st, err := os.Stat(p); err != nil {
-			c.add(line, "identity file %s does not exist: fix the path, or remove it from ssh.identity_files (keys in the agent at $SSH_AUTH_SOCK are used too)", p)
-			continue
-		} else if st.IsDir() {
-			c.add(line, "identity file %s is a directory: name the private key file, e.g. ~/.ssh/id_ed25519", p)
-			continue
-		}
-		s.IdentityFiles = append(s.IdentityFiles, p)
-	}
+	s.IdentityFiles = identityFiles(c, raw, e)
 	khLine := raw.ssh.line
 	if khLine == 0 {
 		khLine = raw.firstLine
@@ -88,40 +87,64 @@ func resolve(c *collector, raw *rawInventory, e *env) *Inventory {
 			c.add(raw.ssh.jumpHost.line, "ssh.jump_host %q: %s", s.JumpHost, err)
 		}
 	}
+	return s, khLine
+}
 
-	// api
-	inv.API = API{Port: DefaultAPIPort, MetricsPort: DefaultMetricsPort, TokenEnv: DefaultTokenEnv}
+// identityFiles returns ssh.identity_files as local paths, each checked to be a file.
+func identityFiles(c *collector, raw *rawInventory, e *env) []string {
+	var files []string
+	for i, f := range raw.ssh.identityFiles.v {
+		line := raw.ssh.identityFiles.line
+		if i < len(raw.ssh.identityLines) {
+			line = raw.ssh.identityLines[i]
+		}
+		p := e.localPath(f)
+		if f == "" {
+			c.add(line, "ssh.identity_files lists an empty path: remove it")
+			continue
+		}
+		if st, err := os.Stat(p); err != nil {
+			c.add(line, "identity file %s does not exist: fix the path, or remove it from ssh.identity_files (keys in the agent at $SSH_AUTH_SOCK are used too)", p)
+			continue
+		} else if st.IsDir() {
+			c.add(line, "identity file %s is a directory: name the private key file, e.g. ~/.ssh/id_ed25519", p)
+			continue
+		}
+		files = append(files, p)
+	}
+	return files
+}
+
+func resolveAPI(c *collector, raw *rawInventory, e *env) API {
+	api := API{Port: DefaultAPIPort, MetricsPort: DefaultMetricsPort, TokenEnv: DefaultTokenEnv}
 	if raw.api.port.set {
-		inv.API.Port = raw.api.port.v
-		checkPort(c, raw.api.port.line, "api.port", inv.API.Port)
+		api.Port = raw.api.port.v
+		checkPort(c, raw.api.port.line, "api.port", api.Port)
 	}
 	if raw.api.metricsPort.set {
-		inv.API.MetricsPort = raw.api.metricsPort.v
-		checkPort(c, raw.api.metricsPort.line, "api.metrics_port", inv.API.MetricsPort)
+		api.MetricsPort = raw.api.metricsPort.v
+		checkPort(c, raw.api.metricsPort.line, "api.metrics_port", api.MetricsPort)
 	}
-	if raw.api.port.set && raw.api.metricsPort.set && inv.API.Port == inv.API.MetricsPort {
-		c.add(raw.api.metricsPort.line, "api.metrics_port is the same as api.port (%d): Neuwerk serves HTTPS on 8443 and metrics on 8080 by default", inv.API.Port)
+	if raw.api.port.set && raw.api.metricsPort.set && api.Port == api.MetricsPort {
+		c.add(raw.api.metricsPort.line, "api.metrics_port is the same as api.port (%d): Neuwerk serves HTTPS on 8443 and metrics on 8080 by default", api.Port)
 	}
 	if raw.api.caFile.set && raw.api.caFile.v != "" {
 		p := e.localPath(raw.api.caFile.v)
 		if st, err := os.Stat(p); err != nil || st.IsDir() {
 			c.add(raw.api.caFile.line, "api.ca_file %s does not exist: fix the path, or leave ca_file empty to fetch <data_root>/http-tls/ca.crt from the node over SSH", p)
 		}
-		inv.API.CAFile = p
+		api.CAFile = p
 	}
 	if raw.api.tokenEnv.set {
-		inv.API.TokenEnv = raw.api.tokenEnv.v
-		if !envNameRE.MatchString(inv.API.TokenEnv) {
-			c.add(raw.api.tokenEnv.line, "api.token_env %q is not an environment variable name: use letters, digits and '_' (default %s)", inv.API.TokenEnv, DefaultTokenEnv)
+		api.TokenEnv = raw.api.tokenEnv.v
+		if !envNameRE.MatchString(api.TokenEnv) {
+			c.add(raw.api.tokenEnv.line, "api.token_env %q is not an environment variable name: use letters, digits and '_' (default %s)", api.TokenEnv, DefaultTokenEnv)
 		}
 	}
+	return api
+}
 
-	// paths
-	inv.Paths = Paths{Binary: DefaultBinary, DataRoot: DefaultDataRoot, BackupDir: DefaultBackupDir}
-	inv.Paths = applyPaths(c, inv.Paths, raw.paths, "paths")
-	checkPathRelations(c, inv.Paths, raw.paths, "paths", raw.firstLine)
-
-	// service
+func resolveService(c *collector, raw *rawInventory) Service {
 	unit := DefaultUnit
 	if raw.service.unit.set {
 		unit = raw.service.unit.v
@@ -129,71 +152,78 @@ func resolve(c *collector, raw *rawInventory, e *env) *Inventory {
 			c.add(raw.service.unit.line, "service.unit %q is not a systemd unit name such as neuwerk.service", unit)
 		}
 	}
-	inv.Service = Service{
+	return Service{
 		Unit:     unit,
 		Stop:     serviceCmd(c, raw.service.stop, "service.stop", []string{"systemctl", "stop", unit}),
 		Start:    serviceCmd(c, raw.service.start, "service.start", []string{"systemctl", "start", unit}),
 		IsActive: serviceCmd(c, raw.service.isActive, "service.is_active", []string{"systemctl", "is-active", unit}),
 	}
+}
 
-	// gates
-	inv.Gates = Gates{Timeout: DefaultGateTimeout, Stabilisation: DefaultStabilisation}
+func resolveGates(c *collector, raw *rawInventory) Gates {
+	g := Gates{Timeout: DefaultGateTimeout, Stabilisation: DefaultStabilisation}
 	if raw.gates.timeout.set {
-		inv.Gates.Timeout = raw.gates.timeout.v
-		if inv.Gates.Timeout <= 0 {
+		g.Timeout = raw.gates.timeout.v
+		if g.Timeout <= 0 {
 			c.add(raw.gates.timeout.line, "gates.timeout must be positive, e.g. 5m")
 		}
 	}
 	if raw.gates.stabilisation.set {
-		inv.Gates.Stabilisation = raw.gates.stabilisation.v
-		if inv.Gates.Stabilisation < 0 {
+		g.Stabilisation = raw.gates.stabilisation.v
+		if g.Stabilisation < 0 {
 			c.add(raw.gates.stabilisation.line, "gates.stabilisation must not be negative, e.g. 15s")
 		}
 	}
-	if inv.Gates.Timeout > 0 && inv.Gates.Stabilisation >= inv.Gates.Timeout {
+	if g.Timeout > 0 && g.Stabilisation >= g.Timeout {
 		line := raw.gates.timeout.line
 		if line == 0 {
 			line = raw.gates.stabilisation.line
 		}
-		c.add(line, "gates.timeout (%s) must be longer than gates.stabilisation (%s), or no gate could ever pass: raise the timeout", inv.Gates.Timeout, inv.Gates.Stabilisation)
+		c.add(line, "gates.timeout (%s) must be longer than gates.stabilisation (%s), or no gate could ever pass: raise the timeout", g.Timeout, g.Stabilisation)
 	}
+	return g
+}
 
-	// known_hosts (after the nodes are known, so the fix can name them)
-	defer func() {
-		st, err := os.Stat(s.KnownHosts)
-		if err == nil && !st.IsDir() {
-			return
+// checkKnownHosts reports a missing known_hosts file, with the commands that
+// would fill it for the first nodes.
+func checkKnownHosts(c *collector, knownHosts string, nodes []Node, line int) {
+	st, err := os.Stat(knownHosts)
+	if err == nil && !st.IsDir() {
+		return
+	}
+	var fixes []string
+	for i, n := range nodes {
+		if i == 3 {
+			fixes = append(fixes, "  ...")
+			break
 		}
-		var fixes []string
-		for i, n := range inv.nodes {
-			if i == 3 {
-				fixes = append(fixes, "  ...")
-				break
-			}
-			fixes = append(fixes, fmt.Sprintf("  ssh-keyscan -p %d %s >> %s", n.SSHPort, n.Host, s.KnownHosts))
-		}
-		if len(fixes) == 0 {
-			fixes = []string{fmt.Sprintf("  ssh-keyscan -p PORT HOST >> %s", s.KnownHosts)}
-		}
-		what := "does not exist"
-		if err == nil {
-			what = "is a directory"
-		}
-		c.add(khLine, "known_hosts file %s %s: nwroll checks every host key strictly and never trusts a key on first use. "+
-			"Verify each node's host key fingerprint out of band (on the node: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then add it:\n%s\n"+
-			"and check what was added with `ssh-keygen -lf %s`; or point ssh.known_hosts at the file that holds them",
-			s.KnownHosts, what, strings.Join(fixes, "\n"), s.KnownHosts)
-	}()
+		fixes = append(fixes, fmt.Sprintf("  ssh-keyscan -p %d %s >> %s", n.SSHPort, n.Host, knownHosts))
+	}
+	if len(fixes) == 0 {
+		fixes = []string{fmt.Sprintf("  ssh-keyscan -p PORT HOST >> %s", knownHosts)}
+	}
+	what := "does not exist"
+	if err == nil {
+		what = "is a directory"
+	}
+	c.add(line, "known_hosts file %s %s: nwroll checks every host key strictly and never trusts a key on first use. "+
+		"Verify each node's host key fingerprint out of band (on the node: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then add it:\n%s\n"+
+		"and check what was added with `ssh-keygen -lf %s`; or point ssh.known_hosts at the file that holds them",
+		knownHosts, what, strings.Join(fixes, "\n"), knownHosts)
+}
 
-	// nodes
+// resolveNodes resolves each node, refusing a name, SSH address or API
+// address that an earlier node already has.
+func resolveNodes(c *collector, raw *rawInventory, inv *Inventory, e *env) []Node {
 	if !raw.nodesField.set || len(raw.nodes) == 0 {
 		line := raw.nodesField.line
 		if line == 0 {
 			line = raw.firstLine
 		}
 		c.add(line, "no nodes: list at least one under `nodes:` (`- name: fw-a` / `  host: 10.0.1.11`)")
-		return inv
+		return nil
 	}
+	var nodes []Node
 	names := map[string]int{}
 	addrs := map[string]string{}
 	apis := map[string]string{}
@@ -219,24 +249,15 @@ func resolve(c *collector, raw *rawInventory, e *env) *Inventory {
 			c.add(rn.line, "node %s has the API address %s, as node %s does: set api_host to each node's own management IP", n.Name, n.APIURL, other)
 		}
 		apis[n.APIURL] = n.Name
-		inv.nodes = append(inv.nodes, n)
+		nodes = append(nodes, n)
 	}
-	return inv
+	return nodes
 }
 
 func resolveNode(c *collector, rn rawNode, raw *rawInventory, inv *Inventory, e *env) (Node, bool) {
-	ok := true
 	n := Node{Line: rn.line}
-	switch {
-	case !rn.name.set || rn.name.v == "":
-		c.add(rn.line, "%s has no name: add `name: fw-a` (a short name used in messages, the journal and the lock)", rn.label)
-		ok = false
-	case !safeNameRE.MatchString(rn.name.v):
-		c.add(rn.name.line, "node name %q is not safe in file names: use up to 63 letters, digits, '.', '_' and '-'", rn.name.v)
-		ok = false
-	default:
-		n.Name = rn.name.v
-	}
+	var ok bool
+	n.Name, ok = nodeName(c, rn)
 	if !rn.host.set || rn.host.v == "" {
 		c.add(rn.line, "%s has no host: add `host: <IP or ssh_config alias>`", rn.label)
 		return n, false
@@ -247,136 +268,196 @@ func resolveNode(c *collector, rn rawNode, raw *rawInventory, inv *Inventory, e 
 		return n, false
 	}
 	n.Alias = alias
-	sc := e.sshConfig
-
-	// HostName from ssh_config.
-	n.Host = alias
-	if hn := sc.get(alias, "HostName"); hn != "" {
-		hn = e.expandTokens(hn, alias, alias, "", "")
-		if msg := checkHost(hn); msg != "" {
-			c.add(rn.host.line, "%s: ssh_config %s gives HostName %q for %s, which %s", rn.label, sc.path, hn, alias, msg)
-			ok = false
-		} else {
-			n.Host = hn
-		}
-	}
-
-	// Port: node, ssh section, ssh_config, default.
-	switch {
-	case rn.sshPort.set:
-		n.SSHPort = rn.sshPort.v
-		checkPort(c, rn.sshPort.line, rn.label+": ssh_port", n.SSHPort)
-	case raw.ssh.port.set:
-		n.SSHPort = inv.SSH.Port
-	default:
-		n.SSHPort = DefaultSSHPort
-		if p := sc.get(alias, "Port"); p != "" {
-			v, err := strconv.Atoi(p)
-			if err != nil || v < 1 || v > 65535 {
-				c.add(rn.host.line, "%s: ssh_config %s gives Port %q for %s, which is not a port (1-65535): fix it there, or set ssh_port on the node", rn.label, sc.path, p, alias)
-				ok = false
-			} else {
-				n.SSHPort = v
-			}
-		}
-	}
-
-	// User: node, ssh section, ssh_config, $USER.
-	switch {
-	case rn.user.set:
-		n.User = rn.user.v
-		checkUser(c, rn.user.line, rn.label+": user", n.User)
-	case raw.ssh.user.set:
-		n.User = inv.SSH.User
-	default:
-		n.User = inv.SSH.User
-		if u := sc.get(alias, "User"); u != "" {
-			n.User = e.expandTokens(u, alias, n.Host, "", strconv.Itoa(n.SSHPort))
-		}
-	}
-	if n.User == "" {
-		c.add(rn.line, "%s: no SSH user: $USER is not set; set ssh.user (or user: on the node)", rn.label)
-		ok = false
-	}
-
-	// Identity files: the inventory's, then ssh_config's that exist.
-	n.IdentityFiles = append([]string(nil), inv.SSH.IdentityFiles...)
-	for _, f := range sc.getAll(alias, "IdentityFile") {
-		if strings.EqualFold(f, "none") {
-			continue
-		}
-		p := e.localPath(e.expandTokens(f, alias, n.Host, n.User, strconv.Itoa(n.SSHPort)))
-		if st, err := os.Stat(p); err != nil || st.IsDir() || contains(n.IdentityFiles, p) {
-			continue // OpenSSH skips a missing IdentityFile too
-		}
-		n.IdentityFiles = append(n.IdentityFiles, p)
-	}
+	r := &nodeResolver{c: c, rn: rn, raw: raw, inv: inv, e: e, sc: e.sshConfig, alias: alias, ok: ok}
+	n.Host = r.hostName()
+	n.SSHPort = r.sshPort()
+	n.User = r.user(n.Host, n.SSHPort)
+	n.IdentityFiles = r.identityFiles(n.Host, n.User, n.SSHPort)
 	n.KnownHosts = inv.SSH.KnownHosts
 	n.Sudo = inv.SSH.Sudo
-
-	// Jump hosts: node, ssh section, ssh_config ProxyJump.
-	spec, specLine, specFrom := "", rn.line, ""
-	switch {
-	case rn.jumpHost.set:
-		spec, specLine, specFrom = rn.jumpHost.v, rn.jumpHost.line, rn.label+": jump_host"
-	case raw.ssh.jumpHost.set:
-		spec, specLine, specFrom = inv.SSH.JumpHost, raw.ssh.jumpHost.line, "ssh.jump_host"
-	default:
-		if pj := sc.get(alias, "ProxyJump"); pj != "" {
-			spec, specLine, specFrom = pj, rn.host.line, fmt.Sprintf("ssh_config %s ProxyJump for %s", sc.path, alias)
-		}
-	}
-	if spec != "" {
-		hops, msg := parseJumpSpec(spec)
-		switch {
-		case msg != "" && specFrom != "ssh.jump_host": // ssh.jump_host was reported once already
-			c.add(specLine, "%s %q: %s", specFrom, spec, msg)
-			ok = false
-		case msg != "":
-			ok = false
-		}
-		for _, h := range hops {
-			j := Jump{User: h.user, Host: h.host, Port: h.port}
-			if hn := sc.get(h.host, "HostName"); hn != "" && checkHost(hn) == "" {
-				j.Host = e.expandTokens(hn, h.host, h.host, "", "")
-			}
-			if j.Port == 0 {
-				j.Port = DefaultSSHPort
-				if p, err := strconv.Atoi(sc.get(h.host, "Port")); err == nil && p > 0 && p < 65536 {
-					j.Port = p
-				}
-			}
-			if j.User == "" {
-				j.User = sc.get(h.host, "User")
-			}
-			if j.User == "" {
-				j.User = inv.SSH.User
-			}
-			n.Jump = append(n.Jump, j)
-		}
-	}
-
-	// API host: must be an IP (facts §1, §12).
-	switch {
-	case rn.apiHost.set && rn.apiHost.v != "":
-		if net.ParseIP(rn.apiHost.v) == nil {
-			c.add(rn.apiHost.line, "%s: api_host %q is not an IP address: Neuwerk's API certificates carry IP SANs only, so name the node's management IP", rn.label, rn.apiHost.v)
-			ok = false
-		}
-		n.APIHost = rn.apiHost.v
-	case net.ParseIP(n.Host) != nil:
-		n.APIHost = n.Host
-	default:
-		c.add(rn.host.line, "%s: host %q is not an IP address, and the API is reached by IP (Neuwerk's certificates carry IP SANs only): add `api_host: <the node's management IP>` to the node", rn.label, n.Host)
-		ok = false
-	}
+	n.Jump = r.jumps()
+	n.APIHost = r.apiHost(n.Host)
 	n.APIURL = (&url.URL{Scheme: "https", Host: net.JoinHostPort(n.APIHost, strconv.Itoa(inv.API.Port))}).String()
 	n.MetricsURL = (&url.URL{Scheme: "http", Host: net.JoinHostPort(n.APIHost, strconv.Itoa(inv.API.MetricsPort))}).String()
 
 	// Paths: node over inventory-wide.
 	n.Paths = applyPaths(c, inv.Paths, rn.paths, rn.label+": paths")
 	checkPathRelations(c, n.Paths, rn.paths, rn.label+": paths", rn.line)
-	return n, ok
+	return n, r.ok
+}
+
+func nodeName(c *collector, rn rawNode) (string, bool) {
+	switch {
+	case !rn.name.set || rn.name.v == "":
+		c.add(rn.line, "%s has no name: add `name: fw-a` (a short name used in messages, the journal and the lock)", rn.label)
+		return "", false
+	case !safeNameRE.MatchString(rn.name.v):
+		c.add(rn.name.line, "node name %q is not safe in file names: use up to 63 letters, digits, '.', '_' and '-'", rn.name.v)
+		return "", false
+	}
+	return rn.name.v, true
+}
+
+// nodeResolver settles one node's connection settings from the node entry,
+// the inventory-wide sections and ssh_config, in that order of precedence.
+// Each problem is reported and clears ok.
+type nodeResolver struct {
+	c     *collector
+	rn    rawNode
+	raw   *rawInventory
+	inv   *Inventory
+	e     *env
+	sc    *sshConfig
+	alias string
+	ok    bool
+}
+
+// hostName is ssh_config's HostName for the alias, or the alias.
+func (r *nodeResolver) hostName() string {
+	hn := r.sc.get(r.alias, "HostName")
+	if hn == "" {
+		return r.alias
+	}
+	hn = r.e.expandTokens(hn, r.alias, r.alias, "", "")
+	if msg := checkHost(hn); msg != "" {
+		r.c.add(r.rn.host.line, "%s: ssh_config %s gives HostName %q for %s, which %s", r.rn.label, r.sc.path, hn, r.alias, msg)
+		r.ok = false
+		return r.alias
+	}
+	return hn
+}
+
+// sshPort: node, ssh section, ssh_config, default.
+func (r *nodeResolver) sshPort() int {
+	rn := r.rn
+	switch {
+	case rn.sshPort.set:
+		checkPort(r.c, rn.sshPort.line, rn.label+": ssh_port", rn.sshPort.v)
+		return rn.sshPort.v
+	case r.raw.ssh.port.set:
+		return r.inv.SSH.Port
+	}
+	p := r.sc.get(r.alias, "Port")
+	if p == "" {
+		return DefaultSSHPort
+	}
+	v, err := strconv.Atoi(p)
+	if err != nil || v < 1 || v > 65535 {
+		r.c.add(rn.host.line, "%s: ssh_config %s gives Port %q for %s, which is not a port (1-65535): fix it there, or set ssh_port on the node", rn.label, r.sc.path, p, r.alias)
+		r.ok = false
+		return DefaultSSHPort
+	}
+	return v
+}
+
+// user: node, ssh section, ssh_config, $USER.
+func (r *nodeResolver) user(host string, port int) string {
+	rn := r.rn
+	var u string
+	switch {
+	case rn.user.set:
+		u = rn.user.v
+		checkUser(r.c, rn.user.line, rn.label+": user", u)
+	case r.raw.ssh.user.set:
+		u = r.inv.SSH.User
+	default:
+		u = r.inv.SSH.User
+		if cu := r.sc.get(r.alias, "User"); cu != "" {
+			u = r.e.expandTokens(cu, r.alias, host, "", strconv.Itoa(port))
+		}
+	}
+	if u == "" {
+		r.c.add(rn.line, "%s: no SSH user: $USER is not set; set ssh.user (or user: on the node)", rn.label)
+		r.ok = false
+	}
+	return u
+}
+
+// identityFiles: the inventory's, then ssh_config's that exist.
+func (r *nodeResolver) identityFiles(host, user string, port int) []string {
+	files := append([]string(nil), r.inv.SSH.IdentityFiles...)
+	for _, f := range r.sc.getAll(r.alias, "IdentityFile") {
+		if strings.EqualFold(f, "none") {
+			continue
+		}
+		p := r.e.localPath(r.e.expandTokens(f, r.alias, host, user, strconv.Itoa(port)))
+		if st, err := os.Stat(p); err != nil || st.IsDir() || contains(files, p) {
+			continue // OpenSSH skips a missing IdentityFile too
+		}
+		files = append(files, p)
+	}
+	return files
+}
+
+// jumps: node, ssh section, ssh_config ProxyJump.
+func (r *nodeResolver) jumps() []Jump {
+	rn := r.rn
+	spec, specLine, specFrom := "", rn.line, ""
+	switch {
+	case rn.jumpHost.set:
+		spec, specLine, specFrom = rn.jumpHost.v, rn.jumpHost.line, rn.label+": jump_host"
+	case r.raw.ssh.jumpHost.set:
+		spec, specLine, specFrom = r.inv.SSH.JumpHost, r.raw.ssh.jumpHost.line, "ssh.jump_host"
+	default:
+		if pj := r.sc.get(r.alias, "ProxyJump"); pj != "" {
+			spec, specLine, specFrom = pj, rn.host.line, fmt.Sprintf("ssh_config %s ProxyJump for %s", r.sc.path, r.alias)
+		}
+	}
+	if spec == "" {
+		return nil
+	}
+	hops, msg := parseJumpSpec(spec)
+	switch {
+	case msg != "" && specFrom != "ssh.jump_host": // ssh.jump_host was reported once already
+		r.c.add(specLine, "%s %q: %s", specFrom, spec, msg)
+		r.ok = false
+	case msg != "":
+		r.ok = false
+	}
+	var jumps []Jump
+	for _, h := range hops {
+		jumps = append(jumps, r.jump(h))
+	}
+	return jumps
+}
+
+// jump fills in a hop's host, port and user from ssh_config, as OpenSSH would.
+func (r *nodeResolver) jump(h jumpHop) Jump {
+	j := Jump{User: h.user, Host: h.host, Port: h.port}
+	if hn := r.sc.get(h.host, "HostName"); hn != "" && checkHost(hn) == "" {
+		j.Host = r.e.expandTokens(hn, h.host, h.host, "", "")
+	}
+	if j.Port == 0 {
+		j.Port = DefaultSSHPort
+		if p, err := strconv.Atoi(r.sc.get(h.host, "Port")); err == nil && p > 0 && p < 65536 {
+			j.Port = p
+		}
+	}
+	if j.User == "" {
+		j.User = r.sc.get(h.host, "User")
+	}
+	if j.User == "" {
+		j.User = r.inv.SSH.User
+	}
+	return j
+}
+
+// apiHost must be an IP (facts §1, §12).
+func (r *nodeResolver) apiHost(host string) string {
+	rn := r.rn
+	switch {
+	case rn.apiHost.set && rn.apiHost.v != "":
+		if net.ParseIP(rn.apiHost.v) == nil {
+			r.c.add(rn.apiHost.line, "%s: api_host %q is not an IP address: Neuwerk's API certificates carry IP SANs only, so name the node's management IP", rn.label, rn.apiHost.v)
+			r.ok = false
+		}
+		return rn.apiHost.v
+	case net.ParseIP(host) != nil:
+		return host
+	}
+	r.c.add(rn.host.line, "%s: host %q is not an IP address, and the API is reached by IP (Neuwerk's certificates carry IP SANs only): add `api_host: <the node's management IP>` to the node", rn.label, host)
+	r.ok = false
+	return ""
 }
 
 func checkPort(c *collector, line int, name string, p int) {
