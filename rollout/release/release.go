@@ -452,10 +452,6 @@ func Clip(s string) string {
 // duplicates, and absurd sizes. Files are written through an os.Root, so
 // nothing can land outside dir.
 func releaseExtract(src, dir string) error {
-	refuse := func(name, problem string) error {
-		return &Error{Source: src, File: name, Problem: problem,
-			Fix: "a release archive holds only plain files and directories under one top-level directory; " + releaseFix}
-	}
 	f, err := os.Open(src)
 	if err != nil {
 		return &Error{Source: src, Problem: "cannot be read: " + releaseErrText(err), Fix: releaseFix}
@@ -471,11 +467,10 @@ func releaseExtract(src, dir string) error {
 		return err
 	}
 	defer root.Close()
-	tr := tar.NewReader(zr)
-	var total int64
+	x := &archiveExtractor{src: src, root: root, tr: tar.NewReader(zr)}
 	entries := 0
 	for {
-		hdr, err := tr.Next()
+		hdr, err := x.tr.Next()
 		if err == io.EOF {
 			break
 		}
@@ -484,82 +479,119 @@ func releaseExtract(src, dir string) error {
 		}
 		entries++
 		if entries > releaseMaxEntries {
-			return refuse("", fmt.Sprintf("holds more than %d entries", releaseMaxEntries))
+			return x.refuse("", fmt.Sprintf("holds more than %d entries", releaseMaxEntries))
 		}
-		if len(hdr.Name) > releaseMaxNameLen {
-			return refuse(Clip(hdr.Name), "has an absurdly long name")
-		}
-		if hdr.Typeflag == tar.TypeXGlobalHeader {
-			continue
-		}
-		name := hdr.Name
-		if strings.HasPrefix(name, "/") {
-			return refuse(name, "is an absolute path")
-		}
-		isDir := hdr.Typeflag == tar.TypeDir
-		if isDir {
-			name = strings.TrimSuffix(name, "/")
-			if name == "." || name == "" {
-				continue
-			}
-		}
-		for _, part := range strings.Split(name, "/") {
-			if part == ".." {
-				return refuse(name, "climbs out of the release with ..")
-			}
-		}
-		clean, ok := releaseCleanRel(name)
-		if !ok {
-			return refuse(name, "is not a usable relative name")
-		}
-		switch hdr.Typeflag {
-		case tar.TypeDir:
-			if err := root.MkdirAll(clean, 0o700); err != nil {
-				return refuse(clean, "cannot be created: "+releaseErrText(err))
-			}
-		case tar.TypeReg, '\x00':
-			if hdr.Size < 0 || hdr.Size > releaseMaxArchiveFile {
-				return refuse(clean, fmt.Sprintf("has an absurd size of %d bytes (limit %d)", hdr.Size, releaseMaxArchiveFile))
-			}
-			total += hdr.Size
-			if total > releaseMaxArchiveSum {
-				return refuse(clean, fmt.Sprintf("brings the archive past %d bytes unpacked", releaseMaxArchiveSum))
-			}
-			if d := path.Dir(clean); d != "." {
-				if err := root.MkdirAll(d, 0o700); err != nil {
-					return refuse(clean, "cannot be created: "+releaseErrText(err))
-				}
-			}
-			mode := os.FileMode(0o600)
-			if hdr.Mode&0o111 != 0 {
-				mode = 0o700
-			}
-			out, err := root.OpenFile(clean, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-			if err != nil {
-				if errors.Is(err, fs.ErrExist) {
-					return refuse(clean, "appears twice in the archive")
-				}
-				return refuse(clean, "cannot be created: "+releaseErrText(err))
-			}
-			n, err := io.Copy(out, io.LimitReader(tr, hdr.Size+1))
-			cerr := out.Close()
-			if err != nil {
-				return &Error{Source: src, File: clean, Problem: "cannot be extracted: the archive is truncated or damaged (" + err.Error() + ")", Fix: releaseFix}
-			}
-			if cerr != nil {
-				return cerr
-			}
-			if n != hdr.Size {
-				return refuse(clean, fmt.Sprintf("is %d bytes but its header says %d", n, hdr.Size))
-			}
-		case tar.TypeSymlink, tar.TypeLink:
-			return refuse(clean, "is a link (to "+hdr.Linkname+"); links are not accepted in a release archive")
-		default:
-			return refuse(clean, fmt.Sprintf("is not a plain file or directory (tar type %q)", hdr.Typeflag))
+		if err := x.extract(hdr); err != nil {
+			return err
 		}
 	}
 	if entries == 0 {
 		return &Error{Source: src, Problem: "is an empty archive", Fix: releaseFix}
+	}
+	return nil
+}
+
+// archiveExtractor writes a release archive's entries below root, keeping
+// count of the bytes unpacked so far.
+type archiveExtractor struct {
+	src   string
+	root  *os.Root
+	tr    *tar.Reader
+	total int64
+}
+
+func (x *archiveExtractor) refuse(name, problem string) error {
+	return &Error{Source: x.src, File: name, Problem: problem,
+		Fix: "a release archive holds only plain files and directories under one top-level directory; " + releaseFix}
+}
+
+// extract writes one entry: a directory or a plain file; anything else is refused.
+func (x *archiveExtractor) extract(hdr *tar.Header) error {
+	if len(hdr.Name) > releaseMaxNameLen {
+		return x.refuse(Clip(hdr.Name), "has an absurdly long name")
+	}
+	if hdr.Typeflag == tar.TypeXGlobalHeader {
+		return nil
+	}
+	clean, skip, err := x.entryName(hdr)
+	if err != nil || skip {
+		return err
+	}
+	switch hdr.Typeflag {
+	case tar.TypeDir:
+		if err := x.root.MkdirAll(clean, 0o700); err != nil {
+			return x.refuse(clean, "cannot be created: "+releaseErrText(err))
+		}
+		return nil
+	case tar.TypeReg, '\x00':
+		return x.writeFile(hdr, clean)
+	case tar.TypeSymlink, tar.TypeLink:
+		return x.refuse(clean, "is a link (to "+hdr.Linkname+"); links are not accepted in a release archive")
+	default:
+		return x.refuse(clean, fmt.Sprintf("is not a plain file or directory (tar type %q)", hdr.Typeflag))
+	}
+}
+
+// entryName returns the entry's clean relative name, refusing absolute and
+// climbing names; skip is set for the archive's top directory itself.
+func (x *archiveExtractor) entryName(hdr *tar.Header) (clean string, skip bool, err error) {
+	name := hdr.Name
+	if strings.HasPrefix(name, "/") {
+		return "", false, x.refuse(name, "is an absolute path")
+	}
+	if hdr.Typeflag == tar.TypeDir {
+		name = strings.TrimSuffix(name, "/")
+		if name == "." || name == "" {
+			return "", true, nil
+		}
+	}
+	for _, part := range strings.Split(name, "/") {
+		if part == ".." {
+			return "", false, x.refuse(name, "climbs out of the release with ..")
+		}
+	}
+	clean, ok := releaseCleanRel(name)
+	if !ok {
+		return "", false, x.refuse(name, "is not a usable relative name")
+	}
+	return clean, false, nil
+}
+
+// writeFile creates a plain file, once, with exactly the size its header gives.
+func (x *archiveExtractor) writeFile(hdr *tar.Header, clean string) error {
+	if hdr.Size < 0 || hdr.Size > releaseMaxArchiveFile {
+		return x.refuse(clean, fmt.Sprintf("has an absurd size of %d bytes (limit %d)", hdr.Size, releaseMaxArchiveFile))
+	}
+	x.total += hdr.Size
+	if x.total > releaseMaxArchiveSum {
+		return x.refuse(clean, fmt.Sprintf("brings the archive past %d bytes unpacked", releaseMaxArchiveSum))
+	}
+	if d := path.Dir(clean); d != "." {
+		if err := x.root.MkdirAll(d, 0o700); err != nil {
+			return x.refuse(clean, "cannot be created: "+releaseErrText(err))
+		}
+	}
+	mode := os.FileMode(0o600)
+	if hdr.Mode&0o111 != 0 {
+		mode = 0o700
+	}
+	out, err := x.root.OpenFile(clean, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return x.refuse(clean, "appears twice in the archive")
+		}
+		return x.refuse(clean, "cannot be created: "+releaseErrText(err))
+	}
+	n, err := io.Copy(out, io.LimitReader(x.tr, hdr.Size+1))
+	cerr := out.Close()
+	if err != nil {
+		return &Error{Source: x.src, File: clean, Problem: "cannot be extracted: the archive is truncated or damaged (" + err.Error() + ")", Fix: releaseFix}
+	}
+	if cerr != nil {
+		return cerr
+	}
+	if n != hdr.Size {
+		return x.refuse(clean, fmt.Sprintf("is %d bytes but its header says %d", n, hdr.Size))
 	}
 	return nil
 }
