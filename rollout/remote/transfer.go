@@ -69,19 +69,11 @@ func (r *sshRemote) Upload(ctx context.Context, localPath, remotePath string, mo
 	if want != "" && !isHexSHA256(want) {
 		return fmt.Errorf("upload %s: expected sha256 %q is not 64 hex digits", localPath, wantSHA256)
 	}
-	src, err := os.Open(localPath)
-	if err != nil {
-		return fmt.Errorf("upload to node %s: %w", r.node.Name, err)
-	}
-	defer src.Close()
-	st, err := src.Stat()
+	src, total, err := r.openUploadSource(localPath)
 	if err != nil {
 		return err
 	}
-	if !st.Mode().IsRegular() {
-		return fmt.Errorf("upload to node %s: %s is not a regular file", r.node.Name, localPath)
-	}
-	total := st.Size()
+	defer src.Close()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -92,55 +84,22 @@ func (r *sshRemote) Upload(ctx context.Context, localPath, remotePath string, mo
 	}
 	defer closeSFTP()
 	dir, base := path.Split(remotePath)
-	tmp := tempName(path.Clean(dir), base)
-	op := fmt.Sprintf("upload %s to %s", localPath, remotePath)
+	u := &upload{r: r, ctx: ctx, sc: sc, localPath: localPath, tmp: tempName(path.Clean(dir), base),
+		op: fmt.Sprintf("upload %s to %s", localPath, remotePath)}
 
 	// From here on, any failure removes the temporary file.
-	created := false
 	defer func() {
-		if err == nil || !created {
+		if err == nil || !u.created {
 			return
 		}
-		if cerr := r.removeTemp(ctx, tmp); cerr != nil {
-			err = fmt.Errorf("%w (and the temporary file %s could not be removed: %v)", err, tmp, cerr)
+		if cerr := r.removeTemp(ctx, u.tmp); cerr != nil {
+			err = fmt.Errorf("%w (and the temporary file %s could not be removed: %v)", err, u.tmp, cerr)
 		}
 	}()
-	fail := func(e error) error {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return &TransportError{Node: r.node.Name, Op: op, Err: e}
-	}
-
-	f, err := sc.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	local, err := u.send(src, total, progress)
 	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("node %s: create %s: %w (does the directory exist, and can %s write to it?)", r.node.Name, tmp, err, r.node.User)
+		return err
 	}
-	created = true
-	// Private until verified; the final mode is set just before the rename.
-	_ = f.Chmod(0o600)
-	h := sha256.New()
-	rd := &uploadReader{ctx: ctx, r: src, h: h, total: total, progress: progress}
-	n, err := f.ReadFromWithConcurrency(rd, sftpConcurrency)
-	if err != nil {
-		f.Close()
-		return fail(err)
-	}
-	if n != total {
-		f.Close()
-		return fail(fmt.Errorf("sent %d of %d bytes (did %s change while it was read?)", n, total, localPath))
-	}
-	if err := f.Sync(); err != nil && !isUnsupported(err) {
-		f.Close()
-		return fail(fmt.Errorf("fsync: %w", err))
-	}
-	if err := f.Close(); err != nil {
-		return fail(fmt.Errorf("close: %w", err))
-	}
-	local := hex.EncodeToString(h.Sum(nil))
 	if want != "" && local != want {
 		return fmt.Errorf("upload %s to node %s: the local file's sha256 is %s, not the expected %s: the release on this machine is damaged or not the one meant; nothing was installed",
 			localPath, r.node.Name, local, want)
@@ -148,30 +107,114 @@ func (r *sshRemote) Upload(ctx context.Context, localPath, remotePath string, mo
 	if want == "" {
 		want = local
 	}
+	if err := u.verifyOnNode(want); err != nil {
+		return err
+	}
+	if err := u.install(remotePath, mode); err != nil {
+		return err
+	}
+	if progress != nil {
+		progress(total, total)
+	}
+	return nil
+}
 
-	// Verify on the node, with the node's own sha256sum.
-	got, err := r.remoteSHA256(ctx, tmp)
+// openUploadSource opens the local file to upload and returns its size.
+func (r *sshRemote) openUploadSource(localPath string) (*os.File, int64, error) {
+	src, err := os.Open(localPath)
 	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
+		return nil, 0, fmt.Errorf("upload to node %s: %w", r.node.Name, err)
+	}
+	st, err := src.Stat()
+	if err != nil {
+		src.Close()
+		return nil, 0, err
+	}
+	if !st.Mode().IsRegular() {
+		src.Close()
+		return nil, 0, fmt.Errorf("upload to node %s: %s is not a regular file", r.node.Name, localPath)
+	}
+	return src, st.Size(), nil
+}
+
+// upload is one file on its way to a node: written to a temporary name,
+// verified there, then renamed into place.
+type upload struct {
+	r         *sshRemote
+	ctx       context.Context
+	sc        *sftp.Client
+	localPath string
+	tmp       string
+	op        string
+	created   bool // the temporary file exists on the node
+}
+
+func (u *upload) fail(e error) error {
+	if u.ctx.Err() != nil {
+		return u.ctx.Err()
+	}
+	return &TransportError{Node: u.r.node.Name, Op: u.op, Err: e}
+}
+
+// send writes src to the temporary file and returns the sha256 of what it sent.
+func (u *upload) send(src io.Reader, total int64, progress func(done, total int64)) (string, error) {
+	f, err := u.sc.OpenFile(u.tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	if err != nil {
+		if u.ctx.Err() != nil {
+			return "", u.ctx.Err()
+		}
+		return "", fmt.Errorf("node %s: create %s: %w (does the directory exist, and can %s write to it?)", u.r.node.Name, u.tmp, err, u.r.node.User)
+	}
+	u.created = true
+	// Private until verified; the final mode is set just before the rename.
+	_ = f.Chmod(0o600)
+	h := sha256.New()
+	rd := &uploadReader{ctx: u.ctx, r: src, h: h, total: total, progress: progress}
+	n, err := f.ReadFromWithConcurrency(rd, sftpConcurrency)
+	if err != nil {
+		f.Close()
+		return "", u.fail(err)
+	}
+	if n != total {
+		f.Close()
+		return "", u.fail(fmt.Errorf("sent %d of %d bytes (did %s change while it was read?)", n, total, u.localPath))
+	}
+	if err := f.Sync(); err != nil && !isUnsupported(err) {
+		f.Close()
+		return "", u.fail(fmt.Errorf("fsync: %w", err))
+	}
+	if err := f.Close(); err != nil {
+		return "", u.fail(fmt.Errorf("close: %w", err))
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// verifyOnNode checks the temporary file with the node's own sha256sum.
+func (u *upload) verifyOnNode(want string) error {
+	got, err := u.r.remoteSHA256(u.ctx, u.tmp)
+	if err != nil {
+		if u.ctx.Err() != nil {
+			return u.ctx.Err()
 		}
 		return err
 	}
 	if got != want {
 		return fmt.Errorf("upload %s to node %s: the node's copy has sha256 %s, want %s: the transfer was corrupted; nothing was installed (try again)",
-			localPath, r.node.Name, got, want)
+			u.localPath, u.r.node.Name, got, want)
 	}
-	if err := sc.Chmod(tmp, mode.Perm()); err != nil {
-		return fail(fmt.Errorf("chmod %o %s: %w", mode.Perm(), tmp, err))
+	return nil
+}
+
+// install gives the verified file its mode and renames it into place.
+func (u *upload) install(remotePath string, mode os.FileMode) error {
+	if err := u.sc.Chmod(u.tmp, mode.Perm()); err != nil {
+		return u.fail(fmt.Errorf("chmod %o %s: %w", mode.Perm(), u.tmp, err))
 	}
-	if err := ctx.Err(); err != nil {
+	if err := u.ctx.Err(); err != nil {
 		return err
 	}
-	if err := sc.PosixRename(tmp, remotePath); err != nil {
-		return fail(fmt.Errorf("rename %s to %s: %w", tmp, remotePath, err))
-	}
-	if progress != nil {
-		progress(total, total)
+	if err := u.sc.PosixRename(u.tmp, remotePath); err != nil {
+		return u.fail(fmt.Errorf("rename %s to %s: %w", u.tmp, remotePath, err))
 	}
 	return nil
 }
