@@ -147,13 +147,7 @@ func (x *Executor) Connect(ctx context.Context) error {
 	connected := x.connected
 	x.mu.Unlock()
 	if connected {
-		return x.ForEach(x.NodeNames(), func(name string) error {
-			n, _ := x.node(name)
-			if _, err := x.cfg.Dialer.Dial(ctx, n); err != nil {
-				return &runbook.ExitError{Code: runbook.ExitRefused, Err: err}
-			}
-			return nil
-		})
+		return x.recheckSSH(ctx)
 	}
 
 	fetchCA := x.inv.API.CAFile == ""
@@ -164,6 +158,48 @@ func (x *Executor) Connect(ctx context.Context) error {
 	} else {
 		mintErr <- nil
 	}
+	res, err := x.readNodes(ctx, fetchCA)
+	merr := <-mintErr
+	if err != nil {
+		return &runbook.ExitError{Code: runbook.ExitRefused, Err: err}
+	}
+	if merr != nil {
+		return &runbook.ExitError{Code: runbook.ExitRefused, Err: merr}
+	}
+	if err := x.checkDistinctNodeIDs(res); err != nil {
+		return err
+	}
+	caPEM, caSource, err := x.apiCA(res, fetchCA)
+	if err != nil {
+		return err
+	}
+	x.storeFound(res, caPEM, caSource)
+	if err := x.buildClients(); err != nil {
+		return err
+	}
+	if err := x.verifyAPI(ctx); err != nil {
+		return err
+	}
+	x.mu.Lock()
+	x.connected = true
+	x.mu.Unlock()
+	return nil
+}
+
+// recheckSSH dials every node again, for a Connect after the first.
+func (x *Executor) recheckSSH(ctx context.Context) error {
+	return x.ForEach(x.NodeNames(), func(name string) error {
+		n, _ := x.node(name)
+		if _, err := x.cfg.Dialer.Dial(ctx, n); err != nil {
+			return &runbook.ExitError{Code: runbook.ExitRefused, Err: err}
+		}
+		return nil
+	})
+}
+
+// readNodes runs the connect script on every node in parallel; the results
+// are in x.nodes' order.
+func (x *Executor) readNodes(ctx context.Context, fetchCA bool) ([]connectFound, error) {
 	res := make([]connectFound, len(x.nodes))
 	errs := make([]error, len(x.nodes))
 	var wg sync.WaitGroup
@@ -171,37 +207,35 @@ func (x *Executor) Connect(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			caPath := ""
-			if fetchCA {
-				caPath = path.Join(n.Paths.DataRoot, "http-tls", "ca.crt")
-			}
-			args := append([]string{path.Join(n.Paths.DataRoot, "node_id"), caPath, n.Paths.Binary, LockPathForDataRoot(n.Paths.DataRoot)}, x.inv.Service.IsActive...)
-			out, err := x.script(ctx, n, "connect", connectScript, time.Minute, args...)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			if out.Code != 0 {
-				errs[i] = fmt.Errorf("node %s: %s; is paths.data_root (%s) right for this node?", n.Name, lastLine(out.Stderr), n.Paths.DataRoot)
-				return
-			}
-			f, err := parseConnectOutput(n.Name, out.Stdout, fetchCA)
-			if err != nil {
-				errs[i] = fmt.Errorf("node %s: %v", n.Name, err)
-				return
-			}
-			res[i] = f
+			res[i], errs[i] = x.readNode(ctx, n, fetchCA)
 		}()
 	}
 	wg.Wait()
-	merr := <-mintErr
-	if err := errors.Join(errs...); err != nil {
-		return &runbook.ExitError{Code: runbook.ExitRefused, Err: err}
-	}
-	if merr != nil {
-		return &runbook.ExitError{Code: runbook.ExitRefused, Err: merr}
-	}
+	return res, errors.Join(errs...)
+}
 
+func (x *Executor) readNode(ctx context.Context, n inventory.Node, fetchCA bool) (connectFound, error) {
+	caPath := ""
+	if fetchCA {
+		caPath = path.Join(n.Paths.DataRoot, "http-tls", "ca.crt")
+	}
+	args := append([]string{path.Join(n.Paths.DataRoot, "node_id"), caPath, n.Paths.Binary, LockPathForDataRoot(n.Paths.DataRoot)}, x.inv.Service.IsActive...)
+	out, err := x.script(ctx, n, "connect", connectScript, time.Minute, args...)
+	if err != nil {
+		return connectFound{}, err
+	}
+	if out.Code != 0 {
+		return connectFound{}, fmt.Errorf("node %s: %s; is paths.data_root (%s) right for this node?", n.Name, lastLine(out.Stderr), n.Paths.DataRoot)
+	}
+	f, err := parseConnectOutput(n.Name, out.Stdout, fetchCA)
+	if err != nil {
+		return connectFound{}, fmt.Errorf("node %s: %v", n.Name, err)
+	}
+	return f, nil
+}
+
+// checkDistinctNodeIDs refuses two inventory entries that are one machine.
+func (x *Executor) checkDistinctNodeIDs(res []connectFound) error {
 	ids := map[string]string{}
 	for i, n := range x.nodes {
 		if other, dup := ids[res[i].id]; dup {
@@ -209,32 +243,39 @@ func (x *Executor) Connect(ctx context.Context) error {
 		}
 		ids[res[i].id] = n.Name
 	}
+	return nil
+}
 
-	var caPEM []byte
-	caSource := ""
-	if fetchCA {
-		first := sha256.Sum256(res[0].ca)
-		var differ []string
-		for i, n := range x.nodes[1:] {
-			if sum := sha256.Sum256(res[i+1].ca); sum != first {
-				differ = append(differ, fmt.Sprintf("%s (sha256 %s)", n.Name, hex.EncodeToString(sum[:6])))
-			}
-		}
-		if len(differ) > 0 {
-			return &runbook.ExitError{Code: runbook.ExitRefused, Err: fmt.Errorf("the API CA differs across nodes: %s has %s/http-tls/ca.crt with sha256 %s, but %s differ; "+
-				"the nodes are not one cluster, or a node's TLS material was replaced: check the inventory, or pin the right CA with api.ca_file",
-				x.nodes[0].Name, x.nodes[0].Paths.DataRoot, hex.EncodeToString(first[:6]), strings.Join(differ, ", "))}
-		}
-		caPEM, caSource = res[0].ca, x.nodes[0].Name+":"+path.Join(x.nodes[0].Paths.DataRoot, "http-tls", "ca.crt")
-	} else {
+// apiCA returns the CA to pin and where it came from: the copy every node
+// holds, which must be the same on all of them, or api.ca_file.
+func (x *Executor) apiCA(res []connectFound, fetched bool) ([]byte, string, error) {
+	if !fetched {
 		b, err := os.ReadFile(x.inv.API.CAFile)
 		if err != nil {
-			return &runbook.ExitError{Code: runbook.ExitUsage, Err: fmt.Errorf("%s: api.ca_file %s cannot be read: %v; fix the path, or remove api.ca_file to fetch the CA over SSH", x.inv.Path, x.inv.API.CAFile, err)}
+			return nil, "", &runbook.ExitError{Code: runbook.ExitUsage, Err: fmt.Errorf("%s: api.ca_file %s cannot be read: %v; fix the path, or remove api.ca_file to fetch the CA over SSH", x.inv.Path, x.inv.API.CAFile, err)}
 		}
-		caPEM, caSource = b, x.inv.API.CAFile
+		return b, x.inv.API.CAFile, nil
 	}
+	first := sha256.Sum256(res[0].ca)
+	var differ []string
+	for i, n := range x.nodes[1:] {
+		if sum := sha256.Sum256(res[i+1].ca); sum != first {
+			differ = append(differ, fmt.Sprintf("%s (sha256 %s)", n.Name, hex.EncodeToString(sum[:6])))
+		}
+	}
+	if len(differ) > 0 {
+		return nil, "", &runbook.ExitError{Code: runbook.ExitRefused, Err: fmt.Errorf("the API CA differs across nodes: %s has %s/http-tls/ca.crt with sha256 %s, but %s differ; "+
+			"the nodes are not one cluster, or a node's TLS material was replaced: check the inventory, or pin the right CA with api.ca_file",
+			x.nodes[0].Name, x.nodes[0].Paths.DataRoot, hex.EncodeToString(first[:6]), strings.Join(differ, ", "))}
+	}
+	return res[0].ca, x.nodes[0].Name + ":" + path.Join(x.nodes[0].Paths.DataRoot, "http-tls", "ca.crt"), nil
+}
 
+// storeFound keeps what the nodes told: ids, binary files, free space and
+// locks (the fresh survey), and the CA.
+func (x *Executor) storeFound(res []connectFound, caPEM []byte, caSource string) {
 	x.mu.Lock()
+	defer x.mu.Unlock()
 	x.fresh = &Survey{Locks: map[string]LockHolder{}}
 	var lockErrs []error
 	for i, n := range x.nodes {
@@ -255,18 +296,6 @@ func (x *Executor) Connect(ctx context.Context) error {
 	x.connectFilesAt = time.Now()
 	x.connectedAt = x.connectFilesAt
 	x.caPEM, x.caSource = caPEM, caSource
-	x.mu.Unlock()
-
-	if err := x.buildClients(); err != nil {
-		return err
-	}
-	if err := x.verifyAPI(ctx); err != nil {
-		return err
-	}
-	x.mu.Lock()
-	x.connected = true
-	x.mu.Unlock()
-	return nil
 }
 
 // connectFound is what the connect script found on one node.
