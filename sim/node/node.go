@@ -221,81 +221,105 @@ func (n *node) run(ctx context.Context) error {
 	}
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	fatal := make(chan error, 4)
-	cleanup := func() {
+	stopRuntime := func() {
 		stopBG()
 		waitTimeout(&wg, time.Second)
 		n.stopRaft()
 	}
-
-	joinLn, err := n.serveJoin(bg, &wg)
+	fatal := make(chan error, 4)
+	ls, err := n.listen(bg, &wg, fatal)
 	if err != nil {
-		cleanup()
-		return fmt.Errorf("start join listener on %s: %w", n.cfg.Cluster.JoinBind, err)
-	}
-	apiSrv, err := n.serveAPI(fatal)
-	if err != nil {
-		joinLn.Close()
-		cleanup()
+		stopRuntime()
 		return err
 	}
-	metricsSrv, err := n.serveMetrics(fatal)
-	if err != nil {
-		apiSrv.Close()
-		joinLn.Close()
-		cleanup()
-		return err
-	}
-	n.dataplaneRunning.Store(true)
-	n.policyReady.Store(true)
-	n.dnsReady.Store(true)
-	n.servicePlane.Store(true)
+	n.setPlanes(true)
 	n.log.Info("http api listening", "bind", n.cfg.HTTP.Bind)
 	n.log.Info("metrics listening", "bind", n.cfg.Metrics.Bind)
-
-	n.goLoop(bg, &wg, n.observeLeadership)
-	n.goLoop(bg, &wg, n.leaderWrites)
-	n.goLoop(bg, &wg, n.dhcpLoop)
-	n.goLoop(bg, &wg, n.policyReplicationLoop)
-	n.goLoop(bg, &wg, n.appliedRecorder)
-	switch n.opts.Fault {
-	case FaultStall:
-		n.goLoop(bg, &wg, n.stallLoop)
-	case FaultFailClosed:
-		n.goLoop(bg, &wg, n.failClosedLoop)
-	}
+	n.startLoops(bg, &wg)
 
 	var runErr error
 	select {
 	case <-ctx.Done():
 	case runErr = <-fatal:
 	}
-
-	// Shutdown sequence (facts §1): readiness goes red at once, the listener
-	// stays up briefly so probes see it, then a graceful stop.
-	n.draining.Store(true)
-	n.dataplaneRunning.Store(false)
-	n.policyReady.Store(false)
-	n.dnsReady.Store(false)
-	n.servicePlane.Store(false)
-	if runErr == nil {
-		n.log.Info("shutdown signal received; draining")
-		time.Sleep(drainVisible)
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	if apiSrv.Shutdown(sctx) != nil {
-		apiSrv.Close()
-	}
-	if metricsSrv.Shutdown(sctx) != nil {
-		metricsSrv.Close()
-	}
-	cancel()
-	joinLn.Close()
-	cleanup()
+	n.drain(ls, runErr == nil)
+	stopRuntime()
 	if runErr == nil {
 		n.log.Info("shutdown complete")
 	}
 	return runErr
+}
+
+// listeners are the node's join listener and its API and metrics servers.
+type listeners struct {
+	join         net.Listener
+	api, metrics *http.Server
+}
+
+// listen opens the listeners; on a failure it closes the ones already open.
+func (n *node) listen(bg context.Context, wg *sync.WaitGroup, fatal chan<- error) (listeners, error) {
+	var ls listeners
+	var err error
+	ls.join, err = n.serveJoin(bg, wg)
+	if err != nil {
+		return ls, fmt.Errorf("start join listener on %s: %w", n.cfg.Cluster.JoinBind, err)
+	}
+	ls.api, err = n.serveAPI(fatal)
+	if err != nil {
+		ls.join.Close()
+		return ls, err
+	}
+	ls.metrics, err = n.serveMetrics(fatal)
+	if err != nil {
+		ls.api.Close()
+		ls.join.Close()
+		return ls, err
+	}
+	return ls, nil
+}
+
+// setPlanes sets the readiness of the dataplane, policy, DNS and service plane.
+func (n *node) setPlanes(up bool) {
+	n.dataplaneRunning.Store(up)
+	n.policyReady.Store(up)
+	n.dnsReady.Store(up)
+	n.servicePlane.Store(up)
+}
+
+// startLoops starts the background work of a running node, and the fault's own loop.
+func (n *node) startLoops(bg context.Context, wg *sync.WaitGroup) {
+	n.goLoop(bg, wg, n.observeLeadership)
+	n.goLoop(bg, wg, n.leaderWrites)
+	n.goLoop(bg, wg, n.dhcpLoop)
+	n.goLoop(bg, wg, n.policyReplicationLoop)
+	n.goLoop(bg, wg, n.appliedRecorder)
+	switch n.opts.Fault {
+	case FaultStall:
+		n.goLoop(bg, wg, n.stallLoop)
+	case FaultFailClosed:
+		n.goLoop(bg, wg, n.failClosedLoop)
+	}
+}
+
+// drain is the shutdown sequence (facts §1): readiness goes red at once, the
+// listener stays up briefly so probes see it (on a signal, not a fatal
+// error), then a graceful stop.
+func (n *node) drain(ls listeners, signalled bool) {
+	n.draining.Store(true)
+	n.setPlanes(false)
+	if signalled {
+		n.log.Info("shutdown signal received; draining")
+		time.Sleep(drainVisible)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	if ls.api.Shutdown(sctx) != nil {
+		ls.api.Close()
+	}
+	if ls.metrics.Shutdown(sctx) != nil {
+		ls.metrics.Close()
+	}
+	cancel()
+	ls.join.Close()
 }
 
 func (n *node) goLoop(ctx context.Context, wg *sync.WaitGroup, f func(context.Context)) {
