@@ -160,133 +160,172 @@ func (s *sshServer) handleConn(c net.Conn) {
 // session runs one SSH session channel.
 func (s *sshServer) session(user string, ch ssh.Channel, reqs <-chan *ssh.Request) {
 	defer ch.Close()
-	var env []string
-	started := false
-	done := make(chan struct{})
-	var proc *exec.Cmd
-	var procMu sync.Mutex
-
+	ss := &sshSession{srv: s, user: user, ch: ch, done: make(chan struct{})}
 	for {
 		var r *ssh.Request
 		var ok bool
 		select {
 		case r, ok = <-reqs:
-		case <-done:
+		case <-ss.done:
 			// The command finished and the exit status was sent.
 			return
 		}
 		if !ok {
 			// The channel closed under us: end whatever runs in the session.
-			procMu.Lock()
-			if proc != nil && proc.Process != nil {
-				_ = syscall.Kill(-proc.Process.Pid, syscall.SIGKILL)
-			}
-			procMu.Unlock()
-			if started {
-				<-done
+			ss.signal(syscall.SIGKILL)
+			if ss.started {
+				<-ss.done
 			}
 			return
 		}
 		switch r.Type {
 		case "env":
-			var kv struct{ Name, Value string }
-			if err := ssh.Unmarshal(r.Payload, &kv); err == nil && (kv.Name == "LANG" || strings.HasPrefix(kv.Name, "LC_")) {
-				env = append(env, kv.Name+"="+kv.Value)
-				reply(r, true)
-			} else {
-				reply(r, false)
-			}
+			ss.setEnv(r)
 		case "exec":
-			var p struct{ Command string }
-			if started || ssh.Unmarshal(r.Payload, &p) != nil {
-				reply(r, false)
-				continue
-			}
-			cmd := exec.Command("/bin/sh", "-c", p.Command)
-			cmd.Dir = s.node.NodeDir
-			cmd.Env = append([]string{
-				"PATH=" + sessionPath(s.node.NodeDir),
-				"HOME=" + s.node.NodeDir,
-				"USER=" + user,
-				"LOGNAME=" + user,
-				"SHELL=/bin/sh",
-				"SSH_CONNECTION=1",
-			}, env...)
-			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-			stdin, err := cmd.StdinPipe()
-			if err != nil {
-				reply(r, false)
-				continue
-			}
-			cmd.Stdout = ch
-			cmd.Stderr = ch.Stderr()
-			cmd.WaitDelay = 5 * time.Second
-			if err := cmd.Start(); err != nil {
-				reply(r, false)
-				continue
-			}
-			procMu.Lock()
-			proc = cmd
-			procMu.Unlock()
-			started = true
-			reply(r, true)
-			go func() {
-				_, _ = io.Copy(stdin, ch)
-				stdin.Close()
-			}()
-			go func() {
-				err := cmd.Wait()
-				stdin.Close()
-				sendExit(ch, cmd, err)
-				close(done)
-			}()
+			ss.exec(r)
 		case "subsystem":
-			var p struct{ Name string }
-			if started || ssh.Unmarshal(r.Payload, &p) != nil || p.Name != "sftp" {
-				reply(r, false)
-				continue
-			}
-			started = true
-			reply(r, true)
-			go func() {
-				srv, err := sftp.NewServer(ch, sftp.WithServerWorkingDirectory(s.node.NodeDir))
-				if err == nil {
-					if err := srv.Serve(); err != nil && !errors.Is(err, io.EOF) {
-						s.logger.Printf("node %s: sftp: %v", s.node.Name, err)
-					}
-					srv.Close()
-				}
-				_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{0}))
-				close(done)
-			}()
+			ss.subsystem(r)
 		case "shell":
-			if started {
-				reply(r, false)
-				continue
-			}
-			started = true
-			reply(r, true)
-			go func() {
-				fmt.Fprintf(ch.Stderr(), "This is a simulated Neuwerk node (%s, nwroll sim): interactive shells are not offered.\r\nRun one command at a time: ssh ... 'systemctl status neuwerk.service'\r\n", s.node.Name)
-				_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{1}))
-				close(done)
-			}()
+			ss.shell(r)
 		case "pty-req", "window-change", "x11-req", "auth-agent-req@openssh.com":
 			reply(r, r.Type == "window-change")
 		case "signal":
 			var p struct{ Signal string }
 			if ssh.Unmarshal(r.Payload, &p) == nil {
-				procMu.Lock()
-				if proc != nil && proc.Process != nil {
-					_ = syscall.Kill(-proc.Process.Pid, parseSignal(p.Signal))
-				}
-				procMu.Unlock()
+				ss.signal(parseSignal(p.Signal))
 			}
 			reply(r, true)
 		default:
 			reply(r, false)
 		}
 	}
+}
+
+// sshSession is one session channel: at most one exec, subsystem or shell
+// runs in it, and done closes once that has ended and its status was sent.
+type sshSession struct {
+	srv     *sshServer
+	user    string
+	ch      ssh.Channel
+	env     []string
+	started bool
+	done    chan struct{}
+
+	procMu sync.Mutex
+	proc   *exec.Cmd
+}
+
+// setEnv accepts the locale variables only.
+func (ss *sshSession) setEnv(r *ssh.Request) {
+	var kv struct{ Name, Value string }
+	if err := ssh.Unmarshal(r.Payload, &kv); err == nil && (kv.Name == "LANG" || strings.HasPrefix(kv.Name, "LC_")) {
+		ss.env = append(ss.env, kv.Name+"="+kv.Value)
+		reply(r, true)
+	} else {
+		reply(r, false)
+	}
+}
+
+// signal sends sig to the command's process group, if a command runs.
+func (ss *sshSession) signal(sig syscall.Signal) {
+	ss.procMu.Lock()
+	defer ss.procMu.Unlock()
+	if ss.proc != nil && ss.proc.Process != nil {
+		_ = syscall.Kill(-ss.proc.Process.Pid, sig)
+	}
+}
+
+// exec runs the command through /bin/sh -c in the node's directory, with
+// the channel as its stdin, stdout and stderr.
+func (ss *sshSession) exec(r *ssh.Request) {
+	var p struct{ Command string }
+	if ss.started || ssh.Unmarshal(r.Payload, &p) != nil {
+		reply(r, false)
+		return
+	}
+	cmd := ss.command(p.Command)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		reply(r, false)
+		return
+	}
+	cmd.Stdout = ss.ch
+	cmd.Stderr = ss.ch.Stderr()
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		reply(r, false)
+		return
+	}
+	ss.procMu.Lock()
+	ss.proc = cmd
+	ss.procMu.Unlock()
+	ss.started = true
+	reply(r, true)
+	go func() {
+		_, _ = io.Copy(stdin, ss.ch)
+		stdin.Close()
+	}()
+	go func() {
+		err := cmd.Wait()
+		stdin.Close()
+		sendExit(ss.ch, cmd, err)
+		close(ss.done)
+	}()
+}
+
+// command is line under /bin/sh -c, in its own process group, with the
+// environment of a login on the node.
+func (ss *sshSession) command(line string) *exec.Cmd {
+	nodeDir := ss.srv.node.NodeDir
+	cmd := exec.Command("/bin/sh", "-c", line)
+	cmd.Dir = nodeDir
+	cmd.Env = append([]string{
+		"PATH=" + sessionPath(nodeDir),
+		"HOME=" + nodeDir,
+		"USER=" + ss.user,
+		"LOGNAME=" + ss.user,
+		"SHELL=/bin/sh",
+		"SSH_CONNECTION=1",
+	}, ss.env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return cmd
+}
+
+// subsystem serves sftp, rooted at the node's directory; no other subsystem.
+func (ss *sshSession) subsystem(r *ssh.Request) {
+	var p struct{ Name string }
+	if ss.started || ssh.Unmarshal(r.Payload, &p) != nil || p.Name != "sftp" {
+		reply(r, false)
+		return
+	}
+	ss.started = true
+	reply(r, true)
+	go func() {
+		srv, err := sftp.NewServer(ss.ch, sftp.WithServerWorkingDirectory(ss.srv.node.NodeDir))
+		if err == nil {
+			if err := srv.Serve(); err != nil && !errors.Is(err, io.EOF) {
+				ss.srv.logger.Printf("node %s: sftp: %v", ss.srv.node.Name, err)
+			}
+			srv.Close()
+		}
+		_, _ = ss.ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{0}))
+		close(ss.done)
+	}()
+}
+
+// shell refuses an interactive shell politely, with exit status 1.
+func (ss *sshSession) shell(r *ssh.Request) {
+	if ss.started {
+		reply(r, false)
+		return
+	}
+	ss.started = true
+	reply(r, true)
+	go func() {
+		fmt.Fprintf(ss.ch.Stderr(), "This is a simulated Neuwerk node (%s, nwroll sim): interactive shells are not offered.\r\nRun one command at a time: ssh ... 'systemctl status neuwerk.service'\r\n", ss.srv.node.Name)
+		_, _ = ss.ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{1}))
+		close(ss.done)
+	}()
 }
 
 func reply(r *ssh.Request, ok bool) {
