@@ -51,6 +51,18 @@ type NodeStatus struct {
 // every node, and the leader's view of replication from /api/v1/stats (with
 // a token minted locally). A node that is down shows its error, never stale data.
 func (c *Cluster) Status(ctx context.Context) (StatusReport, error) {
+	rep := c.installedReport()
+	if !c.readServices(ctx, &rep) {
+		return rep, nil
+	}
+	c.readReadiness(ctx, &rep)
+	c.readStats(ctx, &rep)
+	return rep, nil
+}
+
+// installedReport is the report before anything is asked: each node's
+// addresses and the release of its binary on disk.
+func (c *Cluster) installedReport() StatusReport {
 	in := c.info
 	rep := StatusReport{Cluster: in.Cluster, Dir: c.dir}
 	rep.Nodes = make([]NodeStatus, len(in.Nodes))
@@ -63,6 +75,12 @@ func (c *Cluster) Status(ctx context.Context) (StatusReport, error) {
 			ns.Release = "missing"
 		}
 	}
+	return rep
+}
+
+// readServices fills in each node's service state from the supervisor. It
+// returns false when the supervisor does not answer: the cluster is down.
+func (c *Cluster) readServices(ctx context.Context, rep *StatusReport) bool {
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	resp, err := callSupervisor(sctx, c.dir, ctlRequest{Op: "services"})
 	cancel()
@@ -72,7 +90,7 @@ func (c *Cluster) Status(ctx context.Context) (StatusReport, error) {
 			rep.Nodes[i].Service = "down"
 			rep.Nodes[i].ReadyError = "cluster not running"
 		}
-		return rep, nil
+		return false
 	}
 	rep.Running, rep.SupervisorPID = true, resp.Pid
 	for _, s := range resp.Services {
@@ -82,9 +100,13 @@ func (c *Cluster) Status(ctx context.Context) (StatusReport, error) {
 			}
 		}
 	}
+	return true
+}
 
+// readReadiness asks every node's /ready in parallel.
+func (c *Cluster) readReadiness(ctx context.Context, rep *StatusReport) {
 	var wg sync.WaitGroup
-	for i, n := range in.Nodes {
+	for i, n := range c.info.Nodes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -107,22 +129,16 @@ func (c *Cluster) Status(ctx context.Context) (StatusReport, error) {
 		}()
 	}
 	wg.Wait()
+}
 
-	// Stats are leader-proxied: ask the ready nodes first, then the rest.
-	order := make([]int, 0, len(in.Nodes))
-	for i := range rep.Nodes {
-		if rep.Nodes[i].Ready {
-			order = append(order, i)
-		}
-	}
-	for i := range rep.Nodes {
-		if !rep.Nodes[i].Ready && rep.Nodes[i].ReadyError == "" {
-			order = append(order, i)
-		}
-	}
+// readStats mints a token on the first node that will, and reads the
+// leader's stats through the first node that answers.
+func (c *Cluster) readStats(ctx context.Context, rep *StatusReport) {
+	in := c.info
+	order := statsOrder(rep.Nodes)
 	if len(order) == 0 {
 		rep.StatsError = "no node answers /ready"
-		return rep, nil
+		return
 	}
 	var tok health.Token
 	var mintErr error
@@ -136,26 +152,41 @@ func (c *Cluster) Status(ctx context.Context) (StatusReport, error) {
 	}
 	if mintErr != nil {
 		rep.StatsError = "mint a token: " + mintErr.Error()
-		return rep, nil
+		return
 	}
-	var st health.Stats
 	for _, i := range order {
 		cl, err := c.client(in.Nodes[i], tok)
 		if err != nil {
 			rep.StatsError = err.Error()
 			continue
 		}
-		st, err = cl.Stats(ctx)
+		st, err := cl.Stats(ctx)
 		cl.CloseIdleConnections()
 		if err != nil {
 			rep.StatsError = shortErr(err)
 			continue
 		}
 		rep.StatsError = ""
-		c.applyStats(&rep, st)
+		c.applyStats(rep, st)
 		break
 	}
-	return rep, nil
+}
+
+// statsOrder is the nodes to ask for stats, which are leader-proxied: the
+// ready ones first, then those that answered /ready but are not ready.
+func statsOrder(nodes []NodeStatus) []int {
+	order := make([]int, 0, len(nodes))
+	for i := range nodes {
+		if nodes[i].Ready {
+			order = append(order, i)
+		}
+	}
+	for i := range nodes {
+		if !nodes[i].Ready && nodes[i].ReadyError == "" {
+			order = append(order, i)
+		}
+	}
+	return order
 }
 
 func (c *Cluster) applyStats(rep *StatusReport, st health.Stats) {
