@@ -15,13 +15,52 @@ import (
 // Exit codes follow systemctl: 0 ok, 1 failure, 3 not active, 4 no such
 // unit (status), 5 unit not found (start/stop).
 func systemctl(svc *service, args []string) (stdout, stderr string, code int) {
-	var out, errOut bytes.Buffer
-	quiet, lines := false, 10
-	var props []string
-	valueOnly := false
-	killSig := syscall.SIGTERM
-	var verb string
-	var units []string
+	c := parseSystemctl(args)
+	if c.verb == "" {
+		return "", "systemctl (nwroll simulator): give a command, e.g. 'systemctl is-active neuwerk.service'\n", 1
+	}
+	c.svc = svc
+	switch c.verb {
+	case "start", "stop", "restart", "try-restart", "reload-or-restart", "condrestart", "force-reload":
+		c.control()
+	case "is-active", "is-failed":
+		c.isState()
+	case "is-enabled":
+		c.isEnabled()
+	case "status":
+		c.status()
+	case "show":
+		c.show()
+	case "kill":
+		c.kill()
+	case "daemon-reload", "daemon-reexec", "reset-failed", "enable", "disable", "reenable", "mask", "unmask", "preset":
+		// Nothing to reload: the unit is built in.
+	default:
+		fmt.Fprintf(&c.errOut, "Unknown command verb '%s'.\n", c.verb)
+		c.code = 1
+	}
+	return c.out.String(), c.errOut.String(), c.code
+}
+
+// systemctlCmd is one systemctl command line: its verb, units and options,
+// and what it prints and exits with.
+type systemctlCmd struct {
+	verb      string
+	units     []string
+	quiet     bool
+	lines     int
+	props     []string
+	valueOnly bool
+	killSig   syscall.Signal
+
+	svc         *service
+	out, errOut bytes.Buffer
+	code        int
+}
+
+// parseSystemctl reads the options systemctl's verbs here use, and ignores the rest.
+func parseSystemctl(args []string) *systemctlCmd {
+	c := &systemctlCmd{lines: 10, killSig: syscall.SIGTERM}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		next := func() string {
@@ -33,167 +72,181 @@ func systemctl(svc *service, args []string) (stdout, stderr string, code int) {
 		}
 		switch {
 		case a == "-q" || a == "--quiet":
-			quiet = true
+			c.quiet = true
 		case a == "-n" || a == "--lines":
-			lines, _ = strconv.Atoi(next())
+			c.lines, _ = strconv.Atoi(next())
 		case strings.HasPrefix(a, "--lines="):
-			lines, _ = strconv.Atoi(strings.TrimPrefix(a, "--lines="))
+			c.lines, _ = strconv.Atoi(strings.TrimPrefix(a, "--lines="))
 		case a == "-p" || a == "--property":
-			props = append(props, strings.Split(next(), ",")...)
+			c.props = append(c.props, strings.Split(next(), ",")...)
 		case strings.HasPrefix(a, "--property="):
-			props = append(props, strings.Split(strings.TrimPrefix(a, "--property="), ",")...)
+			c.props = append(c.props, strings.Split(strings.TrimPrefix(a, "--property="), ",")...)
 		case strings.HasPrefix(a, "-p") && len(a) > 2:
-			props = append(props, strings.Split(a[2:], ",")...)
+			c.props = append(c.props, strings.Split(a[2:], ",")...)
 		case a == "--value":
-			valueOnly = true
+			c.valueOnly = true
 		case a == "-s" || a == "--signal":
-			killSig = parseSignal(next())
+			c.killSig = parseSignal(next())
 		case strings.HasPrefix(a, "--signal="):
-			killSig = parseSignal(strings.TrimPrefix(a, "--signal="))
+			c.killSig = parseSignal(strings.TrimPrefix(a, "--signal="))
 		case strings.HasPrefix(a, "-"):
 			// --no-pager, --no-block, --system, -l, --full, --no-ask-password, ...: nothing to do.
-		case verb == "":
-			verb = a
+		case c.verb == "":
+			c.verb = a
 		default:
-			units = append(units, a)
+			c.units = append(c.units, a)
 		}
 	}
-	if verb == "" {
-		return "", "systemctl (nwroll simulator): give a command, e.g. 'systemctl is-active neuwerk.service'\n", 1
-	}
-	known := func(u string) bool { return u == "neuwerk" || u == unitName }
-	canon := func(u string) string {
-		if !strings.Contains(u, ".") {
-			return u + ".service"
-		}
-		return u
-	}
-	needUnits := func() bool {
-		if len(units) == 0 {
-			fmt.Fprintf(&errOut, "Too few arguments.\n")
-			code = 1
-			return false
-		}
-		return true
-	}
+	return c
+}
 
-	switch verb {
-	case "start", "stop", "restart", "try-restart", "reload-or-restart", "condrestart", "force-reload":
-		if !needUnits() {
-			break
-		}
-		for _, u := range units {
-			if !known(u) {
-				fmt.Fprintf(&errOut, "Failed to %s %s: Unit %s not found.\n", verb, canon(u), canon(u))
-				code = 5
-				continue
-			}
-			var err error
-			switch verb {
-			case "start":
-				err = svc.Start()
-			case "stop":
-				err = svc.Stop()
-			case "try-restart", "condrestart":
-				if svc.Status().ActiveState == "active" {
-					if err = svc.Stop(); err == nil {
-						err = svc.Start()
-					}
-				}
-			default:
-				if err = svc.Stop(); err == nil {
-					err = svc.Start()
-				}
-			}
-			if err != nil {
-				fmt.Fprintf(&errOut, "Job for %s failed because the control process exited with error code.\n", unitName)
-				fmt.Fprintf(&errOut, "See \"systemctl status %s\" and \"journalctl -xeu %s\" for details.\n", unitName, unitName)
-				fmt.Fprintf(&errOut, "(%v)\n", err)
-				code = 1
-			}
-		}
-	case "is-active", "is-failed":
-		if !needUnits() {
-			break
-		}
-		all := true
-		for _, u := range units {
-			state := "inactive"
-			if known(u) {
-				state = svc.Status().ActiveState
-			}
-			if !quiet {
-				fmt.Fprintln(&out, state)
-			}
-			if (verb == "is-active" && state != "active") || (verb == "is-failed" && state != "failed") {
-				all = false
-			}
-		}
-		if !all {
-			code = 3
-			if verb == "is-failed" {
-				code = 1
-			}
-		}
-	case "is-enabled":
-		if !needUnits() {
-			break
-		}
-		for _, u := range units {
-			if !known(u) {
-				fmt.Fprintf(&errOut, "Failed to get unit file state for %s: No such file or directory\n", canon(u))
-				code = 1
-				continue
-			}
-			if !quiet {
-				fmt.Fprintln(&out, "enabled")
-			}
-		}
-	case "status":
-		if len(units) == 0 {
-			units = []string{unitName}
-		}
-		for _, u := range units {
-			if !known(u) {
-				fmt.Fprintf(&errOut, "Unit %s could not be found.\n", canon(u))
-				code = 4
-				continue
-			}
-			st := svc.Status()
-			writeStatus(&out, svc.node, st, lines)
-			if st.ActiveState != "active" && code == 0 {
-				code = 3
-			}
-		}
-	case "show":
-		if len(units) == 0 {
-			units = []string{unitName}
-		}
-		for _, u := range units {
-			writeShow(&out, known(u), canon(u), svc.node, svc.Status(), props, valueOnly)
-		}
-	case "kill":
-		if !needUnits() {
-			break
-		}
-		for _, u := range units {
-			if !known(u) {
-				fmt.Fprintf(&errOut, "Failed to kill unit %s: Unit %s not loaded.\n", canon(u), canon(u))
-				code = 1
-				continue
-			}
-			if err := svc.Signal(killSig); err != nil {
-				fmt.Fprintf(&errOut, "Failed to kill unit %s: %v\n", unitName, err)
-				code = 1
-			}
-		}
-	case "daemon-reload", "daemon-reexec", "reset-failed", "enable", "disable", "reenable", "mask", "unmask", "preset":
-		// Nothing to reload: the unit is built in.
-	default:
-		fmt.Fprintf(&errOut, "Unknown command verb '%s'.\n", verb)
-		code = 1
+// knownUnit reports whether u names the node's one unit.
+func knownUnit(u string) bool { return u == "neuwerk" || u == unitName }
+
+// canonUnit is u as systemctl names it in messages.
+func canonUnit(u string) string {
+	if !strings.Contains(u, ".") {
+		return u + ".service"
 	}
-	return out.String(), errOut.String(), code
+	return u
+}
+
+// needUnits reports whether units were given, failing the command as
+// systemctl does when none were.
+func (c *systemctlCmd) needUnits() bool {
+	if len(c.units) == 0 {
+		fmt.Fprintf(&c.errOut, "Too few arguments.\n")
+		c.code = 1
+		return false
+	}
+	return true
+}
+
+// control starts, stops or restarts the service.
+func (c *systemctlCmd) control() {
+	if !c.needUnits() {
+		return
+	}
+	for _, u := range c.units {
+		if !knownUnit(u) {
+			fmt.Fprintf(&c.errOut, "Failed to %s %s: Unit %s not found.\n", c.verb, canonUnit(u), canonUnit(u))
+			c.code = 5
+			continue
+		}
+		if err := c.apply(); err != nil {
+			fmt.Fprintf(&c.errOut, "Job for %s failed because the control process exited with error code.\n", unitName)
+			fmt.Fprintf(&c.errOut, "See \"systemctl status %s\" and \"journalctl -xeu %s\" for details.\n", unitName, unitName)
+			fmt.Fprintf(&c.errOut, "(%v)\n", err)
+			c.code = 1
+		}
+	}
+}
+
+// apply does what the control verb asks of the service.
+func (c *systemctlCmd) apply() error {
+	svc := c.svc
+	switch c.verb {
+	case "start":
+		return svc.Start()
+	case "stop":
+		return svc.Stop()
+	case "try-restart", "condrestart": // restart a running service only
+		if svc.Status().ActiveState != "active" {
+			return nil
+		}
+	}
+	if err := svc.Stop(); err != nil {
+		return err
+	}
+	return svc.Start()
+}
+
+// isState is is-active and is-failed.
+func (c *systemctlCmd) isState() {
+	if !c.needUnits() {
+		return
+	}
+	all := true
+	for _, u := range c.units {
+		state := "inactive"
+		if knownUnit(u) {
+			state = c.svc.Status().ActiveState
+		}
+		if !c.quiet {
+			fmt.Fprintln(&c.out, state)
+		}
+		if (c.verb == "is-active" && state != "active") || (c.verb == "is-failed" && state != "failed") {
+			all = false
+		}
+	}
+	if !all {
+		c.code = 3
+		if c.verb == "is-failed" {
+			c.code = 1
+		}
+	}
+}
+
+func (c *systemctlCmd) isEnabled() {
+	if !c.needUnits() {
+		return
+	}
+	for _, u := range c.units {
+		if !knownUnit(u) {
+			fmt.Fprintf(&c.errOut, "Failed to get unit file state for %s: No such file or directory\n", canonUnit(u))
+			c.code = 1
+			continue
+		}
+		if !c.quiet {
+			fmt.Fprintln(&c.out, "enabled")
+		}
+	}
+}
+
+func (c *systemctlCmd) status() {
+	units := c.units
+	if len(units) == 0 {
+		units = []string{unitName}
+	}
+	for _, u := range units {
+		if !knownUnit(u) {
+			fmt.Fprintf(&c.errOut, "Unit %s could not be found.\n", canonUnit(u))
+			c.code = 4
+			continue
+		}
+		st := c.svc.Status()
+		writeStatus(&c.out, c.svc.node, st, c.lines)
+		if st.ActiveState != "active" && c.code == 0 {
+			c.code = 3
+		}
+	}
+}
+
+func (c *systemctlCmd) show() {
+	units := c.units
+	if len(units) == 0 {
+		units = []string{unitName}
+	}
+	for _, u := range units {
+		writeShow(&c.out, knownUnit(u), canonUnit(u), c.svc.node, c.svc.Status(), c.props, c.valueOnly)
+	}
+}
+
+func (c *systemctlCmd) kill() {
+	if !c.needUnits() {
+		return
+	}
+	for _, u := range c.units {
+		if !knownUnit(u) {
+			fmt.Fprintf(&c.errOut, "Failed to kill unit %s: Unit %s not loaded.\n", canonUnit(u), canonUnit(u))
+			c.code = 1
+			continue
+		}
+		if err := c.svc.Signal(c.killSig); err != nil {
+			fmt.Fprintf(&c.errOut, "Failed to kill unit %s: %v\n", unitName, err)
+			c.code = 1
+		}
+	}
 }
 
 func parseSignal(s string) syscall.Signal {
