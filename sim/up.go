@@ -231,44 +231,10 @@ func build(dir, exe string, block int, opts Options) (*Info, error) {
 		}
 	}
 	cluster := fmt.Sprintf("sim-%d", block)
-	sshUser := currentUser()
-
-	// The client key the inventory logs in with, and authorized_keys for both SSH modes.
-	clientPub, err := writeSSHKey(filepath.Join(dir, clientKeyFile), "nwroll-sim-client@"+cluster)
-	if err != nil {
+	if err := writeClientKey(dir, cluster); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, authKeysFile), ssh.MarshalAuthorizedKey(clientPub), 0o600); err != nil {
-		return nil, err
-	}
-
-	// Cluster-wide secrets: the HTTP CA, the cluster-TLS CA, the API keyset, the bootstrap token.
-	httpCA, err := node.NewCA("neuwerk http ca (" + cluster + ")")
-	if err != nil {
-		return nil, err
-	}
-	clusterCA, err := node.NewCA("neuwerk cluster ca (" + cluster + ")")
-	if err != nil {
-		return nil, err
-	}
-	caFiles := []struct {
-		name string
-		data []byte
-		mode os.FileMode
-	}{
-		{"ca.crt", httpCA.CertPEM, 0o644}, {"ca.key", httpCA.KeyPEM, 0o600},
-		{"cluster-ca.crt", clusterCA.CertPEM, 0o644}, {"cluster-ca.key", clusterCA.KeyPEM, 0o600},
-	}
-	for _, f := range caFiles {
-		if err := os.WriteFile(filepath.Join(dir, "ca", f.name), f.data, f.mode); err != nil {
-			return nil, err
-		}
-	}
-	keyset, err := node.GenerateAPIKeyset()
-	if err != nil {
-		return nil, err
-	}
-	tokens, err := node.NewBootstrapTokens()
+	secrets, err := writeClusterSecrets(dir, cluster)
 	if err != nil {
 		return nil, err
 	}
@@ -281,30 +247,107 @@ func build(dir, exe string, block int, opts Options) (*Info, error) {
 		ClientKey:  filepath.Join(dir, clientKeyFile),
 		KnownHosts: filepath.Join(dir, knownHostsFile),
 		Executable: simExe,
-		Releases:   map[string]ReleaseInfo{},
 		CreatedAt:  time.Now().UTC().Truncate(time.Second),
 	}
+	if info.Releases, err = writeReleases(dir, simExe); err != nil {
+		return nil, err
+	}
+	// Nodes: identities first, since every node lists all peers.
+	var peers []node.Peer
+	if info.Nodes, peers, err = nodeIdentities(info, block, opts.Nodes, currentUser()); err != nil {
+		return nil, err
+	}
+	if err := writeNodes(info, secrets, peers, opts); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(info.Inventory, []byte(inventoryYAML(info)), 0o644); err != nil {
+		return nil, err
+	}
+	if err := writeInfo(info); err != nil {
+		return nil, err
+	}
+	return info, nil
+}
+
+// writeClientKey writes the client key the inventory logs in with, and
+// authorized_keys for both SSH modes.
+func writeClientKey(dir, cluster string) error {
+	clientPub, err := writeSSHKey(filepath.Join(dir, clientKeyFile), "nwroll-sim-client@"+cluster)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, authKeysFile), ssh.MarshalAuthorizedKey(clientPub), 0o600)
+}
+
+// clusterSecrets are what every node of the cluster shares.
+type clusterSecrets struct {
+	httpCA, clusterCA *node.CA
+	keyset            node.APIKeyset
+	tokens            node.BootstrapTokens
+}
+
+// writeClusterSecrets makes the HTTP CA, the cluster-TLS CA, the API keyset
+// and the bootstrap token, and writes the CAs to DIR/ca.
+func writeClusterSecrets(dir, cluster string) (clusterSecrets, error) {
+	var s clusterSecrets
+	var err error
+	if s.httpCA, err = node.NewCA("neuwerk http ca (" + cluster + ")"); err != nil {
+		return s, err
+	}
+	if s.clusterCA, err = node.NewCA("neuwerk cluster ca (" + cluster + ")"); err != nil {
+		return s, err
+	}
+	caFiles := []struct {
+		name string
+		data []byte
+		mode os.FileMode
+	}{
+		{"ca.crt", s.httpCA.CertPEM, 0o644}, {"ca.key", s.httpCA.KeyPEM, 0o600},
+		{"cluster-ca.crt", s.clusterCA.CertPEM, 0o644}, {"cluster-ca.key", s.clusterCA.KeyPEM, 0o600},
+	}
+	for _, f := range caFiles {
+		if err := os.WriteFile(filepath.Join(dir, "ca", f.name), f.data, f.mode); err != nil {
+			return s, err
+		}
+	}
+	if s.keyset, err = node.GenerateAPIKeyset(); err != nil {
+		return s, err
+	}
+	if s.tokens, err = node.NewBootstrapTokens(); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// writeReleases writes every simulated release to DIR/releases.
+func writeReleases(dir, simExe string) (map[string]ReleaseInfo, error) {
+	releases := map[string]ReleaseInfo{}
 	for _, r := range Releases {
 		ri, err := writeRelease(dir, simExe, r)
 		if err != nil {
 			return nil, fmt.Errorf("release %s: %w", r.Version, err)
 		}
-		info.Releases[r.Version] = ri
+		releases[r.Version] = ri
 	}
+	return releases, nil
+}
 
-	// Nodes: identities first, since every node lists all peers.
+// nodeIdentities names the nodes and gives each its addresses, node id and
+// paths, and its entry in the peer list.
+func nodeIdentities(info *Info, block, count int, sshUser string) ([]NodeInfo, []node.Peer, error) {
+	var nodes []NodeInfo
 	var peers []node.Peer
-	for i := 1; i <= opts.Nodes; i++ {
+	for i := 1; i <= count; i++ {
 		name, ip := nodeName(i), nodeIP(block, i)
 		id := uuid.NewString()
 		decimal, err := health.NodeIDFromUUID(id)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		root := filepath.Join(dir, "nodes", name)
+		root := filepath.Join(info.Dir, "nodes", name)
 		p := node.PathsFor(root)
 		hp := func(port int) string { return ip + ":" + strconv.Itoa(port) }
-		info.Nodes = append(info.Nodes, NodeInfo{
+		nodes = append(nodes, NodeInfo{
 			Name: name, IP: ip, SSHAddr: hp(PortSSH), SSHUser: sshUser,
 			ClientKey: info.ClientKey, KnownHosts: info.KnownHosts,
 			APIURL: "https://" + hp(PortHTTPS), MetricsURL: "http://" + hp(PortMetrics),
@@ -317,58 +360,63 @@ func build(dir, exe string, block int, opts Options) (*Info, error) {
 		})
 		peer, err := node.NewPeer(name, ip, id)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		peers = append(peers, peer)
 	}
+	return nodes, peers, nil
+}
 
+// writeNodes writes every node, the first one the seed the others join,
+// and known_hosts with their host keys.
+func writeNodes(info *Info, secrets clusterSecrets, peers []node.Peer, opts Options) error {
 	var knownHosts strings.Builder
-	installed := info.Releases[opts.Release]
 	for i, n := range info.Nodes {
 		spec := node.NodeSpec{
 			Name: n.Name, IP: n.IP, UUID: n.NodeUUID,
-			HTTPCA: httpCA, ClusterCA: clusterCA, Keyset: keyset, Tokens: tokens,
+			HTTPCA: secrets.httpCA, ClusterCA: secrets.clusterCA, Keyset: secrets.keyset, Tokens: secrets.tokens,
 			Sim: node.SimSettings{
-				Cluster: cluster, Name: n.Name, Peers: peers,
+				Cluster: info.Cluster, Name: n.Name, Peers: peers,
 				WarmupMillis: int(opts.Warmup / time.Millisecond),
 			},
 		}
 		if i > 0 {
 			spec.JoinSeed = info.Nodes[0].IP
 		}
-		if err := node.WriteNodeTree(n.NodeDir, spec); err != nil {
-			return nil, fmt.Errorf("node %s: %w", n.Name, err)
-		}
-		if err := copyFile(installed.Binary, n.Binary, 0o755); err != nil {
-			return nil, fmt.Errorf("node %s: install release %s: %w", n.Name, opts.Release, err)
-		}
-		if err := os.WriteFile(n.Log, nil, 0o644); err != nil {
-			return nil, err
-		}
-		hostPub, err := writeSSHKey(filepath.Join(n.NodeDir, "ssh_host_ed25519_key"), "root@"+n.Name)
+		hostPub, err := writeNode(info, n, spec, opts)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		knownHosts.WriteString(knownHostsLine(n.SSHAddr, hostPub) + "\n")
-		if err := writeShims(dir, simExe, n); err != nil {
-			return nil, fmt.Errorf("node %s: shims: %w", n.Name, err)
+	}
+	return os.WriteFile(info.KnownHosts, []byte(knownHosts.String()), 0o644)
+}
+
+// writeNode writes one node's tree, its installed release, an empty log,
+// its host key, its shims and, for OpenSSH, its sshd_config.
+func writeNode(info *Info, n NodeInfo, spec node.NodeSpec, opts Options) (ssh.PublicKey, error) {
+	if err := node.WriteNodeTree(n.NodeDir, spec); err != nil {
+		return nil, fmt.Errorf("node %s: %w", n.Name, err)
+	}
+	if err := copyFile(info.Releases[opts.Release].Binary, n.Binary, 0o755); err != nil {
+		return nil, fmt.Errorf("node %s: install release %s: %w", n.Name, opts.Release, err)
+	}
+	if err := os.WriteFile(n.Log, nil, 0o644); err != nil {
+		return nil, err
+	}
+	hostPub, err := writeSSHKey(filepath.Join(n.NodeDir, "ssh_host_ed25519_key"), "root@"+n.Name)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeShims(info.Dir, info.Executable, n); err != nil {
+		return nil, fmt.Errorf("node %s: shims: %w", n.Name, err)
+	}
+	if opts.SSH == SSHOpenSSH {
+		if err := os.WriteFile(filepath.Join(n.NodeDir, "sshd_config"), []byte(sshdConfig(info.Dir, n)), 0o644); err != nil {
+			return nil, err
 		}
-		if opts.SSH == SSHOpenSSH {
-			if err := os.WriteFile(filepath.Join(n.NodeDir, "sshd_config"), []byte(sshdConfig(dir, n)), 0o644); err != nil {
-				return nil, err
-			}
-		}
 	}
-	if err := os.WriteFile(info.KnownHosts, []byte(knownHosts.String()), 0o644); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(info.Inventory, []byte(inventoryYAML(info)), 0o644); err != nil {
-		return nil, err
-	}
-	if err := writeInfo(info); err != nil {
-		return nil, err
-	}
-	return info, nil
+	return hostPub, nil
 }
 
 func writeShims(dir, simExe string, n NodeInfo) error {
