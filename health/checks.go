@@ -124,8 +124,14 @@ func (t indexTarget) observe(snap ClusterSnapshot) (indexTarget, uint64, bool) {
 	return t, idx, t.sampled
 }
 
-func (t indexTarget) waiting(check, node string) Verdict {
-	return failed(check, node+": waiting for a leader to sample its last_log_index")
+// judge observes snap and judges the node against the index to reach with
+// fn, or says it waits for a leader to sample one.
+func (t indexTarget) judge(snap ClusterSnapshot, check string, node NodeRef, fn func(ClusterSnapshot, string, uint64) Verdict) (indexTarget, Verdict) {
+	t, idx, ok := t.observe(snap)
+	if !ok {
+		return t, failed(check, node.Name+": waiting for a leader to sample its last_log_index")
+	}
+	return t, fn(snap, node.ID, idx)
 }
 
 // StatsCaughtUp: the node's stats row has matched the leader's index
@@ -146,12 +152,9 @@ func (c StatsCaughtUp) Describe() string {
 	return c.Node.Name + "'s stats row matched_index ≥ the leader's last_log_index sampled after the restart"
 }
 func (c StatsCaughtUp) Judge(s Sample) (Check, Verdict) {
-	t, idx, ok := c.indexTarget.observe(s.Snap)
-	c.indexTarget = t
-	if !ok {
-		return c, t.waiting(c.Name(), c.Node.Name)
-	}
-	return c, RowCaughtUp(s.Snap, c.Node.ID, idx)
+	var v Verdict
+	c.indexTarget, v = c.indexTarget.judge(s.Snap, c.Name(), c.Node, RowCaughtUp)
+	return c, v
 }
 
 // Applied: the node's own raft_last_applied has reached the leader's index
@@ -171,12 +174,9 @@ func (c Applied) Describe() string {
 	return c.Node.Name + "'s own raft_last_applied ≥ that index"
 }
 func (c Applied) Judge(s Sample) (Check, Verdict) {
-	t, idx, ok := c.indexTarget.observe(s.Snap)
-	c.indexTarget = t
-	if !ok {
-		return c, t.waiting(c.Name(), c.Node.Name)
-	}
-	return c, AppliedSince(s.Snap, c.Node.ID, idx)
+	var v Verdict
+	c.indexTarget, v = c.indexTarget.judge(s.Snap, c.Name(), c.Node, AppliedSince)
+	return c, v
 }
 
 // PeerErrors: the leader's raft_peer_errors_total for the node did not grow

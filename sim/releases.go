@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,20 +84,6 @@ func writeRelease(dir, simExe string, r ReleaseSpec) (ReleaseInfo, error) {
 		return ReleaseInfo{}, err
 	}
 	return ReleaseInfo{Dir: rdir, Binary: bin, SHA256: sha, Fault: r.Fault}, nil
-}
-
-// fileSHA256 hashes a file.
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // copyFile copies src to dst with mode perm (replacing dst by rename).

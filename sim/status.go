@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/rollout/release"
 )
 
 // StatusReport is what `nwroll sim status` prints.
@@ -69,7 +70,7 @@ func (c *Cluster) installedReport() StatusReport {
 	for i, n := range in.Nodes {
 		ns := &rep.Nodes[i]
 		ns.Name, ns.IP, ns.APIURL, ns.Service = n.Name, n.IP, n.APIURL, "unknown"
-		if sha, err := fileSHA256(n.Binary); err == nil {
+		if sha, err := release.FileSHA256(n.Binary); err == nil {
 			ns.SHA256, ns.Release = sha, in.releaseOf(sha)
 		} else {
 			ns.Release = "missing"

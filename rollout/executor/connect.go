@@ -116,6 +116,19 @@ func commandError(op, node string, out cmdOut) error {
 	return fmt.Errorf("%s on %s exited %d: %s", op, node, out.Code, why)
 }
 
+// filesScript prints the sha256 of the binary $b, its .new and its .prev,
+// one "nwroll-file:" line each ("-" when absent).
+const filesScript = `for s in .bin .new .prev; do
+  f=$b; [ "$s" = .bin ] || f=$b$s
+  if [ -f "$f" ]; then
+    h=$(sha256sum < "$f") || { echo "nwroll: cannot read $f" >&2; exit 1; }
+    printf 'nwroll-file: %s %s\n' "$s" "${h%% *}"
+  else
+    printf 'nwroll-file: %s -\n' "$s"
+  fi
+done
+`
+
 // connectScript reads, in one SSH session per node: node_id, the API CA
 // (when $2 names it), the binary's files and the lock ($3, $4), then runs
 // the is-active command (the rest).
@@ -127,16 +140,7 @@ if [ -n "$2" ]; then
   printf '\nnwroll-ca-end\n'
 fi
 b=$3; l=$4; shift 4
-for s in .bin .new .prev; do
-  f=$b; [ "$s" = .bin ] || f=$b$s
-  if [ -f "$f" ]; then
-    h=$(sha256sum < "$f") || { echo "nwroll: cannot read $f" >&2; exit 1; }
-    printf 'nwroll-file: %s %s\n' "$s" "${h%% *}"
-  else
-    printf 'nwroll-file: %s -\n' "$s"
-  fi
-done
-if [ -f "$l" ]; then printf 'nwroll-lock-begin\n'; cat -- "$l"; printf '\nnwroll-lock-end\n'; fi
+` + filesScript + `if [ -f "$l" ]; then printf 'nwroll-lock-begin\n'; cat -- "$l"; printf '\nnwroll-lock-end\n'; fi
 d=$(df -Pk -- "$(dirname -- "$b")" 2>/dev/null | tail -n 1) && printf 'nwroll-df: %s\n' "$d"
 "$@" >/dev/null 2>&1
 printf 'nwroll-active: %s\n' "$?"`
@@ -549,16 +553,7 @@ func (x *Executor) renewToken(ctx context.Context) {
 }
 
 const readFilesScript = `b=$1; shift
-for s in .bin .new .prev; do
-  f=$b; [ "$s" = .bin ] || f=$b$s
-  if [ -f "$f" ]; then
-    h=$(sha256sum < "$f") || { echo "nwroll: cannot read $f" >&2; exit 1; }
-    printf 'nwroll-file: %s %s\n' "$s" "${h%% *}"
-  else
-    printf 'nwroll-file: %s -\n' "$s"
-  fi
-done
-"$@" >/dev/null 2>&1
+` + filesScript + `"$@" >/dev/null 2>&1
 printf 'nwroll-active: %s\n' "$?"`
 
 // ReadFiles reads each node's binary, <binary>.new and <binary>.prev

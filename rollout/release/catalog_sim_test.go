@@ -46,7 +46,7 @@ func TestReleaseCatalogSimulator(t *testing.T) {
 		}
 	}
 	node := info.Nodes[0]
-	sha, err := release.ReleaseFileSHA(node.Binary)
+	sha, err := release.FileSHA256(node.Binary)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -249,7 +249,7 @@ func verifyReleaseDir(source, dir string) (*Release, error) {
 		return nil, &Error{Source: source, File: art.Path, Problem: "has the wrong size for manifest.json",
 			Expected: fmt.Sprintf("%d bytes", art.Size), Actual: fmt.Sprintf("%d bytes", fi.Size()), Fix: releaseFix}
 	}
-	got, err := releaseFileSHA(bin)
+	got, err := FileSHA256(bin)
 	if err != nil {
 		return nil, &Error{Source: source, File: art.Path, Problem: "cannot be read: " + releaseErrText(err), Fix: releaseFix}
 	}
@@ -301,7 +301,8 @@ func releaseSHA(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-func releaseFileSHA(p string) (string, error) {
+// FileSHA256 is the sha256 of a file, in lower-case hex.
+func FileSHA256(p string) (string, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return "", err
