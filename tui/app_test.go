@@ -197,7 +197,7 @@ func TestGateFailureChoices(t *testing.T) {
 	} {
 		t.Run(c.key, func(t *testing.T) {
 			h := newHarness(t, 3, 2, rollouttest.DefaultPlanOptions(), 120, 40)
-			h.c.NeverReadyOn("fw-a")
+			h.d.cluster(func(c *rollouttest.Cluster) { c.NeverReadyOn("fw-a") })
 			h.approveUntil("the failure", pausedOnFailure)
 			f := h.m.machine.Failure
 			if f.Kind != runbook.FailTimeout || f.Node != "fw-a" || f.Sysdump == "" {

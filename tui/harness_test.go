@@ -21,6 +21,9 @@ import (
 // per tick.
 
 // fakeDriver answers every effect from the fake cluster and records them.
+// The cluster is not safe for concurrent use, and Cmds run on goroutines
+// (a poll the harness stopped waiting for may still run): every use of it
+// holds mu.
 type fakeDriver struct {
 	c       *rollouttest.Cluster
 	mu      sync.Mutex
@@ -42,6 +45,13 @@ func (d *fakeDriver) Dispatch(_ uint64, effs []runbook.Effect) {
 func (d *fakeDriver) Events() <-chan runbook.Event { return nil } // the harness delivers answers itself
 func (d *fakeDriver) Drain()                       {}
 func (d *fakeDriver) Close()                       {}
+
+// cluster runs fn with the cluster to itself.
+func (d *fakeDriver) cluster(fn func(c *rollouttest.Cluster)) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fn(d.c)
+}
 
 func (d *fakeDriver) next() (runbook.Event, bool) {
 	d.mu.Lock()
@@ -89,7 +99,10 @@ func newHarness(t testing.TB, nodes, leader int, opts runbook.PlanOptions, w, h 
 	c := rollouttest.NewCluster(nodes, leader)
 	plan := c.Plan(t, opts)
 	d := &fakeDriver{c: c}
-	e := newEngine(func(context.Context) health.ClusterSnapshot { return c.Snapshot() }, nil)
+	e := newEngine(func(context.Context) (snap health.ClusterSnapshot) {
+		d.cluster(func(c *rollouttest.Cluster) { snap = c.Snapshot() })
+		return snap
+	}, nil)
 	e.driver = d
 	hs := &harness{t: t, c: c, d: d, m: New(Deps{Operator: "op@test", ResumeHint: "nwroll resume -i inv.yaml --yes"})}
 	hs.update(tea.WindowSizeMsg{Width: w, Height: h})
@@ -167,8 +180,9 @@ func (h *harness) pump() {
 // tick moves the fake clock one second and delivers the console's tick.
 func (h *harness) tick() {
 	h.t.Helper()
-	h.c.Tick()
-	h.update(tickMsg{at: h.c.Now()})
+	var now time.Time
+	h.d.cluster(func(c *rollouttest.Cluster) { c.Tick(); now = c.Now() })
+	h.update(tickMsg{at: now})
 	h.pump()
 }
 

@@ -54,7 +54,7 @@ func TestGoldenViews(t *testing.T) {
 		})
 		t.Run(name("gate_failure"), func(t *testing.T) {
 			h := newHarness(t, 3, 2, rollouttest.DefaultPlanOptions(), w, hgt)
-			h.c.NeverReadyOn("fw-a")
+			h.d.cluster(func(c *rollouttest.Cluster) { c.NeverReadyOn("fw-a") })
 			h.approveUntil("the failure", pausedOnFailure)
 			golden.RequireEqual(t, []byte(h.screen()))
 		})
