@@ -6,6 +6,7 @@ package tui
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,53 +52,53 @@ const (
 	stageRefused // the survey or plan refused; nothing changed
 )
 
-// Minimum usable size.
+// Minimum usable size; from wideWidth the runbook and the log (or the
+// dialog) stand side by side.
 const (
 	minWidth  = 80
 	minHeight = 24
+	wideWidth = 110
 )
 
-// Model is the console's root model.
+// Model is the console's root model. It owns the machine and the engine;
+// the panes are components that draw from the machine each frame (frame)
+// and keep only their own state. Keys go to the help page or the viewer
+// when one is open, then to the global keys, the dialog, and the pane
+// that has focus; each data message goes to the pane that owns it.
 type Model struct {
 	deps   Deps
-	st     style.Styles
-	keys   KeyMap
-	help   help.Model
+	st     *style.Styles
+	keys   globalKeyMap
 	isDark bool
 
 	width, height int
 	focus         focus
-	showHelp      bool
 
-	stage    stage
-	eng      *engine
-	machine  runbook.Machine
-	seq      uint64 // dispatch batches, numbered from 1
-	now      time.Time
-	started  time.Time
-	holder   string
-	journal  string
-	refused  string
-	exitCode int
+	stage       stage
+	eng         *engine
+	machine     runbook.Machine
+	seq         uint64 // dispatch batches, numbered from 1
+	now         time.Time
+	started     time.Time
+	holder      string
+	journal     string
+	refused     string // why the survey or the plan refused
+	refusedCode int
 
-	lastMachTick  time.Time
-	refreshing    bool
-	transfers     map[string]transfer
-	spin          spinner.Model
-	dialogStep    runbook.StepID // the approval dialog on screen
-	dialogArmed   bool
-	armSeq        int
-	notice        string // a one-line hint in the status bar
-	lastErr       string
-	askQuit       bool // the quit dialog is open
-	quitting      bool // Quit fed: waiting for the machine to finish, then exit
-	forceCount    int
-	closing       bool
-	finalMessages []string
+	lastMachTick time.Time
+	refreshing   bool
+	notice       string // a one-line hint in the status bar
+	quitting     bool   // Quit fed: waiting for the machine to finish, then exit
+	forceCount   int
+	forced       bool // quit by force while effects were in flight
+	closing      bool
 
+	status  help.Model // the status bar's keys
 	nodes   nodesPane
 	runbook runbookPane
 	log     logPane
+	dialog  dialog
+	help    helpPane
 	viewer  *viewer.Model
 }
 
@@ -107,31 +108,101 @@ func New(deps Deps) Model {
 	if deps.PrepareTimeout <= 0 {
 		deps.PrepareTimeout = 2 * time.Minute
 	}
-	m := Model{deps: deps, isDark: true, keys: DefaultKeyMap(), help: help.New(),
-		transfers: map[string]transfer{}}
-	m.st = style.New(m.isDark, deps.NoColor)
-	m.spin = spinner.New(spinner.WithSpinner(spinner.MiniDot))
+	m := Model{deps: deps, isDark: true, keys: defaultGlobalKeyMap(), status: help.New()}
+	m.st = newStyles(m.isDark, deps.NoColor)
 	m.nodes = newNodesPane(m.st)
-	m.log = newLogPane()
-	m.applyStyles()
+	m.runbook = newRunbookPane(m.st)
+	m.log = newLogPane(m.st)
+	m.dialog = newDialog(m.st, deps.Env.Inventory, deps.ResumeHint)
+	m.help = newHelpPane(m.st, m.helpRollout(), m.helpNavigation())
+	m.status.Styles = m.st.Help()
+	m.setFocus(focusNodes)
 	return m
 }
 
-// Init starts the survey, the clock and the background colour query.
+// helpRollout and helpNavigation are the help page's two lists of keys,
+// from the key maps of the dialog, the panes, the help page and the root.
+func (m Model) helpRollout() []key.Binding {
+	return append(slices.Concat(m.dialog.FullHelp()...), m.keys.View)
+}
+
+func (m Model) helpNavigation() []key.Binding {
+	return slices.Concat([]key.Binding{m.keys.NextPane, m.keys.PrevPane}, slices.Concat(m.log.KeyMap.FullHelp()...),
+		[]key.Binding{defaultHelpKeyMap().Back, m.keys.Help, m.keys.Quit})
+}
+
+// Init starts the survey, the clock, the spinner and the background colour
+// query.
 func (m Model) Init() tea.Cmd {
-	return tea.Batch(prepareCmd(m.deps), tickCmd(), tea.RequestBackgroundColor, m.spin.Tick)
+	return tea.Batch(prepareCmd(m.deps), tickCmd(), tea.RequestBackgroundColor, m.runbook.Init())
 }
 
 // ExitCode is the run's exit code (design §1) once the program ended.
-func (m Model) ExitCode() int { return m.exitCode }
+func (m Model) ExitCode() int {
+	switch {
+	case m.forced:
+		return runbook.ExitFailed
+	case m.stage == stageRefused:
+		return m.refusedCode
+	case m.machine.Finished:
+		return m.machine.ExitCode
+	}
+	return 0
+}
 
 // FinalMessages are the lines to print after the console closed: the
 // outcome, the journal, and how to resume.
-func (m Model) FinalMessages() []string { return m.finalMessages }
+func (m Model) FinalMessages() []string {
+	var out []string
+	switch {
+	case m.stage == stageRefused:
+		out = append(out, "nwroll: "+m.refused)
+	case m.machine.Finished:
+		out = m.outcomeLines()
+	}
+	if m.forced {
+		out = append(out, "nwroll: forced to quit while effects were in flight; check the nodes with `nwroll status` and continue with: "+m.deps.ResumeHint)
+	}
+	return out
+}
 
-func (m *Model) applyStyles() {
-	m.help.Styles = m.st.Help()
-	m.nodes.setStyles(m.st)
+// frame is the machine as it stands now, for the panes (see frame).
+func (m Model) frame() frame {
+	mc := m.machine // its own copy, so m need not live on the heap
+	return frame{mc: &mc, stage: m.stage, now: m.now, names: m.nodeNames(), refused: m.refused}
+}
+
+func (m *Model) setStyles(st *style.Styles) {
+	m.st = st
+	m.status.Styles = st.Help()
+	m.nodes.SetStyles(st)
+	m.runbook.SetStyles(st)
+	m.log.SetStyles(st)
+	m.dialog.SetStyles(st)
+	m.help.SetStyles(st)
+}
+
+// newStyles are the styles every pane shares: they are never changed,
+// only replaced (setStyles), so one copy serves them all.
+func newStyles(isDark, noColor bool) *style.Styles {
+	st := style.New(isDark, noColor)
+	return &st
+}
+
+// setFocus gives the keys to one pane.
+func (m *Model) setFocus(f focus) {
+	m.focus = f
+	m.nodes.Blur()
+	m.runbook.Blur()
+	m.log.Blur()
+	switch f {
+	case focusNodes:
+		m.nodes.Focus()
+	case focusRunbook:
+		m.runbook.Focus()
+	case focusLog:
+		m.log.Focus()
+	}
 }
 
 // Update is pure: every remote call, file read and clock read is a Cmd.
@@ -143,28 +214,24 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case tea.BackgroundColorMsg:
 		m.isDark = msg.IsDark()
-		m.st = style.New(m.isDark, m.deps.NoColor)
-		m.applyStyles()
+		m.setStyles(newStyles(m.isDark, m.deps.NoColor))
 		return m, nil
 	case tea.KeyPressMsg:
 		return m.onKey(msg)
 	case preparedMsg:
 		return m.onPrepared(msg)
 	case prepareFailedMsg:
-		m.stage, m.refused, m.exitCode = stageRefused, msg.err.Error(), msg.code
-		m.log = m.log.add(m.st, m.now, "", "refused: "+msg.err.Error(), true).show()
+		m.stage, m.refused, m.refusedCode = stageRefused, msg.err.Error(), msg.code
+		m.log.AddLine(m.now, "", "refused: "+msg.err.Error(), true)
 		return m, nil
 	case engineMsg:
 		m, cmd := m.feed(msg.ev)
 		return m, tea.Batch(cmd, listenCmd(m.eng))
 	case logMsg:
-		for _, l := range msg.entries {
-			m.log = m.log.addEntry(m.st, l)
-		}
-		m.log = m.log.show()
+		m.log, _ = m.log.Update(msg)
 		return m, listenCmd(m.eng)
 	case progressMsg:
-		m.transfers = withProgress(m.transfers, msg.note)
+		m.runbook, _ = m.runbook.Update(msg)
 		return m, listenCmd(m.eng)
 	case refreshMsg:
 		m.refreshing = false
@@ -173,15 +240,15 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return m.feed(runbook.Snapshot{Snap: msg.snap, At: msg.snap.TakenAt})
 	case tickMsg:
+		m.runbook, _ = m.runbook.Update(msg)
 		return m.onTick(msg)
 	case armMsg:
-		if msg.seq == m.armSeq && msg.step == m.dialogStep {
-			m.dialogArmed = true
-		}
+		f := m.frame()
+		m.dialog, _ = updateIn(m.dialog, &f, msg)
 		return m, nil
 	case spinner.TickMsg:
 		var cmd tea.Cmd
-		m.spin, cmd = m.spin.Update(msg)
+		m.runbook, cmd = m.runbook.Update(msg)
 		return m, cmd
 	case viewer.ClosedMsg:
 		m.viewer = nil
@@ -202,8 +269,8 @@ func (m Model) onPrepared(msg preparedMsg) (tea.Model, tea.Cmd) {
 	m.stage = stageRunning
 	m.machine, m.holder, m.journal = msg.machine, msg.holder, msg.journal
 	m.now, m.started, m.lastMachTick = msg.at, msg.at, msg.at
-	m.log = m.log.add(m.st, m.now, "", "journal "+m.journal, false).show()
-	m.runbook = runbookPane{}
+	m.log.AddLine(m.now, "", "journal "+m.journal, false)
+	m.runbook.Follow()
 	m.layout()
 	next, cmd := m.feed(runbook.Begin{At: msg.at})
 	return next, tea.Batch(cmd, listenCmd(m.eng))
@@ -224,38 +291,16 @@ func (m Model) feed(ev runbook.Event) (Model, tea.Cmd) {
 	if _, ok := ev.(runbook.Snapshot); ok {
 		cmds = append(cmds, gateLogCmd(m.eng, m.machine, ev))
 	}
-	if m.machine.LastError != "" {
-		m.lastErr = m.machine.LastError
-	}
-	cmds = append(cmds, m.syncDialog())
+	var arm tea.Cmd
+	m.dialog, arm = m.dialog.Follow(&m.machine)
+	cmds = append(cmds, arm)
 	if m.machine.Finished {
 		cmds = append(cmds, m.onFinished())
 	}
-	m.keys = m.keys.enableFrom(m.machine.Allowed())
 	return m, tea.Batch(cmds...)
 }
 
-// syncDialog opens a fresh, unarmed approval dialog when the machine asks
-// for a new approval; the dialog arms itself after armDelay.
-func (m *Model) syncDialog() tea.Cmd {
-	s, ok := m.machine.AwaitingApproval()
-	if !ok {
-		m.dialogStep, m.dialogArmed = "", false
-		return nil
-	}
-	if s.ID == m.dialogStep {
-		return nil
-	}
-	m.dialogStep, m.dialogArmed = s.ID, false
-	m.armSeq++
-	return armCmd(s.ID, m.armSeq)
-}
-
 func (m *Model) onFinished() tea.Cmd {
-	m.exitCode = m.machine.ExitCode
-	if len(m.finalMessages) == 0 {
-		m.finalMessages = m.outcomeLines()
-	}
 	if m.quitting && !m.closing {
 		m.closing = true
 		return closeCmd(m.eng)
@@ -309,120 +354,84 @@ func (m Model) onTick(msg tickMsg) (tea.Model, tea.Cmd) {
 		m.refreshing = true
 		cmds = append(cmds, refreshCmd(m.eng))
 	}
-	m.transfers = expireTransfers(m.transfers, m.now)
 	return m, tea.Batch(cmds...)
 }
 
 // ---- keys ----
 
+// onKey routes a key: ctrl+c first, whatever is open; the help page or
+// the viewer take every other key while one is open. Then the global keys
+// (while a question is open only q and ?, and none for the quit question,
+// whose q means stay), the dialog's, and last the focused pane's.
 func (m Model) onKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
-	k := msg.String()
 	m.notice = ""
-	if k == "ctrl+c" {
+	switch {
+	case key.Matches(msg, m.keys.ForceQuit):
 		return m.requestQuit(true)
-	}
-	if m.showHelp {
-		if key.Matches(msg, m.keys.Help, m.keys.Back) || k == "q" {
-			m.showHelp = false
-		}
+	case m.help.Visible():
+		m.help, _ = m.help.Update(msg)
 		return m, nil
-	}
-	if m.viewer != nil {
+	case m.viewer != nil:
 		if !m.viewer.Capturing() && key.Matches(msg, m.keys.Help) {
-			m.showHelp = true
+			m.help.Open()
 			return m, nil
 		}
 		v, cmd := m.viewer.Update(msg)
 		m.viewer = &v
 		return m, cmd
 	}
-	if m.askQuit {
+	f := m.frame()
+	asking := m.dialog.in(&f).asking()
+	if !asking || !m.dialog.askQuit && key.Matches(msg, m.keys.Quit, m.keys.Help) {
 		switch {
-		case k == "y":
-			m.askQuit = false
-			return m.quitNow()
-		case key.Matches(msg, m.keys.Cancel), k == "enter", k == "q":
-			m.askQuit = false
+		case key.Matches(msg, m.keys.Quit):
+			return m.requestQuit(false)
+		case key.Matches(msg, m.keys.Help):
+			m.help.Open()
+			return m, nil
+		case key.Matches(msg, m.keys.NextPane):
+			m.setFocus((m.focus + 1) % focusCount)
+			return m, nil
+		case key.Matches(msg, m.keys.PrevPane):
+			m.setFocus((m.focus + focusCount - 1) % focusCount)
+			return m, nil
+		case key.Matches(msg, m.keys.View):
+			return m.openViewer()
 		}
+	}
+	m.dialog, _ = updateIn(m.dialog, &f, msg)
+	if d := m.dialog.Decision(); d.taken {
+		return m.decide(d)
+	}
+	if asking {
 		return m, nil
 	}
-	if m.stage == stageRunning && !m.machine.Finished {
-		if next, cmd, handled := m.onRolloutKey(msg); handled {
-			return next, cmd
-		}
+	var cmd tea.Cmd
+	switch m.focus {
+	case focusNodes:
+		m.nodes, cmd = updateIn(m.nodes, &f, msg)
+	case focusRunbook:
+		m.runbook, cmd = m.runbook.Update(msg)
+	case focusLog:
+		m.log, cmd = m.log.Update(msg)
 	}
-	switch {
-	case key.Matches(msg, m.keys.Quit):
-		return m.requestQuit(false)
-	case key.Matches(msg, m.keys.Help):
-		m.showHelp = true
-	case key.Matches(msg, m.keys.NextPane):
-		m.focus = (m.focus + 1) % focusCount
-		m.layout()
-	case key.Matches(msg, m.keys.PrevPane):
-		m.focus = (m.focus + focusCount - 1) % focusCount
-		m.layout()
-	case key.Matches(msg, m.keys.View):
-		return m.openViewer()
-	default:
-		m.scrollFocused(msg)
-	}
-	return m, nil
+	return m, cmd
 }
 
-// onRolloutKey handles the keys that act on the machine. An action the
-// machine does not allow now is ignored, with a word why.
-func (m Model) onRolloutKey(msg tea.KeyPressMsg) (Model, tea.Cmd, bool) {
-	k := msg.String()
-	mc := m.machine
-	act := func(a runbook.Action, step runbook.StepID) (Model, tea.Cmd, bool) {
-		if !mc.IsAllowed(a) {
-			m.notice = fmt.Sprintf("%s is not possible now", a)
-			return m, nil, true
-		}
-		next, cmd := m.feed(runbook.ActionEvent(a, step, m.deps.Operator, m.now))
-		return next, cmd, true
-	}
-	if mc.AbortAsked {
-		switch {
-		case k == "y":
-			return act(runbook.ActAbortConfirm, "")
-		case key.Matches(msg, m.keys.Cancel), k == "enter":
-			return act(runbook.ActCancel, "")
-		}
-		return m, nil, k != "q" && k != "?"
-	}
-	if s, ok := mc.AwaitingApproval(); ok {
-		switch {
-		case k == "y":
-			if msg.IsRepeat || !m.dialogArmed || s.ID != m.dialogStep {
-				m.notice = "this dialog has just opened: read it, then press y"
-				return m, nil, true
-			}
-			return act(runbook.ActApprove, s.ID)
-		case key.Matches(msg, m.keys.Cancel), k == "enter":
-			return act(runbook.ActCancel, "")
-		}
-	}
+// decide acts on what a key on the dialog decided.
+func (m Model) decide(d decision) (tea.Model, tea.Cmd) {
 	switch {
-	case key.Matches(msg, m.keys.Abort):
-		return act(runbook.ActAbort, "")
-	case key.Matches(msg, m.keys.KeepWaiting) && mc.Pause != nil:
-		return act(runbook.ActKeepWaiting, "")
-	case key.Matches(msg, m.keys.Retry) && mc.Pause != nil:
-		return act(runbook.ActRetry, "")
-	case key.Matches(msg, m.keys.Continue) && mc.Pause != nil:
-		return act(runbook.ActContinue, "")
-	case key.Matches(msg, m.keys.Sysdump):
-		return act(runbook.ActSysdump, "")
-	case key.Matches(msg, m.keys.RollbackNode):
-		return act(runbook.ActRollbackNode, "")
-	case key.Matches(msg, m.keys.RollbackAll):
-		return act(runbook.ActRollbackAll, "")
-	case k == "esc" && mc.IsAllowed(runbook.ActCancel):
-		return act(runbook.ActCancel, "")
+	case d.quit:
+		return m.quitNow()
+	case d.act != 0:
+		if !m.machine.IsAllowed(d.act) {
+			m.notice = fmt.Sprintf("%s is not possible now", d.act)
+			return m, nil
+		}
+		return m.feed(runbook.ActionEvent(d.act, d.step, m.deps.Operator, m.now))
 	}
-	return m, nil, false
+	m.notice = d.notice
+	return m, nil
 }
 
 // requestQuit quits at once when nothing is under way, and asks first
@@ -436,8 +445,7 @@ func (m Model) requestQuit(ctrlC bool) (tea.Model, tea.Cmd) {
 	case m.quitting && ctrlC:
 		m.forceCount++
 		if m.forceCount >= 2 {
-			m.finalMessages = append(m.finalMessages, "nwroll: forced to quit while effects were in flight; check the nodes with `nwroll status` and continue with: "+m.deps.ResumeHint)
-			m.exitCode = runbook.ExitFailed
+			m.forced = true
 			return m, tea.Quit
 		}
 		m.notice = "finishing the operations in flight so no node is left stopped; ctrl+c again to force"
@@ -445,15 +453,12 @@ func (m Model) requestQuit(ctrlC bool) (tea.Model, tea.Cmd) {
 	case m.quitting:
 		return m, nil
 	case running && (m.machine.Busy() || m.machine.LockHeld() || m.machine.Phase > runbook.PhaseLock):
-		m.askQuit = true
+		m.dialog.AskQuit()
 		return m, nil
 	case running:
 		return m.quitNow()
 	}
 	m.closing = true
-	if m.stage == stageRefused {
-		m.finalMessages = []string{"nwroll: " + m.refused}
-	}
 	return m, closeCmd(m.eng)
 }
 
@@ -479,21 +484,10 @@ func (m Model) openViewer() (tea.Model, tea.Cmd) {
 	if base == path {
 		base = ""
 	}
-	v := viewer.New(m.st, viewer.Options{Path: path, Baseline: base, NodeNames: names, Embedded: true})
+	v := viewer.New(*m.st, viewer.Options{Path: path, Baseline: base, NodeNames: names, Embedded: true})
 	v.SetSize(m.width, m.bodyHeight())
 	m.viewer = &v
 	return m, v.Init()
-}
-
-func (m *Model) scrollFocused(msg tea.KeyPressMsg) {
-	switch m.focus {
-	case focusNodes:
-		m.nodes = m.nodes.scroll(m.keys, msg)
-	case focusRunbook:
-		m.runbook = m.runbook.scroll(m.keys, msg)
-	case focusLog:
-		m.log = m.log.scroll(m.keys, msg)
-	}
 }
 
 // ---- layout and view ----
@@ -512,23 +506,24 @@ func (m *Model) layout() {
 	body := m.bodyHeight()
 	tableH := min(len(m.nodeNames())+3, max(6, body/3))
 	rest := max(4, body-tableH)
-	m.nodes.setSize(m.st, m.width, tableH, m.focus == focusNodes)
+	m.nodes.SetSize(m.width, tableH)
 	if m.wide() {
 		rbW := m.width * 55 / 100
-		m.runbook = m.runbook.setSize(rbW, rest)
-		m.log = m.log.setSize(m.width-rbW, rest)
+		m.runbook.SetSize(rbW, rest)
+		m.log.SetSize(m.width-rbW, rest)
 	} else {
 		rbH := rest * 3 / 5
-		m.runbook = m.runbook.setSize(m.width, rbH)
-		m.log = m.log.setSize(m.width, rest-rbH)
+		m.runbook.SetSize(m.width, rbH)
+		m.log.SetSize(m.width, rest-rbH)
 	}
+	m.help.SetSize(m.width, body)
 	if m.viewer != nil {
 		m.viewer.SetSize(m.width, body)
 	}
-	m.help.SetWidth(m.width)
+	m.status.SetWidth(m.width)
 }
 
-func (m Model) wide() bool { return m.width >= 110 }
+func (m Model) wide() bool { return m.width >= wideWidth }
 
 // nodeNames are the inventory's nodes, in its order.
 func (m Model) nodeNames() []string {
@@ -569,8 +564,8 @@ func (m Model) render() string {
 	status := m.statusView()
 	var body string
 	switch {
-	case m.showHelp:
-		body = m.helpView()
+	case m.help.Visible():
+		body = m.help.View()
 	case m.viewer != nil:
 		body = m.viewer.View()
 	default:
@@ -579,31 +574,41 @@ func (m Model) render() string {
 	return header + "\n" + fitHeight(body, m.bodyHeight()) + "\n" + status
 }
 
+// bodyView is the node table over the runbook and the log, side by side
+// when wide. A dialog takes the log's place, beside the runbook, or the
+// whole body when it does not fit under the table.
 func (m Model) bodyView() string {
-	table := m.nodes.view(m.st, m.tableRows(), m.focus == focusNodes)
+	f := m.frame()
+	table := m.nodes.in(&f).View()
 	h := m.bodyHeight() - lipgloss.Height(table)
-	rb := func(w, h int) string {
-		return m.runbook.setSize(w, h).view(m.st, m.machine, m.now, m.transfers, m.spin.View(), m.focus == focusRunbook)
+	dlg := m.dialog.in(&f)
+	room, beside := m.width, m.wide() && m.stage == stageRunning
+	if beside {
+		room = m.width/2 + 4 // a box half the screen wide
 	}
-	var lower string
-	d := m.dialogView(h)
+	dlg.SetSize(room, h)
+	d := dlg.View()
 	if d != "" && lipgloss.Height(d) > h || h < 8 {
 		// Not enough room under the table: the dialog takes the whole body.
-		if full := m.dialogView(m.bodyHeight()); full != "" {
+		dlg.SetSize(room, m.bodyHeight())
+		if full := dlg.View(); full != "" {
 			return lipgloss.Place(m.width, m.bodyHeight(), lipgloss.Center, lipgloss.Center, full)
 		}
 	}
+	rb := m.runbook.in(&f)
+	var lower string
 	switch {
-	case d != "" && m.wide() && m.stage == stageRunning:
+	case d != "" && beside:
 		// The runbook stays in view beside the dialog.
 		rbW := m.width - lipgloss.Width(d) - 2
-		lower = lipgloss.JoinHorizontal(lipgloss.Top, rb(rbW, h), lipgloss.Place(m.width-rbW, h, lipgloss.Center, lipgloss.Center, d))
+		rb.SetSize(rbW, h)
+		lower = lipgloss.JoinHorizontal(lipgloss.Top, rb.View(), lipgloss.Place(m.width-rbW, h, lipgloss.Center, lipgloss.Center, d))
 	case d != "":
 		lower = lipgloss.Place(m.width, h, lipgloss.Center, lipgloss.Center, d)
 	case m.wide():
-		lower = lipgloss.JoinHorizontal(lipgloss.Top, rb(m.runbook.w, m.runbook.h), m.log.view(m.st, m.focus == focusLog))
+		lower = lipgloss.JoinHorizontal(lipgloss.Top, rb.View(), m.log.View())
 	default:
-		lower = lipgloss.JoinVertical(lipgloss.Left, rb(m.runbook.w, m.runbook.h), m.log.view(m.st, m.focus == focusLog))
+		lower = lipgloss.JoinVertical(lipgloss.Left, rb.View(), m.log.View())
 	}
 	return lipgloss.JoinVertical(lipgloss.Left, table, lower)
 }
@@ -628,13 +633,4 @@ func fitHeight(s string, h int) string {
 		lines = append(lines, "")
 	}
 	return strings.Join(lines, "\n")
-}
-
-// hint renders "key action" pairs for dialogs and the status bar.
-func (m Model) hint(pairs ...string) string {
-	var parts []string
-	for i := 0; i+1 < len(pairs); i += 2 {
-		parts = append(parts, m.st.Key.Render(pairs[i])+" "+pairs[i+1])
-	}
-	return strings.Join(parts, "  ")
 }

@@ -73,7 +73,7 @@ func TestCancelIsTheDefaultAndContinueAsksAgain(t *testing.T) {
 	if !ok || s.ID != step.ID {
 		t.Fatalf("c did not ask for %s again (awaiting %v %s)", step.ID, ok, s.ID)
 	}
-	if h.m.dialogArmed {
+	if armedNow(h.m) {
 		t.Fatal("the dialog asked again is armed at once; it must take a fresh keypress after arming")
 	}
 	h.arm()
@@ -228,11 +228,11 @@ func TestQuitMidRolloutAsksThenStopsSafely(t *testing.T) {
 	h := newHarness(t, 3, 2, quiescedOpts(), 120, 40)
 	h.approveUntil("the first backup dialog", awaiting(runbook.StepBackup))
 	h.key("q")
-	if !h.m.askQuit || !strings.Contains(h.screen(), "Quit in the middle of the rollout?") {
+	if !h.m.dialog.askQuit || !strings.Contains(h.screen(), "Quit in the middle of the rollout?") {
 		t.Fatalf("q did not ask first:\n%s", h.screen())
 	}
 	h.key("n")
-	if h.m.askQuit || h.m.quitting {
+	if h.m.dialog.askQuit || h.m.quitting {
 		t.Fatal("n did not keep the console open")
 	}
 	h.key("q")
@@ -274,8 +274,7 @@ func TestTooSmallAndResize(t *testing.T) {
 
 func TestNoColorKeepsGlyphs(t *testing.T) {
 	h := newHarness(t, 3, 2, quiescedOpts(), 120, 40)
-	h.m.st = style.New(true, true)
-	h.m.applyStyles()
+	h.m.setStyles(newStyles(true, true))
 	h.approveUntil("the first upgrade dialog", awaiting(runbook.StepUpgrade))
 	v := h.m.View().Content
 	if strings.Contains(v, "\x1b[38") || strings.Contains(v, "\x1b[48") {

@@ -149,8 +149,9 @@ func tickCmd() tea.Cmd {
 	return tea.Tick(tickEvery, func(t time.Time) tea.Msg { return tickMsg{at: t} })
 }
 
-func armCmd(step runbook.StepID, seq int) tea.Cmd {
-	return tea.Tick(armDelay, func(time.Time) tea.Msg { return armMsg{step: step, seq: seq} })
+// armCmd arms approval number seq after armDelay.
+func armCmd(seq uint64) tea.Cmd {
+	return tea.Tick(armDelay, func(time.Time) tea.Msg { return armMsg{seq: seq} })
 }
 
 // closeCmd lets the effects in flight end, then releases the connections

@@ -98,7 +98,7 @@ func (f *flow) press(k string) {
 // armed reports an approval dialog whose keys are live.
 func armed(m Model) bool {
 	_, ok := m.machine.AwaitingApproval()
-	return ok && m.dialogArmed
+	return ok && armedNow(m)
 }
 
 func simDeps(t *testing.T, c *sim.Cluster, version string, editInventory func(string) string) Deps {
@@ -249,7 +249,7 @@ func TestFlowNeverReadyRolledBackWithR(t *testing.T) {
 	f.press("r")
 	m = f.waitFor("the rollback's dialog", 30*time.Second, func(m Model) bool {
 		s, ok := m.machine.AwaitingApproval()
-		return ok && s.Kind == runbook.StepRollback && m.dialogArmed
+		return ok && s.Kind == runbook.StepRollback && armedNow(m)
 	})
 	if s, _ := m.machine.AwaitingApproval(); s.Node != upgraded {
 		t.Fatalf("rollback dialog for %s, want %s", s.Node, upgraded)

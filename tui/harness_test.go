@@ -188,7 +188,13 @@ func (h *harness) tick() {
 
 // arm delivers the approval dialog's arming.
 func (h *harness) arm() {
-	h.update(armMsg{step: h.m.dialogStep, seq: h.m.armSeq})
+	h.update(armMsg{seq: h.m.machine.ApprovalSeq()})
+}
+
+// armedNow reports whether the approval dialog on screen takes y.
+func armedNow(m Model) bool {
+	f := m.frame()
+	return m.dialog.in(&f).armedNow()
 }
 
 func (h *harness) key(k string) {

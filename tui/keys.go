@@ -3,91 +3,132 @@ package tui
 import (
 	"charm.land/bubbles/v2/key"
 
-	"github.com/nwroll/nwroll/rollout/runbook"
+	"github.com/nwroll/nwroll/tui/internal/scroll"
 )
 
-// KeyMap is every key of the console. The rollout keys are enabled from
-// machine.Allowed(), so the help bar shows only the keys that act now.
-type KeyMap struct {
-	// Rollout
-	Approve      key.Binding
-	Cancel       key.Binding
-	Abort        key.Binding
-	KeepWaiting  key.Binding
-	Retry        key.Binding
-	Continue     key.Binding
-	Sysdump      key.Binding
-	RollbackNode key.Binding
-	RollbackAll  key.Binding
-	View         key.Binding
+// Every key of the console is a binding in one of these maps, and every
+// key is matched with key.Matches. The root model takes its own keys
+// (globalKeyMap) and hands the rest to the dialog, then to the pane that
+// has focus; each pane has its own map.
 
-	// Navigation
-	NextPane key.Binding
-	PrevPane key.Binding
-	Up       key.Binding
-	Down     key.Binding
-	PageUp   key.Binding
-	PageDown key.Binding
-	Top      key.Binding
-	Bottom   key.Binding
-	Help     key.Binding
-	Quit     key.Binding
-	Back     key.Binding
+// globalKeyMap is the keys that work whatever pane has focus.
+type globalKeyMap struct {
+	Quit      key.Binding // quits at once when nothing is under way, else asks first
+	ForceQuit key.Binding // as Quit; pressed again while the run winds down, forces the exit
+	Help      key.Binding
+	NextPane  key.Binding
+	PrevPane  key.Binding
+	View      key.Binding // opens the last sysdump in the viewer
 }
 
-// DefaultKeyMap is the console's keys (design §4).
-func DefaultKeyMap() KeyMap {
-	return KeyMap{
-		Approve:      key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "approve")),
-		Cancel:       key.NewBinding(key.WithKeys("n", "esc"), key.WithHelp("n/esc", "cancel")),
-		Abort:        key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "abort")),
-		KeepWaiting:  key.NewBinding(key.WithKeys("w"), key.WithHelp("w", "keep waiting")),
-		Retry:        key.NewBinding(key.WithKeys("t"), key.WithHelp("t", "retry")),
-		Continue:     key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "continue")),
-		Sysdump:      key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "sysdump")),
-		RollbackNode: key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "roll back node")),
-		RollbackAll:  key.NewBinding(key.WithKeys("R"), key.WithHelp("R", "roll back all")),
-		View:         key.NewBinding(key.WithKeys("v"), key.WithHelp("v", "view sysdump")),
+func defaultGlobalKeyMap() globalKeyMap {
+	return globalKeyMap{
+		Quit:      key.NewBinding(key.WithKeys("q"), key.WithHelp("q", "quit")),
+		ForceQuit: key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", "quit; three times forces")),
+		Help:      key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
+		NextPane:  key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "next pane")),
+		PrevPane:  key.NewBinding(key.WithKeys("shift+tab"), key.WithHelp("shift+tab", "previous pane")),
+		View:      key.NewBinding(key.WithKeys("v"), key.WithHelp("v", "view sysdump")),
+	}
+}
 
-		NextPane: key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "next pane")),
-		PrevPane: key.NewBinding(key.WithKeys("shift+tab"), key.WithHelp("shift+tab", "previous pane")),
+// ShortHelp is the status bar's tail: the viewer, focus, help and quit.
+func (k globalKeyMap) ShortHelp() []key.Binding {
+	return []key.Binding{k.View, k.NextPane, k.Help, k.Quit}
+}
+
+// paneKeys is the keys of the node table, the runbook and the log: each
+// pane has its own copy.
+func paneKeys() scroll.Keys {
+	return scroll.Keys{
 		Up:       key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "up")),
 		Down:     key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "down")),
 		PageUp:   key.NewBinding(key.WithKeys("pgup", "b"), key.WithHelp("pgup", "page up")),
 		PageDown: key.NewBinding(key.WithKeys("pgdown", "f"), key.WithHelp("pgdn", "page down")),
 		Top:      key.NewBinding(key.WithKeys("home", "g"), key.WithHelp("g", "top")),
 		Bottom:   key.NewBinding(key.WithKeys("end", "G"), key.WithHelp("G", "bottom (follow)")),
-		Help:     key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
-		Quit:     key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
-		Back:     key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
 	}
 }
 
-// actionKeys pairs each machine action with its binding.
-func (k *KeyMap) actionKeys() []struct {
-	act runbook.Action
-	b   *key.Binding
-} {
-	return []struct {
-		act runbook.Action
-		b   *key.Binding
-	}{
-		{runbook.ActApprove, &k.Approve}, {runbook.ActCancel, &k.Cancel}, {runbook.ActAbort, &k.Abort},
-		{runbook.ActKeepWaiting, &k.KeepWaiting}, {runbook.ActRetry, &k.Retry}, {runbook.ActContinue, &k.Continue},
-		{runbook.ActSysdump, &k.Sysdump}, {runbook.ActRollbackNode, &k.RollbackNode}, {runbook.ActRollbackAll, &k.RollbackAll},
-		{runbook.ActQuit, &k.Quit},
+// dialogKeyMap is the keys of the rollout: the approval dialog, the
+// choices after a failure, and the quit and abort questions. Dialog.keys
+// enables each one only while the machine allows its action (Allowed), so
+// a key the machine would refuse does nothing and help never shows it.
+type dialogKeyMap struct {
+	// The approval dialog.
+	Approve key.Binding
+	Decline key.Binding // the default: n, esc or enter
+	// Whenever the machine allows them.
+	Abort   key.Binding
+	Sysdump key.Binding
+	// After a failure or a declined step.
+	KeepWaiting  key.Binding
+	Retry        key.Binding
+	Continue     key.Binding
+	RollbackNode key.Binding
+	RollbackAll  key.Binding
+	Withdraw     key.Binding // esc: drop a rollback chosen but not approved yet
+	// The quit question (the console's) and the abort question (the machine's).
+	QuitYes  key.Binding
+	QuitNo   key.Binding
+	AbortYes key.Binding
+	AbortNo  key.Binding
+}
+
+func defaultDialogKeyMap() dialogKeyMap {
+	return dialogKeyMap{
+		Approve:      key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "approve")),
+		Decline:      key.NewBinding(key.WithKeys("n", "esc", "enter"), key.WithHelp("n/esc", "cancel")),
+		Abort:        key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "abort")),
+		Sysdump:      key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "sysdump")),
+		KeepWaiting:  key.NewBinding(key.WithKeys("w"), key.WithHelp("w", "keep waiting")),
+		Retry:        key.NewBinding(key.WithKeys("t"), key.WithHelp("t", "retry")),
+		Continue:     key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "continue")),
+		RollbackNode: key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "roll back node")),
+		RollbackAll:  key.NewBinding(key.WithKeys("R"), key.WithHelp("R", "roll back all")),
+		Withdraw:     key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel")),
+		QuitYes:      key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "quit safely")),
+		QuitNo:       key.NewBinding(key.WithKeys("n", "esc", "enter", "q"), key.WithHelp("n/esc", "stay")),
+		AbortYes:     key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "abort")),
+		AbortNo:      key.NewBinding(key.WithKeys("n", "esc", "enter"), key.WithHelp("n/esc", "keep going")),
 	}
 }
 
-// enableFrom turns the rollout keys on or off from allowed.
-func (k KeyMap) enableFrom(allowed []runbook.Action) KeyMap {
-	on := map[runbook.Action]bool{}
-	for _, a := range allowed {
-		on[a] = true
-	}
-	for _, ak := range k.actionKeys() {
-		ak.b.SetEnabled(on[ak.act])
-	}
-	k.Quit.SetEnabled(true) // quitting is always possible; it asks first when it must
-	return k
+// ShortHelp is the keys that act now, for the status bar (help.Model
+// leaves out the disabled ones).
+func (k dialogKeyMap) ShortHelp() []key.Binding {
+	return []key.Binding{k.QuitYes, k.QuitNo, k.AbortYes, k.AbortNo,
+		k.Approve, k.Decline, k.Withdraw, k.KeepWaiting, k.Retry, k.Continue, k.RollbackNode, k.RollbackAll, k.Sysdump, k.Abort}
 }
+
+// FullHelp is the rollout's keys, for the help page.
+func (k dialogKeyMap) FullHelp() [][]key.Binding {
+	return [][]key.Binding{{k.Approve, k.Decline, k.Abort, k.KeepWaiting, k.Retry, k.Continue, k.RollbackNode, k.RollbackAll, k.Sysdump}}
+}
+
+// all is every binding, to switch them off at once.
+func (k *dialogKeyMap) all() []*key.Binding {
+	return []*key.Binding{&k.Approve, &k.Decline, &k.Abort, &k.Sysdump, &k.KeepWaiting, &k.Retry, &k.Continue,
+		&k.RollbackNode, &k.RollbackAll, &k.Withdraw, &k.QuitYes, &k.QuitNo, &k.AbortYes, &k.AbortNo}
+}
+
+// helpKeyMap is the keys of the help page: each closes it.
+type helpKeyMap struct {
+	Close key.Binding
+	Back  key.Binding
+	Quit  key.Binding // q closes the page; it never quits from it
+}
+
+func defaultHelpKeyMap() helpKeyMap {
+	return helpKeyMap{
+		Close: key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
+		Back:  key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
+		Quit:  key.NewBinding(key.WithKeys("q")),
+	}
+}
+
+// ShortHelp is the page's keys for the status bar.
+func (k helpKeyMap) ShortHelp() []key.Binding { return []key.Binding{k.Close, k.Back} }
+
+// FullHelp is the same, in one column.
+func (k helpKeyMap) FullHelp() [][]key.Binding { return [][]key.Binding{k.ShortHelp()} }

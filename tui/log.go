@@ -16,22 +16,32 @@ import (
 // maxLogLines bounds the log pane; the journal keeps everything.
 const maxLogLines = 5000
 
-// logPane streams engine events and remote output. It follows the tail
-// until the operator scrolls up, and again from G. Lines are wrapped once,
-// when added (and again on a resize), so a long log costs nothing per frame.
+// logPane streams engine events and remote output: the lines are its own
+// (the EventLog's, as logMsg brings them). It follows the tail until the
+// operator scrolls up, and again from G. Lines are wrapped once, when added
+// (and again on a resize), so a long log costs nothing per frame.
 type logPane struct {
+	KeyMap  scroll.Keys
+	st      *style.Styles
 	vp      viewport.Model
 	lines   []string // as added
 	wrapped []string // lines wrapped to the pane's width
 	follow  bool
+	focused bool
 	w, h    int
 }
 
-func newLogPane() logPane {
-	return logPane{vp: viewport.New(), follow: true}
+func newLogPane(st *style.Styles) logPane {
+	return logPane{KeyMap: paneKeys(), st: st, vp: viewport.New(), follow: true}
 }
 
-func (p logPane) setSize(w, h int) logPane {
+func (p *logPane) SetStyles(st *style.Styles) { p.st = st }
+func (p *logPane) Focus()                     { p.focused = true }
+func (p *logPane) Blur()                      { p.focused = false }
+
+// SetSize fits the log inside a border of w×h, wrapping it again when the
+// width changed.
+func (p *logPane) SetSize(w, h int) {
 	rewrap := w != p.w
 	p.w, p.h = w, h
 	p.vp.SetWidth(max(1, w-2))
@@ -46,7 +56,21 @@ func (p logPane) setSize(w, h int) logPane {
 	if p.follow {
 		p.vp.GotoBottom()
 	}
-	return p
+}
+
+// Update scrolls, and adds the lines of a logMsg.
+func (p logPane) Update(msg tea.Msg) (logPane, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.KeyPressMsg:
+		p.KeyMap.Viewport(&p.vp, msg)
+		p.follow = p.vp.AtBottom()
+	case logMsg:
+		for _, l := range msg.entries {
+			p.addEntry(l)
+		}
+		p.show()
+	}
+	return p, nil
 }
 
 // wrap breaks a line to the pane's width, indenting continuations.
@@ -59,16 +83,23 @@ func (p logPane) wrap(line string) []string {
 }
 
 // show puts the lines added since the last show on screen.
-func (p logPane) show() logPane {
+func (p *logPane) show() {
 	p.vp.SetContentLines(p.wrapped)
 	if p.follow {
 		p.vp.GotoBottom()
 	}
-	return p
 }
 
-// add appends one line, "15:04:05 fw-b  text"; show puts it on screen.
-func (p logPane) add(st style.Styles, at time.Time, node, text string, isErr bool) logPane {
+// AddLine adds one line of the console's own, "15:04:05 fw-b  text", and
+// shows it.
+func (p *logPane) AddLine(at time.Time, node, text string, isErr bool) {
+	p.add(at, node, text, isErr)
+	p.show()
+}
+
+// add appends one line; show puts it on screen.
+func (p *logPane) add(at time.Time, node, text string, isErr bool) {
+	st := p.st
 	ts := ""
 	if !at.IsZero() {
 		ts = at.Local().Format("15:04:05") + " "
@@ -91,11 +122,11 @@ func (p logPane) add(st style.Styles, at time.Time, node, text string, isErr boo
 			p.wrapped = append(p.wrapped, p.wrap(l)...)
 		}
 	}
-	return p
 }
 
 // addEntry appends a line of the engine's EventLog.
-func (p logPane) addEntry(st style.Styles, l rollout.LogEntry) logPane {
+func (p *logPane) addEntry(l rollout.LogEntry) {
+	st := p.st
 	var b strings.Builder
 	b.WriteString(l.Op)
 	if l.Status != "" {
@@ -118,22 +149,18 @@ func (p logPane) addEntry(st style.Styles, l rollout.LogEntry) logPane {
 	if l.Seconds > 0 {
 		b.WriteString(st.Dim.Render(" (" + fmtDuration(time.Duration(l.Seconds*float64(time.Second))) + ")"))
 	}
-	return p.add(st, l.TS, l.Node, b.String(), false)
+	p.add(l.TS, l.Node, b.String(), false)
 }
 
-func (p logPane) scroll(k KeyMap, msg tea.KeyPressMsg) logPane {
-	scroll.Keys{Up: k.Up, Down: k.Down, PageUp: k.PageUp, PageDown: k.PageDown, Top: k.Top, Bottom: k.Bottom}.Viewport(&p.vp, msg)
-	p.follow = p.vp.AtBottom()
-	return p
-}
-
-func (p logPane) view(st style.Styles, focused bool) string {
+// View draws the log in its border.
+func (p logPane) View() string {
+	st := p.st
 	title := st.PaneTitle.Render("Log")
 	if !p.follow {
 		title += st.Dim.Render("  scrolled — G follows the tail")
 	}
 	border := st.Pane
-	if focused {
+	if p.focused {
 		border = st.PaneFocused
 	}
 	return border.Width(p.w).Height(p.h).Render(title + "\n" + p.vp.View())

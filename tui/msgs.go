@@ -42,12 +42,10 @@ type refreshMsg struct {
 	snap health.ClusterSnapshot
 }
 
-// armMsg arms the approval dialog of step: a keypress before it is ignored,
-// so a key pressed for the previous dialog never approves this one.
-type armMsg struct {
-	step runbook.StepID
-	seq  int
-}
+// armMsg arms approval number seq (Machine.ApprovalSeq): a keypress before
+// it is ignored, so a key pressed for the previous dialog never approves
+// this one.
+type armMsg struct{ seq uint64 }
 
 // closedMsg: the engine has released the nodes' connections; quit now.
 type closedMsg struct{}

@@ -11,43 +11,52 @@ import (
 	"charm.land/lipgloss/v2"
 
 	"github.com/nwroll/nwroll/rollout/runbook"
+	"github.com/nwroll/nwroll/tui/internal/scroll"
 	"github.com/nwroll/nwroll/tui/style"
 )
 
-// nodesPane is the live node table: one row per inventory node.
+// nodesPane is the live node table: one row per inventory node, built
+// from the machine's view of each node every frame. The pane keeps only
+// which row is selected.
 type nodesPane struct {
-	table table.Model
-	w, h  int
+	KeyMap  scroll.Keys
+	st      *style.Styles
+	table   table.Model // columns, size and styles; its rows are set for each View
+	cursor  int         // the selected row
+	w, h    int
+	focused bool
+	f       *frame
 }
 
-func newNodesPane(st style.Styles) nodesPane {
-	p := nodesPane{table: table.New(table.WithFocused(true))}
-	p.setStyles(st)
+func newNodesPane(st *style.Styles) nodesPane {
+	p := nodesPane{KeyMap: paneKeys(), table: table.New(table.WithFocused(true))}
+	p.SetStyles(st)
 	return p
 }
 
-func (p *nodesPane) setStyles(st style.Styles) {
-	p.table.SetStyles(table.Styles{
-		Header:   st.Bold.Padding(0, 1),
-		Cell:     lipgloss.NewStyle().Padding(0, 1),
-		Selected: lipgloss.NewStyle(),
-	})
+func (p nodesPane) in(f *frame) nodesPane { p.f = f; return p }
+
+// SetStyles sets the styles; the selected row stands out only with focus.
+func (p *nodesPane) SetStyles(st *style.Styles) {
+	p.st = st
+	selected := lipgloss.NewStyle()
+	if p.focused {
+		selected = st.Selected
+	}
+	p.table.SetStyles(table.Styles{Header: st.Bold.Padding(0, 1), Cell: lipgloss.NewStyle().Padding(0, 1), Selected: selected})
 }
 
-// setSize fits the table inside a border of w×h.
-func (p *nodesPane) setSize(st style.Styles, w, h int, focused bool) {
+// Focus and Blur say whether the pane takes the keys.
+func (p *nodesPane) Focus() { p.focused = true; p.table.Focus(); p.SetStyles(p.st) }
+func (p *nodesPane) Blur()  { p.focused = false; p.table.Blur(); p.SetStyles(p.st) }
+
+// SetSize fits the table inside a border of w×h.
+func (p *nodesPane) SetSize(w, h int) {
 	p.w, p.h = w, h
 	inner := max(10, w-2)
 	p.table.SetColumns(nodeColumns(inner))
 	p.table.SetWidth(inner)
 	p.table.SetHeight(max(2, h-2))
-	if focused {
-		p.table.Focus()
-		p.setStylesSelected(st)
-	} else {
-		p.table.Blur()
-		p.setStyles(st)
-	}
 }
 
 // nodeColumns share the width; the readiness column takes what is left,
@@ -67,53 +76,62 @@ func nodeColumns(w int) []table.Column {
 	return cols
 }
 
-func (p nodesPane) scroll(k KeyMap, msg tea.KeyPressMsg) nodesPane {
+// Update moves the selection.
+func (p nodesPane) Update(msg tea.Msg) (nodesPane, tea.Cmd) {
+	km, ok := msg.(tea.KeyPressMsg)
+	if !ok || p.f == nil {
+		return p, nil
+	}
+	k, page := p.KeyMap, max(1, p.h-3)
 	switch {
-	case key.Matches(msg, k.Up):
-		p.table.MoveUp(1)
-	case key.Matches(msg, k.Down):
-		p.table.MoveDown(1)
-	case key.Matches(msg, k.Top):
-		p.table.GotoTop()
-	case key.Matches(msg, k.Bottom):
-		p.table.GotoBottom()
+	case key.Matches(km, k.Up):
+		p.cursor--
+	case key.Matches(km, k.Down):
+		p.cursor++
+	case key.Matches(km, k.PageUp):
+		p.cursor -= page
+	case key.Matches(km, k.PageDown):
+		p.cursor += page
+	case key.Matches(km, k.Top):
+		p.cursor = 0
+	case key.Matches(km, k.Bottom):
+		p.cursor = len(p.rows()) - 1
 	}
-	return p
+	p.cursor = max(0, min(p.cursor, len(p.rows())-1))
+	return p, nil
 }
 
-func (p nodesPane) view(st style.Styles, rows []table.Row, focused bool) string {
-	p.table.SetRows(rows)
-	border := st.Pane
-	if focused {
-		border = st.PaneFocused
+// View draws the table with the rows of the frame.
+func (p nodesPane) View() string {
+	t := p.table
+	t.SetRows(p.rows())
+	t.MoveDown(p.cursor) // from the top, so the selected row is in view
+	border := p.st.Pane
+	if p.focused {
+		border = p.st.PaneFocused
 	}
-	return border.Width(p.w).Height(p.h).Render(p.table.View())
+	return border.Width(p.w).Height(p.h).Render(t.View())
 }
 
-func (p *nodesPane) setStylesSelected(st style.Styles) {
-	p.table.SetStyles(table.Styles{
-		Header:   st.Bold.Padding(0, 1),
-		Cell:     lipgloss.NewStyle().Padding(0, 1),
-		Selected: st.Selected,
-	})
-}
-
-// tableRows builds the node table from the machine's view of each node.
-func (m Model) tableRows() []table.Row {
-	st := m.st
+// rows builds the node table from the machine's view of each node.
+func (p nodesPane) rows() []table.Row {
+	if p.f == nil {
+		return nil
+	}
+	st, mc := p.st, p.f.mc
 	var rows []table.Row
-	if m.stage != stageRunning {
+	if p.f.stage != stageRunning {
 		state := "connecting…"
-		if m.stage == stageRefused {
+		if p.f.stage == stageRefused {
 			state = "untouched"
 		}
-		for _, name := range m.nodeNames() {
+		for _, name := range p.f.names {
 			rows = append(rows, table.Row{name, "", "", "", "", "", state})
 		}
 		return rows
 	}
-	target := m.machine.Plan.Target
-	for _, v := range m.machine.NodeViews() {
+	target := mc.Plan.Target
+	for _, v := range mc.NodeViews() {
 		role := v.Role
 		switch role {
 		case "leader":
@@ -130,7 +148,7 @@ func (m Model) tableRows() []table.Row {
 		}
 		ready := st.OK.Render(style.GlyphOK)
 		switch {
-		case !m.machine.HaveSnapshot:
+		case !mc.HaveSnapshot:
 			ready = st.Dim.Render("…")
 		case v.Unreachable != "":
 			ready = st.Fail.Render(style.GlyphFail + " " + v.Unreachable)
@@ -142,9 +160,9 @@ func (m Model) tableRows() []table.Row {
 			lag = fmt.Sprint(*v.Lag)
 		}
 		seen := "never"
-		if !v.LastSeen.IsZero() {
-			seen = fmtAge(m.now.Sub(v.LastSeen))
-			if m.now.Sub(v.LastSeen) > 5*time.Second {
+		if now := p.f.now; !v.LastSeen.IsZero() {
+			seen = fmtAge(now.Sub(v.LastSeen))
+			if now.Sub(v.LastSeen) > 5*time.Second {
 				seen = st.Warn.Render(seen)
 			}
 		}
@@ -154,7 +172,7 @@ func (m Model) tableRows() []table.Row {
 }
 
 // nodeStateCell is the rollout state with its glyph.
-func nodeStateCell(st style.Styles, status runbook.NodeStatus) string {
+func nodeStateCell(st *style.Styles, status runbook.NodeStatus) string {
 	s := status.String()
 	switch status {
 	case runbook.NodePending:

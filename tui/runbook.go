@@ -9,29 +9,70 @@ import (
 
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/progress"
+	"charm.land/bubbles/v2/spinner"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
 	"github.com/nwroll/nwroll/rollout"
 	"github.com/nwroll/nwroll/rollout/executor"
 	"github.com/nwroll/nwroll/rollout/runbook"
+	"github.com/nwroll/nwroll/tui/internal/scroll"
 	"github.com/nwroll/nwroll/tui/style"
 )
 
 // runbookPane lists every phase and step with its glyph and duration; the
-// current step is highlighted with its live gate and transfers.
+// current step is highlighted with its live gate and transfers. It draws
+// the steps from the frame's machine; it owns the spinner, the transfers
+// in progress (the executor's notes) and where the operator scrolled to.
 type runbookPane struct {
-	w, h   int
-	offset int  // first line shown
-	manual bool // the operator scrolled: stop following the current step
+	KeyMap    scroll.Keys
+	st        *style.Styles
+	spin      spinner.Model
+	transfers map[string]transfer // copied on write: an earlier pane never sees a later change
+	w, h      int
+	offset    int  // first line shown
+	manual    bool // the operator scrolled: stop following the current step
+	focused   bool
+	f         *frame
 }
 
-func (p runbookPane) setSize(w, h int) runbookPane {
-	p.w, p.h = w, h
-	return p
+func newRunbookPane(st *style.Styles) runbookPane {
+	return runbookPane{KeyMap: paneKeys(), st: st, spin: spinner.New(spinner.WithSpinner(spinner.MiniDot)), transfers: map[string]transfer{}}
 }
 
-func (p runbookPane) scroll(k KeyMap, msg tea.KeyPressMsg) runbookPane {
+func (p runbookPane) in(f *frame) runbookPane { p.f = f; return p }
+
+// Init starts the spinner.
+func (p runbookPane) Init() tea.Cmd { return p.spin.Tick }
+
+func (p *runbookPane) SetStyles(st *style.Styles) { p.st = st }
+func (p *runbookPane) SetSize(w, h int)           { p.w, p.h = w, h }
+func (p *runbookPane) Focus()                     { p.focused = true }
+func (p *runbookPane) Blur()                      { p.focused = false }
+
+// Follow scrolls back to the current step and keeps it in view.
+func (p *runbookPane) Follow() { p.offset, p.manual = 0, false }
+
+// Update scrolls, turns the spinner, and keeps the transfers: a progress
+// note updates one, a tick drops those silent for a few seconds.
+func (p runbookPane) Update(msg tea.Msg) (runbookPane, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.KeyPressMsg:
+		p.scroll(msg)
+	case spinner.TickMsg:
+		var cmd tea.Cmd
+		p.spin, cmd = p.spin.Update(msg)
+		return p, cmd
+	case progressMsg:
+		p.transfers = withProgress(p.transfers, msg.note)
+	case tickMsg:
+		p.transfers = expireTransfers(p.transfers, msg.at)
+	}
+	return p, nil
+}
+
+func (p *runbookPane) scroll(msg tea.KeyPressMsg) {
+	k := p.KeyMap
 	switch {
 	case key.Matches(msg, k.Up):
 		p.offset, p.manual = max(0, p.offset-1), true
@@ -46,12 +87,16 @@ func (p runbookPane) scroll(k KeyMap, msg tea.KeyPressMsg) runbookPane {
 	case key.Matches(msg, k.Bottom):
 		p.manual = false // follow the current step again
 	}
-	return p
 }
 
-func (p runbookPane) view(st style.Styles, mc runbook.Machine, now time.Time, transfers map[string]transfer, spin string, focused bool) string {
+// View draws the steps of the frame's machine.
+func (p runbookPane) View() string {
+	if p.f == nil {
+		return ""
+	}
+	st := p.st
 	innerW, innerH := max(10, p.w-2), max(1, p.h-3)
-	lines, cur := runbookLines(st, mc, now, transfers, spin, innerW)
+	lines, cur := runbookLines(st, p.f.mc, p.f.now, p.transfers, p.spin.View(), innerW)
 	lines, cur = splitLines(lines, cur)
 	off := p.offset
 	if !p.manual && cur >= 0 {
@@ -65,7 +110,7 @@ func (p runbookPane) view(st style.Styles, mc runbook.Machine, now time.Time, tr
 		title += st.Dim.Render(fmt.Sprintf("  lines %d–%d of %d", off+1, end, len(lines)))
 	}
 	border := st.Pane
-	if focused {
+	if p.focused {
 		border = st.PaneFocused
 	}
 	body := title + "\n" + strings.Join(shown, "\n")
@@ -86,7 +131,7 @@ func splitLines(lines []string, cur int) ([]string, int) {
 }
 
 // runbookLines renders the steps; cur is the line of the current step.
-func runbookLines(st style.Styles, mc runbook.Machine, now time.Time, transfers map[string]transfer, spin string, w int) ([]string, int) {
+func runbookLines(st *style.Styles, mc *runbook.Machine, now time.Time, transfers map[string]transfer, spin string, w int) ([]string, int) {
 	var lines []string
 	cur := -1
 	curStep, hasCur := mc.Current()
@@ -130,7 +175,7 @@ func runbookLines(st style.Styles, mc runbook.Machine, now time.Time, transfers 
 	return lines, cur
 }
 
-func stepGlyph(st style.Styles, s runbook.StepStatus, spin string) string {
+func stepGlyph(st *style.Styles, s runbook.StepStatus, spin string) string {
 	switch s {
 	case runbook.StatusDone:
 		return st.OK.Render(style.GlyphOK)
@@ -168,7 +213,7 @@ func stepDuration(s runbook.StepState, now time.Time) string {
 
 // gateLines: the open gate, which checks hold and which don't, the window
 // and the time left.
-func gateLines(st style.Styles, mc runbook.Machine, now time.Time, w int) []string {
+func gateLines(st *style.Styles, mc *runbook.Machine, now time.Time, w int) []string {
 	g := mc.Gate
 	if !g.Open {
 		return nil
@@ -250,7 +295,7 @@ func expireTransfers(ts map[string]transfer, now time.Time) map[string]transfer 
 	return out
 }
 
-func transferLines(st style.Styles, ts map[string]transfer, now time.Time, w int) []string {
+func transferLines(st *style.Styles, ts map[string]transfer, now time.Time, w int) []string {
 	if len(ts) == 0 {
 		return nil
 	}

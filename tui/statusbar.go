@@ -9,51 +9,38 @@ import (
 
 const statusHeight = 2
 
-// statusView: the keys live right now, and the last error or notice.
+// statusView: the keys live right now (help.Model leaves out the disabled
+// ones), and the last notice or the machine's last error.
 func (m Model) statusView() string {
-	var keys []key.Binding
-	switch {
-	case m.showHelp:
-		keys = []key.Binding{m.keys.Help, m.keys.Back}
-	case m.viewer != nil:
-		keys = append(m.viewer.ShortHelp(), m.keys.Help)
-	default:
-		keys = m.liveKeys()
-	}
-	line1 := m.help.ShortHelpView(keys)
+	line1 := m.status.ShortHelpView(m.statusKeys())
 	var line2 string
 	switch {
 	case m.notice != "":
 		line2 = m.st.Warn.Render(style.GlyphWarn + " " + m.notice)
-	case m.lastErr != "":
-		line2 = m.st.Error.Render(style.GlyphFail + " last error: " + m.lastErr)
+	case m.machine.LastError != "":
+		line2 = m.st.Error.Render(style.GlyphFail + " last error: " + m.machine.LastError)
 	}
 	w := lipgloss.NewStyle().MaxWidth(m.width)
 	return w.Render(line1) + "\n" + w.Render(line2)
 }
 
-// liveKeys are the enabled keys, rollout keys first (from Allowed).
-func (m Model) liveKeys() []key.Binding {
-	k := m.keys
-	var out []key.Binding
-	if m.askQuit {
-		return []key.Binding{key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "quit safely")), key.NewBinding(key.WithKeys("n"), key.WithHelp("n/esc", "stay"))}
+// statusKeys are the keys of what has the keyboard: the help page, the
+// viewer, or the dialog's (its question's alone while one is open) and
+// then the global keys.
+func (m Model) statusKeys() []key.Binding {
+	switch {
+	case m.help.Visible():
+		return m.help.KeyMap.ShortHelp()
+	case m.viewer != nil:
+		return append(m.viewer.ShortHelp(), m.keys.Help)
 	}
-	if m.machine.AbortAsked {
-		return []key.Binding{key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "abort")), key.NewBinding(key.WithKeys("n"), key.WithHelp("n/esc", "keep going"))}
+	f := m.frame()
+	d := m.dialog.in(&f)
+	keys := d.ShortHelp()
+	if d.asking() {
+		return keys
 	}
-	if m.stage == stageRunning && !m.machine.Finished {
-		if _, ok := m.machine.AwaitingApproval(); ok && !m.dialogArmed {
-			k.Approve.SetEnabled(false) // not yet: the dialog arms in a moment
-		}
-		for _, b := range []key.Binding{k.Approve, k.Cancel, k.KeepWaiting, k.Retry, k.Continue, k.RollbackNode, k.RollbackAll, k.Sysdump, k.Abort} {
-			if b.Enabled() {
-				out = append(out, b)
-			}
-		}
-	}
-	if m.machine.LastSysdump != "" {
-		out = append(out, k.View)
-	}
-	return append(out, k.NextPane, k.Help, k.Quit)
+	g := m.keys
+	g.View.SetEnabled(m.machine.LastSysdump != "")
+	return append(keys, g.ShortHelp()...)
 }

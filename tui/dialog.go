@@ -1,0 +1,502 @@
+package tui
+
+import (
+	"fmt"
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/rollout/inventory"
+	"github.com/nwroll/nwroll/rollout/runbook"
+	"github.com/nwroll/nwroll/tui/style"
+)
+
+// dialog is the dialog on screen: the refusal, the quit and abort
+// questions, the approval of a step, and the choices after a failure. What
+// it shows and which keys act come from the frame's machine; the dialog
+// keeps only the console's own state: whether the quit question is open,
+// and which approval (Machine.ApprovalSeq) it showed and armed.
+//
+// A key on the dialog becomes a decision (Decision) that the root acts on
+// in the same Update, so no later key can land between the two: a y
+// pressed twice never approves two steps.
+type dialog struct {
+	KeyMap     dialogKeyMap
+	st         *style.Styles
+	inv        *inventory.Inventory // the nodes' own paths, for the commands shown
+	resumeHint string
+	w, h       int // the room: the screen's width and the lines it may take
+
+	askQuit bool   // the quit question is open
+	shown   uint64 // the approval on screen: its keys arm armDelay after it opened
+	armed   uint64 // the approval whose keys are armed
+	decided decision
+	f       *frame
+}
+
+// decision is what a key on the dialog asks of the console.
+type decision struct {
+	taken  bool           // the key was the dialog's: nothing else sees it
+	act    runbook.Action // an action to feed the machine, if any
+	step   runbook.StepID // the step it approves
+	quit   bool           // quit safely (the quit question's y)
+	notice string         // a word for the status bar
+}
+
+func newDialog(st *style.Styles, inv *inventory.Inventory, resumeHint string) dialog {
+	return dialog{KeyMap: defaultDialogKeyMap(), st: st, inv: inv, resumeHint: resumeHint}
+}
+
+func (d dialog) in(f *frame) dialog { d.f = f; return d }
+
+func (d *dialog) SetStyles(st *style.Styles) { d.st = st }
+
+// SetSize gives the dialog the screen's width and the lines it may take.
+func (d *dialog) SetSize(w, h int) { d.w, d.h = w, h }
+
+// AskQuit opens the quit question.
+func (d *dialog) AskQuit() { d.askQuit = true }
+
+// Decision is what the last key passed to Update decided.
+func (d dialog) Decision() decision { return d.decided }
+
+// Follow opens the approval the machine waits for now: a new approval
+// shows unarmed, and its keys arm after armDelay (armCmd). An approval
+// that left the screen (a pause, a decline) arms anew when it is back.
+func (d dialog) Follow(mc *runbook.Machine) (dialog, tea.Cmd) {
+	if _, ok := mc.AwaitingApproval(); !ok {
+		d.shown, d.armed = 0, 0
+		return d, nil
+	}
+	seq := mc.ApprovalSeq()
+	if seq == d.shown {
+		return d, nil
+	}
+	d.shown, d.armed = seq, 0
+	return d, armCmd(seq)
+}
+
+// Update arms the approval on screen (armMsg), and turns a key into a
+// decision.
+func (d dialog) Update(msg tea.Msg) (dialog, tea.Cmd) {
+	d.decided = decision{}
+	switch msg := msg.(type) {
+	case armMsg:
+		if msg.seq == d.shown {
+			d.armed = msg.seq
+		}
+	case tea.KeyPressMsg:
+		if d.f != nil {
+			d.decided = d.onKey(msg)
+		}
+	}
+	return d, nil
+}
+
+// armedNow reports whether the approval on screen takes y.
+func (d dialog) armedNow() bool {
+	_, ok := d.f.mc.AwaitingApproval()
+	return ok && d.armed != 0 && d.armed == d.f.mc.ApprovalSeq()
+}
+
+// asking is true while a question (quit, abort) is open: it takes every
+// key it knows, and the status bar shows only its own.
+func (d dialog) asking() bool { return d.askQuit || d.f.running() && d.f.mc.AbortAsked }
+
+func (d *dialog) onKey(msg tea.KeyPressMsg) decision {
+	k := d.keys()
+	act := func(a runbook.Action, step runbook.StepID) decision { return decision{taken: true, act: a, step: step} }
+	switch {
+	case d.askQuit:
+		switch {
+		case key.Matches(msg, k.QuitYes):
+			d.askQuit = false
+			return decision{taken: true, quit: true}
+		case key.Matches(msg, k.QuitNo):
+			d.askQuit = false
+		}
+		return decision{taken: true}
+	case key.Matches(msg, k.AbortYes):
+		return act(runbook.ActAbortConfirm, "")
+	case key.Matches(msg, k.AbortNo):
+		return act(runbook.ActCancel, "")
+	case key.Matches(msg, k.Approve):
+		s, _ := d.f.mc.AwaitingApproval()
+		if msg.IsRepeat || !d.armedNow() {
+			return decision{taken: true, notice: "this dialog has just opened: read it, then press y"}
+		}
+		return act(runbook.ActApprove, s.ID)
+	case key.Matches(msg, k.Decline):
+		return act(runbook.ActCancel, "")
+	case key.Matches(msg, k.Abort):
+		return act(runbook.ActAbort, "")
+	case key.Matches(msg, k.KeepWaiting):
+		return act(runbook.ActKeepWaiting, "")
+	case key.Matches(msg, k.Retry):
+		return act(runbook.ActRetry, "")
+	case key.Matches(msg, k.Continue):
+		return act(runbook.ActContinue, "")
+	case key.Matches(msg, k.Sysdump):
+		return act(runbook.ActSysdump, "")
+	case key.Matches(msg, k.RollbackNode):
+		return act(runbook.ActRollbackNode, "")
+	case key.Matches(msg, k.RollbackAll):
+		return act(runbook.ActRollbackAll, "")
+	case key.Matches(msg, k.Withdraw):
+		return act(runbook.ActCancel, "")
+	}
+	return decision{}
+}
+
+// keys is the key map with each binding enabled only while it acts: the
+// quit question's keys while it is open; else, while the machine runs, the
+// abort question's or those of the actions it allows now.
+func (d dialog) keys() dialogKeyMap {
+	k := d.KeyMap
+	for _, b := range k.all() {
+		b.SetEnabled(false)
+	}
+	mc := d.f.mc
+	switch {
+	case d.askQuit:
+		k.QuitYes.SetEnabled(true)
+		k.QuitNo.SetEnabled(true)
+		return k
+	case !d.f.running():
+		return k
+	case mc.AbortAsked:
+		k.AbortYes.SetEnabled(true)
+		k.AbortNo.SetEnabled(true)
+		return k
+	}
+	_, awaiting := mc.AwaitingApproval()
+	allowed := func(b *key.Binding, a runbook.Action, when bool) { b.SetEnabled(when && mc.IsAllowed(a)) }
+	allowed(&k.Approve, runbook.ActApprove, awaiting)
+	allowed(&k.Decline, runbook.ActCancel, awaiting)
+	allowed(&k.Withdraw, runbook.ActCancel, !awaiting)
+	allowed(&k.Abort, runbook.ActAbort, true)
+	allowed(&k.Sysdump, runbook.ActSysdump, true)
+	allowed(&k.KeepWaiting, runbook.ActKeepWaiting, true)
+	allowed(&k.Retry, runbook.ActRetry, true)
+	allowed(&k.Continue, runbook.ActContinue, true)
+	allowed(&k.RollbackNode, runbook.ActRollbackNode, true)
+	allowed(&k.RollbackAll, runbook.ActRollbackAll, true)
+	return k
+}
+
+// ShortHelp is the keys that act now; y only once the approval armed.
+func (d dialog) ShortHelp() []key.Binding {
+	k := d.keys()
+	if !d.armedNow() {
+		k.Approve.SetEnabled(false)
+	}
+	return k.ShortHelp()
+}
+
+// FullHelp is every rollout key.
+func (d dialog) FullHelp() [][]key.Binding { return d.KeyMap.FullHelp() }
+
+// View is the dialog on screen, or "" when none is, as wide as its room
+// allows (96 at most). It fits in the height given to SetSize: an
+// approval first leaves out its checks' list for their count, then blank
+// lines go, then the middle is cut; the title and the keys always stay.
+func (d dialog) View() string {
+	if d.f == nil {
+		return ""
+	}
+	w := d.boxWidth()
+	border, lines, ok := d.content(w-4, false)
+	if !ok {
+		return ""
+	}
+	if len(fitLines(lines, 0, 0)) > d.h-2 {
+		_, lines, _ = d.content(w-4, true)
+	}
+	tail := 1
+	if d.f.mc.Pause != nil && !d.asking() {
+		tail = len(d.pauseChoices()) + 1
+	}
+	return border.Width(w).Render(strings.Join(fitLines(lines, d.h-2, tail), "\n"))
+}
+
+func (d dialog) boxWidth() int { return min(d.w-4, 96) }
+
+// content is the open dialog's border and lines, w wide inside the
+// border; compact gives an approval its quorum line and its checks'
+// count, not each check. ok is false when no dialog is open.
+func (d dialog) content(w int, compact bool) (border lipgloss.Style, lines []string, ok bool) {
+	st, mc := d.st, d.f.mc
+	switch {
+	case d.f.stage == stageRefused:
+		return st.DialogDanger, []string{
+			st.DialogTitle.Render(style.GlyphFail + " nwroll refused to start; nothing on any node was changed"), "",
+			wrap(d.f.refused, w), "",
+			d.hint("q", "quit")}, true
+	case d.askQuit:
+		return st.DialogDanger, []string{
+			st.DialogTitle.Render("Quit in the middle of the rollout?"), "",
+			wrap("Operations in flight finish first, and a node this run stopped is started again. The lock stays on the nodes so you can continue later"+
+				resumeSuffix(d.resumeHint)+".", w), "",
+			d.hint("y", "quit safely", "n/esc", "stay (default)")}, true
+	case mc.AbortAsked:
+		return st.DialogDanger, []string{
+			st.DialogTitle.Render("Abort the rollout?"), "",
+			wrap("Nothing new starts. Operations in flight finish, a stopped node is started again and passes its gates, "+
+				"then the lock is released. Upgraded nodes stay upgraded; `nwroll rollback` undoes them later.", w), "",
+			d.hint("y", "abort", "n/esc", "keep going (default)")}, true
+	}
+	if s, ok := mc.AwaitingApproval(); ok {
+		return st.Dialog, d.approvalLines(s, w, compact), true
+	}
+	if p := mc.Pause; p != nil {
+		return st.DialogDanger, d.pauseLines(*p, w), true
+	}
+	return lipgloss.Style{}, nil, false
+}
+
+// fitLines keeps lines within maxH: it drops blank lines, then cuts the
+// middle, keeping the first line and the last tail lines.
+func fitLines(lines []string, maxH, tail int) []string {
+	var split []string
+	for _, l := range lines {
+		split = append(split, strings.Split(l, "\n")...)
+	}
+	if len(split) <= maxH || maxH <= 0 {
+		return split
+	}
+	var compact []string
+	for _, l := range split {
+		if strings.TrimSpace(ansiStrip(l)) != "" {
+			compact = append(compact, l)
+		}
+	}
+	if len(compact) <= maxH {
+		return compact
+	}
+	tail = min(tail, len(compact)-1)
+	keep := maxH - tail - 1 // the "…" line
+	if keep < 1 {
+		return compact[len(compact)-maxH:]
+	}
+	out := append([]string(nil), compact[:keep]...)
+	out = append(out, "… (a taller terminal shows the rest)")
+	return append(out, compact[len(compact)-tail:]...)
+}
+
+// approvalLines: what will happen, on which node, with which commands;
+// the gate values that justify it; the quorum arithmetic; the checks that
+// must pass afterwards. Every word comes from the step's definition as it
+// stands now (rollout's Machine.Text).
+func (d dialog) approvalLines(s runbook.StepState, w int, compact bool) []string {
+	st, mc := d.st, d.f.mc
+	tx, _ := mc.Text(s.ID)
+	title := fmt.Sprintf("Approve step %d of %d: %s", stepNumber(mc, s.ID), len(mc.Steps), tx.Title)
+	lines := []string{st.DialogTitle.Render(title), ""}
+	if tx.Quorum != "" {
+		lines = append(lines, wrapHang(st.Bold.Render("Quorum: "), tx.Quorum, w), "")
+	}
+	if tx.Node != "" {
+		lines = append(lines, st.Bold.Render("On "+tx.Node+":"))
+	} else {
+		lines = append(lines, st.Bold.Render("What happens:"))
+	}
+	for _, line := range tx.Does {
+		lines = append(lines, wrapHang("  - ", d.concretePaths(line, tx.Node), w))
+	}
+	if g := mc.Gate; g.Open && g.Step == s.ID && len(g.Results()) > 0 && !compact {
+		lines = append(lines, "", st.Bold.Render(fmt.Sprintf("Gate %s, now:", g.Name)))
+		for _, c := range g.Results() {
+			lines = append(lines, checkLine(st, c, w))
+		}
+	}
+	if g := tx.Gate; g != nil && compact {
+		lines = append(lines, "", st.Dim.Render(wrap(upperFirst(g.Heading())+".", w)))
+	} else if g != nil {
+		lines = append(lines, "", st.Dim.Render(upperFirst(g.Heading())+":"))
+		for _, c := range g.Checks {
+			lines = append(lines, st.Dim.Render(wrapHang("  · ", d.concretePaths(c, tx.Node), w)))
+		}
+	}
+	lines = append(lines, "")
+	if d.armedNow() {
+		lines = append(lines, d.hint("y", "approve", "n/esc/enter", "cancel (default)", "a", "abort"))
+	} else {
+		lines = append(lines, st.Dim.Render("read the step; the keys arm in a moment…"))
+	}
+	return lines
+}
+
+func (d dialog) pauseLines(p runbook.Pause, w int) []string {
+	st, mc := d.st, d.f.mc
+	var lines []string
+	switch p.Kind {
+	case runbook.PauseFailure:
+		f := mc.Failure
+		lines = append(lines, st.DialogTitle.Render(style.GlyphFail+" "+pauseTitle(f)), "")
+		if f != nil {
+			reason := f.Reason
+			if head, _, ok := strings.Cut(reason, ": "); ok && len(f.Checks) > 0 {
+				reason = head + ":" // the failing checks below say why
+			}
+			lines = append(lines, wrap(reason, w))
+			for _, c := range f.Checks {
+				lines = append(lines, checkLine(st, c, w))
+			}
+			switch {
+			case f.SysdumpPending:
+				lines = append(lines, "", st.Running.Render("taking a sysdump of the failure first…"))
+			case f.Sysdump != "":
+				lines = append(lines, "", "sysdump: "+f.Sysdump+st.Dim.Render("  (v opens it)"))
+			case f.SysdumpErr != "":
+				lines = append(lines, "", st.Warn.Render("sysdump failed: "+f.SysdumpErr))
+			}
+		}
+		lines = append(lines, "", st.Dim.Render("nwroll never carries on by itself. Choose:"))
+	case runbook.PauseDeclined:
+		lines = append(lines, st.DialogTitle.Render(upperFirst(p.Text)), "", "Nothing was done. Choose:")
+	case runbook.PauseRolledBack:
+		lines = append(lines, st.DialogTitle.Render(style.GlyphRollback+" "+p.Text), "", "Choose:")
+	default:
+		lines = append(lines, st.DialogTitle.Render(p.Text))
+	}
+	lines = append(lines, d.pauseChoices()...)
+	return lines
+}
+
+// stepNumber is the step's position in the runbook as it stands (the
+// machine moves a node that became the leader to the end of its phase).
+func stepNumber(mc *runbook.Machine, id runbook.StepID) int {
+	for i, s := range mc.Steps {
+		if s.ID == id {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+func pauseTitle(f *runbook.Failure) string {
+	if f == nil {
+		return "The rollout is paused"
+	}
+	node := ""
+	if f.Node != "" {
+		node = " on " + f.Node
+	}
+	return fmt.Sprintf("%s%s at step %s", upperFirst(f.Kind.String()), node, f.Step)
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// pauseChoices lists the allowed decisions, one per line.
+func (d dialog) pauseChoices() []string {
+	k := d.KeyMap
+	var out []string
+	for _, c := range []struct {
+		act  runbook.Action
+		key  string
+		text string
+	}{
+		{runbook.ActKeepWaiting, k.KeepWaiting.Help().Key, "keep waiting: the gate gets another timeout"},
+		{runbook.ActRetry, k.Retry.Help().Key, "retry the operation that failed"},
+		{runbook.ActContinue, k.Continue.Help().Key, "ask for the approval again"},
+		{runbook.ActSysdump, k.Sysdump.Help().Key, "take a cluster sysdump now"},
+		{runbook.ActRollbackNode, k.RollbackNode.Help().Key, "roll this node back to its previous binary"},
+		{runbook.ActRollbackAll, k.RollbackAll.Help().Key, "roll back every upgraded node, newest first"},
+		{runbook.ActAbort, k.Abort.Help().Key, "abort: leave every node in a known state"},
+	} {
+		if d.f.mc.IsAllowed(c.act) {
+			out = append(out, "  "+d.st.Key.Render(c.key)+"  "+c.text)
+		}
+	}
+	return out
+}
+
+func checkLine(st *style.Styles, c health.CheckResult, w int) string {
+	return indentedCheck(st, c, "  ", w)
+}
+
+// indentedCheck is a check's glyph and text after indent, wrapped to w.
+func indentedCheck(st *style.Styles, c health.CheckResult, indent string, w int) string {
+	glyph := st.OK.Render(style.GlyphOK)
+	if !c.OK {
+		glyph = st.Fail.Render(style.GlyphFail)
+	}
+	return wrapHang(indent+glyph+" ", c.Gate+": "+checkText(c), w)
+}
+
+// checkText is why a check fails, or what it saw when it holds.
+func checkText(c health.CheckResult) string {
+	switch {
+	case !c.OK && len(c.Reasons) > 0:
+		return strings.Join(c.Reasons, "; ")
+	case c.Summary != "":
+		return c.Summary
+	}
+	vals := make([]string, 0, len(c.Values))
+	for _, v := range c.Values {
+		vals = append(vals, v.Name+" "+health.ShortValue(v.Value))
+	}
+	return strings.Join(vals, ", ")
+}
+
+// concretePaths replaces the plan's per-node placeholders with the node's
+// own paths from the inventory.
+func (d dialog) concretePaths(s, node string) string {
+	inv := d.inv
+	if inv == nil || node == "" {
+		return s
+	}
+	n, ok := inv.Node(node)
+	if !ok {
+		return s
+	}
+	return strings.NewReplacer("<binary>", n.Paths.Binary, "<data_root>", n.Paths.DataRoot, "<backup_dir>", n.Paths.BackupDir).Replace(s)
+}
+
+func resumeSuffix(hint string) string {
+	if hint == "" {
+		return ""
+	}
+	return " with `" + hint + "`"
+}
+
+func wrap(s string, w int) string {
+	return lipgloss.NewStyle().Width(max(10, w)).Render(s)
+}
+
+func ansiStrip(s string) string { return ansi.Strip(s) }
+
+// wrapHang wraps text after a prefix, aligning continuation lines under it.
+func wrapHang(prefix, text string, w int) string {
+	pw := lipgloss.Width(prefix)
+	body := wrap(text, w-pw)
+	lines := strings.Split(body, "\n")
+	pad := strings.Repeat(" ", pw)
+	for i := range lines {
+		lines[i] = strings.TrimRight(lines[i], " ")
+		if i == 0 {
+			lines[i] = prefix + lines[i]
+		} else {
+			lines[i] = pad + lines[i]
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// hint renders "key action" pairs.
+func (d dialog) hint(pairs ...string) string {
+	var parts []string
+	for i := 0; i+1 < len(pairs); i += 2 {
+		parts = append(parts, d.st.Key.Render(pairs[i])+" "+pairs[i+1])
+	}
+	return strings.Join(parts, "  ")
+}
