@@ -575,8 +575,9 @@ func (m Model) render() string {
 }
 
 // bodyView is the node table over the runbook and the log, side by side
-// when wide. A dialog takes the log's place, beside the runbook, or the
-// whole body when it does not fit under the table.
+// when wide. A dialog takes the log's place, beside the runbook; one that
+// would not show whole there (an approval's checks) takes the runbook's
+// place too; and the whole body when it does not fit under the table.
 func (m Model) bodyView() string {
 	f := m.frame()
 	table := m.nodes.in(&f).View()
@@ -584,7 +585,13 @@ func (m Model) bodyView() string {
 	dlg := m.dialog.in(&f)
 	room, beside := m.width, m.wide() && m.stage == stageRunning
 	if beside {
-		room = m.width/2 + 4 // a box half the screen wide
+		half := m.width/2 + 4 // a box half the screen wide
+		fitsIn := func(w int) bool { c := dlg; c.SetSize(w, h); return c.fits() }
+		if fitsIn(half) || !fitsIn(m.width) {
+			room = half
+		} else {
+			beside = false // whole only on its own under the table
+		}
 	}
 	dlg.SetSize(room, h)
 	d := dlg.View()

@@ -223,6 +223,13 @@ func (d dialog) View() string {
 	return border.Width(w).Render(strings.Join(fitLines(lines, d.h-2, tail), "\n"))
 }
 
+// fits reports whether the dialog shows whole at its size: nothing left
+// out, dropped or cut.
+func (d dialog) fits() bool {
+	_, lines, ok := d.content(d.boxWidth()-4, false)
+	return ok && len(fitLines(lines, 0, 0)) <= d.h-2
+}
+
 func (d dialog) boxWidth() int { return min(d.w-4, 96) }
 
 // content is the open dialog's border and lines, w wide inside the
