@@ -6,6 +6,8 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
+	"github.com/charmbracelet/x/ansi"
+
 	"github.com/nwroll/nwroll/rollout/rollouttest"
 	"github.com/nwroll/nwroll/rollout/runbook"
 	"github.com/nwroll/nwroll/tui/style"
@@ -284,5 +286,68 @@ func TestNoColorKeepsGlyphs(t *testing.T) {
 		if !strings.Contains(v, g) {
 			t.Errorf("NO_COLOR view lacks glyph %s", g)
 		}
+	}
+}
+
+// The quit question takes its own keys whatever the machine allows: n, esc,
+// enter and q keep the console open, also while a step runs and there is
+// nothing to cancel.
+func TestQuitQuestionKeys(t *testing.T) {
+	h := newHarness(t, 3, 2, quiescedOpts(), 120, 40)
+	h.approveUntil("fw-a's stabilise gate", inStabiliseGate("fw-a"))
+	if h.m.machine.IsAllowed(runbook.ActCancel) {
+		t.Fatalf("the machine allows cancel (%v): pick a state without", h.m.machine.Allowed())
+	}
+	for _, k := range []string{"n", "esc", "enter", "q"} {
+		h.key("q")
+		if !strings.Contains(h.screen(), "Quit in the middle of the rollout?") {
+			t.Fatalf("q did not ask first:\n%s", h.screen())
+		}
+		if !strings.Contains(h.statusLine(), "y quit safely") {
+			t.Errorf("the status bar should show the question's keys: %q", h.statusLine())
+		}
+		h.key(k)
+		if strings.Contains(h.screen(), "Quit in the middle of the rollout?") || h.m.quitting {
+			t.Fatalf("%s did not keep the console open:\n%s", k, h.screen())
+		}
+	}
+}
+
+// selectedRow is the node on the highlighted row of the node table.
+func selectedRow(m Model) string {
+	sel, _, _ := strings.Cut(m.st.Selected.Render("\x00"), "\x00")
+	for _, l := range strings.Split(m.View().Content, "\n") {
+		if sel != "" && strings.Contains(l, sel) {
+			if f := strings.Fields(strings.Trim(ansi.Strip(l), "┃ ")); len(f) > 0 {
+				return f[0]
+			}
+		}
+	}
+	return ""
+}
+
+// The node table has the focus first; its keys move the selection.
+func TestNodeTableSelectionMoves(t *testing.T) {
+	h := newHarness(t, 3, 2, quiescedOpts(), 120, 40)
+	h.until("the first snapshot", func(m Model) bool { return m.machine.HaveSnapshot })
+	for _, step := range []struct{ key, want string }{
+		{"", "fw-a"}, {"j", "fw-b"}, {"j", "fw-c"}, {"j", "fw-c"}, {"k", "fw-b"}, {"g", "fw-a"}, {"G", "fw-c"},
+	} {
+		if step.key != "" {
+			h.key(step.key)
+		}
+		if got := selectedRow(h.m); got != step.want {
+			t.Fatalf("after %q the selected row is %q, want %s", step.key, got, step.want)
+		}
+	}
+	h.key("tab") // the runbook has the keys, and the table shows no selection
+	if got := selectedRow(h.m); got != "" {
+		t.Errorf("the table without focus highlights %q", got)
+	}
+	h.key("g")
+	h.key("tab")
+	h.key("tab") // the log, then the table again: g moved only the runbook
+	if got := selectedRow(h.m); got != "fw-c" {
+		t.Errorf("back on the table the selected row is %q, want fw-c", got)
 	}
 }
