@@ -42,7 +42,7 @@ type dialog struct {
 type decision struct {
 	taken  bool           // the key was the dialog's: nothing else sees it
 	act    runbook.Action // an action to feed the machine, if any
-	step   runbook.StepID // the step it approves
+	step   runbook.StepID // the step waiting for approval, if any (an approval approves it)
 	quit   bool           // quit safely (the quit question's y)
 	notice string         // a word for the status bar
 }
@@ -109,9 +109,7 @@ func (d dialog) asking() bool { return d.askQuit || d.f.running() && d.f.mc.Abor
 
 func (d *dialog) onKey(msg tea.KeyPressMsg) decision {
 	k := d.keys()
-	act := func(a runbook.Action, step runbook.StepID) decision { return decision{taken: true, act: a, step: step} }
-	switch {
-	case d.askQuit:
+	if d.askQuit {
 		switch {
 		case key.Matches(msg, k.QuitYes):
 			d.askQuit = false
@@ -120,47 +118,28 @@ func (d *dialog) onKey(msg tea.KeyPressMsg) decision {
 			d.askQuit = false
 		}
 		return decision{taken: true}
-	case key.Matches(msg, k.AbortYes):
-		return act(runbook.ActAbortConfirm, "")
-	case key.Matches(msg, k.AbortNo):
-		return act(runbook.ActCancel, "")
-	case key.Matches(msg, k.Approve):
-		s, _ := d.f.mc.AwaitingApproval()
-		if msg.IsRepeat || !d.armedNow() {
-			return decision{taken: true, notice: "this dialog has just opened: read it, then press y"}
+	}
+	mc := d.f.mc
+	s, awaiting := mc.AwaitingApproval()
+	if key.Matches(msg, k.Approve) && (msg.IsRepeat || !d.armedNow()) {
+		return decision{taken: true, notice: "this dialog has just opened: read it, then press y"}
+	}
+	for _, a := range k.actions(mc.AbortAsked, awaiting) {
+		if key.Matches(msg, *a.b) {
+			return decision{taken: true, act: a.act, step: s.ID}
 		}
-		return act(runbook.ActApprove, s.ID)
-	case key.Matches(msg, k.Decline):
-		return act(runbook.ActCancel, "")
-	case key.Matches(msg, k.Abort):
-		return act(runbook.ActAbort, "")
-	case key.Matches(msg, k.KeepWaiting):
-		return act(runbook.ActKeepWaiting, "")
-	case key.Matches(msg, k.Retry):
-		return act(runbook.ActRetry, "")
-	case key.Matches(msg, k.Continue):
-		return act(runbook.ActContinue, "")
-	case key.Matches(msg, k.Sysdump):
-		return act(runbook.ActSysdump, "")
-	case key.Matches(msg, k.RollbackNode):
-		return act(runbook.ActRollbackNode, "")
-	case key.Matches(msg, k.RollbackAll):
-		return act(runbook.ActRollbackAll, "")
-	case key.Matches(msg, k.Withdraw):
-		return act(runbook.ActCancel, "")
 	}
 	return decision{}
 }
 
 // keys is the key map with each binding enabled only while it acts: the
-// quit question's keys while it is open; else, while the machine runs, the
-// abort question's or those of the actions it allows now.
+// quit question's keys while it is open; else, while the machine runs,
+// those of the actions it allows now (actions).
 func (d dialog) keys() dialogKeyMap {
 	k := d.KeyMap
 	for _, b := range k.all() {
 		b.SetEnabled(false)
 	}
-	mc := d.f.mc
 	switch {
 	case d.askQuit:
 		k.QuitYes.SetEnabled(true)
@@ -168,23 +147,12 @@ func (d dialog) keys() dialogKeyMap {
 		return k
 	case !d.f.running():
 		return k
-	case mc.AbortAsked:
-		k.AbortYes.SetEnabled(true)
-		k.AbortNo.SetEnabled(true)
-		return k
 	}
+	mc := d.f.mc
 	_, awaiting := mc.AwaitingApproval()
-	allowed := func(b *key.Binding, a runbook.Action, when bool) { b.SetEnabled(when && mc.IsAllowed(a)) }
-	allowed(&k.Approve, runbook.ActApprove, awaiting)
-	allowed(&k.Decline, runbook.ActCancel, awaiting)
-	allowed(&k.Withdraw, runbook.ActCancel, !awaiting)
-	allowed(&k.Abort, runbook.ActAbort, true)
-	allowed(&k.Sysdump, runbook.ActSysdump, true)
-	allowed(&k.KeepWaiting, runbook.ActKeepWaiting, true)
-	allowed(&k.Retry, runbook.ActRetry, true)
-	allowed(&k.Continue, runbook.ActContinue, true)
-	allowed(&k.RollbackNode, runbook.ActRollbackNode, true)
-	allowed(&k.RollbackAll, runbook.ActRollbackAll, true)
+	for _, a := range k.actions(mc.AbortAsked, awaiting) {
+		a.b.SetEnabled(a.when && mc.IsAllowed(a.act))
+	}
 	return k
 }
 

@@ -3,6 +3,7 @@ package tui
 import (
 	"charm.land/bubbles/v2/key"
 
+	"github.com/nwroll/nwroll/rollout/runbook"
 	"github.com/nwroll/nwroll/tui/internal/scroll"
 )
 
@@ -104,6 +105,30 @@ func (k dialogKeyMap) ShortHelp() []key.Binding {
 // FullHelp is the rollout's keys, for the help page.
 func (k dialogKeyMap) FullHelp() [][]key.Binding {
 	return [][]key.Binding{{k.Approve, k.Decline, k.Abort, k.KeepWaiting, k.Retry, k.Continue, k.RollbackNode, k.RollbackAll, k.Sysdump}}
+}
+
+// actionKey is a binding, the machine action it asks for, and whether it
+// is the binding for it now.
+type actionKey struct {
+	b    *key.Binding
+	act  runbook.Action
+	when bool
+}
+
+// actions pairs the bindings with the actions they ask for: the abort
+// question's while it is open; y and n while an approval waits, esc alone
+// to drop a rollback chosen but not approved; the others always (while the
+// machine allows them).
+func (k *dialogKeyMap) actions(abortAsked, awaiting bool) []actionKey {
+	other := !abortAsked
+	return []actionKey{
+		{&k.AbortYes, runbook.ActAbortConfirm, abortAsked}, {&k.AbortNo, runbook.ActCancel, abortAsked},
+		{&k.Approve, runbook.ActApprove, other && awaiting}, {&k.Decline, runbook.ActCancel, other && awaiting},
+		{&k.Withdraw, runbook.ActCancel, other && !awaiting},
+		{&k.Abort, runbook.ActAbort, other}, {&k.Sysdump, runbook.ActSysdump, other},
+		{&k.KeepWaiting, runbook.ActKeepWaiting, other}, {&k.Retry, runbook.ActRetry, other}, {&k.Continue, runbook.ActContinue, other},
+		{&k.RollbackNode, runbook.ActRollbackNode, other}, {&k.RollbackAll, runbook.ActRollbackAll, other},
+	}
 }
 
 // all is every binding, to switch them off at once.
