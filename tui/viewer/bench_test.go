@@ -138,32 +138,6 @@ func vtVmHWM() uint64 {
 	return 0
 }
 
-// vtBenchDrive runs cmd and what follows from it, calling each(msg) before
-// the viewer sees a message.
-func vtBenchDrive(b *testing.B, v Model, cmd tea.Cmd, each func(tea.Msg)) Model {
-	queue := []tea.Cmd{cmd}
-	for len(queue) > 0 {
-		c := queue[0]
-		queue = queue[1:]
-		if c == nil {
-			continue
-		}
-		switch msg := c().(type) {
-		case nil:
-		case tea.BatchMsg:
-			queue = append(queue, msg...)
-		default:
-			if each != nil {
-				each(msg)
-			}
-			var next tea.Cmd
-			v, next = v.Update(msg)
-			queue = append(queue, next)
-		}
-	}
-	return v
-}
-
 // BenchmarkViewerOpen200MiB times New+Init until the overview is
 // ready (overview-ms) and until the outer listing is in (ns/op), and
 // reports the peak heap while doing so.
@@ -180,7 +154,7 @@ func BenchmarkViewerOpen200MiB(b *testing.B) {
 		start := time.Now()
 		v := New(styles, Options{Path: path, NodeNames: vtNames})
 		v.SetSize(120, 40)
-		v = vtBenchDrive(b, v, v.Init(), func(msg tea.Msg) {
+		v, _ = vtDriveEach(b, v, v.Init(), func(msg tea.Msg) {
 			if _, ok := msg.(viewerHeadMsg); ok {
 				overview += time.Since(start)
 			}
@@ -204,13 +178,13 @@ func BenchmarkViewerSearch200MiB(b *testing.B) {
 	styles := style.New(true, true)
 	v := New(styles, Options{Path: path, NodeNames: vtNames})
 	v.SetSize(120, 40)
-	v = vtBenchDrive(b, v, v.Init(), nil)
+	v, _ = vtDrive(b, v, v.Init())
 	runtime.GC()
 	stop := vtPeakHeap()
 	for b.Loop() {
 		v.clearSearch()
 		w, cmd := v.startSearch("small member 399 line 5:")
-		w = vtBenchDrive(b, w, cmd, nil)
+		w, _ = vtDrive(b, w, cmd)
 		if len(w.search.hits) != 3 {
 			b.Fatalf("%d hits", len(w.search.hits))
 		}

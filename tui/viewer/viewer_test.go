@@ -152,6 +152,13 @@ const vtDumpName = "neuwerk-cluster-sysdump-20260404T101530Z.tar.gz"
 // (ClosedMsg).
 func vtDrive(t testing.TB, v Model, cmd tea.Cmd) (Model, []tea.Msg) {
 	t.Helper()
+	return vtDriveEach(t, v, cmd, nil)
+}
+
+// vtDriveEach is vtDrive, calling each(msg) (if not nil) before v sees a
+// message.
+func vtDriveEach(t testing.TB, v Model, cmd tea.Cmd, each func(tea.Msg)) (Model, []tea.Msg) {
+	t.Helper()
 	var out []tea.Msg
 	queue := []tea.Cmd{cmd}
 	for n := 0; len(queue) > 0; n++ {
@@ -170,6 +177,9 @@ func vtDrive(t testing.TB, v Model, cmd tea.Cmd) (Model, []tea.Msg) {
 		case ClosedMsg:
 			out = append(out, msg)
 		default:
+			if each != nil {
+				each(msg)
+			}
 			var next tea.Cmd
 			v, next = v.Update(msg)
 			queue = append(queue, next)
