@@ -76,6 +76,11 @@ func runbook(p Plan) []Step {
 	return steps
 }
 
+// leaderLastKinds are the kinds whose steps take the leader last: a node
+// that becomes the leader before its step changed anything waits until the
+// others of its kind are done.
+var leaderLastKinds = []StepKind{StepBackup, StepUpgrade}
+
 // definitions maps a step kind to its definition.
 var definitions = map[StepKind]func(c stepCtx) stepDef{
 	StepConnect:     connectStep,

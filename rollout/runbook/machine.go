@@ -2,6 +2,7 @@ package runbook
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -715,7 +716,7 @@ func (m *Machine) hasLeader() bool {
 // reorderGroups keeps the leader's pending backup and upgrade steps last in
 // their group.
 func (m *Machine) reorderGroups() {
-	for _, kind := range []StepKind{StepBackup, StepUpgrade} {
+	for _, kind := range leaderLastKinds {
 		var idx []int
 		for i, s := range m.Steps {
 			if s.Kind == kind && s.Status == StatusPending {
@@ -744,7 +745,7 @@ func (m *Machine) reorderGroups() {
 // of the group are still pending: the leader goes last. The step needs a
 // fresh approval when it comes back.
 func (m *Machine) deferIfLeader(s *StepState) bool {
-	if (s.Kind != StepBackup && s.Kind != StepUpgrade) || s.Node != m.Leader || s.touched {
+	if !slices.Contains(leaderLastKinds, s.Kind) || s.Node != m.Leader || s.touched {
 		return false
 	}
 	other := false

@@ -236,19 +236,12 @@ func (approveOp) snapshot(m *Machine, c stepCtx, snap health.ClusterSnapshot) {
 // ---- quorum ----
 
 // quorumOp: stopping the node keeps quorum and every other voter is up,
-// judged on a fresh snapshot. The first one (before the approval) also
-// says that a node which became the leader waits until last; the final one
-// (right before the stop) records whether the node leads, for the gates
-// after its start.
+// judged on a fresh snapshot. The final one (right before the stop)
+// records whether the node leads, for the gates after its start.
 type quorumOp struct{ final bool }
 
-func (quorumOp) changes() bool { return false }
-func (o quorumOp) lines(c stepCtx) []string {
-	if o.final {
-		return nil
-	}
-	return []string{"re-read the leader; if " + c.node.Name + " leads and others are left, it waits until last"}
-}
+func (quorumOp) changes() bool          { return false }
+func (quorumOp) lines(stepCtx) []string { return nil }
 
 // arithmetic is the quorum arithmetic of the stop: live while this step's
 // quorum gate has judged a snapshot, else with every voter up.

@@ -1,6 +1,7 @@
 package runbook
 
 import (
+	"slices"
 	"time"
 
 	"github.com/nwroll/nwroll/health"
@@ -116,6 +117,9 @@ type GateText struct {
 func (d stepDef) text(c stepCtx) StepText {
 	t := StepText{ID: c.step.ID, Kind: c.step.Kind, Node: c.nodeName(), Title: d.Title, Phase: d.Phase,
 		Refuses: d.Refuses, Skip: d.Skip, ReadOnly: true}
+	if slices.Contains(leaderLastKinds, c.step.Kind) && c.node != nil && len(d.Ops) > 0 {
+		t.Does = append(t.Does, "re-read the leader; if "+c.node.Name+" leads and others are left, it waits until last")
+	}
 	for _, o := range d.Ops {
 		t.Does = append(t.Does, o.lines(c)...)
 		switch o := o.(type) {

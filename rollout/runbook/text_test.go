@@ -154,3 +154,24 @@ func TestApprovalIsForTheStepAsItStands(t *testing.T) {
 		t.Error("the journal does not say the step was redefined")
 	}
 }
+
+// "It waits until last" is said of the steps that do wait (backups and
+// upgrades), never of a rollback, which does not.
+func TestOnlyLeaderLastStepsSayTheyWait(t *testing.T) {
+	w := newWorld(t, mtPlan(t, 3, 0, mtOpts()), MachineOptions{})
+	w.badNew["fw-b"] = true
+	w.send(Begin{At: w.now})
+	w.untilPaused()
+	w.send(RollbackNode{At: w.now})
+	w.runUntil(func() bool { s, ok := w.m.AwaitingApproval(); return ok && s.Kind == StepRollback })
+	waits := func(tx StepText) bool { return strings.Contains(strings.Join(tx.Does, "\n"), "waits until last") }
+	if rb, _ := w.m.Text("rollback/fw-b"); waits(rb) {
+		t.Errorf("the rollback says it waits: %q", rb.Does)
+	}
+	if up, _ := w.m.Text("upgrade/fw-c"); !waits(up) {
+		t.Errorf("an upgrade does not say it waits: %q", up.Does)
+	}
+	if bk, _ := w.m.Text("backup/fw-c"); !waits(bk) {
+		t.Errorf("a backup does not say it waits: %q", bk.Does)
+	}
+}
