@@ -272,11 +272,35 @@ func sameText(a, b StepText) bool {
 	return a.Gate == nil || strings.Join(a.Gate.Checks, "\n") == strings.Join(b.Gate.Checks, "\n")
 }
 
+// successReason says how the run ended well, from what the nodes run.
 func (m *Machine) successReason() string {
 	if m.rolling || m.successExit != 0 || len(m.RolledBack) > 0 {
 		return m.rolledBackText()
 	}
+	for _, n := range m.Nodes {
+		if n.Binary.SHA256 != m.Plan.Target.SHA256 {
+			return "nothing left to do: " + m.runs()
+		}
+	}
 	return fmt.Sprintf("every node runs %s", m.Plan.Target.Label())
+}
+
+// runs is what each node runs, by build: "1.1.0 on fw-a, fw-b; 1.0.0 on fw-c".
+func (m *Machine) runs() string {
+	var order []string
+	on := map[string][]string{}
+	for _, n := range m.Nodes {
+		l := n.Binary.Label()
+		if _, ok := on[l]; !ok {
+			order = append(order, l)
+		}
+		on[l] = append(on[l], n.Name)
+	}
+	parts := make([]string, len(order))
+	for i, l := range order {
+		parts[i] = l + " on " + strings.Join(on[l], ", ")
+	}
+	return strings.Join(parts, "; ")
 }
 
 func (m *Machine) ctx(s *StepState) stepCtx { return m.ctxWith(s, s.def) }

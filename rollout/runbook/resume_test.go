@@ -166,3 +166,27 @@ func TestResumeRefusals(t *testing.T) {
 		t.Fatalf("empty rollback: %v", err)
 	}
 }
+
+// `nwroll rollback` of a run that was already rolled back has nothing to
+// roll back; it gates the node whose step was cut short and must not
+// claim the target is in place.
+func TestRollbackOfARolledBackRunTellsTheTruth(t *testing.T) {
+	w := newWorld(t, mtPlan(t, 3, 0, mtOpts()), MachineOptions{Headless: true})
+	w.badNew["fw-b"] = true
+	w.send(Begin{At: w.now})
+	w.runToEnd()
+	if w.m.ExitCode != ExitRolledBack {
+		t.Fatalf("first run: exit %d: %s", w.m.ExitCode, w.m.Reason)
+	}
+	facts := ResumeFacts{Files: w.real(), Unfinished: []StepID{"upgrade/fw-b"}}
+	m, err := RollbackState(w.replan(t, mtOpts()), facts, MachineOptions{Headless: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.restart(m)
+	w.send(Begin{At: w.now})
+	w.runToEnd()
+	if w.m.ExitCode != ExitOK || strings.Contains(w.m.Reason, "every node runs") || !strings.Contains(w.m.Reason, "1.0.0 on fw-a, fw-b, fw-c") {
+		t.Fatalf("exit %d: %q", w.m.ExitCode, w.m.Reason)
+	}
+}
