@@ -271,7 +271,21 @@ func (d dialog) approvalLines(s runbook.StepState, w int, compact bool) []string
 	tx, _ := mc.Text(s.ID)
 	title := fmt.Sprintf("Approve step %d of %d: %s", stepNumber(mc, s.ID), len(mc.Steps), tx.Title)
 	lines := []string{st.DialogTitle.Render(title), ""}
-	if tx.Quorum != "" {
+	g := mc.Gate
+	live := g.Open && g.Step == s.ID && len(g.Results()) > 0
+	quorumLive := live && g.Name == runbook.GateQuorum && len(g.Results()) == 1
+	switch {
+	case quorumLive:
+		// The live quorum check is this line: its glyph, and why not.
+		c := g.Results()[0]
+		lines = append(lines, wrapHang(st.Bold.Render("Quorum: ")+glyphOf(st, c.OK)+" ", tx.Quorum, w))
+		if !c.OK {
+			for _, r := range c.Reasons {
+				lines = append(lines, wrapHang("  ", st.Fail.Render(strings.TrimPrefix(r, c.Summary+": ")), w))
+			}
+		}
+		lines = append(lines, "")
+	case tx.Quorum != "":
 		lines = append(lines, wrapHang(st.Bold.Render("Quorum: "), tx.Quorum, w), "")
 	}
 	if tx.Node != "" {
@@ -282,7 +296,7 @@ func (d dialog) approvalLines(s runbook.StepState, w int, compact bool) []string
 	for _, line := range tx.Does {
 		lines = append(lines, wrapHang("  - ", d.concretePaths(line, tx.Node), w))
 	}
-	if g := mc.Gate; g.Open && g.Step == s.ID && len(g.Results()) > 0 && !compact {
+	if live && !quorumLive && !compact {
 		lines = append(lines, "", st.Bold.Render(fmt.Sprintf("Gate %s, now:", g.Name)))
 		for _, c := range g.Results() {
 			lines = append(lines, checkLine(st, c, w))
@@ -401,11 +415,15 @@ func checkLine(st *style.Styles, c health.CheckResult, w int) string {
 
 // indentedCheck is a check's glyph and text after indent, wrapped to w.
 func indentedCheck(st *style.Styles, c health.CheckResult, indent string, w int) string {
-	glyph := st.OK.Render(style.GlyphOK)
-	if !c.OK {
-		glyph = st.Fail.Render(style.GlyphFail)
+	return wrapHang(indent+glyphOf(st, c.OK)+" ", c.Gate+": "+checkText(c), w)
+}
+
+// glyphOf is ✓ for a check that holds, ✗ for one that fails.
+func glyphOf(st *style.Styles, ok bool) string {
+	if ok {
+		return st.OK.Render(style.GlyphOK)
 	}
-	return wrapHang(indent+glyph+" ", c.Gate+": "+checkText(c), w)
+	return st.Fail.Render(style.GlyphFail)
 }
 
 // checkText is why a check fails, or what it saw when it holds.

@@ -124,3 +124,27 @@ func TestUpgradeDialogsAfterTheLeaderMoved(t *testing.T) {
 	t.Run("old_leader_dialog_120x40", func(t *testing.T) { golden.RequireEqual(t, []byte(oldScreen)) })
 	t.Run("new_leader_dialog_120x40", func(t *testing.T) { golden.RequireEqual(t, []byte(newScreen)) })
 }
+
+// The dialog's quorum line is the live quorum check: ✓ while stopping the
+// node keeps quorum, ✗ with the reason once another voter goes down, and
+// the arithmetic is said once, not again under a gate heading.
+func TestApprovalQuorumLineIsLive(t *testing.T) {
+	h := newHarness(t, 3, 0, rollouttest.DefaultPlanOptions(), 120, 40)
+	h.approveUntil("fw-b's upgrade dialog", func(m Model) bool {
+		s, ok := m.machine.AwaitingApproval()
+		return ok && s.ID == "upgrade/fw-b"
+	})
+	h.tick()
+	d := strings.Join(dialogLines(h.screen()), "\n")
+	if !strings.Contains(d, "Quorum: ✓ stopping fw-b: voters up 3→2, quorum 2, failure tolerance 1→0") ||
+		strings.Count(d, "voters up") != 1 || strings.Contains(d, "Gate quorum") {
+		t.Fatalf("dialog while quorum holds:\n%s", d)
+	}
+	h.d.cluster(func(c *rollouttest.Cluster) { c.NotReady("fw-c") })
+	h.tick()
+	h.tick()
+	d = strings.Join(dialogLines(h.screen()), "\n")
+	if !strings.Contains(d, "Quorum: ✗ stopping fw-b: voters up 2→1, quorum 2: would lose quorum") || !strings.Contains(d, "another voter is already unhealthy: fw-c") {
+		t.Fatalf("dialog with fw-c down:\n%s", d)
+	}
+}

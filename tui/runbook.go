@@ -211,8 +211,8 @@ func stepDuration(s runbook.StepState, now time.Time) string {
 	return fmtDuration(now.Sub(s.StartedAt))
 }
 
-// gateLines: the open gate, which checks hold and which don't, the window
-// and the time left.
+// gateLines: the open gate, which checks hold and which don't, and the time
+// left: of the window while every check holds, else to the deadline.
 func gateLines(st *style.Styles, mc *runbook.Machine, now time.Time, w int) []string {
 	g := mc.Gate
 	if !g.Open {
@@ -233,7 +233,11 @@ func gateLines(st *style.Styles, mc *runbook.Machine, now time.Time, w int) []st
 		}
 		head = st.Warn.Render(fmt.Sprintf("gate %s: waiting on %d of %d checks", g.Name, failing, len(g.Results())))
 	}
-	if !g.Deadline().IsZero() {
+	switch {
+	case g.OK() && g.Hold > 0 && !g.HeldSince().IsZero():
+		// Holding: the window decides now, not the deadline.
+		head += st.Dim.Render(" · " + fmtDuration(g.Hold-now.Sub(g.HeldSince())) + " to go")
+	case !g.Deadline().IsZero():
 		head += st.Dim.Render(" · " + fmtDuration(g.Deadline().Sub(now)) + " left")
 	}
 	if !g.LeaderlessSince().IsZero() {

@@ -215,7 +215,7 @@ func (m *Machine) activate(i int) {
 	if m.rolling {
 		m.Phase = PhaseRollback
 	}
-	m.record(RecordEvent, s.ID, s.Node, "step-started", d.Title, nil)
+	m.record(RecordEvent, s.ID, m.ctx(s).nodeName(), "step-started", d.Title, nil)
 }
 
 func (m *Machine) completeStep() {
@@ -229,7 +229,7 @@ func (m *Machine) completeStep() {
 		s.def.OnDone(m, s)
 	}
 	m.end(s, s.def)
-	m.record(RecordEvent, s.ID, s.Node, "step-done", s.def.Title, nil)
+	m.record(RecordEvent, s.ID, m.ctx(s).nodeName(), "step-done", s.def.Title, nil)
 	m.cur = -1
 }
 
@@ -334,7 +334,7 @@ func (m *Machine) approve(s *StepState, by string) {
 		m.lockApproved = true
 	}
 	detail := s.def.Title
-	if m.Gate.Step == s.ID && m.Gate.Name == gateQuorum && m.Gate.Summary() != "" {
+	if m.Gate.Step == s.ID && m.Gate.Name == GateQuorum && m.Gate.Summary() != "" {
 		detail += "; " + m.Gate.Summary()
 	}
 	m.emit(Record{EffectMeta: m.meta(s.ID), Type: RecordApproval, Node: s.Node, Op: s.Kind.String(), By: by,

@@ -219,7 +219,7 @@ func (approveOp) enter(m *Machine, c stepCtx) {
 	}
 	c.step.Status = StatusWaitingApproval
 	m.approvalSeq++
-	if m.Gate.Step == c.step.ID && m.Gate.Name == gateQuorum {
+	if m.Gate.Step == c.step.ID && m.Gate.Name == GateQuorum {
 		// The quorum gate stays open for the dialog, with no deadline: an
 		// approval waits as long as the operator likes.
 		m.Gate.Gate.Timeout = 0
@@ -227,7 +227,7 @@ func (approveOp) enter(m *Machine, c stepCtx) {
 	}
 }
 func (approveOp) snapshot(m *Machine, c stepCtx, snap health.ClusterSnapshot) {
-	if c.step.Status != StatusWaitingApproval || m.Gate.Step != c.step.ID || m.Gate.Name != gateQuorum {
+	if c.step.Status != StatusWaitingApproval || m.Gate.Step != c.step.ID || m.Gate.Name != GateQuorum {
 		return
 	}
 	m.Gate.Gate = m.Gate.Gate.Extend(snap.TakenAt).Observe(health.Sample{Snap: snap})
@@ -246,17 +246,18 @@ func (quorumOp) lines(stepCtx) []string { return nil }
 // arithmetic is the quorum arithmetic of the stop: live while this step's
 // quorum gate has judged a snapshot, else with every voter up.
 func (quorumOp) arithmetic(c stepCtx) string {
-	if g := c.m.Gate; g.Step == c.step.ID && g.Name == gateQuorum && g.Summary() != "" {
+	if g := c.m.Gate; g.Step == c.step.ID && g.Name == GateQuorum && g.Summary() != "" {
 		return g.Summary()
 	}
 	return health.QuorumOf(c.node.Name, c.m.Plan.Voters(), !c.node.Voter).String()
 }
 
-const gateQuorum = "quorum"
+// GateQuorum is the name of the quorum gate before a stop.
+const GateQuorum = "quorum"
 
 func (o quorumOp) enter(m *Machine, c stepCtx) {
 	o2 := m.Plan.Options
-	g := health.Gate{Name: gateQuorum, Checks: []health.Check{health.QuorumHolds{Node: c.ref()}}, Timeout: o2.GateTimeout}
+	g := health.Gate{Name: GateQuorum, Checks: []health.Check{health.QuorumHolds{Node: c.ref()}}, Timeout: o2.GateTimeout}
 	m.openGate(c, g, m.Now.Add(-o2.FreshFor))
 	if m.HaveSnapshot {
 		o.snapshot(m, c, m.Latest)
