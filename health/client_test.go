@@ -11,12 +11,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nwroll/nwroll/health/internal/healthtest"
 )
 
 func TestClientTypedCalls(t *testing.T) {
 	ca := newTestCA(t)
 	node := newFakeNode(t)
-	node.metrics = fixture(t, "metrics_leader.prom")
+	node.metrics = healthtest.Fixture(t, "metrics_leader.prom")
 	c := node.start(t, ca, "fw-b", idB, Timeouts{})
 	ctx := context.Background()
 
@@ -49,7 +51,7 @@ func TestClientTypedCalls(t *testing.T) {
 func TestClientReady503IsAnAnswer(t *testing.T) {
 	ca := newTestCA(t)
 	node := newFakeNode(t)
-	node.ready, node.readyStatus = fixture(t, "ready_503_restarted.json"), http.StatusServiceUnavailable
+	node.ready, node.readyStatus = healthtest.Fixture(t, "ready_503_restarted.json"), http.StatusServiceUnavailable
 	c := node.start(t, ca, "fw-c", idC, Timeouts{})
 
 	r, err := c.Ready(context.Background())
@@ -85,8 +87,8 @@ func TestClientLeaderErrorsAreDistinct(t *testing.T) {
 		body                  string
 		unknown, proxy, trans bool
 	}{
-		{"503 leader unknown", 503, string(fixture(t, "error_503_leader_unknown.json")), true, false, true},
-		{"502 proxy failed", 502, string(fixture(t, "error_502_proxy.json")), false, true, true},
+		{"503 leader unknown", 503, string(healthtest.Fixture(t, "error_503_leader_unknown.json")), true, false, true},
+		{"502 proxy failed", 502, string(healthtest.Fixture(t, "error_502_proxy.json")), false, true, true},
 		{"503 other", 503, `{"error":"cluster sysdump requires cluster mode"}`, false, false, false},
 		{"502 sysdump everyone failed", 502, `{"error":"cluster sysdump failed on every node"}`, false, false, false},
 		{"500", 500, `{"error":"proxy client missing"}`, false, false, false},
@@ -151,7 +153,7 @@ func TestClientSendsBearerOnlyToAPI(t *testing.T) {
 			writeJSON(w, 200, []byte(`{"status":"ok"}`))
 		case "/api/v1/stats":
 			statsAuth = r.Header.Get("Authorization")
-			writeJSON(w, 200, fixture(t, "stats_leader.json"))
+			writeJSON(w, 200, healthtest.Fixture(t, "stats_leader.json"))
 		}
 	}))
 	c, err := NewClient(Config{Name: "fw-a", APIURL: api.URL + "/", CAPEM: ca.pem, Token: testToken})

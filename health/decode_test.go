@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/nwroll/nwroll/health/internal/healthtest"
 )
 
 func TestDecodeReadyFixtures(t *testing.T) {
@@ -27,7 +29,7 @@ func TestDecodeReadyFixtures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			r, err := DecodeReady(fixture(t, tt.file))
+			r, err := DecodeReady(healthtest.Fixture(t, tt.file))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -61,7 +63,7 @@ func TestDecodeReadyFixtures(t *testing.T) {
 }
 
 func TestDecodeStatsLeaderView(t *testing.T) {
-	s, err := DecodeStats(fixture(t, "stats_leader.json"))
+	s, err := DecodeStats(healthtest.Fixture(t, "stats_leader.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +93,7 @@ func TestDecodeStatsLeaderView(t *testing.T) {
 }
 
 func TestDecodeStatsNullMatchedIndex(t *testing.T) {
-	s, err := DecodeStats(fixture(t, "stats_post_election.json"))
+	s, err := DecodeStats(healthtest.Fixture(t, "stats_post_election.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +107,7 @@ func TestDecodeStatsNullMatchedIndex(t *testing.T) {
 }
 
 func TestDecodeMembers(t *testing.T) {
-	m, err := DecodeMembers(fixture(t, "members.json"))
+	m, err := DecodeMembers(healthtest.Fixture(t, "members.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +125,7 @@ func TestDecodeMembers(t *testing.T) {
 }
 
 func TestDecodeOverviewAndFriends(t *testing.T) {
-	o, err := DecodeOverview(fixture(t, "sysdump_overview.json"))
+	o, err := DecodeOverview(healthtest.Fixture(t, "sysdump_overview.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,12 +145,12 @@ func TestDecodeOverviewAndFriends(t *testing.T) {
 		t.Errorf("state.node_id %s does not map to %s", *b.NodeID, o.Nodes[0].NodeID)
 	}
 
-	m, err := DecodeSysdumpManifest(fixture(t, "sysdump_manifest.json"))
+	m, err := DecodeSysdumpManifest(healthtest.Fixture(t, "sysdump_manifest.json"))
 	if err != nil || m.GeneratedAt != "2026-04-04T10:15:30.412873Z" || !m.Partial || m.NodesSucceeded != 2 || m.NodesFailed != 1 {
 		t.Errorf("manifest = %+v, %v", m, err)
 	}
 	var f SysdumpFailures
-	if err := json.Unmarshal(fixture(t, "sysdump_failures.json"), &f); err != nil || len(f.Failures) != 1 || f.Failures[0].NodeID != idC {
+	if err := json.Unmarshal(healthtest.Fixture(t, "sysdump_failures.json"), &f); err != nil || len(f.Failures) != 1 || f.Failures[0].NodeID != idC {
 		t.Errorf("failures = %+v, %v", f, err)
 	}
 }
@@ -202,7 +204,7 @@ func roundTrip[T any](t *testing.T, v T, decode func([]byte) (T, error)) {
 
 func FuzzDecodeReady(f *testing.F) {
 	for _, name := range []string{"ready_200.json", "ready_503_restarted.json", "ready_503_sigterm.json", "ready_503_election.json", "error_503_leader_unknown.json"} {
-		f.Add(fixture(f, name))
+		f.Add(healthtest.Fixture(f, name))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if r, err := DecodeReady(b); err == nil {
@@ -214,9 +216,9 @@ func FuzzDecodeReady(f *testing.F) {
 
 func FuzzDecodeStats(f *testing.F) {
 	for _, name := range []string{"stats_leader.json", "stats_degraded.json", "stats_post_election.json", "error_502_proxy.json"} {
-		f.Add(fixture(f, name))
+		f.Add(healthtest.Fixture(f, name))
 	}
-	members, _ := DecodeMembers(fixture(f, "members.json"))
+	members, _ := DecodeMembers(healthtest.Fixture(f, "members.json"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := DecodeStats(b)
 		if err != nil {
@@ -232,9 +234,9 @@ func FuzzDecodeStats(f *testing.F) {
 }
 
 func FuzzDecodeMembers(f *testing.F) {
-	f.Add(fixture(f, "members.json"))
+	f.Add(healthtest.Fixture(f, "members.json"))
 	f.Add([]byte(`{"members":[{"node_id":"1","is_voter":false,"auto_evict_reason":"missing_from_discovery:1775301234"}]}`))
-	stats, _ := DecodeStats(fixture(f, "stats_leader.json"))
+	stats, _ := DecodeStats(healthtest.Fixture(f, "stats_leader.json"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeMembers(b)
 		if err != nil {
@@ -250,8 +252,8 @@ func FuzzDecodeMembers(f *testing.F) {
 }
 
 func FuzzDecodeOverview(f *testing.F) {
-	f.Add(fixture(f, "sysdump_overview.json"))
-	f.Add(fixture(f, "sysdump_manifest.json"))
+	f.Add(healthtest.Fixture(f, "sysdump_overview.json"))
+	f.Add(healthtest.Fixture(f, "sysdump_manifest.json"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if o, err := DecodeOverview(b); err == nil {
 			roundTrip(t, o, DecodeOverview)

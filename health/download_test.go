@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/nwroll/nwroll/health/internal/healthtest"
 )
 
 // sysdumpServer serves both sysdump endpoints like Neuwerk: admin POSTs,
@@ -46,7 +48,7 @@ func sysdumpServer(t *testing.T, ca *testCA, archive []byte) string {
 
 func TestClusterSysdumpDownload(t *testing.T) {
 	ca := newTestCA(t)
-	archive := clusterSysdump(t)
+	archive := healthtest.ClusterSysdump(t)
 	url := sysdumpServer(t, ca, archive)
 	c, err := NewClient(Config{Name: "fw-a", APIURL: url, CAFile: ca.pemPath, Token: testToken})
 	if err != nil {
@@ -98,7 +100,7 @@ func TestClusterSysdumpDownload(t *testing.T) {
 
 func TestNodeSysdumpSendsFanoutHeader(t *testing.T) {
 	ca := newTestCA(t)
-	archive := tarGz(t, nodeArchiveFiles("3f1c2a9e-7b4d-4e2a-9c1f-5a6b7c8d9e0f", "fw-a", nil))
+	archive := healthtest.TarGz(t, healthtest.NodeArchiveFiles("3f1c2a9e-7b4d-4e2a-9c1f-5a6b7c8d9e0f", "fw-a", nil))
 	url := sysdumpServer(t, ca, archive)
 	c, err := NewClient(Config{Name: "fw-a", APIURL: url, CAFile: ca.pemPath, Token: testToken})
 	if err != nil {

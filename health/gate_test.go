@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nwroll/nwroll/health/internal/healthtest"
 )
 
 var t0 = time.Date(2026, 4, 4, 10, 0, 0, 0, time.UTC)
@@ -223,8 +225,8 @@ func TestCatchUpAfterALeaderStopWaitsForTheNextTerm(t *testing.T) {
 
 func TestPeerErrorsNeedTwoSamplesFromOneLeader(t *testing.T) {
 	c := NodeRef{Name: "fw-c", ID: idC}
-	leader := mustMetrics(t, string(fixture(t, "metrics_leader.prom")))
-	grown := mustMetrics(t, strings.Replace(string(fixture(t, "metrics_leader.prom")),
+	leader := mustMetrics(t, string(healthtest.Fixture(t, "metrics_leader.prom")))
+	grown := mustMetrics(t, strings.Replace(string(healthtest.Fixture(t, "metrics_leader.prom")),
 		`kind="transport",peer_id="`+idC+`",rpc="append_entries"} 12`, `kind="transport",peer_id="`+idC+`",rpc="append_entries"} 13`, 1))
 	withLeaderMetrics := func(sec float64, m *Metrics) Sample {
 		s := at(t, sec)
@@ -290,7 +292,7 @@ func TestGateValuesAndDescribe(t *testing.T) {
 }
 
 func TestNoAbortSignals(t *testing.T) {
-	base := string(fixture(t, "metrics_leader.prom"))
+	base := string(healthtest.Fixture(t, "metrics_leader.prom"))
 	before := mustMetrics(t, base)
 	checkVerdict(t, NoAbortSignals("fw-b", before, before, before), true, nil)
 	checkVerdict(t, NoAbortSignals("fw-b", nil, nil, before), true, nil)

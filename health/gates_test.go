@@ -8,13 +8,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nwroll/nwroll/health/internal/healthtest"
 )
 
 var names3 = map[string]string{idA: "fw-a", idB: "fw-b", idC: "fw-c"}
 
 func mustReady(t testing.TB, file string) *ReadyResponse {
 	t.Helper()
-	r, err := DecodeReady(fixture(t, file))
+	r, err := DecodeReady(healthtest.Fixture(t, file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +25,7 @@ func mustReady(t testing.TB, file string) *ReadyResponse {
 
 func mustStats(t testing.TB, file string) *Stats {
 	t.Helper()
-	s, err := DecodeStats(fixture(t, file))
+	s, err := DecodeStats(healthtest.Fixture(t, file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,10 +352,10 @@ func TestRowCaughtUpAndAppliedSince(t *testing.T) {
 }
 
 func TestPeerErrorsSteady(t *testing.T) {
-	leader := mustMetrics(t, string(fixture(t, "metrics_leader.prom")))
-	grown := mustMetrics(t, strings.Replace(string(fixture(t, "metrics_leader.prom")),
+	leader := mustMetrics(t, string(healthtest.Fixture(t, "metrics_leader.prom")))
+	grown := mustMetrics(t, strings.Replace(string(healthtest.Fixture(t, "metrics_leader.prom")),
 		`kind="transport",peer_id="`+idC+`",rpc="append_entries"} 12`, `kind="transport",peer_id="`+idC+`",rpc="append_entries"} 13`, 1))
-	follower := mustMetrics(t, string(fixture(t, "metrics_follower.prom")))
+	follower := mustMetrics(t, string(healthtest.Fixture(t, "metrics_follower.prom")))
 	tests := []struct {
 		name          string
 		before, after *Metrics

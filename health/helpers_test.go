@@ -18,25 +18,18 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/nwroll/nwroll/health/internal/healthtest"
 )
 
 // Fixture node ids (facts §13).
 const (
-	idA = "83887612463901818417196338898998763023"
-	idB = "184084369126271976562412313366005177152"
-	idC = "259059077657543621134331918787586352630"
+	idA = healthtest.IDA
+	idB = healthtest.IDB
+	idC = healthtest.IDC
 )
 
 const testToken = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ0ZXN0In0.c2VjcmV0LXNpZ25hdHVyZQ"
-
-func fixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // testCA is a CA generated per test, like Neuwerk's rcgen HTTP CA.
 type testCA struct {
@@ -132,10 +125,10 @@ type fakeNode struct {
 
 func newFakeNode(t testing.TB) *fakeNode {
 	return &fakeNode{
-		ready:   fixture(t, "ready_200.json"),
-		stats:   fixture(t, "stats_leader.json"),
-		members: fixture(t, "members.json"),
-		metrics: fixture(t, "metrics_follower.prom"),
+		ready:   healthtest.Fixture(t, "ready_200.json"),
+		stats:   healthtest.Fixture(t, "stats_leader.json"),
+		members: healthtest.Fixture(t, "members.json"),
+		metrics: healthtest.Fixture(t, "metrics_follower.prom"),
 		token:   testToken,
 	}
 }

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/nwroll/nwroll/health/internal/healthtest"
 )
 
 func TestParseMetricsLeader(t *testing.T) {
-	m, err := ParseMetrics(bytes.NewReader(fixture(t, "metrics_leader.prom")))
+	m, err := ParseMetrics(bytes.NewReader(healthtest.Fixture(t, "metrics_leader.prom")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +62,7 @@ func TestParseMetricsLeader(t *testing.T) {
 }
 
 func TestParseMetricsFollowerExcerpt(t *testing.T) {
-	m, err := ParseMetrics(bytes.NewReader(fixture(t, "metrics_follower.prom")))
+	m, err := ParseMetrics(bytes.NewReader(healthtest.Fixture(t, "metrics_follower.prom")))
 	if err != nil {
 		t.Fatal(err)
 	}

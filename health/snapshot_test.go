@@ -7,6 +7,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/nwroll/nwroll/health/internal/healthtest"
 )
 
 // downClient points at ports nothing listens on: a stopped node.
@@ -72,8 +74,8 @@ func TestRefreshWithANodeDown(t *testing.T) {
 func TestRefreshFallsOverOnLeaderErrors(t *testing.T) {
 	ca := newTestCA(t)
 	proxyFailed := newFakeNode(t)
-	proxyFailed.stats, proxyFailed.statsStatus = fixture(t, "error_502_proxy.json"), 502
-	proxyFailed.members, proxyFailed.membersStatus = fixture(t, "error_503_leader_unknown.json"), 503
+	proxyFailed.stats, proxyFailed.statsStatus = healthtest.Fixture(t, "error_502_proxy.json"), 502
+	proxyFailed.members, proxyFailed.membersStatus = healthtest.Fixture(t, "error_503_leader_unknown.json"), 503
 	leader := newFakeNode(t)
 	leader.healthDelay = 100 * time.Millisecond // fw-a answers /health first, so it is asked first
 	clients := []*Client{
@@ -135,7 +137,7 @@ func BenchmarkRefresh(b *testing.B) {
 			clients := make([]*Client, n)
 			for i := range clients {
 				node := newFakeNode(b)
-				node.metrics = fixture(b, "metrics_leader.prom")
+				node.metrics = healthtest.Fixture(b, "metrics_leader.prom")
 				clients[i] = node.start(b, ca, fmt.Sprintf("fw-%d", i), fmt.Sprint(1000+i), Timeouts{})
 			}
 			ctx := context.Background()

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nwroll/nwroll/health/internal/healthtest"
 )
 
 func writeArchive(t testing.TB, data []byte) *Archive {
@@ -31,7 +33,7 @@ func writeArchive(t testing.TB, data []byte) *Archive {
 }
 
 func TestArchiveListOuterAndNested(t *testing.T) {
-	a := writeArchive(t, clusterSysdump(t))
+	a := writeArchive(t, healthtest.ClusterSysdump(t))
 	members, err := a.List()
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +95,7 @@ func last(s []string) string {
 }
 
 func TestArchiveReadAndDecode(t *testing.T) {
-	a := writeArchive(t, clusterSysdump(t))
+	a := writeArchive(t, healthtest.ClusterSysdump(t))
 
 	m, err := a.Manifest()
 	if err != nil || !m.Partial || m.NodesSucceeded != 2 || m.NodesFailed != 1 {
@@ -142,7 +144,7 @@ func TestArchiveReadAndDecode(t *testing.T) {
 }
 
 func TestArchiveMemberCap(t *testing.T) {
-	a := writeArchive(t, clusterSysdump(t))
+	a := writeArchive(t, healthtest.ClusterSysdump(t))
 	a.MaxMemberSize = 64
 	_, err := a.Read(SysdumpOverviewPath)
 	if err == nil || !strings.Contains(err.Error(), "over the 64-byte cap") || !strings.Contains(err.Error(), a.Path) {
@@ -154,7 +156,7 @@ func TestArchiveMemberCap(t *testing.T) {
 }
 
 func TestArchiveBadInputs(t *testing.T) {
-	good := clusterSysdump(t)
+	good := healthtest.ClusterSysdump(t)
 	notTar := func() []byte {
 		var buf bytes.Buffer
 		zw := gzip.NewWriter(&buf)
@@ -199,9 +201,9 @@ func TestArchiveBadInputs(t *testing.T) {
 }
 
 func TestArchiveDamagedNestedArchive(t *testing.T) {
-	goodA := tarGz(t, nodeArchiveFiles("3f1c2a9e-7b4d-4e2a-9c1f-5a6b7c8d9e0f", "fw-a", nil))
+	goodA := healthtest.TarGz(t, healthtest.NodeArchiveFiles("3f1c2a9e-7b4d-4e2a-9c1f-5a6b7c8d9e0f", "fw-a", nil))
 	t.Run("not gzip", func(t *testing.T) {
-		a := writeArchive(t, tarGz(t, clusterSysdumpFiles(t, goodA, []byte("oops"))))
+		a := writeArchive(t, healthtest.TarGz(t, healthtest.ClusterSysdumpFiles(t, goodA, []byte("oops"))))
 		members, err := a.List()
 		if err != nil {
 			t.Fatalf("outer listing should survive a bad nested archive: %v", err)
@@ -221,7 +223,7 @@ func TestArchiveDamagedNestedArchive(t *testing.T) {
 		}
 	})
 	t.Run("truncated part-way", func(t *testing.T) {
-		a := writeArchive(t, tarGz(t, clusterSysdumpFiles(t, goodA[:len(goodA)*2/3], goodA)))
+		a := writeArchive(t, healthtest.TarGz(t, healthtest.ClusterSysdumpFiles(t, goodA[:len(goodA)*2/3], goodA)))
 		members, err := a.List()
 		if err != nil {
 			t.Fatal(err)
@@ -251,7 +253,7 @@ func TestArchiveDamagedNestedArchive(t *testing.T) {
 }
 
 func TestArchiveWalkStopsOnCallbackError(t *testing.T) {
-	a := writeArchive(t, clusterSysdump(t))
+	a := writeArchive(t, healthtest.ClusterSysdump(t))
 	stop := errors.New("enough")
 	n := 0
 	err := a.Walk(func(m ArchiveMember, r io.Reader) error {
@@ -271,8 +273,8 @@ func TestArchiveWalkStopsOnCallbackError(t *testing.T) {
 }
 
 func FuzzArchive(f *testing.F) {
-	f.Add(clusterSysdump(f))
-	f.Add(tarGz(f, []tarFile{{name: "nodes/1/sysdump.tar.gz", body: []byte{0x1f, 0x8b, 8, 0}}}))
+	f.Add(healthtest.ClusterSysdump(f))
+	f.Add(healthtest.TarGz(f, []healthtest.TarFile{{Name: "nodes/1/sysdump.tar.gz", Body: []byte{0x1f, 0x8b, 8, 0}}}))
 	f.Add([]byte{0x1f, 0x8b})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		members, err := ListArchive(bytes.NewReader(data), "fuzz.tar.gz")
@@ -311,16 +313,16 @@ func BenchmarkArchive(b *testing.B) {
 	rng := rand.NewChaCha8([32]byte{1})
 	var nodes [][]byte
 	for i, uuid := range []string{"3f1c2a9e-7b4d-4e2a-9c1f-5a6b7c8d9e0f", "8a7d5c21-0e4b-4f3a-b2d1-9c8e7f6a5b40", "c2e4f6a8-1b3d-4c5e-8f70-a1b2c3d4e5f6"} {
-		journal := &tarFile{name: "system/journal/neuwerk-service.log", src: rng, size: total / 3}
+		journal := &healthtest.TarFile{Name: "system/journal/neuwerk-service.log", Src: rng, Size: total / 3}
 		var buf bytes.Buffer
-		if err := writeTarGz(&buf, gzip.BestSpeed, nodeArchiveFiles(uuid, "fw-"+string(rune('a'+i)), journal)); err != nil {
+		if err := healthtest.WriteTarGz(&buf, gzip.BestSpeed, healthtest.NodeArchiveFiles(uuid, "fw-"+string(rune('a'+i)), journal)); err != nil {
 			b.Fatal(err)
 		}
 		nodes = append(nodes, buf.Bytes())
 	}
-	files := clusterSysdumpFiles(b, nodes[0], nodes[1])
-	files = append(files, tarFile{name: NodeArchivePath(idC), body: nodes[2]})
-	if err := writeTarGz(out, gzip.BestSpeed, files); err != nil {
+	files := healthtest.ClusterSysdumpFiles(b, nodes[0], nodes[1])
+	files = append(files, healthtest.TarFile{Name: NodeArchivePath(idC), Body: nodes[2]})
+	if err := healthtest.WriteTarGz(out, gzip.BestSpeed, files); err != nil {
 		b.Fatal(err)
 	}
 	if err := out.Close(); err != nil {

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/nwroll/nwroll/health/internal/healthtest"
 )
 
 func TestArchiveHead(t *testing.T) {
-	data := clusterSysdump(t)
+	data := healthtest.ClusterSysdump(t)
 	a := writeArchive(t, data)
 	h, err := a.Head()
 	if err != nil {
@@ -38,14 +40,14 @@ func TestArchiveHead(t *testing.T) {
 }
 
 func TestArchiveHeadBadOverviewAndNodeSysdump(t *testing.T) {
-	files := clusterSysdumpFiles(t, []byte("x"), []byte("y"))
-	files[1].body = []byte(`{"leader_node_id":"1"}`)
-	h, err := writeArchive(t, tarGz(t, files)).Head()
+	files := healthtest.ClusterSysdumpFiles(t, []byte("x"), []byte("y"))
+	files[1].Body = []byte(`{"leader_node_id":"1"}`)
+	h, err := writeArchive(t, healthtest.TarGz(t, files)).Head()
 	if err != nil || h.Overview != nil || h.Manifest == nil || len(h.Problems) != 1 || !strings.Contains(h.Problems[0], `missing "nodes"`) {
 		t.Errorf("head = %+v, %v", h, err)
 	}
 
-	node := writeArchive(t, tarGz(t, nodeArchiveFiles("3f1c2a9e-7b4d-4e2a-9c1f-5a6b7c8d9e0f", "fw-a", nil)))
+	node := writeArchive(t, healthtest.TarGz(t, healthtest.NodeArchiveFiles("3f1c2a9e-7b4d-4e2a-9c1f-5a6b7c8d9e0f", "fw-a", nil)))
 	h, err = node.Head()
 	if err != nil || h.Manifest != nil || h.Overview != nil || h.Failures != nil || h.Membership != nil {
 		t.Errorf("per-node head = %+v, %v", h, err)
@@ -53,7 +55,7 @@ func TestArchiveHeadBadOverviewAndNodeSysdump(t *testing.T) {
 }
 
 func TestArchiveListOuterThenNested(t *testing.T) {
-	a := writeArchive(t, clusterSysdump(t))
+	a := writeArchive(t, healthtest.ClusterSysdump(t))
 	outer, err := a.ListOuter()
 	if err != nil {
 		t.Fatal(err)
@@ -88,8 +90,8 @@ func TestArchiveListOuterThenNested(t *testing.T) {
 }
 
 func TestArchiveListNestedDamaged(t *testing.T) {
-	goodA := tarGz(t, nodeArchiveFiles("3f1c2a9e-7b4d-4e2a-9c1f-5a6b7c8d9e0f", "fw-a", nil))
-	a := writeArchive(t, tarGz(t, clusterSysdumpFiles(t, goodA[:len(goodA)/2], []byte("oops"))))
+	goodA := healthtest.TarGz(t, healthtest.NodeArchiveFiles("3f1c2a9e-7b4d-4e2a-9c1f-5a6b7c8d9e0f", "fw-a", nil))
+	a := writeArchive(t, healthtest.TarGz(t, healthtest.ClusterSysdumpFiles(t, goodA[:len(goodA)/2], []byte("oops"))))
 	bad, err := a.ListNested(NodeArchivePath(idB))
 	if err != nil || len(bad) != 1 || bad[0].Path != NodeArchivePath(idB) || !strings.Contains(bad[0].Err, "not a gzip") {
 		t.Errorf("not-gzip nested = %+v, %v", bad, err)
@@ -101,7 +103,7 @@ func TestArchiveListNestedDamaged(t *testing.T) {
 }
 
 func TestArchiveReadPrefix(t *testing.T) {
-	a := writeArchive(t, clusterSysdump(t))
+	a := writeArchive(t, healthtest.ClusterSysdump(t))
 	full, err := a.Read(SysdumpOverviewPath)
 	if err != nil {
 		t.Fatal(err)
