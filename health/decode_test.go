@@ -1,7 +1,6 @@
 package health
 
 import (
-	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -124,37 +123,6 @@ func TestDecodeMembers(t *testing.T) {
 	}
 }
 
-func TestDecodeOverviewAndFriends(t *testing.T) {
-	o, err := DecodeOverview(healthtest.Fixture(t, "sysdump_overview.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !o.Partial || o.LeaderNodeID != idB || o.NodeCount != 3 || o.NodesSucceeded != 2 || o.NodesFailed != 1 || len(o.Nodes) != 3 {
-		t.Errorf("overview = %+v", o)
-	}
-	c := o.Nodes[1]
-	if c.NodeID != idC || c.Role != "unknown" || c.Status != "failed" || c.State != nil || c.Error == nil ||
-		!strings.Contains(*c.Error, "10.0.1.13:8443") {
-		t.Errorf("failed node = %+v", c)
-	}
-	b := o.Nodes[0].State
-	if b == nil || b.NodeID == nil || *b.NodeID != "8a7d5c21-0e4b-4f3a-b2d1-9c8e7f6a5b40" || b.AuditFindingCount != 12 || !b.ClusterPresent || b.ClusterTokenCount != 3 {
-		t.Errorf("leader state = %+v", b)
-	}
-	if id, _ := NodeIDFromUUID(*b.NodeID); id != o.Nodes[0].NodeID {
-		t.Errorf("state.node_id %s does not map to %s", *b.NodeID, o.Nodes[0].NodeID)
-	}
-
-	m, err := DecodeSysdumpManifest(healthtest.Fixture(t, "sysdump_manifest.json"))
-	if err != nil || m.GeneratedAt != "2026-04-04T10:15:30.412873Z" || !m.Partial || m.NodesSucceeded != 2 || m.NodesFailed != 1 {
-		t.Errorf("manifest = %+v, %v", m, err)
-	}
-	var f SysdumpFailures
-	if err := json.Unmarshal(healthtest.Fixture(t, "sysdump_failures.json"), &f); err != nil || len(f.Failures) != 1 || f.Failures[0].NodeID != idC {
-		t.Errorf("failures = %+v, %v", f, err)
-	}
-}
-
 func TestDecodersRejectBadShapes(t *testing.T) {
 	tests := []struct {
 		name string
@@ -173,7 +141,6 @@ func TestDecodersRejectBadShapes(t *testing.T) {
 		{"stats negative", func(b []byte) error { _, err := DecodeStats(b); return err }, `{"cluster":{"last_log_index":-1}}`, "bad JSON shape"},
 		{"members array", func(b []byte) error { _, err := DecodeMembers(b); return err }, `[]`, "not a JSON object"},
 		{"members no id", func(b []byte) error { _, err := DecodeMembers(b); return err }, `{"members":[{"addr":"x"}]}`, "no node_id"},
-		{"overview truncated", func(b []byte) error { _, err := DecodeOverview(b); return err }, `{"nodes":[`, "not a JSON object"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -185,30 +152,13 @@ func TestDecodersRejectBadShapes(t *testing.T) {
 	}
 }
 
-// roundTrip checks that a decoded value re-encodes to JSON that decodes
-// to the same value: the decoder keeps everything it accepted.
-func roundTrip[T any](t *testing.T, v T, decode func([]byte) (T, error)) {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatalf("re-encode: %v", err)
-	}
-	again, err := decode(b)
-	if err != nil {
-		t.Fatalf("decode of re-encoded %s: %v", b, err)
-	}
-	if !reflect.DeepEqual(v, again) {
-		t.Fatalf("round trip changed the value:\n%+v\n%+v", v, again)
-	}
-}
-
 func FuzzDecodeReady(f *testing.F) {
 	for _, name := range []string{"ready_200.json", "ready_503_restarted.json", "ready_503_sigterm.json", "ready_503_election.json", "error_503_leader_unknown.json"} {
 		f.Add(healthtest.Fixture(f, name))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if r, err := DecodeReady(b); err == nil {
-			roundTrip(t, r, DecodeReady)
+			healthtest.RoundTrip(t, r, DecodeReady)
 			_ = NodeHealthy(NodeSnapshot{Name: "fw", Health: &HealthResponse{Status: "ok"}, Ready: &r})
 		}
 	})
@@ -224,7 +174,7 @@ func FuzzDecodeStats(f *testing.F) {
 		if err != nil {
 			return
 		}
-		roundTrip(t, s, DecodeStats)
+		healthtest.RoundTrip(t, s, DecodeStats)
 		snap := ClusterSnapshot{Stats: &s, Members: &members}
 		_ = ClusterHealthy(snap, []string{idA, idB, idC})
 		_ = RowCaughtUp(snap, idC, 1544)
@@ -242,21 +192,11 @@ func FuzzDecodeMembers(f *testing.F) {
 		if err != nil {
 			return
 		}
-		roundTrip(t, m, DecodeMembers)
+		healthtest.RoundTrip(t, m, DecodeMembers)
 		snap := ClusterSnapshot{Stats: &stats, Members: &m}
 		_ = ClusterHealthy(snap, []string{idA, idB, idC})
 		for _, mem := range m.Members {
 			_ = QuorumKept(snap, mem.NodeID)
-		}
-	})
-}
-
-func FuzzDecodeOverview(f *testing.F) {
-	f.Add(healthtest.Fixture(f, "sysdump_overview.json"))
-	f.Add(healthtest.Fixture(f, "sysdump_manifest.json"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		if o, err := DecodeOverview(b); err == nil {
-			roundTrip(t, o, DecodeOverview)
 		}
 	})
 }

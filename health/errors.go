@@ -1,15 +1,10 @@
 package health
 
 import (
-	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
+	"strconv"
 	"strings"
-	"syscall"
 )
 
 // Sentinels for errors.Is. An *APIError or *TransportError matches the
@@ -41,6 +36,33 @@ const (
 	msgSysdumpFailedEveryone = "cluster sysdump failed on every node"
 )
 
+// HTTP statuses an APIError is told apart by.
+const (
+	statusUnauthorized       = 401
+	statusForbidden          = 403
+	statusBadGateway         = 502
+	statusServiceUnavailable = 503
+)
+
+// statusTexts names the statuses a Neuwerk node, or a proxy in front of
+// it, answers with, in net/http's words (health imports no net/http).
+var statusTexts = map[int]string{
+	301: "Moved Permanently", 302: "Found", 307: "Temporary Redirect", 308: "Permanent Redirect",
+	400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+	408: "Request Timeout", 409: "Conflict", 413: "Request Entity Too Large", 415: "Unsupported Media Type",
+	422: "Unprocessable Entity", 429: "Too Many Requests",
+	500: "Internal Server Error", 501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+}
+
+// status is a status with its name, "503 Service Unavailable", or the
+// number alone when the table has no name for it.
+func status(code int) string {
+	if text, ok := statusTexts[code]; ok {
+		return fmt.Sprintf("%d %s", code, text)
+	}
+	return strconv.Itoa(code)
+}
+
 // APIError is an HTTP answer with an unexpected status, usually carrying
 // Neuwerk's {"error": "..."} body.
 type APIError struct {
@@ -55,7 +77,7 @@ type APIError struct {
 // Error names the node, the call and what went wrong, plus a fix when obvious.
 func (e *APIError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s (%s): %s %s: %d %s", e.Node, e.URL, e.Method, e.Path, e.Status, http.StatusText(e.Status))
+	fmt.Fprintf(&b, "%s (%s): %s %s: %s", e.Node, e.URL, e.Method, e.Path, status(e.Status))
 	if e.Message != "" {
 		b.WriteString(": ")
 		b.WriteString(e.Message)
@@ -70,9 +92,9 @@ func (e *APIError) Error() string {
 
 func (e *APIError) hint() string {
 	switch {
-	case e.Status == http.StatusUnauthorized:
+	case e.Status == statusUnauthorized:
 		return "the token was rejected: mint a new one with `neuwerk auth token mint --roles admin` or fix NEUWERK_TOKEN"
-	case e.Status == http.StatusForbidden && strings.Contains(e.Message, "admin role required"):
+	case e.Status == statusForbidden && strings.Contains(e.Message, "admin role required"):
 		return "the token lacks the admin role: mint one with --roles admin"
 	case e.isLeaderUnknown():
 		return "no Raft leader right now; expected for a few seconds during an election"
@@ -83,13 +105,13 @@ func (e *APIError) hint() string {
 }
 
 func (e *APIError) isLeaderUnknown() bool {
-	return e.Status == http.StatusServiceUnavailable && strings.EqualFold(strings.TrimSpace(e.Message), msgLeaderUnknown)
+	return e.Status == statusServiceUnavailable && strings.EqualFold(strings.TrimSpace(e.Message), msgLeaderUnknown)
 }
 
 func (e *APIError) isLeaderProxyFailed() bool {
 	// The only 502 Neuwerk produces besides a failed leader proxy is the
 	// cluster sysdump that failed on every node.
-	return e.Status == http.StatusBadGateway && !strings.Contains(e.Message, msgSysdumpFailedEveryone)
+	return e.Status == statusBadGateway && !strings.Contains(e.Message, msgSysdumpFailedEveryone)
 }
 
 // Is makes errors.Is(err, ErrLeaderUnknown) and friends work.
@@ -100,9 +122,9 @@ func (e *APIError) Is(target error) bool {
 	case ErrLeaderProxyFailed:
 		return e.isLeaderProxyFailed()
 	case ErrUnauthorized:
-		return e.Status == http.StatusUnauthorized
+		return e.Status == statusUnauthorized
 	case ErrForbidden:
-		return e.Status == http.StatusForbidden
+		return e.Status == statusForbidden
 	}
 	return false
 }
@@ -208,94 +230,3 @@ func IsTimeout(err error) bool { return errors.Is(err, ErrTimeout) }
 
 // IsTLS reports a TLS handshake or certificate failure (wrong CA, wrong SAN).
 func IsTLS(err error) bool { return errors.Is(err, ErrTLS) }
-
-// transportError classifies err from http.Client.Do (or a body read).
-// callCtx is the per-call context, parent the caller's.
-func (c *Client) transportError(parent, callCtx context.Context, method, path, base string, err error) *TransportError {
-	te := &TransportError{Node: c.name, URL: base, Method: method, Path: path, Err: c.scrub(err)}
-	var (
-		unknownAuthority x509.UnknownAuthorityError
-		hostname         x509.HostnameError
-		invalid          x509.CertificateInvalidError
-		recordHeader     tls.RecordHeaderError
-		verifyErr        *tls.CertificateVerificationError
-		netErr           net.Error
-	)
-	switch {
-	case parent.Err() != nil && errors.Is(err, context.Canceled):
-		te.Kind, te.Detail = KindCanceled, "canceled"
-	case parent.Err() != nil:
-		te.Kind, te.Detail = KindTimeout, "timed out: the caller's deadline passed"
-	case callCtx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):
-		te.Kind = KindTimeout
-		te.Detail = "timed out: no answer within the per-call timeout; the node may be overloaded, black-holed or still starting"
-	case errors.Is(err, syscall.ECONNREFUSED):
-		te.Kind = KindRefused
-		te.Detail = "connection refused: nothing listens on the port; the node is down or still starting"
-	case errors.As(err, &unknownAuthority):
-		te.Kind = KindTLS
-		te.Detail = fmt.Sprintf("certificate signed by unknown authority: the CA in %s does not match the node's certificate; fetch <data_root>/http-tls/ca.crt again", c.caSource)
-	case errors.As(err, &hostname):
-		te.Kind = KindTLS
-		te.Detail = fmt.Sprintf("certificate is not valid for %q (its SANs: %s); use an API host that is an IP in the certificate, or set the TLS server name", hostname.Host, certSANs(hostname.Certificate))
-	case errors.As(err, &invalid):
-		te.Kind = KindTLS
-		te.Detail = fmt.Sprintf("the node's certificate is invalid: %v", invalid)
-	case errors.As(err, &recordHeader):
-		te.Kind = KindTLS
-		te.Detail = "the port does not speak TLS (is it the plain-HTTP metrics port?)"
-	case errors.As(err, &verifyErr):
-		te.Kind = KindTLS
-		te.Detail = fmt.Sprintf("certificate verification failed: %v", verifyErr.Err)
-	case strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
-		te.Kind = KindTLS
-		te.Detail = "the port answers plain HTTP, not HTTPS (is it the metrics port?)"
-	case strings.Contains(err.Error(), "tls: "):
-		te.Kind = KindTLS
-		te.Detail = "TLS handshake failed: " + c.scrub(err).Error()
-	default:
-		te.Kind = KindOther
-		te.Detail = "request failed: " + c.scrub(err).Error()
-	}
-	return te
-}
-
-// badAnswer reports a 2xx answer whose body is not what the facts describe.
-func (c *Client) badAnswer(method, path, base string, err error) *TransportError {
-	return &TransportError{
-		Node: c.name, URL: base, Method: method, Path: path, Kind: KindBadAnswer,
-		Detail: "unexpected answer: " + c.scrub(err).Error(), Err: c.scrub(err),
-	}
-}
-
-// scrub removes the token from an error's text, in case a server or proxy
-// echoed it. The returned error keeps errors.Is behaviour only when nothing
-// was removed.
-func (c *Client) scrub(err error) error {
-	if err == nil || c.token.value == "" || !strings.Contains(err.Error(), c.token.value) {
-		return err
-	}
-	return errors.New(strings.ReplaceAll(err.Error(), c.token.value, redacted))
-}
-
-func (c *Client) scrubString(s string) string {
-	if c.token.value == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, c.token.value, redacted)
-}
-
-func certSANs(cert *x509.Certificate) string {
-	if cert == nil {
-		return "none"
-	}
-	var sans []string
-	for _, ip := range cert.IPAddresses {
-		sans = append(sans, ip.String())
-	}
-	sans = append(sans, cert.DNSNames...)
-	if len(sans) == 0 {
-		return "none"
-	}
-	return strings.Join(sans, ", ")
-}

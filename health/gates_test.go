@@ -93,18 +93,7 @@ func nodeIndex(c *ClusterSnapshot, name string) *NodeSnapshot {
 
 func checkVerdict(t *testing.T, v Verdict, wantOK bool, wantReasons []string) {
 	t.Helper()
-	if v.OK != wantOK {
-		t.Errorf("OK = %v, want %v; reasons: %q", v.OK, wantOK, v.Reasons)
-	}
-	if wantOK && len(v.Reasons) != 0 {
-		t.Errorf("OK verdict with reasons %q", v.Reasons)
-	}
-	if !wantOK && len(v.Reasons) == 0 {
-		t.Error("failing verdict without reasons")
-	}
-	if wantReasons != nil && !reflect.DeepEqual(v.Reasons, wantReasons) {
-		t.Errorf("reasons:\n  %s\nwant:\n  %s", strings.Join(v.Reasons, "\n  "), strings.Join(wantReasons, "\n  "))
-	}
+	healthtest.CheckVerdict(t, v.OK, v.Reasons, wantOK, wantReasons)
 }
 
 func TestNodeHealthy(t *testing.T) {

@@ -1,11 +1,24 @@
-// Package health reads a Neuwerk cluster through its real HTTPS API and
-// metrics listener, and judges it with pure gate functions.
+// Package health is what a Neuwerk cluster says about itself, and how it
+// is judged: the typed answers of its HTTPS API and their decoders, cluster
+// snapshots, metrics, node ids, and the gates and their checks. It is pure
+// (no network, no files): package health/api asks the nodes and fills the
+// snapshots, package health/sysdump reads sysdump archives.
 //
 // The wire types below follow neuwerk-facts.md §1–§4, §10 and §11 field by
 // field; the simulator in package sim serves these same types.
 package health
 
-import "encoding/json"
+// API paths (facts §1–§5).
+const (
+	PathHealth         = "/health"
+	PathReady          = "/ready"
+	PathStats          = "/api/v1/stats"
+	PathMembers        = "/api/v1/cluster/members"
+	PathWhoAmI         = "/api/v1/auth/whoami"
+	PathMetrics        = "/metrics"
+	PathClusterSysdump = "/api/v1/support/sysdump/cluster"
+	PathNodeSysdump    = "/api/v1/support/sysdump/node"
+)
 
 // HealthResponse is the body of GET /health (always 200 while the server is up).
 type HealthResponse struct {
@@ -158,116 +171,5 @@ type WhoAmI struct {
 	Roles []string `json:"roles"`
 }
 
-// SysdumpManifest is the outer archive's manifest.json.
-type SysdumpManifest struct {
-	GeneratedAt    string `json:"generated_at"`
-	Partial        bool   `json:"partial"`
-	NodesSucceeded uint64 `json:"nodes_succeeded"`
-	NodesFailed    uint64 `json:"nodes_failed"`
-}
-
-// NodeStateSummary is the `state` object of overview nodes and meta.json.
-type NodeStateSummary struct {
-	GeneratedAt                string  `json:"generated_at"`
-	ModeGuess                  string  `json:"mode_guess"`
-	NodeID                     *string `json:"node_id"` // UUID form
-	LocalPolicyCount           uint64  `json:"local_policy_count"`
-	LocalActivePolicyID        *string `json:"local_active_policy_id"`
-	ClusterPolicyCount         uint64  `json:"cluster_policy_count"`
-	ClusterActivePolicyID      *string `json:"cluster_active_policy_id"`
-	LocalServiceAccountCount   uint64  `json:"local_service_account_count"`
-	LocalTokenCount            uint64  `json:"local_token_count"`
-	ClusterServiceAccountCount uint64  `json:"cluster_service_account_count"`
-	ClusterTokenCount          uint64  `json:"cluster_token_count"`
-	LocalIntegrationCount      uint64  `json:"local_integration_count"`
-	ClusterIntegrationCount    uint64  `json:"cluster_integration_count"`
-	AuditFindingCount          uint64  `json:"audit_finding_count"`
-	ClusterPresent             bool    `json:"cluster_present"`
-	MetricsSuccessCount        uint64  `json:"metrics_success_count"`
-}
-
-// OverviewNode is one entry of cluster/overview.json.
-type OverviewNode struct {
-	NodeID string            `json:"node_id"`
-	Addr   string            `json:"addr"`
-	Role   string            `json:"role"`   // leader | follower | learner | unknown
-	Status string            `json:"status"` // ok | failed
-	Error  *string           `json:"error"`
-	State  *NodeStateSummary `json:"state"`
-}
-
-// SysdumpOverview is cluster/overview.json.
-type SysdumpOverview struct {
-	GeneratedAt    string         `json:"generated_at"`
-	Partial        bool           `json:"partial"`
-	LeaderNodeID   string         `json:"leader_node_id"`
-	NodeCount      uint64         `json:"node_count"`
-	NodesSucceeded uint64         `json:"nodes_succeeded"`
-	NodesFailed    uint64         `json:"nodes_failed"`
-	Nodes          []OverviewNode `json:"nodes"`
-}
-
-// SysdumpFailure is one entry of cluster/failures.json.
-type SysdumpFailure struct {
-	NodeID string `json:"node_id"`
-	Addr   string `json:"addr"`
-	Error  string `json:"error"`
-}
-
-// SysdumpFailures is cluster/failures.json.
-type SysdumpFailures struct {
-	Failures []SysdumpFailure `json:"failures"`
-}
-
-// SysdumpNodeMeta is nodes/<id>/meta.json.
-type SysdumpNodeMeta struct {
-	NodeID string            `json:"node_id"`
-	Addr   string            `json:"addr"`
-	Role   string            `json:"role"`
-	State  *NodeStateSummary `json:"state"`
-}
-
-// SysdumpMembership is cluster/membership.json (present only when the
-// leader's bundle had summary/cluster.json), read from the leader's
-// on-disk Raft store. Its rows reuse NodeCatchup, but here role is
-// "leader" (the node this node voted for), "voter" or "learner", and
-// matched_index/lag_entries are always null.
-type SysdumpMembership struct {
-	CurrentTerm        uint64          `json:"current_term"`
-	VotedFor           json.RawMessage `json:"voted_for"` // shape not pinned down by the facts
-	VoteCommitted      bool            `json:"vote_committed"`
-	LastLogIndex       uint64          `json:"last_log_index"`
-	LastPurgedIndex    uint64          `json:"last_purged_index"`
-	LastAppliedIndex   uint64          `json:"last_applied_index"`
-	MembershipLogIndex uint64          `json:"membership_log_index"`
-	JointConfigs       [][]string      `json:"joint_configs"`
-	VoterCount         uint64          `json:"voter_count"`
-	NodeCount          uint64          `json:"node_count"`
-	Nodes              []NodeCatchup   `json:"nodes"`
-}
-
-// NodeSysdumpEntry is one entry of a per-node archive's summary/manifest.json.
-type NodeSysdumpEntry struct {
-	Kind        string  `json:"kind"` // path | command | http | summary
-	Source      string  `json:"source"`
-	ArchivePath string  `json:"archive_path"`
-	Status      string  `json:"status"` // ok | missing | manifest-only | symlink | http-error | request-failed | error
-	Note        *string `json:"note"`
-}
-
-// NodeSysdumpManifest is a per-node archive's summary/manifest.json, written last.
-type NodeSysdumpManifest struct {
-	GeneratedAt string             `json:"generated_at"`
-	Entries     []NodeSysdumpEntry `json:"entries"`
-}
-
-// Paths of the well-known sysdump members.
-const (
-	SysdumpManifestPath   = "manifest.json"
-	SysdumpOverviewPath   = "cluster/overview.json"
-	SysdumpFailuresPath   = "cluster/failures.json"
-	SysdumpMembershipPath = "cluster/membership.json"
-	NodeSummaryManifest   = "summary/manifest.json"
-	// SysdumpFanoutHeader must be "1" on POST /api/v1/support/sysdump/node.
-	SysdumpFanoutHeader = "x-neuwerk-cluster-sysdump-fanout"
-)
+// SysdumpFanoutHeader must be "1" on POST /api/v1/support/sysdump/node.
+const SysdumpFanoutHeader = "x-neuwerk-cluster-sysdump-fanout"

@@ -3,7 +3,6 @@ package health
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 )
@@ -129,7 +128,7 @@ func describe(err error) string {
 	var te *TransportError
 	switch {
 	case errors.As(err, &api):
-		s := fmt.Sprintf("%d %s", api.Status, http.StatusText(api.Status))
+		s := status(api.Status)
 		if api.Message != "" {
 			s += ": " + api.Message
 		}

@@ -27,6 +27,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/health/sysdump"
 	"github.com/nwroll/nwroll/rollout/executor"
 	"github.com/nwroll/nwroll/rollout/inventory"
 	"github.com/nwroll/nwroll/rollout/journal"
@@ -333,7 +334,7 @@ func TestE2EHappyPath3(t *testing.T) {
 		if st.Mode().Perm() != 0o600 {
 			t.Errorf("sysdump %s has mode %v", d, st.Mode().Perm())
 		}
-		a, err := health.OpenArchive(d)
+		a, err := sysdump.OpenArchive(d)
 		if err != nil {
 			t.Errorf("sysdump %s: %v", d, err)
 			continue

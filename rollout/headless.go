@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/health/api"
 	"github.com/nwroll/nwroll/rollout/executor"
 	"github.com/nwroll/nwroll/rollout/inventory"
 	"github.com/nwroll/nwroll/rollout/journal"
@@ -35,7 +35,7 @@ type Env struct {
 	Catalog release.Catalog
 	// Token is an admin token from $NEUWERK_TOKEN (inventory token_env);
 	// "" mints one over SSH.
-	Token health.Token
+	Token api.Token
 
 	Out  io.Writer // the log (upgrade, resume, rollback) or the table (status, plan)
 	JSON bool
@@ -586,14 +586,14 @@ func RenderStatus(w io.Writer, rep StatusReport) {
 
 // Sysdump is `nwroll sysdump -o FILE`: a cluster sysdump saved with mode
 // 0600. progress (may be nil) gets the bytes received so far.
-func Sysdump(ctx context.Context, env Env, dest string, progress func(int64)) (health.SysdumpResult, error) {
+func Sysdump(ctx context.Context, env Env, dest string, progress func(int64)) (api.SysdumpResult, error) {
 	x, err := env.executor(nil, nil)
 	if err != nil {
-		return health.SysdumpResult{}, err
+		return api.SysdumpResult{}, err
 	}
 	defer x.Close()
 	if err := x.Connect(ctx); err != nil {
-		return health.SysdumpResult{}, err
+		return api.SysdumpResult{}, err
 	}
 	x.Poll(ctx) // learn the leader, to ask it first
 	var p func(int64, int64)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/health/api"
 )
 
 // Open returns a handle on the simulated cluster in dir (running or down).
@@ -162,7 +163,7 @@ func (c *Cluster) Services(ctx context.Context) ([]ServiceStatus, error) {
 // MintToken runs the node's installed binary locally,
 // `<binary> auth token mint --sub nwroll-sim [--roles admin] --ttl Ns --http-tls-dir <data_root>/http-tls`,
 // and returns the JWT it prints.
-func (c *Cluster) MintToken(ctx context.Context, nodeName string, admin bool, ttl time.Duration) (health.Token, error) {
+func (c *Cluster) MintToken(ctx context.Context, nodeName string, admin bool, ttl time.Duration) (api.Token, error) {
 	n, err := c.Node(nodeName)
 	if err != nil {
 		return "", err
@@ -188,15 +189,15 @@ func (c *Cluster) MintToken(ctx context.Context, nodeName string, admin bool, tt
 	if strings.Count(tok, ".") != 2 || strings.ContainsAny(tok, " \n") {
 		return "", fmt.Errorf("node %s: auth token mint printed no JWT", nodeName)
 	}
-	return health.Token(tok), nil
+	return api.Token(tok), nil
 }
 
 // client builds a health client for node n.
-func (c *Cluster) client(n NodeInfo, tok health.Token) (*health.Client, error) {
-	return health.NewClient(health.Config{
+func (c *Cluster) client(n NodeInfo, tok api.Token) (*api.Client, error) {
+	return api.NewClient(api.Config{
 		Name: n.Name, NodeID: n.NodeID, APIURL: n.APIURL, MetricsURL: n.MetricsURL,
 		CAFile: c.info.CAPath, Token: tok,
-		Timeouts: health.Timeouts{Probe: 2 * time.Second, API: 3 * time.Second},
+		Timeouts: api.Timeouts{Probe: 2 * time.Second, API: 3 * time.Second},
 	})
 }
 
@@ -211,7 +212,7 @@ type nodeProblem struct {
 func (c *Cluster) waitReady(parent context.Context, timeout time.Duration) (string, error) {
 	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
-	clients := make([]*health.Client, len(c.info.Nodes))
+	clients := make([]*api.Client, len(c.info.Nodes))
 	for i, n := range c.info.Nodes {
 		cl, err := c.client(n, "")
 		if err != nil {
@@ -220,7 +221,7 @@ func (c *Cluster) waitReady(parent context.Context, timeout time.Duration) (stri
 		defer cl.CloseIdleConnections()
 		clients[i] = cl
 	}
-	var tok health.Token
+	var tok api.Token
 	var problems []nodeProblem
 	for {
 		problems = problems[:0]
@@ -270,7 +271,7 @@ func (c *Cluster) waitReady(parent context.Context, timeout time.Duration) (stri
 
 // checkStats asks the cluster (through any node; stats are leader-proxied)
 // whether it has a leader and every follower caught up.
-func (c *Cluster) checkStats(ctx context.Context, tok *health.Token) (leader, why string) {
+func (c *Cluster) checkStats(ctx context.Context, tok *api.Token) (leader, why string) {
 	if *tok == "" {
 		mctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		t, err := c.MintToken(mctx, c.info.Nodes[0].Name, false, time.Hour)

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/health/api"
 	"github.com/nwroll/nwroll/sim"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
@@ -82,9 +82,9 @@ func runSSH(t testing.TB, c *ssh.Client, cmd string, stdin string) (string, stri
 	return out.String(), errOut.String(), code
 }
 
-func nodeClient(t testing.TB, info sim.Info, n sim.NodeInfo) *health.Client {
+func nodeClient(t testing.TB, info sim.Info, n sim.NodeInfo) *api.Client {
 	t.Helper()
-	cl, err := health.NewClient(health.Config{Name: n.Name, APIURL: n.APIURL, CAFile: n.CAPath})
+	cl, err := api.NewClient(api.Config{Name: n.Name, APIURL: n.APIURL, CAFile: n.CAPath})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/health/api"
 	"github.com/nwroll/nwroll/sim"
 	"github.com/nwroll/nwroll/sim/simtest"
 	"github.com/pkg/sftp"
@@ -112,7 +112,7 @@ func TestParallelClustersAndReuse(t *testing.T) {
 		t.Fatalf("both clusters got block %d (%s, %s)", a.Block, a.Nodes[0].IP, b.Nodes[0].IP)
 	}
 	for _, in := range []sim.Info{a, b} {
-		cl, err := health.NewClient(health.Config{APIURL: in.Nodes[0].APIURL, CAFile: in.CAPath})
+		cl, err := api.NewClient(api.Config{APIURL: in.Nodes[0].APIURL, CAFile: in.CAPath})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,7 +123,7 @@ func TestParallelClustersAndReuse(t *testing.T) {
 		cl.CloseIdleConnections()
 	}
 	// The other cluster's CA does not verify this cluster's node.
-	cross, err := health.NewClient(health.Config{APIURL: a.Nodes[0].APIURL, CAFile: b.CAPath})
+	cross, err := api.NewClient(api.Config{APIURL: a.Nodes[0].APIURL, CAFile: b.CAPath})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,11 +306,11 @@ func TestOpenSSH(t *testing.T) {
 	if code != 0 || strings.Count(strings.TrimSpace(out), ".") != 2 {
 		t.Fatalf("mint over ssh: exit %d %q %q", code, out, errOut)
 	}
-	api, err := health.NewClient(health.Config{APIURL: n.APIURL, CAFile: n.CAPath, Token: health.Token(strings.TrimSpace(out))})
+	client, err := api.NewClient(api.Config{APIURL: n.APIURL, CAFile: n.CAPath, Token: api.Token(strings.TrimSpace(out))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	who, err := api.WhoAmI(context.Background())
+	who, err := client.WhoAmI(context.Background())
 	if err != nil || who.Sub != "engine" {
 		t.Fatalf("whoami with the minted token: %+v %v", who, err)
 	}

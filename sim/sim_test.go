@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/health/api"
 	"github.com/nwroll/nwroll/sim"
 	"github.com/nwroll/nwroll/sim/simtest"
 	"github.com/pkg/sftp"
@@ -501,7 +502,7 @@ func TestCluster(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cl, err := health.NewClient(health.Config{Name: fwc.Name, APIURL: fwc.APIURL, CAFile: info.CAPath, Token: tok})
+		cl, err := api.NewClient(api.Config{Name: fwc.Name, APIURL: fwc.APIURL, CAFile: info.CAPath, Token: tok})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/health/api"
 	"github.com/nwroll/nwroll/rollout/release"
 )
 
@@ -141,7 +142,7 @@ func (c *Cluster) readStats(ctx context.Context, rep *StatusReport) {
 		rep.StatsError = "no node answers /ready"
 		return
 	}
-	var tok health.Token
+	var tok api.Token
 	var mintErr error
 	for _, i := range order {
 		mctx, cancel := context.WithTimeout(ctx, 15*time.Second)

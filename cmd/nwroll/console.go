@@ -10,7 +10,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/spf13/cobra"
 
-	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/health/sysdump"
 	"github.com/nwroll/nwroll/rollout"
 	"github.com/nwroll/nwroll/rollout/journal"
 	"github.com/nwroll/nwroll/rollout/release"
@@ -232,7 +232,7 @@ read whole into memory.`,
 // checkArchive refuses a file that is not a readable sysdump, before the
 // screen is taken over.
 func checkArchive(p string) error {
-	a, err := health.OpenArchive(p)
+	a, err := sysdump.OpenArchive(p)
 	if err != nil {
 		return usageError("%v", err)
 	}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/health/api"
 	"github.com/nwroll/nwroll/rollout"
 	"github.com/nwroll/nwroll/rollout/inventory"
 	"github.com/nwroll/nwroll/rollout/journal"
@@ -77,7 +77,7 @@ func (c *common) env(cmd *cobra.Command, out io.Writer) (rollout.Env, func(), er
 	d := remote.NewSSHDialer(remote.SSHOptions{})
 	env := rollout.Env{
 		Inventory: inv, Dialer: d, StateDir: stateDir, Catalog: cat,
-		Token: health.Token(strings.TrimSpace(os.Getenv(tokenEnv))),
+		Token: api.Token(strings.TrimSpace(os.Getenv(tokenEnv))),
 		Out:   out, JSON: c.json,
 	}
 	return env, func() { d.Close(); cat.Cleanup() }, nil

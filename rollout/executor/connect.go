@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/health/api"
 	"github.com/nwroll/nwroll/rollout/inventory"
 	"github.com/nwroll/nwroll/rollout/journal"
 	"github.com/nwroll/nwroll/rollout/remote"
@@ -396,7 +397,7 @@ func (x *Executor) mint(ctx context.Context) error {
 			continue
 		}
 		x.mu.Lock()
-		x.token = health.Token(tok)
+		x.token = api.Token(tok)
 		x.mintedAt = time.Now()
 		x.cfg.TokenSource = "minted over SSH on " + n.Name
 		x.mu.Unlock()
@@ -415,9 +416,9 @@ func (x *Executor) tokenEnv() string {
 func (x *Executor) buildClients() error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	var clients []*health.Client
+	var clients []*api.Client
 	for _, n := range x.nodes {
-		c, err := health.NewClient(health.Config{
+		c, err := api.NewClient(api.Config{
 			Name: n.Name, NodeID: x.ids[n.Name], APIURL: n.APIURL, MetricsURL: n.MetricsURL,
 			CAPEM: x.caPEM, Token: x.token, Timeouts: x.cfg.Timeouts,
 		})
@@ -508,17 +509,17 @@ func (x *Executor) tokenSource() string {
 }
 
 // Clients are the health clients, in inventory order.
-func (x *Executor) Clients() []*health.Client {
+func (x *Executor) Clients() []*api.Client {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	return append([]*health.Client(nil), x.clients...)
+	return append([]*api.Client(nil), x.clients...)
 }
 
-// Poll refreshes every node (health.Refresh). A minted token is renewed
+// Poll refreshes every node (api.Refresh). A minted token is renewed
 // when it gets old.
 func (x *Executor) Poll(ctx context.Context) health.ClusterSnapshot {
 	x.renewToken(ctx)
-	snap := health.Refresh(ctx, x.Clients())
+	snap := api.Refresh(ctx, x.Clients())
 	x.mu.Lock()
 	cp := snap
 	x.lastSnap = &cp

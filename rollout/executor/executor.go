@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/health/api"
 	"github.com/nwroll/nwroll/rollout/inventory"
 	"github.com/nwroll/nwroll/rollout/journal"
 	"github.com/nwroll/nwroll/rollout/release"
@@ -20,9 +21,9 @@ import (
 
 // The executor (design §2) turns the machine's effects into remote and API
 // work and answers each with an event. It holds everything a run needs to
-// reach the cluster: one SSH handle and one health.Client per node, the
+// reach the cluster: one SSH handle and one api.Client per node, the
 // pinned CA and the admin token (which never leaves this struct: it is a
-// health.Token, and no command output that carries it is passed on).
+// api.Token, and no command output that carries it is passed on).
 //
 // Perform runs one asynchronous effect and returns its answer; Apply writes
 // a synchronous one (Record, SaveBaseline, Finish). Both are safe for
@@ -52,7 +53,7 @@ type Config struct {
 
 	// Token is an admin token given by the operator ($NEUWERK_TOKEN); ""
 	// mints one over SSH.
-	Token health.Token
+	Token api.Token
 	// TokenSource names where Token came from, for messages.
 	TokenSource string
 
@@ -64,7 +65,7 @@ type Config struct {
 	BackupMaxAge time.Duration
 
 	// Timeouts of the health clients; zero fields take short defaults.
-	Timeouts health.Timeouts
+	Timeouts api.Timeouts
 	// OpTimeout bounds one remote command (default 5m; staging and backups
 	// get 30m).
 	OpTimeout time.Duration
@@ -108,9 +109,9 @@ type Executor struct {
 	ids       map[string]string // node → decimal id
 	caPEM     []byte
 	caSource  string
-	token     health.Token
-	mintedAt  time.Time        // when token was minted; zero when it was given
-	clients   []*health.Client // inventory order
+	token     api.Token
+	mintedAt  time.Time     // when token was minted; zero when it was given
+	clients   []*api.Client // inventory order
 	connected bool
 	files     map[string]runbook.NodeFiles // latest read per node
 	lastSnap  *health.ClusterSnapshot

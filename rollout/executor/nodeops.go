@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/health/api"
+	"github.com/nwroll/nwroll/health/sysdump"
 	"github.com/nwroll/nwroll/rollout/inventory"
 	"github.com/nwroll/nwroll/rollout/journal"
 	"github.com/nwroll/nwroll/rollout/release"
@@ -495,7 +497,7 @@ func (x *Executor) TakeSysdump(ctx context.Context, purpose runbook.SysdumpPurpo
 		res, err := x.ClusterSysdump(ctx, base+".tar.gz", x.progress("cluster", "sysdump"))
 		if err == nil {
 			info := runbook.SysdumpInfo{Path: res.Path}
-			if a, err := health.OpenArchive(res.Path); err == nil {
+			if a, err := sysdump.OpenArchive(res.Path); err == nil {
 				if m, err := a.Manifest(); err == nil {
 					info.Partial = m.Partial
 				}
@@ -512,10 +514,10 @@ func (x *Executor) TakeSysdump(ctx context.Context, purpose runbook.SysdumpPurpo
 
 // ClusterSysdump saves a cluster sysdump to dest (0600), asking the leader
 // first and every other node after.
-func (x *Executor) ClusterSysdump(ctx context.Context, dest string, progress func(done, total int64)) (health.SysdumpResult, error) {
+func (x *Executor) ClusterSysdump(ctx context.Context, dest string, progress func(done, total int64)) (api.SysdumpResult, error) {
 	clients := x.Clients()
 	if len(clients) == 0 {
-		return health.SysdumpResult{}, errors.New("sysdump: not connected")
+		return api.SysdumpResult{}, errors.New("sysdump: not connected")
 	}
 	if snap, ok := x.LastSnapshot(); ok {
 		if l, ok := snap.Leader(); ok {
@@ -528,7 +530,7 @@ func (x *Executor) ClusterSysdump(ctx context.Context, dest string, progress fun
 	}
 	var errs []error
 	for _, c := range clients {
-		opts := health.SysdumpOptions{Path: dest}
+		opts := api.SysdumpOptions{Path: dest}
 		if progress != nil {
 			opts.Progress = func(n int64) { progress(n, -1) }
 		}
@@ -541,14 +543,14 @@ func (x *Executor) ClusterSysdump(ctx context.Context, dest string, progress fun
 			break
 		}
 	}
-	return health.SysdumpResult{}, errors.Join(errs...)
+	return api.SysdumpResult{}, errors.Join(errs...)
 }
 
 func (x *Executor) nodeSysdumps(ctx context.Context, base string, nodes []string) (runbook.SysdumpInfo, error) {
 	if err := journal.Mkdir(base); err != nil {
 		return runbook.SysdumpInfo{}, err
 	}
-	byName := map[string]*health.Client{}
+	byName := map[string]*api.Client{}
 	for _, c := range x.Clients() {
 		byName[c.Name()] = c
 	}
@@ -559,7 +561,7 @@ func (x *Executor) nodeSysdumps(ctx context.Context, base string, nodes []string
 		if c == nil {
 			return fmt.Errorf("sysdump: no client for %s", name)
 		}
-		_, err := c.NodeSysdump(ctx, health.SysdumpOptions{Path: filepath.Join(base, journal.FileSafe(name)+".tar.gz")})
+		_, err := c.NodeSysdump(ctx, api.SysdumpOptions{Path: filepath.Join(base, journal.FileSafe(name)+".tar.gz")})
 		if err != nil {
 			mu.Lock()
 			failed++

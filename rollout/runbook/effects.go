@@ -43,7 +43,7 @@ type ReadNodeFiles struct {
 	Nodes []string
 }
 
-// PollHealth: poll every node (health.Refresh). Answer: a Snapshot event.
+// PollHealth: poll every node (health/api.Refresh). Answer: a Snapshot event.
 type PollHealth struct {
 	EffectMeta
 	Nodes []string

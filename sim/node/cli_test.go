@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/health/sysdump"
 )
 
 func launcherArgs(root string, rest ...string) []string {
@@ -154,7 +155,7 @@ func TestSingleNodeCLI(t *testing.T) {
 		}
 	})
 
-	sysdump := func(t *testing.T) []tarMember {
+	takeSysdump := func(t *testing.T) []tarMember {
 		out := filepath.Join(t.TempDir(), "dump.tar.gz")
 		var stdout, stderr strings.Builder
 		if code := mainWith(launcherArgs(root, "sysdump", "--output", out), &stdout, &stderr); code != 0 {
@@ -174,9 +175,9 @@ func TestSingleNodeCLI(t *testing.T) {
 	}
 
 	t.Run("sysdump while running", func(t *testing.T) {
-		ms := sysdump(t)
+		ms := takeSysdump(t)
 		names := memberNames(ms)
-		if !strings.HasPrefix(names[0], "var/lib/neuwerk/") || names[len(names)-1] != health.NodeSummaryManifest {
+		if !strings.HasPrefix(names[0], "var/lib/neuwerk/") || names[len(names)-1] != sysdump.NodeSummaryManifest {
 			t.Errorf("first %s last %s", names[0], names[len(names)-1])
 		}
 		// Collection order: data root, etc, proc, sys, commands, http, summaries.
@@ -249,7 +250,7 @@ func TestSingleNodeCLI(t *testing.T) {
 		if policies["cluster"] == nil || !policies["cluster"].Present || policies["local"] == nil {
 			t.Errorf("summary/policies.json = %s", pm.data)
 		}
-		var manifest health.NodeSysdumpManifest
+		var manifest sysdump.NodeManifest
 		must(t, json.Unmarshal(ms[len(ms)-1].data, &manifest))
 		statuses := map[string]string{}
 		for _, e := range manifest.Entries {
@@ -266,7 +267,7 @@ func TestSingleNodeCLI(t *testing.T) {
 	c.stop(0)
 
 	t.Run("after stop", func(t *testing.T) {
-		ms := sysdump(t)
+		ms := takeSysdump(t)
 		status, _ := findMember(ms, "system/commands/systemctl-status-neuwerk.txt")
 		if !strings.Contains(string(status.data), "exit_status: 3\n") || !strings.Contains(string(status.data), "inactive (dead)") {
 			t.Errorf("systemctl status after stop:\n%s", status.data)

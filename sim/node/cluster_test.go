@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/health/sysdump"
 )
 
 // TestCluster runs one three-node cluster over real HTTPS and Raft on
@@ -314,20 +315,20 @@ func TestCluster(t *testing.T) {
 				t.Errorf("%s: mode %o gnu %v", m.name, m.mode, m.gnu)
 			}
 		}
-		var manifest health.SysdumpManifest
+		var manifest sysdump.Manifest
 		m, _ := findMember(members, "manifest.json")
 		must(t, json.Unmarshal(m.data, &manifest))
 		if !manifest.Partial || manifest.NodesSucceeded != 2 || manifest.NodesFailed != 1 {
 			t.Errorf("manifest = %+v", manifest)
 		}
-		var failures health.SysdumpFailures
+		var failures sysdump.Failures
 		m, _ = findMember(members, "cluster/failures.json")
 		must(t, json.Unmarshal(m.data, &failures))
 		wantErr := "error sending request for url (https://" + c.nodes[stopped].ip + ":8443/api/v1/support/sysdump/node)"
 		if len(failures.Failures) != 1 || failures.Failures[0].NodeID != stoppedID || failures.Failures[0].Error != wantErr {
 			t.Errorf("failures = %+v", failures)
 		}
-		var ov health.SysdumpOverview
+		var ov sysdump.Overview
 		m, _ = findMember(members, "cluster/overview.json")
 		must(t, json.Unmarshal(m.data, &ov))
 		if ov.LeaderNodeID != c.nodes[leader].id || len(ov.Nodes) != 3 || ov.Nodes[0].NodeID != ov.LeaderNodeID || ov.Nodes[0].Role != "leader" {
@@ -346,7 +347,7 @@ func TestCluster(t *testing.T) {
 			t.Errorf("membership.json = %s", m.data)
 		}
 		for _, id := range okIDs {
-			var meta health.SysdumpNodeMeta
+			var meta sysdump.NodeMeta
 			m, _ := findMember(members, "nodes/"+id+"/meta.json")
 			must(t, json.Unmarshal(m.data, &meta))
 			uuidText, _ := health.UUIDFromNodeID(id)
@@ -355,7 +356,7 @@ func TestCluster(t *testing.T) {
 			}
 			nested, _ := findMember(members, "nodes/"+id+"/sysdump.tar.gz")
 			inner := readTarGz(t, nested.data)
-			if last := inner[len(inner)-1].name; last != health.NodeSummaryManifest {
+			if last := inner[len(inner)-1].name; last != sysdump.NodeSummaryManifest {
 				t.Errorf("node %s archive ends with %s", id, last)
 			}
 			if _, ok := findMember(inner, "summary/cluster.json"); !ok {

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/health/sysdump"
 )
 
 // sysdumpSource is what a per-node archive is built from. The daemon fills
@@ -36,7 +36,7 @@ type sysdumpBuilder struct {
 	src     sysdumpSource
 	now     time.Time
 	a       *archiveWriter
-	entries []health.NodeSysdumpEntry
+	entries []sysdump.NodeEntry
 }
 
 const dataRootRel = "var/lib/neuwerk"
@@ -52,12 +52,12 @@ func buildNodeArchive(src sysdumpSource, now time.Time) ([]byte, error) {
 	b.commands()
 	httpAttempts := b.httpSnapshots()
 	b.summaries(httpAttempts)
-	b.a.addJSON(health.NodeSummaryManifest, health.NodeSysdumpManifest{GeneratedAt: rfc3339Micro(now), Entries: b.entries})
+	b.a.addJSON(sysdump.NodeSummaryManifest, sysdump.NodeManifest{GeneratedAt: rfc3339Micro(now), Entries: b.entries})
 	return b.a.finish()
 }
 
 func (b *sysdumpBuilder) entry(kind, source, archivePath, status, note string) {
-	e := health.NodeSysdumpEntry{Kind: kind, Source: source, ArchivePath: archivePath, Status: status}
+	e := sysdump.NodeEntry{Kind: kind, Source: source, ArchivePath: archivePath, Status: status}
 	if note != "" {
 		e.Note = &note
 	}
@@ -436,7 +436,7 @@ func (b *sysdumpBuilder) summaries(attempts []httpAttempt) {
 		cluster, clusterPolicy, clusterErr = b.src.raft()
 	}
 
-	state := health.NodeStateSummary{GeneratedAt: rfc3339Micro(b.now), ModeGuess: "local", ClusterPresent: clusterPresent}
+	state := sysdump.NodeStateSummary{GeneratedAt: rfc3339Micro(b.now), ModeGuess: "local", ClusterPresent: clusterPresent}
 	if clusterPresent {
 		state.ModeGuess = "cluster"
 	}

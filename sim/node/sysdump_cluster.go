@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/health/sysdump"
 )
 
 // liveSysdumpSource describes this running daemon.
@@ -54,7 +55,7 @@ type nodeResult struct {
 	server  raft.Server
 	role    string
 	archive []byte
-	state   *health.NodeStateSummary
+	state   *sysdump.NodeStateSummary
 	err     string
 }
 
@@ -92,7 +93,7 @@ func (n *node) handleClusterSysdump(w http.ResponseWriter, r *http.Request) {
 			failed++
 			res.role, res.archive = "unknown", nil
 		} else if raw, ok := readArchiveMember(res.archive, "summary/state.json"); ok {
-			var st health.NodeStateSummary
+			var st sysdump.NodeStateSummary
 			if json.Unmarshal(raw, &st) == nil {
 				res.state = &st
 			}
@@ -107,22 +108,22 @@ func (n *node) handleClusterSysdump(w http.ResponseWriter, r *http.Request) {
 	generated := rfc3339Micro(now)
 	a := newArchiveWriter(now)
 	ok := uint64(len(results) - failed)
-	a.addJSON(health.SysdumpManifestPath, health.SysdumpManifest{
+	a.addJSON(sysdump.ManifestPath, sysdump.Manifest{
 		GeneratedAt: generated, Partial: failed > 0, NodesSucceeded: ok, NodesFailed: uint64(failed),
 	})
-	a.addJSON(health.SysdumpOverviewPath, n.overview(generated, results, failed))
-	failures := health.SysdumpFailures{Failures: []health.SysdumpFailure{}}
+	a.addJSON(sysdump.OverviewPath, n.overview(generated, results, failed))
+	failures := sysdump.Failures{Failures: []sysdump.Failure{}}
 	for _, res := range results {
 		if res.err != "" {
-			failures.Failures = append(failures.Failures, health.SysdumpFailure{
+			failures.Failures = append(failures.Failures, sysdump.Failure{
 				NodeID: string(res.server.ID), Addr: string(res.server.Address), Error: res.err})
 		}
 	}
-	a.addJSON(health.SysdumpFailuresPath, failures)
+	a.addJSON(sysdump.FailuresPath, failures)
 	if raw, ok := readArchiveMember(ownArchive, "summary/cluster.json"); ok {
 		var m membershipSummary
 		if json.Unmarshal(raw, &m) == nil {
-			a.addJSON(health.SysdumpMembershipPath, m)
+			a.addJSON(sysdump.MembershipPath, m)
 		}
 	}
 	for _, res := range results {
@@ -130,7 +131,7 @@ func (n *node) handleClusterSysdump(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		id := string(res.server.ID)
-		a.addJSON("nodes/"+id+"/meta.json", health.SysdumpNodeMeta{
+		a.addJSON("nodes/"+id+"/meta.json", sysdump.NodeMeta{
 			NodeID: id, Addr: string(res.server.Address), Role: res.role, State: res.state})
 		a.add("nodes/"+id+"/sysdump.tar.gz", res.archive, 0o644)
 	}
@@ -147,13 +148,13 @@ func (n *node) handleClusterSysdump(w http.ResponseWriter, r *http.Request) {
 }
 
 // overview is cluster/overview.json: leader first, then by node_id string.
-func (n *node) overview(generated string, results []nodeResult, failed int) health.SysdumpOverview {
-	ov := health.SysdumpOverview{
+func (n *node) overview(generated string, results []nodeResult, failed int) sysdump.Overview {
+	ov := sysdump.Overview{
 		GeneratedAt: generated, Partial: failed > 0, LeaderNodeID: n.id,
 		NodeCount: uint64(len(results)), NodesSucceeded: uint64(len(results) - failed), NodesFailed: uint64(failed),
 	}
 	for _, res := range results {
-		on := health.OverviewNode{NodeID: string(res.server.ID), Addr: string(res.server.Address),
+		on := sysdump.OverviewNode{NodeID: string(res.server.ID), Addr: string(res.server.Address),
 			Role: res.role, Status: "ok", State: res.state}
 		if res.err != "" {
 			e := res.err

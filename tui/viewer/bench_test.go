@@ -18,7 +18,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
-	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/health/sysdump"
 	"github.com/nwroll/nwroll/tui/style"
 )
 
@@ -62,7 +62,7 @@ func vtBenchSysdump(b *testing.B, size int64) string {
 		st, _ := f.Stat()
 		files = append(files,
 			vtFile{name: "nodes/" + id + "/meta.json", body: []byte(`{"node_id":"` + id + `","addr":"10.0.1.1:9600","role":"follower","state":null}`)},
-			vtFile{name: health.NodeArchivePath(id), src: f, size: st.Size()})
+			vtFile{name: sysdump.NodeArchivePath(id), src: f, size: st.Size()})
 	}
 	tmp := path + ".tmp" + strconv.Itoa(os.Getpid())
 	if err := vtWriteTarGzFile(tmp, files); err != nil {

@@ -20,7 +20,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/health/sysdump"
 	"github.com/nwroll/nwroll/rollout"
 	"github.com/nwroll/nwroll/tui/style"
 )
@@ -242,7 +242,7 @@ func viewerStyleSpans(st style.Styles, l string, base *lipgloss.Style, key []int
 type viewerOverview struct {
 	file    string
 	size    int64
-	head    health.SysdumpHead
+	head    sysdump.Head
 	members int // outer members; -1 until listed
 	nested  int
 	listErr string
@@ -407,15 +407,15 @@ func viewerWrapIndent(l string, width int) []string {
 }
 
 // viewerFailures is failures.json, or failed overview rows without it.
-func viewerFailures(h health.SysdumpHead) []health.SysdumpFailure {
+func viewerFailures(h sysdump.Head) []sysdump.Failure {
 	if h.Failures != nil {
 		return h.Failures.Failures
 	}
-	var out []health.SysdumpFailure
+	var out []sysdump.Failure
 	if h.Overview != nil {
 		for _, n := range h.Overview.Nodes {
 			if n.Status == "failed" {
-				f := health.SysdumpFailure{NodeID: n.NodeID, Addr: n.Addr}
+				f := sysdump.Failure{NodeID: n.NodeID, Addr: n.Addr}
 				if n.Error != nil {
 					f.Error = *n.Error
 				}
@@ -438,7 +438,7 @@ var errViewerEnough = errors.New("enough hits")
 
 // viewerSearch streams the whole archive, nested ones included, for
 // members whose name or content holds query (case-insensitively).
-func viewerSearch(ctx context.Context, a *health.Archive, query string) (hits []viewerHit, capped bool, err error) {
+func viewerSearch(ctx context.Context, a *sysdump.Archive, query string) (hits []viewerHit, capped bool, err error) {
 	m := newViewerMatcher(query)
 	br := bufio.NewReaderSize(nil, 64<<10)
 	add := func(h viewerHit) error {
@@ -449,7 +449,7 @@ func viewerSearch(ctx context.Context, a *health.Archive, query string) (hits []
 		}
 		return nil
 	}
-	err = a.Walk(func(mem health.ArchiveMember, content io.Reader) error {
+	err = a.Walk(func(mem sysdump.ArchiveMember, content io.Reader) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -567,7 +567,7 @@ type viewerDiffResult struct {
 }
 
 // viewerDiffMember diffs a member of cur against the same member of base.
-func viewerDiffMember(cur, base *health.Archive, member, shown string) viewerDiffResult {
+func viewerDiffMember(cur, base *sysdump.Archive, member, shown string) viewerDiffResult {
 	now, err := cur.Read(member)
 	if err != nil {
 		return viewerDiffResult{err: err}
@@ -575,7 +575,7 @@ func viewerDiffMember(cur, base *health.Archive, member, shown string) viewerDif
 	var head []string
 	was, err := base.Read(member)
 	switch {
-	case errors.Is(err, health.ErrMemberNotFound):
+	case errors.Is(err, sysdump.ErrMemberNotFound):
 		head = append(head, style.GlyphWarn+" not in the baseline: every line is new")
 	case err != nil:
 		return viewerDiffResult{err: err}
@@ -824,16 +824,16 @@ func viewerProblem(err error) string {
 // viewerShowName is a member path for the status line: a nested member is
 // named by its node (name, else short id), "!", then its path inside.
 func viewerShowName(path string, names, ids map[string]string) string {
-	parent, name := health.SplitNested(path)
+	parent, name := sysdump.SplitNested(path)
 	if parent == "" {
 		return viewerShortPath(path, ids)
 	}
 	id := viewerNodeID(parent)
 	switch {
 	case names[id] != "":
-		return names[id] + health.NestedSep + name
+		return names[id] + sysdump.NestedSep + name
 	case ids[id] != "":
-		return ids[id] + health.NestedSep + name
+		return ids[id] + sysdump.NestedSep + name
 	}
-	return filepath.Base(parent) + health.NestedSep + name
+	return filepath.Base(parent) + sysdump.NestedSep + name
 }

@@ -5,7 +5,7 @@ import (
 
 	"github.com/charmbracelet/x/ansi"
 
-	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/health/sysdump"
 	"github.com/nwroll/nwroll/tui/style"
 )
 
@@ -58,13 +58,13 @@ func newMemberTree() memberTree {
 // setOuter fills the tree with the outer members. A cluster sysdump's few
 // outer members are listed flat, with node ids shortened; any other
 // archive is shown as directories.
-func (t *memberTree) setOuter(members []health.ArchiveMember, names, ids map[string]string) {
+func (t *memberTree) setOuter(members []sysdump.ArchiveMember, names, ids map[string]string) {
 	t.names, t.ids = names, ids
 	overview := t.root.children[0]
 	t.root.children = []*treeNode{overview}
 	cluster := false
 	for _, m := range members {
-		if m.Nested || m.Path == health.SysdumpManifestPath {
+		if m.Nested || m.Path == sysdump.ManifestPath {
 			cluster = true
 		}
 	}
@@ -91,7 +91,7 @@ func (t *memberTree) setOuter(members []health.ArchiveMember, names, ids map[str
 }
 
 // setNested fills a nested archive's node with its listing.
-func (t *memberTree) setNested(parent string, members []health.ArchiveMember, err error) {
+func (t *memberTree) setNested(parent string, members []sysdump.ArchiveMember, err error) {
 	n := t.byPath[parent]
 	if n == nil {
 		return
@@ -105,7 +105,7 @@ func (t *memberTree) setNested(parent string, members []health.ArchiveMember, er
 		n.err = members[0].Err
 		members = nil
 	}
-	var intact []health.ArchiveMember
+	var intact []sysdump.ArchiveMember
 	damage := ""
 	for _, m := range members {
 		if m.Err != "" {
@@ -128,11 +128,11 @@ func (t *memberTree) setNested(parent string, members []health.ArchiveMember, er
 
 // addDirs adds members under parent as a directory tree, in archive
 // order; a directory holding only one directory is shown as one row.
-func (t *memberTree) addDirs(parent *treeNode, members []health.ArchiveMember, depth int) {
+func (t *memberTree) addDirs(parent *treeNode, members []sysdump.ArchiveMember, depth int) {
 	dirs := map[string]*treeNode{}
 	prefix := ""
 	if parent.kind == treeArchive {
-		prefix = parent.path + health.NestedSep
+		prefix = parent.path + sysdump.NestedSep
 	}
 	var dirOf func(dir string) *treeNode
 	dirOf = func(dir string) *treeNode {

@@ -21,7 +21,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
-	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/health/sysdump"
 	"github.com/nwroll/nwroll/rollout"
 	"github.com/nwroll/nwroll/tui/style"
 )
@@ -156,13 +156,13 @@ type (
 	viewerHeadMsg struct {
 		viewer int64
 		size   int64
-		head   health.SysdumpHead
+		head   sysdump.Head
 		err    error
 	}
 	viewerListMsg struct {
 		viewer  int64
 		parent  string // "" for the outer listing
-		members []health.ArchiveMember
+		members []sysdump.ArchiveMember
 		err     error
 	}
 	viewerReadMsg struct {
@@ -194,7 +194,7 @@ type (
 func (v Model) openCmd() tea.Cmd {
 	id, path := v.id, v.opts.Path
 	return func() tea.Msg {
-		a, err := health.OpenArchive(path)
+		a, err := sysdump.OpenArchive(path)
 		if err != nil {
 			return viewerHeadMsg{viewer: id, err: err}
 		}
@@ -208,9 +208,9 @@ func (v Model) openCmd() tea.Cmd {
 }
 
 func (v Model) listCmd(parent string) tea.Cmd {
-	id, a := v.id, &health.Archive{Path: v.opts.Path}
+	id, a := v.id, &sysdump.Archive{Path: v.opts.Path}
 	return func() tea.Msg {
-		var members []health.ArchiveMember
+		var members []sysdump.ArchiveMember
 		var err error
 		if parent == "" {
 			members, err = a.ListOuter()
@@ -222,7 +222,7 @@ func (v Model) listCmd(parent string) tea.Cmd {
 }
 
 func (v Model) readCmd(member string, hit *viewerHit) tea.Cmd {
-	id, gen, a := v.id, v.contentGen, &health.Archive{Path: v.opts.Path}
+	id, gen, a := v.id, v.contentGen, &sysdump.Archive{Path: v.opts.Path}
 	return func() tea.Msg {
 		data, size, err := a.ReadPrefix(member, viewerShowLimit)
 		msg := viewerReadMsg{viewer: id, gen: gen, member: member, size: size, hit: hit, err: err}
@@ -234,7 +234,7 @@ func (v Model) readCmd(member string, hit *viewerHit) tea.Cmd {
 }
 
 func (v Model) searchCmd(ctx context.Context, query string) tea.Cmd {
-	id, gen, a := v.id, v.search.gen, &health.Archive{Path: v.opts.Path}
+	id, gen, a := v.id, v.search.gen, &sysdump.Archive{Path: v.opts.Path}
 	return func() tea.Msg {
 		hits, capped, err := viewerSearch(ctx, a, query)
 		return viewerSearchMsg{viewer: id, gen: gen, hits: hits, capped: capped, err: err}
@@ -243,8 +243,8 @@ func (v Model) searchCmd(ctx context.Context, query string) tea.Cmd {
 
 func (v Model) diffCmd(member string) tea.Cmd {
 	id, gen := v.id, v.contentGen
-	cur := &health.Archive{Path: v.opts.Path, MaxMemberSize: viewerDiffLimit}
-	base := &health.Archive{Path: v.opts.Baseline, MaxMemberSize: viewerDiffLimit}
+	cur := &sysdump.Archive{Path: v.opts.Path, MaxMemberSize: viewerDiffLimit}
+	base := &sysdump.Archive{Path: v.opts.Baseline, MaxMemberSize: viewerDiffLimit}
 	shown := viewerShowName(member, v.names, v.ids)
 	return func() tea.Msg {
 		return viewerDiffMsg{viewer: id, gen: gen, member: member, res: viewerDiffMember(cur, base, member, shown)}
@@ -308,7 +308,7 @@ func (v Model) onList(msg viewerListMsg) (Model, tea.Cmd) {
 	if msg.parent != "" {
 		v.tree.setNested(msg.parent, msg.members, msg.err)
 		if v.pendingSelect != "" {
-			if p, _ := health.SplitNested(v.pendingSelect); p == msg.parent {
+			if p, _ := sysdump.SplitNested(v.pendingSelect); p == msg.parent {
 				if !v.tree.selectPath(v.pendingSelect) {
 					v.note = viewerShowName(v.pendingSelect, v.names, v.ids) + " is not in the listing"
 				}
@@ -343,7 +343,7 @@ func (v Model) onList(msg viewerListMsg) (Model, tea.Cmd) {
 }
 
 // knownIDs is every node id in the overview and the member paths.
-func (v Model) knownIDs(members []health.ArchiveMember) []string {
+func (v Model) knownIDs(members []sysdump.ArchiveMember) []string {
 	seen := map[string]bool{}
 	var ids []string
 	add := func(id string) {
@@ -740,7 +740,7 @@ func (v Model) revealMember(member string) (Model, tea.Cmd) {
 		return v, nil
 	}
 	v.pendingSelect = member
-	parent, _ := health.SplitNested(member)
+	parent, _ := sysdump.SplitNested(member)
 	if n := v.tree.byPath[parent]; n != nil && n.kind == treeArchive && !n.loaded {
 		var cmd tea.Cmd
 		v, cmd = v.expandArchive(n)

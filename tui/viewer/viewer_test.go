@@ -19,7 +19,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/exp/golden"
 
-	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/health/sysdump"
 	"github.com/nwroll/nwroll/tui/style"
 )
 
@@ -469,7 +469,7 @@ func TestViewerSearchNamesAndContent(t *testing.T) {
 	for _, h := range v.search.hits {
 		got = append(got, hit{h.member, h.line})
 	}
-	a, b := health.NodeArchivePath(vtIDA)+"!", health.NodeArchivePath(vtIDB)+"!"
+	a, b := sysdump.NodeArchivePath(vtIDA)+"!", sysdump.NodeArchivePath(vtIDB)+"!"
 	want := []hit{{a + "etc/hostname", 0}, {b + "etc/hostname", 0}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("hits = %v\nwant %v", got, want)

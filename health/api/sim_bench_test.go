@@ -1,4 +1,4 @@
-package health_test
+package api_test
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/health/api"
 	"github.com/nwroll/nwroll/sim"
 	"github.com/nwroll/nwroll/sim/simtest"
 )
@@ -27,9 +27,9 @@ func BenchmarkRefreshSimulated(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			var clients []*health.Client
+			var clients []*api.Client
 			for _, n := range c.Info().Nodes {
-				cl, err := health.NewClient(health.Config{
+				cl, err := api.NewClient(api.Config{
 					Name: n.Name, NodeID: n.NodeID, APIURL: n.APIURL, MetricsURL: n.MetricsURL,
 					CAFile: n.CAPath, Token: tok,
 				})
@@ -39,7 +39,7 @@ func BenchmarkRefreshSimulated(b *testing.B) {
 				clients = append(clients, cl)
 			}
 			ctx := context.Background()
-			health.Refresh(ctx, clients) // warm the connections
+			api.Refresh(ctx, clients) // warm the connections
 			b.Run("sequential-baseline", func(b *testing.B) {
 				for i := 0; i < b.N; i++ {
 					for _, cl := range clients {
@@ -68,9 +68,9 @@ func BenchmarkRefreshSimulated(b *testing.B) {
 	}
 }
 
-func benchRefresh(b *testing.B, ctx context.Context, clients []*health.Client) {
+func benchRefresh(b *testing.B, ctx context.Context, clients []*api.Client) {
 	for i := 0; i < b.N; i++ {
-		snap := health.Refresh(ctx, clients)
+		snap := api.Refresh(ctx, clients)
 		if snap.Stats == nil || len(snap.Nodes) != len(clients) {
 			b.Fatalf("refresh incomplete: stats err %v", snap.StatsErr)
 		}

@@ -1,4 +1,4 @@
-package health
+package api
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/health/internal/healthtest"
 )
 
@@ -19,7 +20,7 @@ func TestClientTypedCalls(t *testing.T) {
 	ca := newTestCA(t)
 	node := newFakeNode(t)
 	node.metrics = healthtest.Fixture(t, "metrics_leader.prom")
-	c := node.start(t, ca, "fw-b", idB, Timeouts{})
+	c := node.start(t, ca, "fw-b", healthtest.IDB, Timeouts{})
 	ctx := context.Background()
 
 	h, err := c.Health(ctx)
@@ -43,7 +44,7 @@ func TestClientTypedCalls(t *testing.T) {
 		t.Fatalf("WhoAmI = %+v, %v", w, err)
 	}
 	met, err := c.Metrics(ctx)
-	if err != nil || !met.IsLeader || met.PeerErrors(idC) != 16 {
+	if err != nil || !met.IsLeader || met.PeerErrors(healthtest.IDC) != 16 {
 		t.Fatalf("Metrics = %+v, %v", met, err)
 	}
 }
@@ -52,7 +53,7 @@ func TestClientReady503IsAnAnswer(t *testing.T) {
 	ca := newTestCA(t)
 	node := newFakeNode(t)
 	node.ready, node.readyStatus = healthtest.Fixture(t, "ready_503_restarted.json"), http.StatusServiceUnavailable
-	c := node.start(t, ca, "fw-c", idC, Timeouts{})
+	c := node.start(t, ca, "fw-c", healthtest.IDC, Timeouts{})
 
 	r, err := c.Ready(context.Background())
 	if err != nil {
@@ -67,10 +68,10 @@ func TestClientReadyBare500IsError(t *testing.T) {
 	ca := newTestCA(t)
 	node := newFakeNode(t)
 	node.ready, node.readyStatus = nil, http.StatusInternalServerError
-	c := node.start(t, ca, "fw-c", idC, Timeouts{})
+	c := node.start(t, ca, "fw-c", healthtest.IDC, Timeouts{})
 
 	_, err := c.Ready(context.Background())
-	var api *APIError
+	var api *health.APIError
 	if !errors.As(err, &api) || api.Status != 500 || api.Path != "/ready" || api.Node != "fw-c" {
 		t.Fatalf("err = %#v", err)
 	}
@@ -97,22 +98,22 @@ func TestClientLeaderErrorsAreDistinct(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			node := newFakeNode(t)
 			node.stats, node.statsStatus = []byte(tt.body), tt.status
-			c := node.start(t, ca, "fw-a", idA, Timeouts{})
+			c := node.start(t, ca, "fw-a", healthtest.IDA, Timeouts{})
 			_, err := c.Stats(context.Background())
 			if err == nil {
 				t.Fatal("no error")
 			}
-			if IsLeaderUnknown(err) != tt.unknown || IsLeaderProxyFailed(err) != tt.proxy || IsLeaderTransition(err) != tt.trans {
-				t.Errorf("unknown=%v proxy=%v transition=%v for %v", IsLeaderUnknown(err), IsLeaderProxyFailed(err), IsLeaderTransition(err), err)
+			if health.IsLeaderUnknown(err) != tt.unknown || health.IsLeaderProxyFailed(err) != tt.proxy || health.IsLeaderTransition(err) != tt.trans {
+				t.Errorf("unknown=%v proxy=%v transition=%v for %v", health.IsLeaderUnknown(err), health.IsLeaderProxyFailed(err), health.IsLeaderTransition(err), err)
 			}
-			if IsUnreachable(err) || IsNodeDown(err) || IsUnauthorized(err) {
+			if health.IsUnreachable(err) || health.IsNodeDown(err) || health.IsUnauthorized(err) {
 				t.Errorf("an HTTP answer must not count as unreachable/unauthorized: %v", err)
 			}
-			var api *APIError
-			if !errors.As(err, &api) || api.Status != tt.status || api.Path != PathStats {
+			var api *health.APIError
+			if !errors.As(err, &api) || api.Status != tt.status || api.Path != health.PathStats {
 				t.Errorf("APIError = %+v", api)
 			}
-			var body ErrorBody
+			var body health.ErrorBody
 			_ = json.Unmarshal([]byte(tt.body), &body)
 			if api.Message != body.Error {
 				t.Errorf("message = %q, want %q", api.Message, body.Error)
@@ -124,11 +125,11 @@ func TestClientLeaderErrorsAreDistinct(t *testing.T) {
 func TestClientAuthErrors(t *testing.T) {
 	ca := newTestCA(t)
 	node := newFakeNode(t)
-	c := node.start(t, ca, "fw-a", idA, Timeouts{})
+	c := node.start(t, ca, "fw-a", healthtest.IDA, Timeouts{})
 
 	node.token = "a-different-token"
 	_, err := c.Stats(context.Background())
-	if !IsUnauthorized(err) || IsForbidden(err) || IsLeaderTransition(err) {
+	if !health.IsUnauthorized(err) || health.IsForbidden(err) || health.IsLeaderTransition(err) {
 		t.Errorf("401: %v", err)
 	}
 	if !strings.Contains(err.Error(), "invalid bearer token") || !strings.Contains(err.Error(), "mint") {
@@ -138,7 +139,7 @@ func TestClientAuthErrors(t *testing.T) {
 	node.token = testToken
 	node.members, node.membersStatus = []byte(`{"error":"admin role required"}`), 403
 	_, err = c.Members(context.Background())
-	if !IsForbidden(err) || IsUnauthorized(err) || !strings.Contains(err.Error(), "--roles admin") {
+	if !health.IsForbidden(err) || health.IsUnauthorized(err) || !strings.Contains(err.Error(), "--roles admin") {
 		t.Errorf("403: %v", err)
 	}
 }
@@ -189,11 +190,11 @@ func TestClientTimeoutIsAKind(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.Ready(context.Background())
-	if !IsTimeout(err) || !IsUnreachable(err) || !IsNodeDown(err) || errors.Is(err, ErrConnRefused) || IsTLS(err) {
+	if !health.IsTimeout(err) || !health.IsUnreachable(err) || !health.IsNodeDown(err) || errors.Is(err, health.ErrConnRefused) || health.IsTLS(err) {
 		t.Fatalf("err = %v; want a timeout transport error", err)
 	}
-	var te *TransportError
-	if !errors.As(err, &te) || te.Kind != KindTimeout || te.Path != "/ready" || te.Node != "fw-slow" {
+	var te *health.TransportError
+	if !errors.As(err, &te) || te.Kind != health.KindTimeout || te.Path != "/ready" || te.Node != "fw-slow" {
 		t.Errorf("TransportError = %+v", te)
 	}
 	if !strings.Contains(err.Error(), "per-call timeout") {
@@ -211,8 +212,8 @@ func TestClientCallerCancelIsNotATimeout(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(20*time.Millisecond, cancel)
 	_, err = c.Health(ctx)
-	var te *TransportError
-	if !errors.As(err, &te) || te.Kind != KindCanceled || !errors.Is(err, context.Canceled) || IsTimeout(err) {
+	var te *health.TransportError
+	if !errors.As(err, &te) || te.Kind != health.KindCanceled || !errors.Is(err, context.Canceled) || health.IsTimeout(err) {
 		t.Fatalf("err = %v (%+v)", err, te)
 	}
 }
@@ -230,13 +231,13 @@ func TestClientConnectionRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.Health(context.Background())
-	if !errors.Is(err, ErrConnRefused) || !IsUnreachable(err) || !IsNodeDown(err) || IsTimeout(err) {
+	if !errors.Is(err, health.ErrConnRefused) || !health.IsUnreachable(err) || !health.IsNodeDown(err) || health.IsTimeout(err) {
 		t.Fatalf("err = %v", err)
 	}
 	if !strings.Contains(err.Error(), "still starting") {
 		t.Errorf("message = %q", err)
 	}
-	if _, err := c.Metrics(context.Background()); !errors.Is(err, ErrConnRefused) {
+	if _, err := c.Metrics(context.Background()); !errors.Is(err, health.ErrConnRefused) {
 		t.Errorf("metrics err = %v", err)
 	}
 }
@@ -250,7 +251,7 @@ func TestClientBadCA(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.Stats(context.Background())
-	if !IsTLS(err) || !IsUnreachable(err) || IsNodeDown(err) || IsTimeout(err) {
+	if !health.IsTLS(err) || !health.IsUnreachable(err) || health.IsNodeDown(err) || health.IsTimeout(err) {
 		t.Fatalf("err = %v", err)
 	}
 	msg := err.Error()
@@ -284,7 +285,7 @@ func TestClientServerNameOverride(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = direct.Health(context.Background())
-	if !IsTLS(err) || !strings.Contains(err.Error(), "10.0.1.11") || !strings.Contains(err.Error(), "server name") {
+	if !health.IsTLS(err) || !strings.Contains(err.Error(), "10.0.1.11") || !strings.Contains(err.Error(), "server name") {
 		t.Errorf("SAN mismatch err = %v", err)
 	}
 
@@ -306,7 +307,7 @@ func TestClientPlainHTTPOnAPIPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.Health(context.Background())
-	if !IsTLS(err) || !strings.Contains(err.Error(), "plain HTTP, not HTTPS") {
+	if !health.IsTLS(err) || !strings.Contains(err.Error(), "plain HTTP, not HTTPS") {
 		t.Errorf("err = %v", err)
 	}
 }
@@ -315,9 +316,9 @@ func TestClientBadAnswer(t *testing.T) {
 	ca := newTestCA(t)
 	node := newFakeNode(t)
 	node.stats = []byte(`<html>proxy says hi</html>`)
-	c := node.start(t, ca, "fw-a", idA, Timeouts{})
+	c := node.start(t, ca, "fw-a", healthtest.IDA, Timeouts{})
 	_, err := c.Stats(context.Background())
-	if !errors.Is(err, ErrBadResponse) || IsUnreachable(err) {
+	if !errors.Is(err, health.ErrBadResponse) || health.IsUnreachable(err) {
 		t.Fatalf("err = %v", err)
 	}
 	if !strings.Contains(err.Error(), "fw-a") || !strings.Contains(err.Error(), "unexpected answer") {
@@ -401,16 +402,16 @@ func TestClientMetricsWithoutRaftGaugesIsBadAnswer(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			node := newFakeNode(t)
 			node.metrics = []byte(body)
-			c := node.start(t, ca, "fw-a", idA, Timeouts{})
+			c := node.start(t, ca, "fw-a", healthtest.IDA, Timeouts{})
 			m, err := c.Metrics(context.Background())
-			if m != nil || !errors.Is(err, ErrBadResponse) {
+			if m != nil || !errors.Is(err, health.ErrBadResponse) {
 				t.Fatalf("metrics = %v, err = %v; want a bad answer", m, err)
 			}
 			if !strings.Contains(err.Error(), "raft_last_applied") {
 				t.Errorf("message %q does not name the missing gauge", err)
 			}
 			snap := Refresh(context.Background(), []*Client{c})
-			if v := PeerErrorsSteady("fw-a", idA, snap.Nodes[0].Metrics, snap.Nodes[0].Metrics); v.OK {
+			if v := health.PeerErrorsSteady("fw-a", healthtest.IDA, snap.Nodes[0].Metrics, snap.Nodes[0].Metrics); v.OK {
 				t.Errorf("peer errors steady passed on a page without raft gauges: %v", v)
 			}
 		})

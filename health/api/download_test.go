@@ -1,4 +1,4 @@
-package health
+package api
 
 import (
 	"context"
@@ -12,7 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/health/internal/healthtest"
+	"github.com/nwroll/nwroll/health/sysdump"
 )
 
 // sysdumpServer serves both sysdump endpoints like Neuwerk: admin POSTs,
@@ -37,7 +39,7 @@ func sysdumpServer(t *testing.T, ca *testCA, archive []byte) string {
 		stream(w)
 	})
 	mux.HandleFunc("POST /api/v1/support/sysdump/node", func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get(SysdumpFanoutHeader) != "1" {
+		if r.Header.Get(health.SysdumpFanoutHeader) != "1" {
 			writeJSON(w, 403, []byte(`{"error":"cluster sysdump fanout header required"}`))
 			return
 		}
@@ -92,7 +94,7 @@ func TestClusterSysdumpDownload(t *testing.T) {
 		t.Errorf("dir holds %d entries, want only the archive (no temp files)", len(entries))
 	}
 	// What was downloaded is a readable sysdump.
-	a := &Archive{Path: res.Path}
+	a := &sysdump.Archive{Path: res.Path}
 	if m, err := a.Manifest(); err != nil || m.NodesSucceeded != 2 {
 		t.Errorf("manifest = %+v, %v", m, err)
 	}
@@ -115,7 +117,7 @@ func TestNodeSysdumpSendsFanoutHeader(t *testing.T) {
 	if res.ServerFilename != "" || !strings.HasPrefix(base, "neuwerk-node-sysdump-fw-a-") || !strings.HasSuffix(base, ".tar.gz") {
 		t.Errorf("result = %+v", res)
 	}
-	m, err := (&Archive{Path: res.Path}).NodeManifest("")
+	m, err := (&sysdump.Archive{Path: res.Path}).NodeManifest("")
 	if err != nil || len(m.Entries) != 5 || m.Entries[1].Status != "missing" {
 		t.Errorf("node manifest = %+v, %v", m, err)
 	}
@@ -146,11 +148,11 @@ func TestSysdumpErrorsLeaveNoFile(t *testing.T) {
 	dir := t.TempDir()
 
 	_, err = c.ClusterSysdump(context.Background(), SysdumpOptions{Dir: dir})
-	if err == nil || IsLeaderProxyFailed(err) || !strings.Contains(err.Error(), "failed on every node") {
+	if err == nil || health.IsLeaderProxyFailed(err) || !strings.Contains(err.Error(), "failed on every node") {
 		t.Errorf("502 all failed: %v", err)
 	}
 	_, err = c.NodeSysdump(context.Background(), SysdumpOptions{Dir: dir})
-	if !errors.Is(err, ErrBadResponse) || !strings.Contains(err.Error(), "fw-b") || !strings.Contains(err.Error(), "truncated") {
+	if !errors.Is(err, health.ErrBadResponse) || !strings.Contains(err.Error(), "fw-b") || !strings.Contains(err.Error(), "truncated") {
 		t.Errorf("truncated download: %v", err)
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {

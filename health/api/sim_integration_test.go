@@ -1,4 +1,4 @@
-package health_test
+package api_test
 
 // These tests read a real simulated cluster (real Raft, real HTTPS with the
 // cluster's CA, real OpenSSH sshd) through the health package, as the engine
@@ -19,6 +19,8 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/health/api"
+	"github.com/nwroll/nwroll/health/sysdump"
 	"github.com/nwroll/nwroll/sim"
 	"github.com/nwroll/nwroll/sim/simtest"
 )
@@ -77,14 +79,14 @@ func sshRun(t *testing.T, n sim.NodeInfo, cmd string) string {
 	return stdout.String()
 }
 
-func clientsFor(t *testing.T, c *sim.Cluster, tok health.Token) []*health.Client {
+func clientsFor(t *testing.T, c *sim.Cluster, tok api.Token) []*api.Client {
 	t.Helper()
-	var out []*health.Client
+	var out []*api.Client
 	for _, n := range c.Info().Nodes {
-		cl, err := health.NewClient(health.Config{
+		cl, err := api.NewClient(api.Config{
 			Name: n.Name, NodeID: n.NodeID, APIURL: n.APIURL, MetricsURL: n.MetricsURL,
 			CAFile: n.CAPath, Token: tok,
-			Timeouts: health.Timeouts{Probe: 2 * time.Second, API: 5 * time.Second, Metrics: 2 * time.Second},
+			Timeouts: api.Timeouts{Probe: 2 * time.Second, API: 5 * time.Second, Metrics: 2 * time.Second},
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -127,11 +129,11 @@ func TestAgainstSimulatedCluster(t *testing.T) {
 
 	// A token minted over real OpenSSH with the node's own binary (facts §5).
 	fwb, _ := info.Node("fw-b")
-	mint := func(roles string) health.Token {
+	mint := func(roles string) api.Token {
 		// The command an operator types on a real node (neuwerk is on PATH there).
 		cmd := "sudo -n neuwerk auth token mint --sub nwroll-test " + roles +
 			" --ttl 10m --http-tls-dir /var/lib/neuwerk/http-tls"
-		return health.Token(strings.TrimSpace(sshRun(t, fwb, cmd)))
+		return api.Token(strings.TrimSpace(sshRun(t, fwb, cmd)))
 	}
 	admin := mint("--roles admin")
 	readonly := mint("")
@@ -139,13 +141,13 @@ func TestAgainstSimulatedCluster(t *testing.T) {
 		t.Fatalf("minted tokens are not JWTs")
 	}
 	clients := clientsFor(t, c, admin)
-	byName := map[string]*health.Client{}
+	byName := map[string]*api.Client{}
 	for _, cl := range clients {
 		byName[cl.Name()] = cl
 	}
 
 	t.Run("ready and stats shapes", func(t *testing.T) {
-		snap := health.Refresh(ctx, clients)
+		snap := api.Refresh(ctx, clients)
 		var refs []health.NodeRef
 		for _, n := range c.Info().Nodes {
 			refs = append(refs, health.NodeRef{Name: n.Name, ID: n.NodeID})
@@ -245,11 +247,11 @@ func TestAgainstSimulatedCluster(t *testing.T) {
 		if _, err := ro.Stats(ctx); err != nil {
 			t.Fatalf("readonly GET stats: %v", err)
 		}
-		_, err := ro.ClusterSysdump(ctx, health.SysdumpOptions{Dir: t.TempDir()})
+		_, err := ro.ClusterSysdump(ctx, api.SysdumpOptions{Dir: t.TempDir()})
 		if !health.IsForbidden(err) || !strings.Contains(err.Error(), "admin role required") {
 			t.Fatalf("readonly POST sysdump: got %v, want 403 admin role required", err)
 		}
-		bad := clientsFor(t, c, health.Token("not-a-jwt"))[0]
+		bad := clientsFor(t, c, api.Token("not-a-jwt"))[0]
 		if _, err := bad.Stats(ctx); !health.IsUnauthorized(err) {
 			t.Fatalf("garbage token: got %v, want 401", err)
 		}
@@ -285,7 +287,7 @@ func TestAgainstSimulatedCluster(t *testing.T) {
 			lagSeen = *row.LagEntries
 			return lagSeen >= 3 && !row.CaughtUp, fmt.Sprintf("lag %d, caught_up %v", lagSeen, row.CaughtUp)
 		})
-		snap := health.Refresh(ctx, clients)
+		snap := api.Refresh(ctx, clients)
 		v := health.ClusterHealthy(snap, expectedIDs(c))
 		if v.OK || !strings.Contains(strings.Join(v.Reasons, "\n"), stoppedName) {
 			t.Fatalf("cluster-healthy gate should fail naming %s: %+v", stoppedName, v)
@@ -294,7 +296,7 @@ func TestAgainstSimulatedCluster(t *testing.T) {
 
 	t.Run("cluster sysdump with a stopped node is partial", func(t *testing.T) {
 		var progressed int64
-		res, err := byName[otherThan(info, stoppedName)].ClusterSysdump(ctx, health.SysdumpOptions{
+		res, err := byName[otherThan(info, stoppedName)].ClusterSysdump(ctx, api.SysdumpOptions{
 			Dir: t.TempDir(), Progress: func(n int64) { progressed = n },
 		})
 		if err != nil {
@@ -306,7 +308,7 @@ func TestAgainstSimulatedCluster(t *testing.T) {
 		if fi, err := os.Stat(res.Path); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Errorf("sysdump file mode: %v %v", fi.Mode(), err)
 		}
-		a, err := health.OpenArchive(res.Path)
+		a, err := sysdump.OpenArchive(res.Path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -343,7 +345,7 @@ func TestAgainstSimulatedCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 		eventually(t, 30*time.Second, "cluster healthy again after start", func() (bool, string) {
-			v := health.ClusterHealthy(health.Refresh(ctx, clients), expectedIDs(c))
+			v := health.ClusterHealthy(api.Refresh(ctx, clients), expectedIDs(c))
 			return v.OK, strings.Join(v.Reasons, "; ")
 		})
 		st, err := clients[0].Stats(ctx)

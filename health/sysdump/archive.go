@@ -1,4 +1,18 @@
-package health
+// Package sysdump reads Neuwerk sysdump archives, and holds the JSON
+// types of their well-known members.
+//
+// A cluster sysdump (facts §4) is a gzip'd tar whose nodes/<id>/sysdump.tar.gz
+// members are themselves gzip'd tars. The reader streams: it never holds
+// the archive in memory, only the one member asked for, so memory is
+// bounded by the largest member read (and capped by MaxMemberSize).
+//
+// Nested members are named by their archive's path, NestedSep, and their
+// path inside it:
+//
+//	nodes/83887612463901818417196338898998763023/sysdump.tar.gz!summary/manifest.json
+//
+// ArchiveMember carries the same split as Parent and Name.
+package sysdump
 
 import (
 	"archive/tar"
@@ -12,21 +26,9 @@ import (
 	"os"
 	"strings"
 	"time"
-)
 
-// Sysdump archive reader.
-//
-// A cluster sysdump (facts §4) is a gzip'd tar whose nodes/<id>/sysdump.tar.gz
-// members are themselves gzip'd tars. The reader streams: it never holds
-// the archive in memory, only the one member asked for, so memory is
-// bounded by the largest member read (and capped by MaxMemberSize).
-//
-// Nested members are named by their archive's path, NestedSep, and their
-// path inside it:
-//
-//	nodes/83887612463901818417196338898998763023/sysdump.tar.gz!summary/manifest.json
-//
-// ArchiveMember carries the same split as Parent and Name.
+	"github.com/nwroll/nwroll/health"
+)
 
 // NestedSep joins a nested archive's path and a member path inside it.
 const NestedSep = "!"
@@ -137,44 +139,44 @@ func (a *Archive) Read(member string) ([]byte, error) {
 }
 
 // Manifest decodes the outer manifest.json.
-func (a *Archive) Manifest() (SysdumpManifest, error) {
-	var v SysdumpManifest
-	return v, a.decode(SysdumpManifestPath, &v, "generated_at")
+func (a *Archive) Manifest() (Manifest, error) {
+	var v Manifest
+	return v, a.decode(ManifestPath, &v, "generated_at")
 }
 
 // Overview decodes cluster/overview.json.
-func (a *Archive) Overview() (SysdumpOverview, error) {
-	var v SysdumpOverview
-	return v, a.decode(SysdumpOverviewPath, &v, "nodes")
+func (a *Archive) Overview() (Overview, error) {
+	var v Overview
+	return v, a.decode(OverviewPath, &v, "nodes")
 }
 
 // Failures decodes cluster/failures.json.
-func (a *Archive) Failures() (SysdumpFailures, error) {
-	var v SysdumpFailures
-	return v, a.decode(SysdumpFailuresPath, &v, "failures")
+func (a *Archive) Failures() (Failures, error) {
+	var v Failures
+	return v, a.decode(FailuresPath, &v, "failures")
 }
 
 // Membership decodes cluster/membership.json; it is absent (an error
 // wrapping ErrMemberNotFound) when the leader had no Raft store summary.
-func (a *Archive) Membership() (SysdumpMembership, error) {
-	var v SysdumpMembership
-	return v, a.decode(SysdumpMembershipPath, &v, "nodes")
+func (a *Archive) Membership() (Membership, error) {
+	var v Membership
+	return v, a.decode(MembershipPath, &v, "nodes")
 }
 
 // NodeMeta decodes nodes/<id>/meta.json.
-func (a *Archive) NodeMeta(nodeID string) (SysdumpNodeMeta, error) {
-	var v SysdumpNodeMeta
+func (a *Archive) NodeMeta(nodeID string) (NodeMeta, error) {
+	var v NodeMeta
 	return v, a.decode(NodeMetaPath(nodeID), &v, "node_id")
 }
 
 // NodeManifest decodes summary/manifest.json of a node's nested archive.
 // For a per-node sysdump (no nesting), pass nodeID "".
-func (a *Archive) NodeManifest(nodeID string) (NodeSysdumpManifest, error) {
+func (a *Archive) NodeManifest(nodeID string) (NodeManifest, error) {
 	path := NodeSummaryManifest
 	if nodeID != "" {
 		path = NestedPath(NodeArchivePath(nodeID), NodeSummaryManifest)
 	}
-	var v NodeSysdumpManifest
+	var v NodeManifest
 	return v, a.decode(path, &v, "entries")
 }
 
@@ -183,7 +185,7 @@ func (a *Archive) decode(member string, v any, required ...string) error {
 	if err != nil {
 		return err
 	}
-	if err := decodeStrict(data, v, required...); err != nil {
+	if err := health.DecodeStrict(data, v, required...); err != nil {
 		return fmt.Errorf("sysdump %s: %s: %w", a.Path, member, err)
 	}
 	return nil
@@ -413,13 +415,13 @@ func archiveProblem(err error, where string) string {
 // Decoders for the well-known members, for callers holding bytes.
 
 // DecodeOverview decodes cluster/overview.json.
-func DecodeOverview(b []byte) (SysdumpOverview, error) {
-	var v SysdumpOverview
-	return v, decodeStrict(b, &v, "nodes")
+func DecodeOverview(b []byte) (Overview, error) {
+	var v Overview
+	return v, health.DecodeStrict(b, &v, "nodes")
 }
 
-// DecodeSysdumpManifest decodes the outer manifest.json.
-func DecodeSysdumpManifest(b []byte) (SysdumpManifest, error) {
-	var v SysdumpManifest
-	return v, decodeStrict(b, &v, "generated_at")
+// DecodeManifest decodes the outer manifest.json.
+func DecodeManifest(b []byte) (Manifest, error) {
+	var v Manifest
+	return v, health.DecodeStrict(b, &v, "generated_at")
 }

@@ -1,4 +1,4 @@
-package health
+package api
 
 import (
 	"crypto/ecdsa"
@@ -19,14 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/health/internal/healthtest"
-)
-
-// Fixture node ids (facts §13).
-const (
-	idA = healthtest.IDA
-	idB = healthtest.IDB
-	idC = healthtest.IDC
 )
 
 const testToken = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ0ZXN0In0.c2VjcmV0LXNpZ25hdHVyZQ"
@@ -205,4 +199,27 @@ func (f *fakeNode) start(t testing.TB, ca *testCA, name, nodeID string, timeouts
 	return c
 }
 
-func ptr[T any](v T) *T { return &v }
+// The Refresh tests judge what they polled, with these helpers of
+// health's gate tests.
+
+func checkVerdict(t *testing.T, v health.Verdict, wantOK bool, wantReasons []string) {
+	t.Helper()
+	healthtest.CheckVerdict(t, v.OK, v.Reasons, wantOK, wantReasons)
+}
+
+// judgeAll runs checks once on snap, as one verdict: OK when all are, with
+// every reason.
+func judgeAll(name string, checks []health.Check, snap health.ClusterSnapshot) health.Verdict {
+	out := health.Verdict{Gate: name, OK: true}
+	for _, c := range checks {
+		if _, v := c.Judge(health.Sample{Snap: snap}); !v.OK {
+			out.OK = false
+			out.Reasons = append(out.Reasons, v.Reasons...)
+		}
+	}
+	return out
+}
+
+func refsABC() []health.NodeRef {
+	return []health.NodeRef{{Name: "fw-a", ID: healthtest.IDA}, {Name: "fw-b", ID: healthtest.IDB}, {Name: "fw-c", ID: healthtest.IDC}}
+}

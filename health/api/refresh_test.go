@@ -1,4 +1,4 @@
-package health
+package api
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/health/internal/healthtest"
 )
 
@@ -30,11 +31,11 @@ func downClient(t testing.TB, ca *testCA, name, id string) *Client {
 func TestRefreshHealthyCluster(t *testing.T) {
 	ca := newTestCA(t)
 	var clients []*Client
-	for _, n := range []struct{ name, id string }{{"fw-a", idA}, {"fw-b", idB}, {"fw-c", idC}} {
+	for _, n := range []struct{ name, id string }{{"fw-a", healthtest.IDA}, {"fw-b", healthtest.IDB}, {"fw-c", healthtest.IDC}} {
 		clients = append(clients, newFakeNode(t).start(t, ca, n.name, n.id, Timeouts{}))
 	}
 	snap := Refresh(context.Background(), clients)
-	if len(snap.Nodes) != 3 || snap.Nodes[0].Name != "fw-a" || snap.Nodes[2].NodeID != idC {
+	if len(snap.Nodes) != 3 || snap.Nodes[0].Name != "fw-a" || snap.Nodes[2].NodeID != healthtest.IDC {
 		t.Fatalf("nodes = %+v", snap.Nodes)
 	}
 	for _, n := range snap.Nodes {
@@ -45,26 +46,26 @@ func TestRefreshHealthyCluster(t *testing.T) {
 	if snap.StatsErr != nil || snap.Stats == nil || snap.StatsFrom == "" || snap.MembersErr != nil || len(snap.Members.Members) != 3 {
 		t.Fatalf("leader view: stats %v from %q, members %v", snap.StatsErr, snap.StatsFrom, snap.MembersErr)
 	}
-	checkVerdict(t, judgeAll("pre-check", PreCheck(refsABC()), snap), true, nil)
-	checkVerdict(t, QuorumKept(snap, idC), true, nil)
+	checkVerdict(t, judgeAll("pre-check", health.PreCheck(refsABC()), snap), true, nil)
+	checkVerdict(t, health.QuorumKept(snap, healthtest.IDC), true, nil)
 }
 
 func TestRefreshWithANodeDown(t *testing.T) {
 	ca := newTestCA(t)
 	clients := []*Client{
-		downClient(t, ca, "fw-a", idA),
-		newFakeNode(t).start(t, ca, "fw-b", idB, Timeouts{}),
-		newFakeNode(t).start(t, ca, "fw-c", idC, Timeouts{}),
+		downClient(t, ca, "fw-a", healthtest.IDA),
+		newFakeNode(t).start(t, ca, "fw-b", healthtest.IDB, Timeouts{}),
+		newFakeNode(t).start(t, ca, "fw-c", healthtest.IDC, Timeouts{}),
 	}
 	snap := Refresh(context.Background(), clients)
 	a := snap.Nodes[0]
-	if !errors.Is(a.HealthErr, ErrConnRefused) || !errors.Is(a.ReadyErr, ErrConnRefused) || !errors.Is(a.MetricsErr, ErrConnRefused) || a.Health != nil || a.Ready != nil || a.Metrics != nil {
+	if !errors.Is(a.HealthErr, health.ErrConnRefused) || !errors.Is(a.ReadyErr, health.ErrConnRefused) || !errors.Is(a.MetricsErr, health.ErrConnRefused) || a.Health != nil || a.Ready != nil || a.Metrics != nil {
 		t.Errorf("fw-a = %+v", a)
 	}
 	if snap.StatsErr != nil || (snap.StatsFrom != "fw-b" && snap.StatsFrom != "fw-c") {
 		t.Errorf("stats from %q: %v; the down node must not be asked", snap.StatsFrom, snap.StatsErr)
 	}
-	v := QuorumKept(snap, idC)
+	v := health.QuorumKept(snap, healthtest.IDC)
 	checkVerdict(t, v, false, nil)
 	if v.Summary != "stopping fw-c: voters up 2→1, quorum 2: would lose quorum" {
 		t.Errorf("summary = %q", v.Summary)
@@ -79,8 +80,8 @@ func TestRefreshFallsOverOnLeaderErrors(t *testing.T) {
 	leader := newFakeNode(t)
 	leader.healthDelay = 100 * time.Millisecond // fw-a answers /health first, so it is asked first
 	clients := []*Client{
-		proxyFailed.start(t, ca, "fw-a", idA, Timeouts{}),
-		leader.start(t, ca, "fw-b", idB, Timeouts{}),
+		proxyFailed.start(t, ca, "fw-a", healthtest.IDA, Timeouts{}),
+		leader.start(t, ca, "fw-b", healthtest.IDB, Timeouts{}),
 	}
 	for range 2 {
 		snap := Refresh(context.Background(), clients)
@@ -91,18 +92,18 @@ func TestRefreshFallsOverOnLeaderErrors(t *testing.T) {
 
 	// When every node says so, the leader error is what the snapshot keeps.
 	only := Refresh(context.Background(), clients[:1])
-	if !IsLeaderProxyFailed(only.StatsErr) || !IsLeaderUnknown(only.MembersErr) || only.Stats != nil {
+	if !health.IsLeaderProxyFailed(only.StatsErr) || !health.IsLeaderUnknown(only.MembersErr) || only.Stats != nil {
 		t.Errorf("stats %v, members %v", only.StatsErr, only.MembersErr)
 	}
 }
 
 func TestRefreshNothingAnswers(t *testing.T) {
 	ca := newTestCA(t)
-	snap := Refresh(context.Background(), []*Client{downClient(t, ca, "fw-a", idA), downClient(t, ca, "fw-b", idB)})
+	snap := Refresh(context.Background(), []*Client{downClient(t, ca, "fw-a", healthtest.IDA), downClient(t, ca, "fw-b", healthtest.IDB)})
 	if snap.StatsErr != errNoNodeAnswered || snap.MembersErr != errNoNodeAnswered {
 		t.Errorf("stats %v, members %v", snap.StatsErr, snap.MembersErr)
 	}
-	v := ClusterHealthy(snap, []string{idA, idB})
+	v := health.ClusterHealthy(snap, []string{healthtest.IDA, healthtest.IDB})
 	checkVerdict(t, v, false, []string{
 		"cluster: /api/v1/stats failed: " + errNoNodeAnswered.Error(),
 		"cluster: /api/v1/cluster/members failed: " + errNoNodeAnswered.Error(),
@@ -115,17 +116,17 @@ func TestRefreshNothingAnswers(t *testing.T) {
 func TestRefreshStopsOnBadToken(t *testing.T) {
 	ca := newTestCA(t)
 	var clients []*Client
-	for i, id := range []string{idA, idB, idC} {
+	for i, id := range []string{healthtest.IDA, healthtest.IDB, healthtest.IDC} {
 		n := newFakeNode(t)
 		n.token = "another-token"
 		clients = append(clients, n.start(t, ca, fmt.Sprintf("fw-%c", 'a'+i), id, Timeouts{}))
 	}
 	snap := Refresh(context.Background(), clients)
-	if !IsUnauthorized(snap.StatsErr) || !IsUnauthorized(snap.MembersErr) {
+	if !health.IsUnauthorized(snap.StatsErr) || !health.IsUnauthorized(snap.MembersErr) {
 		t.Errorf("stats %v, members %v", snap.StatsErr, snap.MembersErr)
 	}
 	// /health, /ready and /metrics need no token, so nodes still look healthy.
-	checkVerdict(t, NodeHealthy(snap.Nodes[0]), true, nil)
+	checkVerdict(t, health.NodeHealthy(snap.Nodes[0]), true, nil)
 }
 
 // BenchmarkRefresh polls N in-process nodes (HTTPS API + HTTP metrics)

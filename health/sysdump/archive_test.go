@@ -1,4 +1,4 @@
-package health
+package sysdump
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/health/internal/healthtest"
 )
 
@@ -52,13 +53,13 @@ func TestArchiveListOuterAndNested(t *testing.T) {
 	}
 	wantOuter := []string{ // facts §13 `tar tzf`, numeric node order
 		"manifest.json", "cluster/overview.json", "cluster/failures.json", "cluster/membership.json",
-		"nodes/" + idA + "/meta.json", "nodes/" + idA + "/sysdump.tar.gz",
-		"nodes/" + idB + "/meta.json", "nodes/" + idB + "/sysdump.tar.gz",
+		"nodes/" + healthtest.IDA + "/meta.json", "nodes/" + healthtest.IDA + "/sysdump.tar.gz",
+		"nodes/" + healthtest.IDB + "/meta.json", "nodes/" + healthtest.IDB + "/sysdump.tar.gz",
 	}
 	if strings.Join(outer, "\n") != strings.Join(wantOuter, "\n") {
 		t.Errorf("outer members:\n%s\nwant:\n%s", strings.Join(outer, "\n"), strings.Join(wantOuter, "\n"))
 	}
-	for _, id := range []string{idA, idB} {
+	for _, id := range []string{healthtest.IDA, healthtest.IDB} {
 		inner := nested[NodeArchivePath(id)]
 		if len(inner) != 35 || inner[0] != "var/lib/neuwerk/bootstrap-token" || inner[len(inner)-1] != NodeSummaryManifest {
 			t.Errorf("node %s nested members: %d, first %q, last %q", id, len(inner), first(inner), last(inner))
@@ -66,7 +67,7 @@ func TestArchiveListOuterAndNested(t *testing.T) {
 	}
 	// The nested archive's own entry precedes its members and is marked.
 	for i, m := range members {
-		if m.Path == NodeArchivePath(idA) {
+		if m.Path == NodeArchivePath(healthtest.IDA) {
 			if !m.Nested || m.Err != "" || members[i+1].Parent != m.Path {
 				t.Errorf("nested entry = %+v, next = %+v", m, members[i+1])
 			}
@@ -102,43 +103,43 @@ func TestArchiveReadAndDecode(t *testing.T) {
 		t.Errorf("manifest = %+v, %v", m, err)
 	}
 	o, err := a.Overview()
-	if err != nil || o.LeaderNodeID != idB || len(o.Nodes) != 3 || o.Nodes[1].Status != "failed" {
+	if err != nil || o.LeaderNodeID != healthtest.IDB || len(o.Nodes) != 3 || o.Nodes[1].Status != "failed" {
 		t.Errorf("overview = %+v, %v", o, err)
 	}
 	f, err := a.Failures()
-	if err != nil || len(f.Failures) != 1 || f.Failures[0].NodeID != idC || f.Failures[0].Addr != "10.0.1.13:9600" {
+	if err != nil || len(f.Failures) != 1 || f.Failures[0].NodeID != healthtest.IDC || f.Failures[0].Addr != "10.0.1.13:9600" {
 		t.Errorf("failures = %+v, %v", f, err)
 	}
 	ms, err := a.Membership()
-	if err != nil || ms.CurrentTerm != 7 || ms.VoterCount != 3 || len(ms.JointConfigs) != 1 || len(ms.JointConfigs[0]) != 3 || string(ms.VotedFor) != `"`+idB+`"` {
+	if err != nil || ms.CurrentTerm != 7 || ms.VoterCount != 3 || len(ms.JointConfigs) != 1 || len(ms.JointConfigs[0]) != 3 || string(ms.VotedFor) != `"`+healthtest.IDB+`"` {
 		t.Errorf("membership = %+v, %v", ms, err)
 	}
-	meta, err := a.NodeMeta(idA)
-	if err != nil || meta.NodeID != idA || meta.Role != "follower" || meta.State == nil || meta.State.NodeID == nil {
+	meta, err := a.NodeMeta(healthtest.IDA)
+	if err != nil || meta.NodeID != healthtest.IDA || meta.Role != "follower" || meta.State == nil || meta.State.NodeID == nil {
 		t.Fatalf("meta = %+v, %v", meta, err)
 	}
-	if id, _ := NodeIDFromUUID(*meta.State.NodeID); id != idA {
-		t.Errorf("meta state.node_id %s maps to %s, want %s", *meta.State.NodeID, id, idA)
+	if id, _ := health.NodeIDFromUUID(*meta.State.NodeID); id != healthtest.IDA {
+		t.Errorf("meta state.node_id %s maps to %s, want %s", *meta.State.NodeID, id, healthtest.IDA)
 	}
-	nm, err := a.NodeManifest(idB)
+	nm, err := a.NodeManifest(healthtest.IDB)
 	if err != nil || len(nm.Entries) != 5 || nm.Entries[3].Status != "request-failed" || nm.Entries[3].Note == nil {
 		t.Errorf("node manifest = %+v, %v", nm, err)
 	}
 	// A nested member read directly by its path.
-	nodeID, err := a.Read(NestedPath(NodeArchivePath(idB), "var/lib/neuwerk/node_id"))
+	nodeID, err := a.Read(NestedPath(NodeArchivePath(healthtest.IDB), "var/lib/neuwerk/node_id"))
 	if err != nil || string(nodeID) != "8a7d5c21-0e4b-4f3a-b2d1-9c8e7f6a5b40\n" {
 		t.Errorf("nested node_id = %q, %v", nodeID, err)
 	}
 	// The nested archive itself reads as raw gzip bytes.
-	raw, err := a.Read(NodeArchivePath(idA))
+	raw, err := a.Read(NodeArchivePath(healthtest.IDA))
 	if err != nil || len(raw) < 2 || raw[0] != 0x1f || raw[1] != 0x8b {
 		t.Errorf("raw nested archive: %d bytes, %v", len(raw), err)
 	}
 	// C failed, so it has no nodes/<id>/ entries.
-	if _, err := a.NodeMeta(idC); !errors.Is(err, ErrMemberNotFound) || !strings.Contains(err.Error(), NodeMetaPath(idC)) {
+	if _, err := a.NodeMeta(healthtest.IDC); !errors.Is(err, ErrMemberNotFound) || !strings.Contains(err.Error(), NodeMetaPath(healthtest.IDC)) {
 		t.Errorf("meta of failed node: %v", err)
 	}
-	if _, err := a.Read(NestedPath(NodeArchivePath(idA), "etc/neuwerk/config.yaml")); !errors.Is(err, ErrMemberNotFound) {
+	if _, err := a.Read(NestedPath(NodeArchivePath(healthtest.IDA), "etc/neuwerk/config.yaml")); !errors.Is(err, ErrMemberNotFound) {
 		t.Errorf("config.yaml is never collected: %v", err)
 	}
 }
@@ -146,7 +147,7 @@ func TestArchiveReadAndDecode(t *testing.T) {
 func TestArchiveMemberCap(t *testing.T) {
 	a := writeArchive(t, healthtest.ClusterSysdump(t))
 	a.MaxMemberSize = 64
-	_, err := a.Read(SysdumpOverviewPath)
+	_, err := a.Read(OverviewPath)
 	if err == nil || !strings.Contains(err.Error(), "over the 64-byte cap") || !strings.Contains(err.Error(), a.Path) {
 		t.Errorf("err = %v", err)
 	}
@@ -210,15 +211,15 @@ func TestArchiveDamagedNestedArchive(t *testing.T) {
 		}
 		var bad ArchiveMember
 		for _, m := range members {
-			if m.Path == NodeArchivePath(idB) {
+			if m.Path == NodeArchivePath(healthtest.IDB) {
 				bad = m
 			}
 		}
 		if !bad.Nested || !strings.Contains(bad.Err, "not a gzip") {
 			t.Errorf("nested entry = %+v", bad)
 		}
-		_, err = a.Read(NestedPath(NodeArchivePath(idB), NodeSummaryManifest))
-		if err == nil || !strings.Contains(err.Error(), NodeArchivePath(idB)) {
+		_, err = a.Read(NestedPath(NodeArchivePath(healthtest.IDB), NodeSummaryManifest))
+		if err == nil || !strings.Contains(err.Error(), NodeArchivePath(healthtest.IDB)) {
 			t.Errorf("read inside a bad nested archive: %v", err)
 		}
 	})
@@ -231,7 +232,7 @@ func TestArchiveDamagedNestedArchive(t *testing.T) {
 		var damage []ArchiveMember
 		inner := 0
 		for _, m := range members {
-			if m.Parent == NodeArchivePath(idA) {
+			if m.Parent == NodeArchivePath(healthtest.IDA) {
 				if m.Err != "" {
 					damage = append(damage, m)
 				} else {
@@ -246,7 +247,7 @@ func TestArchiveDamagedNestedArchive(t *testing.T) {
 			t.Errorf("%d members listed before the damage", inner)
 		}
 		// Members of the intact B archive after it still list and read.
-		if _, err := a.NodeManifest(idB); err != nil {
+		if _, err := a.NodeManifest(healthtest.IDB); err != nil {
 			t.Errorf("B after damaged A: %v", err)
 		}
 	})
@@ -258,9 +259,9 @@ func TestArchiveWalkStopsOnCallbackError(t *testing.T) {
 	n := 0
 	err := a.Walk(func(m ArchiveMember, r io.Reader) error {
 		n++
-		if m.Path == SysdumpFailuresPath {
+		if m.Path == FailuresPath {
 			b, _ := io.ReadAll(r)
-			if !bytes.Contains(b, []byte(idC)) {
+			if !bytes.Contains(b, []byte(healthtest.IDC)) {
 				t.Errorf("content = %s", b)
 			}
 			return stop
@@ -321,7 +322,7 @@ func BenchmarkArchive(b *testing.B) {
 		nodes = append(nodes, buf.Bytes())
 	}
 	files := healthtest.ClusterSysdumpFiles(b, nodes[0], nodes[1])
-	files = append(files, healthtest.TarFile{Name: NodeArchivePath(idC), Body: nodes[2]})
+	files = append(files, healthtest.TarFile{Name: NodeArchivePath(healthtest.IDC), Body: nodes[2]})
 	if err := healthtest.WriteTarGz(out, gzip.BestSpeed, files); err != nil {
 		b.Fatal(err)
 	}
@@ -359,7 +360,7 @@ func BenchmarkArchive(b *testing.B) {
 	})
 	b.Run("read-last-nested", func(b *testing.B) {
 		measure(b, func() error {
-			m, err := a.NodeManifest(idC)
+			m, err := a.NodeManifest(healthtest.IDC)
 			if err == nil && len(m.Entries) == 0 {
 				err = errors.New("empty manifest")
 			}

@@ -1,4 +1,4 @@
-package health
+package sysdump
 
 import (
 	"errors"
@@ -18,10 +18,10 @@ func TestArchiveHead(t *testing.T) {
 	if h.Manifest == nil || !h.Manifest.Partial || h.Manifest.NodesFailed != 1 {
 		t.Errorf("manifest = %+v", h.Manifest)
 	}
-	if h.Overview == nil || h.Overview.LeaderNodeID != idB || len(h.Overview.Nodes) != 3 {
+	if h.Overview == nil || h.Overview.LeaderNodeID != healthtest.IDB || len(h.Overview.Nodes) != 3 {
 		t.Errorf("overview = %+v", h.Overview)
 	}
-	if h.Failures == nil || len(h.Failures.Failures) != 1 || h.Failures.Failures[0].NodeID != idC {
+	if h.Failures == nil || len(h.Failures.Failures) != 1 || h.Failures.Failures[0].NodeID != healthtest.IDC {
 		t.Errorf("failures = %+v", h.Failures)
 	}
 	if h.Membership == nil || h.Membership.CurrentTerm != 7 || len(h.Problems) != 0 {
@@ -70,21 +70,21 @@ func TestArchiveListOuterThenNested(t *testing.T) {
 			t.Errorf("%s Nested = %v", m.Path, m.Nested)
 		}
 	}
-	if len(paths) != 8 || paths[5] != NodeArchivePath(idA) {
+	if len(paths) != 8 || paths[5] != NodeArchivePath(healthtest.IDA) {
 		t.Errorf("outer = %v", paths)
 	}
 
-	inner, err := a.ListNested(NodeArchivePath(idB))
+	inner, err := a.ListNested(NodeArchivePath(healthtest.IDB))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(inner) != 35 || inner[0].Name != "var/lib/neuwerk/bootstrap-token" || inner[34].Path != NestedPath(NodeArchivePath(idB), NodeSummaryManifest) {
+	if len(inner) != 35 || inner[0].Name != "var/lib/neuwerk/bootstrap-token" || inner[34].Path != NestedPath(NodeArchivePath(healthtest.IDB), NodeSummaryManifest) {
 		t.Errorf("nested listing: %d members, first %+v", len(inner), inner[0])
 	}
-	if _, err := a.ListNested(NodeArchivePath(idC)); !errors.Is(err, ErrMemberNotFound) {
+	if _, err := a.ListNested(NodeArchivePath(healthtest.IDC)); !errors.Is(err, ErrMemberNotFound) {
 		t.Errorf("failed node's archive: %v", err)
 	}
-	if _, err := a.ListNested(SysdumpOverviewPath); err == nil || !strings.Contains(err.Error(), "not a nested archive") {
+	if _, err := a.ListNested(OverviewPath); err == nil || !strings.Contains(err.Error(), "not a nested archive") {
 		t.Errorf("plain member as archive: %v", err)
 	}
 }
@@ -92,11 +92,11 @@ func TestArchiveListOuterThenNested(t *testing.T) {
 func TestArchiveListNestedDamaged(t *testing.T) {
 	goodA := healthtest.TarGz(t, healthtest.NodeArchiveFiles("3f1c2a9e-7b4d-4e2a-9c1f-5a6b7c8d9e0f", "fw-a", nil))
 	a := writeArchive(t, healthtest.TarGz(t, healthtest.ClusterSysdumpFiles(t, goodA[:len(goodA)/2], []byte("oops"))))
-	bad, err := a.ListNested(NodeArchivePath(idB))
-	if err != nil || len(bad) != 1 || bad[0].Path != NodeArchivePath(idB) || !strings.Contains(bad[0].Err, "not a gzip") {
+	bad, err := a.ListNested(NodeArchivePath(healthtest.IDB))
+	if err != nil || len(bad) != 1 || bad[0].Path != NodeArchivePath(healthtest.IDB) || !strings.Contains(bad[0].Err, "not a gzip") {
 		t.Errorf("not-gzip nested = %+v, %v", bad, err)
 	}
-	cut, err := a.ListNested(NodeArchivePath(idA))
+	cut, err := a.ListNested(NodeArchivePath(healthtest.IDA))
 	if err != nil || len(cut) == 0 || cut[len(cut)-1].Name != "" || !strings.Contains(cut[len(cut)-1].Err, "truncated") {
 		t.Errorf("truncated nested = %+v, %v", cut, err)
 	}
@@ -104,19 +104,19 @@ func TestArchiveListNestedDamaged(t *testing.T) {
 
 func TestArchiveReadPrefix(t *testing.T) {
 	a := writeArchive(t, healthtest.ClusterSysdump(t))
-	full, err := a.Read(SysdumpOverviewPath)
+	full, err := a.Read(OverviewPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	head, size, err := a.ReadPrefix(SysdumpOverviewPath, 10)
+	head, size, err := a.ReadPrefix(OverviewPath, 10)
 	if err != nil || size != int64(len(full)) || string(head) != string(full[:10]) {
 		t.Errorf("prefix = %q, size %d (want %d), %v", head, size, len(full), err)
 	}
-	all, size, err := a.ReadPrefix(SysdumpOverviewPath, 1<<20)
+	all, size, err := a.ReadPrefix(OverviewPath, 1<<20)
 	if err != nil || string(all) != string(full) || size != int64(len(full)) {
 		t.Errorf("whole member via prefix: %d bytes, size %d, %v", len(all), size, err)
 	}
-	id, _, err := a.ReadPrefix(NestedPath(NodeArchivePath(idA), "var/lib/neuwerk/node_id"), 100)
+	id, _, err := a.ReadPrefix(NestedPath(NodeArchivePath(healthtest.IDA), "var/lib/neuwerk/node_id"), 100)
 	if err != nil || string(id) != "3f1c2a9e-7b4d-4e2a-9c1f-5a6b7c8d9e0f\n" {
 		t.Errorf("nested prefix = %q, %v", id, err)
 	}

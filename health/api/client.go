@@ -1,4 +1,9 @@
-package health
+// Package api is the client of a Neuwerk node's HTTPS management API
+// (pinned CA, bearer token) and its metrics listener: the typed calls,
+// Refresh (one poll of every node into a health.ClusterSnapshot) and the
+// sysdump downloads. Its errors are health.APIError and
+// health.TransportError values, which the gates in health judge.
+package api
 
 import (
 	"context"

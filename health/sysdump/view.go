@@ -1,10 +1,12 @@
-package health
+package sysdump
 
 import (
 	"archive/tar"
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/nwroll/nwroll/health"
 )
 
 // Lazy reads for a sysdump viewer: the first members alone, the outer
@@ -12,14 +14,14 @@ import (
 // and the first part of a member. Each streams the file and stops as soon
 // as it has what it needs.
 
-// SysdumpHead holds the well-known JSON members a cluster sysdump writes
+// Head holds the well-known JSON members a cluster sysdump writes
 // first. A nil field was absent (a per-node sysdump has none of them);
 // Problems names members that were present but did not decode.
-type SysdumpHead struct {
-	Manifest   *SysdumpManifest
-	Overview   *SysdumpOverview
-	Failures   *SysdumpFailures
-	Membership *SysdumpMembership
+type Head struct {
+	Manifest   *Manifest
+	Overview   *Overview
+	Failures   *Failures
+	Membership *Membership
 	Problems   []string
 }
 
@@ -29,24 +31,24 @@ const headMemberCap = 16 << 20
 // Head reads manifest.json, cluster/overview.json, cluster/failures.json
 // and cluster/membership.json, stopping at the first other member; Neuwerk
 // writes these four first, so the rest of the file is never read.
-func (a *Archive) Head() (SysdumpHead, error) {
-	var h SysdumpHead
+func (a *Archive) Head() (Head, error) {
+	var h Head
 	err := a.withFile(func(r io.Reader) error {
 		return walkArchive(r, a.Path, func(string) bool { return false }, func(m ArchiveMember, content io.Reader) error {
 			var dst any
 			var required string
 			switch m.Path {
-			case SysdumpManifestPath:
-				v := new(SysdumpManifest)
+			case ManifestPath:
+				v := new(Manifest)
 				h.Manifest, dst, required = v, v, "generated_at"
-			case SysdumpOverviewPath:
-				v := new(SysdumpOverview)
+			case OverviewPath:
+				v := new(Overview)
 				h.Overview, dst, required = v, v, "nodes"
-			case SysdumpFailuresPath:
-				v := new(SysdumpFailures)
+			case FailuresPath:
+				v := new(Failures)
 				h.Failures, dst, required = v, v, "failures"
-			case SysdumpMembershipPath:
-				v := new(SysdumpMembership)
+			case MembershipPath:
+				v := new(Membership)
 				h.Membership, dst, required = v, v, "nodes"
 			default:
 				return errStop
@@ -60,7 +62,7 @@ func (a *Archive) Head() (SysdumpHead, error) {
 			if _, err := io.ReadFull(content, buf); err != nil {
 				return fmt.Errorf("sysdump %s: member %s: %s", a.Path, m.Path, archiveProblem(err, "reading it"))
 			}
-			if err := decodeStrict(buf, dst, required); err != nil {
+			if err := health.DecodeStrict(buf, dst, required); err != nil {
 				h.Problems = append(h.Problems, m.Path+": "+err.Error())
 				clearHeadField(&h, m.Path)
 			}
@@ -73,15 +75,15 @@ func (a *Archive) Head() (SysdumpHead, error) {
 	return h, err
 }
 
-func clearHeadField(h *SysdumpHead, path string) {
+func clearHeadField(h *Head, path string) {
 	switch path {
-	case SysdumpManifestPath:
+	case ManifestPath:
 		h.Manifest = nil
-	case SysdumpOverviewPath:
+	case OverviewPath:
 		h.Overview = nil
-	case SysdumpFailuresPath:
+	case FailuresPath:
 		h.Failures = nil
-	case SysdumpMembershipPath:
+	case MembershipPath:
 		h.Membership = nil
 	}
 }

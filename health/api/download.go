@@ -1,4 +1,4 @@
-package health
+package api
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/nwroll/nwroll/health"
 )
 
 // SysdumpOptions says where a downloaded sysdump goes.
@@ -38,13 +40,13 @@ type SysdumpResult struct {
 // to the leader) and streams the gzip'd tar to disk. A partial archive
 // (some node failed) is still a success: see manifest.json "partial".
 func (c *Client) ClusterSysdump(ctx context.Context, opts SysdumpOptions) (SysdumpResult, error) {
-	return c.sysdump(ctx, PathClusterSysdump, nil, opts)
+	return c.sysdump(ctx, health.PathClusterSysdump, nil, opts)
 }
 
 // NodeSysdump calls POST /api/v1/support/sysdump/node on this node only,
 // with the fan-out header it requires. It works without a leader.
 func (c *Client) NodeSysdump(ctx context.Context, opts SysdumpOptions) (SysdumpResult, error) {
-	return c.sysdump(ctx, PathNodeSysdump, http.Header{SysdumpFanoutHeader: {"1"}}, opts)
+	return c.sysdump(ctx, health.PathNodeSysdump, http.Header{health.SysdumpFanoutHeader: {"1"}}, opts)
 }
 
 func (c *Client) sysdump(parent context.Context, path string, extra http.Header, opts SysdumpOptions) (SysdumpResult, error) {

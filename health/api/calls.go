@@ -1,28 +1,17 @@
-package health
+package api
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"time"
 	"unicode/utf8"
-)
 
-// API paths (facts §1–§5).
-const (
-	PathHealth         = "/health"
-	PathReady          = "/ready"
-	PathStats          = "/api/v1/stats"
-	PathMembers        = "/api/v1/cluster/members"
-	PathWhoAmI         = "/api/v1/auth/whoami"
-	PathMetrics        = "/metrics"
-	PathClusterSysdump = "/api/v1/support/sysdump/cluster"
-	PathNodeSysdump    = "/api/v1/support/sysdump/node"
+	"github.com/nwroll/nwroll/health"
 )
 
 // Body size caps: a node never sends more than this for a JSON or metrics
@@ -34,11 +23,11 @@ const (
 )
 
 // Health calls GET /health (no auth, local to the node).
-func (c *Client) Health(ctx context.Context) (HealthResponse, error) {
-	var out HealthResponse
-	err := c.getJSON(ctx, PathHealth, c.timeouts.Probe, false, []int{http.StatusOK}, func(b []byte) error {
+func (c *Client) Health(ctx context.Context) (health.HealthResponse, error) {
+	var out health.HealthResponse
+	err := c.getJSON(ctx, health.PathHealth, c.timeouts.Probe, false, []int{http.StatusOK}, func(b []byte) error {
 		var err error
-		out, err = DecodeHealth(b)
+		out, err = health.DecodeHealth(b)
 		return err
 	})
 	return out, err
@@ -47,11 +36,11 @@ func (c *Client) Health(ctx context.Context) (HealthResponse, error) {
 // Ready calls GET /ready (no auth, local to the node). Both 200 and 503
 // carry a ReadyResponse and return a nil error; use ReadyResponse.Ready and
 // its checks. A bare 500 (serialisation failure) is an *APIError.
-func (c *Client) Ready(ctx context.Context) (ReadyResponse, error) {
-	var out ReadyResponse
-	err := c.getJSON(ctx, PathReady, c.timeouts.Probe, false, []int{http.StatusOK, http.StatusServiceUnavailable}, func(b []byte) error {
+func (c *Client) Ready(ctx context.Context) (health.ReadyResponse, error) {
+	var out health.ReadyResponse
+	err := c.getJSON(ctx, health.PathReady, c.timeouts.Probe, false, []int{http.StatusOK, http.StatusServiceUnavailable}, func(b []byte) error {
 		var err error
-		out, err = DecodeReady(b)
+		out, err = health.DecodeReady(b)
 		return err
 	})
 	return out, err
@@ -60,22 +49,22 @@ func (c *Client) Ready(ctx context.Context) (ReadyResponse, error) {
 // Stats calls GET /api/v1/stats. It is leader-proxied: the answer is always
 // the leader's view (facts §0.1). Expect IsLeaderProxyFailed and
 // IsLeaderUnknown errors during a leader restart.
-func (c *Client) Stats(ctx context.Context) (Stats, error) {
-	var out Stats
-	err := c.getJSON(ctx, PathStats, c.timeouts.API, true, []int{http.StatusOK}, func(b []byte) error {
+func (c *Client) Stats(ctx context.Context) (health.Stats, error) {
+	var out health.Stats
+	err := c.getJSON(ctx, health.PathStats, c.timeouts.API, true, []int{http.StatusOK}, func(b []byte) error {
 		var err error
-		out, err = DecodeStats(b)
+		out, err = health.DecodeStats(b)
 		return err
 	})
 	return out, err
 }
 
 // Members calls GET /api/v1/cluster/members (leader-proxied).
-func (c *Client) Members(ctx context.Context) (MembersResponse, error) {
-	var out MembersResponse
-	err := c.getJSON(ctx, PathMembers, c.timeouts.API, true, []int{http.StatusOK}, func(b []byte) error {
+func (c *Client) Members(ctx context.Context) (health.MembersResponse, error) {
+	var out health.MembersResponse
+	err := c.getJSON(ctx, health.PathMembers, c.timeouts.API, true, []int{http.StatusOK}, func(b []byte) error {
 		var err error
-		out, err = DecodeMembers(b)
+		out, err = health.DecodeMembers(b)
 		return err
 	})
 	return out, err
@@ -83,40 +72,40 @@ func (c *Client) Members(ctx context.Context) (MembersResponse, error) {
 
 // WhoAmI calls GET /api/v1/auth/whoami (local, needs a valid token): a cheap
 // way to check the token before a rollout.
-func (c *Client) WhoAmI(ctx context.Context) (WhoAmI, error) {
-	var out WhoAmI
-	err := c.getJSON(ctx, PathWhoAmI, c.timeouts.API, true, []int{http.StatusOK}, func(b []byte) error {
-		return decodeStrict(b, &out, "sub")
+func (c *Client) WhoAmI(ctx context.Context) (health.WhoAmI, error) {
+	var out health.WhoAmI
+	err := c.getJSON(ctx, health.PathWhoAmI, c.timeouts.API, true, []int{http.StatusOK}, func(b []byte) error {
+		return health.DecodeStrict(b, &out, "sub")
 	})
 	return out, err
 }
 
 // Metrics calls GET /metrics on the node's plain-HTTP metrics listener (no
 // auth) and parses the Prometheus text format.
-func (c *Client) Metrics(parent context.Context) (*Metrics, error) {
+func (c *Client) Metrics(parent context.Context) (*health.Metrics, error) {
 	if c.metricsURL == nil {
 		return nil, fmt.Errorf("%s: no metrics URL configured", c.name)
 	}
 	base := c.metricsURL.String()
 	ctx, cancel := context.WithTimeout(parent, c.timeouts.Metrics)
 	defer cancel()
-	resp, err := c.do(parent, ctx, c.metrics, http.MethodGet, base, PathMetrics, false, nil)
+	resp, err := c.do(parent, ctx, c.metrics, http.MethodGet, base, health.PathMetrics, false, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer drainClose(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		return nil, c.apiError(resp, http.MethodGet, base, PathMetrics)
+		return nil, c.apiError(resp, http.MethodGet, base, health.PathMetrics)
 	}
-	m, err := ParseMetrics(io.LimitReader(resp.Body, maxMetricsBody))
+	m, err := health.ParseMetrics(io.LimitReader(resp.Body, maxMetricsBody))
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, c.transportError(parent, ctx, http.MethodGet, PathMetrics, base, err)
+			return nil, c.transportError(parent, ctx, http.MethodGet, health.PathMetrics, base, err)
 		}
-		return nil, c.badAnswer(http.MethodGet, PathMetrics, base, err)
+		return nil, c.badAnswer(http.MethodGet, health.PathMetrics, base, err)
 	}
 	if missing := m.MissingCore(); len(missing) > 0 {
-		return nil, c.badAnswer(http.MethodGet, PathMetrics, base,
+		return nil, c.badAnswer(http.MethodGet, health.PathMetrics, base,
 			fmt.Errorf("the page lacks %s: not Neuwerk's metrics (check the inventory's metrics port)", strings.Join(missing, ", ")))
 	}
 	return m, nil
@@ -175,16 +164,16 @@ func (c *Client) do(parent, ctx context.Context, hc *http.Client, method, base, 
 }
 
 // apiError reads Neuwerk's {"error": "..."} body (bounded) into an *APIError.
-func (c *Client) apiError(resp *http.Response, method, base, path string) *APIError {
+func (c *Client) apiError(resp *http.Response, method, base, path string) *health.APIError {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	msg := ""
-	var eb ErrorBody
+	var eb health.ErrorBody
 	if json.Unmarshal(body, &eb) == nil && eb.Error != "" {
 		msg = eb.Error
 	} else {
 		msg = excerpt(body)
 	}
-	return &APIError{
+	return &health.APIError{
 		Node: c.name, URL: base, Method: method, Path: path,
 		Status: resp.StatusCode, Message: c.scrubString(msg),
 	}
@@ -230,79 +219,4 @@ func statusIn(code int, accept []int) bool {
 func drainClose(body io.ReadCloser) {
 	_, _ = io.CopyN(io.Discard, body, 64<<10)
 	_ = body.Close()
-}
-
-// DecodeHealth decodes a GET /health body.
-func DecodeHealth(b []byte) (HealthResponse, error) {
-	var out HealthResponse
-	err := decodeStrict(b, &out, "status")
-	return out, err
-}
-
-// DecodeReady decodes a GET /ready body (200 or 503). It requires the
-// "ready" and "checks" keys and a name on every check.
-func DecodeReady(b []byte) (ReadyResponse, error) {
-	var out ReadyResponse
-	if err := decodeStrict(b, &out, "ready", "checks"); err != nil {
-		return ReadyResponse{}, err
-	}
-	for i, ch := range out.Checks {
-		if ch.Name == "" {
-			return ReadyResponse{}, fmt.Errorf("/ready check %d has no name", i)
-		}
-	}
-	return out, nil
-}
-
-// DecodeStats decodes a GET /api/v1/stats body. It requires the "cluster"
-// key and a node_id and role on every cluster node row.
-func DecodeStats(b []byte) (Stats, error) {
-	var out Stats
-	if err := decodeStrict(b, &out, "cluster"); err != nil {
-		return Stats{}, err
-	}
-	for i, n := range out.Cluster.Nodes {
-		if n.NodeID == "" || n.Role == "" {
-			return Stats{}, fmt.Errorf("stats cluster.nodes[%d] lacks node_id or role", i)
-		}
-	}
-	return out, nil
-}
-
-// DecodeMembers decodes a GET /api/v1/cluster/members body. It requires the
-// "members" key and a node_id on every member.
-func DecodeMembers(b []byte) (MembersResponse, error) {
-	var out MembersResponse
-	if err := decodeStrict(b, &out, "members"); err != nil {
-		return MembersResponse{}, err
-	}
-	for i, m := range out.Members {
-		if m.NodeID == "" {
-			return MembersResponse{}, fmt.Errorf("members[%d] has no node_id", i)
-		}
-	}
-	return out, nil
-}
-
-// decodeStrict unmarshals a JSON object into v and checks that the
-// required top-level keys are present (a missing key would otherwise
-// silently decode as a zero value, e.g. "ready": false).
-func decodeStrict(b []byte, v any, required ...string) error {
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(b, &keys); err != nil {
-		return fmt.Errorf("not a JSON object: %w", err)
-	}
-	if keys == nil {
-		return errors.New("not a JSON object: null")
-	}
-	for _, k := range required {
-		raw, ok := keys[k]
-		if !ok || string(raw) == "null" {
-			return fmt.Errorf("missing %q", k)
-		}
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("bad JSON shape: %w", err)
-	}
-	return nil
 }
