@@ -371,7 +371,7 @@ func QuorumKept(c ClusterSnapshot, nodeID string) Verdict {
 				targetUp = true
 			}
 		} else if m.NodeID != nodeID {
-			down = append(down, fmt.Sprintf("%s: %s", c.NameOf(m.NodeID), reason))
+			down = append(down, reason)
 		}
 	}
 	q.UpAfter = q.UpBefore
@@ -397,22 +397,23 @@ func QuorumKept(c ClusterSnapshot, nodeID string) Verdict {
 	return b.done()
 }
 
-// voterDown says why a voter does not count as up, or returns "".
+// voterDown says why a voter does not count as up, naming it, or returns "".
 func voterDown(c ClusterSnapshot, nodeID string) string {
+	who := c.NameOf(nodeID)
 	n, ok := c.NodeByID(nodeID)
 	if !ok {
-		return "not in the inventory, so its health is unknown"
+		return who + ": not in the inventory, so its health is unknown"
 	}
 	if v := NodeHealthy(n); !v.OK {
-		return strings.Join(v.Reasons, "; ")
+		return strings.Join(v.Reasons, "; ") // each names the node already
 	}
 	row, ok := c.Row(nodeID)
 	if !ok {
-		return "no row in /api/v1/stats"
+		return who + ": no row in /api/v1/stats"
 	}
 	if row.Role != "leader" && !appendInFlight(row) {
 		if reason := notCaughtUp(row); reason != "" {
-			return "not caught up: " + reason
+			return who + ": not caught up: " + reason
 		}
 	}
 	return ""

@@ -399,7 +399,7 @@ func TestQuorumKept(t *testing.T) {
 			return healthyCluster(t).with(func(c *ClusterSnapshot) { nodeIndex(c, "fw-a").Ready = mustReady(t, "ready_503_restarted.json") })
 		}, idC, false, "stopping fw-c: voters up 2→1, quorum 2: would lose quorum", []string{
 			"stopping fw-c: voters up 2→1, quorum 2: would lose quorum: refused",
-			"stopping fw-c: voters up 2→1, quorum 2: would lose quorum: another voter is already unhealthy: fw-a: fw-a: /ready check dataplane_config failing: missing dataplane config (dhcp); fw-a: /ready check policy_replication failing: policy replication not caught up",
+			"stopping fw-c: voters up 2→1, quorum 2: would lose quorum: another voter is already unhealthy: fw-a: /ready check dataplane_config failing: missing dataplane config (dhcp); fw-a: /ready check policy_replication failing: policy replication not caught up",
 		}},
 		{"another voter not caught up (null matched_index)", func() ClusterSnapshot {
 			return healthyCluster(t).with(func(c *ClusterSnapshot) {
@@ -454,7 +454,7 @@ func TestQuorumKept(t *testing.T) {
 				n.Ready, n.ReadyErr = nil, &TransportError{Kind: KindRefused, Detail: "connection refused"}
 			})
 		}, idC, false, "stopping fw-c: voters up 4→3, quorum 3, failure tolerance 1→0", []string{
-			"stopping fw-c: voters up 4→3, quorum 3, failure tolerance 1→0: another voter is already unhealthy: fw-d: fw-d: /health failed: connection refused; fw-d: /ready failed: connection refused",
+			"stopping fw-c: voters up 4→3, quorum 3, failure tolerance 1→0: another voter is already unhealthy: fw-d: /health failed: connection refused; fw-d: /ready failed: connection refused",
 		}},
 		{"voter missing from the inventory", func() ClusterSnapshot {
 			return healthyCluster(t).with(func(c *ClusterSnapshot) { c.Nodes = c.Nodes[1:] })
