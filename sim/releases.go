@@ -43,7 +43,14 @@ func releaseSpec(version string) (ReleaseSpec, bool) {
 	return ReleaseSpec{}, false
 }
 
-func releaseVersions() string {
+// KnownRelease reports whether version is one of the simulator's releases.
+func KnownRelease(version string) bool {
+	_, ok := releaseSpec(version)
+	return ok
+}
+
+// ReleaseVersions lists the simulator's releases, comma-separated.
+func ReleaseVersions() string {
 	vs := make([]string, len(Releases))
 	for i, r := range Releases {
 		vs[i] = r.Version

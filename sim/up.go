@@ -70,7 +70,7 @@ func (o *Options) defaults() error {
 		o.Release = DefaultRelease
 	}
 	if _, ok := releaseSpec(o.Release); !ok {
-		return fmt.Errorf("--release %q: the simulator has releases %s", o.Release, releaseVersions())
+		return fmt.Errorf("--release %q: the simulator has releases %s", o.Release, ReleaseVersions())
 	}
 	switch o.SSH {
 	case "":

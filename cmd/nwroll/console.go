@@ -77,21 +77,26 @@ Exit codes: 0 success, 1 failed or stopped, 2 usage or inventory error,
 }
 
 func newDemoCmd() *cobra.Command {
-	var dir string
+	var dir, version string
 	var nodes int
 	var keep bool
+	var b planFlags
 	cmd := &cobra.Command{
-		Use:   "demo [--dir DIR] [--nodes N] [--keep]",
+		Use:   "demo [--dir DIR] [--nodes N] [--release VERSION] [--bake D] [--keep]",
 		Short: "The console on a fresh simulated 3-node cluster: zero set-up",
 		Long: `Start a simulated Neuwerk cluster (release 1.0.0) on loopback addresses, open
-the console on it with release 1.1.0 ready to roll out, and stop the cluster
-when you quit. Follow the hints at the bottom of the screen: y approves the
+the console on it with release 1.1.0 (or --release) ready to roll out, and stop
+the cluster when you quit. Follow the hints at the bottom of the screen: y approves the
 step in the dialog, ? shows every key.
 
 The simulated nodes are real processes: a Raft cluster with the HTTPS API,
 SSH, systemd-like service control and sysdumps. The journal, backups and
-sysdumps go under DIR/state, never into your own state directory.`,
-		Example: "  nwroll demo\n  nwroll demo --nodes 5\n  nwroll demo --dir /tmp/nwdemo --keep   # leave the cluster running afterwards",
+sysdumps go under DIR/state, never into your own state directory.
+
+Rehearse a failure by rolling out one of the simulator's faulty releases
+(--release 1.1.1-never-ready, 1.1.1-crashloop, 1.1.1-stall,
+1.1.1-failclosed): the gates catch it and the console offers the rollback.`,
+		Example: "  nwroll demo\n  nwroll demo --nodes 5 --bake 20s\n  nwroll demo --release 1.1.1-failclosed   # a release the abort-signals gate catches\n  nwroll demo --dir /tmp/nwdemo --keep   # leave the cluster running afterwards",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := needTerminal(cmd); err != nil {
@@ -99,6 +104,13 @@ sysdumps go under DIR/state, never into your own state directory.`,
 			}
 			if nodes < 3 || nodes > 25 {
 				return usageError("--nodes %d: the demo needs 3 to 25 nodes (a rollout needs at least 3 voters)", nodes)
+			}
+			if !sim.KnownRelease(version) || version == sim.DefaultRelease {
+				return usageError("--release %q: roll out one of the simulator's releases other than %s: %s", version, sim.DefaultRelease, sim.ReleaseVersions())
+			}
+			o, err := b.options(nil)
+			if err != nil {
+				return err
 			}
 			if dir == "" {
 				d, err := os.MkdirTemp("", "nwroll-demo-")
@@ -111,16 +123,18 @@ sysdumps go under DIR/state, never into your own state directory.`,
 			if err != nil {
 				return usageError("--dir %s: %v", dir, err)
 			}
-			return runDemo(cmd, abs, nodes, keep)
+			return runDemo(cmd, abs, nodes, keep, version, o)
 		},
 	}
+	b.register(cmd)
+	cmd.Flags().StringVar(&version, "release", "1.1.0", "the simulated release to roll out")
 	cmd.Flags().StringVar(&dir, "dir", "", "where the simulated cluster lives (default: a new temporary directory)")
 	cmd.Flags().IntVar(&nodes, "nodes", 3, "how many nodes (3 to 25)")
 	cmd.Flags().BoolVar(&keep, "keep", false, "leave the simulated cluster running when the console exits (stop it with nwroll sim down --dir DIR)")
 	return cmd
 }
 
-func runDemo(cmd *cobra.Command, dir string, nodes int, keep bool) error {
+func runDemo(cmd *cobra.Command, dir string, nodes int, keep bool, version string, o rollout.PlanOptionsIn) error {
 	errOut := cmd.ErrOrStderr()
 	fmt.Fprintf(errOut, "nwroll demo: starting a simulated %d-node cluster in %s …\n", nodes, dir)
 	ctx, stop := runSignalContext()
@@ -151,7 +165,7 @@ func runDemo(cmd *cobra.Command, dir string, nodes int, keep bool) error {
 	defer closeEnv()
 	stateHome := filepath.Join(dir, "state")
 	env.StateDir, env.Token = filepath.Join(stateHome, "nwroll"), ""
-	rel, err := release.Load(filepath.Join(dir, "releases", "1.1.0"))
+	rel, err := release.Load(filepath.Join(dir, "releases", version))
 	if err != nil {
 		return &exitError{code: exitFailed, err: err}
 	}
@@ -162,9 +176,14 @@ func runDemo(cmd *cobra.Command, dir string, nodes int, keep bool) error {
 	}
 	return runConsole(cmd, tui.Deps{
 		Env:        env,
-		Upgrade:    rollout.UpgradeOptions{PlanOptionsIn: rollout.PlanOptionsIn{Release: rel}},
+		Upgrade:    rollout.UpgradeOptions{PlanOptionsIn: withRelease(o, rel)},
 		ResumeHint: hint,
 	})
+}
+
+func withRelease(o rollout.PlanOptionsIn, rel *release.Release) rollout.PlanOptionsIn {
+	o.Release = rel
+	return o
 }
 
 // runConsole runs the console to its end, then prints the outcome.
