@@ -1,7 +1,9 @@
 package tui
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 
 	"charm.land/bubbles/v2/key"
@@ -332,7 +334,11 @@ func (d dialog) pauseLines(p runbook.Pause, w int) []string {
 				reason = head + ":" // the failing checks below say why
 			}
 			lines = append(lines, wrap(reason, w))
-			for _, c := range f.Checks {
+			// The failing checks first: on a short screen the cut takes
+			// the ones that hold.
+			checks := slices.Clone(f.Checks)
+			slices.SortStableFunc(checks, func(a, b health.CheckResult) int { return cmp.Compare(btoi(a.OK), btoi(b.OK)) })
+			for _, c := range checks {
 				lines = append(lines, checkLine(st, c, w))
 			}
 			switch {
@@ -416,6 +422,13 @@ func checkLine(st *style.Styles, c health.CheckResult, w int) string {
 // indentedCheck is a check's glyph and text after indent, wrapped to w.
 func indentedCheck(st *style.Styles, c health.CheckResult, indent string, w int) string {
 	return wrapHang(indent+glyphOf(st, c.OK)+" ", c.Gate+": "+checkText(c), w)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // glyphOf is ✓ for a check that holds, ✗ for one that fails.
