@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/nwroll/nwroll/rollout/rollouttest"
 	"github.com/nwroll/nwroll/rollout/runbook"
@@ -126,6 +127,12 @@ func TestResumeAfterKillAnywhere(t *testing.T) {
 			killAnywhere(t, o)
 		})
 	}
+	// A kill during the bake: the resumed run bakes the canary again.
+	t.Run("bake", func(t *testing.T) {
+		o := rollouttest.DefaultPlanOptions()
+		o.Bake = 10 * time.Second
+		killAnywhere(t, o)
+	})
 }
 
 func killAnywhere(t *testing.T, o runbook.PlanOptions) {
@@ -181,6 +188,11 @@ func killAnywhere(t *testing.T, o runbook.PlanOptions) {
 				}
 				if d.C.MaxDown() > 1 {
 					t.Fatalf("max down %d", d.C.MaxDown())
+				}
+				if o.Bake > 0 {
+					if s, ok := r.M.StepByID("bake"); !ok || s.Status != runbook.StatusDone {
+						t.Fatalf("the bake did not run to its end: %+v", s)
+					}
 				}
 			})
 		}

@@ -49,14 +49,6 @@ func baselineOf(m *Machine, n health.NodeRef) *health.Metrics {
 	return nil
 }
 
-// noteOp is a line a definition adds to what its step does, with nothing
-// to run.
-type noteOp []string
-
-func (noteOp) changes() bool               { return false }
-func (o noteOp) lines(stepCtx) []string    { return o }
-func (noteOp) enter(_ *Machine, c stepCtx) { c.step.done = true }
-
 // ---- the machine's side of gates ----
 
 // openGate opens g for the current step.

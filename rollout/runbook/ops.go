@@ -204,6 +204,14 @@ func (stageOp) result(m *Machine, c stepCtx, f inflightEffect, e EffectResult) {
 	s.done = true
 }
 
+// noteOp is a line a definition adds to what its step does, with nothing
+// to run.
+type noteOp []string
+
+func (noteOp) changes() bool               { return false }
+func (o noteOp) lines(stepCtx) []string    { return o }
+func (noteOp) enter(_ *Machine, c stepCtx) { c.step.done = true }
+
 // ---- approval ----
 
 // approveOp waits for the operator's y (--yes approves at once). While it
@@ -256,9 +264,9 @@ func (quorumOp) arithmetic(c stepCtx) string {
 const GateQuorum = "quorum"
 
 func (o quorumOp) enter(m *Machine, c stepCtx) {
-	o2 := m.Plan.Options
-	g := health.Gate{Name: GateQuorum, Checks: []health.Check{health.QuorumHolds{Node: c.ref()}}, Timeout: o2.GateTimeout}
-	m.openGate(c, g, m.Now.Add(-o2.FreshFor))
+	opts := m.Plan.Options
+	g := health.Gate{Name: GateQuorum, Checks: []health.Check{health.QuorumHolds{Node: c.ref()}}, Timeout: opts.GateTimeout}
+	m.openGate(c, g, m.Now.Add(-opts.FreshFor))
 	if m.HaveSnapshot {
 		o.snapshot(m, c, m.Latest)
 		if c.step.done || m.cur < 0 || m.Pause != nil {

@@ -175,3 +175,34 @@ func TestOnlyLeaderLastStepsSayTheyWait(t *testing.T) {
 		t.Errorf("a backup does not say it waits: %q", bk.Does)
 	}
 }
+
+// The node of an open rollback dialog becomes the leader: the rollback's
+// restart gate is now a leader's (a new leader must be elected), so the
+// dialog changes and asks again; the rollback still runs and ends.
+func TestRollbackDialogFollowsTheLeader(t *testing.T) {
+	w := newWorld(t, mtPlan(t, 3, 0, mtOpts()), MachineOptions{})
+	w.badNew["fw-b"] = true
+	w.send(Begin{At: w.now})
+	w.untilPaused()
+	w.send(RollbackNode{At: w.now})
+	w.autoApprove = false
+	w.runUntil(func() bool { s, ok := w.m.AwaitingApproval(); return ok && s.Kind == StepRollback })
+	before, _ := w.m.Text("rollback/fw-b")
+	if len(before.Gate.Checks) != 6 || strings.Contains(strings.Join(before.Gate.Checks, "\n"), "leader is elected") {
+		t.Fatalf("rollback of a follower: %q", before.Gate.Checks)
+	}
+	seq := w.m.ApprovalSeq()
+	w.moveLeader("fw-b")
+	w.runUntil(func() bool { return w.m.ApprovalSeq() > seq })
+	s, ok := w.m.AwaitingApproval()
+	after, _ := w.m.Text("rollback/fw-b")
+	if !ok || s.ID != "rollback/fw-b" || len(after.Gate.Checks) != 8 || !strings.Contains(after.Gate.Checks[0], "leader is elected") {
+		t.Fatalf("after fw-b took the lead: dialog %s (%v), checks %q", s.ID, ok, after.Gate.Checks)
+	}
+	w.badNew["fw-b"] = false
+	w.autoApprove = true
+	w.runToEnd()
+	if w.m.ExitCode != ExitRolledBack || strings.Join(w.m.RolledBack, ",") != "fw-b" {
+		t.Fatalf("exit %d rolled back %v: %s", w.m.ExitCode, w.m.RolledBack, w.m.Reason)
+	}
+}
