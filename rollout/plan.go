@@ -1,0 +1,50 @@
+package rollout
+
+import (
+	"context"
+	"time"
+
+	"github.com/nwroll/nwroll/rollout/executor"
+	"github.com/nwroll/nwroll/rollout/release"
+	"github.com/nwroll/nwroll/rollout/runbook"
+)
+
+// PlanOptionsIn are the choices `plan` and `upgrade` share.
+type PlanOptionsIn struct {
+	Release   *release.Release
+	Backup    runbook.BackupMode
+	BackupSet string
+	Bake      time.Duration // the canary soak after the first upgrade; 0: none
+}
+
+// MakePlan surveys the cluster (read-only) and builds its plan.
+func MakePlan(ctx context.Context, env Env, o PlanOptionsIn) (runbook.Plan, *executor.Executor, executor.Survey, error) {
+	x, err := env.executor(o.Release, nil)
+	if err != nil {
+		return runbook.Plan{}, nil, executor.Survey{}, err
+	}
+	s, err := executor.SurveyCluster(ctx, x, false)
+	if err != nil {
+		x.Close()
+		return runbook.Plan{}, nil, s, err
+	}
+	target := runbook.BuildRef{Version: o.Release.Version, SHA256: o.Release.SHA256}
+	in := executor.PlanInputFor(x, s, target, knownBuilds(env.Catalog, o.Release), PlanOptionsFor(env.Inventory, o, env.Token != ""))
+	p, err := runbook.BuildPlan(in)
+	if err != nil {
+		x.Close()
+		return runbook.Plan{}, nil, s, coded(runbook.ExitRefused, "%v", err)
+	}
+	return p, x, s, nil
+}
+
+// PrintPlan is `nwroll plan`: it prints the runbook this cluster would
+// get. It changes nothing on any node and writes no journal.
+func PrintPlan(ctx context.Context, env Env, o PlanOptionsIn) error {
+	p, x, _, err := MakePlan(ctx, env, o)
+	if err != nil {
+		return err
+	}
+	x.Close()
+	return p.Render(env.out())
+}

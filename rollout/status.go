@@ -1,0 +1,137 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/nwroll/nwroll/rollout/executor"
+	"github.com/nwroll/nwroll/rollout/runbook"
+)
+
+// NodeStatusRow is one node in `nwroll status`.
+type NodeStatusRow struct {
+	Name    string   `json:"name"`
+	NodeID  string   `json:"node_id"`
+	Role    string   `json:"role"` // leader | follower | learner | unknown
+	Release string   `json:"release"`
+	SHA256  string   `json:"sha256"`
+	Active  bool     `json:"service_active"`
+	Ready   bool     `json:"ready"`
+	Failing []string `json:"failing,omitempty"` // failing /ready checks, or why the node did not answer
+	Lag     *uint64  `json:"lag_entries"`
+	Lock    string   `json:"lock,omitempty"` // the holder, when a lock is held
+	Staged  string   `json:"staged,omitempty"`
+	Prev    string   `json:"prev,omitempty"`
+}
+
+// StatusReport is `nwroll status`.
+type StatusReport struct {
+	Cluster string          `json:"cluster"`
+	TakenAt time.Time       `json:"taken_at"`
+	Leader  string          `json:"leader"`
+	Term    uint64          `json:"term"`
+	Nodes   []NodeStatusRow `json:"nodes"`
+	Notes   []string        `json:"notes,omitempty"`
+}
+
+// Status surveys the cluster once (read-only) and builds the node table.
+func Status(ctx context.Context, env Env) (StatusReport, error) {
+	x, err := env.executor(nil, nil)
+	if err != nil {
+		return StatusReport{}, err
+	}
+	defer x.Close()
+	s, err := executor.SurveyCluster(ctx, x, true)
+	if err != nil {
+		return StatusReport{}, err
+	}
+	rep := StatusReport{Cluster: env.Inventory.Cluster, TakenAt: s.Snap.TakenAt.UTC()}
+	leader, hasLeader := s.Snap.Leader()
+	if hasLeader {
+		rep.Leader = s.Snap.NameOf(leader.NodeID)
+		if s.Snap.Stats != nil {
+			rep.Term = s.Snap.Stats.Cluster.CurrentTerm
+		}
+	} else {
+		rep.Notes = append(rep.Notes, "no leader: "+s.Snap.NoLeaderReason())
+	}
+	if s.LockErr != nil {
+		rep.Notes = append(rep.Notes, "locks: "+s.LockErr.Error())
+	}
+	for i, name := range x.NodeNames() {
+		f := s.Files[i]
+		id := x.NodeID(name)
+		v := runbook.ViewNode(s.Snap, name, id)
+		row := NodeStatusRow{Name: name, NodeID: id, Role: v.Role, Ready: v.Ready, Failing: v.Failing, Lag: v.Lag,
+			SHA256: f.SHA256, Active: f.Active, Release: x.Identify(f.SHA256).Label()}
+		if f.NewPresent {
+			row.Staged = x.Identify(f.NewSHA256).Label()
+		}
+		if f.PrevPresent {
+			row.Prev = x.Identify(f.PrevSHA256).Label()
+		}
+		if h, ok := s.Locks[name]; ok {
+			row.Lock = h.String()
+		}
+		rep.Nodes = append(rep.Nodes, row)
+	}
+	return rep, nil
+}
+
+// RenderStatus writes the node table.
+func RenderStatus(w io.Writer, rep StatusReport) {
+	leader := rep.Leader
+	if leader == "" {
+		leader = "none"
+	}
+	fmt.Fprintf(w, "cluster %s: leader %s, term %d, %s\n", rep.Cluster, leader, rep.Term, rep.TakenAt.Format(time.RFC3339))
+	rows := [][]string{{"NODE", "ROLE", "RELEASE", "READY", "LAG", "LOCK"}}
+	for _, n := range rep.Nodes {
+		ready := "ready"
+		if !n.Ready {
+			ready = "NOT READY: " + strings.Join(n.Failing, ", ")
+		}
+		if !n.Active {
+			ready += " (service inactive)"
+		}
+		lag := "-"
+		if n.Lag != nil {
+			lag = fmt.Sprint(*n.Lag)
+		}
+		lock := "-"
+		if n.Lock != "" {
+			lock = n.Lock
+		}
+		rel := n.Release
+		if n.Staged != "" {
+			rel += " (staged " + n.Staged + ")"
+		}
+		rows = append(rows, []string{n.Name, n.Role, rel, ready, lag, lock})
+	}
+	widths := make([]int, len(rows[0]))
+	for _, r := range rows {
+		for i, c := range r {
+			widths[i] = max(widths[i], len([]rune(c)))
+		}
+	}
+	for _, r := range rows {
+		var b strings.Builder
+		for i, c := range r {
+			if i == len(r)-1 {
+				b.WriteString(c)
+				break
+			}
+			b.WriteString(c + strings.Repeat(" ", widths[i]-len([]rune(c))+2))
+		}
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+	}
+	notes := append([]string(nil), rep.Notes...)
+	sort.Strings(notes)
+	for _, n := range notes {
+		fmt.Fprintln(w, "note: "+n)
+	}
+}

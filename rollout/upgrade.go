@@ -1,0 +1,95 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+
+	"github.com/nwroll/nwroll/rollout/executor"
+	"github.com/nwroll/nwroll/rollout/journal"
+	"github.com/nwroll/nwroll/rollout/runbook"
+)
+
+// UpgradeOptions are `nwroll upgrade`'s flags.
+type UpgradeOptions struct {
+	PlanOptionsIn
+	NoRollback bool
+	BreakLock  bool
+}
+
+// Upgrade is `nwroll upgrade --yes`: the machine, headless, every step
+// auto-approved; on a failure the node is rolled back (exit 4) unless
+// NoRollback (exit 1).
+func Upgrade(ctx context.Context, env Env, o UpgradeOptions) (int, error) {
+	run, err := PrepareUpgrade(ctx, env, o, runbook.MachineOptions{Headless: true, NoRollback: o.NoRollback, Approver: journal.CurrentOperator()})
+	if err != nil {
+		return ExitCodeOf(err), err
+	}
+	defer run.Close()
+	m := RunHeadless(ctx, run.Machine, run.Executor, RunnerOptions{Out: env.Out, JSON: env.JSON, Tick: env.Tick, OnMachine: env.OnMachine})
+	return m.ExitCode, runError(m)
+}
+
+// PreparedRun is an upgrade ready to be driven, headless or from the
+// console: its plan, a machine that has not begun, the connected executor
+// and the journal it writes.
+type PreparedRun struct {
+	Plan     runbook.Plan
+	Machine  runbook.Machine
+	Executor *executor.Executor
+	Journal  *journal.Journal
+}
+
+// Close releases the executor's connections and the journal.
+func (r *PreparedRun) Close() {
+	r.Executor.Close()
+	r.Journal.Close()
+}
+
+// PrepareUpgrade surveys the cluster (read-only), builds the plan, opens
+// the journal and returns the run, not begun. Nothing on any node changes.
+func PrepareUpgrade(ctx context.Context, env Env, o UpgradeOptions, mo runbook.MachineOptions) (*PreparedRun, error) {
+	p, x, _, err := MakePlan(ctx, env, o.PlanOptionsIn)
+	if err != nil {
+		return nil, err
+	}
+	x.SetBreakLock(o.BreakLock)
+	j, err := journal.Open(env.StateDir, env.Inventory.Cluster)
+	if err != nil {
+		x.Close()
+		return nil, &runbook.ExitError{Code: runbook.ExitUsage, Err: err}
+	}
+	run, rel := runRecord(p, o)
+	x.SetJournal(j, run, rel)
+	env.logLine("journal", j.Path())
+	return &PreparedRun{Plan: p, Machine: runbook.NewMachine(p, mo), Executor: x, Journal: j}, nil
+}
+
+func runError(m runbook.Machine) error {
+	if m.ExitCode == runbook.ExitOK {
+		return nil
+	}
+	return &runbook.ExitError{Code: m.ExitCode, Err: errors.New(m.Reason)}
+}
+
+// runRecord is what the run's intent records for resume and rollback.
+func runRecord(p runbook.Plan, o UpgradeOptions) (*journal.RunRecord, *journal.Release) {
+	r := o.Release
+	src := r.Source
+	if abs, err := filepath.Abs(src); err == nil {
+		src = abs
+	}
+	run := &journal.RunRecord{ReleaseSource: src, Release: journal.BuildRecord{Version: r.Version, SHA256: r.SHA256},
+		Backup: o.Backup.String(), BackupSet: o.BackupSet, NoRollback: o.NoRollback, Bake: journal.Duration(o.Bake)}
+	var from []string
+	seen := map[string]bool{}
+	for _, n := range p.Nodes {
+		if n.Current.SHA256 != "" && !seen[n.Current.SHA256] {
+			seen[n.Current.SHA256] = true
+			run.Builds = append(run.Builds, journal.BuildRecord{Version: n.Current.Version, SHA256: n.Current.SHA256})
+			from = append(from, n.Current.Label())
+		}
+	}
+	return run, &journal.Release{From: strings.Join(from, ", "), To: r.Version}
+}
