@@ -2,7 +2,6 @@ package health
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 )
 
@@ -131,8 +130,8 @@ func detailOf(ch ReadyCheck) string {
 
 // ClusterHealthy: the leader's view shows a leader, every follower caught
 // up (a null matched_index is not caught up), the Raft membership equals
-// expectedIDs (decimal node ids from the inventory), and there are at
-// least MinVoters voters.
+// expectedIDs (decimal node ids from the inventory; CompareMembership names
+// each node on one side only), and there are at least MinVoters voters.
 func ClusterHealthy(c ClusterSnapshot, expectedIDs []string) Verdict {
 	b := newVerdict(GateClusterHealthy)
 
@@ -173,23 +172,18 @@ func ClusterHealthy(c ClusterSnapshot, expectedIDs []string) Verdict {
 		b.fail("cluster: /api/v1/cluster/members failed: %s", errOrMissing(c.MembersErr))
 		return b.done()
 	}
-	var voters, learners, memberIDs []string
+	var voters, learners []string
 	for _, m := range c.Members.Members {
-		memberIDs = append(memberIDs, m.NodeID)
 		if m.IsVoter {
 			voters = append(voters, m.NodeID)
 		} else {
 			learners = append(learners, m.NodeID)
 		}
 	}
-	missing, extra := setDiff(expectedIDs, memberIDs)
-	for _, id := range missing {
-		b.fail("%s: in the inventory but not a Raft member (node id %s)", c.NameOf(id), id)
+	for _, mm := range CompareMembership(c.Members.Members, c.InventoryNodes(expectedIDs)) {
+		b.fail("%s", mm)
 	}
-	for _, id := range extra {
-		b.fail("cluster: Raft member %s is not in the inventory; add it or remove it from the cluster first", id)
-	}
-	b.set("members", Count(len(memberIDs)))
+	b.set("members", Count(len(c.Members.Members)))
 	b.set("voters", Count(len(voters)))
 	if len(learners) > 0 {
 		b.set("learners", Text(strings.Join(names(c, learners), ", ")))
@@ -402,6 +396,9 @@ func voterDown(c ClusterSnapshot, nodeID string) string {
 	who := c.NameOf(nodeID)
 	n, ok := c.NodeByID(nodeID)
 	if !ok {
+		if m, ok := c.Member(nodeID); ok {
+			who = MemberLabel(m)
+		}
 		return who + ": not in the inventory, so its health is unknown"
 	}
 	if v := NodeHealthy(n); !v.OK {
@@ -470,42 +467,9 @@ func fmtIndex(p *uint64) string {
 func names(c ClusterSnapshot, ids []string) []string {
 	out := make([]string, len(ids))
 	for i, id := range ids {
-		out[i] = c.NameOf(id)
+		out[i] = c.MemberName(id)
 	}
 	return out
-}
-
-// setDiff returns the ids in want but not in got, and in got but not in
-// want, each in string order.
-func setDiff(want, got []string) (missing, extra []string) {
-	inGot := map[string]bool{}
-	for _, id := range got {
-		inGot[id] = true
-	}
-	inWant := map[string]bool{}
-	for _, id := range want {
-		inWant[id] = true
-		if !inGot[id] && !contains(missing, id) {
-			missing = append(missing, id)
-		}
-	}
-	for _, id := range got {
-		if !inWant[id] && !contains(extra, id) {
-			extra = append(extra, id)
-		}
-	}
-	sort.Strings(missing)
-	sort.Strings(extra)
-	return missing, extra
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 func normSHA(s string) string {

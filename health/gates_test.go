@@ -45,10 +45,16 @@ func followerMetrics(t testing.TB, lastApplied uint64) *Metrics {
 	return mustMetrics(t, fmt.Sprintf("raft_is_leader 0\nraft_current_term 7\nraft_last_log_index %d\nraft_last_applied %d\ndhcp_lease_active 1\n", lastApplied, lastApplied))
 }
 
+// Facts §13's hosts: each node's Raft address (members API) and API URL.
+var (
+	raftAddrs = map[string]string{idA: "10.0.1.11:9600", idB: "10.0.1.12:9600", idC: "10.0.1.13:9600"}
+	apiURLs   = map[string]string{idA: "https://10.0.1.11:8443", idB: "https://10.0.1.12:8443", idC: "https://10.0.1.13:8443"}
+)
+
 // healthyNode is a node that answers /health and an all-ok /ready.
 func healthyNode(t testing.TB, name, id string) NodeSnapshot {
 	return NodeSnapshot{
-		Name: name, NodeID: id, APIURL: "https://10.0.1.1:8443",
+		Name: name, NodeID: id, APIURL: apiURLs[id],
 		Health: &HealthResponse{Status: "ok"}, Ready: mustReady(t, "ready_200.json"),
 		Metrics: followerMetrics(t, 1544),
 	}
@@ -59,7 +65,8 @@ func members(ids ...string) *MembersResponse {
 	var m MembersResponse
 	for _, id := range ids {
 		voter := !strings.HasPrefix(id, "~")
-		m.Members = append(m.Members, Member{NodeID: strings.TrimPrefix(id, "~"), IsVoter: voter, Role: "follower", CloudStatus: "unknown"})
+		id = strings.TrimPrefix(id, "~")
+		m.Members = append(m.Members, Member{NodeID: id, Addr: raftAddrs[id], IsVoter: voter, Role: "follower", CloudStatus: "unknown"})
 	}
 	return &m
 }
@@ -201,12 +208,19 @@ func TestClusterHealthy(t *testing.T) {
 		{"inventory has a node the cluster lacks", func() ClusterSnapshot { return healthyCluster(t) },
 			[]string{idA, idB, idC, "1000"}, false, []string{
 				"1000: no row in /api/v1/stats (the leader does not list node 1000)",
-				"1000: in the inventory but not a Raft member (node id 1000)",
+				"node 1000 is in the inventory but not a Raft member; join it to the cluster or remove it from the inventory first",
 			}},
-		{"cluster has a node the inventory lacks", func() ClusterSnapshot { return healthyCluster(t) },
-			[]string{idA, idB}, false, []string{
-				"cluster: Raft member " + idC + " is not in the inventory; add it or remove it from the cluster first",
-			}},
+		{"cluster has a node the inventory lacks", func() ClusterSnapshot {
+			return healthyCluster(t).with(func(c *ClusterSnapshot) { c.Nodes = c.Nodes[:2] }) // fw-a, fw-b
+		}, []string{idA, idB}, false, []string{
+			"Raft member 10.0.1.13:9600 (node id " + idC + ", a voter) is not in the inventory; add it to the inventory or remove it from the cluster first",
+		}},
+		{"an inventory node is no longer a member", func() ClusterSnapshot {
+			return healthyCluster(t).with(func(c *ClusterSnapshot) { c.Members = members(idB, idA, "1000") })
+		}, all, false, []string{
+			"Raft member with node id 1000 (a voter) is not in the inventory; add it to the inventory or remove it from the cluster first",
+			"fw-c (10.0.1.13:8443, node id " + idC + ") is in the inventory but not a Raft member; join it to the cluster or remove it from the inventory first",
+		}},
 		{"learner does not count as a voter", func() ClusterSnapshot {
 			return healthyCluster(t).with(func(c *ClusterSnapshot) { c.Members = members(idB, "~"+idC, idA) })
 		}, all, false, []string{
@@ -458,7 +472,11 @@ func TestQuorumKept(t *testing.T) {
 		}},
 		{"voter missing from the inventory", func() ClusterSnapshot {
 			return healthyCluster(t).with(func(c *ClusterSnapshot) { c.Nodes = c.Nodes[1:] })
-		}, idC, false, "stopping fw-c: voters up 2→1, quorum 2: would lose quorum", nil},
+		}, idC, false, "stopping fw-c: voters up 2→1, quorum 2: would lose quorum", []string{
+			"stopping fw-c: voters up 2→1, quorum 2: would lose quorum: refused",
+			"stopping fw-c: voters up 2→1, quorum 2: would lose quorum: another voter is already unhealthy: " +
+				"Raft member 10.0.1.11:9600 (node id " + idA + ", a voter): not in the inventory, so its health is unknown",
+		}},
 		{"not a member", func() ClusterSnapshot { return healthyCluster(t) }, "1000", false, "",
 			[]string{"stopping 1000: node 1000 is not a Raft member"}},
 		{"membership unknown", func() ClusterSnapshot {

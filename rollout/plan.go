@@ -39,12 +39,18 @@ func MakePlan(ctx context.Context, env Env, o PlanOptionsIn) (runbook.Plan, *exe
 }
 
 // PrintPlan is `nwroll plan`: it prints the runbook this cluster would
-// get. It changes nothing on any node and writes no journal.
+// get. It changes nothing on any node and writes no journal. It refuses
+// (exit 3) a cluster whose Raft membership is unknown or differs from the
+// inventory, since the quorum arithmetic would be wrong and the pre-check
+// refuses it anyway.
 func PrintPlan(ctx context.Context, env Env, o PlanOptionsIn) error {
 	p, x, _, err := MakePlan(ctx, env, o)
 	if err != nil {
 		return err
 	}
 	x.Close()
+	if err := p.Refusal(); err != nil {
+		return coded(runbook.ExitRefused, "%v", err)
+	}
 	return p.Render(env.out())
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/rollout/executor"
 	"github.com/nwroll/nwroll/rollout/runbook"
 )
@@ -28,7 +29,10 @@ type NodeStatusRow struct {
 	Prev    string   `json:"prev,omitempty"`
 }
 
-// StatusReport is `nwroll status`.
+// StatusReport is `nwroll status`. The live Raft membership is compared
+// with the inventory (health.CompareMembership): a member the inventory
+// lacks and an inventory node that is not a member are each listed below
+// and as a note.
 type StatusReport struct {
 	Cluster string          `json:"cluster"`
 	TakenAt time.Time       `json:"taken_at"`
@@ -36,6 +40,23 @@ type StatusReport struct {
 	Term    uint64          `json:"term"`
 	Nodes   []NodeStatusRow `json:"nodes"`
 	Notes   []string        `json:"notes,omitempty"`
+
+	MembersNotInInventory []MemberNotInInventory `json:"members_not_in_inventory,omitempty"`
+	NodesNotMembers       []NodeNotMember        `json:"inventory_nodes_not_members,omitempty"`
+}
+
+// MemberNotInInventory is a Raft member the inventory does not list.
+type MemberNotInInventory struct {
+	NodeID string `json:"node_id"`
+	Addr   string `json:"addr"` // its Raft address, as the members API gives it
+	Voter  bool   `json:"is_voter"`
+}
+
+// NodeNotMember is an inventory node the Raft membership does not list.
+type NodeNotMember struct {
+	Name   string `json:"name"`
+	NodeID string `json:"node_id"`
+	Addr   string `json:"addr"` // its API address (host:port)
 }
 
 // Status surveys the cluster once (read-only) and builds the node table.
@@ -52,7 +73,7 @@ func Status(ctx context.Context, env Env) (StatusReport, error) {
 	rep := StatusReport{Cluster: env.Inventory.Cluster, TakenAt: s.Snap.TakenAt.UTC()}
 	leader, hasLeader := s.Snap.Leader()
 	if hasLeader {
-		rep.Leader = s.Snap.NameOf(leader.NodeID)
+		rep.Leader = s.Snap.MemberName(leader.NodeID) // a leader the inventory lacks by its Raft address
 		if s.Snap.Stats != nil {
 			rep.Term = s.Snap.Stats.Cluster.CurrentTerm
 		}
@@ -62,6 +83,7 @@ func Status(ctx context.Context, env Env) (StatusReport, error) {
 	if s.LockErr != nil {
 		rep.Notes = append(rep.Notes, "locks: "+s.LockErr.Error())
 	}
+	rep.membership(s, x)
 	for i, name := range x.NodeNames() {
 		f := s.Files[i]
 		id := x.NodeID(name)
@@ -133,5 +155,29 @@ func RenderStatus(w io.Writer, rep StatusReport) {
 	sort.Strings(notes)
 	for _, n := range notes {
 		fmt.Fprintln(w, "note: "+n)
+	}
+}
+
+// membership compares the live Raft membership with the inventory.
+func (rep *StatusReport) membership(s executor.Survey, x *executor.Executor) {
+	if s.Snap.Members == nil {
+		why := "no answer"
+		if s.Snap.MembersErr != nil {
+			why = s.Snap.MembersErr.Error()
+		}
+		rep.Notes = append(rep.Notes, "Raft membership unknown, so it is not compared with the inventory: /api/v1/cluster/members failed: "+why)
+		return
+	}
+	var ids []string
+	for _, name := range x.NodeNames() {
+		ids = append(ids, x.NodeID(name))
+	}
+	for _, m := range health.CompareMembership(s.Snap.Members.Members, s.Snap.InventoryNodes(ids)) {
+		rep.Notes = append(rep.Notes, m.String())
+		if m.Kind == health.MemberNotInInventory {
+			rep.MembersNotInInventory = append(rep.MembersNotInInventory, MemberNotInInventory{NodeID: m.NodeID, Addr: m.Addr, Voter: m.Voter})
+		} else {
+			rep.NodesNotMembers = append(rep.NodesNotMembers, NodeNotMember{Name: m.Name, NodeID: m.NodeID, Addr: m.Addr})
+		}
 	}
 }

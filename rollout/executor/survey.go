@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/nwroll/nwroll/health"
@@ -65,5 +66,9 @@ func PlanInputFor(x *Executor, s Survey, target runbook.BuildRef, known []runboo
 		in.Nodes = append(in.Nodes, pn)
 	}
 	in.Nodes = runbook.PlanNodesFromSnapshot(in.Nodes, s.Snap)
+	in.Members, in.MembersErr = s.Snap.Members, s.Snap.MembersErr
+	if in.Members == nil && in.MembersErr == nil {
+		in.MembersErr = errors.New("no answer")
+	}
 	return in
 }

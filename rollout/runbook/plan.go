@@ -110,6 +110,7 @@ func (b BuildRef) Label() string {
 type PlanNode struct {
 	Name    string   // inventory name
 	NodeID  string   // decimal API node id (facts §0.3)
+	Addr    string   // its API address (host:port), to name it when it is not a Raft member
 	Voter   bool     // a Raft voter (learners do not count towards quorum)
 	Leader  bool     // the leader at planning time
 	Current BuildRef // the build its binary is now
@@ -188,6 +189,14 @@ type PlanInput struct {
 	Target  BuildRef
 	Known   []BuildRef // every release nwroll knows (the catalog), for identifying builds
 	Options PlanOptions
+
+	// Members is the live Raft membership (GET /api/v1/cluster/members),
+	// members the inventory lacks included: the quorum arithmetic counts
+	// its voters. Nil with MembersErr: the call failed. Nil without: the
+	// caller has no cluster to ask (a fake, a test), and Nodes with their
+	// Voter flags are taken as the whole membership.
+	Members    *health.MembersResponse
+	MembersErr error
 }
 
 // Plan is the runbook for one cluster.
@@ -199,6 +208,16 @@ type Plan struct {
 	Options  PlanOptions
 	Steps    []Step
 	Warnings []string // what the pre-check will refuse, seen already at planning time
+
+	// Members is the Raft membership the quorum arithmetic counts (see
+	// PlanInput.Members); MembersUnknown says why the live one did not
+	// answer, and then Members is the inventory's nodes.
+	Members        []health.Member
+	MembersUnknown string
+	// Mismatches are the members the inventory lacks and the inventory
+	// nodes that are not members: `nwroll plan` refuses them (Refusal), as
+	// the pre-check does.
+	Mismatches []health.MembershipMismatch
 }
 
 // Step is a step's place in the runbook: its kind and node. Everything
@@ -267,15 +286,62 @@ func (p Plan) Leader() (PlanNode, bool) {
 	return PlanNode{}, false
 }
 
-// Voters counts the voters.
-func (p Plan) Voters() int {
-	v := 0
-	for _, n := range p.Nodes {
-		if n.Voter {
-			v++
+// Voters counts the voters of the Raft membership, those the inventory
+// lacks included: the quorum arithmetic's base.
+func (p Plan) Voters() int { return health.CountVoters(p.Members) }
+
+// Refusal is why `nwroll plan` refuses this cluster, or nil: the Raft
+// membership is unknown, so no quorum arithmetic can be stated, or it
+// differs from the inventory, which the pre-check would refuse.
+func (p Plan) Refusal() error {
+	if p.MembersUnknown != "" {
+		return fmt.Errorf("plan refused: the Raft membership is unknown (%s), so the quorum arithmetic cannot be stated; run plan again once the cluster has a leader", p.MembersUnknown)
+	}
+	if len(p.Mismatches) == 0 {
+		return nil
+	}
+	texts := make([]string, len(p.Mismatches))
+	for i, m := range p.Mismatches {
+		texts[i] = m.String()
+	}
+	return fmt.Errorf("plan refused: the Raft membership differs from the inventory: %s", strings.Join(texts, "; "))
+}
+
+// inventoryNodes names the plan's nodes for the membership comparison.
+func (p Plan) inventoryNodes() []health.InventoryNode {
+	out := make([]health.InventoryNode, len(p.Nodes))
+	for i, n := range p.Nodes {
+		out[i] = health.InventoryNode{Name: n.Name, ID: n.NodeID, Addr: n.Addr}
+	}
+	return out
+}
+
+// leaderNotInInventory is the live membership's leader when the inventory
+// does not list it.
+func (p Plan) leaderNotInInventory() (health.Member, bool) {
+	for _, mm := range p.Mismatches {
+		for _, m := range p.Members {
+			if mm.Kind == health.MemberNotInInventory && m.NodeID == mm.NodeID && m.Role == "leader" {
+				return m, true
+			}
 		}
 	}
-	return v
+	return health.Member{}, false
+}
+
+// membership sets the plan's Members, MembersUnknown and Mismatches.
+func (p *Plan) membership(in PlanInput) {
+	if in.Members != nil {
+		p.Members = append([]health.Member(nil), in.Members.Members...)
+		p.Mismatches = health.CompareMembership(p.Members, p.inventoryNodes())
+		return
+	}
+	if in.MembersErr != nil {
+		p.MembersUnknown = "/api/v1/cluster/members failed: " + in.MembersErr.Error()
+	}
+	for _, n := range p.Nodes {
+		p.Members = append(p.Members, health.Member{NodeID: n.NodeID, Addr: n.Addr, IsVoter: n.Voter})
+	}
 }
 
 // Identify matches a sha256 against the target and the known releases.
@@ -308,14 +374,18 @@ func StepIDFor(kind StepKind, node string) StepID {
 	return StepID(kind.String() + "/" + node)
 }
 
-// PlanNodesFromSnapshot fills Voter and Leader of each node from a health
-// snapshot: voters from the membership, the leader from the stats row with
-// role "leader". Nodes the snapshot does not mention keep their values.
+// PlanNodesFromSnapshot fills Voter, Leader and Addr of each node from a
+// health snapshot: voters from the membership, the leader from the stats
+// row with role "leader", the address from the API URL polled. Nodes the
+// snapshot does not mention keep their values.
 func PlanNodesFromSnapshot(nodes []PlanNode, snap health.ClusterSnapshot) []PlanNode {
 	out := make([]PlanNode, len(nodes))
 	copy(out, nodes)
 	leader, hasLeader := snap.Leader()
 	for i := range out {
+		if n, ok := snap.Node(out[i].Name); ok && n.APIURL != "" {
+			out[i].Addr = n.Addr()
+		}
 		if m, ok := snap.Member(out[i].NodeID); ok {
 			out[i].Voter = m.IsVoter
 		}
@@ -328,7 +398,10 @@ func PlanNodesFromSnapshot(nodes []PlanNode, snap health.ClusterSnapshot) []Plan
 
 // BuildPlan builds the runbook. It refuses input it cannot plan from (no
 // nodes, duplicate names or ids, two leaders, no target); conditions the
-// pre-check will refuse (fewer than 3 voters, no leader) become Warnings.
+// pre-check will refuse (fewer than 3 voters, no leader, a membership that
+// differs from the inventory) become Warnings, and the membership's also
+// Refusal, which `nwroll plan` refuses on. Resume and rollback plan on
+// regardless: their gates judge the live cluster.
 func BuildPlan(in PlanInput) (Plan, error) {
 	var errs []error
 	if len(in.Nodes) == 0 {
@@ -384,10 +457,19 @@ func BuildPlan(in PlanInput) (Plan, error) {
 			p.Nodes[i].Current = p.Identify(p.Nodes[i].Current.SHA256)
 		}
 	}
+	p.membership(in)
+	if p.MembersUnknown != "" {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("the Raft membership is unknown (%s): the quorum arithmetic assumes the inventory's voters are all of them; the pre-check will refuse unless it answers", p.MembersUnknown))
+	}
+	for _, m := range p.Mismatches {
+		p.Warnings = append(p.Warnings, m.String()+": the pre-check will refuse")
+	}
 	if v := p.Voters(); v < health.MinVoters {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("only %d voter(s): the pre-check will refuse; a rolling restart needs at least %d", v, health.MinVoters))
 	}
-	if leaders == 0 {
+	if m, ok := p.leaderNotInInventory(); ok && leaders == 0 {
+		p.Warnings = append(p.Warnings, "the leader is "+health.MemberLabel(m)+", which the inventory lacks")
+	} else if leaders == 0 {
 		p.Warnings = append(p.Warnings, "no leader at planning time: the pre-check will refuse unless one is elected")
 	}
 	for _, n := range p.Nodes {
