@@ -16,21 +16,22 @@ const (
 	StepPreCheck
 	StepLock
 	StepStage
-	StepBackup      // one node: quiesced (stop, tar, start, gates) or live (tar while running)
-	StepBackupReuse // verify that an existing backup set is on every node
-	StepUpgrade     // one node: the follower or the leader definition, by its role now
-	StepValidate    // every node ready, caught up and on target; final sysdump
-	StepRelease     // release the lock
-	StepRecover     // resume: start a node found stopped (or gate one found unverified)
-	StepRollback    // one node: stop, restore .prev, start, gates
-	StepBake        // --bake: keep every gate on the first upgraded node for a while
+	StepBackup       // one node: quiesced (stop, tar, start, gates) or live (tar while running)
+	StepBackupReuse  // verify that an existing backup set is on every node
+	StepUpgrade      // one node: the follower or the leader definition, by its role now
+	StepValidate     // every node ready, caught up and on target; final sysdump
+	StepRelease      // release the lock
+	StepRecover      // resume: start a node found stopped (or gate one found unverified)
+	StepRollback     // one node: stop, restore .prev, start, gates
+	StepBake         // --bake: keep every gate on the first upgraded node for a while
+	StepUnknownBuild // approve nodes whose build matches no release manifest
 )
 
 var stepKindNames = map[StepKind]string{
 	StepConnect: "connect", StepIdentify: "identify", StepPreCheck: "precheck", StepLock: "lock",
 	StepStage: "stage", StepBackup: "backup", StepBackupReuse: "backup-reuse", StepUpgrade: "upgrade",
 	StepValidate: "validate", StepRelease: "release", StepRecover: "recover", StepRollback: "rollback",
-	StepBake: "bake",
+	StepBake: "bake", StepUnknownBuild: "unknown-build",
 }
 
 func (k StepKind) String() string {
@@ -55,6 +56,9 @@ func runbook(p Plan) []Step {
 	}
 	add(StepConnect, "")
 	add(StepIdentify, "")
+	if planHasUnknownBuild(p.Nodes) {
+		add(StepUnknownBuild, "")
+	}
 	add(StepPreCheck, "")
 	add(StepLock, "")
 	add(StepStage, "")
@@ -96,11 +100,12 @@ var definitions = map[StepKind]func(c stepCtx) stepDef{
 		}
 		return upgradeFollowerStep(c)
 	},
-	StepValidate: validateStep,
-	StepRelease:  releaseStep,
-	StepRecover:  recoverStep,
-	StepRollback: rollbackStep,
-	StepBake:     bakeStep,
+	StepValidate:     validateStep,
+	StepRelease:      releaseStep,
+	StepRecover:      recoverStep,
+	StepRollback:     rollbackStep,
+	StepBake:         bakeStep,
+	StepUnknownBuild: unknownBuildStep,
 }
 
 // define is the step's definition as it stands now.

@@ -216,13 +216,25 @@ func (noteOp) enter(_ *Machine, c stepCtx) { c.step.done = true }
 
 // approveOp waits for the operator's y (--yes approves at once). While it
 // waits, the step's quorum arithmetic and its node's role stay live.
-type approveOp struct{}
+type approveOp struct {
+	// headless, when set, decides for --yes instead: who approves, or why
+	// the run is refused.
+	headless func(c stepCtx) (by, refusal string)
+}
 
 func (approveOp) changes() bool          { return false }
 func (approveOp) lines(stepCtx) []string { return nil }
-func (approveOp) enter(m *Machine, c stepCtx) {
+func (o approveOp) enter(m *Machine, c stepCtx) {
 	if m.Options.Headless {
-		m.approve(c.step, m.headlessApprover())
+		by, refusal := m.headlessApprover(), ""
+		if o.headless != nil {
+			by, refusal = o.headless(c)
+		}
+		if refusal != "" {
+			m.refuse(refusal)
+			return
+		}
+		m.approve(c.step, by)
 		return
 	}
 	c.step.Status = StatusWaitingApproval

@@ -125,6 +125,10 @@ type PlanOptions struct {
 	Backup    BackupMode
 	BackupSet string        // the set to reuse with BackupReuse
 	Bake      time.Duration // after the first upgrade, keep every gate on that node this long (--bake); 0: none
+	// AllowUnknownBuild: a --yes run accepts a node whose build matches no
+	// release manifest (--allow-unknown-build); without it --yes refuses
+	// such a node, and the console always asks.
+	AllowUnknownBuild bool
 
 	Window         time.Duration // stabilisation window every post-start gate must hold for
 	GateTimeout    time.Duration // how long a gate may take to start holding before the machine stops and asks
