@@ -15,6 +15,9 @@ type PlanOptionsIn struct {
 	Backup    runbook.BackupMode
 	BackupSet string
 	Bake      time.Duration // the canary soak after the first upgrade; 0: none
+	// AllowUnknownBuild: --yes accepts a node on a build that matches no
+	// release manifest (--allow-unknown-build).
+	AllowUnknownBuild bool
 }
 
 // MakePlan surveys the cluster (read-only) and builds its plan.

@@ -126,7 +126,9 @@ func Resume(ctx context.Context, env Env, o ResumeOptions) (int, error) {
 	}
 	set := info.record.BackupSet
 	noRollback := info.record.NoRollback
-	return continueRun(ctx, env, info, rel, PlanOptionsIn{Release: rel, Backup: backup, BackupSet: set, Bake: time.Duration(info.record.Bake)}, o.BreakLock,
+	po := PlanOptionsIn{Release: rel, Backup: backup, BackupSet: set, Bake: time.Duration(info.record.Bake),
+		AllowUnknownBuild: info.record.AllowUnknownBuild}
+	return continueRun(ctx, env, info, rel, po, o.BreakLock,
 		runbook.MachineOptions{Headless: true, NoRollback: noRollback, Approver: journal.CurrentOperator()}, false)
 }
 

@@ -63,6 +63,9 @@ func PrepareUpgrade(ctx context.Context, env Env, o UpgradeOptions, mo runbook.M
 	run, rel := runRecord(p, o)
 	x.SetJournal(j, run, rel)
 	env.logLine("journal", j.Path())
+	for _, w := range p.Warnings {
+		env.logLine("warning", w) // what `nwroll plan` warns of, before anything starts
+	}
 	return &PreparedRun{Plan: p, Machine: runbook.NewMachine(p, mo), Executor: x, Journal: j}, nil
 }
 
@@ -81,7 +84,8 @@ func runRecord(p runbook.Plan, o UpgradeOptions) (*journal.RunRecord, *journal.R
 		src = abs
 	}
 	run := &journal.RunRecord{ReleaseSource: src, Release: journal.BuildRecord{Version: r.Version, SHA256: r.SHA256},
-		Backup: o.Backup.String(), BackupSet: o.BackupSet, NoRollback: o.NoRollback, Bake: journal.Duration(o.Bake)}
+		Backup: o.Backup.String(), BackupSet: o.BackupSet, NoRollback: o.NoRollback, Bake: journal.Duration(o.Bake),
+		AllowUnknownBuild: o.AllowUnknownBuild}
 	var from []string
 	seen := map[string]bool{}
 	for _, n := range p.Nodes {

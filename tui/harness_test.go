@@ -96,7 +96,12 @@ const cmdWait = 20 * time.Millisecond
 
 func newHarness(t testing.TB, nodes, leader int, opts runbook.PlanOptions, w, h int) *harness {
 	t.Helper()
-	c := rollouttest.NewCluster(nodes, leader)
+	return newHarnessOn(t, rollouttest.NewCluster(nodes, leader), opts, w, h)
+}
+
+// newHarnessOn is newHarness on a cluster the test set up first.
+func newHarnessOn(t testing.TB, c *rollouttest.Cluster, opts runbook.PlanOptions, w, h int) *harness {
+	t.Helper()
 	plan := c.Plan(t, opts)
 	d := &fakeDriver{c: c}
 	e := newEngine(func(context.Context) (snap health.ClusterSnapshot) {

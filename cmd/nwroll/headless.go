@@ -268,7 +268,7 @@ func newUpgradeCmd() *cobra.Command {
 	var c common
 	var b planFlags
 	var relArg string
-	var yes, noRollback, breakLock bool
+	var yes, noRollback, breakLock, allowUnknown bool
 	cmd := &cobra.Command{
 		Use:   "upgrade -i INVENTORY --release REL --yes [--json]",
 		Short: "Headless rolling upgrade, every step auto-approved (--yes)",
@@ -279,6 +279,11 @@ line per event (--json: one JSON object per line).
 
 On a gate failure a sysdump is taken first, then the failing node is rolled
 back (exit 4); with --no-rollback the run only stops (exit 1).
+
+A node whose binary matches no release manifest (a hotfix) is refused before
+anything changes (exit 3): its upgrade would keep that build as .prev, so a
+rollback would restore it. Check the build, then pass --allow-unknown-build,
+or put its release's directory in --releases.
 
 Exit codes: 0 success, 1 failed and stopped, 2 usage or inventory error,
 3 pre-checks refused to start, 4 rolled back.`,
@@ -293,6 +298,7 @@ Exit codes: 0 success, 1 failed and stopped, 2 usage or inventory error,
 			}
 			return c.withRelease(cmd, relArg, func(ctx context.Context, env rollout.Env, rel *release.Release) error {
 				o, _ := b.options(rel)
+				o.AllowUnknownBuild = allowUnknown
 				code, err := rollout.Upgrade(ctx, env, rollout.UpgradeOptions{PlanOptionsIn: o, NoRollback: noRollback, BreakLock: breakLock})
 				return codeErr(code, err)
 			})
@@ -304,6 +310,7 @@ Exit codes: 0 success, 1 failed and stopped, 2 usage or inventory error,
 	cmd.Flags().BoolVar(&yes, "yes", false, "approve every step (required: this command has no prompts)")
 	cmd.Flags().BoolVar(&noRollback, "no-rollback", false, "on a failure, stop instead of rolling the node back (exit 1)")
 	cmd.Flags().BoolVar(&breakLock, "break-lock", false, "take over a lock another run holds (only when that run is dead)")
+	cmd.Flags().BoolVar(&allowUnknown, "allow-unknown-build", false, "accept a node whose binary matches no release manifest (check the build first: a rollback restores it)")
 	return cmd
 }
 
@@ -350,7 +357,12 @@ func newResumeCmd() *cobra.Command {
 re-read every node's real state (which binary is in place, whether .new and
 .prev exist, whether the service runs), run the read-only checks again, start
 and gate a node left stopped, and carry on where the journal says the run
-stopped. A node on a binary that matches no known release is refused.`,
+stopped.
+
+A node on a binary that matches no known release is refused, unless the run
+recorded that build at its start (it was there before: a rollback restores
+it). Such a build is approved once per run: a run that accepted it goes on;
+one that did not is refused, unless it was started with --allow-unknown-build.`,
 		Example: "  nwroll resume -i /tmp/nw/inventory.yaml --yes",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

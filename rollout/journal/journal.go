@@ -87,6 +87,10 @@ type RunRecord struct {
 	NoRollback    bool          `json:"no_rollback,omitempty"`
 	Bake          Duration      `json:"bake,omitempty"`
 	Builds        []BuildRecord `json:"builds,omitempty"`
+
+	// AllowUnknownBuild: --yes accepts a node on a build that matches no
+	// release manifest (--allow-unknown-build).
+	AllowUnknownBuild bool `json:"allow_unknown_build,omitempty"`
 }
 
 // Duration is a time.Duration written as Go writes one ("20s").
