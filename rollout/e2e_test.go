@@ -475,6 +475,25 @@ func upgradeFails(t *testing.T, e *e2e, release string) journal.Entry {
 			t.Errorf("%s runs sha256 %s after the rollback, want 1.0.0's", name, runbook.ShortSHA(sha))
 		}
 	}
+	// The end removed the staged release from the nodes that never got it,
+	// and says so: in the journal, and in the run's last lines.
+	unstaged := map[string]bool{}
+	for _, en := range entries {
+		if en.Kind == journal.Outcome && en.Op == runbook.OpUnstage.String() && en.OK {
+			unstaged[en.Node] = true
+		}
+	}
+	for _, n := range e.c.Info().Nodes {
+		if _, err := os.Stat(n.Binary + ".new"); !os.IsNotExist(err) {
+			t.Errorf("%s: %s.new is still there after the rollback (%v)", n.Name, n.Binary, err)
+		}
+		if unstaged[n.Name] == (n.Name == failure.Node) {
+			t.Errorf("%s: the journal's removals of .new are %v; want every node but the failing %s", n.Name, unstaged, failure.Node)
+		}
+		if want := "summary: " + n.Name + ": runs 1.0.0; nothing left staged; backup "; !strings.Contains(e.log.String(), want) {
+			t.Errorf("the run's last lines do not say %q", want)
+		}
+	}
 	e.waitHealthy(ctx, 30*time.Second)
 	return failure
 }

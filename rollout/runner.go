@@ -47,7 +47,7 @@ type RunnerOptions struct {
 type LogEntry struct {
 	TS       time.Time `json:"ts"`
 	Node     string    `json:"node,omitempty"`
-	Type     string    `json:"type"` // effect | event | approval | gate | note | progress | finish
+	Type     string    `json:"type"` // effect | event | approval | gate | note | progress | finish | summary
 	Op       string    `json:"op"`
 	Step     string    `json:"step,omitempty"`
 	Status   string    `json:"status,omitempty"` // ok | failed | waiting | holding | started
@@ -220,6 +220,10 @@ func RunHeadless(ctx context.Context, m runbook.Machine, x *executor.Executor, o
 	// Polls may still be in flight: let them end, then return.
 	d.Drain()
 	d.Close()
+	// The last lines: where the run left each node, and the sysdumps.
+	for _, l := range m.Summary().Lines() {
+		r.emit(LogEntry{TS: time.Now(), Type: "summary", Op: "summary", Detail: l})
+	}
 	return m
 }
 
@@ -250,6 +254,8 @@ func effectDetail(e runbook.Effect) string {
 			return e.Backup.String()
 		case runbook.OpStage:
 			return "sha256 " + runbook.ShortSHA(e.SHA256)
+		case runbook.OpUnstage:
+			return "removed the staged .new (sha256 " + runbook.ShortSHA(e.SHA256) + ")"
 		}
 	case runbook.VerifyBackupSet:
 		return "set " + e.Set

@@ -301,6 +301,8 @@ func (x *Executor) nodeAction(ctx context.Context, e runbook.NodeAction) (any, e
 		return nil, x.Rename(ctx, e.Node, ".new", e.SHA256)
 	case runbook.OpRestorePrev:
 		return nil, x.Rename(ctx, e.Node, ".prev", e.SHA256)
+	case runbook.OpUnstage:
+		return nil, x.Unstage(ctx, e.Node, e.SHA256)
 	}
 	return nil, fmt.Errorf("executor: node operation %s is not known", e.Op)
 }

@@ -243,6 +243,38 @@ func (x *Executor) Rename(ctx context.Context, name, suffix, want string) error 
 	return nil
 }
 
+const unstageScript = `n=$1.new; want=$2
+[ -e "$n" ] || { printf 'nwroll-unstage: %s is gone already\n' "$n"; exit 0; }
+h=$(sha256sum < "$n") || exit 1
+if [ "${h%% *}" != "$want" ]; then
+  echo "nwroll: $n has sha256 ${h%% *}, not the staged target $want: left in place" >&2; exit 65
+fi
+rm -f -- "$n" || exit 1
+sync -- "$(dirname -- "$n")" 2>/dev/null || sync
+printf 'nwroll-unstage: removed %s\n' "$n"`
+
+// Unstage removes <binary>.new from the node when it holds want (the
+// target a run staged and never put in place); any other file there is
+// not this run's and stays. A .new already gone is success (a kill).
+func (x *Executor) Unstage(ctx context.Context, name, want string) error {
+	n, err := x.node(name)
+	if err != nil {
+		return err
+	}
+	want = runbook.NormSHA(want)
+	if want == "" {
+		return errors.New("unstage: no sha256 to check the staged file against")
+	}
+	out, err := x.script(ctx, n, "unstage", unstageScript, time.Minute, n.Paths.Binary, want)
+	if err != nil {
+		return err
+	}
+	if out.Code != 0 {
+		return commandError("unstage", name, out)
+	}
+	return nil
+}
+
 // ensureBackupSet returns this run's backup set, starting it on first use
 // (or loading the set a resumed run was filling).
 func (x *Executor) ensureBackupSet() (*journal.BackupSet, error) {

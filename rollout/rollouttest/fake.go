@@ -234,7 +234,7 @@ var effectKinds = []string{
 	runbook.TakeSysdump{}.Kind(), runbook.LockNodes{}.Kind(), runbook.UnlockNodes{}.Kind(),
 	runbook.VerifyBackupSet{}.Kind(),
 	runbook.OpStage.String(), runbook.OpBackup.String(), runbook.OpStop.String(), runbook.OpKeepPrev.String(),
-	runbook.OpSwap.String(), runbook.OpRestorePrev.String(), runbook.OpStart.String(),
+	runbook.OpSwap.String(), runbook.OpRestorePrev.String(), runbook.OpStart.String(), runbook.OpUnstage.String(),
 }
 
 // FailNext makes the next effect of that Kind() ("stop", "start", "swap",
@@ -422,6 +422,14 @@ func (c *Cluster) Answer(e runbook.Effect) runbook.Event {
 			if !n.up {
 				n.up, n.startedAt = true, c.now
 			}
+		case runbook.OpUnstage:
+			// Like the executor: only the staged target goes; a .new
+			// already gone is done.
+			if n.newBin != "" && n.newBin != runbook.NormSHA(e.SHA256) {
+				res.Err = errors.New("<binary>.new is not the staged target: left in place")
+				break
+			}
+			n.newBin = ""
 		}
 	}
 	down := 0

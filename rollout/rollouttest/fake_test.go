@@ -171,6 +171,16 @@ func TestStopsAtEachDialog(t *testing.T) {
 	}
 }
 
+// wantNoStaged: no node is left with a <binary>.new.
+func wantNoStaged(t *testing.T, c *Cluster) {
+	t.Helper()
+	for _, n := range c.Nodes() {
+		if n.Staged != (runbook.BuildRef{}) {
+			t.Errorf("%s still has %s staged in .new", n.Name, n.Staged.Label())
+		}
+	}
+}
+
 func TestNeverReadyHeadlessRollsBack(t *testing.T) {
 	c := NewCluster(3, 0)
 	c.NeverReadyOn("fw-b")
@@ -190,6 +200,7 @@ func TestNeverReadyHeadlessRollsBack(t *testing.T) {
 			t.Errorf("%s was touched: %+v", name, n)
 		}
 	}
+	wantNoStaged(t, c)
 	if mn, _ := d.M.NodeByName("fw-b"); mn.Status != runbook.NodeRolledBack || mn.Binary != Old {
 		t.Errorf("machine fw-b: %s on %s", mn.Status, mn.Binary.Label())
 	}
@@ -270,12 +281,14 @@ func TestRollbackNodeFromPause(t *testing.T) {
 	}
 	d.Act(runbook.ActApprove)
 	d.RunToEnd()
-	if got, want := Changes(d.Effects[mark:]), []string{"stop fw-b", "rollback fw-b", "start fw-b", "unlock"}; !slices.Equal(got, want) {
+	// The rollback's end removes the target staged on the nodes that never got it.
+	if got, want := Changes(d.Effects[mark:]), []string{"stop fw-b", "rollback fw-b", "start fw-b", "unstage fw-a", "unstage fw-c", "unlock"}; !slices.Equal(got, want) {
 		t.Fatalf("rollback changes %v, want %v", got, want)
 	}
 	if n, _ := c.Node("fw-b"); d.M.ExitCode != 4 || n.Binary != Old || n.Prev != (runbook.BuildRef{}) {
 		t.Fatalf("exit %d, fw-b %+v", d.M.ExitCode, n)
 	}
+	wantNoStaged(t, c)
 }
 
 func TestFailNextAndRetry(t *testing.T) {

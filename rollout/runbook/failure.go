@@ -2,6 +2,7 @@ package runbook
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -14,6 +15,10 @@ import (
 // anything else changes; then the operator (or --yes) decides.
 func (m *Machine) fail(kind FailureKind, op, reason string) {
 	if m.cur < 0 {
+		return
+	}
+	if m.stop != stopNone {
+		m.failEnding(reason)
 		return
 	}
 	s := &m.Steps[m.cur]
@@ -36,6 +41,17 @@ func (m *Machine) fail(kind FailureKind, op, reason string) {
 	m.failSysdumpID = sd.ID
 	m.launch(sd, purposeFailSysdump)
 	m.record(RecordEvent, s.ID, node, "failure", reason, m.Gate.Values())
+}
+
+// failEnding: the release step failed as the run ends. Nobody is asked:
+// the run ends, saying what is left (the lock, a staged file).
+func (m *Machine) failEnding(reason string) {
+	s := &m.Steps[m.cur]
+	s.Status, s.Err, s.EndedAt = StatusFailed, reason, m.Now
+	m.end(s, s.def)
+	m.LastError = reason
+	m.record(RecordEvent, s.ID, "", "failure", reason, nil)
+	m.cur = -1
 }
 
 // refuse ends a run that has changed nothing yet (exit 3). If the lock is
@@ -130,19 +146,14 @@ func (m *Machine) startRollback(all bool) {
 		return
 	}
 	m.saved = &savedPause{pause: m.Pause, failure: m.Failure, cur: m.cur}
+	if m.cur >= 0 && (m.Steps[m.cur].Status == StatusWaitingApproval || m.Pause != nil && m.Pause.Kind == PauseDeclined) {
+		m.Steps[m.cur].Status = StatusPending
+	}
+	// The rollback steps go last, before the release that ends the run: the
+	// runbook reads in the order it runs, and its phases keep their order.
 	at := len(m.Steps)
-	if m.cur >= 0 {
-		at = m.cur + 1
-		if m.Steps[m.cur].Status == StatusWaitingApproval || m.Pause != nil && m.Pause.Kind == PauseDeclined {
-			m.Steps[m.cur].Status = StatusPending
-		}
-	} else {
-		for i, s := range m.Steps {
-			if s.Status == StatusPending {
-				at = i
-				break
-			}
-		}
+	if i := slices.IndexFunc(m.Steps, func(s StepState) bool { return s.Kind == StepRelease && s.Status != StatusDone }); i >= 0 {
+		at = i
 	}
 	var steps []StepState
 	for _, name := range nodes {
@@ -217,8 +228,10 @@ func (m *Machine) rolledBackText() string {
 	return t
 }
 
-// afterRollback runs when no rollback step is left.
+// afterRollback runs when no rollback step is left. A run that rolled
+// back does not go on: the steps it did not run are skipped.
 func (m *Machine) afterRollback() {
+	m.skipUnrun("not run: the run rolled back", StepRollback, StepRelease)
 	left := false
 	for _, n := range m.Nodes {
 		if n.Swapped {
@@ -250,19 +263,27 @@ func (m *Machine) beginStop(mode stopMode, reason string) {
 	m.Gate.Open = false
 	if m.cur >= 0 {
 		s := &m.Steps[m.cur]
-		if s.Status == StatusRunning || s.Status == StatusWaitingApproval {
+		switch {
+		case mode == stopAbort && s.Status == StatusWaitingApproval:
+			s.Status = StatusPending // it never ran: skipped below
+		case s.Status == StatusRunning || s.Status == StatusWaitingApproval:
 			s.Status, s.EndedAt = StatusFailed, m.Now
 			if s.Err == "" {
 				s.Err = reason
 			}
 		}
 	}
+	if mode == stopAbort {
+		m.skipUnrun("not run: the run was aborted", StepRelease)
+	}
 }
 
-func (m *Machine) driveStop() {
+// It reports whether it made the release step current: the machine then
+// runs that step's operations as the run's end.
+func (m *Machine) driveStop() bool {
 	for _, f := range m.inflight {
 		if f.changes || f.purpose == purposeFailSysdump {
-			return // let it finish: its outcome says what state the node is in
+			return false // let it finish: its outcome says what state the node is in
 		}
 	}
 	if down := m.downNode(); down != nil && !m.stopStarted {
@@ -271,17 +292,22 @@ func (m *Machine) driveStop() {
 		m.stopStartID = e.ID
 		m.record(RecordEvent, m.curID(), down.Name, "make-consistent", "start "+down.Name+" on the binary in place ("+down.Binary.Label()+")", nil)
 		m.launch(e, purposeStopStart)
-		return
+		return false
 	}
 	if m.stopStartID != 0 || m.stopUnlock != 0 {
-		return
+		return false
 	}
-	if m.stop != stopQuit && m.lockHeld && !m.stopTried && m.downNode() == nil {
+	if m.stop != stopQuit && !m.stopTried && m.downNode() == nil {
 		m.stopTried = true
-		e := UnlockNodes{EffectMeta: m.meta(m.curID()), Nodes: m.Plan.NodeNames()}
-		m.stopUnlock = e.ID
-		m.launch(e, purposeStopUnlock)
-		return
+		if m.endWithRelease() {
+			return true
+		}
+		if m.lockHeld { // a runbook without a release step
+			e := UnlockNodes{EffectMeta: m.meta(m.curID()), Nodes: m.Plan.NodeNames()}
+			m.stopUnlock = e.ID
+			m.launch(e, purposeStopUnlock)
+			return false
+		}
 	}
 	exit := m.stopExit
 	reason := m.stopReason
@@ -299,6 +325,102 @@ func (m *Machine) driveStop() {
 		reason += "; the lock is still held"
 	}
 	m.finish(exit, reason)
+	return false
+}
+
+// endWithRelease makes the release step current to end the run, unless it
+// is done already: it removes what a rollback or an abort leaves staged,
+// then releases the lock. It reports whether the step runs now.
+func (m *Machine) endWithRelease() bool {
+	i := slices.IndexFunc(m.Steps, func(s StepState) bool { return s.Kind == StepRelease && s.Status != StatusDone })
+	if i < 0 {
+		return false
+	}
+	m.activate(i)
+	return m.cur == i
+}
+
+// AbortEnd is the release step as a confirmed abort would run it now:
+// what the abort dialog says the run's end does (remove the target it
+// staged and never put in place, release the lock).
+func (m Machine) AbortEnd() (StepText, bool) {
+	c := m.Clone()
+	c.stop = stopAbort
+	for i := range c.Steps {
+		if s := &c.Steps[i]; s.Kind == StepRelease && s.Status != StatusDone {
+			d := c.define(s)
+			return d.text(c.ctxWith(s, &d)), true
+		}
+	}
+	return StepText{}, false
+}
+
+// ending reports whether the release step runs as the run's end now.
+func (m *Machine) ending() bool {
+	s, ok := m.Current()
+	return ok && m.stop != stopNone && s.Kind == StepRelease && s.Status == StatusRunning
+}
+
+// unwinding: the run ends in a rollback or an abort, so the target it
+// staged and never put in place goes too.
+func (m *Machine) unwinding() bool {
+	if m.stop == stopAbort {
+		return true
+	}
+	return slices.ContainsFunc(m.Steps, func(s StepState) bool { return s.Kind == StepRollback && !s.ApprovedAt.IsZero() })
+}
+
+// unwindApproval is who approved the end that unwinds the run, and what
+// approval it was: the confirmed abort, or the first rollback approved.
+func (m *Machine) unwindApproval() (by, what string) {
+	if m.stop == stopAbort {
+		return m.operator(), "the confirmed abort"
+	}
+	for _, s := range m.Steps {
+		if s.Kind == StepRollback && !s.ApprovedAt.IsZero() {
+			return s.ApprovedBy, "the approval of " + string(s.ID)
+		}
+	}
+	return m.operator(), "the end of the run"
+}
+
+// operator is who drives the run: the console's operator, or --yes.
+func (m *Machine) operator() string {
+	switch {
+	case m.Options.Headless:
+		return m.headlessApprover()
+	case m.Options.Approver != "":
+		return m.Options.Approver
+	}
+	return "operator"
+}
+
+// toUnstage are the nodes whose <binary>.new holds the target that is not
+// in place: what a run that unwinds removes.
+func (m *Machine) toUnstage() []string {
+	var out []string
+	for _, n := range m.Nodes {
+		if n.Staged && n.Binary.SHA256 != m.Plan.Target.SHA256 {
+			out = append(out, n.Name)
+		}
+	}
+	return out
+}
+
+// skipUnrun marks the steps that have not run, and now never will, as
+// skipped with why; steps of the kinds in keep may still run.
+func (m *Machine) skipUnrun(why string, keep ...StepKind) {
+	for i := range m.Steps {
+		s := &m.Steps[i]
+		if s.Status != StatusPending || slices.Contains(keep, s.Kind) {
+			continue
+		}
+		d := m.define(s)
+		d.Ops, d.Skip = nil, why
+		s.Status, s.Note, s.EndedAt = StatusSkipped, why, m.Now
+		m.end(s, &d)
+		m.record(RecordEvent, s.ID, s.Node, "step-skipped", why, nil)
+	}
 }
 
 func (m *Machine) downNode() *NodeState {

@@ -135,9 +135,11 @@ func (m *Machine) takeOut() []Effect {
 
 func (m *Machine) drive() {
 	for guard := 0; guard < 10000 && !m.Finished; guard++ {
-		if m.stop != stopNone {
-			m.driveStop()
-			return
+		if m.stop != stopNone && !m.ending() {
+			if !m.driveStop() {
+				return
+			}
+			continue
 		}
 		if m.Pause != nil || m.AbortAsked {
 			return
@@ -585,7 +587,7 @@ func (m *Machine) onOpResult(f inflightEffect, e EffectResult) {
 	if m.cur >= 0 {
 		s = &m.Steps[m.cur]
 	}
-	if m.stop != stopNone || s == nil || s.ID != f.step || !s.entered || s.done {
+	if m.stop != stopNone && !m.ending() || s == nil || s.ID != f.step || !s.entered || s.done {
 		// Ending, or the step is no longer current (aborted or
 		// withdrawn): only what the effect did to its node matters.
 		if n := m.node(f.node); n != nil && e.Err != nil && f.op.stopsOrStarts() && m.stop != stopNone {
@@ -635,7 +637,7 @@ func (m *Machine) applyNodeFacts(f inflightEffect, e EffectResult) {
 		return
 	}
 	if ok := f.op.def().ok; ok != nil {
-		ok(m, n)
+		ok(m, n, e.Data)
 	}
 }
 

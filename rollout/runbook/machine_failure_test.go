@@ -55,7 +55,8 @@ func TestMachineGateFailureTakesSysdumpFirst(t *testing.T) {
 	if w.m.ExitCode != 1 || w.m.LastSysdump == "" {
 		t.Fatalf("exit %d sysdump %q", w.m.ExitCode, w.m.LastSysdump)
 	}
-	mtEqual(t, "after the sysdump", w.changesSince(mark), []string{"unlock"})
+	// The abort removes the staged target from the nodes that never got it.
+	mtEqual(t, "after the sysdump", w.changesSince(mark), []string{"unstage fw-a", "unstage fw-c", "unlock"})
 }
 
 func TestMachineFailureOffers(t *testing.T) {
@@ -154,7 +155,7 @@ func TestMachineRollbackNode(t *testing.T) {
 	}
 	w.send(Approve{Step: s.ID, By: "op", At: w.now})
 	w.runToEnd()
-	mtEqual(t, "rollback", w.changesSince(mark), []string{"stop fw-b", "rollback fw-b", "start fw-b", "unlock"})
+	mtEqual(t, "rollback", w.changesSince(mark), []string{"stop fw-b", "rollback fw-b", "start fw-b", "unstage fw-a", "unstage fw-c", "unlock"})
 	if w.m.ExitCode != 4 || !slices.Equal(w.m.RolledBack, []string{"fw-b"}) {
 		t.Fatalf("exit %d rolled back %v: %s", w.m.ExitCode, w.m.RolledBack, w.m.Reason)
 	}
@@ -178,8 +179,8 @@ func TestMachineRollbackNode(t *testing.T) {
 		t.Fatalf("%d stabilise gates passed for the rollback, want 1", judged)
 	}
 	for _, n := range []string{"fw-a", "fw-c"} {
-		if w.node(n).bin != mtOldSHA || w.node(n).newBin != mtNewSHA {
-			t.Fatalf("%s was touched", n)
+		if w.node(n).bin != mtOldSHA || w.node(n).newBin != "" {
+			t.Fatalf("%s: binary %s, .new %q: want 1.0.0 and no .new", n, w.node(n).bin[:4], w.node(n).newBin)
 		}
 	}
 }
@@ -205,7 +206,7 @@ func TestMachineRollbackAllReverseOrder(t *testing.T) {
 		t.Fatalf("dialogs %v", dialogs)
 	}
 	mtEqual(t, "rollback all", w.changesSince(mark), []string{
-		"stop fw-c", "rollback fw-c", "start fw-c", "stop fw-b", "rollback fw-b", "start fw-b", "unlock"})
+		"stop fw-c", "rollback fw-c", "start fw-c", "stop fw-b", "rollback fw-b", "start fw-b", "unstage fw-a", "unlock"})
 	if w.m.ExitCode != 4 || !slices.Equal(w.m.RolledBack, []string{"fw-c", "fw-b"}) {
 		t.Fatalf("exit %d rolled back %v", w.m.ExitCode, w.m.RolledBack)
 	}
@@ -217,8 +218,8 @@ func TestMachineRollbackAllReverseOrder(t *testing.T) {
 	if w.maxDown != 1 {
 		t.Fatalf("max down %d", w.maxDown)
 	}
-	if s, _ := w.m.StepByID("upgrade/fw-a"); s.Status != StatusPending {
-		t.Fatalf("fw-a's upgrade %s, want pending (never run)", s.Status)
+	if s, _ := w.m.StepByID("upgrade/fw-a"); s.Status != StatusSkipped || s.Note != "not run: the run rolled back" {
+		t.Fatalf("fw-a's upgrade %s (%q), want skipped: it never ran", s.Status, s.Note)
 	}
 }
 
@@ -238,7 +239,7 @@ func TestMachineRollbackNodeThenAll(t *testing.T) {
 	w.send(RollbackAll{At: w.now})
 	w.runToEnd()
 	mtEqual(t, "changes", w.changesSince(mark), []string{
-		"stop fw-c", "rollback fw-c", "start fw-c", "stop fw-b", "rollback fw-b", "start fw-b", "unlock"})
+		"stop fw-c", "rollback fw-c", "start fw-c", "stop fw-b", "rollback fw-b", "start fw-b", "unstage fw-a", "unlock"})
 	if w.m.ExitCode != 4 {
 		t.Fatalf("exit %d", w.m.ExitCode)
 	}
@@ -281,7 +282,7 @@ func TestMachineAbortConfirm(t *testing.T) {
 	w.send(Abort{At: w.now})
 	w.send(AbortConfirm{At: w.now})
 	w.runToEnd()
-	mtEqual(t, "abort", w.changesSince(mark), []string{"unlock"})
+	mtEqual(t, "abort", w.changesSince(mark), []string{"unstage fw-a", "unstage fw-c", "unlock"})
 	if w.m.ExitCode != 1 || w.m.LockHeld() {
 		t.Fatalf("exit %d lock %v", w.m.ExitCode, w.m.LockHeld())
 	}
@@ -309,7 +310,8 @@ func TestMachineAbortWithNodeStopped(t *testing.T) {
 	w.send(Abort{At: w.now})
 	w.send(AbortConfirm{At: w.now})
 	w.runToEnd()
-	mtEqual(t, "abort", w.changesSince(mark), []string{"start fw-b", "unlock"})
+	// fw-b's swap failed: its .new is still the target, never in place.
+	mtEqual(t, "abort", w.changesSince(mark), []string{"start fw-b", "unstage fw-a", "unstage fw-b", "unstage fw-c", "unlock"})
 	if n := w.node("fw-b"); !n.up || n.bin != mtOldSHA {
 		t.Fatalf("fw-b up %v on %s", n.up, n.bin[:4])
 	}
@@ -343,9 +345,9 @@ func TestMachineHeadlessFailure(t *testing.T) {
 		want       []string
 		exit       int
 	}{
-		{"gate timeout rolls back", false, "", []string{"stop fw-b", "rollback fw-b", "start fw-b", "unlock"}, 4},
+		{"gate timeout rolls back", false, "", []string{"stop fw-b", "rollback fw-b", "start fw-b", "unstage fw-a", "unstage fw-c", "unlock"}, 4},
 		{"gate timeout with --no-rollback stops", true, "", []string{"unlock"}, 1},
-		{"start fails, rolls back", false, "start fw-b", []string{"rollback fw-b", "start fw-b", "unlock"}, 4},
+		{"start fails, rolls back", false, "start fw-b", []string{"rollback fw-b", "start fw-b", "unstage fw-a", "unstage fw-c", "unlock"}, 4},
 		{"start fails with --no-rollback: started again, stops", true, "start fw-b", []string{"start fw-b", "unlock"}, 1},
 	}
 	for _, tc := range cases {

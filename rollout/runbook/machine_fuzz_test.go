@@ -16,7 +16,8 @@ import (
 //   - every node-changing effect preceded by its journal intent (send);
 //   - interactive: no node-changing effect without an approval of its own
 //     step (lock and stage: of the lock step), except starting a stopped
-//     node after an abort or quit;
+//     node after an abort or quit, and removing a staged .new, which a
+//     confirmed abort or an approved rollback covers;
 //   - an action not in Allowed() produces no effect; nothing after Finish;
 //   - the machine counts every stopped node as down, and a finished run
 //     leaves none stopped unless its reason says so;
@@ -54,6 +55,7 @@ func mtFuzzRun(t *testing.T, data []byte) {
 
 	down := map[string]bool{}
 	endAsked := false // an abort was confirmed or quit sent
+	aborted := false  // an abort was confirmed
 	w.send(Begin{At: w.now})
 	for steps := 0; steps < 400 && r.more(); steps++ {
 		var ev Event
@@ -134,6 +136,9 @@ func mtFuzzRun(t *testing.T, data []byte) {
 		if before.AbortAsked && action == ActAbortConfirm || action == ActQuit && wasAllowed && !before.Finished {
 			endAsked = true
 		}
+		if before.AbortAsked && action == ActAbortConfirm {
+			aborted = true
+		}
 		effs := w.send(ev)
 
 		if before.Finished && len(effs) > 0 {
@@ -159,7 +164,7 @@ func mtFuzzRun(t *testing.T, data []byte) {
 				down[s.Node] = true
 			}
 			if !mo.Headless && EffectChangesNode(e) {
-				mtCheckApproved(t, w, e, o, endAsked)
+				mtCheckApproved(t, w, e, o, endAsked, aborted)
 			}
 			if f, ok := e.(Finish); ok && f.ExitCode != 0 && f.ExitCode != 1 && f.ExitCode != 3 && f.ExitCode != 4 {
 				t.Fatalf("exit code %d", f.ExitCode)
@@ -181,7 +186,7 @@ func mtFuzzRun(t *testing.T, data []byte) {
 	}
 }
 
-func mtCheckApproved(t *testing.T, w *mtWorld, e Effect, o PlanOptions, endAsked bool) {
+func mtCheckApproved(t *testing.T, w *mtWorld, e Effect, o PlanOptions, endAsked, aborted bool) {
 	t.Helper()
 	step := e.Meta().Step
 	approved := func(id StepID) bool {
@@ -205,6 +210,17 @@ func mtCheckApproved(t *testing.T, w *mtWorld, e Effect, o PlanOptions, endAsked
 		}
 		if !approved(step) {
 			t.Fatalf("backup %s: step %s not approved", a.Node, step)
+		}
+	case a.Op == OpUnstage:
+		rolledBack := false
+		for _, s := range w.m.Steps {
+			rolledBack = rolledBack || s.Kind == StepRollback && approved(s.ID)
+		}
+		if !aborted && !rolledBack {
+			t.Fatalf("unstage %s with no confirmed abort and no approved rollback", a.Node)
+		}
+		if s, _ := w.m.StepByID(step); s.ApprovedBy == "" {
+			t.Fatalf("unstage %s: its step %s records no approver", a.Node, step)
 		}
 	case a.Op == OpStart:
 		if !approved(step) && !endAsked {

@@ -198,6 +198,12 @@ func (w *mtWorld) answer(e Effect) Event {
 				n.up, n.startedAt = true, w.now
 			}
 			n.neverReady = n.bin == mtBadSHA || (w.badNew[n.name] && n.bin == mtNewSHA)
+		case OpUnstage:
+			if n.newBin != "" && n.newBin != e.SHA256 {
+				res.Err = errors.New(".new is not the staged target")
+				break
+			}
+			n.newBin = ""
 		}
 	}
 	down := 0

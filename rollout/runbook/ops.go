@@ -204,6 +204,56 @@ func (stageOp) result(m *Machine, c stepCtx, f inflightEffect, e EffectResult) {
 	s.done = true
 }
 
+// unstageOp: remove <binary>.new from nodes that have the target staged
+// but never got it in place, in parallel, as a run that rolls back or
+// aborts ends. It asks for no approval of its own: the rollback's or the
+// abort's covers it, and is recorded as this step's. A node whose file
+// could not be removed stays staged, and the run says so; the lock is
+// still released.
+type unstageOp struct{ nodes []string }
+
+func (unstageOp) changes() bool { return true }
+func (o unstageOp) lines(c stepCtx) []string {
+	_, what := c.m.unwindApproval()
+	return []string{
+		"remove " + c.opts().Binary + ".new (" + c.m.Plan.Target.Label() + ", staged and never put in place) from " +
+			strings.Join(o.nodes, ", ") + " in parallel",
+		"no approval of its own: " + what + " covers it",
+	}
+}
+func (o unstageOp) enter(m *Machine, c stepCtx) {
+	s := c.step
+	by, what := m.unwindApproval()
+	s.ApprovedBy, s.ApprovedAt = by, m.Now
+	m.emit(Record{EffectMeta: m.meta(s.ID), Type: RecordApproval, Op: s.Kind.String(), By: by,
+		Detail: "remove the staged " + m.Plan.Target.Label() + " from " + strings.Join(o.nodes, ", ") + ": covered by " + what})
+	for _, name := range o.nodes {
+		m.launch(NodeAction{EffectMeta: m.meta(s.ID), Node: name, Op: OpUnstage, SHA256: m.Plan.Target.SHA256}, purposeOp)
+		s.pending++
+	}
+	if s.pending == 0 {
+		s.done = true
+	}
+}
+func (unstageOp) result(m *Machine, c stepCtx, f inflightEffect, e EffectResult) {
+	s := c.step
+	s.pending--
+	if e.Err != nil {
+		s.opErrs = append(s.opErrs, fmt.Sprintf("%s: %v", f.node, e.Err))
+	} else {
+		m.applyNodeFacts(f, e)
+	}
+	if s.pending > 0 {
+		return
+	}
+	if len(s.opErrs) > 0 {
+		why := "the staged release stays where it could not be removed: " + strings.Join(s.opErrs, "; ")
+		m.LastError = why
+		m.record(RecordEvent, s.ID, "", "unstage-failed", why, nil)
+	}
+	s.done = true
+}
+
 // noteOp is a line a definition adds to what its step does, with nothing
 // to run.
 type noteOp []string

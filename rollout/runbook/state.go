@@ -105,6 +105,8 @@ type NodeState struct {
 	Down     bool      // stopped by this run and not started since (or its stop's outcome unknown)
 	SwapSeq  int       // order of swaps, from 1; rollbacks go newest first
 	Err      string
+
+	Backup BackupInfo // the backup this run took of the node, if any
 }
 
 // OpenGate is the gate of the current step: the health.Gate with its

@@ -1,10 +1,16 @@
 package runbook
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Roll back one node this run changed: stop it (unless it is down),
 // restore <binary>.prev, start it, pass the restart gates on the previous
-// build. Rollbacks go newest swap first.
+// build. Rollbacks go newest swap first. A run that rolls back does not go
+// on: once the rollbacks are done, the steps not run yet are skipped, and the
+// run's end removes the target it staged from the nodes that never got it
+// (step_release.go), on this approval.
 func rollbackStep(c stepCtx) stepDef {
 	n := c.node
 	d := stepDef{Title: fmt.Sprintf("Roll back %s: %s → %s", n.Name, c.m.Plan.Target.Label(), n.Previous.Label()),
@@ -22,7 +28,28 @@ func rollbackStep(c stepCtx) stepDef {
 		d.Ops = append(d.Ops, nodeOp{OpRestorePrev})
 	}
 	d.Ops = append(d.Ops, nodeOp{OpStart}, restartGate(c, n.Previous))
+	if then := rollbackAlso(c.m); len(then) > 0 {
+		d.Ops = append(d.Ops, noteOp(then))
+	}
 	return d
+}
+
+// rollbackAlso is what a rollback's approval also says yes to: the
+// rollout not going on, and the staged target going from the nodes that
+// never got it, when the run ends.
+func rollbackAlso(m *Machine) []string {
+	var then []string
+	for _, s := range m.Steps {
+		if s.Status == StatusPending && s.Kind != StepRollback && s.Kind != StepRelease {
+			then = append(then, "then the rollout does not go on: the steps not run yet are skipped")
+			break
+		}
+	}
+	if nodes := m.toUnstage(); m.lockHeld && len(nodes) > 0 {
+		then = append(then, fmt.Sprintf("when the run ends, delete the staged %s (.new, never put in place) from %s: this approval covers it",
+			m.Plan.Target.Label(), strings.Join(nodes, ", ")))
+	}
+	return then
 }
 
 // rolledBack marks the node's upgrade as rolled back.
