@@ -317,6 +317,9 @@ func (m Model) outcomeLines() []string {
 	default:
 		out = append(out, fmt.Sprintf("nwroll: cluster %s: exit %d: %s", mc.Plan.Cluster, mc.ExitCode, mc.Reason))
 	}
+	for _, l := range mc.Summary().Lines() {
+		out = append(out, "  "+l)
+	}
 	if m.journal != "" {
 		out = append(out, "journal: "+m.journal)
 	}
@@ -595,6 +598,9 @@ func (m Model) bodyView() string {
 	}
 	dlg.SetSize(room, h)
 	d := dlg.View()
+	if d == "" {
+		d = m.endView(room, h)
+	}
 	if d != "" && lipgloss.Height(d) > h || h < 8 {
 		// Not enough room under the table: the dialog takes the whole body.
 		dlg.SetSize(room, m.bodyHeight())

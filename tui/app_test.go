@@ -142,6 +142,18 @@ func TestAbortAsksAgainThenLeavesNodesUp(t *testing.T) {
 		t.Fatal("after n the upgrade dialog should be back")
 	}
 	h.key("a")
+	// The dialog says what the end does, from its step's definition: the
+	// staged target goes, on this confirmation.
+	f := h.m.frame()
+	dlg := h.m.dialog.in(&f)
+	dlg.SetSize(120, 40)
+	said := strings.Join(strings.Fields(strings.ReplaceAll(ansi.Strip(dlg.View()), "║", "")), " ")
+	for _, want := range []string{"Then: Remove the staged release and release the lock",
+		"remove /opt/neuwerk/bin/neuwerk.new (1.1.0, staged and never put in place) from fw-a, fw-b, fw-c", "the confirmed abort covers it"} {
+		if !strings.Contains(said, want) {
+			t.Errorf("the abort dialog does not say %q: %s", want, said)
+		}
+	}
 	h.key("y")
 	h.until("the end", func(m Model) bool { return m.machine.Finished })
 	for _, n := range h.c.Nodes() {
@@ -151,6 +163,12 @@ func TestAbortAsksAgainThenLeavesNodesUp(t *testing.T) {
 		if n.Binary != rollouttest.Old {
 			t.Errorf("%s changed its binary though no upgrade was approved", n.Name)
 		}
+		if n.Staged != (runbook.BuildRef{}) {
+			t.Errorf("%s keeps %s staged after the abort", n.Name, n.Staged.Label())
+		}
+	}
+	if s, _ := h.m.machine.StepByID("upgrade/fw-a"); s.Status != runbook.StatusSkipped {
+		t.Errorf("upgrade/fw-a %s after the abort at its dialog, want skipped", s.Status)
 	}
 	if h.m.machine.LockHeld() {
 		t.Error("an abort keeps the lock")

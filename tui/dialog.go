@@ -220,11 +220,12 @@ func (d dialog) content(w int, compact bool) (border lipgloss.Style, lines []str
 				resumeSuffix(d.resumeHint)+".", w), "",
 			d.hint("y", "quit safely", "n/esc", "stay (default)")}, true
 	case mc.AbortAsked:
-		return st.DialogDanger, []string{
+		return st.DialogDanger, append(append([]string{
 			st.DialogTitle.Render("Abort the rollout?"), "",
 			wrap("Nothing new starts. Operations in flight finish, a stopped node is started again and passes its gates, "+
-				"then the lock is released. Upgraded nodes stay upgraded; `nwroll rollback` undoes them later.", w), "",
-			d.hint("y", "abort", "n/esc", "keep going (default)")}, true
+				"then the lock is released. Upgraded nodes stay upgraded; `nwroll rollback` undoes them later.", w), ""},
+			d.abortEndLines(w)...),
+			d.hint("y", "abort", "n/esc", "keep going (default)")), true
 	}
 	if s, ok := mc.AwaitingApproval(); ok {
 		return st.Dialog, d.approvalLines(s, w, compact), true
@@ -233,6 +234,21 @@ func (d dialog) content(w int, compact bool) (border lipgloss.Style, lines []str
 		return st.DialogDanger, d.pauseLines(*p, w), true
 	}
 	return lipgloss.Style{}, nil, false
+}
+
+// abortEndLines are the run's last step as the abort would run it, from
+// its definition: the staged target it removes (this confirmation covers
+// it), the lock it releases.
+func (d dialog) abortEndLines(w int) []string {
+	end, ok := d.f.mc.AbortEnd()
+	if !ok || len(end.Does) == 0 {
+		return nil
+	}
+	lines := []string{d.st.Bold.Render("Then: " + end.Title)}
+	for _, l := range end.Does {
+		lines = append(lines, wrapHang("  - ", l, w))
+	}
+	return append(lines, "")
 }
 
 // fitLines keeps lines within maxH: it drops blank lines, then cuts the

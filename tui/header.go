@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -33,7 +34,7 @@ func (m Model) headerView() string {
 		} else {
 			parts = append(parts, st.Warn.Render(style.GlyphWarn+" no leader"))
 		}
-		parts = append(parts, releaseSummary(mc)+" → "+st.Bold.Render(mc.Plan.Target.Label()))
+		parts = append(parts, releaseLine(st, mc))
 	}
 	line1 := left + "   " + strings.Join(parts, "   ")
 
@@ -62,17 +63,48 @@ func (m Model) headerView() string {
 	return w.Render(line1) + "\n" + w.Render(line2)
 }
 
-// releaseSummary is the release the cluster runs now: "1.0.0", or
-// "1.0.0 ×2, 1.1.0 ×1" mid-rollout.
-func releaseSummary(mc runbook.Machine) string {
+// releaseLine is the release the cluster runs now, read from the
+// machine's nodes each frame: "1.0.0" when every node runs one release;
+// "1.0.0 → 1.1.0 (2 of 3)" while a run takes the nodes to its target (2
+// of 3 on it), "1.1.0 → 1.0.0 (2 of 3)" while it rolls them back (2 of 3
+// back); and "1.0.0 ×1, 1.1.0 ×2" when a run ended between the two.
+func releaseLine(st *style.Styles, mc runbook.Machine) string {
+	target := mc.Plan.Target
+	on := 0
+	var others, back []string
+	for _, n := range mc.Nodes {
+		if n.Binary.SHA256 == target.SHA256 {
+			on++
+		} else if l := n.Binary.Label(); !slices.Contains(others, l) {
+			others = append(others, l)
+		}
+		if l := n.Previous.Label(); n.Swapped && !slices.Contains(back, l) {
+			back = append(back, l)
+		}
+	}
+	switch {
+	case on == len(mc.Nodes):
+		return st.Bold.Render(target.Label())
+	case on == 0 && len(others) == 1 && mc.Finished:
+		return others[0]
+	case mc.Finished:
+		return releaseCounts(mc)
+	case mc.Phase == runbook.PhaseRollback:
+		for _, l := range others {
+			if !slices.Contains(back, l) {
+				back = append(back, l)
+			}
+		}
+		return target.Label() + " → " + st.Bold.Render(strings.Join(back, ", ")) + fmt.Sprintf(" (%d of %d)", len(mc.Nodes)-on, len(mc.Nodes))
+	}
+	return strings.Join(others, ", ") + " → " + st.Bold.Render(target.Label()) + fmt.Sprintf(" (%d of %d)", on, len(mc.Nodes))
+}
+
+// releaseCounts is how many nodes run each release: "1.0.0 ×2, 1.1.0 ×1".
+func releaseCounts(mc runbook.Machine) string {
 	count := map[string]int{}
 	for _, n := range mc.Nodes {
 		count[n.Binary.Label()]++
-	}
-	if len(count) == 1 {
-		for l := range count {
-			return l
-		}
 	}
 	labels := make([]string, 0, len(count))
 	for l := range count {

@@ -99,8 +99,11 @@ func (p runbookPane) View() string {
 	lines, cur := runbookLines(st, p.f.mc, p.f.now, p.transfers, p.spin.View(), innerW)
 	lines, cur = splitLines(lines, cur)
 	off := p.offset
-	if !p.manual && cur >= 0 {
+	switch {
+	case !p.manual && cur >= 0:
 		off = max(0, cur-innerH/3)
+	case !p.manual && p.f.mc.Finished:
+		off = len(lines) // a finished run shows how it ended
 	}
 	off = min(off, max(0, len(lines)-innerH))
 	end := min(len(lines), off+innerH)
@@ -136,12 +139,14 @@ func runbookLines(st *style.Styles, mc *runbook.Machine, now time.Time, transfer
 	cur := -1
 	curStep, hasCur := mc.Current()
 	var phase runbook.Phase
+	phases := 0 // numbered in the order the runbook shows them, as `nwroll plan` does
 	texts := mc.Texts()
 	for i, s := range mc.Steps {
 		tx := texts[i]
 		if tx.Phase != phase {
 			phase = tx.Phase
-			lines = append(lines, st.Dim.Render(fmt.Sprintf("Phase %d · %s", int(phase), phase)))
+			phases++
+			lines = append(lines, st.Dim.Render(fmt.Sprintf("Phase %d · %s", phases, phase)))
 		}
 		isCur := hasCur && s.ID == curStep.ID
 		glyph := stepGlyph(st, s.Status, spin)

@@ -58,6 +58,30 @@ func TestGoldenViews(t *testing.T) {
 			h.approveUntil("the failure", pausedOnFailure)
 			golden.RequireEqual(t, []byte(h.screen()))
 		})
+		t.Run(name("rollback_dialog"), func(t *testing.T) {
+			// Its commands on the node, then what its approval also covers.
+			h := newHarness(t, 3, 2, rollouttest.DefaultPlanOptions(), w, hgt)
+			h.d.cluster(func(c *rollouttest.Cluster) { c.NeverReadyOn("fw-a") })
+			h.approveUntil("the failure", pausedOnFailure)
+			h.key("r")
+			h.until("the rollback dialog", awaiting(runbook.StepRollback))
+			h.arm()
+			golden.RequireEqual(t, []byte(h.screen()))
+		})
+		t.Run(name("end_after_rollback"), func(t *testing.T) {
+			// The release never turns ready (1.1.1-never-ready): the first
+			// node fails its gate, r rolls it back, and the run ends.
+			h := newHarness(t, 3, 2, rollouttest.DefaultPlanOptions(), w, hgt)
+			h.d.cluster(func(c *rollouttest.Cluster) {
+				for _, n := range c.Names() {
+					c.NeverReadyOn(n)
+				}
+			})
+			h.approveUntil("the failure", pausedOnFailure)
+			h.key("r")
+			h.approveUntil("the end", func(m Model) bool { return m.machine.Finished })
+			golden.RequireEqual(t, []byte(h.screen()))
+		})
 		t.Run(name("help"), func(t *testing.T) {
 			h := newHarness(t, 3, 2, quiescedOpts(), w, hgt)
 			h.key("?")
