@@ -26,7 +26,7 @@ func MakePlan(ctx context.Context, env Env, o PlanOptionsIn) (runbook.Plan, *exe
 	if err != nil {
 		return runbook.Plan{}, nil, executor.Survey{}, err
 	}
-	s, err := executor.SurveyCluster(ctx, x, false)
+	s, err := executor.SurveyCluster(ctx, x, true)
 	if err != nil {
 		x.Close()
 		return runbook.Plan{}, nil, s, err

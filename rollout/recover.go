@@ -2,9 +2,7 @@ package rollout
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/nwroll/nwroll/rollout/executor"
@@ -13,8 +11,15 @@ import (
 	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
-// journalRunInfo is what the last run's journal says.
+// Recovery: `nwroll resume` and `nwroll rollback` continue a run of the
+// cluster's history (journal.History), headless with --yes or in the
+// console. Which run: --run ID, else the newest unfinished run (resume) or
+// the newest run that left a node upgraded (rollback). A refused run or
+// one that changed nothing is never picked.
+
+// journalRunInfo is what a run's journal says.
 type journalRunInfo struct {
+	summary   journal.RunSummary
 	run       *journal.Run
 	progress  journal.RunProgress
 	record    *journal.RunRecord
@@ -23,20 +28,44 @@ type journalRunInfo struct {
 	backupSet string
 }
 
-func readRunInfo(env Env) (journalRunInfo, error) {
-	run, err := journal.LatestRun(env.StateDir, env.Inventory.Cluster)
+// History is the cluster's runs, oldest first.
+func History(env Env) ([]journal.RunSummary, error) {
+	h, err := journal.History(env.StateDir, env.Inventory.Cluster)
 	if err != nil {
-		if errors.Is(err, journal.ErrNoRun) {
-			return journalRunInfo{}, coded(runbook.ExitRefused, "no rollout of cluster %s is on record in %s: nothing to continue (was the upgrade run with another XDG_STATE_HOME?)",
-				env.Inventory.Cluster, env.StateDir)
-		}
-		return journalRunInfo{}, coded(runbook.ExitUsage, "%v", err)
+		return nil, coded(runbook.ExitUsage, "%v", err)
 	}
-	info := journalRunInfo{run: run, progress: journal.Progress(run.Entries)}
-	for _, e := range run.Entries {
-		if e.Kind == journal.Intent && e.Op == runbook.RecordOpRun && e.Node == "" && e.Run != nil {
-			info.record = e.Run
+	return h, nil
+}
+
+// pickRun finds the run to resume or roll back: runID, or pick's choice.
+func pickRun(env Env, runID string, verb string, pick func([]journal.RunSummary) (journal.RunSummary, bool)) (journal.RunSummary, error) {
+	h, err := History(env)
+	if err != nil {
+		return journal.RunSummary{}, err
+	}
+	if runID != "" {
+		s, err := journal.Find(h, runID)
+		if err != nil {
+			return s, coded(runbook.ExitUsage, "%v", err)
 		}
+		return s, nil
+	}
+	if s, ok := pick(h); ok {
+		return s, nil
+	}
+	if len(h) == 0 {
+		return journal.RunSummary{}, coded(runbook.ExitRefused, "no rollout of cluster %s is on record in %s: nothing to %s (was the upgrade run with another XDG_STATE_HOME?)",
+			env.Inventory.Cluster, env.StateDir, verb)
+	}
+	last := h[len(h)-1]
+	return journal.RunSummary{}, coded(runbook.ExitRefused, "nothing to %s: no run of cluster %s is left to %s (the newest is %s); `nwroll runs -i %s` lists them all",
+		verb, env.Inventory.Cluster, verb, last.Describe(), env.Inventory.Path)
+}
+
+func runInfo(s journal.RunSummary) (journalRunInfo, error) {
+	run := s.Run()
+	info := journalRunInfo{summary: s, run: run, progress: journal.Progress(run.Entries), record: s.Record()}
+	for _, e := range run.Entries {
 		if e.Kind == journal.Outcome && e.OK && e.Backup != nil {
 			info.backupSet = e.Backup.Set
 		}
@@ -51,29 +80,9 @@ func readRunInfo(env Env) (journalRunInfo, error) {
 	return info, nil
 }
 
-// runEnd finds the run's last end: the exit code and reason of its last
-// run outcome, and whether a run intent came after it (ended is false then:
-// that run was cut short).
-func runEnd(entries []journal.Entry) (code int, reason string, ended bool) {
-	for _, e := range entries {
-		if e.Op != runbook.RecordOpRun || e.Node != "" {
-			continue
-		}
-		switch e.Kind {
-		case journal.Intent:
-			ended = false
-		case journal.Outcome:
-			ended, code, reason = true, runbook.ExitFailed, e.Detail
-			if e.ExitCode != nil {
-				code = *e.ExitCode
-			}
-		}
-	}
-	return code, reason, ended
-}
-
 // ResumeOptions are `nwroll resume`'s flags.
 type ResumeOptions struct {
+	Run string // --run: the run to resume (default: the newest unfinished)
 	// Release overrides the journal's release source; its sha256 must be
 	// the journal's.
 	Release   *release.Release
@@ -83,38 +92,41 @@ type ResumeOptions struct {
 // Resume is `nwroll resume --yes`: it re-reads every node's real state,
 // runs the read-only checks again and continues the interrupted run.
 func Resume(ctx context.Context, env Env, o ResumeOptions) (int, error) {
-	info, err := readRunInfo(env)
+	return runPrepared(ctx, env, func() (*PreparedRun, error) {
+		return PrepareResume(ctx, env, o, runbook.MachineOptions{Headless: true, Approver: journal.CurrentOperator()})
+	})
+}
+
+// PrepareResume surveys the cluster and rebuilds the run to resume, not
+// begun: the console drives it with approvals, Resume headless.
+func PrepareResume(ctx context.Context, env Env, o ResumeOptions, mo runbook.MachineOptions) (*PreparedRun, error) {
+	s, err := pickRun(env, o.Run, "resume", journal.NewestUnfinished)
 	if err != nil {
-		return ExitCodeOf(err), err
+		return nil, err
 	}
-	rp := info.progress
-	if code, reason, ended := runEnd(info.run.Entries); ended && code != runbook.ExitFailed {
-		// exit 1 (interrupted, or stopped after a failure) is resumable;
-		// a run that succeeded, was refused or was rolled back is over.
-		what := map[int]string{runbook.ExitOK: "succeeded", runbook.ExitRefused: "was refused", runbook.ExitRolledBack: "was rolled back"}[code]
-		if code == runbook.ExitOK && strings.HasPrefix(reason, "rolled back") {
-			what = "was rolled back by `nwroll rollback`"
-		}
-		if what == "" {
-			what = fmt.Sprintf("ended with exit %d", code)
-		}
+	if !s.Unfinished && s.Outcome != journal.OutcomeInterrupted && s.Outcome != journal.OutcomeFailed && s.Outcome != journal.OutcomeAborted {
 		next := "start a new one with `nwroll upgrade`"
-		if code == runbook.ExitOK && !strings.HasPrefix(reason, "rolled back") {
+		if s.Outcome == journal.OutcomeFinished {
 			next = "`nwroll rollback` undoes it"
 		}
-		return runbook.ExitRefused, coded(runbook.ExitRefused, "the last rollout of cluster %s (run %s) %s (%s): nothing to resume; %s",
-			env.Inventory.Cluster, rp.RunID, what, reason, next)
+		return nil, coded(runbook.ExitRefused, "%s (%s): nothing to resume; %s", s.Describe(), s.Reason, next)
+	}
+	info, err := runInfo(s)
+	if err != nil {
+		return nil, err
 	}
 	rel := o.Release
+	cleanup := func() {}
 	if rel == nil {
 		rel, err = release.Load(info.record.ReleaseSource)
 		if err != nil {
-			return runbook.ExitUsage, coded(runbook.ExitUsage, "the interrupted run's release cannot be loaded (%v): pass --release with release %s", err, info.target.Label())
+			return nil, coded(runbook.ExitUsage, "the interrupted run's release cannot be loaded (%v): pass --release with release %s", err, info.target.Label())
 		}
-		defer rel.Cleanup()
+		cleanup = func() { rel.Cleanup() }
 	}
 	if rel.SHA256 != runbook.NormSHA(info.target.SHA256) {
-		return runbook.ExitUsage, coded(runbook.ExitUsage, "release %s (sha256 %s) is not the interrupted run's target %s (sha256 %s)",
+		cleanup()
+		return nil, coded(runbook.ExitUsage, "release %s (sha256 %s) is not the interrupted run's target %s (sha256 %s)",
 			rel.Source, rel.ShortSHA(), info.target.Label(), runbook.ShortSHA(info.target.SHA256))
 	}
 	backup := runbook.BackupQuiesced
@@ -124,76 +136,142 @@ func Resume(ctx context.Context, env Env, o ResumeOptions) (int, error) {
 	case "reuse":
 		backup = runbook.BackupReuse
 	}
-	set := info.record.BackupSet
-	noRollback := info.record.NoRollback
-	po := PlanOptionsIn{Release: rel, Backup: backup, BackupSet: set, Bake: time.Duration(info.record.Bake),
+	mo.NoRollback = info.record.NoRollback
+	po := PlanOptionsIn{Release: rel, Backup: backup, BackupSet: info.record.BackupSet, Bake: time.Duration(info.record.Bake),
 		AllowUnknownBuild: info.record.AllowUnknownBuild}
-	return continueRun(ctx, env, info, rel, po, o.BreakLock,
-		runbook.MachineOptions{Headless: true, NoRollback: noRollback, Approver: journal.CurrentOperator()}, false)
+	run, err := prepareContinue(ctx, env, info, rel, po, o.BreakLock, func(p runbook.Plan, f runbook.ResumeFacts) (runbook.Machine, error) {
+		return runbook.ResumeState(p, f, mo)
+	}, "resuming")
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	run.cleanup = cleanup
+	return run, nil
 }
 
 // RollbackOptions are `nwroll rollback`'s flags.
 type RollbackOptions struct {
-	BreakLock bool
+	Run        string // --run: the run to undo (default: the newest that left a node upgraded)
+	Node       string // --node: roll back only this node
+	OutOfOrder bool   // --out-of-order: roll back Node though a later-upgraded node is still on the target
+	BreakLock  bool
 }
 
-// Rollback is `nwroll rollback --yes`: every node the journal shows as
-// upgraded is rolled back, newest first, one at a time, with gates.
+// Rollback is `nwroll rollback --yes`: every node the run left upgraded is
+// rolled back (or only --node), newest first, one at a time, with gates.
 func Rollback(ctx context.Context, env Env, o RollbackOptions) (int, error) {
-	info, err := readRunInfo(env)
+	return runPrepared(ctx, env, func() (*PreparedRun, error) {
+		return PrepareRollback(ctx, env, o, runbook.MachineOptions{Headless: true, Approver: journal.CurrentOperator()})
+	})
+}
+
+// PrepareRollback surveys the cluster and builds the rollback of a run,
+// not begun.
+func PrepareRollback(ctx context.Context, env Env, o RollbackOptions, mo runbook.MachineOptions) (*PreparedRun, error) {
+	s, err := pickRun(env, o.Run, "roll back", journal.NewestThatChanged)
+	if err != nil {
+		return nil, err
+	}
+	info, err := runInfo(s)
+	if err != nil {
+		return nil, err
+	}
+	scope := runbook.RollbackScope{Node: o.Node, OutOfOrder: o.OutOfOrder}
+	po := PlanOptionsIn{Backup: runbook.BackupLive} // never used: rollback steps take no backup
+	return prepareContinue(ctx, env, info, nil, po, o.BreakLock, func(p runbook.Plan, f runbook.ResumeFacts) (runbook.Machine, error) {
+		return runbook.RollbackState(p, f, mo, scope)
+	}, "rolling back")
+}
+
+// runPrepared runs a prepared run headless to its end.
+func runPrepared(ctx context.Context, env Env, prepare func() (*PreparedRun, error)) (int, error) {
+	run, err := prepare()
 	if err != nil {
 		return ExitCodeOf(err), err
 	}
-	backup := runbook.BackupLive // never used: rollback steps take no backup
-	return continueRun(ctx, env, info, nil, PlanOptionsIn{Backup: backup}, o.BreakLock,
-		runbook.MachineOptions{Headless: true, Approver: journal.CurrentOperator()}, true)
+	defer run.Close()
+	m := RunHeadless(ctx, run.Machine, run.Executor, RunnerOptions{Out: env.Out, JSON: env.JSON, Tick: env.Tick, OnMachine: env.OnMachine})
+	return m.ExitCode, runError(m)
 }
 
-func continueRun(ctx context.Context, env Env, info journalRunInfo, rel *release.Release, po PlanOptionsIn, breakLock bool, mo runbook.MachineOptions, rollback bool) (int, error) {
+// prepareContinue surveys the cluster read-only, rebuilds the run's plan
+// and machine from the journal and the nodes' real state, and reopens the
+// run's journal.
+func prepareContinue(ctx context.Context, env Env, info journalRunInfo, rel *release.Release, po PlanOptionsIn, breakLock bool,
+	build func(runbook.Plan, runbook.ResumeFacts) (runbook.Machine, error), what string) (*PreparedRun, error) {
 	known := append(knownBuilds(env.Catalog, rel), info.builds...)
 	x, err := env.executor(rel, known)
 	if err != nil {
-		return runbook.ExitUsage, err
+		return nil, coded(runbook.ExitUsage, "%v", err)
 	}
-	defer x.Close()
+	ok := false
+	defer func() {
+		if !ok {
+			x.Close()
+		}
+	}()
 	x.SetBreakLock(breakLock)
 	x.SetBackupSetID(info.backupSet)
-	s, err := executor.SurveyCluster(ctx, x, false)
+	s, err := executor.SurveyCluster(ctx, x, true)
 	if err != nil {
-		return ExitCodeOf(err), err
+		return nil, err
+	}
+	if err := checkLocks(s, info.summary.ID, breakLock); err != nil {
+		return nil, err
 	}
 	in := executor.PlanInputFor(x, s, info.target, known, PlanOptionsFor(env.Inventory, po, env.Token != ""))
 	p, err := runbook.BuildPlan(in)
 	if err != nil {
-		return runbook.ExitRefused, coded(runbook.ExitRefused, "%v", err)
+		return nil, coded(runbook.ExitRefused, "%v", err)
 	}
 	facts := journal.ResumeFacts(info.run.Entries, s.Files)
 	facts.Builds = append(facts.Builds, info.builds...)
-	var m runbook.Machine
-	if rollback {
-		m, err = runbook.RollbackState(p, facts, mo)
-	} else {
-		m, err = runbook.ResumeState(p, facts, mo)
-	}
+	m, err := build(p, facts)
 	if err != nil {
-		return runbook.ExitRefused, coded(runbook.ExitRefused, "%v", err)
+		return nil, coded(runbook.ExitRefused, "%v", err)
 	}
 	j, err := journal.Reopen(info.run.Path)
 	if err != nil {
-		return runbook.ExitUsage, err
+		return nil, coded(runbook.ExitUsage, "%v", err)
 	}
-	defer j.Close()
 	rr := &journal.Release{To: info.target.Version}
 	if info.progress.Release.From != "" {
 		rr.From = info.progress.Release.From
 	}
 	x.SetJournal(j, info.record, rr)
 	x.SetReusedRun()
-	what := "resuming"
-	if rollback {
-		what = "rolling back"
+	env.logLine("journal", fmt.Sprintf("%s (%s %s)", j.Path(), what, info.summary.Describe()))
+	if facts.LockHeld {
+		env.logLine("lock", fmt.Sprintf("run %s holds the rollout lock on the nodes: %s takes it back", j.RunID(), what))
 	}
-	env.logLine("journal", fmt.Sprintf("%s (%s run %s)", j.Path(), what, j.RunID()))
-	m = RunHeadless(ctx, m, x, RunnerOptions{Out: env.Out, JSON: env.JSON, Tick: env.Tick, OnMachine: env.OnMachine})
-	return m.ExitCode, runError(m)
+	ok = true
+	return &PreparedRun{Plan: p, Machine: m, Executor: x, Journal: j, Run: info.summary}, nil
+}
+
+// UnfinishedRunError refuses a new run while one is unfinished, naming
+// it and both ways out (exit 3). The console offers them instead.
+type UnfinishedRunError struct {
+	Cluster   string
+	Inventory string // the inventory's path, for the commands shown
+	Run       journal.RunSummary
+}
+
+func (e *UnfinishedRunError) Error() string {
+	return fmt.Sprintf("cluster %s has an unfinished rollout: %s (changed %s). `nwroll resume -i %s` continues it, `nwroll rollback -i %s` undoes it; `--abandon-run` starts a new run anyway",
+		e.Cluster, e.Run.Describe(), e.Run.ChangesText(), e.Inventory, e.Inventory)
+}
+
+func unfinishedRefusal(env Env, s journal.RunSummary) error {
+	return &runbook.ExitError{Code: runbook.ExitRefused, Err: &UnfinishedRunError{Cluster: env.Inventory.Cluster, Inventory: env.Inventory.Path, Run: s}}
+}
+
+// newestUnfinished is the run a new upgrade must not bury, if any.
+func newestUnfinished(env Env) (journal.RunSummary, bool, error) {
+	h, err := History(env)
+	if err != nil {
+		return journal.RunSummary{}, false, err
+	}
+	s, ok := journal.NewestUnfinished(h)
+	return s, ok, nil
 }

@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 
@@ -16,6 +17,9 @@ type UpgradeOptions struct {
 	PlanOptionsIn
 	NoRollback bool
 	BreakLock  bool
+	// AbandonRun starts a new run though an unfinished one exists; that
+	// run is marked abandoned.
+	AbandonRun bool
 }
 
 // Upgrade is `nwroll upgrade --yes`: the machine, headless, every step
@@ -39,19 +43,37 @@ type PreparedRun struct {
 	Machine  runbook.Machine
 	Executor *executor.Executor
 	Journal  *journal.Journal
+	// Run is the run continued (resume, rollback); zero for a new run.
+	Run journal.RunSummary
+
+	cleanup func() // the release loaded for a resume
 }
 
 // Close releases the executor's connections and the journal.
 func (r *PreparedRun) Close() {
 	r.Executor.Close()
 	r.Journal.Close()
+	if r.cleanup != nil {
+		r.cleanup()
+	}
 }
 
 // PrepareUpgrade surveys the cluster (read-only), builds the plan, opens
 // the journal and returns the run, not begun. Nothing on any node changes.
 func PrepareUpgrade(ctx context.Context, env Env, o UpgradeOptions, mo runbook.MachineOptions) (*PreparedRun, error) {
-	p, x, _, err := MakePlan(ctx, env, o.PlanOptionsIn)
+	old, unfinished, err := newestUnfinished(env)
 	if err != nil {
+		return nil, err
+	}
+	if unfinished && !o.AbandonRun {
+		return nil, unfinishedRefusal(env, old)
+	}
+	p, x, s, err := MakePlan(ctx, env, o.PlanOptionsIn)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkLocks(s, "", o.BreakLock); err != nil {
+		x.Close()
 		return nil, err
 	}
 	x.SetBreakLock(o.BreakLock)
@@ -61,10 +83,19 @@ func PrepareUpgrade(ctx context.Context, env Env, o UpgradeOptions, mo runbook.M
 		return nil, &runbook.ExitError{Code: runbook.ExitUsage, Err: err}
 	}
 	run, rel := runRecord(p, o)
+	run.StartedBy = mo.Approver
 	x.SetJournal(j, run, rel)
 	env.logLine("journal", j.Path())
 	for _, w := range p.Warnings {
 		env.logLine("warning", w) // what `nwroll plan` warns of, before anything starts
+	}
+	if unfinished {
+		if err := journal.Abandon(old, mo.Approver, j.RunID()); err != nil {
+			x.Close()
+			j.Close()
+			return nil, coded(runbook.ExitUsage, "mark run %s abandoned: %v", old.ID, err)
+		}
+		env.logLine("abandon", fmt.Sprintf("run %s is abandoned (--abandon-run): %s", old.ID, old.Describe()))
 	}
 	return &PreparedRun{Plan: p, Machine: runbook.NewMachine(p, mo), Executor: x, Journal: j}, nil
 }

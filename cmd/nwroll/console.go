@@ -27,7 +27,7 @@ func newConsoleCmd() *cobra.Command {
 	var c common
 	var b planFlags
 	var relArg string
-	var breakLock bool
+	var breakLock, abandon bool
 	cmd := &cobra.Command{
 		Use:   "console -i INVENTORY --release REL",
 		Short: "The console: watch the cluster and approve each step of the upgrade",
@@ -64,8 +64,8 @@ Exit codes: 0 success, 1 failed or stopped, 2 usage or inventory error,
 			o, _ := b.options(rel)
 			return runConsole(cmd, tui.Deps{
 				Env:        env,
-				Upgrade:    rollout.UpgradeOptions{PlanOptionsIn: o, BreakLock: breakLock},
-				ResumeHint: "nwroll resume -i " + c.inventory + " --yes",
+				Upgrade:    rollout.UpgradeOptions{PlanOptionsIn: o, BreakLock: breakLock, AbandonRun: abandon},
+				ResumeHint: "nwroll resume -i " + c.inventory,
 			})
 		},
 	}
@@ -73,6 +73,7 @@ Exit codes: 0 success, 1 failed or stopped, 2 usage or inventory error,
 	b.register(cmd)
 	cmd.Flags().StringVar(&relArg, "release", "", "the release to upgrade to: a directory (manifest.json, SHA256SUMS, neuwerk) or a .tar.gz")
 	cmd.Flags().BoolVar(&breakLock, "break-lock", false, "take over a lock another run holds (only when that run is dead)")
+	cmd.Flags().BoolVar(&abandon, "abandon-run", false, "start a new run though an unfinished one exists (it is marked abandoned)")
 	return cmd
 }
 
@@ -172,7 +173,7 @@ func runDemo(cmd *cobra.Command, dir string, nodes int, keep bool, version strin
 	defer rel.Cleanup()
 	hint := ""
 	if keep {
-		hint = fmt.Sprintf("XDG_STATE_HOME=%s nwroll resume -i %s --yes", stateHome, info.Inventory)
+		hint = fmt.Sprintf("XDG_STATE_HOME=%s nwroll resume -i %s", stateHome, info.Inventory)
 	}
 	return runConsole(cmd, tui.Deps{
 		Env:        env,
@@ -261,9 +262,12 @@ func checkArchive(p string) error {
 	return nil
 }
 
+// interactive: stdin and stdout are a terminal, where a console can draw.
+func interactive() bool { return isTerminal(os.Stdin) && isTerminal(os.Stdout) }
+
 // needTerminal refuses to draw a console without a terminal.
 func needTerminal(cmd *cobra.Command) error {
-	if isTerminal(os.Stdin) && isTerminal(os.Stdout) {
+	if interactive() {
 		return nil
 	}
 	return usageError("'%s' needs an interactive terminal; in scripts and CI use the headless commands (nwroll upgrade --yes, nwroll status)", cmd.CommandPath())

@@ -255,20 +255,15 @@ func needYes(cmd *cobra.Command, yes bool) error {
 	if yes {
 		return nil
 	}
-	if cmd.Name() == "upgrade" {
-		return usageError("'%s' runs headless only with --yes (every step auto-approved; on a failure the node is rolled back). "+
-			"To approve each step yourself, use the console: nwroll console -i INVENTORY --release REL", cmd.CommandPath())
-	}
-	verb := map[string]string{"rollback": "roll back", "resume": "resume"}[cmd.Name()]
-	return usageError("'%s' runs only with --yes: every step is auto-approved and still passes its gates (the console cannot %s yet). "+
-		"Look first with: nwroll status -i INVENTORY", cmd.CommandPath(), verb)
+	return usageError("'%s' runs headless only with --yes (every step auto-approved; on a failure the node is rolled back). "+
+		"To approve each step yourself, use the console: nwroll console -i INVENTORY --release REL", cmd.CommandPath())
 }
 
 func newUpgradeCmd() *cobra.Command {
 	var c common
 	var b planFlags
 	var relArg string
-	var yes, noRollback, breakLock, allowUnknown bool
+	var yes, noRollback, breakLock, abandon, allowUnknown bool
 	cmd := &cobra.Command{
 		Use:   "upgrade -i INVENTORY --release REL --yes [--json]",
 		Short: "Headless rolling upgrade, every step auto-approved (--yes)",
@@ -299,7 +294,7 @@ Exit codes: 0 success, 1 failed and stopped, 2 usage or inventory error,
 			return c.withRelease(cmd, relArg, func(ctx context.Context, env rollout.Env, rel *release.Release) error {
 				o, _ := b.options(rel)
 				o.AllowUnknownBuild = allowUnknown
-				code, err := rollout.Upgrade(ctx, env, rollout.UpgradeOptions{PlanOptionsIn: o, NoRollback: noRollback, BreakLock: breakLock})
+				code, err := rollout.Upgrade(ctx, env, rollout.UpgradeOptions{PlanOptionsIn: o, NoRollback: noRollback, BreakLock: breakLock, AbandonRun: abandon})
 				return codeErr(code, err)
 			})
 		},
@@ -310,87 +305,8 @@ Exit codes: 0 success, 1 failed and stopped, 2 usage or inventory error,
 	cmd.Flags().BoolVar(&yes, "yes", false, "approve every step (required: this command has no prompts)")
 	cmd.Flags().BoolVar(&noRollback, "no-rollback", false, "on a failure, stop instead of rolling the node back (exit 1)")
 	cmd.Flags().BoolVar(&breakLock, "break-lock", false, "take over a lock another run holds (only when that run is dead)")
+	cmd.Flags().BoolVar(&abandon, "abandon-run", false, "start though an unfinished run exists (it is marked abandoned; nwroll runs lists it)")
 	cmd.Flags().BoolVar(&allowUnknown, "allow-unknown-build", false, "accept a node whose binary matches no release manifest (check the build first: a rollback restores it)")
-	return cmd
-}
-
-func newRollbackCmd() *cobra.Command {
-	var c common
-	var yes, breakLock bool
-	cmd := &cobra.Command{
-		Use:   "rollback -i INVENTORY --yes",
-		Short: "Undo what the journal says was upgraded, in reverse order",
-		Long: `Roll back every node the last rollout's journal shows as upgraded, newest first,
-one at a time: stop, restore <binary>.prev, start, and pass the gates. Data
-and state files stay in place.`,
-		Example: "  nwroll rollback -i /tmp/nw/inventory.yaml --yes",
-		Args:    noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := needYes(cmd, yes); err != nil {
-				return err
-			}
-			env, done, err := c.env(cmd, cmd.OutOrStdout())
-			if err != nil {
-				return err
-			}
-			defer done()
-			ctx, stop := runSignalContext()
-			defer stop()
-			code, err := rollout.Rollback(ctx, env, rollout.RollbackOptions{BreakLock: breakLock})
-			return codeErr(code, err)
-		},
-	}
-	c.register(cmd, true)
-	cmd.Flags().BoolVar(&yes, "yes", false, "approve every step (required: this command has no prompts)")
-	cmd.Flags().BoolVar(&breakLock, "break-lock", false, "take over a lock another run holds (only when that run is dead)")
-	return cmd
-}
-
-func newResumeCmd() *cobra.Command {
-	var c common
-	var yes, breakLock bool
-	var relArg string
-	cmd := &cobra.Command{
-		Use:   "resume -i INVENTORY --yes",
-		Short: "Continue an interrupted rollout from its journal",
-		Long: `Continue the last rollout, interrupted by Ctrl-C, a lost connection or a kill:
-re-read every node's real state (which binary is in place, whether .new and
-.prev exist, whether the service runs), run the read-only checks again, start
-and gate a node left stopped, and carry on where the journal says the run
-stopped.
-
-A node on a binary that matches no known release is refused, unless the run
-recorded that build at its start (it was there before: a rollback restores
-it). Such a build is approved once per run: a run that accepted it goes on;
-one that did not is refused, unless it was started with --allow-unknown-build.`,
-		Example: "  nwroll resume -i /tmp/nw/inventory.yaml --yes",
-		Args:    noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := needYes(cmd, yes); err != nil {
-				return err
-			}
-			env, done, err := c.env(cmd, cmd.OutOrStdout())
-			if err != nil {
-				return err
-			}
-			defer done()
-			var rel *release.Release
-			if relArg != "" {
-				if rel, err = loadRelease(cmd, relArg); err != nil {
-					return err
-				}
-				defer rel.Cleanup()
-			}
-			ctx, stop := runSignalContext()
-			defer stop()
-			code, err := rollout.Resume(ctx, env, rollout.ResumeOptions{Release: rel, BreakLock: breakLock})
-			return codeErr(code, err)
-		},
-	}
-	c.register(cmd, true)
-	cmd.Flags().BoolVar(&yes, "yes", false, "approve every step (required: this command has no prompts)")
-	cmd.Flags().BoolVar(&breakLock, "break-lock", false, "take over a lock another run holds (only when that run is dead)")
-	cmd.Flags().StringVar(&relArg, "release", "", "the run's release, if it moved since (default: where the journal says it was)")
 	return cmd
 }
 

@@ -22,8 +22,9 @@ func TestHeadlessUsageErrors(t *testing.T) {
 	}{
 		{[]string{"status"}, "-i INVENTORY"},
 		{[]string{"upgrade", "-i", inv, "--release", dir}, "use the console: nwroll console"},
-		{[]string{"rollback", "-i", inv}, "the console cannot roll back yet"},
-		{[]string{"resume", "-i", inv}, "the console cannot resume yet"},
+		{[]string{"rollback", "-i", inv}, "without --yes opens the console to roll back step by step, which needs an interactive terminal; in scripts and CI pass --yes"},
+		{[]string{"resume", "-i", inv}, "without --yes opens the console to resume step by step, which needs an interactive terminal; in scripts and CI pass --yes"},
+		{[]string{"rollback", "-i", inv, "--out-of-order", "--yes"}, "--out-of-order needs --node NAME"},
 		{[]string{"upgrade", "-i", inv, "--release", dir, "--yes", "--backup", "sometimes"}, "--backup"},
 		{[]string{"upgrade", "-i", inv, "--release", dir, "--yes", "--backup", "live", "--backup-reuse", "x"}, "exclude"},
 		{[]string{"plan", "-i", inv, "--release", dir}, "bogus"},

@@ -109,7 +109,7 @@ On a real cluster:
 		return usageError("%v (see '%s --help')", err, c.CommandPath())
 	})
 	root.AddCommand(newSimCmd())
-	root.AddCommand(newStatusCmd(), newPlanCmd(), newUpgradeCmd(), newRollbackCmd(), newResumeCmd(), newSysdumpCmd())
+	root.AddCommand(newStatusCmd(), newPlanCmd(), newUpgradeCmd(), newRunsCmd(), newResumeCmd(), newRollbackCmd(), newSysdumpCmd())
 	root.AddCommand(newConsoleCmd(), newDemoCmd(), newViewCmd())
 	return root
 }

@@ -205,6 +205,9 @@ type LockHeldError struct {
 
 func (e *LockHeldError) Error() string {
 	who := e.Holder.String()
+	if HolderGone(e.Holder) {
+		who = fmt.Sprintf("run %s, pid %d on this host, no longer running", e.Holder.RunID, e.Holder.PID)
+	}
 	if e.Raw != "" || (e.Holder.RunID == "" && e.Holder.User == "") {
 		who = fmt.Sprintf("an unreadable lock file (%q)", release.Clip(strings.TrimSpace(e.Raw)))
 	}
@@ -352,4 +355,10 @@ func ReadLocks(ctx context.Context, runner CommandRunner, targets []LockTarget) 
 		out[t.Node] = h
 	}
 	return out, errors.Join(errs...)
+}
+
+// HolderGone reports whether h ran on this host and its process is no
+// longer running (a crashed or killed run).
+func HolderGone(h LockHolder) bool {
+	return h.Host != "" && h.Host == journal.OperatorHost() && h.PID > 0 && !processAlive(h.PID)
 }

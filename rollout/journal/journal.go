@@ -81,6 +81,7 @@ type BuildRecord struct {
 // release, the options, and every build seen at the start.
 type RunRecord struct {
 	ReleaseSource string        `json:"release_source"`
+	StartedBy     string        `json:"started_by,omitempty"` // user@host
 	Release       BuildRecord   `json:"release"`
 	Backup        string        `json:"backup"`
 	BackupSet     string        `json:"backup_set,omitempty"`

@@ -44,11 +44,10 @@ func resumed(t *testing.T, d *rollouttest.Driver, rollback bool) *rollouttest.Dr
 	t.Helper()
 	facts := ResumeFacts(entriesOf(d.Effects), d.C.Files())
 	p := d.C.Plan(t, rollouttest.DefaultPlanOptions())
-	build := runbook.ResumeState
+	m, err := runbook.ResumeState(p, facts, headless())
 	if rollback {
-		build = runbook.RollbackState
+		m, err = runbook.RollbackState(p, facts, headless(), runbook.RollbackScope{})
 	}
-	m, err := build(p, facts, headless())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -311,6 +311,9 @@ func (m *Machine) driveStop() bool {
 	}
 	exit := m.stopExit
 	reason := m.stopReason
+	if exit < 0 && m.stop == stopQuitUntouched && !m.lockHeld {
+		exit = ExitOK
+	}
 	if exit < 0 {
 		exit = 1
 		if m.stop == stopAbort && len(m.RolledBack) > 0 && !m.rollbackFail {

@@ -57,13 +57,16 @@ func (m *Machine) Handle(ev Event) []Effect {
 		m.Now = at
 	}
 	if !m.started {
-		switch ev.(type) {
+		switch e := ev.(type) {
 		case Begin:
 			m.started = true
 			m.record(RecordIntent, "", "", RecordOpRun, fmt.Sprintf("upgrade cluster %s to %s", m.Plan.Cluster, m.Plan.Target.Label()), nil)
 			m.drive()
 		case Quit:
-			m.finish(ExitFailed, "quit before the run began")
+			m.finish(ExitOK, "quit before the run began: nothing changed on any node")
+		case Snapshot:
+			m.observe(e)
+			m.out = nil // looking only: nothing is recorded before the run begins
 		}
 		return m.takeOut()
 	}
@@ -117,8 +120,13 @@ func (m *Machine) Handle(ev Event) []Effect {
 	case Quit:
 		if m.stop == stopNone {
 			m.AbortAsked = false
-			m.record(RecordEvent, "", "", "quit", "interrupted; `nwroll resume` continues from the journal", nil)
-			m.beginStop(stopQuit, "interrupted")
+			if !m.nodesTouched {
+				m.record(RecordEvent, "", "", "quit", "quit before any node changed", nil)
+				m.beginStop(stopQuitUntouched, "quit before any node changed: nothing changed on any node")
+			} else {
+				m.record(RecordEvent, "", "", "quit", "interrupted; `nwroll resume` continues from the journal", nil)
+				m.beginStop(stopQuit, "interrupted")
+			}
 		}
 	}
 	m.drive()
@@ -276,6 +284,9 @@ func sameText(a, b StepText) bool {
 
 // successReason says how the run ended well, from what the nodes run.
 func (m *Machine) successReason() string {
+	if m.undoRun && len(m.RolledBack) == 0 {
+		return "rolled back: no node was left upgraded; " + m.runs()
+	}
 	if m.rolling || m.successExit != 0 || len(m.RolledBack) > 0 {
 		return m.rolledBackText()
 	}
@@ -492,12 +503,9 @@ func (m *Machine) onSnapshot(e Snapshot) {
 	if snap.TakenAt.IsZero() {
 		snap.TakenAt = e.At
 	}
-	if m.HaveSnapshot && snap.TakenAt.Before(m.Latest.TakenAt) {
+	if !m.observe(Snapshot{Snap: snap, At: e.At}) {
 		return // older than what we judged already
 	}
-	m.Latest, m.HaveSnapshot = snap, true
-	m.noteSeen(snap)
-	m.observeLeader(snap)
 	if m.Pause != nil || m.stop != stopNone || m.cur < 0 {
 		return
 	}
@@ -708,6 +716,22 @@ func (m *Machine) noteSysdump(p SysdumpPurpose, data any) {
 
 // ---- leadership ----
 
+// observe takes a snapshot as the latest, unless an older one: who
+// answered, and who leads.
+func (m *Machine) observe(e Snapshot) bool {
+	snap := e.Snap
+	if snap.TakenAt.IsZero() {
+		snap.TakenAt = e.At
+	}
+	if m.HaveSnapshot && snap.TakenAt.Before(m.Latest.TakenAt) {
+		return false
+	}
+	m.Latest, m.HaveSnapshot = snap, true
+	m.noteSeen(snap)
+	m.observeLeader(snap)
+	return true
+}
+
 func (m *Machine) observeLeader(snap health.ClusterSnapshot) {
 	l, ok := snap.Leader()
 	if !ok {
@@ -814,6 +838,9 @@ func (m *Machine) launch(e Effect, p purpose) {
 	var op NodeOp
 	if a, ok := e.(NodeAction); ok {
 		op = a.Op
+	}
+	if changes && op != 0 {
+		m.nodesTouched = true
 	}
 	if changes {
 		rec := Record{EffectMeta: m.meta(meta.Step), Type: RecordIntent, For: meta.ID, Node: EffectNode(e), Op: e.Kind()}

@@ -47,15 +47,59 @@ func ResumeState(plan Plan, facts ResumeFacts, opts MachineOptions) (Machine, er
 	if facts.RollingBack {
 		mode = resumeRollback
 	}
-	return resumeBuild(plan, facts, opts, mode)
+	return resumeBuild(plan, facts, opts, mode, RollbackScope{})
 }
 
 // RollbackState builds the machine for `nwroll rollback`: every node the
 // journal shows upgraded (facts.UpgradeOrder) and still on the target is
-// rolled back, newest first, one at a time, with gates. It ends with exit
-// 0 when all are rolled back.
-func RollbackState(plan Plan, facts ResumeFacts, opts MachineOptions) (Machine, error) {
-	return resumeBuild(plan, facts, opts, resumeExplicitRollback)
+// rolled back, newest first, one at a time, with gates — or only
+// scope.Node. It ends with exit 0 when all are rolled back.
+func RollbackState(plan Plan, facts ResumeFacts, opts MachineOptions, scope RollbackScope) (Machine, error) {
+	return resumeBuild(plan, facts, opts, resumeExplicitRollback, scope)
+}
+
+// RollbackScope narrows `nwroll rollback` to one node. Rollbacks keep the
+// reverse order of the upgrades: a node upgraded before another that is
+// still on the target is refused unless OutOfOrder.
+type RollbackScope struct {
+	Node       string
+	OutOfOrder bool
+}
+
+// narrow keeps only scope.Node among the nodes to roll back, or says why
+// it cannot be rolled back (alone, now).
+func (scope RollbackScope) narrow(m *Machine, rollback []string) ([]string, error) {
+	if scope.Node == "" {
+		return rollback, nil
+	}
+	n := m.node(scope.Node)
+	switch {
+	case n == nil:
+		return nil, fmt.Errorf("rollback: %s is not a node of cluster %s (its nodes: %s)", scope.Node, m.Plan.Cluster, strings.Join(m.Plan.NodeNames(), ", "))
+	case !slices.Contains(rollback, scope.Node):
+		upgraded := "none"
+		if len(rollback) > 0 {
+			upgraded = strings.Join(rollback, ", ")
+		}
+		return nil, fmt.Errorf("rollback: %s runs %s and was not upgraded by this rollout: nothing to roll back on it (upgraded: %s)", n.Name, n.Binary.Label(), upgraded)
+	}
+	if !scope.OutOfOrder {
+		var later []string
+		newest := n
+		for _, other := range rollback {
+			if o := m.node(other); o.SwapSeq > n.SwapSeq {
+				later = append(later, other)
+				if o.SwapSeq > newest.SwapSeq {
+					newest = o
+				}
+			}
+		}
+		if len(later) > 0 {
+			return nil, fmt.Errorf("rollback: %s was upgraded before %s, which still run %s: roll back in reverse order (%s first), or pass --out-of-order to roll back %s alone",
+				n.Name, strings.Join(later, ", "), m.Plan.Target.Label(), newest.Name, n.Name)
+		}
+	}
+	return []string{scope.Node}, nil
 }
 
 type resumeMode int
@@ -66,7 +110,7 @@ const (
 	resumeExplicitRollback
 )
 
-func resumeBuild(plan Plan, facts ResumeFacts, opts MachineOptions, mode resumeMode) (Machine, error) {
+func resumeBuild(plan Plan, facts ResumeFacts, opts MachineOptions, mode resumeMode, scope RollbackScope) (Machine, error) {
 	m := NewMachine(plan, opts)
 	for _, b := range facts.Builds {
 		if b.SHA256 = NormSHA(b.SHA256); b.SHA256 != "" {
@@ -95,15 +139,20 @@ func resumeBuild(plan Plan, facts ResumeFacts, opts MachineOptions, mode resumeM
 	if len(problems) > 0 {
 		return Machine{}, errors.New("resume refused: " + strings.Join(problems, "; "))
 	}
-	if mode != resumeForward && len(rollback) == 0 && len(recover) == 0 {
+	if mode != resumeForward && len(rollback) == 0 && len(recover) == 0 && !facts.LockHeld {
 		return Machine{}, errors.New("rollback: no node is upgraded by this rollout: nothing to roll back")
 	}
+	rollback, err := scope.narrow(&m, rollback)
+	if err != nil {
+		return Machine{}, err
+	}
 	m.resumeLock = facts.LockHeld
+	m.nodesTouched = true // the run changed nodes before
 	m.Steps = r.steps(&m, recover, rollback)
 	if mode != resumeForward {
 		m.successExit = ExitRolledBack
 		if mode == resumeExplicitRollback {
-			m.successExit, m.rollbackExit = ExitOK, ExitOK
+			m.successExit, m.rollbackExit, m.undoRun = ExitOK, ExitOK, true
 		}
 	}
 	m.reorderGroups()

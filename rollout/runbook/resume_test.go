@@ -156,13 +156,13 @@ func TestResumeRefusals(t *testing.T) {
 	// Rolling back a node whose .prev is gone.
 	w2 := newWorld(t, mtPlan(t, 3, 0, mtOpts()), MachineOptions{})
 	w2.node("fw-b").bin = mtNewSHA
-	_, err = RollbackState(w2.replan(t, mtOpts()), ResumeFacts{Files: w2.real(), UpgradeOrder: []string{"fw-b"}}, MachineOptions{})
+	_, err = RollbackState(w2.replan(t, mtOpts()), ResumeFacts{Files: w2.real(), UpgradeOrder: []string{"fw-b"}}, MachineOptions{}, RollbackScope{})
 	if err == nil || !strings.Contains(err.Error(), "fw-b: runs 1.1.0 but /opt/neuwerk/bin/neuwerk.prev is missing") {
 		t.Fatalf("rollback without .prev: %v", err)
 	}
 	// Nothing upgraded: nothing to roll back.
 	w3 := newWorld(t, mtPlan(t, 3, 0, mtOpts()), MachineOptions{})
-	if _, err := RollbackState(w3.replan(t, mtOpts()), ResumeFacts{Files: w3.real()}, MachineOptions{}); err == nil || !strings.Contains(err.Error(), "nothing to roll back") {
+	if _, err := RollbackState(w3.replan(t, mtOpts()), ResumeFacts{Files: w3.real()}, MachineOptions{}, RollbackScope{}); err == nil || !strings.Contains(err.Error(), "nothing to roll back") {
 		t.Fatalf("empty rollback: %v", err)
 	}
 }
@@ -179,7 +179,7 @@ func TestRollbackOfARolledBackRunTellsTheTruth(t *testing.T) {
 		t.Fatalf("first run: exit %d: %s", w.m.ExitCode, w.m.Reason)
 	}
 	facts := ResumeFacts{Files: w.real(), Unfinished: []StepID{"upgrade/fw-b"}}
-	m, err := RollbackState(w.replan(t, mtOpts()), facts, MachineOptions{Headless: true})
+	m, err := RollbackState(w.replan(t, mtOpts()), facts, MachineOptions{Headless: true}, RollbackScope{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,5 +188,98 @@ func TestRollbackOfARolledBackRunTellsTheTruth(t *testing.T) {
 	w.runToEnd()
 	if w.m.ExitCode != ExitOK || strings.Contains(w.m.Reason, "every node runs") || !strings.Contains(w.m.Reason, "1.0.0 on fw-a, fw-b, fw-c") {
 		t.Fatalf("exit %d: %q", w.m.ExitCode, w.m.Reason)
+	}
+}
+
+// One node rolled back alone keeps the reverse order of the upgrades:
+// the newest upgrade may go alone, an older one only with OutOfOrder.
+func TestRollbackOneNodeKeepsReverseOrder(t *testing.T) {
+	w := newWorld(t, mtPlan(t, 3, 0, mtOpts()), MachineOptions{Headless: true})
+	w.send(Begin{At: w.now})
+	w.runToEnd()
+	if w.m.ExitCode != ExitOK {
+		t.Fatalf("upgrade: exit %d: %s", w.m.ExitCode, w.m.Reason)
+	}
+	order := []string{"fw-b", "fw-c", "fw-a"} // followers first, the leader last
+	facts := func() ResumeFacts { return ResumeFacts{Files: w.real(), UpgradeOrder: order} }
+
+	_, err := RollbackState(w.replan(t, mtOpts()), facts(), MachineOptions{Headless: true}, RollbackScope{Node: "fw-c"})
+	if err == nil || !strings.Contains(err.Error(), "fw-c was upgraded before fw-a") || !strings.Contains(err.Error(), "fw-a first") || !strings.Contains(err.Error(), "--out-of-order") {
+		t.Fatalf("fw-c before fw-a: %v", err)
+	}
+	if _, err := RollbackState(w.replan(t, mtOpts()), facts(), MachineOptions{Headless: true}, RollbackScope{Node: "fw-z"}); err == nil || !strings.Contains(err.Error(), "fw-z is not a node") {
+		t.Fatalf("unknown node: %v", err)
+	}
+
+	// The newest upgrade alone: only fw-a is touched.
+	m, err := RollbackState(w.replan(t, mtOpts()), facts(), MachineOptions{Headless: true}, RollbackScope{Node: "fw-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.restart(m)
+	w.send(Begin{At: w.now})
+	w.runToEnd()
+	if w.m.ExitCode != ExitOK || strings.Join(w.m.RolledBack, ",") != "fw-a" {
+		t.Fatalf("fw-a alone: exit %d, rolled back %v: %s", w.m.ExitCode, w.m.RolledBack, w.m.Reason)
+	}
+	for _, n := range w.nodes {
+		if want := n.name != "fw-a"; (n.bin == mtNewSHA) != want {
+			t.Errorf("%s on %s after rolling back fw-a alone", n.name, n.bin[:8])
+		}
+	}
+
+	// fw-b, the oldest, out of order: allowed when asked for.
+	order = []string{"fw-b", "fw-c"}
+	if _, err := RollbackState(w.replan(t, mtOpts()), facts(), MachineOptions{Headless: true}, RollbackScope{Node: "fw-b"}); err == nil {
+		t.Fatal("fw-b rolled back before fw-c without --out-of-order")
+	}
+	if _, err := RollbackState(w.replan(t, mtOpts()), facts(), MachineOptions{Headless: true}, RollbackScope{Node: "fw-a"}); err == nil || !strings.Contains(err.Error(), "was not upgraded by this rollout") {
+		t.Fatalf("fw-a again: %v", err)
+	}
+	m, err = RollbackState(w.replan(t, mtOpts()), facts(), MachineOptions{Headless: true}, RollbackScope{Node: "fw-b", OutOfOrder: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.restart(m)
+	w.send(Begin{At: w.now})
+	w.runToEnd()
+	if w.m.ExitCode != ExitOK || strings.Join(w.m.RolledBack, ",") != "fw-b" {
+		t.Fatalf("fw-b out of order: exit %d, rolled back %v: %s", w.m.ExitCode, w.m.RolledBack, w.m.Reason)
+	}
+}
+
+// A quit at the first dialog (the lock's) changed nothing: exit 0, and
+// it says so. A quit once nodes changed (staged, at the first backup's
+// dialog) is an interruption: exit 1, the lock kept for resume.
+func TestQuitBeforeAnyNodeChanged(t *testing.T) {
+	quiesced := mtOpts()
+	quiesced.Backup = BackupQuiesced
+	w := newWorld(t, mtPlan(t, 3, 0, quiesced), MachineOptions{Approver: "op"})
+	w.autoApprove = false
+	w.send(Begin{At: w.now})
+	w.runUntil(func() bool { _, ok := w.m.AwaitingApproval(); return ok })
+	if s, ok := w.m.AwaitingApproval(); !ok || s.Kind != StepLock {
+		t.Fatalf("the first dialog is %q, want the lock's", s.ID)
+	}
+	w.send(ActionEvent(ActQuit, "", "op", w.now))
+	w.runToEnd()
+	if w.m.ExitCode != ExitOK || w.m.LockHeld() || !strings.Contains(w.m.Reason, "nothing changed on any node") {
+		t.Fatalf("quit at the lock: exit %d, lock held %v: %q", w.m.ExitCode, w.m.LockHeld(), w.m.Reason)
+	}
+
+	w = newWorld(t, mtPlan(t, 3, 0, quiesced), MachineOptions{Approver: "op"})
+	w.autoApprove = false
+	w.send(Begin{At: w.now})
+	w.runUntil(func() bool {
+		s, ok := w.m.AwaitingApproval()
+		if ok && s.Kind != StepBackup {
+			w.send(Approve{Step: s.ID, By: "op", At: w.now})
+		}
+		return ok && s.Kind == StepBackup
+	})
+	w.send(ActionEvent(ActQuit, "", "op", w.now))
+	w.runToEnd()
+	if w.m.ExitCode != ExitFailed || !w.m.LockHeld() || strings.Contains(w.m.Reason, "nothing changed") {
+		t.Fatalf("quit at a backup: exit %d, lock held %v: %q", w.m.ExitCode, w.m.LockHeld(), w.m.Reason)
 	}
 }

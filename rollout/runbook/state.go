@@ -193,10 +193,11 @@ type MachineOptions struct {
 type stopMode int
 
 const (
-	stopNone  stopMode = iota
-	stopAbort          // confirmed abort: make nodes consistent, unlock, finish
-	stopQuit           // interrupted: make nodes consistent, keep the lock, finish 1
-	stopEnd            // the run ends after a failure or rollback: make consistent, unlock, finish
+	stopNone          stopMode = iota
+	stopAbort                  // confirmed abort: make nodes consistent, unlock, finish
+	stopQuit                   // interrupted: make nodes consistent, keep the lock, finish 1
+	stopQuitUntouched          // quit before any node operation: release the lock, finish 0
+	stopEnd                    // the run ends after a failure or rollback: make consistent, unlock, finish
 )
 
 type purpose int
@@ -261,6 +262,8 @@ type Machine struct {
 	failSysdumpID   EffectID
 	manualSysdumpID EffectID
 	lockHeld        bool
+	nodesTouched    bool // a node operation ran in this run (a resumed run counts its earlier ones)
+	undoRun         bool // `nwroll rollback`: the run undoes an earlier one
 	resumeLock      bool // LockNodes takes over our own lock (resume)
 	lockApproved    bool
 	approvalSeq     uint64 // counts the times a step started waiting for approval

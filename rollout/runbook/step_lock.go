@@ -1,7 +1,11 @@
 package runbook
 
 // Lock: one operator at a time. The lock lives on the nodes and names this
-// run; another holder refuses the run.
-func lockStep(stepCtx) stepDef {
+// run; another holder refuses the run. A resumed run that still holds its
+// own lock takes it back without asking: that changes nothing on a node.
+func lockStep(c stepCtx) stepDef {
+	if c.m.resumeLock {
+		return stepDef{Title: "Take back this run's own lock on every node", Phase: PhaseLock, Refuses: true, Ops: []op{lockOp{}}}
+	}
 	return stepDef{Title: "Take the lock on every node", Phase: PhaseLock, Refuses: true, Ops: []op{approveOp{}, lockOp{}}}
 }
