@@ -17,6 +17,7 @@ import (
 	"charm.land/lipgloss/v2"
 
 	"github.com/nwroll/nwroll/rollout"
+	"github.com/nwroll/nwroll/rollout/journal"
 	"github.com/nwroll/nwroll/rollout/runbook"
 	"github.com/nwroll/nwroll/tui/style"
 	"github.com/nwroll/nwroll/tui/viewer"
@@ -33,6 +34,11 @@ type Deps struct {
 	ResumeHint string
 	// PrepareTimeout bounds the survey (default 2m).
 	PrepareTimeout time.Duration
+	// Mode is what the console opens on: an upgrade (Upgrade), the resume
+	// of a run (Resume) or a rollback (Rollback).
+	Mode     Mode
+	Resume   rollout.ResumeOptions
+	Rollback rollout.RollbackOptions
 }
 
 type focus int
@@ -49,7 +55,10 @@ type stage int
 const (
 	stagePreparing stage = iota
 	stageRunning
-	stageRefused // the survey or plan refused; nothing changed
+	stageRefused  // the survey or plan refused; nothing changed
+	stageChoosing // an upgrade found an unfinished run: continue, roll back or look?
+	stageLooking  // a run rebuilt to be looked at, not begun
+	stageLocked   // a dead run's lock is on the nodes: take it over?
 )
 
 // Minimum usable size; from wideWidth the runbook and the log (or the
@@ -69,6 +78,7 @@ type Model struct {
 	deps   Deps
 	st     *style.Styles
 	keys   globalKeyMap
+	rkeys  recoveryKeyMap
 	isDark bool
 
 	width, height int
@@ -82,7 +92,12 @@ type Model struct {
 	started     time.Time
 	holder      string
 	journal     string
-	refused     string // why the survey or the plan refused
+	runID       string
+	mode        Mode               // of the run on screen
+	unfinished  journal.RunSummary // the run an upgrade found unfinished (stageChoosing)
+	locked      lockedMsg          // the dead run's lock, and the run to prepare once taken over (stageLocked)
+	switching   bool               // another run is being prepared (r on a node)
+	refused     string             // why the survey or the plan refused
 	refusedCode int
 
 	lastMachTick time.Time
@@ -108,7 +123,7 @@ func New(deps Deps) Model {
 	if deps.PrepareTimeout <= 0 {
 		deps.PrepareTimeout = 2 * time.Minute
 	}
-	m := Model{deps: deps, isDark: true, keys: defaultGlobalKeyMap(), status: help.New()}
+	m := Model{deps: deps, isDark: true, keys: defaultGlobalKeyMap(), rkeys: defaultRecoveryKeyMap(), status: help.New()}
 	m.st = newStyles(m.isDark, deps.NoColor)
 	m.nodes = newNodesPane(m.st)
 	m.runbook = newRunbookPane(m.st)
@@ -134,7 +149,7 @@ func (m Model) helpNavigation() []key.Binding {
 // Init starts the survey, the clock, the spinner and the background colour
 // query.
 func (m Model) Init() tea.Cmd {
-	return tea.Batch(prepareCmd(m.deps), tickCmd(), tea.RequestBackgroundColor, m.runbook.Init())
+	return tea.Batch(prepareCmd(m.deps, m.deps.request()), tickCmd(), tea.RequestBackgroundColor, m.runbook.Init())
 }
 
 // ExitCode is the run's exit code (design §1) once the program ended.
@@ -157,11 +172,23 @@ func (m Model) FinalMessages() []string {
 	switch {
 	case m.stage == stageRefused:
 		out = append(out, "nwroll: "+m.refused)
+	case m.stage == stageLocked:
+		out = append(out, "nwroll: nothing changed on any node; "+m.locked.err.Error())
+	case m.stage == stageChoosing || m.stage == stageLooking:
+		inv := "INVENTORY"
+		if m.deps.Env.Inventory != nil {
+			inv = m.deps.Env.Inventory.Path
+		}
+		id := m.unfinished.ID
+		if id == "" {
+			id = m.runID
+		}
+		out = append(out, fmt.Sprintf("nwroll: nothing changed on any node; run %s is still unfinished: `nwroll resume -i %s` continues it, `nwroll rollback -i %s` undoes it", id, inv, inv))
 	case m.machine.Finished:
 		out = m.outcomeLines()
 	}
 	if m.forced {
-		out = append(out, "nwroll: forced to quit while effects were in flight; check the nodes with `nwroll status` and continue with: "+m.deps.ResumeHint)
+		out = append(out, "nwroll: forced to quit while effects were in flight; check the nodes with `nwroll status` and continue with: "+m.continueHint())
 	}
 	return out
 }
@@ -169,7 +196,7 @@ func (m Model) FinalMessages() []string {
 // frame is the machine as it stands now, for the panes (see frame).
 func (m Model) frame() frame {
 	mc := m.machine // its own copy, so m need not live on the heap
-	return frame{mc: &mc, stage: m.stage, now: m.now, names: m.nodeNames(), refused: m.refused}
+	return frame{mc: &mc, stage: m.stage, now: m.now, names: m.nodeNames(), refused: m.refused, unfinished: m.unfinished, locked: m.locked.err}
 }
 
 func (m *Model) setStyles(st *style.Styles) {
@@ -220,25 +247,52 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m.onKey(msg)
 	case preparedMsg:
 		return m.onPrepared(msg)
+	case unfinishedMsg:
+		m.stage, m.unfinished = stageChoosing, msg.run
+		m.log.AddLine(m.now, "", "unfinished: "+msg.run.Describe(), true)
+		return m, nil
+	case lockedMsg:
+		m.stage, m.locked = stageLocked, msg
+		m.log.AddLine(m.now, "", "locked: "+msg.err.Error(), true)
+		return m, nil
+	case switchFailedMsg:
+		m.switching = false
+		m.notice = msg.err.Error()
+		m.log.AddLine(m.now, "", "refused: "+msg.err.Error(), true)
+		return m, nil
 	case prepareFailedMsg:
 		m.stage, m.refused, m.refusedCode = stageRefused, msg.err.Error(), msg.code
 		m.log.AddLine(m.now, "", "refused: "+msg.err.Error(), true)
 		return m, nil
 	case engineMsg:
+		if msg.from != m.eng {
+			return m, nil // a run the console left
+		}
 		m, cmd := m.feed(msg.ev)
 		return m, tea.Batch(cmd, listenCmd(m.eng))
 	case logMsg:
+		if msg.from != m.eng {
+			return m, nil
+		}
 		m.log, _ = m.log.Update(msg)
 		return m, listenCmd(m.eng)
 	case progressMsg:
+		if msg.from != m.eng {
+			return m, nil
+		}
 		m.runbook, _ = m.runbook.Update(msg)
 		return m, listenCmd(m.eng)
 	case refreshMsg:
 		m.refreshing = false
-		if m.closing || m.stage != stageRunning {
+		if m.closing || msg.from != m.eng {
 			return m, nil
 		}
-		return m.feed(runbook.Snapshot{Snap: msg.snap, At: msg.snap.TakenAt})
+		snap := runbook.Snapshot{Snap: msg.snap, At: msg.snap.TakenAt}
+		if m.stage == stageLooking {
+			m.machine, _ = runbook.Next(m.machine, snap) // not begun: it only takes the snapshot
+			return m, nil
+		}
+		return m.feed(snap)
 	case tickMsg:
 		m.runbook, _ = m.runbook.Update(msg)
 		return m.onTick(msg)
@@ -266,12 +320,20 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 
 func (m Model) onPrepared(msg preparedMsg) (tea.Model, tea.Cmd) {
 	m.eng = msg.engine
-	m.stage = stageRunning
-	m.machine, m.holder, m.journal = msg.machine, msg.holder, msg.journal
+	m.stage, m.switching, m.refreshing = stageRunning, false, false
+	m.seq = 0 // a new driver numbers its batches from 1
+	m.mode = msg.mode
+	m.machine, m.holder, m.journal, m.runID = msg.machine, msg.holder, msg.journal, msg.runID
 	m.now, m.started, m.lastMachTick = msg.at, msg.at, msg.at
+	m.dialog = newDialog(m.st, m.deps.Env.Inventory, m.continueHint())
 	m.log.AddLine(m.now, "", "journal "+m.journal, false)
 	m.runbook.Follow()
 	m.layout()
+	if msg.look {
+		m.stage = stageLooking
+		m.notice = "looking only: nothing runs until you press c (continue) or R (roll back)"
+		return m, listenCmd(m.eng)
+	}
 	next, cmd := m.feed(runbook.Begin{At: msg.at})
 	return next, tea.Batch(cmd, listenCmd(m.eng))
 }
@@ -326,8 +388,8 @@ func (m Model) outcomeLines() []string {
 	if mc.LastSysdump != "" {
 		out = append(out, "last sysdump: "+mc.LastSysdump+" (open it with: nwroll view "+mc.LastSysdump+")")
 	}
-	if mc.ExitCode == runbook.ExitFailed && m.deps.ResumeHint != "" && !m.allDone() {
-		out = append(out, "continue with: "+m.deps.ResumeHint)
+	if mc.ExitCode == runbook.ExitFailed && m.continueHint() != "" && !m.allDone() {
+		out = append(out, "continue with: "+m.continueHint())
 	}
 	return out
 }
@@ -344,7 +406,11 @@ func (m Model) allDone() bool {
 func (m Model) onTick(msg tickMsg) (tea.Model, tea.Cmd) {
 	m.now = msg.at
 	cmds := []tea.Cmd{tickCmd()}
-	if m.stage != stageRunning || m.closing {
+	if m.stage == stageLooking && !m.refreshing && !m.closing && m.now.Sub(m.machine.Latest.TakenAt) >= machineTick {
+		m.refreshing = true
+		cmds = append(cmds, refreshCmd(m.eng))
+	}
+	if m.stage != stageRunning || m.closing || m.switching {
 		return m, tea.Batch(cmds...)
 	}
 	if !m.machine.Finished && (m.machine.Gate.Open || m.now.Sub(m.lastMachTick) >= machineTick-tickEvery/2) {
@@ -400,6 +466,11 @@ func (m Model) onKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 			return m, nil
 		case key.Matches(msg, m.keys.View):
 			return m.openViewer()
+		}
+		if !m.switching {
+			if next, cmd, ok := m.onRecoveryKey(msg); ok {
+				return next, cmd
+			}
 		}
 	}
 	m.dialog, _ = updateIn(m.dialog, &f, msg)

@@ -35,7 +35,7 @@ func BenchmarkConsoleView(b *testing.B) {
 				entries = append(entries, rollout.LogEntry{TS: rollouttest.T0.Add(time.Duration(i) * time.Second), Node: rollouttest.NodeName(i % n),
 					Type: "effect", Op: "stop", Status: "ok", Detail: "neuwerk.service stopped", Seconds: 1.3})
 			}
-			h.update(logMsg{entries: entries})
+			h.update(logMsg{entries: entries, from: h.m.eng})
 			if got := len(h.m.log.lines); got != maxLogLines {
 				b.Fatalf("log pane holds %d lines, want %d", got, maxLogLines)
 			}

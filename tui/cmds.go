@@ -2,8 +2,7 @@ package tui
 
 import (
 	"context"
-	"fmt"
-	"io"
+	"sync"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -24,6 +23,21 @@ type engine struct {
 	elog     *rollout.EventLog
 	lines    chan rollout.LogEntry
 	progress chan executor.Note
+	done     chan struct{} // closed once the engine stopped: listeners return
+	stopOnce sync.Once
+}
+
+// stop lets the effects in flight end, then releases the connections and
+// the journal. Safe to call twice.
+func (e *engine) stop() {
+	e.stopOnce.Do(func() {
+		e.driver.Drain()
+		e.driver.Close()
+		if e.release != nil {
+			e.release()
+		}
+		close(e.done)
+	})
 }
 
 // effectDriver is what the console needs of a executor.Driver; tests give
@@ -38,7 +52,7 @@ type effectDriver interface {
 // newEngine returns an engine whose driver is still to be set (it needs
 // the engine's log hooks).
 func newEngine(poll func(context.Context) health.ClusterSnapshot, release func()) *engine {
-	e := &engine{poll: poll, release: release,
+	e := &engine{poll: poll, release: release, done: make(chan struct{}),
 		lines: make(chan rollout.LogEntry, lineBuffer), progress: make(chan executor.Note, progressBuffer)}
 	e.elog = rollout.NewEventLog(func(l rollout.LogEntry) {
 		select {
@@ -71,35 +85,16 @@ const (
 	armDelay       = 400 * time.Millisecond
 )
 
-// prepareCmd surveys the cluster and builds the plan (read-only), opens the
-// journal, and starts the driver.
-func prepareCmd(deps Deps) tea.Cmd {
-	return func() tea.Msg {
-		env := deps.Env
-		env.Out = io.Discard
-		ctx, cancel := context.WithTimeout(context.Background(), deps.PrepareTimeout)
-		defer cancel()
-		run, err := rollout.PrepareUpgrade(ctx, env, deps.Upgrade, runbook.MachineOptions{Approver: deps.Operator})
-		if err != nil {
-			return prepareFailedMsg{err: err, code: rollout.ExitCodeOf(err)}
-		}
-		e := newEngine(run.Executor.Poll, run.Close)
-		e.driver = executor.NewDriver(context.Background(), run.Executor, e.elog.Hooks())
-		run.Executor.SetNoteHandler(e.onNote)
-		h := run.Executor.Holder()
-		return preparedMsg{machine: run.Machine, holder: fmt.Sprintf("%s@%s (run %.8s)", h.User, h.Host, h.RunID),
-			journal: run.Journal.Path(), engine: e, at: time.Now()}
-	}
-}
-
 // listenCmd waits for the next thing the engine has to say. Update re-arms
 // it after each message, so exactly one listener runs.
 func listenCmd(e *engine) tea.Cmd {
 	return func() tea.Msg {
 		select {
+		case <-e.done:
+			return nil
 		case ev := <-e.driver.Events():
 			e.elog.Answered(ev)
-			return engineMsg{ev: ev}
+			return engineMsg{ev: ev, from: e}
 		case l := <-e.lines:
 			batch := []rollout.LogEntry{l}
 			for len(batch) < maxLinesPerMsg {
@@ -111,9 +106,9 @@ func listenCmd(e *engine) tea.Cmd {
 				}
 				break
 			}
-			return logMsg{entries: batch}
+			return logMsg{entries: batch, from: e}
 		case n := <-e.progress:
-			return progressMsg{note: n}
+			return progressMsg{note: n, from: e}
 		}
 	}
 }
@@ -140,7 +135,7 @@ func refreshCmd(e *engine) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(context.Background(), pollTimeout)
 		defer cancel()
-		return refreshMsg{snap: e.poll(ctx)}
+		return refreshMsg{snap: e.poll(ctx), from: e}
 	}
 }
 
@@ -159,11 +154,7 @@ func armCmd(seq uint64) tea.Cmd {
 func closeCmd(e *engine) tea.Cmd {
 	return func() tea.Msg {
 		if e != nil {
-			e.driver.Drain()
-			e.driver.Close()
-			if e.release != nil {
-				e.release()
-			}
+			e.stop()
 		}
 		return closedMsg{}
 	}

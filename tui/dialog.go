@@ -213,6 +213,10 @@ func (d dialog) content(w int, compact bool) (border lipgloss.Style, lines []str
 			st.DialogTitle.Render(style.GlyphFail + " nwroll refused to start; nothing on any node was changed"), "",
 			wrap(d.f.refused, w), "",
 			d.hint("q", "quit")}, true
+	case d.f.stage == stageChoosing:
+		return st.DialogDanger, d.unfinishedLines(d.f.unfinished, w), true
+	case d.f.stage == stageLocked:
+		return st.DialogDanger, d.lockedLines(d.f.locked, w), true
 	case d.askQuit:
 		return st.DialogDanger, []string{
 			st.DialogTitle.Render("Quit in the middle of the rollout?"), "",
@@ -488,7 +492,7 @@ func resumeSuffix(hint string) string {
 	if hint == "" {
 		return ""
 	}
-	return " with `" + hint + "`"
+	return " with " + hint
 }
 
 func wrap(s string, w int) string {

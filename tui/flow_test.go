@@ -133,7 +133,7 @@ func simDeps(t *testing.T, c *sim.Cluster, version string, editInventory func(st
 		Env:        rollout.Env{Inventory: inv, Dialer: d, StateDir: t.TempDir(), Catalog: cat},
 		Upgrade:    rollout.UpgradeOptions{PlanOptionsIn: rollout.PlanOptionsIn{Release: rel}},
 		Operator:   "walker@test",
-		ResumeHint: "nwroll resume -i " + invPath + " --yes",
+		ResumeHint: "nwroll resume -i " + invPath,
 	}
 }
 

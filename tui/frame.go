@@ -5,6 +5,8 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
+	"github.com/nwroll/nwroll/rollout"
+	"github.com/nwroll/nwroll/rollout/journal"
 	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
@@ -20,6 +22,9 @@ type frame struct {
 	now     time.Time
 	names   []string
 	refused string // why the survey or the plan refused (stageRefused)
+	// unfinished is the run an upgrade found unfinished (stageChoosing).
+	unfinished journal.RunSummary
+	locked     *rollout.LockedError // the dead run's lock (stageLocked)
 }
 
 // running is true while the machine runs and has not finished.

@@ -109,7 +109,7 @@ func newHarnessOn(t testing.TB, c *rollouttest.Cluster, opts runbook.PlanOptions
 		return snap
 	}, nil)
 	e.driver = d
-	hs := &harness{t: t, c: c, d: d, m: New(Deps{Operator: "op@test", ResumeHint: "nwroll resume -i inv.yaml --yes"})}
+	hs := &harness{t: t, c: c, d: d, m: New(Deps{Operator: "op@test", ResumeHint: "nwroll resume -i inv.yaml"})}
 	hs.update(tea.WindowSizeMsg{Width: w, Height: h})
 	hs.update(preparedMsg{machine: runbook.NewMachine(plan, runbook.MachineOptions{Approver: "op@test"}),
 		holder: "op@test (run 0badc0de)", journal: "/state/lab/run.jsonl", engine: e, at: c.Now()})
@@ -178,7 +178,7 @@ func (h *harness) pump() {
 		if !ok {
 			return
 		}
-		h.update(engineMsg{ev: ev})
+		h.update(engineMsg{ev: ev, from: h.m.eng})
 	}
 }
 

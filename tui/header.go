@@ -28,6 +28,10 @@ func (m Model) headerView() string {
 		parts = append(parts, st.Running.Render("surveying the cluster over SSH (read-only)…"))
 	case m.stage == stageRefused:
 		parts = append(parts, st.Fail.Render(style.GlyphFail+" refused before any change"))
+	case m.stage == stageLocked:
+		parts = append(parts, st.Warn.Render(style.GlyphWarn+" locked by run "+m.locked.err.Holder.RunID+", which is gone: nothing started"))
+	case m.stage == stageChoosing:
+		parts = append(parts, st.Warn.Render(style.GlyphWarn+" run "+m.unfinished.ID+" is unfinished: nothing started"))
 	default:
 		if mc.Leader != "" {
 			parts = append(parts, fmt.Sprintf("leader %s %s (term %d)", style.GlyphLeader, st.Leader.Render(mc.Leader), mc.Term))
@@ -39,9 +43,11 @@ func (m Model) headerView() string {
 	line1 := left + "   " + strings.Join(parts, "   ")
 
 	var info []string
-	if m.stage == stageRunning {
+	if m.stage == stageRunning || m.stage == stageLooking {
 		phase := mc.Phase.String()
 		switch {
+		case m.stage == stageLooking:
+			phase = st.Warn.Render(style.GlyphWarn+" looking only") + st.Dim.Render(" — nothing runs until you press c or R")
 		case mc.Finished && mc.ExitCode == runbook.ExitOK:
 			phase = st.OK.Render(style.GlyphOK + " finished: " + mc.Reason)
 		case mc.Finished:

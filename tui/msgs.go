@@ -14,8 +14,12 @@ type preparedMsg struct {
 	machine runbook.Machine // not begun
 	holder  string          // who the lock will name
 	journal string          // the journal's path
+	runID   string
 	engine  *engine
 	at      time.Time
+	look    bool // look only: show the run, do not begin it
+	mode    Mode
+	resumed bool // the run continues an earlier one (resume, rollback)
 }
 
 // prepareFailedMsg: the survey or the plan refused; nothing changed.
@@ -25,13 +29,22 @@ type prepareFailedMsg struct {
 }
 
 // engineMsg is an event from the driver: an effect's answer.
-type engineMsg struct{ ev runbook.Event }
+type engineMsg struct {
+	ev   runbook.Event
+	from *engine
+}
 
 // logMsg is lines for the log pane (the EventLog's, in order).
-type logMsg struct{ entries []rollout.LogEntry }
+type logMsg struct {
+	entries []rollout.LogEntry
+	from    *engine
+}
 
 // progressMsg is a transfer's progress (staging, backups, sysdumps).
-type progressMsg struct{ note executor.Note }
+type progressMsg struct {
+	note executor.Note
+	from *engine
+}
 
 // tickMsg is the console's clock.
 type tickMsg struct{ at time.Time }
@@ -40,6 +53,7 @@ type tickMsg struct{ at time.Time }
 // the machine is not polling.
 type refreshMsg struct {
 	snap health.ClusterSnapshot
+	from *engine
 }
 
 // armMsg arms approval number seq (Machine.ApprovalSeq): a keypress before

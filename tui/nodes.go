@@ -120,7 +120,7 @@ func (p nodesPane) rows() []table.Row {
 	}
 	st, mc := p.st, p.f.mc
 	var rows []table.Row
-	if p.f.stage != stageRunning {
+	if p.f.stage != stageRunning && p.f.stage != stageLooking {
 		state := "connecting…"
 		if p.f.stage == stageRefused {
 			state = "untouched"

@@ -42,5 +42,6 @@ func (m Model) statusKeys() []key.Binding {
 	}
 	g := m.keys
 	g.View.SetEnabled(m.machine.LastSysdump != "")
+	keys = append(keys, m.recoveryKeys().ShortHelp()...)
 	return append(keys, g.ShortHelp()...)
 }

@@ -32,7 +32,7 @@ func withLogLines(h *harness) {
 	}
 	entries = append(entries, rollout.LogEntry{TS: at.Add(5 * time.Second), Node: "fw-a", Type: "gate", Op: "gate stabilise", Status: "waiting",
 		Detail: "fw-a: /ready check dhcp_lease failing: no lease yet"})
-	h.update(logMsg{entries: entries})
+	h.update(logMsg{entries: entries, from: h.m.eng})
 }
 
 func TestGoldenViews(t *testing.T) {
