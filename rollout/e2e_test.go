@@ -1088,6 +1088,8 @@ func TestE2EKillAndResume(t *testing.T) {
 	}{
 		{"during staging", []string{"upgrade", "-i", inv, "--release", rel, "--yes", "--json", "--backup", "live"},
 			func(l LogEntry) bool { return l.Type == "effect" && l.Op == "stage" && l.Status == "started" }},
+		{"right after the .prev copy (the node stopped, not swapped)", []string{"resume", "-i", inv, "--yes", "--json"},
+			func(l LogEntry) bool { return l.Type == "effect" && l.Op == "keep-prev" && l.Status == "ok" }},
 		{"between stop and start", []string{"resume", "-i", inv, "--yes", "--json"},
 			func(l LogEntry) bool {
 				return l.Type == "effect" && l.Op == "stop" && l.Status == "ok" && strings.HasPrefix(l.Step, "upgrade/")
@@ -1101,6 +1103,25 @@ func TestE2EKillAndResume(t *testing.T) {
 			t.Fatalf("%s: never killed (exit %d, %s)", k.what, code, stderr)
 		}
 		e.assertKnownBinaries("after a kill "+k.what, "1.0.0", "1.1.0")
+		// A new upgrade never buries the unfinished run: refused, naming
+		// the run and both ways out, with nothing changed.
+		runs := e.runsJSON(bin, state, inv)
+		if len(runs) != 1 || !runs[0].Unfinished || runs[0].Outcome != journal.OutcomeInterrupted {
+			t.Fatalf("after a kill %s: runs --json says %+v, want one interrupted, unfinished run", k.what, runs)
+		}
+		mid := e.nodeState(ctx)
+		_, code, stderr = e.cliRun(bin, state, nil, "upgrade", "-i", inv, "--release", rel, "--yes", "--json")
+		for _, want := range []string{"unfinished rollout", "run " + runs[0].ID, "nwroll resume -i " + inv, "nwroll rollback -i " + inv, "--abandon-run"} {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("upgrade after a kill %s: stderr %q does not say %q", k.what, stderr, want)
+			}
+		}
+		if code != runbook.ExitRefused {
+			t.Errorf("upgrade after a kill %s: exit %d, want 3", k.what, code)
+		}
+		if got := e.nodeState(ctx); got != mid {
+			t.Errorf("the refused upgrade after a kill %s changed the nodes", k.what)
+		}
 	}
 	_, code, stderr = e.cliRun(bin, state, nil, "resume", "-i", inv, "--yes", "--json")
 	if code != runbook.ExitOK {
@@ -1120,11 +1141,30 @@ func TestE2EKillAndResume(t *testing.T) {
 	env := e.env
 	env.StateDir = filepath.Join(state, "nwroll")
 	assertOneDown(t, e.journalOf(env))
+	if runs := e.runsJSON(bin, state, inv); len(runs) != 1 || runs[0].Unfinished || runs[0].Outcome != journal.OutcomeFinished {
+		t.Errorf("after the final resume, runs --json says %+v, want one finished run", runs)
+	}
 	// Nothing is left to resume.
 	_, code, stderr = e.cliRun(bin, state, nil, "resume", "-i", inv, "--yes")
 	if code != runbook.ExitRefused || !strings.Contains(stderr, "nothing to resume") {
 		t.Errorf("resume after the end: exit %d, %q", code, stderr)
 	}
+}
+
+// runsJSON is `nwroll runs --json`'s list.
+func (e *e2e) runsJSON(bin, stateDir, inv string) []journal.RunSummary {
+	e.t.Helper()
+	cmd := exec.Command(bin, "runs", "-i", inv, "--json")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "XDG_STATE_HOME=" + stateDir}
+	out, err := cmd.Output()
+	if err != nil {
+		e.t.Fatalf("nwroll runs --json: %v", err)
+	}
+	var rep RunsReport
+	if err := json.Unmarshal(out, &rep); err != nil {
+		e.t.Fatalf("nwroll runs --json: %v\n%s", err, out)
+	}
+	return rep.Runs
 }
 
 func (e *e2e) journalOf(env Env) []journal.Entry {
