@@ -367,7 +367,7 @@ func (m *Machine) ending() bool {
 // unwinding: the run ends in a rollback or an abort, so the target it
 // staged and never put in place goes too.
 func (m *Machine) unwinding() bool {
-	if m.stop == stopAbort {
+	if m.stop == stopAbort || m.undoRun {
 		return true
 	}
 	return slices.ContainsFunc(m.Steps, func(s StepState) bool { return s.Kind == StepRollback && !s.ApprovedAt.IsZero() })

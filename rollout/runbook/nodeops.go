@@ -70,7 +70,12 @@ var nodeOps = map[NodeOp]nodeOpDef{
 		line: func(c stepCtx) string {
 			return "remove " + c.opts().Binary + ".new, the target staged and never put in place"
 		},
-		ok: func(_ *Machine, n *NodeState, _ any) { n.Staged = false }},
+		ok: func(m *Machine, n *NodeState, _ any) {
+			n.Staged = false
+			if n.Status == NodeStaged {
+				m.setNode(n, NodePending) // back where it started
+			}
+		}},
 }
 
 func (o NodeOp) def() nodeOpDef { return nodeOps[o] }

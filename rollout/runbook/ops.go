@@ -215,18 +215,21 @@ type unstageOp struct{ nodes []string }
 func (unstageOp) changes() bool { return true }
 func (o unstageOp) lines(c stepCtx) []string {
 	_, what := c.m.unwindApproval()
-	return []string{
-		"remove " + c.opts().Binary + ".new (" + c.m.Plan.Target.Label() + ", staged and never put in place) from " +
-			strings.Join(o.nodes, ", ") + " in parallel",
-		"no approval of its own: " + what + " covers it",
+	remove := "remove " + c.opts().Binary + ".new (" + c.m.Plan.Target.Label() + ", staged and never put in place) from " +
+		strings.Join(o.nodes, ", ") + " in parallel"
+	if what == "the end of the run" {
+		return []string{remove} // approved in this step
 	}
+	return []string{remove, "no approval of its own: " + what + " covers it"}
 }
 func (o unstageOp) enter(m *Machine, c stepCtx) {
 	s := c.step
 	by, what := m.unwindApproval()
-	s.ApprovedBy, s.ApprovedAt = by, m.Now
-	m.emit(Record{EffectMeta: m.meta(s.ID), Type: RecordApproval, Op: s.Kind.String(), By: by,
-		Detail: "remove the staged " + m.Plan.Target.Label() + " from " + strings.Join(o.nodes, ", ") + ": covered by " + what})
+	if s.ApprovedAt.IsZero() { // else approved in this step (approveOp)
+		s.ApprovedBy, s.ApprovedAt = by, m.Now
+		m.emit(Record{EffectMeta: m.meta(s.ID), Type: RecordApproval, Op: s.Kind.String(), By: by,
+			Detail: "remove the staged " + m.Plan.Target.Label() + " from " + strings.Join(o.nodes, ", ") + ": covered by " + what})
+	}
 	for _, name := range o.nodes {
 		m.launch(NodeAction{EffectMeta: m.meta(s.ID), Node: name, Op: OpUnstage, SHA256: m.Plan.Target.SHA256}, purposeOp)
 		s.pending++
