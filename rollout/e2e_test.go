@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -849,6 +850,42 @@ func TestE2EReadOnlyCommandsAndRefusals(t *testing.T) {
 		}
 		if got := e.nodeState(ctx); got != held {
 			t.Errorf("a refused run changed the nodes:\nbefore:\n%s\nafter:\n%s", held, got)
+		}
+	})
+
+	t.Run("a lock left by a dead run on this host says so", func(t *testing.T) {
+		victim := e.c.Info().Nodes[2]
+		gone := exec.Command("true")
+		if err := gone.Run(); err != nil {
+			t.Fatal(err)
+		}
+		dead := executor.NewLockHolder(e.env.Inventory.Cluster, "0dead0ed")
+		dead.PID = gone.Process.Pid // exited and reaped: no longer running
+		lock := executor.LockPathForDataRoot(victim.DataRoot)
+		if err := os.MkdirAll(filepath.Dir(lock), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(lock, []byte(executor.LockJSON(dead)+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(lock)
+		held := e.nodeState(ctx)
+		env := e.env
+		env.StateDir = t.TempDir()
+		code, err := Upgrade(ctx, env, UpgradeOptions{PlanOptionsIn: PlanOptionsIn{Release: e.release("1.1.0"), Backup: runbook.BackupQuiesced}})
+		var locked *LockedError
+		if code != runbook.ExitRefused || !errors.As(err, &locked) || !locked.Gone {
+			t.Fatalf("upgrade over a dead run's lock: exit %d, %v", code, err)
+		}
+		want := fmt.Sprintf("node %s is locked by run 0dead0ed of %s, pid %d on this host, no longer running: take the lock over with --break-lock", victim.Name, journal.CurrentOperator(), dead.PID)
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal %q lacks %q", err, want)
+		}
+		if got := e.nodeState(ctx); got != held {
+			t.Errorf("a refused run changed the nodes")
+		}
+		if runs, _ := journal.History(env.StateDir, env.Inventory.Cluster); len(runs) != 0 {
+			t.Errorf("a run refused for a lock left %d run(s) in the journal", len(runs))
 		}
 	})
 

@@ -122,7 +122,8 @@ func (p nodesPane) rows() []table.Row {
 	var rows []table.Row
 	if p.f.stage != stageRunning && p.f.stage != stageLooking {
 		state := "connecting…"
-		if p.f.stage == stageRefused {
+		switch p.f.stage {
+		case stageRefused, stageChoosing, stageLocked:
 			state = "untouched"
 		}
 		for _, name := range p.f.names {
