@@ -828,14 +828,7 @@ func TestE2EReadOnlyCommandsAndRefusals(t *testing.T) {
 		victim := e.c.Info().Nodes[1]
 		other := executor.LockHolder{User: "alice", Host: "ops-9", PID: 4242, RunID: "deadbeef", Cluster: e.env.Inventory.Cluster,
 			StartedAt: time.Date(2026, 11, 23, 10, 15, 0, 0, time.UTC)}
-		lock := executor.LockPathForDataRoot(victim.DataRoot)
-		if err := os.MkdirAll(filepath.Dir(lock), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(lock, []byte(executor.LockJSON(other)+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		defer os.Remove(lock)
+		defer writeLock(t, victim.DataRoot, other)()
 		held := e.nodeState(ctx)
 		env := e.env
 		env.StateDir = t.TempDir()
@@ -861,14 +854,7 @@ func TestE2EReadOnlyCommandsAndRefusals(t *testing.T) {
 		}
 		dead := executor.NewLockHolder(e.env.Inventory.Cluster, "0dead0ed")
 		dead.PID = gone.Process.Pid // exited and reaped: no longer running
-		lock := executor.LockPathForDataRoot(victim.DataRoot)
-		if err := os.MkdirAll(filepath.Dir(lock), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(lock, []byte(executor.LockJSON(dead)+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		defer os.Remove(lock)
+		defer writeLock(t, victim.DataRoot, dead)()
 		held := e.nodeState(ctx)
 		env := e.env
 		env.StateDir = t.TempDir()
@@ -1186,6 +1172,20 @@ func TestE2EKillAndResume(t *testing.T) {
 	if code != runbook.ExitRefused || !strings.Contains(stderr, "nothing to resume") {
 		t.Errorf("resume after the end: exit %d, %q", code, stderr)
 	}
+}
+
+// writeLock puts holder's lock on the node with dataRoot, as another run
+// would have; the func returned removes it.
+func writeLock(t *testing.T, dataRoot string, holder executor.LockHolder) func() {
+	t.Helper()
+	lock := executor.LockPathForDataRoot(dataRoot)
+	if err := os.MkdirAll(filepath.Dir(lock), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(lock, []byte(executor.LockJSON(holder)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return func() { os.Remove(lock) }
 }
 
 // runsJSON is `nwroll runs --json`'s list.

@@ -72,7 +72,7 @@ Exit codes: 0 success, 1 failed or stopped, 2 usage or inventory error,
 	c.register(cmd, false)
 	b.register(cmd)
 	cmd.Flags().StringVar(&relArg, "release", "", "the release to upgrade to: a directory (manifest.json, SHA256SUMS, neuwerk) or a .tar.gz")
-	cmd.Flags().BoolVar(&breakLock, "break-lock", false, "take over a lock another run holds (only when that run is dead)")
+	breakLockFlag(cmd, &breakLock)
 	cmd.Flags().BoolVar(&abandon, "abandon-run", false, "start a new run though an unfinished one exists (it is marked abandoned)")
 	return cmd
 }

@@ -304,7 +304,7 @@ Exit codes: 0 success, 1 failed and stopped, 2 usage or inventory error,
 	cmd.Flags().StringVar(&relArg, "release", "", "the release to upgrade to: a directory (manifest.json, SHA256SUMS, neuwerk) or a .tar.gz")
 	cmd.Flags().BoolVar(&yes, "yes", false, "approve every step (required: this command has no prompts)")
 	cmd.Flags().BoolVar(&noRollback, "no-rollback", false, "on a failure, stop instead of rolling the node back (exit 1)")
-	cmd.Flags().BoolVar(&breakLock, "break-lock", false, "take over a lock another run holds (only when that run is dead)")
+	breakLockFlag(cmd, &breakLock)
 	cmd.Flags().BoolVar(&abandon, "abandon-run", false, "start though an unfinished run exists (it is marked abandoned; nwroll runs lists it)")
 	cmd.Flags().BoolVar(&allowUnknown, "allow-unknown-build", false, "accept a node whose binary matches no release manifest (check the build first: a rollback restores it)")
 	return cmd

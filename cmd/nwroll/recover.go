@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 
 	"github.com/nwroll/nwroll/rollout"
@@ -88,19 +90,14 @@ was started with --allow-unknown-build.`,
 				o.Release = rel
 			}
 			o.BreakLock = breakLock
-			if !yes {
-				return runConsole(cmd, tui.Deps{Env: env, Mode: tui.ModeResume, Resume: o, ResumeHint: "nwroll resume -i " + c.inventory})
-			}
-			ctx, stop := runSignalContext()
-			defer stop()
-			code, err := rollout.Resume(ctx, env, o)
-			return codeErr(code, err)
+			return consoleOrHeadless(cmd, yes, tui.Deps{Env: env, Mode: tui.ModeResume, Resume: o, ResumeHint: "nwroll resume -i " + c.inventory},
+				func(ctx context.Context) (int, error) { return rollout.Resume(ctx, env, o) })
 		},
 	}
 	c.register(cmd, true)
 	cmd.Flags().StringVar(&o.Run, "run", "", "the run to resume, by id (default: the newest unfinished run; see nwroll runs)")
-	cmd.Flags().BoolVar(&yes, "yes", false, "approve every step, headless (default: the console asks for each)")
-	cmd.Flags().BoolVar(&breakLock, "break-lock", false, "take over a lock another run holds (only when that run is dead)")
+	yesOrConsoleFlag(cmd, &yes)
+	breakLockFlag(cmd, &breakLock)
 	cmd.Flags().StringVar(&relArg, "release", "", "the run's release, if it moved since (default: where the journal says it was)")
 	return cmd
 }
@@ -137,21 +134,16 @@ your y; with --yes every step is auto-approved and still passes its gates.`,
 				return err
 			}
 			defer done()
-			if !yes {
-				return runConsole(cmd, tui.Deps{Env: env, Mode: tui.ModeRollback, Rollback: o, ResumeHint: "nwroll rollback -i " + c.inventory})
-			}
-			ctx, stop := runSignalContext()
-			defer stop()
-			code, err := rollout.Rollback(ctx, env, o)
-			return codeErr(code, err)
+			return consoleOrHeadless(cmd, yes, tui.Deps{Env: env, Mode: tui.ModeRollback, Rollback: o, ResumeHint: "nwroll rollback -i " + c.inventory},
+				func(ctx context.Context) (int, error) { return rollout.Rollback(ctx, env, o) })
 		},
 	}
 	c.register(cmd, true)
 	cmd.Flags().StringVar(&o.Run, "run", "", "the run to undo, by id (default: the newest run that left a node upgraded; see nwroll runs)")
 	cmd.Flags().StringVar(&o.Node, "node", "", "roll back only this node (reverse order is kept unless --out-of-order)")
 	cmd.Flags().BoolVar(&o.OutOfOrder, "out-of-order", false, "with --node: roll it back though a node upgraded after it still runs the new release")
-	cmd.Flags().BoolVar(&yes, "yes", false, "approve every step, headless (default: the console asks for each)")
-	cmd.Flags().BoolVar(&o.BreakLock, "break-lock", false, "take over a lock another run holds (only when that run is dead)")
+	yesOrConsoleFlag(cmd, &yes)
+	breakLockFlag(cmd, &o.BreakLock)
 	return cmd
 }
 
@@ -159,4 +151,24 @@ your y; with --yes every step is auto-approved and still passes its gates.`,
 func consoleOrYes(cmd *cobra.Command, verb string) error {
 	return usageError("'%s' without --yes opens the console to %s step by step, which needs an interactive terminal; "+
 		"in scripts and CI pass --yes (every step auto-approved, every gate still checked)", cmd.CommandPath(), verb)
+}
+
+// consoleOrHeadless runs deps's console, or with --yes the headless run.
+func consoleOrHeadless(cmd *cobra.Command, yes bool, deps tui.Deps, headless func(context.Context) (int, error)) error {
+	if !yes {
+		return runConsole(cmd, deps)
+	}
+	ctx, stop := runSignalContext()
+	defer stop()
+	code, err := headless(ctx)
+	return codeErr(code, err)
+}
+
+func yesOrConsoleFlag(cmd *cobra.Command, yes *bool) {
+	cmd.Flags().BoolVar(yes, "yes", false, "approve every step, headless (default: the console asks for each)")
+}
+
+// breakLockFlag is --break-lock, for every command that takes the lock.
+func breakLockFlag(cmd *cobra.Command, b *bool) {
+	cmd.Flags().BoolVar(b, "break-lock", false, "take over a lock another run holds (only when that run is dead)")
 }

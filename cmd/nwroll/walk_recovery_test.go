@@ -27,21 +27,7 @@ import (
 // in the console takes the cluster back to 1.0.0, newest upgrade first;
 // `nwroll runs --json` tells the story.
 func TestTmuxRecoveryWalk(t *testing.T) {
-	if testing.Short() {
-		t.Skip("the recovery walk takes a few minutes")
-	}
-	if _, err := exec.LookPath("tmux"); err != nil {
-		if os.Getenv("NWROLL_REQUIRE_TMUX") != "" {
-			t.Fatal("tmux is required (NWROLL_REQUIRE_TMUX is set) but not installed: apt-get install -y tmux")
-		}
-		t.Skip("tmux not installed")
-	}
-	t.Parallel()
-	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "nwroll")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	tmp, bin := tmuxWalkSetup(t, "the recovery walk takes a few minutes")
 	dir, state := filepath.Join(tmp, "cluster"), filepath.Join(tmp, "state")
 	if out, err := exec.Command(bin, "sim", "up", "--dir", dir).CombinedOutput(); err != nil {
 		t.Fatalf("sim up: %v\n%s", err, out)

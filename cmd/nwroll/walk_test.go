@@ -19,21 +19,7 @@ import (
 // the node table with its leader mark, the confirm dialog, every approval,
 // every node upgraded, the viewer's overview, and the exit.
 func TestTmuxWalk(t *testing.T) {
-	if testing.Short() {
-		t.Skip("the tmux walk takes about two minutes")
-	}
-	if _, err := exec.LookPath("tmux"); err != nil {
-		if os.Getenv("NWROLL_REQUIRE_TMUX") != "" {
-			t.Fatal("tmux is required (NWROLL_REQUIRE_TMUX is set) but not installed: apt-get install -y tmux")
-		}
-		t.Skip("tmux not installed")
-	}
-	t.Parallel()
-	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "nwroll")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	tmp, bin := tmuxWalkSetup(t, "the tmux walk takes about two minutes")
 	dir := filepath.Join(tmp, "demo")
 	w := &tmuxWalk{t: t, session: fmt.Sprintf("nwroll-walk-%d", os.Getpid()), socket: filepath.Join(tmp, "tmux.sock")}
 	script := fmt.Sprintf("%s demo --dir %s; echo WALK-EXIT=$?; sleep 60", bin, dir)
@@ -115,6 +101,29 @@ func TestTmuxWalk(t *testing.T) {
 	if c, err := sim.Open(dir); err == nil && c.Info().State == sim.StateUp {
 		t.Errorf("the demo left its cluster up")
 	}
+}
+
+// tmuxWalkSetup skips a walk in -short runs or without tmux (unless
+// NWROLL_REQUIRE_TMUX), and builds the real binary into a temporary
+// directory, which it returns with the binary's path.
+func tmuxWalkSetup(t *testing.T, why string) (tmp, bin string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip(why)
+	}
+	if _, err := exec.LookPath("tmux"); err != nil {
+		if os.Getenv("NWROLL_REQUIRE_TMUX") != "" {
+			t.Fatal("tmux is required (NWROLL_REQUIRE_TMUX is set) but not installed: apt-get install -y tmux")
+		}
+		t.Skip("tmux not installed")
+	}
+	t.Parallel()
+	tmp = t.TempDir()
+	bin = filepath.Join(tmp, "nwroll")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return tmp, bin
 }
 
 var dialogRe = regexp.MustCompile(`Approve step \d+ of \d+: ([^║│]+)`)
