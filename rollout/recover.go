@@ -192,6 +192,11 @@ func runPrepared(ctx context.Context, env Env, prepare func() (*PreparedRun, err
 	}
 	defer run.Close()
 	m := RunHeadless(ctx, run.Machine, run.Executor, RunnerOptions{Out: env.Out, JSON: env.JSON, Tick: env.Tick, OnMachine: env.OnMachine})
+	if m.ExitCode == runbook.ExitFailed {
+		inv, id := env.Inventory.Path, run.Journal.RunID()
+		env.logLine("next", fmt.Sprintf("`nwroll resume -i %s --run %s` continues this run; `nwroll rollback -i %s --run %s` undoes it; `nwroll runs -i %s` lists every run",
+			inv, id, inv, id, inv))
+	}
 	return m.ExitCode, runError(m)
 }
 

@@ -26,13 +26,9 @@ type UpgradeOptions struct {
 // auto-approved; on a failure the node is rolled back (exit 4) unless
 // NoRollback (exit 1).
 func Upgrade(ctx context.Context, env Env, o UpgradeOptions) (int, error) {
-	run, err := PrepareUpgrade(ctx, env, o, runbook.MachineOptions{Headless: true, NoRollback: o.NoRollback, Approver: journal.CurrentOperator()})
-	if err != nil {
-		return ExitCodeOf(err), err
-	}
-	defer run.Close()
-	m := RunHeadless(ctx, run.Machine, run.Executor, RunnerOptions{Out: env.Out, JSON: env.JSON, Tick: env.Tick, OnMachine: env.OnMachine})
-	return m.ExitCode, runError(m)
+	return runPrepared(ctx, env, func() (*PreparedRun, error) {
+		return PrepareUpgrade(ctx, env, o, runbook.MachineOptions{Headless: true, NoRollback: o.NoRollback, Approver: journal.CurrentOperator()})
+	})
 }
 
 // PreparedRun is an upgrade ready to be driven, headless or from the
