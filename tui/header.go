@@ -58,9 +58,12 @@ func (m Model) headerView() string {
 			phase = "phase " + st.Bold.Render(phase)
 		}
 		info = append(info, phase, "elapsed "+fmtDuration(m.now.Sub(m.started)))
-		if mc.LockHeld() {
+		switch {
+		case mc.LockHeld():
 			info = append(info, "lock held by "+m.holder)
-		} else {
+		case mc.OwnLockLeft() && !mc.Finished:
+			info = append(info, st.Warn.Render("lock left by run "+m.runID))
+		default:
 			info = append(info, st.Dim.Render("no lock held"))
 		}
 	}

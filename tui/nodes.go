@@ -167,7 +167,14 @@ func (p nodesPane) rows() []table.Row {
 				seen = st.Warn.Render(seen)
 			}
 		}
-		rows = append(rows, table.Row{v.Name, role, release, ready, lag, seen, nodeStateCell(st, v.Status)})
+		state := nodeStateCell(st, v.Status)
+		switch v.Status {
+		case runbook.NodePending, runbook.NodeStaged, runbook.NodeBackedUp, runbook.NodeUpgraded, runbook.NodeOnTarget, runbook.NodeRolledBack:
+			if v.Down { // stopped by this run (or one it continues), no operation on it now
+				state = st.Fail.Render(style.GlyphFail + " stopped")
+			}
+		}
+		rows = append(rows, table.Row{v.Name, role, release, ready, lag, seen, state})
 	}
 	return rows
 }

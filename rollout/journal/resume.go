@@ -56,6 +56,11 @@ func ResumeFacts(entries []Entry, files []runbook.NodeFiles) runbook.ResumeFacts
 			facts.LockHeld = false
 		case e.Kind == Intent && e.Op == "lock":
 			facts.LockHeld = true // it may have been taken before the kill
+		case e.Kind == Outcome && e.OK && e.Backup != nil && e.Node != "":
+			if facts.Backups == nil {
+				facts.Backups = map[string]runbook.BackupInfo{}
+			}
+			facts.Backups[e.Node] = runbook.BackupInfo{Set: e.Backup.Set, Path: e.Backup.Path, SHA256: e.Backup.SHA256}
 		}
 	}
 	for _, id := range order {

@@ -232,6 +232,11 @@ func TestResumeThroughRealJournal(t *testing.T) {
 		!slices.Contains(facts.DoneSteps, "upgrade/fw-b") || !slices.Equal(facts.Unfinished, []runbook.StepID{"upgrade/fw-c"}) {
 		t.Fatalf("facts %+v", facts)
 	}
+	for _, n := range []string{"fw-a", "fw-b", "fw-c"} {
+		if b := facts.Backups[n]; b.Path == "" || b.Set == "" {
+			t.Errorf("facts: %s's backup is not carried to the resumed run: %+v", n, b)
+		}
+	}
 	rp := Progress(entries)
 	if !unfinished(rp) || len(rp.Approvals) == 0 || rp.Approvals[0].ApprovedBy != "ci@runner (--yes)" {
 		t.Fatalf("progress: unfinished %v approvals %+v", unfinished(rp), rp.Approvals)

@@ -36,6 +36,8 @@ type ResumeFacts struct {
 	// LockHeld: the journal shows this rollout's lock taken and not
 	// released; LockNodes then takes over our own lock.
 	LockHeld bool
+	// Backups are the backups the run took before, by node.
+	Backups map[string]BackupInfo
 }
 
 // ResumeState builds the machine that continues an interrupted rollout of
@@ -237,6 +239,7 @@ func (r resumer) readNode(n *NodeState) []string {
 	}
 	n.Binary, n.Previous = b, b
 	n.Down = !f.Active
+	n.Backup = r.facts.Backups[n.Name]
 	n.Staged = f.NewPresent && NormSHA(f.NewSHA256) == target.SHA256
 	prev := BuildRef{}
 	if f.PrevPresent {

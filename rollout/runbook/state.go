@@ -366,6 +366,10 @@ func (m Machine) NodeByName(name string) (NodeState, bool) {
 // LockHeld reports whether this run holds the lock on the nodes.
 func (m Machine) LockHeld() bool { return m.lockHeld }
 
+// OwnLockLeft reports whether the run this machine continues left its
+// lock on the nodes (a resume takes it back at its lock step).
+func (m Machine) OwnLockLeft() bool { return m.resumeLock && !m.lockHeld }
+
 // Busy reports whether effects are in flight (other than polls).
 func (m Machine) Busy() bool {
 	for _, f := range m.inflight {
