@@ -365,7 +365,7 @@ func (m Model) feed(ev runbook.Event) (Model, tea.Cmd) {
 func (m *Model) onFinished() tea.Cmd {
 	if m.quitting && !m.closing {
 		m.closing = true
-		return closeCmd(m.eng)
+		return closeCmd(m.eng, m.seq)
 	}
 	return nil
 }
@@ -533,7 +533,7 @@ func (m Model) requestQuit(ctrlC bool) (tea.Model, tea.Cmd) {
 		return m.quitNow()
 	}
 	m.closing = true
-	return m, closeCmd(m.eng)
+	return m, closeCmd(m.eng, m.seq)
 }
 
 // quitNow feeds Quit: effects in flight finish, a stopped node is started,

@@ -3,6 +3,7 @@ package tui
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -25,11 +26,19 @@ type engine struct {
 	progress chan executor.Note
 	done     chan struct{} // closed once the engine stopped: listeners return
 	stopOnce sync.Once
+	// dispatched counts the batches handed to the driver: stop waits for
+	// every batch numbered so far (the last records of a run among them).
+	dispatched atomic.Uint64
 }
 
-// stop lets the effects in flight end, then releases the connections and
-// the journal. Safe to call twice.
-func (e *engine) stop() {
+// stop waits for the batches numbered up to through to be dispatched (a
+// tea.Cmd each, run in any order), lets the effects in flight end, then
+// releases the connections and the journal. Safe to call twice.
+func (e *engine) stop(through uint64) {
+	deadline := time.Now().Add(dispatchWait)
+	for e.dispatched.Load() < through && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
 	e.stopOnce.Do(func() {
 		e.driver.Drain()
 		e.driver.Close()
@@ -83,6 +92,7 @@ const (
 	tickEvery      = 250 * time.Millisecond
 	machineTick    = time.Second
 	armDelay       = 400 * time.Millisecond
+	dispatchWait   = 30 * time.Second // for the last batches before closing
 )
 
 // listenCmd waits for the next thing the engine has to say. Update re-arms
@@ -118,6 +128,7 @@ func listenCmd(e *engine) tea.Cmd {
 func dispatchCmd(e *engine, seq uint64, effs []runbook.Effect) tea.Cmd {
 	return func() tea.Msg {
 		e.driver.Dispatch(seq, effs)
+		e.dispatched.Add(1)
 		return nil
 	}
 }
@@ -151,10 +162,10 @@ func armCmd(seq uint64) tea.Cmd {
 
 // closeCmd lets the effects in flight end, then releases the connections
 // and the journal.
-func closeCmd(e *engine) tea.Cmd {
+func closeCmd(e *engine, through uint64) tea.Cmd {
 	return func() tea.Msg {
 		if e != nil {
-			e.stop()
+			e.stop(through)
 		}
 		return closedMsg{}
 	}

@@ -112,14 +112,14 @@ func prepared(deps Deps, req prepareRequest) tea.Msg {
 
 // switchCmd prepares req while the old engine stays; only once the new run
 // is ready is the old one closed. A refusal leaves the console as it was.
-func switchCmd(deps Deps, req prepareRequest, old *engine) tea.Cmd {
+func switchCmd(deps Deps, req prepareRequest, old *engine, through uint64) tea.Cmd {
 	return func() tea.Msg {
 		msg := prepared(deps, req)
 		if f, ok := msg.(prepareFailedMsg); ok {
 			return switchFailedMsg{err: f.err}
 		}
 		if old != nil {
-			old.stop()
+			old.stop(through)
 		}
 		return msg
 	}
@@ -219,7 +219,7 @@ func (m Model) switchTo(req prepareRequest) (Model, tea.Cmd) {
 		return m, prepareCmd(m.deps, req)
 	}
 	m.switching = true
-	return m, switchCmd(m.deps, req, m.eng)
+	return m, switchCmd(m.deps, req, m.eng, m.seq)
 }
 
 // unfinishedLines is the question asked when an upgrade found an

@@ -214,7 +214,7 @@ func Summarize(run *Run) RunSummary {
 	switch {
 	case abandoned != "":
 		s.Outcome, s.Reason = OutcomeAbandoned, abandoned
-	case quit && code == runbook.ExitOK:
+	case quit && ended && code == runbook.ExitOK:
 		s.Outcome = OutcomeQuit
 	case !ended || quit && code == runbook.ExitFailed:
 		s.Outcome = OutcomeInterrupted

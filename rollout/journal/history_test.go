@@ -127,6 +127,19 @@ func TestHistoryOfFinishedQuitAndAborted(t *testing.T) {
 		t.Fatalf("quit run: %+v (reason %q)", quit, quit.Reason)
 	}
 
+	// The same quit whose end never reached the journal (the console
+	// closed first) is not a clean quit: it is interrupted.
+	cut := *quit.Run()
+	for i, e := range cut.Entries {
+		if e.Kind == Outcome && e.Op == runbook.RecordOpRun {
+			cut.Entries = cut.Entries[:i]
+			break
+		}
+	}
+	if s := Summarize(&cut); s.Outcome != OutcomeInterrupted || s.ExitCode != nil {
+		t.Fatalf("a quit with no recorded end: %+v", s)
+	}
+
 	// Aborted by the operator with fw-b upgraded: unfinished.
 	aborted := writeRun(t, state, rollouttest.NewCluster(3, 0), headless(), func(d *rollouttest.Driver) bool {
 		s, ok := d.M.Current()
