@@ -183,11 +183,19 @@ func (h *harness) pump() {
 }
 
 // tick moves the fake clock one second and delivers the console's tick.
+// A refresh the tick asked for is answered here if its Cmd did not answer
+// within cmdWait (a loaded machine): the screen never depends on the
+// scheduler.
 func (h *harness) tick() {
 	h.t.Helper()
 	var now time.Time
 	h.d.cluster(func(c *rollouttest.Cluster) { c.Tick(); now = c.Now() })
 	h.update(tickMsg{at: now})
+	if h.m.refreshing {
+		var snap health.ClusterSnapshot
+		h.d.cluster(func(c *rollouttest.Cluster) { snap = c.Snapshot() })
+		h.update(refreshMsg{snap: snap, from: h.m.eng})
+	}
 	h.pump()
 }
 
