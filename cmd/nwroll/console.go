@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -71,7 +73,7 @@ Exit codes: 0 success, 1 failed or stopped, 2 usage or inventory error,
 	}
 	c.register(cmd, false)
 	b.register(cmd)
-	cmd.Flags().StringVar(&relArg, "release", "", "the release to upgrade to: a directory (manifest.json, SHA256SUMS, neuwerk) or a .tar.gz")
+	cmd.Flags().StringVar(&relArg, "release", "", "the release `REL` to upgrade to: a directory (manifest.json, SHA256SUMS, neuwerk) or a .tar.gz")
 	breakLockFlag(cmd, &breakLock)
 	cmd.Flags().BoolVar(&abandon, "abandon-run", false, "start a new run though an unfinished one exists (it is marked abandoned)")
 	return cmd
@@ -128,9 +130,9 @@ Rehearse a failure by rolling out one of the simulator's faulty releases
 		},
 	}
 	b.register(cmd)
-	cmd.Flags().StringVar(&version, "release", "1.1.0", "the simulated release to roll out")
-	cmd.Flags().StringVar(&dir, "dir", "", "where the simulated cluster lives (default: a new temporary directory)")
-	cmd.Flags().IntVar(&nodes, "nodes", 3, "how many nodes (3 to 25)")
+	cmd.Flags().StringVar(&version, "release", "1.1.0", "the simulated release `VERSION` to roll out")
+	cmd.Flags().StringVar(&dir, "dir", "", "the `DIR` where the simulated cluster lives (default: a new temporary directory)")
+	cmd.Flags().IntVar(&nodes, "nodes", 3, "the number `N` of nodes (3 to 25)")
 	cmd.Flags().BoolVar(&keep, "keep", false, "leave the simulated cluster running when the console exits (stop it with nwroll sim down --dir DIR)")
 	return cmd
 }
@@ -245,13 +247,23 @@ read whole into memory.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&baseline, "baseline", "", "an earlier sysdump to diff members against (d)")
+	cmd.Flags().StringVar(&baseline, "baseline", "", "an earlier sysdump `FILE` to diff members against (d)")
 	return cmd
 }
 
 // checkArchive refuses a file that is not a readable sysdump, before the
 // screen is taken over.
 func checkArchive(p string) error {
+	const expects = "view expects a sysdump .tar.gz written by Neuwerk or `nwroll sysdump`"
+	st, err := os.Stat(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return usageError("%s does not exist; %s", p, expects)
+	case err != nil:
+		return usageError("%s cannot be read: %v; %s", p, errors.Unwrap(err), expects)
+	case st.IsDir():
+		return usageError("%s is a directory; %s", p, expects)
+	}
 	a, err := sysdump.OpenArchive(p)
 	if err != nil {
 		return usageError("%v", err)

@@ -35,8 +35,8 @@ type common struct {
 }
 
 func (c *common) register(cmd *cobra.Command, withJSON bool) {
-	cmd.Flags().StringVarP(&c.inventory, "inventory", "i", "", "the inventory file (docs/inventory.md), e.g. DIR/inventory.yaml of `nwroll sim up`")
-	cmd.Flags().StringVar(&c.releases, "releases", "", "a directory of known releases, to name each node's running build (default: releases/ next to the inventory, if there is one)")
+	cmd.Flags().StringVarP(&c.inventory, "inventory", "i", "", "the inventory `FILE` (docs/inventory.md), e.g. DIR/inventory.yaml of nwroll sim up")
+	cmd.Flags().StringVar(&c.releases, "releases", "", "a `DIR` of known releases, to name each node's running build (default: releases/ next to the inventory, if there is one)")
 	if withJSON {
 		cmd.Flags().BoolVar(&c.json, "json", false, "write JSON (one JSON object per line for upgrade, resume and rollback)")
 	}
@@ -195,9 +195,9 @@ type planFlags struct {
 }
 
 func (b *planFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&b.mode, "backup", "quiesced", "how to back up each node first: quiesced (stop, tar, start, gates) or live (tar while running)")
-	cmd.Flags().StringVar(&b.reuse, "backup-reuse", "", "reuse an existing backup set (its id, or latest) instead of a new backup")
-	cmd.Flags().DurationVar(&b.bake, "bake", 0, "after the first follower's upgrade, keep every gate on it for this long (a canary soak, e.g. 10m); 0: none")
+	cmd.Flags().StringVar(&b.mode, "backup", "quiesced", "the `MODE` of each node's first backup: quiesced (stop, tar, start, gates) or live (tar while running)")
+	cmd.Flags().StringVar(&b.reuse, "backup-reuse", "", "reuse an existing backup set (its `ID`, or latest) instead of a new backup")
+	cmd.Flags().DurationVar(&b.bake, "bake", 0, "after the first follower's upgrade, keep every gate on it for this `DURATION` (a canary soak, e.g. 10m); 0: none")
 }
 
 // options are the flags as the runbook's options for rel.
@@ -247,7 +247,7 @@ taken and no journal is written.`,
 	}
 	c.register(cmd, false)
 	b.register(cmd)
-	cmd.Flags().StringVar(&relArg, "release", "", "the release to upgrade to: a directory (manifest.json, SHA256SUMS, neuwerk) or a .tar.gz")
+	cmd.Flags().StringVar(&relArg, "release", "", "the release `REL` to upgrade to: a directory (manifest.json, SHA256SUMS, neuwerk) or a .tar.gz")
 	return cmd
 }
 
@@ -301,7 +301,7 @@ Exit codes: 0 success, 1 failed and stopped, 2 usage or inventory error,
 	}
 	c.register(cmd, true)
 	b.register(cmd)
-	cmd.Flags().StringVar(&relArg, "release", "", "the release to upgrade to: a directory (manifest.json, SHA256SUMS, neuwerk) or a .tar.gz")
+	cmd.Flags().StringVar(&relArg, "release", "", "the release `REL` to upgrade to: a directory (manifest.json, SHA256SUMS, neuwerk) or a .tar.gz")
 	cmd.Flags().BoolVar(&yes, "yes", false, "approve every step (required: this command has no prompts)")
 	cmd.Flags().BoolVar(&noRollback, "no-rollback", false, "on a failure, stop instead of rolling the node back (exit 1)")
 	breakLockFlag(cmd, &breakLock)
@@ -356,7 +356,7 @@ the leader) and save it with mode 0600. Progress is shown on a terminal.`,
 		},
 	}
 	c.register(cmd, false)
-	cmd.Flags().StringVarP(&out, "output", "o", "", "where to save it (default: neuwerk-cluster-sysdump-<cluster>-<time>.tar.gz here)")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "the `FILE` to save it to (default: neuwerk-cluster-sysdump-<cluster>-<time>.tar.gz here)")
 	return cmd
 }
 

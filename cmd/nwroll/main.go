@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
+	"strings"
 
 	"github.com/nwroll/nwroll/sim"
 	"github.com/spf13/cobra"
@@ -55,6 +57,7 @@ func run(args []string) int {
 	if err == nil {
 		return exitOK
 	}
+	err = unknownCommand(err)
 	var ee *exitError
 	if !errors.As(err, &ee) || !ee.quiet {
 		fmt.Fprintf(os.Stderr, "nwroll: %v\n", err)
@@ -63,6 +66,73 @@ func run(args []string) int {
 		return ee.code
 	}
 	return exitFailed
+}
+
+// unknownCommand turns cobra's "unknown command" error (an untyped, possibly
+// multi-line error with suggestions) into a one-line usage error (exit 2).
+func unknownCommand(err error) error {
+	var ee *exitError
+	if errors.As(err, &ee) || !strings.HasPrefix(err.Error(), "unknown command ") {
+		return err
+	}
+	lines := strings.Split(err.Error(), "\n")
+	msg := lines[0]
+	var suggest []string
+	for _, l := range lines[1:] {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "Did you mean") {
+			suggest = append(suggest, l)
+		}
+	}
+	if len(suggest) > 0 {
+		msg += " (did you mean " + strings.Join(suggest, " or ") + "?)"
+	}
+	return usageError("%s; see 'nwroll --help' for the commands", msg)
+}
+
+// versionString is the --version text: the release build's ldflags, or
+// else what the Go toolchain stamped into the binary (go install, go build):
+// the module version, the VCS revision (marked modified when the tree had
+// uncommitted changes) and the commit time.
+func versionString(bi *debug.BuildInfo) string {
+	v, c, d := version, commit, date
+	if bi != nil {
+		if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		var rev, when string
+		modified := false
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.time":
+				when = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+		if c == "none" && rev != "" {
+			c = rev
+			if len(c) > 12 {
+				c = c[:12]
+			}
+			if modified {
+				c += ", modified"
+			}
+		}
+		if d == "unknown" && when != "" {
+			d = when
+		}
+	}
+	return fmt.Sprintf("%s (commit %s, built %s)", v, c, d)
+}
+
+func buildInfo() *debug.BuildInfo {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return nil
+	}
+	return bi
 }
 
 // consoleShorthand makes bare `nwroll -i INV --release REL` the console
@@ -100,7 +170,7 @@ On a real cluster:
   nwroll status -i inventory.yaml                         # the node table, once
   nwroll plan -i inventory.yaml --release ./neuwerk-1.1.0 # the runbook, changes nothing
   nwroll -i inventory.yaml --release ./neuwerk-1.1.0      # the console (nwroll console …)`,
-		Version:       fmt.Sprintf("%s (commit %s, built %s)", version, commit, date),
+		Version:       versionString(buildInfo()),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

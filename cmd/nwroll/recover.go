@@ -95,10 +95,10 @@ was started with --allow-unknown-build.`,
 		},
 	}
 	c.register(cmd, true)
-	cmd.Flags().StringVar(&o.Run, "run", "", "the run to resume, by id (default: the newest unfinished run; see nwroll runs)")
+	cmd.Flags().StringVar(&o.Run, "run", "", "the run to resume, by `ID` (default: the newest unfinished run; see nwroll runs)")
 	yesOrConsoleFlag(cmd, &yes)
 	breakLockFlag(cmd, &breakLock)
-	cmd.Flags().StringVar(&relArg, "release", "", "the run's release, if it moved since (default: where the journal says it was)")
+	cmd.Flags().StringVar(&relArg, "release", "", "the run's release `REL`, if it moved since (default: where the journal says it was)")
 	return cmd
 }
 
@@ -139,8 +139,8 @@ your y; with --yes every step is auto-approved and still passes its gates.`,
 		},
 	}
 	c.register(cmd, true)
-	cmd.Flags().StringVar(&o.Run, "run", "", "the run to undo, by id (default: the newest run that left a node upgraded; see nwroll runs)")
-	cmd.Flags().StringVar(&o.Node, "node", "", "roll back only this node (reverse order is kept unless --out-of-order)")
+	cmd.Flags().StringVar(&o.Run, "run", "", "the run to undo, by `ID` (default: the newest run that left a node upgraded; see nwroll runs)")
+	cmd.Flags().StringVar(&o.Node, "node", "", "roll back only the node `NAME` (reverse order is kept unless --out-of-order)")
 	cmd.Flags().BoolVar(&o.OutOfOrder, "out-of-order", false, "with --node: roll it back though a node upgraded after it still runs the new release")
 	yesOrConsoleFlag(cmd, &yes)
 	breakLockFlag(cmd, &o.BreakLock)

@@ -37,7 +37,7 @@ Releases in DIR/releases/: ` + releaseList() + `
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return c.Help() },
 	}
-	cmd.PersistentFlags().StringVar(&dir, "dir", "", "the cluster directory (required)")
+	cmd.PersistentFlags().StringVar(&dir, "dir", "", "the cluster `DIR` (required)")
 	cmd.AddCommand(newSimUpCmd(&dir), newSimStatusCmd(&dir), newSimDownCmd(&dir),
 		newSimNodeCmd(&dir, "stop"), newSimNodeCmd(&dir, "start"), newSimNodeCmd(&dir, "kill"))
 	return cmd
@@ -119,11 +119,11 @@ one real OpenSSH sshd per node (needs /usr/sbin/sshd: apt-get install openssh-se
 		},
 	}
 	f := cmd.Flags()
-	f.IntVar(&opts.Nodes, "nodes", sim.DefaultNodes, "number of nodes, 1 to 25")
-	f.StringVar(&opts.Release, "release", sim.DefaultRelease, "release installed on every node: "+releaseList())
-	f.StringVar(&opts.SSH, "ssh", sim.SSHEmbedded, "SSH server per node: embedded or openssh (real sshd)")
-	f.DurationVar(&opts.Warmup, "warmup", sim.DefaultWarmup, "how long a started node takes to become ready")
-	f.DurationVar(&opts.ReadyTimeout, "timeout", 0, "how long to wait for readiness (default 30s + 2s per node + warm-up)")
+	f.IntVar(&opts.Nodes, "nodes", sim.DefaultNodes, "the number `N` of nodes, 1 to 25")
+	f.StringVar(&opts.Release, "release", sim.DefaultRelease, "the release `VERSION` installed on every node: "+releaseList())
+	f.StringVar(&opts.SSH, "ssh", sim.SSHEmbedded, "the SSH server `MODE` of each node: embedded or openssh (real sshd)")
+	f.DurationVar(&opts.Warmup, "warmup", sim.DefaultWarmup, "the `DURATION` a started node takes to become ready")
+	f.DurationVar(&opts.ReadyTimeout, "timeout", 0, "the longest `DURATION` to wait for readiness (default 30s + 2s per node + warm-up)")
 	return cmd
 }
 
