@@ -26,13 +26,12 @@ import (
 )
 
 const (
-	viewerShowLimit    = 1 << 20 // a member shown is cut after this many bytes
-	viewerDiffLimit    = 8 << 20 // a member diffed is refused above this size
-	viewerHexLimit     = 4 << 10 // a binary member shows this many bytes as hex
-	viewerHitLimit     = 1000    // a search stops after this many hits
-	viewerHitText      = 200     // a hit keeps this many bytes of its line
-	viewerDiffContext  = 3
-	viewerDiffMaxEdits = 1000 // beyond this many edits a diff replaces the middle whole
+	viewerShowLimit   = 1 << 20 // a member shown is cut after this many bytes
+	viewerDiffLimit   = 8 << 20 // a member diffed is refused above this size
+	viewerHexLimit    = 4 << 10 // a binary member shows this many bytes as hex
+	viewerHitLimit    = 1000    // a search stops after this many hits
+	viewerHitText     = 200     // a hit keeps this many bytes of its line
+	viewerDiffContext = 3
 )
 
 type contentKind int
@@ -183,6 +182,8 @@ func viewerStyleLines(st style.Styles, c viewerContent, re *regexp.Regexp) []str
 
 func viewerDiffStyle(st style.Styles, l string) *lipgloss.Style {
 	switch {
+	case strings.HasPrefix(l, viewerDiffSummary):
+		return &st.Dim
 	case strings.HasPrefix(l, "+++"), strings.HasPrefix(l, "---"):
 		return &st.Bold
 	case strings.HasPrefix(l, "@@"):
@@ -558,236 +559,6 @@ func viewerQueryRegexp(query string) *regexp.Regexp {
 		return nil
 	}
 	return regexp.MustCompile("(?i)" + regexp.QuoteMeta(query))
-}
-
-// viewerDiffResult is a diff made ready to show.
-type viewerDiffResult struct {
-	lines []string
-	err   error
-}
-
-// viewerDiffMember diffs a member of cur against the same member of base.
-func viewerDiffMember(cur, base *sysdump.Archive, member, shown string) viewerDiffResult {
-	now, err := cur.Read(member)
-	if err != nil {
-		return viewerDiffResult{err: err}
-	}
-	var head []string
-	was, err := base.Read(member)
-	switch {
-	case errors.Is(err, sysdump.ErrMemberNotFound):
-		head = append(head, style.GlyphWarn+" not in the baseline: every line is new")
-	case err != nil:
-		return viewerDiffResult{err: err}
-	}
-	if viewerBinary(now) || viewerBinary(was) {
-		same := bytes.Equal(now, was) && err == nil
-		verdict := "they differ"
-		if same {
-			verdict = "they are the same"
-		}
-		return viewerDiffResult{lines: append(head, fmt.Sprintf("%s binary member: %s here, %s in the baseline; %s",
-			style.GlyphWarn, rollout.HumanBytes(int64(len(now))), rollout.HumanBytes(int64(len(was))), verdict))}
-	}
-	a, b := viewerDiffText(member, was), viewerDiffText(member, now)
-	ops := viewerDiffLines(a, b)
-	changed := slices.ContainsFunc(ops, func(o viewerDiffOp) bool { return o.kind != ' ' })
-	if !changed {
-		return viewerDiffResult{lines: append(head, style.GlyphOK+" no differences: "+shown+" is the same in the baseline")}
-	}
-	head = append(head, "--- baseline  "+shown, "+++ this      "+shown)
-	return viewerDiffResult{lines: append(head, viewerUnified(a, b, ops, viewerDiffContext)...)}
-}
-
-// viewerDiffText is a member as lines for diffing; JSON is pretty-printed
-// first so that one changed value is one changed line.
-func viewerDiffText(member string, data []byte) []string {
-	if viewerLooksJSON(member, data) {
-		var buf bytes.Buffer
-		if json.Indent(&buf, bytes.TrimSpace(data), "", "  ") == nil {
-			data = buf.Bytes()
-		}
-	}
-	return viewerLines(data)
-}
-
-type viewerDiffOp struct {
-	kind byte // ' ', '-', '+'
-	a, b int  // line index in a (for ' ' and '-') and b (for ' ' and '+')
-}
-
-// viewerDiffLines is a shortest edit script from a to b (Myers), after
-// trimming the common head and tail. Past viewerDiffMaxEdits edits the middle
-// is given as all removed, then all added.
-func viewerDiffLines(a, b []string) []viewerDiffOp {
-	pre := 0
-	for pre < len(a) && pre < len(b) && a[pre] == b[pre] {
-		pre++
-	}
-	suf := 0
-	for suf < len(a)-pre && suf < len(b)-pre && a[len(a)-1-suf] == b[len(b)-1-suf] {
-		suf++
-	}
-	var ops []viewerDiffOp
-	for i := range pre {
-		ops = append(ops, viewerDiffOp{' ', i, i})
-	}
-	ids := map[string]int{}
-	intern := func(ls []string) []int {
-		out := make([]int, len(ls))
-		for i, l := range ls {
-			id, ok := ids[l]
-			if !ok {
-				id = len(ids)
-				ids[l] = id
-			}
-			out[i] = id
-		}
-		return out
-	}
-	x, y := intern(a[pre:len(a)-suf]), intern(b[pre:len(b)-suf])
-	for _, o := range viewerMyers(x, y) {
-		ops = append(ops, viewerDiffOp{o.kind, o.a + pre, o.b + pre})
-	}
-	for i := range suf {
-		ops = append(ops, viewerDiffOp{' ', len(a) - suf + i, len(b) - suf + i})
-	}
-	return ops
-}
-
-func viewerMyers(a, b []int) []viewerDiffOp {
-	n, m := len(a), len(b)
-	replace := func() []viewerDiffOp {
-		ops := make([]viewerDiffOp, 0, n+m)
-		for i := range n {
-			ops = append(ops, viewerDiffOp{'-', i, 0})
-		}
-		for j := range m {
-			ops = append(ops, viewerDiffOp{'+', n, j})
-		}
-		return ops
-	}
-	if n == 0 || m == 0 {
-		return replace()
-	}
-	maxD := min(n+m, viewerDiffMaxEdits)
-	off := maxD + 1
-	v := make([]int, 2*maxD+3)
-	var trace [][]int
-	for d := 0; d <= maxD; d++ {
-		trace = append(trace, slices.Clone(v[off-d-1:off+d+2]))
-		for k := -d; k <= d; k += 2 {
-			var x int
-			if k == -d || (k != d && v[off+k-1] < v[off+k+1]) {
-				x = v[off+k+1]
-			} else {
-				x = v[off+k-1] + 1
-			}
-			y := x - k
-			for x < n && y < m && a[x] == b[y] {
-				x++
-				y++
-			}
-			v[off+k] = x
-			if x >= n && y >= m {
-				return viewerMyersPath(trace, n, m)
-			}
-		}
-	}
-	return replace()
-}
-
-// viewerMyersPath walks the trace back from (n, m) to (0, 0).
-func viewerMyersPath(trace [][]int, n, m int) []viewerDiffOp {
-	var ops []viewerDiffOp
-	x, y := n, m
-	for d := len(trace) - 1; d >= 0; d-- {
-		v := trace[d]
-		at := func(k int) int { return v[k+d+1] }
-		k := x - y
-		prevK := k - 1
-		if k == -d || (k != d && at(k-1) < at(k+1)) {
-			prevK = k + 1
-		}
-		prevX := at(prevK)
-		prevY := prevX - prevK
-		for x > prevX && y > prevY {
-			x--
-			y--
-			ops = append(ops, viewerDiffOp{' ', x, y})
-		}
-		if d > 0 {
-			if x == prevX {
-				ops = append(ops, viewerDiffOp{'+', x, y - 1})
-			} else {
-				ops = append(ops, viewerDiffOp{'-', x - 1, y})
-			}
-		}
-		x, y = prevX, prevY
-	}
-	slices.Reverse(ops)
-	return ops
-}
-
-// viewerUnified renders ops as unified-diff hunks with ctx lines of context.
-func viewerUnified(a, b []string, ops []viewerDiffOp, ctx int) []string {
-	var out []string
-	for i := 0; i < len(ops); {
-		if ops[i].kind == ' ' {
-			i++
-			continue
-		}
-		start := max(0, i-ctx)
-		end := i
-		for end < len(ops) {
-			if ops[end].kind != ' ' {
-				end++
-				continue
-			}
-			run := end
-			for run < len(ops) && ops[run].kind == ' ' {
-				run++
-			}
-			if run == len(ops) || run-end > 2*ctx {
-				end = min(len(ops), end+ctx)
-				break
-			}
-			end = run
-		}
-		aStart, bStart, aLen, bLen := -1, -1, 0, 0
-		var body []string
-		for _, o := range ops[start:end] {
-			switch o.kind {
-			case ' ':
-				body = append(body, " "+a[o.a])
-				aLen++
-				bLen++
-			case '-':
-				body = append(body, "-"+a[o.a])
-				aLen++
-			case '+':
-				body = append(body, "+"+b[o.b])
-				bLen++
-			}
-			if aStart < 0 {
-				aStart, bStart = o.a, o.b
-			}
-		}
-		out = append(out, fmt.Sprintf("@@ -%s +%s @@", viewerHunkRange(aStart, aLen), viewerHunkRange(bStart, bLen)))
-		out = append(out, body...)
-		i = end
-	}
-	return out
-}
-
-func viewerHunkRange(start, n int) string {
-	if n == 0 {
-		return fmt.Sprintf("%d,0", start)
-	}
-	if n == 1 {
-		return fmt.Sprintf("%d", start+1)
-	}
-	return fmt.Sprintf("%d,%d", start+1, n)
 }
 
 // viewerProblem turns an error into one line: the problem, then the fix.

@@ -21,6 +21,7 @@ type viewerKeyMap struct {
 	Next        key.Binding
 	Prev        key.Binding
 	Diff        key.Binding
+	AllFields   key.Binding // a: a diff shows volatile fields too, or hides them again
 	Back        key.Binding
 	// Prompt keys, live only while the search prompt takes typing.
 	Run    key.Binding
@@ -48,6 +49,7 @@ func defaultViewerKeyMap() viewerKeyMap {
 		Next:      key.NewBinding(key.WithKeys("n"), key.WithHelp("n/N", "hits")),
 		Prev:      key.NewBinding(key.WithKeys("N")),
 		Diff:      key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "diff")),
+		AllFields: key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "all fields")),
 		Back:      key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
 		Run:       key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "search")),
 		Cancel:    key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel")),
@@ -59,7 +61,7 @@ func defaultViewerKeyMap() viewerKeyMap {
 func (v Model) liveKeys() viewerKeyMap {
 	k := v.keys
 	all := []*key.Binding{&k.Up, &k.Down, &k.PageUp, &k.PageDown, &k.Top, &k.Bottom, &k.Open, &k.Expand,
-		&k.Collapse, &k.Left, &k.Right, &k.Focus, &k.FocusBack, &k.Search, &k.Next, &k.Prev, &k.Diff, &k.Back, &k.Run, &k.Cancel}
+		&k.Collapse, &k.Left, &k.Right, &k.Focus, &k.FocusBack, &k.Search, &k.Next, &k.Prev, &k.Diff, &k.AllFields, &k.Back, &k.Run, &k.Cancel}
 	for _, b := range all {
 		b.SetEnabled(false)
 	}
@@ -85,6 +87,10 @@ func (v Model) liveKeys() viewerKeyMap {
 	k.Next.SetEnabled(hits)
 	k.Prev.SetEnabled(hits)
 	k.Diff.SetEnabled(v.diffable())
+	k.AllFields.SetEnabled(v.content.kind == contentDiff)
+	if v.diffAll {
+		k.AllFields.SetHelp("a", "hide volatile")
+	}
 	k.Back.SetEnabled(!tree || v.search.query != "" || v.opts.Embedded)
 	return k
 }
@@ -95,7 +101,7 @@ func (v Model) ShortHelp() []key.Binding {
 	if v.prompting {
 		return []key.Binding{k.Run, k.Cancel}
 	}
-	return []key.Binding{k.Open, k.Expand, k.Collapse, k.Left, k.Focus, k.Search, k.Next, k.Diff, k.Back}
+	return []key.Binding{k.Open, k.Expand, k.Collapse, k.Left, k.Focus, k.Search, k.Next, k.Diff, k.AllFields, k.Back}
 }
 
 // FullHelp is every viewer key, grouped: moving, opening, finding.
@@ -107,6 +113,6 @@ func (v Model) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
 		{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom},
 		{k.Open, k.Expand, k.Collapse, k.Left, k.Focus, k.Back},
-		{k.Search, k.Next, k.Diff},
+		{k.Search, k.Next, k.Diff, k.AllFields},
 	}
 }

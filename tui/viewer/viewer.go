@@ -74,6 +74,7 @@ type Model struct {
 
 	content    viewerContent
 	previous   *viewerContent // what a diff replaced; d shows it again
+	diffAll    bool           // a: diffs show volatile fields too
 	contentGen int
 	vp         viewport.Model
 
@@ -245,9 +246,9 @@ func (v Model) diffCmd(member string) tea.Cmd {
 	id, gen := v.id, v.contentGen
 	cur := &sysdump.Archive{Path: v.opts.Path, MaxMemberSize: viewerDiffLimit}
 	base := &sysdump.Archive{Path: v.opts.Baseline, MaxMemberSize: viewerDiffLimit}
-	shown := viewerShowName(member, v.names, v.ids)
+	shown, all := viewerShowName(member, v.names, v.ids), v.diffAll
 	return func() tea.Msg {
-		return viewerDiffMsg{viewer: id, gen: gen, member: member, res: viewerDiffMember(cur, base, member, shown)}
+		return viewerDiffMsg{viewer: id, gen: gen, member: member, res: viewerDiffMember(cur, base, member, shown, all)}
 	}
 }
 
@@ -446,6 +447,8 @@ func (v Model) onKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 		return v.stepHit(-1)
 	case key.Matches(msg, k.Diff):
 		return v.toggleDiff()
+	case key.Matches(msg, k.AllFields) && v.content.kind == contentDiff:
+		return v.toggleDiffAll()
 	case key.Matches(msg, k.Back):
 		switch {
 		case v.focus == viewerFocusContent:
@@ -662,6 +665,22 @@ func (v Model) toggleDiff() (Model, tea.Cmd) {
 	v.contentGen++
 	v.setContent(viewerContent{kind: contentLoading, member: member, title: "diff " + viewerShowName(member, v.names, v.ids),
 		plain: []string{"diffing against " + filepath.Base(v.opts.Baseline) + "…"}}, true)
+	v.previous = prev
+	return v, v.diffCmd(member)
+}
+
+// toggleDiffAll shows the volatile fields in the diff shown, or hides them
+// again; the diff is made again, what it replaced kept for d.
+func (v Model) toggleDiffAll() (Model, tea.Cmd) {
+	v.diffAll = !v.diffAll
+	member, prev := v.content.member, v.previous
+	v.contentGen++
+	what := "hiding volatile fields"
+	if v.diffAll {
+		what = "every field"
+	}
+	v.setContent(viewerContent{kind: contentLoading, member: member, title: "diff " + viewerShowName(member, v.names, v.ids),
+		plain: []string{"diffing against " + filepath.Base(v.opts.Baseline) + ", " + what + "…"}}, false)
 	v.previous = prev
 	return v, v.diffCmd(member)
 }

@@ -607,6 +607,7 @@ func TestViewerDiffAgainstBaseline(t *testing.T) {
 	v = vtSelect(t, v, "audit.json")
 	v, _ = vtPress(t, v, "enter", "d")
 	want := []string{
+		"lines -1 +1 · none volatile hidden",
 		"--- baseline  fw-b!summary/audit.json",
 		"+++ this      fw-b!summary/audit.json",
 		"@@ -1,3 +1,3 @@",
@@ -853,77 +854,6 @@ func TestViewerHelpIsLive(t *testing.T) {
 	}
 }
 
-func TestViewerDiffLinesIsMinimal(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	gen := func() []string {
-		out := make([]string, rng.IntN(12))
-		for i := range out {
-			out[i] = string(rune('a' + rng.IntN(4)))
-		}
-		return out
-	}
-	for range 2000 {
-		a, b := gen(), gen()
-		ops := viewerDiffLines(a, b)
-		var gotA, gotB []string
-		edits := 0
-		for _, o := range ops {
-			switch o.kind {
-			case ' ':
-				gotA, gotB = append(gotA, a[o.a]), append(gotB, b[o.b])
-			case '-':
-				gotA = append(gotA, a[o.a])
-				edits++
-			case '+':
-				gotB = append(gotB, b[o.b])
-				edits++
-			}
-		}
-		if !slices.Equal(gotA, a) || !slices.Equal(gotB, b) {
-			t.Fatalf("%q -> %q: script does not rebuild both sides: %v", a, b, ops)
-		}
-		if want := len(a) + len(b) - 2*vtLCS(a, b); edits != want {
-			t.Fatalf("%q -> %q: %d edits, want %d", a, b, edits, want)
-		}
-	}
-}
-
-func TestViewerDiffLinesPastTheEditCap(t *testing.T) {
-	var a, b []string
-	for i := range viewerDiffMaxEdits {
-		a = append(a, fmt.Sprint("old ", i))
-		b = append(b, fmt.Sprint("new ", i))
-	}
-	a, b = append([]string{"same"}, a...), append([]string{"same"}, b...)
-	ops := viewerDiffLines(a, b)
-	var kinds []byte
-	for _, o := range ops {
-		if len(kinds) == 0 || kinds[len(kinds)-1] != o.kind {
-			kinds = append(kinds, o.kind)
-		}
-	}
-	if len(ops) != 1+2*viewerDiffMaxEdits || string(kinds) != " -+" {
-		t.Errorf("%d ops in runs %q", len(ops), kinds)
-	}
-}
-
-func vtLCS(a, b []string) int {
-	dp := make([][]int, len(a)+1)
-	for i := range dp {
-		dp[i] = make([]int, len(b)+1)
-	}
-	for i := len(a) - 1; i >= 0; i-- {
-		for j := len(b) - 1; j >= 0; j-- {
-			if a[i] == b[j] {
-				dp[i][j] = dp[i+1][j+1] + 1
-			} else {
-				dp[i][j] = max(dp[i+1][j], dp[i][j+1])
-			}
-		}
-	}
-	return dp[0][0]
-}
-
 func TestViewerUnifiedHunks(t *testing.T) {
 	var a, b []string
 	for i := 1; i <= 20; i++ {
@@ -932,13 +862,25 @@ func TestViewerUnifiedHunks(t *testing.T) {
 	b = slices.Clone(a)
 	b[1] = "two"                                   // hunk 1
 	b = slices.Insert(b, 15, "fifteen and a half") // hunk 2, after line 15
-	got := viewerUnified(a, b, viewerDiffLines(a, b), 3)
+	got, removed, added := viewerUnifiedDiff(a, b, a, b, "was", "now")
 	want := []string{
+		"--- was", "+++ now",
 		"@@ -1,5 +1,5 @@", " 1", "-2", "+two", " 3", " 4", " 5",
 		"@@ -13,6 +13,7 @@", " 13", " 14", " 15", "+fifteen and a half", " 16", " 17", " 18",
 	}
-	if !slices.Equal(got, want) {
-		t.Errorf("hunks:\n%s", strings.Join(got, "\n"))
+	if !slices.Equal(got, want) || removed != 1 || added != 2 {
+		t.Errorf("-%d +%d hunks:\n%s", removed, added, strings.Join(got, "\n"))
+	}
+	// Masked lines decide what differs; the real lines are shown.
+	ma, mb := slices.Clone(a), slices.Clone(a)
+	ma[1], mb[1] = "x", "x"
+	got, removed, added = viewerUnifiedDiff(a, b, ma, slices.Insert(mb, 15, "fifteen and a half"), "was", "now")
+	want = []string{"--- was", "+++ now", "@@ -13,6 +13,7 @@", " 13", " 14", " 15", "+fifteen and a half", " 16", " 17", " 18"}
+	if !slices.Equal(got, want) || removed != 0 || added != 1 {
+		t.Errorf("masked: -%d +%d hunks:\n%s", removed, added, strings.Join(got, "\n"))
+	}
+	if n := viewerHiddenCount(a, b, ma, slices.Insert(mb, 15, "fifteen and a half")); n != 1 {
+		t.Errorf("hidden = %d, want 1", n)
 	}
 }
 
@@ -1008,5 +950,167 @@ func TestViewerSanitizeAndAbbrev(t *testing.T) {
 	want := map[string]string{"123456789": "12345…", "123499999": "12349…", "98765432101": "9876…", "42": "42"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("abbrev = %v", got)
+	}
+}
+
+// vtWith is files with each of over replacing the member of its name, or
+// added after them.
+func vtWith(files []vtFile, over ...vtFile) []vtFile {
+	out := slices.Clone(files)
+	for _, o := range over {
+		if i := slices.IndexFunc(out, func(f vtFile) bool { return f.name == o.name }); i >= 0 {
+			out[i] = o
+		} else {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// vtClusterB is the cluster sysdump with node B's members overridden.
+func vtClusterB(t testing.TB, over ...vtFile) []byte {
+	t.Helper()
+	return vtBytes(t, vtClusterFiles(
+		vtBytes(t, vtNodeFiles("3f1c2a9e-7b4d-4e2a-9c1f-5a6b7c8d9e0f", "fw-a", 12)),
+		vtBytes(t, vtWith(vtNodeFiles("8a7d5c21-0e4b-4f3a-b2d1-9c8e7f6a5b40", "fw-b", 12), over...))))
+}
+
+func TestViewerDiffHidesVolatileFields(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, vtDumpName)
+	base := filepath.Join(dir, "neuwerk-cluster-sysdump-20260404T090000Z.tar.gz")
+	health := func(gen string, uptime int, status, checked string) vtFile {
+		return vtFile{name: "summary/health.json", body: []byte(fmt.Sprintf(
+			`{"generated_at":%q,"uptime_seconds":%d,"status":%q,"checked_at":%q}`, gen, uptime, status, checked))}
+	}
+	if err := os.WriteFile(base, vtClusterB(t,
+		health("2026-04-04T09:00:00Z", 100, "ok", "2026-04-04T08:59:58Z"),
+		vtFile{name: "summary/manifest.json", body: []byte(`{"generated_at":"2026-04-04T09:00:00.1Z","entries":[]}`)},
+		vtFile{name: "proc/uptime", body: []byte("100.51 190.02\n")},
+	), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, vtClusterB(t,
+		health("2026-04-04T10:15:30Z", 4630, "degraded", "2026-04-04T10:15:29Z"),
+		vtFile{name: "proc/uptime", body: []byte("4630.02 9050.77\n")},
+	), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	v := vtOpen(t, Options{Path: path, Baseline: base, NodeNames: vtNames}, 160, 40)
+	v = vtSelect(t, v, "nodes/1840…/sysdump.tar.gz")
+	v, _ = vtPress(t, v, "enter")
+	v = vtSelect(t, v, "health.json")
+	v, _ = vtPress(t, v, "d")
+
+	// By default only the status differs; the three volatile lines are
+	// context, shown as they are now, and the summary counts them.
+	want := []string{
+		"lines -1 +1 · 3 volatile hidden · a: show all",
+		"--- baseline  fw-b!summary/health.json",
+		"+++ this      fw-b!summary/health.json",
+		"@@ -1,6 +1,6 @@",
+		" {",
+		`   "generated_at": "2026-04-04T10:15:30Z",`,
+		`   "uptime_seconds": 4630,`,
+		`-  "status": "ok",`,
+		`+  "status": "degraded",`,
+		`   "checked_at": "2026-04-04T10:15:29Z"`,
+		" }",
+	}
+	if v.content.kind != contentDiff || !slices.Equal(v.content.plain, want) {
+		t.Fatalf("diff (%v):\n%s", v.content.kind, strings.Join(v.content.plain, "\n"))
+	}
+	if view := vtView(v); !strings.Contains(view, "lines -1 +1 · 3 volatile hidden · a: show all") {
+		t.Errorf("the screen lacks the summary:\n%s", view)
+	}
+	live := func(v Model) []string {
+		var out []string
+		for _, b := range v.ShortHelp() {
+			if b.Enabled() {
+				out = append(out, b.Help().Key+" "+b.Help().Desc)
+			}
+		}
+		return out
+	}
+	if got := live(v); !slices.Contains(got, "a all fields") {
+		t.Errorf("a not live on a diff: %q", got)
+	}
+
+	// a shows everything.
+	v, _ = vtPress(t, v, "a")
+	want = []string{
+		"lines -4 +4 · all fields · a: hide volatile",
+		"--- baseline  fw-b!summary/health.json",
+		"+++ this      fw-b!summary/health.json",
+		"@@ -1,6 +1,6 @@",
+		" {",
+		`-  "generated_at": "2026-04-04T09:00:00Z",`,
+		`-  "uptime_seconds": 100,`,
+		`-  "status": "ok",`,
+		`-  "checked_at": "2026-04-04T08:59:58Z"`,
+		`+  "generated_at": "2026-04-04T10:15:30Z",`,
+		`+  "uptime_seconds": 4630,`,
+		`+  "status": "degraded",`,
+		`+  "checked_at": "2026-04-04T10:15:29Z"`,
+		" }",
+	}
+	if v.content.kind != contentDiff || !slices.Equal(v.content.plain, want) {
+		t.Fatalf("diff with every field (%v):\n%s", v.content.kind, strings.Join(v.content.plain, "\n"))
+	}
+	if got := live(v); !slices.Contains(got, "a hide volatile") {
+		t.Errorf("a's help after a: %q", got)
+	}
+	// and again hides them.
+	v, _ = vtPress(t, v, "a")
+	if len(v.content.plain) == 0 || v.content.plain[0] != "lines -1 +1 · 3 volatile hidden · a: show all" {
+		t.Errorf("second a: %q", v.content.plain)
+	}
+
+	// A member that differs only in volatile fields is the same, and says
+	// how many lines were left out.
+	for _, tc := range []struct{ member, want string }{
+		{"summary/manifest.json", "fw-b!summary/manifest.json is the same in the baseline"},
+		{"proc/uptime", "fw-b!proc/uptime is the same in the baseline"},
+	} {
+		if !v.tree.selectPath(sysdump.NodeArchivePath(vtIDB) + sysdump.NestedSep + tc.member) {
+			t.Fatalf("no %s in the tree", tc.member)
+		}
+		v, _ = vtPress(t, v, "d")
+		wantLines := []string{style.GlyphOK + " no differences: " + tc.want,
+			"lines -0 +0 · 1 volatile hidden (generated_at, timestamps, uptime) · a: show all"}
+		if !slices.Equal(v.content.plain, wantLines) || !strings.Contains(vtView(v), wantLines[1]) {
+			t.Errorf("%s: %q", tc.member, v.content.plain)
+		}
+	}
+	// d on a diff goes back to the member; a does nothing off a diff.
+	v, _ = vtPress(t, v, "d")
+	if v.content.kind == contentDiff {
+		t.Fatalf("d on a diff: %v", v.content.kind)
+	}
+	if _, cmd := v.Update(vtKey("a")); cmd != nil {
+		t.Errorf("a off a diff started work")
+	}
+}
+
+func TestViewerMaskVolatile(t *testing.T) {
+	cases := []struct {
+		member string
+		in     []string
+		want   []string
+	}{
+		{"nodes/1/sysdump.tar.gz!system/journal/neuwerk-service.log",
+			[]string{"Apr 04 10:00:01 fw-a neuwerk[812]: starting", "2026-04-04T10:00:01.5+02:00 leader elected", "no time here"},
+			[]string{"<volatile> fw-a neuwerk[812]: starting", "<volatile> leader elected", "no time here"}},
+		{"metrics.prom",
+			[]string{"process_start_time_seconds 1.7e+09", `node_uptime_seconds{node="a"} 12`, "raft_last_applied 1550", "# TYPE x gauge"},
+			[]string{"process_start_time_seconds <volatile>", `node_uptime_seconds{node="a"} <volatile>`, "raft_last_applied 1550", "# TYPE x gauge"}},
+		{"summary/state.json",
+			[]string{"{", `  "generated_at": "x",`, `  "started_at": 12,`, `  "policy_generation": 4,`, `  "timestamps": {`, "}"},
+			[]string{"{", `  "generated_at": <volatile>,`, `  "started_at": <volatile>,`, `  "policy_generation": 4,`, `  "timestamps": {`, "}"}},
+	}
+	for _, c := range cases {
+		if got := viewerMask(c.member, c.in); !slices.Equal(got, c.want) {
+			t.Errorf("%s:\n got %q\nwant %q", c.member, got, c.want)
+		}
 	}
 }
