@@ -94,6 +94,7 @@ type viewerSearchState struct {
 	hits    []viewerHit
 	capped  bool
 	idx     int
+	moved   bool // the tree's cursor left the hit: the status no longer names it
 	err     string
 	re      *regexp.Regexp
 	cancel  context.CancelFunc
@@ -463,7 +464,12 @@ func (v Model) onKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	if v.focus == viewerFocusContent {
 		return v.onContentKey(msg), nil
 	}
-	return v.onTreeKey(msg)
+	before := v.tree.selected()
+	v, cmd := v.onTreeKey(msg)
+	if v.tree.selected() != before {
+		v.search.moved = true // the hit status named the member left
+	}
+	return v, cmd
 }
 
 func (v Model) onTreeKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
@@ -729,7 +735,7 @@ func (v Model) stepHit(delta int) (Model, tea.Cmd) {
 // gotoHit shows hit i: its member selected in the tree (its archive
 // listed first if need be) and its content scrolled to the line.
 func (v Model) gotoHit(i int) (Model, tea.Cmd) {
-	v.search.idx = i
+	v.search.idx, v.search.moved = i, false
 	h := v.search.hits[i]
 	var cmds []tea.Cmd
 	var cmd tea.Cmd
@@ -896,6 +902,13 @@ func (v Model) statusLine() string {
 	total := fmt.Sprint(len(s.hits))
 	if s.capped {
 		total += "+"
+	}
+	if s.moved {
+		line := fmt.Sprintf("%s  %s hits  n/N: next/previous", q, total)
+		if v.note != "" {
+			line += "  " + v.note
+		}
+		return line
 	}
 	h := s.hits[s.idx]
 	where := viewerShowName(h.member, v.names, v.ids)

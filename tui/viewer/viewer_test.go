@@ -523,6 +523,20 @@ func TestViewerSearchNamesAndContent(t *testing.T) {
 		t.Errorf("match not highlighted: %q", l)
 	}
 
+	// Moving the cursor clears the hit from the status line; n goes on
+	// from the hit.
+	v, _ = vtPress(t, v, "down")
+	if s := ansi.Strip(v.statusLine()); s != "/raft  8 hits  n/N: next/previous" {
+		t.Errorf("status after the cursor moved = %q", s)
+	}
+	if view := vtView(v); strings.Contains(view, "hit 2/8") || !strings.Contains(view, "/raft  8 hits  n/N: next/previous") {
+		t.Errorf("the screen still names the hit:\n%s", view)
+	}
+	v, _ = vtPress(t, v, "n", "N")
+	if s := ansi.Strip(v.statusLine()); s != "/raft  hit 2/8  fw-a!system/journal/neuwerk-service.log:2" {
+		t.Errorf("status after n N = %q", s)
+	}
+
 	// N back, and N again wraps to the last hit, which is in B, listed on demand.
 	v, _ = vtPress(t, v, "N")
 	if v.search.idx != 0 {
