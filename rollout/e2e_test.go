@@ -757,9 +757,12 @@ func TestE2EReadOnlyCommandsAndRefusals(t *testing.T) {
 		if leaders != 1 || rep.Leader == "" {
 			t.Errorf("status: %d leaders, leader %q", leaders, rep.Leader)
 		}
+		if !rep.Healthy || len(rep.Problems) != 0 {
+			t.Errorf("status of a healthy cluster: healthy %v, problems %q", rep.Healthy, rep.Problems)
+		}
 		var out bytes.Buffer
 		RenderStatus(&out, rep)
-		if !strings.Contains(out.String(), "NODE") || !strings.Contains(out.String(), rep.Leader) {
+		if !strings.Contains(out.String(), "NODE") || !strings.Contains(out.String(), rep.Leader) || !strings.HasSuffix(out.String(), "\nhealthy\n") {
 			t.Errorf("status table:\n%s", out.String())
 		}
 		if got := e.nodeState(ctx); got != before {

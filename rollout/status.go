@@ -25,8 +25,12 @@ type NodeStatusRow struct {
 	Failing []string `json:"failing,omitempty"` // failing /ready checks, or why the node did not answer
 	Lag     *uint64  `json:"lag_entries"`
 	Lock    string   `json:"lock,omitempty"` // the holder, when a lock is held
-	Staged  string   `json:"staged,omitempty"`
-	Prev    string   `json:"prev,omitempty"`
+	LockRun string   `json:"lock_run_id,omitempty"`
+	LockPID int      `json:"lock_pid,omitempty"`
+	// LockGone: the lock's holder ran on this host and is no longer running.
+	LockGone bool   `json:"lock_holder_gone,omitempty"`
+	Staged   string `json:"staged,omitempty"`
+	Prev     string `json:"prev,omitempty"`
 }
 
 // StatusReport is `nwroll status`. The live Raft membership is compared
@@ -40,6 +44,10 @@ type StatusReport struct {
 	Term    uint64          `json:"term"`
 	Nodes   []NodeStatusRow `json:"nodes"`
 	Notes   []string        `json:"notes,omitempty"`
+	// Healthy: a leader, every node ready with its service active, and the
+	// Raft membership matching the inventory; Problems says what is not.
+	Healthy  bool     `json:"healthy"`
+	Problems []string `json:"problems,omitempty"`
 
 	MembersNotInInventory []MemberNotInInventory `json:"members_not_in_inventory,omitempty"`
 	NodesNotMembers       []NodeNotMember        `json:"inventory_nodes_not_members,omitempty"`
@@ -97,11 +105,54 @@ func Status(ctx context.Context, env Env) (StatusReport, error) {
 			row.Prev = x.Identify(f.PrevSHA256).Label()
 		}
 		if h, ok := s.Locks[name]; ok {
-			row.Lock = h.String()
+			row.Lock, row.LockRun, row.LockPID = h.String(), h.RunID, h.PID
+			row.LockGone = executor.HolderGone(h)
 		}
 		rep.Nodes = append(rep.Nodes, row)
 	}
+	rep.Problems = rep.Assess()
+	rep.Healthy = len(rep.Problems) == 0
 	return rep, nil
+}
+
+// Assess lists what keeps the cluster from being healthy, in words: no
+// leader, a node not ready (or not answering) or its service inactive, and
+// a Raft membership that differs from the inventory. Empty: healthy. A
+// held lock is reported in the table, not here: it is a run, not a fault.
+func (rep StatusReport) Assess() []string {
+	var p []string
+	if rep.Leader == "" {
+		p = append(p, "no leader")
+	}
+	for _, n := range rep.Nodes {
+		switch {
+		case !n.Ready && len(n.Failing) > 0:
+			p = append(p, n.Name+" not ready: "+strings.Join(n.Failing, ", "))
+		case !n.Ready:
+			p = append(p, n.Name+" not ready")
+		}
+		if !n.Active {
+			p = append(p, n.Name+" service inactive")
+		}
+	}
+	for _, m := range rep.MembersNotInInventory {
+		p = append(p, "Raft member "+m.NodeID+" ("+m.Addr+") is not in the inventory")
+	}
+	for _, m := range rep.NodesNotMembers {
+		p = append(p, m.Name+" is in the inventory but not a Raft member")
+	}
+	return p
+}
+
+// lockText is the LOCK column: the holder, or a dead holder said plainly.
+func (n NodeStatusRow) lockText() string {
+	switch {
+	case n.Lock == "":
+		return "-"
+	case n.LockGone:
+		return fmt.Sprintf("held by run %s, pid %d on this host, no longer running", n.LockRun, n.LockPID)
+	}
+	return n.Lock
 }
 
 // RenderStatus writes the node table.
@@ -124,15 +175,11 @@ func RenderStatus(w io.Writer, rep StatusReport) {
 		if n.Lag != nil {
 			lag = fmt.Sprint(*n.Lag)
 		}
-		lock := "-"
-		if n.Lock != "" {
-			lock = n.Lock
-		}
 		rel := n.Release
 		if n.Staged != "" {
-			rel += " (staged " + n.Staged + ")"
+			rel += ", " + n.Staged + " staged"
 		}
-		rows = append(rows, []string{n.Name, n.Role, rel, ready, lag, lock})
+		rows = append(rows, []string{n.Name, n.Role, rel, ready, lag, n.lockText()})
 	}
 	widths := make([]int, len(rows[0]))
 	for _, r := range rows {
@@ -155,6 +202,16 @@ func RenderStatus(w io.Writer, rep StatusReport) {
 	sort.Strings(notes)
 	for _, n := range notes {
 		fmt.Fprintln(w, "note: "+n)
+	}
+	for _, n := range rep.Nodes {
+		if n.LockGone {
+			fmt.Fprintf(w, "note: %s: the lock's run %s is gone; take it over with --break-lock (upgrade, resume, rollback) or in the console\n", n.Name, n.LockRun)
+		}
+	}
+	if rep.Healthy {
+		fmt.Fprintln(w, "healthy")
+	} else {
+		fmt.Fprintln(w, "NOT HEALTHY: "+strings.Join(rep.Problems, "; "))
 	}
 }
 

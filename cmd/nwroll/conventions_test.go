@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"path/filepath"
 	"regexp"
 	"runtime/debug"
@@ -8,6 +9,9 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/nwroll/nwroll/rollout"
+	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
 // Every flag's help names a placeholder in capitals (FILE, DIR, REL, ID,
@@ -116,5 +120,25 @@ func TestVersionFromBuildInfo(t *testing.T) {
 	defer func() { version, commit, date = "dev", "none", "unknown" }()
 	if got := versionString(cases[1].bi); got != "1.2.3 (commit abc1234, built 2026-11-23)" {
 		t.Errorf("with ldflags: %q", got)
+	}
+}
+
+// status exits 0 on a healthy cluster and 3 when not, naming why.
+func TestStatusExit(t *testing.T) {
+	if err := statusExit(rollout.StatusReport{Healthy: true}, false); err != nil {
+		t.Errorf("healthy: %v, want nil (exit 0)", err)
+	}
+	bad := rollout.StatusReport{Problems: []string{"no leader", "fw-b not ready: raft"}}
+	for _, jsonOut := range []bool{false, true} {
+		err := statusExit(bad, jsonOut)
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != runbook.ExitRefused || ee.quiet == jsonOut ||
+			ee.Error() != "the cluster is not healthy: no leader; fw-b not ready: raft" {
+			t.Errorf("json %v: %#v, want exit 3 naming the problems (quiet only for the table, whose last line says it)", jsonOut, ee)
+		}
+	}
+	code, out, _ := captureRun(t, "status", "--help")
+	if code != 0 || !strings.Contains(out, "Exit codes: 0 the cluster is healthy") || !strings.Contains(out, "3 it is not") {
+		t.Errorf("status --help should document its exit codes:\n%s", out)
 	}
 }

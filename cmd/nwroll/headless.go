@@ -158,8 +158,14 @@ func newStatusCmd() *cobra.Command {
 		Short: "Print the node table once: role, release, readiness, lag, lock",
 		Long: `Connect to every node (SSH for the binary and lock, HTTPS for health) and print
 the node table once: name, role, release (the binary's sha256 matched against
-known releases), ready or the failing checks, replication lag and the lock
-holder. Nothing changes on any node.`,
+known releases, and any release staged next to it), ready or the failing
+checks, replication lag and the lock holder (a holder that ran on this host
+and is gone is named as such). Nothing changes on any node.
+
+Exit codes: 0 the cluster is healthy (a leader, every node ready with its
+service active, the Raft membership matching the inventory), 3 it is not
+(the last line, or "problems" in --json, says why), 2 usage or inventory
+error, 1 the survey failed.`,
 		Example: "  nwroll status -i /tmp/nw/inventory.yaml\n  nwroll status -i inventory.yaml --releases ./releases --json",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -177,14 +183,27 @@ holder. Nothing changes on any node.`,
 			if c.json {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
-				return enc.Encode(rep)
+				if err := enc.Encode(rep); err != nil {
+					return err
+				}
+			} else {
+				rollout.RenderStatus(cmd.OutOrStdout(), rep)
 			}
-			rollout.RenderStatus(cmd.OutOrStdout(), rep)
-			return nil
+			return statusExit(rep, c.json)
 		},
 	}
 	c.register(cmd, true)
 	return cmd
+}
+
+// statusExit is status's exit: 0 healthy, 3 (runbook.ExitRefused) not. The
+// table's last line already says why; with --json stderr says it.
+func statusExit(rep rollout.StatusReport, jsonOut bool) error {
+	if rep.Healthy {
+		return nil
+	}
+	return &exitError{code: runbook.ExitRefused, quiet: !jsonOut,
+		err: fmt.Errorf("the cluster is not healthy: %s", strings.Join(rep.Problems, "; "))}
 }
 
 // planFlags are the runbook's choices: --backup, --backup-reuse, --bake.

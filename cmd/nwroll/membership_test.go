@@ -73,7 +73,7 @@ func TestMemberMissingFromTheInventory(t *testing.T) {
 
 	t.Run("status notes it", func(t *testing.T) {
 		code, out, stderr := captureRun(t, "status", "-i", partial, "--releases", releases)
-		if code != 0 || !strings.Contains(out, "note: "+want+"\n") || strings.Count(out, "\nfw-") != 2 {
+		if code != exitRefused || !strings.Contains(out, "note: "+want+"\n") || strings.Count(out, "\nfw-") != 2 || !strings.Contains(out, "\nNOT HEALTHY: Raft member ") {
 			t.Fatalf("status: exit %d, want a note %q\n%s\n%s", code, want, out, stderr)
 		}
 		t.Logf("status:\n%s", out)
@@ -90,7 +90,7 @@ func TestMemberMissingFromTheInventory(t *testing.T) {
 			} `json:"members_not_in_inventory"`
 			NotMembers []any `json:"inventory_nodes_not_members"`
 		}
-		if err := json.Unmarshal([]byte(out), &rep); code != 0 || err != nil {
+		if err := json.Unmarshal([]byte(out), &rep); code != exitRefused || err != nil || !strings.Contains(stderr, "the cluster is not healthy: Raft member ") {
 			t.Fatalf("status --json: exit %d, %v\n%s\n%s", code, err, out, stderr)
 		}
 		if len(rep.Missing) != 1 || rep.Missing[0].NodeID != left.NodeID || rep.Missing[0].Addr != left.RaftAddr || !rep.Missing[0].Voter || len(rep.NotMembers) != 0 {
