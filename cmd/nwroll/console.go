@@ -94,7 +94,8 @@ step in the dialog, ? shows every key.
 
 The simulated nodes are real processes: a Raft cluster with the HTTPS API,
 SSH, systemd-like service control and sysdumps. The journal, backups and
-sysdumps go under DIR/state, never into your own state directory.
+sysdumps go under DIR/state, never into your own state directory. When the
+demo made DIR itself (no --dir), it removes it at the end unless --keep.
 
 Rehearse a failure by rolling out one of the simulator's faulty releases
 (--release 1.1.1-never-ready, 1.1.1-crashloop, 1.1.1-stall,
@@ -115,7 +116,8 @@ Rehearse a failure by rolling out one of the simulator's faulty releases
 			if err != nil {
 				return err
 			}
-			if dir == "" {
+			created := dir == ""
+			if created {
 				d, err := os.MkdirTemp("", "nwroll-demo-")
 				if err != nil {
 					return &exitError{code: exitFailed, err: err}
@@ -126,18 +128,20 @@ Rehearse a failure by rolling out one of the simulator's faulty releases
 			if err != nil {
 				return usageError("--dir %s: %v", dir, err)
 			}
-			return runDemo(cmd, abs, nodes, keep, version, o)
+			return runDemo(cmd, abs, created, nodes, keep, version, o)
 		},
 	}
 	b.register(cmd)
 	cmd.Flags().StringVar(&version, "release", "1.1.0", "the simulated release `VERSION` to roll out")
-	cmd.Flags().StringVar(&dir, "dir", "", "the `DIR` where the simulated cluster lives (default: a new temporary directory)")
+	cmd.Flags().StringVar(&dir, "dir", "", "the `DIR` where the simulated cluster lives (default: a new temporary directory, removed when the demo ends unless --keep; a DIR you name is never removed)")
 	cmd.Flags().IntVar(&nodes, "nodes", 3, "the number `N` of nodes (3 to 25)")
 	cmd.Flags().BoolVar(&keep, "keep", false, "leave the simulated cluster running when the console exits (stop it with nwroll sim down --dir DIR)")
 	return cmd
 }
 
-func runDemo(cmd *cobra.Command, dir string, nodes int, keep bool, version string, o rollout.PlanOptionsIn) error {
+// runDemo runs the console on a simulated cluster in dir; created says the
+// demo made dir itself (so it may remove it afterwards).
+func runDemo(cmd *cobra.Command, dir string, created bool, nodes int, keep bool, version string, o rollout.PlanOptionsIn) error {
 	errOut := cmd.ErrOrStderr()
 	fmt.Fprintf(errOut, "nwroll demo: starting a simulated %d-node cluster in %s …\n", nodes, dir)
 	ctx, stop := runSignalContext()
@@ -146,16 +150,7 @@ func runDemo(cmd *cobra.Command, dir string, nodes int, keep bool, version strin
 	if err != nil {
 		return &exitError{code: exitFailed, err: fmt.Errorf("demo: the simulated cluster did not start: %w", err)}
 	}
-	defer func() {
-		if keep {
-			fmt.Fprintf(errOut, "nwroll demo: the cluster keeps running in %s; stop it with: nwroll sim down --dir %s\n", dir, dir)
-			return
-		}
-		fmt.Fprintf(errOut, "nwroll demo: stopping the simulated cluster …\n")
-		if err := c.Down(); err != nil {
-			fmt.Fprintf(errOut, "nwroll demo: sim down: %v (try: nwroll sim down --dir %s)\n", err, dir)
-		}
-	}()
+	defer demoTeardown(errOut, c, dir, created, keep)
 	info := c.Info()
 	// The inventory's own set-up (its releases/ catalog, the SSH dialer),
 	// with the journal under DIR/state and a token always minted: an
@@ -182,6 +177,30 @@ func runDemo(cmd *cobra.Command, dir string, nodes int, keep bool, version strin
 		Upgrade:    rollout.UpgradeOptions{PlanOptionsIn: withRelease(o, rel)},
 		ResumeHint: hint,
 	})
+}
+
+// demoTeardown ends the demo: with --keep it leaves the cluster running and
+// says how to stop it; otherwise it stops the cluster, says it is down, and
+// removes dir if the demo created it (a --dir the user named stays).
+func demoTeardown(errOut io.Writer, c interface{ Down() error }, dir string, created, keep bool) {
+	if keep {
+		fmt.Fprintf(errOut, "nwroll demo: the cluster keeps running in %s; stop it with: nwroll sim down --dir %s\n", dir, dir)
+		return
+	}
+	fmt.Fprintf(errOut, "nwroll demo: stopping the simulated cluster …\n")
+	if err := c.Down(); err != nil {
+		fmt.Fprintf(errOut, "nwroll demo: sim down: %v (try: nwroll sim down --dir %s)\n", err, dir)
+		return
+	}
+	if !created {
+		fmt.Fprintf(errOut, "nwroll demo: the simulated cluster is down; its files stay in %s\n", dir)
+		return
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		fmt.Fprintf(errOut, "nwroll demo: the simulated cluster is down, but its folder %s was not removed: %v (remove it with: rm -rf %s)\n", dir, err, dir)
+		return
+	}
+	fmt.Fprintf(errOut, "nwroll demo: the simulated cluster is down and its folder %s is removed\n", dir)
 }
 
 func withRelease(o rollout.PlanOptionsIn, rel *release.Release) rollout.PlanOptionsIn {

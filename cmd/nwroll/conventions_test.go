@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"errors"
+	"os"
 	"path/filepath"
 	"regexp"
 	"runtime/debug"
@@ -140,5 +142,43 @@ func TestStatusExit(t *testing.T) {
 	code, out, _ := captureRun(t, "status", "--help")
 	if code != 0 || !strings.Contains(out, "Exit codes: 0 the cluster is healthy") || !strings.Contains(out, "3 it is not") {
 		t.Errorf("status --help should document its exit codes:\n%s", out)
+	}
+}
+
+type fakeCluster struct {
+	downs int
+	err   error
+}
+
+func (f *fakeCluster) Down() error { f.downs++; return f.err }
+
+// The demo says when its cluster is down and removes only a folder it made.
+func TestDemoTeardown(t *testing.T) {
+	cases := []struct {
+		name           string
+		created, keep  bool
+		downErr        error
+		wantDowns      int
+		wantDirRemains bool
+		want           string
+	}{
+		{"temp dir", true, false, nil, 1, false, "the simulated cluster is down and its folder %s is removed"},
+		{"--dir", false, false, nil, 1, true, "the simulated cluster is down; its files stay in %s"},
+		{"--keep", true, true, nil, 0, true, "the cluster keeps running in %s; stop it with: nwroll sim down --dir %s"},
+		{"down failed", true, false, errors.New("fw-b did not stop"), 1, true, "sim down: fw-b did not stop (try: nwroll sim down --dir %s)"},
+	}
+	for _, c := range cases {
+		dir := filepath.Join(t.TempDir(), "nwroll-demo-x")
+		if err := os.MkdirAll(filepath.Join(dir, "state"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		f := &fakeCluster{err: c.downErr}
+		demoTeardown(&out, f, dir, c.created, c.keep)
+		_, err := os.Stat(dir)
+		want := strings.ReplaceAll(c.want, "%s", dir)
+		if f.downs != c.wantDowns || (err == nil) != c.wantDirRemains || !strings.Contains(out.String(), want) {
+			t.Errorf("%s: %d downs (want %d), dir remains %v (want %v), output %q (want %q)", c.name, f.downs, c.wantDowns, err == nil, c.wantDirRemains, out.String(), want)
+		}
 	}
 }
