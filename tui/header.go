@@ -33,9 +33,15 @@ func (m Model) headerView() string {
 	case m.stage == stageChoosing:
 		parts = append(parts, st.Warn.Render(style.GlyphWarn+" run "+m.unfinished.ID+" is unfinished: nothing started"))
 	default:
-		if mc.Leader != "" {
+		_, leads := mc.Latest.Leader()
+		switch {
+		case mc.Leader != "" && (leads || !mc.HaveSnapshot):
 			parts = append(parts, fmt.Sprintf("leader %s %s (term %d)", style.GlyphLeader, st.Leader.Render(mc.Leader), mc.Term))
-		} else {
+		case mc.Leader != "":
+			// The latest poll found no leader: an election, or a cluster
+			// that cannot answer. Never the last leader as if it still led.
+			parts = append(parts, st.Warn.Render(fmt.Sprintf("%s no leader now (last: %s, term %d)", style.GlyphWarn, mc.Leader, mc.Term)))
+		default:
 			parts = append(parts, st.Warn.Render(style.GlyphWarn+" no leader"))
 		}
 		parts = append(parts, releaseLine(st, mc))
@@ -57,7 +63,11 @@ func (m Model) headerView() string {
 		default:
 			phase = "phase " + st.Bold.Render(phase)
 		}
-		info = append(info, phase, "elapsed "+fmtDuration(m.now.Sub(m.started)))
+		end := m.now
+		if mc.Finished && !mc.Now.IsZero() {
+			end = mc.Now // the clock stops with the run
+		}
+		info = append(info, phase, "elapsed "+fmtDuration(end.Sub(m.started)))
 		switch {
 		case mc.LockHeld():
 			info = append(info, "lock held by "+m.holder)

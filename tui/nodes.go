@@ -191,6 +191,8 @@ func nodeStateCell(st *style.Styles, status runbook.NodeStatus) string {
 		return st.Fail.Render(style.GlyphFail + " " + s)
 	case runbook.NodeRolledBack:
 		return st.Warn.Render(style.GlyphRollback + " " + s)
+	case runbook.NodeUnverified:
+		return st.Warn.Render(style.GlyphWarn + " " + s)
 	}
 	return st.Running.Render(style.GlyphRunning + " " + s)
 }

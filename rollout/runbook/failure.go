@@ -441,9 +441,33 @@ func (m *Machine) finish(code int, reason string) {
 	}
 	m.Finished, m.ExitCode, m.Reason = true, code, reason
 	m.Phase = PhaseDone
+	m.settleNodes()
 	m.Gate.Open = false
 	m.cur = -1
 	m.emit(Record{EffectMeta: m.meta(""), Type: RecordOutcome, Op: RecordOpRun, OK: code == 0, Detail: reason, ExitCode: &code,
 		Error: map[bool]string{true: "", false: reason}[code == 0]})
 	m.emit(Finish{EffectMeta: m.meta(""), ExitCode: code, Reason: reason})
+}
+
+// settleNodes: when the run ends, no node reads as busy. A node caught in
+// the middle of an operation reads what it is left as.
+func (m *Machine) settleNodes() {
+	for i := range m.Nodes {
+		n := &m.Nodes[i]
+		switch n.Status {
+		case NodeStaging, NodeBackingUp, NodeStopping, NodeSwapping, NodeStarting, NodeVerifying, NodeRollingBack:
+		default:
+			continue
+		}
+		switch {
+		case n.Swapped:
+			m.setNode(n, NodeUnverified)
+		case n.Status == NodeRollingBack:
+			m.setNode(n, NodeRolledBack)
+		case n.Staged:
+			m.setNode(n, NodeStaged)
+		default:
+			m.setNode(n, NodePending)
+		}
+	}
 }

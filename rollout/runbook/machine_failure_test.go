@@ -459,3 +459,32 @@ func TestMachineNextIsPure(t *testing.T) {
 		}
 	}
 }
+
+// An abort while a node's gate is open leaves no node reading busy: the
+// node on the target whose gates never passed reads unverified, and the
+// release step is done, not pending.
+func TestAbortWhileVerifyingSettlesTheNodes(t *testing.T) {
+	w := newWorld(t, mtPlan(t, 3, 0, mtOpts()), MachineOptions{})
+	w.send(Begin{At: w.now})
+	w.runUntil(func() bool { return w.m.Gate.Open && w.m.Gate.Node == "fw-b" && w.node("fw-b").bin == mtNewSHA })
+	if n := w.m.Nodes[1]; n.Name != "fw-b" || n.Status != NodeVerifying {
+		t.Fatalf("fw-b is %s, want verifying before the abort", n.Status)
+	}
+	w.send(Abort{At: w.now})
+	w.send(AbortConfirm{At: w.now})
+	w.runToEnd()
+	for _, n := range w.m.Nodes {
+		switch n.Status {
+		case NodeStaging, NodeBackingUp, NodeStopping, NodeSwapping, NodeStarting, NodeVerifying, NodeRollingBack:
+			t.Errorf("%s still reads %s after the run ended", n.Name, n.Status)
+		}
+	}
+	if n := w.m.Nodes[1]; n.Status != NodeUnverified {
+		t.Errorf("fw-b reads %s, want unverified", n.Status)
+	}
+	for _, s := range w.m.Steps {
+		if s.Kind == StepRelease && s.Status != StatusDone {
+			t.Errorf("the release step is %s after the abort released the lock", s.Status)
+		}
+	}
+}

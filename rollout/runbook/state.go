@@ -50,10 +50,11 @@ const (
 	NodeRollingBack
 	NodeRolledBack
 	NodeFailed
+	NodeUnverified // on the target, but the run ended before its gates passed
 )
 
 var nodeStatusNames = []string{"pending", "staging", "staged", "backing up", "backed up", "stopping", "swapping",
-	"starting", "verifying", "upgraded", "on target", "rolling back", "rolled back", "failed"}
+	"starting", "verifying", "upgraded", "on target", "rolling back", "rolled back", "failed", "unverified"}
 
 func (s NodeStatus) String() string {
 	if int(s) >= 0 && int(s) < len(nodeStatusNames) {

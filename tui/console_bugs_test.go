@@ -1,0 +1,83 @@
+package tui
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/nwroll/nwroll/rollout/rollouttest"
+	"github.com/nwroll/nwroll/rollout/runbook"
+)
+
+// Bugs an operator met in the console, each pinned by a test that failed
+// before its fix.
+
+// tableRows are the node table's rows on screen, by node name.
+func tableRows(screen string) map[string]string {
+	rows := map[string]string{}
+	for _, l := range strings.Split(screen, "\n") {
+		if m := regexp.MustCompile(`┃ (fw-[a-z])\s`).FindStringSubmatch(l); m != nil {
+			rows[m[1]] = l
+		}
+	}
+	return rows
+}
+
+// Moving the table's cursor keeps every row, the leader's included.
+func TestNodeTableCursorKeepsEveryRow(t *testing.T) {
+	for _, size := range [][2]int{{80, 24}, {120, 40}, {200, 60}} {
+		h := newHarness(t, 3, 0, rollouttest.DefaultPlanOptions(), size[0], size[1])
+		h.until("the first snapshot", func(m Model) bool { return m.machine.HaveSnapshot })
+		for _, k := range []string{"j", "j", "j", "k", "g", "G", "k", "j"} {
+			h.key(k)
+			rows := tableRows(h.screen())
+			if len(rows) != 3 {
+				t.Fatalf("%dx%d after %q: %d node rows on screen, want 3:\n%s", size[0], size[1], k, len(rows), h.screen())
+			}
+			if !strings.Contains(rows["fw-a"], "★ leader") {
+				t.Fatalf("%dx%d after %q: the leader row lost its mark: %q", size[0], size[1], k, rows["fw-a"])
+			}
+		}
+		if got := h.m.nodes.cursor; got != 2 {
+			t.Errorf("cursor at %d after j j j k g G k j, want 2", got)
+		}
+	}
+}
+
+// While the cluster elects a leader, the header never names the last
+// leader as if it still led.
+func TestHeaderDuringAnElection(t *testing.T) {
+	h := newHarness(t, 3, 2, quiescedOpts(), 120, 40)
+	h.approveUntil("the leader's backup stopping it", func(m Model) bool {
+		_, leads := m.machine.Latest.Leader()
+		return m.machine.HaveSnapshot && !leads && m.machine.Leader != ""
+	})
+	line := strings.Split(h.screen(), "\n")[0]
+	if strings.Contains(line, "leader ★") || !strings.Contains(line, "no leader now (last: fw-c, term 7)") {
+		t.Fatalf("the header during the election: %q", line)
+	}
+	h.approveUntil("a new leader", func(m Model) bool {
+		_, leads := m.machine.Latest.Leader()
+		return leads && m.machine.Leader != "fw-c"
+	})
+	if line := strings.Split(h.screen(), "\n")[0]; !regexp.MustCompile(`leader ★ fw-[ab] \(term 8\)`).MatchString(line) {
+		t.Fatalf("the header after the election: %q", line)
+	}
+}
+
+// The elapsed clock stops when the run ends.
+func TestElapsedStopsWhenTheRunEnds(t *testing.T) {
+	h := newHarness(t, 3, 2, rollouttest.DefaultPlanOptions(), 120, 40)
+	h.approveUntil("the end", func(m Model) bool { return m.machine.Finished })
+	at := regexp.MustCompile(`elapsed (\S+)`).FindStringSubmatch(h.screen())
+	for range 5 {
+		h.tick()
+	}
+	later := regexp.MustCompile(`elapsed (\S+)`).FindStringSubmatch(h.screen())
+	if at == nil || later == nil || at[1] != later[1] {
+		t.Fatalf("elapsed %v at the end, %v five seconds later: it must stop", at, later)
+	}
+	if h.m.machine.ExitCode != runbook.ExitOK {
+		t.Fatalf("exit %d: %s", h.m.machine.ExitCode, h.m.machine.Reason)
+	}
+}
