@@ -2,9 +2,11 @@ package sysdump
 
 import (
 	"archive/tar"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/nwroll/nwroll/health"
 )
@@ -92,15 +94,46 @@ func clearHeadField(h *Head, path string) {
 // opening nested archives; those are marked Nested (their Err is not
 // known until ListNested opens them).
 func (a *Archive) ListOuter() ([]ArchiveMember, error) {
+	out, _, err := a.ListOuterMetas()
+	return out, err
+}
+
+// metaMemberCap bounds a nodes/<id>/meta.json read by ListOuterMetas.
+const metaMemberCap = 1 << 20
+
+// ListOuterMetas is ListOuter, also decoding each nodes/<id>/meta.json on
+// the way (keyed by the <id> of its path), so a viewer can name the nodes
+// without a second pass. A meta.json that does not decode is left out.
+func (a *Archive) ListOuterMetas() ([]ArchiveMember, map[string]NodeMeta, error) {
 	var out []ArchiveMember
+	metas := map[string]NodeMeta{}
 	err := a.withFile(func(r io.Reader) error {
-		return walkArchive(r, a.Path, func(string) bool { return false }, func(m ArchiveMember, _ io.Reader) error {
+		return walkArchive(r, a.Path, func(string) bool { return false }, func(m ArchiveMember, content io.Reader) error {
 			m.Nested = isNestedName(m)
 			out = append(out, m)
+			if id, ok := nodeMetaID(m.Path); ok && content != nil && m.Err == "" && m.Size <= metaMemberCap {
+				var meta NodeMeta
+				if data, err := io.ReadAll(io.LimitReader(content, metaMemberCap)); err == nil && json.Unmarshal(data, &meta) == nil {
+					metas[id] = meta
+				}
+			}
 			return nil
 		})
 	})
-	return out, err
+	return out, metas, err
+}
+
+// nodeMetaID is the <id> of nodes/<id>/meta.json.
+func nodeMetaID(path string) (string, bool) {
+	rest, ok := strings.CutPrefix(path, "nodes/")
+	if !ok {
+		return "", false
+	}
+	id, ok := strings.CutSuffix(rest, "/meta.json")
+	if !ok || id == "" || strings.Contains(id, "/") {
+		return "", false
+	}
+	return id, true
 }
 
 // ListNested lists the members of one nested archive, such as

@@ -124,3 +124,23 @@ func TestArchiveReadPrefix(t *testing.T) {
 		t.Errorf("missing member: %v", err)
 	}
 }
+
+func TestArchiveListOuterMetas(t *testing.T) {
+	a := writeArchive(t, healthtest.ClusterSysdump(t))
+	outer, metas, err := a.ListOuterMetas()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(outer) != 8 {
+		t.Errorf("%d outer members", len(outer))
+	}
+	if len(metas) != 2 || metas[healthtest.IDA].Addr != "10.0.1.11:9600" || metas[healthtest.IDB].Role != "leader" ||
+		metas[healthtest.IDB].NodeID != healthtest.IDB {
+		t.Errorf("metas = %+v", metas)
+	}
+	for _, p := range []string{"nodes/1/meta.json", "nodes/1/2/meta.json", "nodes//meta.json", "meta.json", "nodes/1/meta.json.bak"} {
+		if id, ok := nodeMetaID(p); ok != (p == "nodes/1/meta.json") || (ok && id != "1") {
+			t.Errorf("nodeMetaID(%q) = %q, %v", p, id, ok)
+		}
+	}
+}

@@ -7,6 +7,7 @@ package viewer
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -31,6 +32,7 @@ type Options struct {
 	Path      string            // the sysdump to open
 	Baseline  string            // a baseline sysdump for `d` (diff); "" when none
 	NodeNames map[string]string // node id (decimal, as in nodes/<id>/) -> inventory name; may be nil
+	HostNames map[string]string // a node's address host (IP) -> inventory name, for nodes NodeNames lacks; may be nil
 	Embedded  bool              // inside the console: esc at the top level closes the viewer (emits ClosedMsg) instead of doing nothing
 }
 
@@ -165,6 +167,7 @@ type (
 		viewer  int64
 		parent  string // "" for the outer listing
 		members []sysdump.ArchiveMember
+		metas   map[string]sysdump.NodeMeta // the outer listing's nodes/<id>/meta.json
 		err     error
 	}
 	viewerReadMsg struct {
@@ -213,13 +216,14 @@ func (v Model) listCmd(parent string) tea.Cmd {
 	id, a := v.id, &sysdump.Archive{Path: v.opts.Path}
 	return func() tea.Msg {
 		var members []sysdump.ArchiveMember
+		var metas map[string]sysdump.NodeMeta
 		var err error
 		if parent == "" {
-			members, err = a.ListOuter()
+			members, metas, err = a.ListOuterMetas()
 		} else {
 			members, err = a.ListNested(parent)
 		}
-		return viewerListMsg{viewer: id, parent: parent, members: members, err: err}
+		return viewerListMsg{viewer: id, parent: parent, members: members, metas: metas, err: err}
 	}
 }
 
@@ -301,6 +305,7 @@ func (v Model) onHead(msg viewerHeadMsg) (Model, tea.Cmd) {
 	v.opened = true
 	v.overview.size, v.overview.head = msg.size, msg.head
 	v.ids = viewerAbbrevIDs(v.knownIDs(nil))
+	v.names = viewerNodeNames(v.opts, msg.head, nil)
 	v.setContent(viewerContent{kind: contentOverview, title: "overview"}, true)
 	v.refreshOverview()
 	return v, v.listCmd("")
@@ -324,6 +329,7 @@ func (v Model) onList(msg viewerListMsg) (Model, tea.Cmd) {
 		v.note = style.GlyphFail + " " + v.overview.listErr
 	}
 	v.ids = viewerAbbrevIDs(v.knownIDs(msg.members))
+	v.names = viewerNodeNames(v.opts, v.overview.head, msg.metas)
 	v.tree.setOuter(msg.members, v.names, v.ids)
 	v.overview.members, v.overview.nested = 0, 0
 	for _, m := range msg.members {
@@ -342,6 +348,56 @@ func (v Model) onList(msg viewerListMsg) (Model, tea.Cmd) {
 		v, cmd = v.revealMember(v.pendingSelect)
 	}
 	return v, cmd
+}
+
+// viewerNodeNames names each node id: the inventory's name (by id, else
+// by the host of the node's address), else the host itself, taken from the
+// archive: the node's meta.json, else the cluster membership, else the
+// overview.
+func viewerNodeNames(opts Options, h sysdump.Head, metas map[string]sysdump.NodeMeta) map[string]string {
+	addrs := map[string]string{} // node id -> address, the better source later
+	if h.Overview != nil {
+		for _, n := range h.Overview.Nodes {
+			addrs[n.NodeID] = n.Addr
+		}
+	}
+	if h.Failures != nil {
+		for _, f := range h.Failures.Failures {
+			addrs[f.NodeID] = f.Addr
+		}
+	}
+	if h.Membership != nil {
+		for _, n := range h.Membership.Nodes {
+			if n.Addr != "" {
+				addrs[n.NodeID] = n.Addr
+			}
+		}
+	}
+	for id, m := range metas {
+		if m.Addr != "" {
+			addrs[id] = m.Addr
+		}
+	}
+	names := map[string]string{}
+	for id, addr := range addrs {
+		host := addr
+		if hh, _, err := net.SplitHostPort(addr); err == nil {
+			host = hh
+		}
+		switch {
+		case id == "" || host == "":
+		case opts.HostNames[host] != "":
+			names[id] = opts.HostNames[host]
+		default:
+			names[id] = host
+		}
+	}
+	for id, n := range opts.NodeNames {
+		if n != "" {
+			names[id] = n
+		}
+	}
+	return names
 }
 
 // knownIDs is every node id in the overview and the member paths.

@@ -318,8 +318,8 @@ func TestViewerOverviewWithoutNamesOrCluster(t *testing.T) {
 	path := vtWrite(t, vtDumpName, vtCluster(t, 12))
 	v := vtOpen(t, Options{Path: path}, 120, 40)
 	page := strings.Join(v.content.plain, "\n")
-	if !strings.Contains(page, style.GlyphLeader+" leader 1840…\n  id "+vtIDB) || !strings.Contains(page, "  "+style.GlyphFail+" 2590…  10.0.1.13:9600") {
-		t.Errorf("without names the overview names nodes by id:\n%s", page)
+	if !strings.Contains(page, style.GlyphLeader+" leader 10.0.1.12\n  id "+vtIDB) || !strings.Contains(page, "  "+style.GlyphFail+" 10.0.1.13  2590…  10.0.1.13:9600") {
+		t.Errorf("without an inventory the overview names nodes by the archive's addresses:\n%s", page)
 	}
 
 	node := vtWrite(t, "neuwerk-sysdump-20260404T101530Z.tar.gz", vtBytes(t, vtNodeFiles("3f1c2a9e-7b4d-4e2a-9c1f-5a6b7c8d9e0f", "fw-a", 1)))
@@ -1126,5 +1126,64 @@ func TestViewerMaskVolatile(t *testing.T) {
 		if got := viewerMask(c.member, c.in); !slices.Equal(got, c.want) {
 			t.Errorf("%s:\n got %q\nwant %q", c.member, got, c.want)
 		}
+	}
+}
+
+func TestViewerNamesNodesFromTheArchive(t *testing.T) {
+	nodeA := vtBytes(t, vtNodeFiles("3f1c2a9e-7b4d-4e2a-9c1f-5a6b7c8d9e0f", "fw-a", 12))
+	nodeB := vtBytes(t, vtNodeFiles("8a7d5c21-0e4b-4f3a-b2d1-9c8e7f6a5b40", "fw-b", 12))
+	full := vtWrite(t, vtDumpName, vtBytes(t, vtClusterFiles(nodeA, nodeB)))
+
+	// No inventory: each node is named by its address in the archive.
+	v := vtOpen(t, Options{Path: full}, 120, 40)
+	view := vtView(v)
+	for _, want := range []string{"nodes/8388…/sysdump.tar.gz  10.0.1.11", "nodes/1840…/sysdump.tar.gz  10.0.1.12",
+		style.GlyphLeader + " leader 10.0.1.12"} {
+		if !strings.Contains(view, want) {
+			t.Errorf("screen lacks %q:\n%s", want, view)
+		}
+	}
+
+	// Without overview.json and failures.json, meta.json names the
+	// captured nodes (its address wins over the membership's) and the
+	// membership names the rest.
+	var files []vtFile
+	for _, f := range vtClusterFiles(nodeA, nodeB) {
+		switch f.name {
+		case sysdump.OverviewPath, sysdump.FailuresPath:
+			continue
+		case sysdump.MembershipPath:
+			f.body = []byte(`{"current_term":7,"voter_count":3,"node_count":3,"nodes":[` +
+				`{"node_id":"` + vtIDA + `","addr":"192.0.2.1:9600","role":"voter"},` +
+				`{"node_id":"` + vtIDC + `","addr":"10.0.1.13:9600","role":"voter"}]}`)
+		}
+		files = append(files, f)
+	}
+	bare := vtWrite(t, "neuwerk-cluster-sysdump-bare.tar.gz", vtBytes(t, files))
+	v = vtOpen(t, Options{Path: bare}, 120, 40)
+	want := map[string]string{vtIDA: "10.0.1.11", vtIDB: "10.0.1.12", vtIDC: "10.0.1.13"}
+	if !reflect.DeepEqual(v.names, want) {
+		t.Errorf("names = %v\nwant %v", v.names, want)
+	}
+	if view := vtView(v); !strings.Contains(view, "nodes/8388…/sysdump.tar.gz  10.0.1.11") {
+		t.Errorf("tree:\n%s", view)
+	}
+
+	// With an inventory: its names, by node id or by address.
+	v = vtOpen(t, Options{Path: full, NodeNames: map[string]string{vtIDA: "fw-a"},
+		HostNames: map[string]string{"10.0.1.12": "edge-b", "10.0.1.11": "not-this"}}, 120, 40)
+	view = vtView(v)
+	for _, want := range []string{"nodes/8388…/sysdump.tar.gz  fw-a", "nodes/1840…/sysdump.tar.gz  edge-b",
+		style.GlyphLeader + " leader edge-b", style.GlyphFail + " 10.0.1.13  2590…"} {
+		if !strings.Contains(view, want) {
+			t.Errorf("screen lacks %q:\n%s", want, view)
+		}
+	}
+	v = vtSelect(t, v, "nodes/1840…/sysdump.tar.gz")
+	v, _ = vtPress(t, v, "enter")
+	v = vtSelect(t, v, "audit.json")
+	v, _ = vtPress(t, v, "enter")
+	if view := vtView(v); !strings.Contains(view, "edge-b!summary/audit.json") {
+		t.Errorf("member title does not name the node:\n%s", view)
 	}
 }
