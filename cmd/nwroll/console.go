@@ -14,6 +14,7 @@ import (
 
 	"github.com/nwroll/nwroll/health/sysdump"
 	"github.com/nwroll/nwroll/rollout"
+	"github.com/nwroll/nwroll/rollout/inventory"
 	"github.com/nwroll/nwroll/rollout/journal"
 	"github.com/nwroll/nwroll/rollout/release"
 	"github.com/nwroll/nwroll/sim"
@@ -230,7 +231,7 @@ func runConsole(cmd *cobra.Command, deps tui.Deps) error {
 }
 
 func newViewCmd() *cobra.Command {
-	var baseline string
+	var baseline, invPath string
 	cmd := &cobra.Command{
 		Use:   "view FILE",
 		Short: "Browse a sysdump archive: overview, members, search, diff",
@@ -240,7 +241,7 @@ tree of members with each node's nested archive expandable in place, JSON
 pretty-printed, / to search names and content (n and N step through hits),
 and d to diff a member against --baseline. The archive is streamed, never
 read whole into memory.`,
-		Example: "  nwroll view neuwerk-cluster-sysdump-sim-2-20261123T101500Z.tar.gz\n  nwroll view after.tar.gz --baseline before.tar.gz",
+		Example: "  nwroll view neuwerk-cluster-sysdump-sim-2-20261123T101500Z.tar.gz\n  nwroll view after.tar.gz --baseline before.tar.gz -i inventory.yaml",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageError("'%s' takes one sysdump file, e.g. nwroll view cluster-sysdump.tar.gz", cmd.CommandPath())
@@ -256,17 +257,26 @@ read whole into memory.`,
 					return usageError("--baseline: %v", err)
 				}
 			}
+			opts := viewer.Options{Path: args[0], Baseline: baseline}
+			if invPath != "" {
+				inv, err := inventory.Load(invPath)
+				if err != nil {
+					return &exitError{code: exitUsage, err: err}
+				}
+				opts.HostNames = viewer.InventoryHostNames(inv)
+			}
 			if err := needTerminal(cmd); err != nil {
 				return err
 			}
 			st := style.New(true, os.Getenv("NO_COLOR") != "")
-			if _, err := tea.NewProgram(viewer.NewApp(st, viewer.Options{Path: args[0], Baseline: baseline})).Run(); err != nil {
+			if _, err := tea.NewProgram(viewer.NewApp(st, opts)).Run(); err != nil {
 				return &exitError{code: exitFailed, err: fmt.Errorf("viewer: %w", err)}
 			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&baseline, "baseline", "", "an earlier sysdump `FILE` to diff members against (d)")
+	cmd.Flags().StringVarP(&invPath, "inventory", "i", "", "the inventory `FILE`, to name nodes as it does (without it: by their addresses in the archive)")
 	return cmd
 }
 

@@ -24,6 +24,7 @@ import (
 
 	"github.com/nwroll/nwroll/health/sysdump"
 	"github.com/nwroll/nwroll/rollout"
+	"github.com/nwroll/nwroll/rollout/inventory"
 	"github.com/nwroll/nwroll/tui/style"
 )
 
@@ -34,6 +35,24 @@ type Options struct {
 	NodeNames map[string]string // node id (decimal, as in nodes/<id>/) -> inventory name; may be nil
 	HostNames map[string]string // a node's address host (IP) -> inventory name, for nodes NodeNames lacks; may be nil
 	Embedded  bool              // inside the console: esc at the top level closes the viewer (emits ClosedMsg) instead of doing nothing
+}
+
+// InventoryHostNames is Options.HostNames for an inventory: each node's
+// API host (the address the cluster knows it by) and SSH host, to its name.
+func InventoryHostNames(inv *inventory.Inventory) map[string]string {
+	names := map[string]string{}
+	nodes := inv.Nodes()
+	for _, n := range nodes {
+		if n.Host != "" {
+			names[n.Host] = n.Name
+		}
+	}
+	for _, n := range nodes { // the API host wins: the cluster's own address
+		if n.APIHost != "" {
+			names[n.APIHost] = n.Name
+		}
+	}
+	return names
 }
 
 // ClosedMsg asks the console to close an embedded viewer.

@@ -20,6 +20,7 @@ import (
 	"github.com/charmbracelet/x/exp/golden"
 
 	"github.com/nwroll/nwroll/health/sysdump"
+	"github.com/nwroll/nwroll/rollout/inventory"
 	"github.com/nwroll/nwroll/tui/style"
 )
 
@@ -1169,9 +1170,19 @@ func TestViewerNamesNodesFromTheArchive(t *testing.T) {
 		t.Errorf("tree:\n%s", view)
 	}
 
-	// With an inventory: its names, by node id or by address.
-	v = vtOpen(t, Options{Path: full, NodeNames: map[string]string{vtIDA: "fw-a"},
-		HostNames: map[string]string{"10.0.1.12": "edge-b", "10.0.1.11": "not-this"}}, 120, 40)
+	// With an inventory: its names, by node id or else by address (a
+	// node's API host, else its SSH host).
+	inv, err := inventory.Parse("inv.yaml", []byte("cluster: c\nssh:\n  known_hosts: "+vtWrite(t, "known_hosts", nil)+"\nnodes:\n"+
+		"  - {name: edge-b, host: 203.0.113.9, api_host: 10.0.1.12}\n  - {name: not-this, host: 10.0.1.11}\n"),
+		inventory.Options{SSHConfig: "none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts := InventoryHostNames(inv)
+	if hosts["10.0.1.12"] != "edge-b" || hosts["203.0.113.9"] != "edge-b" || hosts["10.0.1.11"] != "not-this" {
+		t.Errorf("InventoryHostNames = %v", hosts)
+	}
+	v = vtOpen(t, Options{Path: full, NodeNames: map[string]string{vtIDA: "fw-a"}, HostNames: hosts}, 120, 40)
 	view = vtView(v)
 	for _, want := range []string{"nodes/8388…/sysdump.tar.gz  fw-a", "nodes/1840…/sysdump.tar.gz  edge-b",
 		style.GlyphLeader + " leader edge-b", style.GlyphFail + " 10.0.1.13  2590…"} {
