@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
@@ -100,6 +101,7 @@ type Model struct {
 	vp         viewport.Model
 
 	pendingSelect string // a member to select once its archive is listed
+	previewSeq    int    // the tree's last cursor move; a preview for an older one is dropped
 
 	prompting bool
 	input     textinput.Model
@@ -211,7 +213,18 @@ type (
 		member string
 		res    viewerDiffResult
 	}
+	// viewerPreviewMsg reads the member under the tree's cursor once the
+	// cursor has rested there for viewerPreviewDelay.
+	viewerPreviewMsg struct {
+		viewer int64
+		seq    int
+		member string
+	}
 )
+
+// viewerPreviewDelay is how long the tree's cursor rests on a member before
+// it is read, so holding a key down does not read every member passed.
+const viewerPreviewDelay = 80 * time.Millisecond
 
 // Commands: all archive I/O.
 
@@ -306,6 +319,12 @@ func (v Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 			return v, nil
 		}
 		return v.onDiff(msg), nil
+	case viewerPreviewMsg:
+		n := v.tree.selected()
+		if msg.viewer != v.id || msg.seq != v.previewSeq || n == nil || n.path != msg.member || v.showing(msg.member) {
+			return v, nil
+		}
+		return v.readMember(msg.member, nil)
 	}
 	if v.prompting {
 		var cmd tea.Cmd
@@ -541,10 +560,38 @@ func (v Model) onKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	}
 	before := v.tree.selected()
 	v, cmd := v.onTreeKey(msg)
-	if v.tree.selected() != before {
+	if n := v.tree.selected(); n != nil && n != before {
 		v.search.moved = true // the hit status named the member left
+		v, preview := v.preview(n)
+		return v, tea.Batch(cmd, preview)
 	}
 	return v, cmd
+}
+
+// preview shows what the tree's cursor moved to: the overview at once, a
+// member once the cursor rests on it.
+func (v Model) preview(n *treeNode) (Model, tea.Cmd) {
+	v.previewSeq++
+	switch n.kind {
+	case treeOverview:
+		if v.opened && v.content.kind != contentOverview {
+			v.showOverview()
+		}
+	case treeFile:
+		if v.showing(n.path) {
+			return v, nil
+		}
+		id, seq, member := v.id, v.previewSeq, n.path
+		return v, tea.Tick(viewerPreviewDelay, func(time.Time) tea.Msg {
+			return viewerPreviewMsg{viewer: id, seq: seq, member: member}
+		})
+	}
+	return v, nil
+}
+
+// showing reports whether the content pane shows member, or is reading it.
+func (v Model) showing(member string) bool {
+	return (v.content.kind == contentMember || v.content.kind == contentLoading) && v.content.member == member
 }
 
 func (v Model) onTreeKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {

@@ -1198,3 +1198,46 @@ func TestViewerNamesNodesFromTheArchive(t *testing.T) {
 		t.Errorf("member title does not name the node:\n%s", view)
 	}
 }
+
+func TestViewerTreePreviewsTheMemberUnderTheCursor(t *testing.T) {
+	path := vtWrite(t, vtDumpName, vtCluster(t, 12))
+	v := vtOpen(t, Options{Path: path, NodeNames: vtNames}, 120, 40)
+	v = vtSelect(t, v, "manifest.json")
+
+	// down onto cluster/overview.json: once the cursor rests, it is shown,
+	// and the tree keeps the keys.
+	v, _ = vtPress(t, v, "down")
+	view := vtView(v)
+	if v.focus != viewerFocusTree || v.content.kind != contentMember || v.content.member != sysdump.OverviewPath ||
+		!strings.Contains(view, "cluster/overview.json  ") || !strings.Contains(view, `"leader_node_id": "`+vtIDB+`",`) {
+		t.Fatalf("no preview of cluster/overview.json (focus %v, content %v %s):\n%s", v.focus, v.content.kind, v.content.member, view)
+	}
+
+	// Keys pressed faster than the delay: only the last member is read.
+	v, first := v.Update(vtKey("down"))
+	v, second := v.Update(vtKey("down"))
+	if first == nil || second == nil {
+		t.Fatal("moving onto a member started no preview")
+	}
+	v, _ = vtDrive(t, v, first)
+	if v.content.member != sysdump.OverviewPath {
+		t.Errorf("a preview for a member the cursor left was read: %s", v.content.member)
+	}
+	v, _ = vtDrive(t, v, second)
+	if v.content.member != sysdump.MembershipPath || !strings.Contains(vtView(v), `"current_term": 7,`) {
+		t.Errorf("preview after two moves: %s\n%s", v.content.member, vtView(v))
+	}
+
+	// Back on the overview row, the overview is shown again.
+	v, _ = vtPress(t, v, "g")
+	if v.content.kind != contentOverview || !strings.Contains(vtView(v), "nodes (3)") {
+		t.Errorf("overview row: %v\n%s", v.content.kind, vtView(v))
+	}
+
+	// Folders and nested archives leave the content as it is.
+	v = vtSelect(t, v, "cluster/membership.json")
+	v, _ = vtPress(t, v, "down", "down")
+	if n := v.tree.selected(); n.kind != treeArchive || v.content.member != "nodes/"+vtIDA+"/meta.json" {
+		t.Errorf("on %q the content is %s", n.label, v.content.member)
+	}
+}
