@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	tea "charm.land/bubbletea/v2"
+	"github.com/nwroll/nwroll/rollout/executor"
 	"github.com/nwroll/nwroll/rollout/rollouttest"
 	"github.com/nwroll/nwroll/rollout/runbook"
 )
@@ -79,5 +81,50 @@ func TestElapsedStopsWhenTheRunEnds(t *testing.T) {
 	}
 	if h.m.machine.ExitCode != runbook.ExitOK {
 		t.Fatalf("exit %d: %s", h.m.machine.ExitCode, h.m.machine.Reason)
+	}
+}
+
+// A transfer's bar shows while its effect is in flight and goes the
+// moment the effect is answered: no stuck bar, none under a later step.
+func TestTransferBarsFollowTheirEffects(t *testing.T) {
+	h := newHarness(t, 3, 2, rollouttest.DefaultPlanOptions(), 120, 40)
+	h.approveUntil("the lock's dialog", awaiting(runbook.StepLock))
+	h.arm()
+	h.update(tea.KeyPressMsg{Code: 'y', Text: "y"}) // no pump: the answers go one by one below
+	progress := func(node, op string) {
+		h.update(progressMsg{note: executor.Note{At: h.m.now, Node: node, Kind: executor.NoteProgress, Op: op, Done: 512, Total: 2048}, from: h.m.eng})
+	}
+	bar := regexp.MustCompile(`fw-a\s+stage\s+\S+\s+25%`)
+	for i := 0; i < 50 && !h.m.machine.InFlight("fw-a", "stage"); i++ {
+		ev, ok := h.d.next()
+		if !ok {
+			t.Fatal("the stage effects never went out")
+		}
+		h.update(engineMsg{ev: ev, from: h.m.eng})
+	}
+	progress("fw-a", "stage")
+	if !bar.MatchString(h.screen()) {
+		t.Fatalf("no bar for fw-a's staging while it is in flight:\n%s", h.screen())
+	}
+	// On to the first backup, running: the staging is answered.
+	for i := 0; i < 50; i++ {
+		if cur, ok := h.m.machine.Current(); ok && cur.Kind == runbook.StepBackup {
+			break
+		}
+		ev, ok := h.d.next()
+		if !ok {
+			t.Fatal("the run never reached its backups")
+		}
+		h.update(engineMsg{ev: ev, from: h.m.eng})
+	}
+	if h.m.machine.InFlight("fw-a", "stage") {
+		t.Fatal("fw-a's staging still in flight at the backups")
+	}
+	if bar.MatchString(h.screen()) {
+		t.Fatalf("fw-a's staging bar outlived its effect, under the backup step:\n%s", h.screen())
+	}
+	progress("cluster", "sysdump") // a late note of a sysdump already saved
+	if strings.Contains(h.screen(), "sysdump ") && regexp.MustCompile(`cluster\s+sysdump\s+\S+\s+25%`).MatchString(h.screen()) {
+		t.Fatalf("a bar for a sysdump no longer in flight:\n%s", h.screen())
 	}
 }

@@ -174,7 +174,7 @@ func runbookLines(st *style.Styles, mc *runbook.Machine, now time.Time, transfer
 		}
 		if isCur {
 			lines = append(lines, gateLines(st, mc, now, w)...)
-			lines = append(lines, transferLines(st, transfers, now, w)...)
+			lines = append(lines, transferLines(st, inFlight(mc, transfers), now, w)...)
 		}
 	}
 	return lines, cur
@@ -294,6 +294,23 @@ func withProgress(ts map[string]transfer, n executor.Note) map[string]transfer {
 	}
 	t.done, t.total, t.last = n.Done, n.Total, n.At
 	out[k] = t
+	return out
+}
+
+// inFlight keeps the transfers whose effect the machine still has in
+// flight: a bar goes the moment its effect is answered, and never shows
+// under a later step.
+func inFlight(mc *runbook.Machine, ts map[string]transfer) map[string]transfer {
+	out := map[string]transfer{}
+	for k, t := range ts {
+		node := t.node
+		if node == "cluster" {
+			node = ""
+		}
+		if mc.InFlight(node, t.op) {
+			out[k] = t
+		}
+	}
 	return out
 }
 

@@ -367,6 +367,17 @@ func (m Machine) NodeByName(name string) (NodeState, bool) {
 // LockHeld reports whether this run holds the lock on the nodes.
 func (m Machine) LockHeld() bool { return m.lockHeld }
 
+// InFlight reports whether an effect of kind (its Kind(): "stage",
+// "sysdump", …) is in flight on node ("" for the cluster).
+func (m Machine) InFlight(node, kind string) bool {
+	for _, f := range m.inflight {
+		if f.kind == kind && f.node == node {
+			return true
+		}
+	}
+	return false
+}
+
 // OwnLockLeft reports whether the run this machine continues left its
 // lock on the nodes (a resume takes it back at its lock step).
 func (m Machine) OwnLockLeft() bool { return m.resumeLock && !m.lockHeld }
