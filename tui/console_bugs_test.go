@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/nwroll/nwroll/rollout/executor"
@@ -126,5 +127,28 @@ func TestTransferBarsFollowTheirEffects(t *testing.T) {
 	progress("cluster", "sysdump") // a late note of a sysdump already saved
 	if strings.Contains(h.screen(), "sysdump ") && regexp.MustCompile(`cluster\s+sysdump\s+\S+\s+25%`).MatchString(h.screen()) {
 		t.Fatalf("a bar for a sysdump no longer in flight:\n%s", h.screen())
+	}
+}
+
+// The pre-check's countdown is the pre-check's own: it refuses when the
+// countdown says it will.
+func TestPreCheckCountdownIsTheRefusalsClock(t *testing.T) {
+	c := rollouttest.NewCluster(3, 2)
+	c.NotReady("fw-b")
+	h := newHarnessOn(t, c, rollouttest.DefaultPlanOptions(), 120, 40)
+	left := regexp.MustCompile(`gate pre-check: waiting on \d+ of \d+ checks · (\S+) left`)
+	m := left.FindStringSubmatch(h.screen())
+	if m == nil {
+		t.Fatalf("no pre-check countdown on screen:\n%s", h.screen())
+	}
+	if m[1] != fmtDuration(runbook.PreCheckSettle) {
+		t.Fatalf("the pre-check counts down from %s, but it refuses after %s", m[1], runbook.PreCheckSettle)
+	}
+	ticks := 0
+	for ; !h.m.machine.Finished && ticks < 60; ticks++ {
+		h.tick()
+	}
+	if h.m.machine.ExitCode != runbook.ExitRefused || time.Duration(ticks)*time.Second > runbook.PreCheckSettle+2*time.Second {
+		t.Fatalf("refused after %d ticks with exit %d (countdown said %s)", ticks, h.m.machine.ExitCode, m[1])
 	}
 }
