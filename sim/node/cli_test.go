@@ -272,7 +272,7 @@ func TestSingleNodeCLI(t *testing.T) {
 		if !strings.Contains(string(status.data), "exit_status: 3\n") || !strings.Contains(string(status.data), "inactive (dead)") {
 			t.Errorf("systemctl status after stop:\n%s", status.data)
 		}
-		var cluster membershipSummary
+		var cluster sysdump.Membership
 		cm, _ := findMember(ms, "summary/cluster.json")
 		must(t, json.Unmarshal(cm.data, &cluster))
 		if cluster.LastAppliedIndex == 0 || cluster.LastAppliedIndex+2 < cluster.LastLogIndex || cluster.LastAppliedIndex > cluster.LastLogIndex {

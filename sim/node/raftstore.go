@@ -14,28 +14,14 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/health/sysdump"
 )
 
-// membershipSummary is cluster/membership.json: the on-disk Raft state of
-// the node that wrote it (facts §4). Role "leader" marks the node this node
-// voted for.
-type membershipSummary struct {
-	CurrentTerm        uint64               `json:"current_term"`
-	VotedFor           *string              `json:"voted_for"`
-	VoteCommitted      bool                 `json:"vote_committed"`
-	LastLogIndex       uint64               `json:"last_log_index"`
-	LastPurgedIndex    uint64               `json:"last_purged_index"`
-	LastAppliedIndex   uint64               `json:"last_applied_index"`
-	MembershipLogIndex uint64               `json:"membership_log_index"`
-	JointConfigs       [][]string           `json:"joint_configs"`
-	VoterCount         uint64               `json:"voter_count"`
-	NodeCount          uint64               `json:"node_count"`
-	Nodes              []health.NodeCatchup `json:"nodes"` // role: leader | voter | learner
-}
-
 // clusterSummary is a per-node archive's summary/cluster.json.
+// Its Raft part is cluster/membership.json, written as the reader reads it;
+// a voted_for node reads role "leader".
 type clusterSummary struct {
-	membershipSummary
+	sysdump.Membership
 	RocksDB storeStats `json:"rocksdb"`
 }
 
@@ -136,8 +122,7 @@ func summarizeRaftStore(store *raftboltdb.BoltStore, raftDir string, applied uin
 			voters = append(voters, string(srv.ID))
 		}
 		if len(voteAddr) > 0 && string(voteAddr) == string(srv.Address) {
-			id := string(srv.ID)
-			s.VotedFor = &id
+			s.VotedFor, _ = json.Marshal(string(srv.ID))
 			s.VoteCommitted = voteTerm == s.CurrentTerm
 			role = "leader"
 		}

@@ -121,7 +121,7 @@ func (n *node) handleClusterSysdump(w http.ResponseWriter, r *http.Request) {
 	}
 	a.addJSON(sysdump.FailuresPath, failures)
 	if raw, ok := readArchiveMember(ownArchive, "summary/cluster.json"); ok {
-		var m membershipSummary
+		var m sysdump.Membership
 		if json.Unmarshal(raw, &m) == nil {
 			a.addJSON(sysdump.MembershipPath, m)
 		}
