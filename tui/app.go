@@ -29,9 +29,12 @@ type Deps struct {
 	Upgrade  rollout.UpgradeOptions
 	Operator string // user@host, recorded with every approval
 	NoColor  bool   // NO_COLOR
-	// ResumeHint is the command that continues an interrupted run, shown
-	// when the operator quits mid-rollout.
-	ResumeHint string
+	// Hints say which commands continue or undo the run on screen (after a
+	// quit, a kill); HintEnv is what those commands need before them (the
+	// demo's XDG_STATE_HOME=…). NoHints: nothing can continue it (the
+	// demo's cluster is gone when the console ends).
+	HintEnv string
+	NoHints bool
 	// PrepareTimeout bounds the survey (default 2m).
 	PrepareTimeout time.Duration
 	// Mode is what the console opens on: an upgrade (Upgrade), the resume
@@ -128,7 +131,7 @@ func New(deps Deps) Model {
 	m.nodes = newNodesPane(m.st)
 	m.runbook = newRunbookPane(m.st)
 	m.log = newLogPane(m.st)
-	m.dialog = newDialog(m.st, deps.Env.Inventory, deps.ResumeHint)
+	m.dialog = newDialog(m.st, deps.Env.Inventory)
 	m.help = newHelpPane(m.st, m.helpRollout(), m.helpNavigation())
 	m.status.Styles = m.st.Help()
 	m.setFocus(focusNodes)
@@ -196,7 +199,7 @@ func (m Model) FinalMessages() []string {
 // frame is the machine as it stands now, for the panes (see frame).
 func (m Model) frame() frame {
 	mc := m.machine // its own copy, so m need not live on the heap
-	return frame{mc: &mc, stage: m.stage, now: m.now, names: m.nodeNames(), refused: m.refused, unfinished: m.unfinished, locked: m.locked.err}
+	return frame{mc: &mc, stage: m.stage, now: m.now, names: m.nodeNames(), refused: m.refused, unfinished: m.unfinished, locked: m.locked.err, hint: m.continueHint()}
 }
 
 func (m *Model) setStyles(st *style.Styles) {
@@ -325,7 +328,7 @@ func (m Model) onPrepared(msg preparedMsg) (tea.Model, tea.Cmd) {
 	m.mode = msg.mode
 	m.machine, m.holder, m.journal, m.runID = msg.machine, msg.holder, msg.journal, msg.runID
 	m.now, m.started, m.lastMachTick = msg.at, msg.at, msg.at
-	m.dialog = newDialog(m.st, m.deps.Env.Inventory, m.continueHint())
+	m.dialog = newDialog(m.st, m.deps.Env.Inventory)
 	m.log.AddLine(m.now, "", "journal "+m.journal, false)
 	m.runbook.Follow()
 	m.layout()

@@ -262,7 +262,7 @@ func TestQuitMidRolloutAsksThenStopsSafely(t *testing.T) {
 		t.Fatal("the console did not exit after the machine finished")
 	}
 	msgs := strings.Join(h.m.FinalMessages(), "\n")
-	if h.m.ExitCode() != runbook.ExitFailed || !strings.Contains(msgs, "continue with: `nwroll resume -i inv.yaml`") {
+	if h.m.ExitCode() != runbook.ExitFailed || !strings.Contains(msgs, "continue with: `nwroll resume -i INVENTORY --run 0badc0de` (or `nwroll rollback -i INVENTORY --run 0badc0de` to undo it)") {
 		t.Fatalf("exit %d, messages:\n%s", h.m.ExitCode(), msgs)
 	}
 	for _, n := range h.c.Nodes() {

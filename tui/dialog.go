@@ -30,7 +30,6 @@ type dialog struct {
 	KeyMap     dialogKeyMap
 	st         *style.Styles
 	inv        *inventory.Inventory // the nodes' own paths, for the commands shown
-	resumeHint string
 	w, h       int // the room: the screen's width and the lines it may take
 
 	askQuit bool   // the quit question is open
@@ -49,8 +48,8 @@ type decision struct {
 	notice string         // a word for the status bar
 }
 
-func newDialog(st *style.Styles, inv *inventory.Inventory, resumeHint string) dialog {
-	return dialog{KeyMap: defaultDialogKeyMap(), st: st, inv: inv, resumeHint: resumeHint}
+func newDialog(st *style.Styles, inv *inventory.Inventory) dialog {
+	return dialog{KeyMap: defaultDialogKeyMap(), st: st, inv: inv}
 }
 
 func (d dialog) in(f *frame) dialog { d.f = f; return d }
@@ -221,7 +220,7 @@ func (d dialog) content(w int, compact bool) (border lipgloss.Style, lines []str
 		return st.DialogDanger, []string{
 			st.DialogTitle.Render("Quit in the middle of the rollout?"), "",
 			wrap("Operations in flight finish first, and a node this run stopped is started again. The lock stays on the nodes so you can continue later"+
-				resumeSuffix(d.resumeHint)+".", w), "",
+				resumeSuffix(d.f.hint)+".", w), "",
 			d.hint("y", "quit safely", "n/esc", "stay (default)")}, true
 	case mc.AbortAsked:
 		return st.DialogDanger, append(append([]string{

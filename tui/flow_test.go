@@ -130,10 +130,9 @@ func simDeps(t *testing.T, c *sim.Cluster, version string, editInventory func(st
 	d := remote.NewSSHDialer(remote.SSHOptions{})
 	t.Cleanup(func() { d.Close(); cat.Cleanup(); rel.Cleanup() })
 	return Deps{
-		Env:        rollout.Env{Inventory: inv, Dialer: d, StateDir: t.TempDir(), Catalog: cat},
-		Upgrade:    rollout.UpgradeOptions{PlanOptionsIn: rollout.PlanOptionsIn{Release: rel}},
-		Operator:   "walker@test",
-		ResumeHint: "nwroll resume -i " + invPath,
+		Env:      rollout.Env{Inventory: inv, Dialer: d, StateDir: t.TempDir(), Catalog: cat},
+		Upgrade:  rollout.UpgradeOptions{PlanOptionsIn: rollout.PlanOptionsIn{Release: rel}},
+		Operator: "walker@test",
 	}
 }
 

@@ -25,6 +25,7 @@ type frame struct {
 	// unfinished is the run an upgrade found unfinished (stageChoosing).
 	unfinished journal.RunSummary
 	locked     *rollout.LockedError // the dead run's lock (stageLocked)
+	hint       string               // the commands that continue the run on screen, or ""
 }
 
 // running is true while the machine runs and has not finished.

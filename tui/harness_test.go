@@ -109,10 +109,10 @@ func newHarnessOn(t testing.TB, c *rollouttest.Cluster, opts runbook.PlanOptions
 		return snap
 	}, nil)
 	e.driver = d
-	hs := &harness{t: t, c: c, d: d, m: New(Deps{Operator: "op@test", ResumeHint: "nwroll resume -i inv.yaml"})}
+	hs := &harness{t: t, c: c, d: d, m: New(Deps{Operator: "op@test"})}
 	hs.update(tea.WindowSizeMsg{Width: w, Height: h})
 	hs.update(preparedMsg{machine: runbook.NewMachine(plan, runbook.MachineOptions{Approver: "op@test"}),
-		holder: "op@test (run 0badc0de)", journal: "/state/lab/run.jsonl", engine: e, at: c.Now()})
+		holder: "op@test (run 0badc0de)", journal: "/state/lab/run.jsonl", runID: "0badc0de", engine: e, at: c.Now()})
 	hs.pump()
 	return hs
 }

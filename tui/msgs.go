@@ -19,7 +19,6 @@ type preparedMsg struct {
 	at      time.Time
 	look    bool // look only: show the run, do not begin it
 	mode    Mode
-	resumed bool // the run continues an earlier one (resume, rollback)
 }
 
 // prepareFailedMsg: the survey or the plan refused; nothing changed.

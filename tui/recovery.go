@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"charm.land/bubbles/v2/key"
@@ -107,7 +106,7 @@ func prepared(deps Deps, req prepareRequest) tea.Msg {
 	run.Executor.SetNoteHandler(e.onNote)
 	h := run.Executor.Holder()
 	return preparedMsg{machine: run.Machine, holder: fmt.Sprintf("%s@%s (run %.8s)", h.User, h.Host, h.RunID),
-		journal: run.Journal.Path(), runID: run.Journal.RunID(), engine: e, at: time.Now(), look: req.look, resumed: run.Run.ID != "", mode: req.mode}
+		journal: run.Journal.Path(), runID: run.Journal.RunID(), engine: e, at: time.Now(), look: req.look, mode: req.mode}
 }
 
 // switchCmd prepares req while the old engine stays; only once the new run
@@ -165,9 +164,8 @@ func (k recoveryKeyMap) ShortHelp() []key.Binding {
 // selectedUpgraded is the node selected in the table when it runs
 // something other than what it ran before this run, else "".
 func (m Model) selectedUpgraded() string {
-	views := m.machine.NodeViews()
 	i := m.nodes.cursor
-	if i < 0 || i >= len(views) {
+	if i < 0 || i >= len(m.machine.Nodes) {
 		return ""
 	}
 	n := m.machine.Nodes[i]
@@ -222,8 +220,6 @@ func (m Model) switchTo(req prepareRequest) (Model, tea.Cmd) {
 	return m, switchCmd(m.deps, req, m.eng, m.seq)
 }
 
-// unfinishedLines is the question asked when an upgrade found an
-// unfinished run.
 // lockedLines asks to take over the lock of a run that is gone.
 func (d dialog) lockedLines(e *rollout.LockedError, w int) []string {
 	h := e.Holder
@@ -236,6 +232,8 @@ func (d dialog) lockedLines(e *rollout.LockedError, w int) []string {
 	}
 }
 
+// unfinishedLines is the question asked when an upgrade found an
+// unfinished run.
 func (d dialog) unfinishedLines(s journal.RunSummary, w int) []string {
 	return []string{
 		d.st.DialogTitle.Render(style.GlyphWarn + " This cluster has an unfinished rollout"), "",
@@ -250,14 +248,17 @@ func (d dialog) unfinishedLines(s journal.RunSummary, w int) []string {
 // it), quoted, for the quit question and the final lines; "" when the
 // caller gave none.
 func (m Model) continueHint() string {
-	if m.deps.ResumeHint == "" {
+	if m.deps.NoHints {
 		return ""
 	}
-	if m.deps.Env.Inventory == nil || m.runID == "" {
-		return "`" + m.deps.ResumeHint + "`"
+	inv := "INVENTORY"
+	if m.deps.Env.Inventory != nil {
+		inv = m.deps.Env.Inventory.Path
 	}
-	inv := m.deps.Env.Inventory.Path
-	env, _, _ := strings.Cut(m.deps.ResumeHint, "nwroll ") // e.g. the demo's XDG_STATE_HOME=…
+	env := ""
+	if m.deps.HintEnv != "" {
+		env = m.deps.HintEnv + " "
+	}
 	resume := fmt.Sprintf("%snwroll resume -i %s --run %s", env, inv, m.runID)
 	rollback := fmt.Sprintf("%snwroll rollback -i %s --run %s", env, inv, m.runID)
 	if m.mode == ModeRollback {

@@ -66,9 +66,8 @@ Exit codes: 0 success, 1 failed or stopped, 2 usage or inventory error,
 			defer rel.Cleanup()
 			o, _ := b.options(rel)
 			return runConsole(cmd, tui.Deps{
-				Env:        env,
-				Upgrade:    rollout.UpgradeOptions{PlanOptionsIn: o, BreakLock: breakLock, AbandonRun: abandon},
-				ResumeHint: "nwroll resume -i " + c.inventory,
+				Env:     env,
+				Upgrade: rollout.UpgradeOptions{PlanOptionsIn: o, BreakLock: breakLock, AbandonRun: abandon},
 			})
 		},
 	}
@@ -169,14 +168,11 @@ func runDemo(cmd *cobra.Command, dir string, created bool, nodes int, keep bool,
 		return &exitError{code: exitFailed, err: err}
 	}
 	defer rel.Cleanup()
-	hint := ""
-	if keep {
-		hint = fmt.Sprintf("XDG_STATE_HOME=%s nwroll resume -i %s", stateHome, info.Inventory)
-	}
 	return runConsole(cmd, tui.Deps{
-		Env:        env,
-		Upgrade:    rollout.UpgradeOptions{PlanOptionsIn: withRelease(o, rel)},
-		ResumeHint: hint,
+		Env:     env,
+		Upgrade: rollout.UpgradeOptions{PlanOptionsIn: withRelease(o, rel)},
+		HintEnv: "XDG_STATE_HOME=" + stateHome,
+		NoHints: !keep,
 	})
 }
 

@@ -90,7 +90,7 @@ was started with --allow-unknown-build.`,
 				o.Release = rel
 			}
 			o.BreakLock = breakLock
-			return consoleOrHeadless(cmd, yes, tui.Deps{Env: env, Mode: tui.ModeResume, Resume: o, ResumeHint: "nwroll resume -i " + c.inventory},
+			return consoleOrHeadless(cmd, yes, tui.Deps{Env: env, Mode: tui.ModeResume, Resume: o},
 				func(ctx context.Context) (int, error) { return rollout.Resume(ctx, env, o) })
 		},
 	}
@@ -134,7 +134,7 @@ your y; with --yes every step is auto-approved and still passes its gates.`,
 				return err
 			}
 			defer done()
-			return consoleOrHeadless(cmd, yes, tui.Deps{Env: env, Mode: tui.ModeRollback, Rollback: o, ResumeHint: "nwroll rollback -i " + c.inventory},
+			return consoleOrHeadless(cmd, yes, tui.Deps{Env: env, Mode: tui.ModeRollback, Rollback: o},
 				func(ctx context.Context) (int, error) { return rollout.Rollback(ctx, env, o) })
 		},
 	}
