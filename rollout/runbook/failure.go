@@ -375,16 +375,18 @@ func (m *Machine) unwinding() bool {
 
 // unwindApproval is who approved the end that unwinds the run, and what
 // approval it was: the confirmed abort, or the first rollback approved.
-func (m *Machine) unwindApproval() (by, what string) {
+// covered is false when neither was given (`nwroll rollback` with no node
+// to roll back): the release step then asks for its own.
+func (m *Machine) unwindApproval() (by, what string, covered bool) {
 	if m.stop == stopAbort {
-		return m.operator(), "the confirmed abort"
+		return m.operator(), "the confirmed abort", true
 	}
 	for _, s := range m.Steps {
 		if s.Kind == StepRollback && !s.ApprovedAt.IsZero() {
-			return s.ApprovedBy, "the approval of " + string(s.ID)
+			return s.ApprovedBy, "the approval of " + string(s.ID), true
 		}
 	}
-	return m.operator(), "the end of the run"
+	return m.operator(), "", false
 }
 
 // operator is who drives the run: the console's operator, or --yes.

@@ -214,17 +214,17 @@ type unstageOp struct{ nodes []string }
 
 func (unstageOp) changes() bool { return true }
 func (o unstageOp) lines(c stepCtx) []string {
-	_, what := c.m.unwindApproval()
+	_, what, covered := c.m.unwindApproval()
 	remove := "remove " + c.opts().Binary + ".new (" + c.m.Plan.Target.Label() + ", staged and never put in place) from " +
 		strings.Join(o.nodes, ", ") + " in parallel"
-	if what == "the end of the run" {
+	if !covered {
 		return []string{remove} // approved in this step
 	}
 	return []string{remove, "no approval of its own: " + what + " covers it"}
 }
 func (o unstageOp) enter(m *Machine, c stepCtx) {
 	s := c.step
-	by, what := m.unwindApproval()
+	by, what, _ := m.unwindApproval()
 	if s.ApprovedAt.IsZero() { // else approved in this step (approveOp)
 		s.ApprovedBy, s.ApprovedAt = by, m.Now
 		m.emit(Record{EffectMeta: m.meta(s.ID), Type: RecordApproval, Op: s.Kind.String(), By: by,

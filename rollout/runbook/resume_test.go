@@ -283,3 +283,44 @@ func TestQuitBeforeAnyNodeChanged(t *testing.T) {
 		t.Fatalf("quit at a backup: exit %d, lock held %v: %q", w.m.ExitCode, w.m.LockHeld(), w.m.Reason)
 	}
 }
+
+// `nwroll rollback` of a run killed after it took the lock and staged,
+// before any node was upgraded: nothing to roll back, but the lock and
+// the staged files go, and in the console that removal asks for its own
+// approval (no rollback or abort approved it).
+func TestRollbackOfARunThatOnlyStaged(t *testing.T) {
+	w := newWorld(t, mtPlan(t, 3, 0, mtOpts()), MachineOptions{Headless: true})
+	w.send(Begin{At: w.now})
+	w.runUntil(func() bool { s, ok := w.m.Current(); return ok && s.Kind == StepBackup })
+	for _, f := range w.real() {
+		if !f.NewPresent {
+			t.Fatalf("%s has nothing staged at the backups", f.Node)
+		}
+	}
+	facts := ResumeFacts{Files: w.real(), LockHeld: true}
+	m, err := RollbackState(w.replan(t, mtOpts()), facts, MachineOptions{Approver: "op"}, RollbackScope{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.restart(m)
+	w.autoApprove = false
+	w.send(Begin{At: w.now})
+	w.runUntil(func() bool { _, ok := w.m.AwaitingApproval(); return ok })
+	s, _ := w.m.AwaitingApproval()
+	tx, _ := w.m.Text(s.ID)
+	if s.Kind != StepRelease || !tx.Approval || tx.Title != "Remove the staged release and release the lock" ||
+		len(tx.Does) == 0 || !strings.Contains(tx.Does[0], "from fw-a, fw-b, fw-c") || strings.Contains(strings.Join(tx.Does, "\n"), "covers it") {
+		t.Fatalf("the release step asks %q (approval %v): %q", tx.Title, tx.Approval, tx.Does)
+	}
+	w.send(Approve{Step: s.ID, By: "op", At: w.now})
+	w.runToEnd()
+	mtEqual(t, "changes", w.changesSince(0), []string{"lock", "unstage fw-a", "unstage fw-b", "unstage fw-c", "unlock"})
+	if w.m.ExitCode != ExitOK || !strings.HasPrefix(w.m.Reason, "rolled back: no node was left upgraded") {
+		t.Fatalf("exit %d: %q", w.m.ExitCode, w.m.Reason)
+	}
+	for _, f := range w.real() {
+		if f.NewPresent {
+			t.Errorf("%s still has .new", f.Node)
+		}
+	}
+}

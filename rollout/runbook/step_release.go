@@ -9,7 +9,7 @@ func releaseStep(c stepCtx) stepDef {
 	d := stepDef{Title: "Release the lock", Phase: PhaseRelease}
 	if nodes := m.toUnstage(); m.lockHeld && m.unwinding() && len(nodes) > 0 {
 		d.Title = "Remove the staged release and release the lock"
-		if _, what := m.unwindApproval(); what == "the end of the run" {
+		if _, _, covered := m.unwindApproval(); !covered {
 			d.Ops = append(d.Ops, approveOp{}) // `nwroll rollback` with nothing else to undo: this is its change
 		}
 		d.Ops = append(d.Ops, unstageOp{nodes: nodes})
