@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,6 +16,8 @@ type RunsReport struct {
 	Cluster string               `json:"cluster"`
 	Journal string               `json:"journal_dir"`
 	Runs    []journal.RunSummary `json:"runs"`
+	// Unfinished is the run resume and rollback pick, if one is unfinished.
+	Unfinished string `json:"unfinished,omitempty"`
 }
 
 // Runs reads the cluster's run history (no node is contacted).
@@ -27,6 +28,9 @@ func Runs(env Env) (RunsReport, error) {
 	}
 	dir, _ := journal.ClusterStateDir(env.StateDir, env.Inventory.Cluster)
 	rep := RunsReport{Cluster: env.Inventory.Cluster, Journal: dir, Runs: make([]journal.RunSummary, 0, len(h))}
+	if u, ok := journal.NewestUnfinished(h); ok {
+		rep.Unfinished = u.ID
+	}
 	for i := len(h) - 1; i >= 0; i-- {
 		rep.Runs = append(rep.Runs, h[i])
 	}
@@ -62,10 +66,8 @@ func RenderRuns(w io.Writer, rep RunsReport, inventoryPath string, asJSON bool) 
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	oldestFirst := slices.Clone(rep.Runs)
-	slices.Reverse(oldestFirst)
-	if u, ok := journal.NewestUnfinished(oldestFirst); ok {
-		fmt.Fprintf(w, "\nrun %s is unfinished: `nwroll resume -i %s` continues it, `nwroll rollback -i %s` undoes it\n", u.ID, inventoryPath, inventoryPath)
+	if id := rep.Unfinished; id != "" {
+		fmt.Fprintf(w, "\nrun %s is unfinished: `nwroll resume -i %s` continues it, `nwroll rollback -i %s` undoes it\n", id, inventoryPath, inventoryPath)
 	}
 	return nil
 }

@@ -245,18 +245,22 @@ func Summarize(run *Run) RunSummary {
 	return s
 }
 
-// stoppedLast: the node's last stop or start was a stop, or one is in
-// flight (its real state must be read again).
+// stoppedLast: a stop or start of the node was cut short (it may be
+// down either way), or its last stop or start was a stop.
 func stoppedLast(np *NodeProgress) bool {
+	stop, start := runbook.OpStop.String(), runbook.OpStart.String()
+	if slices.Contains(np.InFlight, stop) || slices.Contains(np.InFlight, start) {
+		return true
+	}
 	for _, op := range slices.Backward(np.Completed) {
 		switch op {
-		case runbook.OpStop.String():
+		case stop:
 			return true
-		case runbook.OpStart.String():
-			return len(np.InFlight) > 0 && slices.Contains(np.InFlight, runbook.OpStop.String())
+		case start:
+			return false
 		}
 	}
-	return slices.Contains(np.InFlight, runbook.OpStop.String()) || slices.Contains(np.InFlight, runbook.OpStart.String())
+	return false
 }
 
 // runEnd finds the run's last end: the exit code and reason of its last
