@@ -27,10 +27,10 @@ import (
 // in the same Update, so no later key can land between the two: a y
 // pressed twice never approves two steps.
 type dialog struct {
-	KeyMap     dialogKeyMap
-	st         *style.Styles
-	inv        *inventory.Inventory // the nodes' own paths, for the commands shown
-	w, h       int // the room: the screen's width and the lines it may take
+	KeyMap dialogKeyMap
+	st     *style.Styles
+	inv    *inventory.Inventory // the nodes' own paths, for the commands shown
+	w, h   int                  // the room: the screen's width and the lines it may take
 
 	askQuit bool   // the quit question is open
 	shown   uint64 // the approval on screen: its keys arm armDelay after it opened
