@@ -2,9 +2,11 @@ package rollout
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/nwroll/nwroll/rollout/executor"
+	"github.com/nwroll/nwroll/rollout/journal"
 	"github.com/nwroll/nwroll/rollout/release"
 	"github.com/nwroll/nwroll/rollout/runbook"
 )
@@ -33,6 +35,8 @@ func MakePlan(ctx context.Context, env Env, o PlanOptionsIn) (runbook.Plan, *exe
 	}
 	target := runbook.BuildRef{Version: o.Release.Version, SHA256: o.Release.SHA256}
 	in := executor.PlanInputFor(x, s, target, knownBuilds(env.Catalog, o.Release), PlanOptionsFor(env.Inventory, o, env.Token != ""))
+	in.Now = time.Now()
+	in.Runs, in.RunsErr = priorRuns(env)
 	p, err := runbook.BuildPlan(in)
 	if err != nil {
 		x.Close()
@@ -56,4 +60,27 @@ func PrintPlan(ctx context.Context, env Env, o PlanOptionsIn) error {
 		return coded(runbook.ExitRefused, "%v", err)
 	}
 	return p.Render(env.out())
+}
+
+// priorRuns is the cluster's run history as the plan reads it: a run of
+// the same target rolled back recently warns the plan (RetryWarnWindow).
+func priorRuns(env Env) ([]runbook.PriorRun, error) {
+	h, err := journal.History(env.StateDir, env.Inventory.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]runbook.PriorRun, 0, len(h))
+	for _, s := range h {
+		r := runbook.PriorRun{ID: s.ID, Started: s.Started, By: s.StartedBy, Target: runbook.BuildRef{Version: s.Target},
+			RolledBack: s.Outcome == journal.OutcomeRolledBack || s.RolledBackNode()}
+		if rec := s.Record(); rec != nil {
+			r.Target = runbook.BuildRef{Version: rec.Release.Version, SHA256: rec.Release.SHA256}
+		}
+		r.Reason = s.Failure
+		if s.Reason != "" {
+			r.Reason = strings.TrimPrefix(r.Reason+"; "+s.Reason, "; ")
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }

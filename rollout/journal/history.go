@@ -36,6 +36,7 @@ const (
 	EventAbandoned = "abandoned" // a later run abandoned this one; Detail names it
 	eventQuit      = "quit"
 	eventAbort     = "abort"
+	eventFailure   = "failure"
 )
 
 // RunSummary is one run of the history.
@@ -51,6 +52,9 @@ type RunSummary struct {
 	Reason    string        `json:"reason,omitempty"`
 	ExitCode  *int          `json:"exit_code,omitempty"`
 	Changes   []NodeChanges `json:"changes,omitempty"`
+	// Failure is the first failure the run stopped on: its step and why
+	// ("upgrade/fw-c: …"), the cause of a rollback that followed.
+	Failure string `json:"failure,omitempty"`
 	// Upgraded are the nodes the run left on its target, in swap order.
 	Upgraded []string `json:"upgraded,omitempty"`
 	// Stopped are nodes the run stopped and did not start again.
@@ -81,6 +85,17 @@ func (s RunSummary) Run() *Run { return s.run }
 
 // Changed reports whether the run did anything to a node.
 func (s RunSummary) Changed() bool { return len(s.Changes) > 0 || s.LockHeld }
+
+// RolledBackNode reports whether the run restored a node's .prev: it
+// rolled that node back, whatever its outcome.
+func (s RunSummary) RolledBackNode() bool {
+	for _, c := range s.Changes {
+		if slices.Contains(c.Ops, runbook.RecordOpRollback) {
+			return true
+		}
+	}
+	return false
+}
 
 // ChangedNode reports whether any operation completed on a node.
 func (s RunSummary) ChangedNode() bool {
@@ -183,6 +198,11 @@ func Summarize(run *Run) RunSummary {
 			quit = true
 		case e.Kind == Event && e.Op == eventAbort:
 			abort = true
+		case e.Kind == Event && e.Op == eventFailure && s.Failure == "":
+			s.Failure = e.Detail
+			if e.StepID != "" {
+				s.Failure = e.StepID + ": " + e.Detail
+			}
 		case e.Kind == Event && e.Op == EventAbandoned:
 			abandoned = e.Detail
 		case e.Kind == Intent && e.Op == "lock":

@@ -3,6 +3,7 @@ package runbook
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -201,6 +202,30 @@ type PlanInput struct {
 	// Voter flags are taken as the whole membership.
 	Members    *health.MembersResponse
 	MembersErr error
+
+	// Now is when the plan is made; Runs are the cluster's earlier runs
+	// (its journal history) and RunsErr why they could not be read. A run
+	// of the same target rolled back within RetryWarnWindow before Now
+	// warns the plan and the first approval (Plan.Retry).
+	Now     time.Time
+	Runs    []PriorRun
+	RunsErr error
+}
+
+// RetryWarnWindow is how recent a roll-back of the same release must be
+// for a new plan of it to warn.
+const RetryWarnWindow = 7 * 24 * time.Hour
+
+// PriorRun is an earlier run of the cluster as the plan reads its history.
+type PriorRun struct {
+	ID      string
+	Started time.Time
+	By      string   // user@host
+	Target  BuildRef // the release it upgraded to
+	// RolledBack: it ended rolled back, or rolled a node back.
+	RolledBack bool
+	// Reason is why: the failure it rolled back on, or how it ended.
+	Reason string
 }
 
 // Plan is the runbook for one cluster.
@@ -212,6 +237,10 @@ type Plan struct {
 	Options  PlanOptions
 	Steps    []Step
 	Warnings []string // what the pre-check will refuse, seen already at planning time
+	// Retry are the warnings that this release was rolled back on this
+	// cluster recently (also in Warnings); the step the operator approves
+	// first repeats them (retryNote).
+	Retry []string
 
 	// Members is the Raft membership the quorum arithmetic counts (see
 	// PlanInput.Members); MembersUnknown says why the live one did not
@@ -481,8 +510,72 @@ func BuildPlan(in PlanInput) (Plan, error) {
 			p.Warnings = append(p.Warnings, fmt.Sprintf("%s runs %s; a rollback would restore that same build", n.Name, n.Current.Label()))
 		}
 	}
+	p.Retry = retryWarnings(in, p.Target)
+	p.Warnings = append(p.Warnings, p.Retry...)
 	p.Steps = runbook(p)
 	return p, nil
+}
+
+// retryWarnings are the runs of the same target (same sha256 or version)
+// that rolled back within RetryWarnWindow before in.Now, newest first, as
+// warnings; or that the history could not be read.
+func retryWarnings(in PlanInput, target BuildRef) []string {
+	if in.RunsErr != nil {
+		return []string{fmt.Sprintf("the run history could not be read (%v): a recent roll-back of %s would go unmentioned", in.RunsErr, target.Label())}
+	}
+	var out []string
+	for _, r := range slices.Backward(in.Runs) {
+		same := NormSHA(r.Target.SHA256) == target.SHA256 || r.Target.Version != "" && r.Target.Version == target.Version
+		age := max(in.Now.Sub(r.Started), 0)
+		if !same || !r.RolledBack || in.Now.IsZero() || age > RetryWarnWindow {
+			continue
+		}
+		by := r.By
+		if by == "" {
+			by = "an unknown operator"
+		}
+		why := ""
+		if r.Reason != "" {
+			why = ": " + r.Reason
+		}
+		out = append(out, fmt.Sprintf("%s was rolled back on this cluster %s ago (run %s by %s%s); check why before retrying",
+			target.Label(), agoText(age), r.ID, by, why))
+	}
+	return out
+}
+
+// agoText is a rough age: "40s", "12m", "2h", "3d".
+func agoText(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d/time.Hour))
+	}
+	return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
+}
+
+// retryNote is the plan's retry warnings as lines of the step the
+// operator approves first: the unknown-build step when it asks, else the
+// lock. The plan, the dialog and the log show the same words.
+func retryNote(c stepCtx) []op {
+	if len(c.m.Plan.Retry) == 0 {
+		return nil
+	}
+	asksFirst := StepLock
+	if slices.ContainsFunc(c.m.Steps, func(s StepState) bool { return s.Kind == StepUnknownBuild }) && len(unknownBuilds(c.m)) > 0 {
+		asksFirst = StepUnknownBuild
+	}
+	if c.step.Kind != asksFirst {
+		return nil
+	}
+	lines := make(noteOp, len(c.m.Plan.Retry))
+	for i, w := range c.m.Plan.Retry {
+		lines[i] = "warning: " + w
+	}
+	return []op{lines}
 }
 
 // nodeOrder is the order node steps run in: followers in inventory order,

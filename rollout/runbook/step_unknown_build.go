@@ -38,7 +38,7 @@ func unknownBuildStep(c stepCtx) stepDef {
 	} else {
 		does = append(does, "--yes refuses here unless --allow-unknown-build is given (check the build first), or its release's directory is in --releases")
 	}
-	d.Ops = []op{noteOp(does), approveOp{headless: acceptUnknownBuilds}}
+	d.Ops = append(retryNote(c), noteOp(does), approveOp{headless: acceptUnknownBuilds})
 	return d
 }
 
