@@ -13,11 +13,12 @@ import (
 // Tick return the next gate and never change the one they are called on,
 // so the rollout machine stays pure and a view may read any copy.
 
-// Sample is what a gate judges: one cluster snapshot and the binaries read
-// over SSH, by node name.
+// Sample is what a gate judges: one cluster snapshot, and the binaries and
+// services (systemd units) read over SSH, by node name.
 type Sample struct {
 	Snap     ClusterSnapshot
 	Binaries map[string]Binary
+	Services map[string]Service
 }
 
 // Binary is a node's binary as last read over SSH.

@@ -114,6 +114,10 @@ type EventLog struct {
 	progressFrom map[string]time.Time
 	progressLast map[string]int64
 	progressSeen map[string]time.Time
+	// lastRead is what the latest one-node read-files logged, by node: a
+	// gate reads its node every couple of seconds, and only a change is
+	// worth a line.
+	lastRead map[string]string
 }
 
 type startedEffect struct {
@@ -126,7 +130,7 @@ type startedEffect struct {
 // be safe for that.
 func NewEventLog(sink func(LogEntry)) *EventLog {
 	return &EventLog{sink: sink, started: map[runbook.EffectID]startedEffect{}, lastPrint: map[string]time.Time{},
-		progressFrom: map[string]time.Time{}, progressLast: map[string]int64{}, progressSeen: map[string]time.Time{}}
+		progressFrom: map[string]time.Time{}, progressLast: map[string]int64{}, progressSeen: map[string]time.Time{}, lastRead: map[string]string{}}
 }
 
 // Hooks are the driver hooks that log.
@@ -312,6 +316,16 @@ func (r *EventLog) Answered(ev runbook.Event) {
 	}
 	if rf, ok := s.e.(runbook.ReadNodeFiles); ok && len(rf.Nodes) == 1 {
 		l.Node = rf.Nodes[0]
+		r.mu.Lock()
+		same := err == nil && r.lastRead[l.Node] == l.Detail
+		r.lastRead[l.Node] = l.Detail
+		if err != nil {
+			delete(r.lastRead, l.Node)
+		}
+		r.mu.Unlock()
+		if same {
+			return
+		}
 	}
 	r.emit(l)
 }
@@ -338,6 +352,9 @@ func resultDetail(e runbook.Effect, data any) string {
 			}
 			if !f.Active {
 				p += " (inactive)"
+			}
+			if u := f.Unit; u.ActiveState != "" && (u.State() != "active/running" || u.NRestarts > 0) {
+				p += fmt.Sprintf(" (%s, NRestarts %d)", u.State(), u.NRestarts)
 			}
 			parts = append(parts, p)
 		}

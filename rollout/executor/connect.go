@@ -130,9 +130,15 @@ const filesScript = `for s in .bin .new .prev; do
 done
 `
 
+// unitScript prints the state and restart count of the unit $u as
+// systemctl show reports them, one "nwroll-unit: KEY=value" line each.
+const unitScript = `s=$(systemctl show -p ActiveState,SubState,NRestarts "$u" 2>&1) || { printf 'nwroll: systemctl show %s: %s\n' "$u" "$s" >&2; exit 68; }
+printf '%s\n' "$s" | sed 's/^/nwroll-unit: /'
+`
+
 // connectScript reads, in one SSH session per node: node_id, the API CA
-// (when $2 names it), the binary's files and the lock ($3, $4), then runs
-// the is-active command (the rest).
+// (when $2 names it), the binary's files and the lock ($3, $4), the unit
+// $5's state, then runs the is-active command (the rest).
 const connectScript = `id=$(cat -- "$1") || { echo "nwroll: cannot read $1" >&2; exit 66; }
 printf 'nwroll-node-id: %s\n' "$id"
 if [ -n "$2" ]; then
@@ -140,10 +146,10 @@ if [ -n "$2" ]; then
   cat -- "$2" || { echo "nwroll: cannot read $2" >&2; exit 67; }
   printf '\nnwroll-ca-end\n'
 fi
-b=$3; l=$4; shift 4
+b=$3; l=$4; u=$5; shift 5
 ` + filesScript + `if [ -f "$l" ]; then printf 'nwroll-lock-begin\n'; cat -- "$l"; printf '\nnwroll-lock-end\n'; fi
 d=$(df -Pk -- "$(dirname -- "$b")" 2>/dev/null | tail -n 1) && printf 'nwroll-df: %s\n' "$d"
-"$@" >/dev/null 2>&1
+` + unitScript + `"$@" >/dev/null 2>&1
 printf 'nwroll-active: %s\n' "$?"`
 
 // Connect connects to every node (see above). Its errors are *ExitError.
@@ -224,7 +230,7 @@ func (x *Executor) readNode(ctx context.Context, n inventory.Node, fetchCA bool)
 	if fetchCA {
 		caPath = path.Join(n.Paths.DataRoot, "http-tls", "ca.crt")
 	}
-	args := append([]string{path.Join(n.Paths.DataRoot, "node_id"), caPath, n.Paths.Binary, LockPathForDataRoot(n.Paths.DataRoot)}, x.inv.Service.IsActive...)
+	args := append([]string{path.Join(n.Paths.DataRoot, "node_id"), caPath, n.Paths.Binary, LockPathForDataRoot(n.Paths.DataRoot), x.inv.Service.Unit}, x.inv.Service.IsActive...)
 	out, err := x.script(ctx, n, "connect", connectScript, time.Minute, args...)
 	if err != nil {
 		return connectFound{}, err
@@ -553,12 +559,13 @@ func (x *Executor) renewToken(ctx context.Context) {
 	}
 }
 
-const readFilesScript = `b=$1; shift
-` + filesScript + `"$@" >/dev/null 2>&1
+const readFilesScript = `b=$1; u=$2; shift 2
+` + filesScript + unitScript + `"$@" >/dev/null 2>&1
 printf 'nwroll-active: %s\n' "$?"`
 
 // ReadFiles reads each node's binary, <binary>.new and <binary>.prev
-// (sha256) and whether the unit is active. Read-only.
+// (sha256), the unit's state and restart count, and whether it is active.
+// Read-only.
 func (x *Executor) ReadFiles(ctx context.Context, names []string) ([]runbook.NodeFiles, error) {
 	out := make([]runbook.NodeFiles, len(names))
 	err := x.ForEach(names, func(name string) error {
@@ -567,7 +574,7 @@ func (x *Executor) ReadFiles(ctx context.Context, names []string) ([]runbook.Nod
 		if err != nil {
 			return err
 		}
-		args := append([]string{n.Paths.Binary}, x.inv.Service.IsActive...)
+		args := append([]string{n.Paths.Binary, x.inv.Service.Unit}, x.inv.Service.IsActive...)
 		res, err := x.script(ctx, n, "read-files", readFilesScript, time.Minute, args...)
 		if err != nil {
 			return err
@@ -594,7 +601,16 @@ func (x *Executor) ReadFiles(ctx context.Context, names []string) ([]runbook.Nod
 func parseReadFiles(node, out string) (runbook.NodeFiles, error) {
 	f := runbook.NodeFiles{Node: node}
 	seen := 0
+	unit := map[string]string{}
 	for _, l := range strings.Split(out, "\n") {
+		if rest, ok := strings.CutPrefix(l, "nwroll-unit: "); ok {
+			k, v, found := strings.Cut(strings.TrimSpace(rest), "=")
+			if _, dup := unit[k]; !found || dup {
+				return f, fmt.Errorf("read-files on %s: bad systemctl show line %q", node, rest)
+			}
+			unit[k] = v
+			continue
+		}
 		if rest, ok := strings.CutPrefix(l, "nwroll-file: "); ok {
 			kind, sha, _ := strings.Cut(strings.TrimSpace(rest), " ")
 			if sha == "-" {
@@ -622,7 +638,31 @@ func parseReadFiles(node, out string) (runbook.NodeFiles, error) {
 	if seen != 4 {
 		return f, fmt.Errorf("read-files on %s: incomplete report %q", node, lastLine(out))
 	}
+	u, err := parseUnit(unit)
+	if err != nil {
+		return f, fmt.Errorf("read-files on %s: systemctl show: %v", node, err)
+	}
+	f.Unit = u
 	return f, nil
+}
+
+// parseUnit reads the unit's ActiveState, SubState and NRestarts from
+// systemctl show's KEY=value lines; each must be there.
+func parseUnit(kv map[string]string) (health.Unit, error) {
+	var u health.Unit
+	for _, k := range []string{"ActiveState", "SubState", "NRestarts"} {
+		if kv[k] == "" {
+			return u, fmt.Errorf("no %s reported (got %d properties)", k, len(kv))
+		}
+	}
+	if len(kv) != 3 {
+		return u, fmt.Errorf("%d properties reported, want ActiveState, SubState and NRestarts", len(kv))
+	}
+	n, err := strconv.Atoi(kv["NRestarts"])
+	if err != nil || n < 0 {
+		return u, fmt.Errorf("bad NRestarts %q", kv["NRestarts"])
+	}
+	return health.Unit{ActiveState: kv["ActiveState"], SubState: kv["SubState"], NRestarts: n}, nil
 }
 
 func indexOf(xs []string, s string) int {

@@ -287,9 +287,18 @@ func (c *Cluster) Files(names ...string) []runbook.NodeFiles {
 	for _, name := range names {
 		n := c.must(name)
 		files = append(files, runbook.NodeFiles{Node: name, SHA256: n.bin, NewPresent: n.newBin != "", NewSHA256: n.newBin,
-			PrevPresent: n.prevBin != "", PrevSHA256: n.prevBin, Active: n.up})
+			PrevPresent: n.prevBin != "", PrevSHA256: n.prevBin, Active: n.up, Unit: unitOf(n)})
 	}
 	return files
+}
+
+// unitOf is n's unit as systemctl show reports it: running while up,
+// stopped by hand while down.
+func unitOf(n *node) health.Unit {
+	if !n.up {
+		return health.Unit{ActiveState: "inactive", SubState: "dead"}
+	}
+	return health.Unit{ActiveState: "active", SubState: "running"}
 }
 
 // MoveLeader makes name the leader in a new term (an election).

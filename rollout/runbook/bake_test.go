@@ -21,12 +21,12 @@ func TestBakeHoldsThenTheRolloutGoesOn(t *testing.T) {
 		ids = append(ids, string(s.ID))
 	}
 	mtEqual(t, "steps", ids[8:12], []string{"upgrade/fw-b", "bake", "upgrade/fw-c", "upgrade/fw-a"})
-	if tx, _ := w.m.Text("bake"); tx.Title != "Bake fw-b on 1.1.0 for 20s (canary)" || tx.Gate == nil || !tx.Gate.Strict || tx.Gate.Hold != 20*time.Second || len(tx.Gate.Checks) != 6 {
+	if tx, _ := w.m.Text("bake"); tx.Title != "Bake fw-b on 1.1.0 for 20s (canary)" || tx.Gate == nil || !tx.Gate.Strict || tx.Gate.Hold != 20*time.Second || len(tx.Gate.Checks) != 7 {
 		t.Fatalf("bake as planned: %+v %+v", tx, tx.Gate)
 	}
 	w.send(Begin{At: w.now})
 	w.runUntil(func() bool { return w.m.Gate.Open && w.m.Gate.Name == "bake" })
-	if g := w.m.Gate; g.Node != "fw-b" || !g.Strict || g.Hold != 20*time.Second || len(g.Checks) != 6 {
+	if g := w.m.Gate; g.Node != "fw-b" || !g.Strict || g.Hold != 20*time.Second || len(g.Checks) != 7 {
 		t.Fatalf("bake gate %+v", g)
 	}
 	w.runToEnd()

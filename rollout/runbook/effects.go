@@ -36,8 +36,8 @@ type ConnectNodes struct {
 }
 
 // ReadNodeFiles: the sha256 of each node's binary and whether <binary>.new
-// and <binary>.prev exist (with their sha256), and whether the service is
-// active. Read-only. Answer: Data []NodeFiles, one per node asked.
+// and <binary>.prev exist (with their sha256), whether the service is
+// active, and its unit's state and restart count. Read-only. Answer: Data []NodeFiles, one per node asked.
 type ReadNodeFiles struct {
 	EffectMeta
 	Nodes []string
@@ -217,7 +217,8 @@ type NodeFiles struct {
 	NewSHA256   string
 	PrevPresent bool // <binary>.prev exists
 	PrevSHA256  string
-	Active      bool // the unit is active (systemctl is-active)
+	Active      bool        // the unit is active (the inventory's is-active command)
+	Unit        health.Unit // systemctl show -p ActiveState,SubState,NRestarts
 }
 
 // SysdumpInfo answers TakeSysdump.

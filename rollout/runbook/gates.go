@@ -12,8 +12,9 @@ import (
 // for the stabilisation window: /health and all of /ready, its stats row
 // and its own raft_last_applied caught up with the leader's index sampled
 // after the restart, the leader's peer errors for it steady, its binary
-// the build it must run, and no abort signal against the pre-check's
-// baseline. A node that led when it stopped first needs a new leader,
+// the build it must run, its unit active and not crash-looping (read again
+// every gateReread while the gate is open), and no abort signal against
+// the pre-check's baseline. A node that led when it stopped first needs a new leader,
 // elected in a later term, and a stable leadership. The node and whether
 // it leads are read when the definition is made; the gate takes only the
 // live values (the term before the stop, the time) when it opens.
@@ -35,6 +36,7 @@ func restartGate(c stepCtx, want BuildRef) gateOp {
 			health.NewApplied(n, above),
 			health.PeerErrors{Node: n},
 			health.BinaryIs{Node: n, Path: o.Binary, Want: want.SHA256, WantLabel: want.Label(), ReadSince: c.m.Now},
+			health.ServiceUp{Node: n, Unit: o.Unit, ReadSince: c.m.Now},
 			health.AbortSignals{Node: n, Baseline: baselineOf(c.m, n)},
 		)
 		return health.Gate{Name: "stabilise", Checks: checks, Hold: o.Window, Timeout: o.GateTimeout, Election: o.ElectionWindow}
@@ -56,12 +58,16 @@ func (m *Machine) openGate(c stepCtx, g health.Gate, notBefore time.Time) {
 	m.Gate = OpenGate{Gate: g.Open(m.Now, notBefore), Open: true, Step: c.step.ID, Node: c.nodeName()}
 }
 
-// sample is what gates judge: the snapshot and the binaries read so far.
+// sample is what gates judge: the snapshot, and the binaries and services
+// read so far.
 func (m *Machine) sample(snap health.ClusterSnapshot) health.Sample {
-	s := health.Sample{Snap: snap, Binaries: map[string]health.Binary{}}
+	s := health.Sample{Snap: snap, Binaries: map[string]health.Binary{}, Services: map[string]health.Service{}}
 	for _, n := range m.Nodes {
 		if !n.BinaryAt.IsZero() {
 			s.Binaries[n.Name] = health.Binary{SHA256: n.Binary.SHA256, At: n.BinaryAt}
+		}
+		if !n.Service.At.IsZero() {
+			s.Services[n.Name] = n.Service
 		}
 	}
 	return s
@@ -105,11 +111,22 @@ func (m *Machine) gatePassed(c stepCtx, detail string) {
 	m.record(RecordEvent, c.step.ID, c.nodeName(), "gate-passed", detail, m.Gate.Values())
 }
 
-// readGateBinary reads the node's binary again for the gate.
-func (m *Machine) readGateBinary(c stepCtx) {
+// gateReread is how often a gate that reads its node's files reads them
+// again while it is open: often enough to see a crash loop (a unit that
+// dies and is restarted every few seconds) long before the gate's timeout.
+const gateReread = 2 * time.Second
+
+// readGateFiles reads the node's binary and unit again for the gate.
+func (m *Machine) readGateFiles(c stepCtx) {
 	e := ReadNodeFiles{EffectMeta: m.meta(c.step.ID), Nodes: []string{c.nodeName()}}
-	m.Gate.readID = e.ID
+	m.Gate.readID, m.Gate.readAt = e.ID, m.Now
 	m.launch(e, purposeGateRead)
+}
+
+// gateReadDue: no read of the gate's node in flight, and none launched for
+// gateReread.
+func (m *Machine) gateReadDue() bool {
+	return m.Gate.readID == 0 && (m.Gate.readAt.IsZero() || m.Now.Sub(m.Gate.readAt) >= gateReread)
 }
 
 func (m *Machine) onGateRead(e EffectResult) {
@@ -119,16 +136,17 @@ func (m *Machine) onGateRead(e EffectResult) {
 	m.Gate.readID = 0
 	if e.Err != nil {
 		m.LastError = "read binary: " + e.Err.Error()
-		return // read again on the next tick
+		return // read again when the next is due
 	}
 	files, _ := e.Data.([]NodeFiles)
 	for _, f := range files {
-		if n := m.node(f.Node); n != nil && f.Node == m.Gate.Node && NormSHA(f.SHA256) != "" {
+		n := m.node(f.Node)
+		if n == nil || f.Node != m.Gate.Node {
+			continue
+		}
+		if NormSHA(f.SHA256) != "" {
 			n.Binary, n.BinaryAt = m.identify(f.SHA256), e.At
 		}
+		n.Service = health.Service{Unit: f.Unit, At: e.At}
 	}
-}
-
-func (m *Machine) binaryReadSince(n *NodeState, t time.Time) bool {
-	return n != nil && !n.BinaryAt.IsZero() && !n.BinaryAt.Before(t)
 }

@@ -467,7 +467,7 @@ func TestMachineObservableState(t *testing.T) {
 	for _, c := range g.Results() {
 		names = append(names, c.Gate)
 	}
-	mtEqual(t, "checks", names, []string{health.GateNodeHealthy, health.GateCaughtUp, health.GateApplied, health.GatePeerErrorsSteady, health.GateBinaryMatches, health.GateNoAbortSignals})
+	mtEqual(t, "checks", names, []string{health.GateNodeHealthy, health.GateCaughtUp, health.GateApplied, health.GatePeerErrorsSteady, health.GateBinaryMatches, health.GateServiceUp, health.GateNoAbortSignals})
 	if tx, _ := w.m.Text("upgrade/fw-b"); tx.Gate == nil || len(tx.Gate.Checks) != len(names) {
 		t.Fatalf("the step's text promises %v, the machine judges %v", tx.Gate, names)
 	}

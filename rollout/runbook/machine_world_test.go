@@ -56,8 +56,10 @@ type mtWorld struct {
 
 	batches [][]Effect
 
-	failOn      map[string]error // "start fw-b" → error for the next such effect
-	badNew      map[string]bool  // the target release never becomes ready on these nodes
+	failOn      map[string]error       // "start fw-b" → error for the next such effect
+	badNew      map[string]bool        // the target release never becomes ready on these nodes
+	crashNew    map[string]bool        // the target release crash-loops on these nodes (mtCrashCycle)
+	units       map[string]health.Unit // a unit's state set by hand, whatever the node does
 	autoApprove bool
 	approvals   map[StepID]bool // steps an Approve was sent for (accepted or not)
 	maxDown     int
@@ -96,7 +98,7 @@ func mtPlan(t testing.TB, n, leaderIdx int, o PlanOptions) Plan {
 }
 
 func newWorld(t testing.TB, p Plan, mo MachineOptions) *mtWorld {
-	w := &mtWorld{t: t, now: mtT0, term: 7, index: 1000, failOn: map[string]error{}, badNew: map[string]bool{}, autoApprove: true, approvals: map[StepID]bool{}}
+	w := &mtWorld{t: t, now: mtT0, term: 7, index: 1000, failOn: map[string]error{}, badNew: map[string]bool{}, crashNew: map[string]bool{}, units: map[string]health.Unit{}, autoApprove: true, approvals: map[StepID]bool{}}
 	for _, n := range p.Nodes {
 		w.nodes = append(w.nodes, &mtNode{name: n.Name, id: n.NodeID, voter: n.Voter, up: true, startedAt: mtT0.Add(-time.Hour), bin: n.Current.SHA256, applied: w.index})
 		if n.Leader {
@@ -162,7 +164,7 @@ func (w *mtWorld) answer(e Effect) Event {
 		for _, name := range e.Nodes {
 			n := w.node(name)
 			files = append(files, NodeFiles{Node: name, SHA256: n.bin, NewPresent: n.newBin != "", NewSHA256: n.newBin,
-				PrevPresent: n.prevBin != "", PrevSHA256: n.prevBin, Active: n.up})
+				PrevPresent: n.prevBin != "", PrevSHA256: n.prevBin, Active: n.up, Unit: w.unitOf(n)})
 		}
 		res.Data = files
 	case TakeSysdump:
@@ -197,7 +199,7 @@ func (w *mtWorld) answer(e Effect) Event {
 			if !n.up {
 				n.up, n.startedAt = true, w.now
 			}
-			n.neverReady = n.bin == mtBadSHA || (w.badNew[n.name] && n.bin == mtNewSHA)
+			n.neverReady = n.bin == mtBadSHA || ((w.badNew[n.name] || w.crashNew[n.name]) && n.bin == mtNewSHA)
 		case OpUnstage:
 			if n.newBin != "" && n.newBin != e.SHA256 {
 				res.Err = errors.New(".new is not the staged target")
@@ -214,6 +216,29 @@ func (w *mtWorld) answer(e Effect) Event {
 	}
 	w.maxDown = max(w.maxDown, down)
 	return res
+}
+
+// mtCrashCycle is a crash-looping release's cycle: it runs 3 s, exits,
+// and systemd restarts it 2 s later (like sim's 1.1.1-crashloop).
+const mtCrashCycle = 5 * time.Second
+
+// unitOf is node n's unit as systemctl show reports it.
+func (w *mtWorld) unitOf(n *mtNode) health.Unit {
+	if u, ok := w.units[n.name]; ok {
+		return u
+	}
+	if !n.up {
+		return health.Unit{ActiveState: "inactive", SubState: "dead"}
+	}
+	u := health.Unit{ActiveState: "active", SubState: "running"}
+	if w.crashNew[n.name] && n.bin == mtNewSHA {
+		d := w.now.Sub(n.startedAt)
+		u.NRestarts = int(d / mtCrashCycle)
+		if d%mtCrashCycle >= 3*time.Second {
+			u.ActiveState, u.SubState = "activating", "auto-restart"
+		}
+	}
+	return u
 }
 
 // tick advances the world one second.

@@ -402,8 +402,9 @@ func (c stepCtx) busy(own NodeStatus) NodeStatus {
 // ---- gates ----
 
 // gateOp opens a gate of health checks and is done when it passes. gate
-// builds it from the step as it stands; readBinary reads the node's binary
-// again (the gate judges it); saveBaseline keeps the snapshot it passed on
+// builds it from the step as it stands; readBinary reads the node's files
+// again when it opens and every gateReread while it is open (the gate
+// judges its binary and its unit); saveBaseline keeps the snapshot it passed on
 // as the metrics baseline.
 type gateOp struct {
 	gate         func(c stepCtx) health.Gate
@@ -424,7 +425,7 @@ func (o gateOp) enter(m *Machine, c stepCtx) {
 		m.setNode(c.node, c.busy(NodeVerifying))
 	}
 	if o.readBinary {
-		m.readGateBinary(c)
+		m.readGateFiles(c)
 	}
 	m.pollNow()
 }
@@ -439,7 +440,7 @@ func (o gateOp) snapshot(m *Machine, c stepCtx, snap health.ClusterSnapshot) {
 }
 func (o gateOp) tick(m *Machine, c stepCtx) {
 	m.tickGate(c)
-	if o.readBinary && m.Gate.Open && m.Gate.readID == 0 && !m.binaryReadSince(c.node, m.Gate.Opened()) {
-		m.readGateBinary(c)
+	if o.readBinary && m.Gate.Open && m.Gate.Step == c.step.ID && m.gateReadDue() {
+		m.readGateFiles(c)
 	}
 }

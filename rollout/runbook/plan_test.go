@@ -93,7 +93,7 @@ func TestPlanOrderAndQuorum(t *testing.T) {
 		if s.Kind == StepUpgrade {
 			order = append(order, s.Node)
 			quorum[s.Node] = s.Quorum
-			if !s.Approval || s.Gate == nil || s.Gate.Hold != DefaultWindow || len(s.Gate.Checks) != 6+map[bool]int{true: 2}[s.Node == "fw-c"] {
+			if !s.Approval || s.Gate == nil || s.Gate.Hold != DefaultWindow || len(s.Gate.Checks) != 7+map[bool]int{true: 2}[s.Node == "fw-c"] {
 				t.Errorf("%s: approval %v gate %+v", s.ID, s.Approval, s.Gate)
 			}
 		}

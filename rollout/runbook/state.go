@@ -108,6 +108,9 @@ type NodeState struct {
 	Err      string
 
 	Backup BackupInfo // the backup this run took of the node, if any
+	// Service is the node's unit (ActiveState, SubState, NRestarts) as a
+	// gate last read it over SSH, and when; a zero At: not read by a gate.
+	Service health.Service
 }
 
 // OpenGate is the gate of the current step: the health.Gate with its
@@ -117,7 +120,8 @@ type OpenGate struct {
 	Open   bool
 	Step   StepID
 	Node   string
-	readID EffectID // a binary read in flight for the gate
+	readID EffectID  // a read of the node's files in flight for the gate
+	readAt time.Time // when the latest read for the gate was launched
 }
 
 // FailureKind says what failed.

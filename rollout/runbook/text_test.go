@@ -66,14 +66,14 @@ func TestDialogsPromiseWhatRuns(t *testing.T) {
 	mentionsElection := func(tx StepText) bool {
 		return strings.Contains(strings.Join(append(append([]string(nil), tx.Does...), tx.Gate.Checks...), "\n"), "leader is elected")
 	}
-	if mentionsElection(follower) || len(follower.Gate.Checks) != 6 {
+	if mentionsElection(follower) || len(follower.Gate.Checks) != 7 {
 		t.Errorf("fw-c as a follower: election text %v, %d checks: %q", mentionsElection(follower), len(follower.Gate.Checks), follower.Gate.Checks)
 	}
-	if !mentionsElection(leader) || len(leader.Gate.Checks) != 8 || leader.Gate.Checks[0] != (health.NewLeaderElected{Election: o.ElectionWindow}).Describe() {
+	if !mentionsElection(leader) || len(leader.Gate.Checks) != 9 || leader.Gate.Checks[0] != (health.NewLeaderElected{Election: o.ElectionWindow}).Describe() {
 		t.Errorf("%s as the leader: election text %v, checks %q", newLeader, mentionsElection(leader), leader.Gate.Checks)
 	}
 	// A finished step reads as it ran.
-	if done, _ := w.m.Text("upgrade/fw-c"); done.Title != follower.Title || len(done.Gate.Checks) != 6 {
+	if done, _ := w.m.Text("upgrade/fw-c"); done.Title != follower.Title || len(done.Gate.Checks) != 7 {
 		t.Errorf("fw-c's step after the run: %q, %d checks", done.Title, len(done.Gate.Checks))
 	}
 }
@@ -100,7 +100,7 @@ func TestApprovalIsForTheStepAsItStands(t *testing.T) {
 		t.Fatalf("never asked to approve %s", id)
 	}
 	approveUntil("upgrade/fw-c") // fw-b is done; fw-c is next, fw-a (the leader) last
-	if tx, _ := w.m.Text("upgrade/fw-c"); !strings.Contains(tx.Title, "(follower)") || len(tx.Gate.Checks) != 6 {
+	if tx, _ := w.m.Text("upgrade/fw-c"); !strings.Contains(tx.Title, "(follower)") || len(tx.Gate.Checks) != 7 {
 		t.Fatalf("before the move: %q, %d checks", tx.Title, len(tx.Gate.Checks))
 	}
 	// fw-c takes over while its dialog is open: it now leads, but fw-a
@@ -117,10 +117,10 @@ func TestApprovalIsForTheStepAsItStands(t *testing.T) {
 	if !ok || s.ID != "upgrade/fw-a" {
 		t.Fatalf("after the move the dialog is %s (%v); want fw-a's, the new follower", s.ID, ok)
 	}
-	if tx, _ := w.m.Text("upgrade/fw-a"); !strings.Contains(tx.Title, "(follower)") || len(tx.Gate.Checks) != 6 {
+	if tx, _ := w.m.Text("upgrade/fw-a"); !strings.Contains(tx.Title, "(follower)") || len(tx.Gate.Checks) != 7 {
 		t.Errorf("fw-a's dialog: %q, %d checks", tx.Title, len(tx.Gate.Checks))
 	}
-	if tx, _ := w.m.Text("upgrade/fw-c"); !strings.Contains(tx.Title, "(leader)") || len(tx.Gate.Checks) != 8 || tx.Phase != PhaseLeader {
+	if tx, _ := w.m.Text("upgrade/fw-c"); !strings.Contains(tx.Title, "(leader)") || len(tx.Gate.Checks) != 9 || tx.Phase != PhaseLeader {
 		t.Errorf("fw-c's pending step: %q, %d checks, %s", tx.Title, len(tx.Gate.Checks), tx.Phase)
 	}
 	// fw-a is approved and upgraded; now fw-c, the leader, asks afresh.
@@ -147,7 +147,7 @@ func TestApprovalIsForTheStepAsItStands(t *testing.T) {
 	}
 	s, ok = w.m.AwaitingApproval()
 	tx, _ := w.m.Text("upgrade/fw-c")
-	if !ok || s.ID != "upgrade/fw-c" || !strings.Contains(tx.Title, "(follower)") || len(tx.Gate.Checks) != 6 {
+	if !ok || s.ID != "upgrade/fw-c" || !strings.Contains(tx.Title, "(follower)") || len(tx.Gate.Checks) != 7 {
 		t.Fatalf("dialog %s (%v): %q, %d checks", s.ID, ok, tx.Title, len(tx.Gate.Checks))
 	}
 	if len(mtRecords(w.effects, "redefined")) == 0 {
@@ -188,7 +188,7 @@ func TestRollbackDialogFollowsTheLeader(t *testing.T) {
 	w.autoApprove = false
 	w.runUntil(func() bool { s, ok := w.m.AwaitingApproval(); return ok && s.Kind == StepRollback })
 	before, _ := w.m.Text("rollback/fw-b")
-	if len(before.Gate.Checks) != 6 || strings.Contains(strings.Join(before.Gate.Checks, "\n"), "leader is elected") {
+	if len(before.Gate.Checks) != 7 || strings.Contains(strings.Join(before.Gate.Checks, "\n"), "leader is elected") {
 		t.Fatalf("rollback of a follower: %q", before.Gate.Checks)
 	}
 	seq := w.m.ApprovalSeq()
@@ -196,7 +196,7 @@ func TestRollbackDialogFollowsTheLeader(t *testing.T) {
 	w.runUntil(func() bool { return w.m.ApprovalSeq() > seq })
 	s, ok := w.m.AwaitingApproval()
 	after, _ := w.m.Text("rollback/fw-b")
-	if !ok || s.ID != "rollback/fw-b" || len(after.Gate.Checks) != 8 || !strings.Contains(after.Gate.Checks[0], "leader is elected") {
+	if !ok || s.ID != "rollback/fw-b" || len(after.Gate.Checks) != 9 || !strings.Contains(after.Gate.Checks[0], "leader is elected") {
 		t.Fatalf("after fw-b took the lead: dialog %s (%v), checks %q", s.ID, ok, after.Gate.Checks)
 	}
 	w.badNew["fw-b"] = false

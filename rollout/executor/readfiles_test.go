@@ -1,0 +1,93 @@
+package executor
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nwroll/nwroll/health"
+)
+
+// The read-files script, run by sh with a systemctl on PATH that answers
+// as systemd does (its own order of properties), reports the unit's state
+// and restart count next to the files and is-active.
+func TestReadFilesScriptReportsTheUnit(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "neuwerk")
+	if err := os.WriteFile(bin, []byte("binary"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	shim := filepath.Join(dir, "systemctl")
+	script := "#!/bin/sh\n" +
+		"case \"$1\" in\n" +
+		"show) [ \"$2 $3 $4\" = \"-p ActiveState,SubState,NRestarts neuwerk.service\" ] || { echo \"bad args: $*\" >&2; exit 1; }\n" +
+		"  printf 'NRestarts=3\\nActiveState=activating\\nSubState=auto-restart\\n' ;;\n" +
+		"is-active) exit 3 ;;\n" +
+		"esac\n"
+	if err := os.WriteFile(shim, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run := func() ([]byte, error) {
+		cmd := exec.Command("/bin/sh", "-c", readFilesScript, "sh", bin, "neuwerk.service", "systemctl", "is-active", "neuwerk.service")
+		cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"))
+		return cmd.CombinedOutput()
+	}
+	out, err := run()
+	if err != nil {
+		t.Fatalf("script: %v\n%s", err, out)
+	}
+	f, err := parseReadFiles("fw-b", string(out))
+	if err != nil {
+		t.Fatalf("parse: %v\n%s", err, out)
+	}
+	want := health.Unit{ActiveState: "activating", SubState: "auto-restart", NRestarts: 3}
+	if f.Unit != want || f.Active || f.SHA256 == "" || f.NewPresent || f.PrevPresent {
+		t.Errorf("read %+v, want unit %+v, inactive, the binary only", f, want)
+	}
+
+	// systemctl show failing fails the script, naming it.
+	if err := os.WriteFile(shim, []byte("#!/bin/sh\necho 'Failed to connect to bus' >&2; exit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run()
+	if err == nil || !strings.Contains(string(out), "nwroll: systemctl show neuwerk.service: Failed to connect to bus") {
+		t.Errorf("a failing systemctl show: %v\n%s", err, out)
+	}
+}
+
+func TestParseReadFilesUnit(t *testing.T) {
+	files := "nwroll-file: .bin abc\nnwroll-file: .new -\nnwroll-file: .prev -\nnwroll-active: 0\n"
+	for _, tc := range []struct {
+		unit, err string
+		want      health.Unit
+	}{
+		{unit: "ActiveState=active\nSubState=running\nNRestarts=0\n", want: health.Unit{ActiveState: "active", SubState: "running"}},
+		{unit: "SubState=failed\nActiveState=failed\nNRestarts=5\n", want: health.Unit{ActiveState: "failed", SubState: "failed", NRestarts: 5}},
+		{unit: "ActiveState=active\nSubState=running\n", err: "no NRestarts reported"},
+		{unit: "ActiveState=active\nSubState=running\nNRestarts=x\n", err: `bad NRestarts "x"`},
+		{unit: "ActiveState=active\nSubState=running\nNRestarts=-1\n", err: `bad NRestarts "-1"`},
+		{unit: "ActiveState=active\nActiveState=failed\nSubState=running\nNRestarts=0\n", err: `bad systemctl show line "ActiveState=failed"`},
+		{unit: "ActiveState=active\nSubState=running\nNRestarts=0\nResult=success\n", err: "4 properties reported"},
+		{unit: "\n", err: `bad systemctl show line ""`},
+		{unit: "", err: "no ActiveState reported"},
+	} {
+		var b strings.Builder
+		b.WriteString(files)
+		for _, l := range strings.Split(strings.TrimSuffix(tc.unit, "\n"), "\n") {
+			if tc.unit != "" {
+				b.WriteString("nwroll-unit: " + l + "\n")
+			}
+		}
+		f, err := parseReadFiles("fw-b", b.String())
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("%q: %v", tc.unit, err)
+		case tc.err == "" && f.Unit != tc.want:
+			t.Errorf("%q: unit %+v, want %+v", tc.unit, f.Unit, tc.want)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), "fw-b")):
+			t.Errorf("%q: error %v, want one naming fw-b and %q", tc.unit, err, tc.err)
+		}
+	}
+}
