@@ -476,6 +476,8 @@ func (m Model) onKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 			}
 		}
 	}
+	placed, _ := m.placeDialog(&f, lipgloss.Height(m.nodes.in(&f).View()))
+	m.dialog.SetSize(placed.w, placed.h)
 	m.dialog, _ = updateIn(m.dialog, &f, msg)
 	if d := m.dialog.Decision(); d.taken {
 		return m.decide(d)
@@ -652,44 +654,39 @@ func (m Model) render() string {
 }
 
 // bodyView is the node table over the runbook and the log, side by side
-// when wide. A dialog takes the log's place, beside the runbook; one that
-// would not show whole there (an approval's checks) takes the runbook's
-// place too; and the whole body when it does not fit under the table.
+// when wide. A dialog takes the log's place beside the runbook (the log
+// stays under it when there is room); one that would not show whole there
+// (an approval's checks) goes under the table across the screen, and
+// scrolls when even that is too short.
 func (m Model) bodyView() string {
 	f := m.frame()
 	table := m.nodes.in(&f).View()
-	h := m.bodyHeight() - lipgloss.Height(table)
-	dlg := m.dialog.in(&f)
-	room, beside := m.width, m.wide() && m.stage == stageRunning
-	if beside {
-		half := m.width/2 + 4 // a box half the screen wide
-		fitsIn := func(w int) bool { c := dlg; c.SetSize(w, h); return c.fits() }
-		if fitsIn(half) || !fitsIn(m.width) {
-			room = half
-		} else {
-			beside = false // whole only on its own under the table
-		}
-	}
-	dlg.SetSize(room, h)
-	d := dlg.View()
-	if d == "" {
-		d = m.endView(room, h)
-	}
-	if d != "" && lipgloss.Height(d) > h || h < 8 {
-		// Not enough room under the table: the dialog takes the whole body.
-		dlg.SetSize(room, m.bodyHeight())
+	dlg, place := m.placeDialog(&f, lipgloss.Height(table))
+	if place == placeWhole {
 		if full := dlg.View(); full != "" {
 			return lipgloss.Place(m.width, m.bodyHeight(), lipgloss.Center, lipgloss.Center, full)
 		}
 	}
+	room, h := dlg.w, dlg.h
+	d := dlg.View()
+	if d == "" {
+		d = m.endView(room, h)
+	}
 	rb := m.runbook.in(&f)
 	var lower string
 	switch {
-	case d != "" && beside:
-		// The runbook stays in view beside the dialog.
+	case d != "" && place == placeBeside:
+		// The runbook stays in view beside the dialog, and the log under
+		// the dialog when there is room for a few of its lines.
 		rbW := m.width - lipgloss.Width(d) - 2
 		rb.SetSize(rbW, h)
-		lower = lipgloss.JoinHorizontal(lipgloss.Top, rb.View(), lipgloss.Place(m.width-rbW, h, lipgloss.Center, lipgloss.Center, d))
+		right := lipgloss.Place(m.width-rbW, h, lipgloss.Center, lipgloss.Center, d)
+		if logH := h - lipgloss.Height(d); logH >= minLogUnderDialog {
+			lg := m.log
+			lg.SetSize(m.width-rbW, logH)
+			right = lipgloss.JoinVertical(lipgloss.Left, lipgloss.PlaceHorizontal(m.width-rbW, lipgloss.Center, d), lg.View())
+		}
+		lower = lipgloss.JoinHorizontal(lipgloss.Top, rb.View(), right)
 	case d != "":
 		lower = lipgloss.Place(m.width, h, lipgloss.Center, lipgloss.Center, d)
 	case m.wide():
@@ -698,6 +695,43 @@ func (m Model) bodyView() string {
 		lower = lipgloss.JoinVertical(lipgloss.Left, rb.View(), m.log.View())
 	}
 	return lipgloss.JoinVertical(lipgloss.Left, table, lower)
+}
+
+// minLogUnderDialog is the least height worth giving the log under a
+// dialog beside the runbook.
+const minLogUnderDialog = 8
+
+// dialogPlace is where the dialog goes.
+type dialogPlace int
+
+const (
+	placeUnder  dialogPlace = iota // under the table, across the screen
+	placeBeside                    // beside the runbook, in the log's place
+	placeWhole                     // the whole body: no room under the table
+)
+
+// placeDialog sizes the dialog for the body under a table tableH high:
+// beside the runbook when wide and it shows whole in half the screen (or
+// nowhere whole anyway), else under the table across the screen. Keys and
+// the view both place it here, so a scroll key moves what is on screen.
+func (m Model) placeDialog(f *frame, tableH int) (dialog, dialogPlace) {
+	h := m.bodyHeight() - tableH
+	dlg := m.dialog.in(f)
+	if h < 8 {
+		dlg.SetSize(m.width, m.bodyHeight())
+		return dlg, placeWhole
+	}
+	place := placeUnder
+	room := m.width
+	if m.wide() && m.stage == stageRunning {
+		half := m.width/2 + 4 // a box half the screen wide
+		fitsIn := func(w int) bool { c := dlg; c.SetSize(w, h); return c.fits() }
+		if fitsIn(half) || !fitsIn(m.width) {
+			room, place = half, placeBeside
+		}
+	}
+	dlg.SetSize(room, h)
+	return dlg, place
 }
 
 func (m Model) clusterName() string {

@@ -152,3 +152,48 @@ func TestPreCheckCountdownIsTheRefusalsClock(t *testing.T) {
 		t.Fatalf("refused after %d ticks with exit %d (countdown said %s)", ticks, h.m.machine.ExitCode, m[1])
 	}
 }
+
+// At 80x24 an approval taller than its room scrolls between its title and
+// its keys, and y approves it only once it was read to its end; the status
+// bar keeps ? help and q quit however many keys it lists.
+func TestDialogScrollsAndYWaitsForItsEnd(t *testing.T) {
+	h := newHarness(t, 3, 2, quiescedOpts(), 80, 24)
+	h.approveUntil("the first upgrade dialog", awaiting(runbook.StepUpgrade))
+	h.arm()
+	s, _ := h.m.machine.AwaitingApproval()
+	scr := h.screen()
+	if !strings.Contains(scr, "Approve step") || !strings.Contains(scr, "more below") || !strings.Contains(scr, "y approve") {
+		t.Fatalf("the cut dialog should keep its title and keys and say more is below:\n%s", scr)
+	}
+	status := strings.Split(scr, "\n")[22]
+	if !strings.HasSuffix(strings.TrimSpace(status), "? help • q quit") {
+		t.Errorf("the status bar lost ? help or q quit: %q", status)
+	}
+	h.key("y")
+	if st, _ := h.m.machine.StepByID(s.ID); !st.ApprovedAt.IsZero() {
+		t.Fatalf("y approved a dialog whose end was not seen")
+	}
+	if !strings.Contains(h.screen(), "read the whole step first") {
+		t.Errorf("y on an unread dialog should say why nothing happened:\n%s", h.screen())
+	}
+	before := dialogUnseen(h.m)
+	h.key("down")
+	if got := dialogUnseen(h.m); got != before-1 {
+		t.Errorf("↓ left %d lines below, want %d", got, before-1)
+	}
+	if h.m.nodes.cursor != 0 {
+		t.Errorf("↓ on a dialog moved the node table's cursor to %d", h.m.nodes.cursor)
+	}
+	h.key("pgdown")
+	h.key("G")
+	if got := dialogUnseen(h.m); got != 0 {
+		t.Fatalf("G left %d lines below", got)
+	}
+	if scr := h.screen(); !strings.Contains(scr, "neuwerk.service on fw-b active") || strings.Contains(scr, "more below") {
+		t.Errorf("at its end the dialog should show its last check and nothing below:\n%s", scr)
+	}
+	h.key("y")
+	if st, _ := h.m.machine.StepByID(s.ID); st.ApprovedAt.IsZero() {
+		t.Fatalf("y did not approve the dialog read to its end:\n%s", h.screen())
+	}
+}

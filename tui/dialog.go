@@ -14,6 +14,7 @@ import (
 	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/rollout/inventory"
 	"github.com/nwroll/nwroll/rollout/runbook"
+	"github.com/nwroll/nwroll/tui/internal/scroll"
 	"github.com/nwroll/nwroll/tui/style"
 )
 
@@ -32,6 +33,10 @@ type dialog struct {
 	inv    *inventory.Inventory // the nodes' own paths, for the commands shown
 	w, h   int                  // the room: the screen's width and the lines it may take
 
+	Scroll      scroll.Keys // scroll a dialog taller than its room
+	offset      int         // how far the dialog named scrolledFor is scrolled
+	scrolledFor string
+
 	askQuit bool   // the quit question is open
 	shown   uint64 // the approval on screen: its keys arm armDelay after it opened
 	armed   uint64 // the approval whose keys are armed
@@ -49,7 +54,7 @@ type decision struct {
 }
 
 func newDialog(st *style.Styles, inv *inventory.Inventory) dialog {
-	return dialog{KeyMap: defaultDialogKeyMap(), st: st, inv: inv}
+	return dialog{KeyMap: defaultDialogKeyMap(), Scroll: paneKeys(), st: st, inv: inv}
 }
 
 func (d dialog) in(f *frame) dialog { d.f = f; return d }
@@ -120,10 +125,16 @@ func (d *dialog) onKey(msg tea.KeyPressMsg) decision {
 		}
 		return decision{taken: true}
 	}
+	if d.onScrollKey(msg) {
+		return decision{taken: true}
+	}
 	mc := d.f.mc
 	s, awaiting := mc.AwaitingApproval()
 	if key.Matches(msg, k.Approve) && (msg.IsRepeat || !d.armedNow()) {
 		return decision{taken: true, notice: "this dialog has just opened: read it, then press y"}
+	}
+	if n := d.unseen(); n > 0 && awaiting && key.Matches(msg, k.Approve) {
+		return decision{taken: true, notice: fmt.Sprintf("read the whole step first: %d more lines below (↓/pgdn, G for the end)", n)}
 	}
 	for _, a := range k.actions(mc.AbortAsked, awaiting) {
 		if key.Matches(msg, *a.b) {
@@ -131,6 +142,33 @@ func (d *dialog) onKey(msg tea.KeyPressMsg) decision {
 		}
 	}
 	return decision{}
+}
+
+// onScrollKey scrolls a dialog taller than its room; it reports whether
+// the key was a scroll key and the dialog scrolls.
+func (d *dialog) onScrollKey(msg tea.KeyPressMsg) bool {
+	v, ok := d.scrolled()
+	if !ok || !v.scrolls() {
+		return false
+	}
+	k, page := d.Scroll, max(1, v.room-1)
+	switch {
+	case key.Matches(msg, k.Up):
+		d.scroll(-1)
+	case key.Matches(msg, k.Down):
+		d.scroll(1)
+	case key.Matches(msg, k.PageUp):
+		d.scroll(-page)
+	case key.Matches(msg, k.PageDown):
+		d.scroll(page)
+	case key.Matches(msg, k.Top):
+		d.scroll(-len(v.body))
+	case key.Matches(msg, k.Bottom):
+		d.scroll(len(v.body))
+	default:
+		return false
+	}
+	return true
 }
 
 // keys is the key map with each binding enabled only while it acts: the
@@ -170,41 +208,124 @@ func (d dialog) ShortHelp() []key.Binding {
 func (d dialog) FullHelp() [][]key.Binding { return d.KeyMap.FullHelp() }
 
 // View is the dialog on screen, or "" when none is, as wide as its room
-// allows (96 at most). It fits in the height given to SetSize: an
-// approval first leaves out its checks' list for their count, then blank
-// lines go, then the middle is cut; the title and the keys always stay.
+// allows (96 at most) and no taller than the height given to SetSize. One
+// too long for its room scrolls between its title and its keys, which
+// always stay, with a line that says where it is and what is below.
 func (d dialog) View() string {
-	if d.f == nil {
-		return ""
-	}
-	w := d.boxWidth()
-	border, lines, ok := d.content(w-4, false)
+	v, ok := d.scrolled()
 	if !ok {
 		return ""
 	}
-	if len(fitLines(lines, 0, 0)) > d.h-2 {
-		_, lines, _ = d.content(w-4, true)
+	lines := append([]string{v.head}, v.body[v.off:v.off+v.room]...)
+	if v.scrolls() {
+		lines = append(lines, d.scrollHint(v))
 	}
+	lines = append(lines, v.tail...)
+	return v.border.Width(d.boxWidth()).Render(strings.Join(lines, "\n"))
+}
+
+// dialogView is the open dialog cut in three: its title, the body that
+// scrolls (room lines of it in view from off) and the keys.
+type dialogView struct {
+	border    lipgloss.Style
+	head      string
+	body      []string
+	tail      []string
+	off, room int
+	squeezed  bool // its blank lines left out, to fit
+}
+
+func (v dialogView) scrolls() bool { return len(v.body) > v.room }
+
+// below is how many lines of the body are below the view.
+func (v dialogView) below() int { return len(v.body) - v.off - v.room }
+
+// scrolled is the open dialog at its size, scrolled to its offset (kept
+// only for the dialog it was scrolled on).
+func (d dialog) scrolled() (dialogView, bool) {
+	if d.f == nil {
+		return dialogView{}, false
+	}
+	w := d.boxWidth() - 4
+	border, lines, ok := d.content(w)
+	if !ok {
+		return dialogView{}, false
+	}
+	for i, l := range lines {
+		if lipgloss.Width(l) > w {
+			lines[i] = wrap(l, w) // a title or a key line longer than the box
+		}
+	}
+	lines = explodeLines(lines)
 	tail := 1
 	if d.f.mc.Pause != nil && !d.asking() {
 		tail = len(d.pauseChoices()) + 1
 	}
-	return border.Width(w).Render(strings.Join(fitLines(lines, d.h-2, tail), "\n"))
+	tail = min(tail, len(lines)-1)
+	v := dialogView{border: border, head: lines[0], body: lines[1 : len(lines)-tail], tail: lines[len(lines)-tail:]}
+	v.room = len(v.body)
+	if h := d.h - 2; h > 0 && 1+len(v.body)+len(v.tail) > h {
+		v.body = slices.DeleteFunc(v.body, func(l string) bool { return strings.TrimSpace(ansiStrip(l)) == "" })
+		v.room, v.squeezed = len(v.body), true
+		if 1+len(v.body)+len(v.tail) > h {
+			v.room = max(1, h-1-len(v.tail)-1) // the scroll hint takes a line
+		}
+	}
+	if d.scrolledFor == d.identity() {
+		v.off = max(0, min(d.offset, len(v.body)-v.room))
+	}
+	return v, true
 }
 
-// fits reports whether the dialog shows whole at its size: nothing left
-// out, dropped or cut.
+// scrollHint says which lines are in view and how to see the others.
+func (d dialog) scrollHint(v dialogView) string {
+	where := fmt.Sprintf("lines %d–%d of %d", v.off+1, v.off+v.room, len(v.body))
+	if n := v.below(); n > 0 {
+		return d.st.Warn.Render(fmt.Sprintf("↓ %d more below (↓/pgdn) · %s", n, where))
+	}
+	return d.st.Dim.Render("↑/pgup scrolls back · " + where)
+}
+
+// identity names the dialog open now, so a scroll belongs to it alone.
+func (d dialog) identity() string {
+	mc := d.f.mc
+	var pause string
+	if p := mc.Pause; p != nil {
+		pause = fmt.Sprint(p.Kind, p.Text)
+	}
+	return fmt.Sprint(d.f.stage, d.askQuit, mc.AbortAsked, mc.ApprovalSeq(), pause)
+}
+
+// scroll moves the body by n lines (the view clamps it).
+func (d *dialog) scroll(n int) {
+	v, ok := d.scrolled()
+	if !ok || !v.scrolls() {
+		return
+	}
+	d.offset, d.scrolledFor = max(0, min(v.off+n, len(v.body)-v.room)), d.identity()
+}
+
+// unseen is how many lines of the open dialog are below its view.
+func (d dialog) unseen() int {
+	if v, ok := d.scrolled(); ok && v.scrolls() {
+		return v.below()
+	}
+	return 0
+}
+
+// fits reports whether the dialog shows whole at its size: unscrolled,
+// its blank lines kept.
 func (d dialog) fits() bool {
-	_, lines, ok := d.content(d.boxWidth()-4, false)
-	return ok && len(fitLines(lines, 0, 0)) <= d.h-2
+	v, ok := d.scrolled()
+	return ok && !v.scrolls() && !v.squeezed
 }
 
 func (d dialog) boxWidth() int { return min(d.w-4, 96) }
 
 // content is the open dialog's border and lines, w wide inside the
-// border; compact gives an approval its quorum line and its checks'
-// count, not each check. ok is false when no dialog is open.
-func (d dialog) content(w int, compact bool) (border lipgloss.Style, lines []string, ok bool) {
+// border: its title first and its keys last. ok is false when no dialog
+// is open.
+func (d dialog) content(w int) (border lipgloss.Style, lines []string, ok bool) {
 	st, mc := d.st, d.f.mc
 	switch {
 	case d.f.stage == stageRefused:
@@ -231,7 +352,7 @@ func (d dialog) content(w int, compact bool) (border lipgloss.Style, lines []str
 			d.hint("y", "abort", "n/esc", "keep going (default)")), true
 	}
 	if s, ok := mc.AwaitingApproval(); ok {
-		return st.Dialog, d.approvalLines(s, w, compact), true
+		return st.Dialog, d.approvalLines(s, w), true
 	}
 	if p := mc.Pause; p != nil {
 		return st.DialogDanger, d.pauseLines(*p, w), true
@@ -254,13 +375,19 @@ func (d dialog) abortEndLines(w int) []string {
 	return append(lines, "")
 }
 
-// fitLines keeps lines within maxH: it drops blank lines, then cuts the
-// middle, keeping the first line and the last tail lines.
-func fitLines(lines []string, maxH, tail int) []string {
+// explodeLines splits multi-line entries into lines.
+func explodeLines(lines []string) []string {
 	var split []string
 	for _, l := range lines {
 		split = append(split, strings.Split(l, "\n")...)
 	}
+	return split
+}
+
+// fitLines keeps lines within maxH: it drops blank lines, then cuts the
+// middle, keeping the first line and the last tail lines.
+func fitLines(lines []string, maxH, tail int) []string {
+	split := explodeLines(lines)
 	if len(split) <= maxH || maxH <= 0 {
 		return split
 	}
@@ -287,7 +414,7 @@ func fitLines(lines []string, maxH, tail int) []string {
 // the gate values that justify it; the quorum arithmetic; the checks that
 // must pass afterwards. Every word comes from the step's definition as it
 // stands now (rollout's Machine.Text).
-func (d dialog) approvalLines(s runbook.StepState, w int, compact bool) []string {
+func (d dialog) approvalLines(s runbook.StepState, w int) []string {
 	st, mc := d.st, d.f.mc
 	tx, _ := mc.Text(s.ID)
 	title := fmt.Sprintf("Approve step %d of %d: %s", stepNumber(mc, s.ID), len(mc.Steps), tx.Title)
@@ -317,15 +444,13 @@ func (d dialog) approvalLines(s runbook.StepState, w int, compact bool) []string
 	for _, line := range tx.Does {
 		lines = append(lines, wrapHang("  - ", d.concretePaths(line, tx.Node), w))
 	}
-	if live && !quorumLive && !compact {
+	if live && !quorumLive {
 		lines = append(lines, "", st.Bold.Render(fmt.Sprintf("Gate %s, now:", g.Name)))
 		for _, c := range g.Results() {
 			lines = append(lines, checkLine(st, c, w))
 		}
 	}
-	if g := tx.Gate; g != nil && compact {
-		lines = append(lines, "", st.Dim.Render(wrap(upperFirst(g.Heading())+".", w)))
-	} else if g != nil {
+	if g := tx.Gate; g != nil {
 		lines = append(lines, "", st.Dim.Render(upperFirst(g.Heading())+":"))
 		for _, c := range g.Checks {
 			lines = append(lines, st.Dim.Render(wrapHang("  · ", d.concretePaths(c, tx.Node), w)))

@@ -171,6 +171,11 @@ func TestFlowFullUpgradeByKeys(t *testing.T) {
 			break
 		}
 		s, _ := m.machine.AwaitingApproval()
+		if dialogUnseen(m) > 0 {
+			// As an operator must: read the dialog to its end first.
+			f.press("G")
+			f.waitFor("the end of the dialog of "+string(s.ID), 20*time.Second, func(m Model) bool { return dialogUnseen(m) == 0 })
+		}
 		f.press("y")
 		approvals++
 		f.waitFor("the approval of "+string(s.ID), 20*time.Second, func(m Model) bool {

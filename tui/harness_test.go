@@ -7,6 +7,7 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/nwroll/nwroll/health"
@@ -204,6 +205,25 @@ func (h *harness) arm() {
 	h.update(armMsg{seq: h.m.machine.ApprovalSeq()})
 }
 
+// readDialog scrolls the dialog to its end when the screen cuts it, as an
+// operator must before y approves it.
+func (h *harness) readDialog() {
+	h.t.Helper()
+	if dialogUnseen(h.m) > 0 {
+		h.key("G")
+	}
+	if n := dialogUnseen(h.m); n > 0 {
+		h.t.Fatalf("G left %d lines of the dialog unseen\n%s", n, h.screen())
+	}
+}
+
+// dialogUnseen is how many lines of the dialog on screen are below its view.
+func dialogUnseen(m Model) int {
+	f := m.frame()
+	d, _ := m.placeDialog(&f, lipgloss.Height(m.nodes.in(&f).View()))
+	return d.unseen()
+}
+
 // armedNow reports whether the approval dialog on screen takes y.
 func armedNow(m Model) bool {
 	f := m.frame()
@@ -220,6 +240,14 @@ func (h *harness) key(k string) {
 		msg = tea.KeyPressMsg{Code: tea.KeyEscape}
 	case "tab":
 		msg = tea.KeyPressMsg{Code: tea.KeyTab}
+	case "up":
+		msg = tea.KeyPressMsg{Code: tea.KeyUp}
+	case "down":
+		msg = tea.KeyPressMsg{Code: tea.KeyDown}
+	case "pgdown":
+		msg = tea.KeyPressMsg{Code: tea.KeyPgDown}
+	case "pgup":
+		msg = tea.KeyPressMsg{Code: tea.KeyPgUp}
 	case "ctrl+c":
 		msg = tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl}
 	default:
@@ -253,6 +281,7 @@ func (h *harness) approveUntil(what string, cond func(Model) bool) {
 		}
 		if _, ok := h.m.machine.AwaitingApproval(); ok {
 			h.arm()
+			h.readDialog()
 			h.key("y")
 			continue
 		}

@@ -33,10 +33,11 @@ func defaultGlobalKeyMap() globalKeyMap {
 	}
 }
 
-// ShortHelp is the status bar's tail: the viewer, focus, help and quit.
-func (k globalKeyMap) ShortHelp() []key.Binding {
-	return []key.Binding{k.View, k.NextPane, k.Help, k.Quit}
-}
+// ShortHelp is the status bar's viewer and focus keys.
+func (k globalKeyMap) ShortHelp() []key.Binding { return []key.Binding{k.View, k.NextPane} }
+
+// Pinned is the status bar's tail, never cut: help and quit.
+func (k globalKeyMap) Pinned() []key.Binding { return []key.Binding{k.Help, k.Quit} }
 
 // paneKeys is the keys of the node table, the runbook and the log: each
 // pane has its own copy.

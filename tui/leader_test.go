@@ -11,11 +11,12 @@ import (
 	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
-// The restart gate's checks (runbook's restartGate): a follower's six
-// (ready, stats caught up, applied, peer errors, binary, abort signals),
+// The restart gate's checks (runbook's restartGate): a follower's seven
+// (ready, stats caught up, applied, peer errors, binary, the service up,
+// abort signals),
 // and a leader's two more (a new leader elected, leadership steady).
 const (
-	followerChecks = 6
+	followerChecks = 7
 	leaderChecks   = followerChecks + 2
 )
 

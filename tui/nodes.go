@@ -53,26 +53,37 @@ func (p *nodesPane) Blur()  { p.focused = false; p.table.Blur(); p.SetStyles(p.s
 // SetSize fits the table inside a border of w×h.
 func (p *nodesPane) SetSize(w, h int) {
 	p.w, p.h = w, h
-	inner := max(10, w-2)
-	p.table.SetColumns(nodeColumns(inner))
-	p.table.SetWidth(inner)
+	p.table.SetWidth(max(10, w-2))
 	p.table.SetHeight(max(2, h-2))
 }
 
-// nodeColumns share the width; the readiness column takes what is left,
-// because failing check names and errors are the longest cells.
-func nodeColumns(w int) []table.Column {
-	cols := []table.Column{{Title: "NODE", Width: 10}, {Title: "ROLE", Width: 12}, {Title: "RELEASE", Width: 16},
-		{Title: "READY", Width: 0}, {Title: "LAG", Width: 7}, {Title: "SEEN", Width: 8}, {Title: "ROLLOUT", Width: 17}}
-	if w < 110 {
-		cols = []table.Column{{Title: "NODE", Width: 8}, {Title: "ROLE", Width: 10}, {Title: "RELEASE", Width: 12},
-			{Title: "READY", Width: 0}, {Title: "LAG", Width: 5}, {Title: "SEEN", Width: 6}, {Title: "ROLLOUT", Width: 14}}
-	}
+// nodeColumns are the table's titles, the widest each may grow, and the
+// readiness column, which takes what the others leave: failing check
+// names and errors are the longest cells (the detail pane shows them whole).
+var nodeColumns = []struct {
+	title string
+	most  int
+}{{"NODE", 16}, {"ROLE", 12}, {"RELEASE", 26}, {"READY", 0}, {"LAG", 7}, {"SEEN", 8}, {"ROLLOUT", 18}}
+
+const readyColumn = 3
+
+// columnsFor sizes each column to its widest cell (title included) within
+// w: the readiness column gets the rest, never less than 6.
+func columnsFor(w int, rows []table.Row) []table.Column {
+	cols := make([]table.Column, len(nodeColumns))
 	used := 0
-	for _, c := range cols {
-		used += c.Width + 2 // cell padding
+	for i, c := range nodeColumns {
+		width := lipgloss.Width(c.title)
+		for _, r := range rows {
+			width = max(width, lipgloss.Width(r[i]))
+		}
+		if c.most > 0 {
+			width = min(width, c.most)
+			used += width + 2 // cell padding
+		}
+		cols[i] = table.Column{Title: c.title, Width: width}
 	}
-	cols[3].Width = max(6, w-used)
+	cols[readyColumn].Width = max(6, min(cols[readyColumn].Width, w-used-2))
 	return cols
 }
 
@@ -104,7 +115,9 @@ func (p nodesPane) Update(msg tea.Msg) (nodesPane, tea.Cmd) {
 // View draws the table with the rows of the frame.
 func (p nodesPane) View() string {
 	t := p.table
-	t.SetRows(p.rows())
+	rows := p.rows()
+	t.SetColumns(columnsFor(max(10, p.w-2), rows))
+	t.SetRows(rows)
 	t.MoveDown(p.cursor) // from the top, so the selected row is in view
 	border := p.st.Pane
 	if p.focused {

@@ -12,7 +12,7 @@ import (
 	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
-// Golden views of ansi.Strip(View()) at 80x24 and 120x40 (update with
+// Golden views of ansi.Strip(View()) at 80x24, 120x40 and 200x60 (update with
 // go test ./tui/ -run TestGoldenViews -update). The fake cluster's clock
 // makes every duration and age on screen the same on every run.
 
@@ -36,7 +36,7 @@ func withLogLines(h *harness) {
 }
 
 func TestGoldenViews(t *testing.T) {
-	for _, size := range [][2]int{{80, 24}, {120, 40}} {
+	for _, size := range [][2]int{{80, 24}, {120, 40}, {200, 60}} {
 		w, hgt := size[0], size[1]
 		name := func(s string) string { return fmt.Sprintf("%s_%dx%d", s, w, hgt) }
 
@@ -50,6 +50,14 @@ func TestGoldenViews(t *testing.T) {
 			h := newHarness(t, 3, 2, quiescedOpts(), w, hgt)
 			h.approveUntil("the first upgrade dialog", awaiting(runbook.StepUpgrade))
 			h.arm()
+			golden.RequireEqual(t, []byte(h.screen()))
+		})
+		t.Run(name("confirm_dialog_scrolled"), func(t *testing.T) {
+			// One page down: where the dialog is, and what is left below.
+			h := newHarness(t, 3, 2, quiescedOpts(), w, hgt)
+			h.approveUntil("the first upgrade dialog", awaiting(runbook.StepUpgrade))
+			h.arm()
+			h.key("pgdown")
 			golden.RequireEqual(t, []byte(h.screen()))
 		})
 		t.Run(name("gate_failure"), func(t *testing.T) {

@@ -60,8 +60,7 @@ func TestTmuxRecoveryWalk(t *testing.T) {
 	if err != nil {
 		t.Fatalf("pgrep: the console is not running: %v", err)
 	}
-	w.waitFor("the upgrade's dialog armed", 10*time.Second, func(s string) bool { return strings.Contains(s, "y approve") })
-	w.keys("y")
+	w.approve(w.waitFor("the upgrade's dialog armed", 10*time.Second, func(s string) bool { return strings.Contains(s, "y approve") }))
 	deadline := time.Now().Add(2 * time.Minute)
 	for upgradeStopped(state) == "" && time.Now().Before(deadline) {
 		time.Sleep(2 * time.Millisecond)
@@ -139,6 +138,17 @@ func TestTmuxRecoveryWalk(t *testing.T) {
 	}
 }
 
+// approve presses y on the approval on screen s, after scrolling it to
+// its end when the screen cuts it (y waits until the whole step was seen).
+func (w *tmuxWalk) approve(s string) {
+	w.t.Helper()
+	if strings.Contains(s, "more below") {
+		w.keys("G")
+		w.waitFor("the dialog scrolled to its end", 10*time.Second, func(s string) bool { return !strings.Contains(s, "more below") })
+	}
+	w.keys("y")
+}
+
 // approveUntil presses y on each armed approval until done holds.
 func (w *tmuxWalk) approveUntil(t *testing.T, timeout time.Duration, done func() bool) string {
 	t.Helper()
@@ -150,7 +160,7 @@ func (w *tmuxWalk) approveUntil(t *testing.T, timeout time.Duration, done func()
 		}
 		s = w.capture()
 		if strings.Contains(s, "y approve") {
-			w.keys("y")
+			w.approve(s)
 			time.Sleep(150 * time.Millisecond)
 			continue
 		}

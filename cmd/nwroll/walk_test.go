@@ -63,7 +63,7 @@ func TestTmuxWalk(t *testing.T) {
 				t.Errorf("the upgrade dialog %q does not show the quorum arithmetic:\n%s", title, s)
 			}
 			approved[title] = true
-			w.keys("y")
+			w.approve(s)
 		}
 		if strings.Contains(s, "WALK-EXIT=") || strings.Contains(s, "paused in") {
 			t.Fatalf("the run stopped before finishing:\n%s", s)
