@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -108,8 +107,7 @@ type EventLog struct {
 
 	mu           sync.Mutex
 	started      map[runbook.EffectID]startedEffect
-	gateKey      string
-	gateAt       time.Time
+	gate         gateSeen             // the open gate as last logged
 	lastPrint    map[string]time.Time // progress throttling per node and op
 	progressFrom map[string]time.Time
 	progressLast map[string]int64
@@ -377,7 +375,23 @@ func (r *EventLog) printRecord(rec runbook.Record) {
 	}
 }
 
-// AfterEvent logs the open gate when its failing checks change.
+// gateSeen is what the log last said of an open gate: which gate, which
+// of its checks held, whether all held, and when it last spoke.
+type gateSeen struct {
+	key     string
+	held    map[string]bool
+	allHeld bool
+	at      time.Time
+}
+
+// gateHeartbeat is how often a gate that keeps waiting says so again, in
+// one line, when nothing changed (a CI log shows it is alive).
+const gateHeartbeat = 30 * time.Second
+
+// AfterEvent logs the open gate's changes only: that it started waiting
+// (and on what), each check that turns to hold or to fail (with why), and
+// when all hold; a line every gateHeartbeat while it keeps waiting. The
+// console shows the wait itself live, from the machine.
 func (r *EventLog) AfterEvent(m runbook.Machine, ev runbook.Event) {
 	if _, ok := ev.(runbook.Snapshot); !ok {
 		return
@@ -385,41 +399,64 @@ func (r *EventLog) AfterEvent(m runbook.Machine, ev runbook.Event) {
 	g := m.Gate
 	r.mu.Lock()
 	if !g.Open || len(g.Results()) == 0 {
-		r.gateKey = ""
+		r.gate = gateSeen{}
 		r.mu.Unlock()
 		return
 	}
+	now := time.Now()
+	key := string(g.Step) + "|" + g.Name + "|" + g.Opened().String()
+	first := r.gate.key != key
+	if first {
+		r.gate = gateSeen{key: key, held: map[string]bool{}, at: now}
+	}
+	var lines []LogEntry
+	line := func(status, detail string) {
+		lines = append(lines, LogEntry{TS: now, Node: g.Node, Type: "gate", Op: "gate " + g.Name, Step: string(g.Step), Status: status, Detail: detail})
+	}
 	var failing []string
-	var reasons []string
 	for _, c := range g.Results() {
 		if !c.OK {
 			failing = append(failing, c.Gate)
-			reasons = append(reasons, c.Reasons...)
 		}
 	}
-	sort.Strings(failing)
-	key := string(g.Step) + "|" + g.Name + "|" + strings.Join(failing, ",")
-	now := time.Now()
-	if key == r.gateKey && now.Sub(r.gateAt) < 15*time.Second {
-		r.mu.Unlock()
-		return
-	}
-	r.gateKey, r.gateAt = key, now
-	r.mu.Unlock()
-	l := LogEntry{TS: now, Node: g.Node, Type: "gate", Op: "gate " + g.Name, Step: string(g.Step)}
-	if len(failing) == 0 {
-		l.Status = "holding"
-		if g.Hold > 0 {
-			l.Detail = fmt.Sprintf("all %d checks hold; must hold for %s", len(g.Results()), g.Hold)
+	if first {
+		if len(failing) > 0 {
+			line("waiting", fmt.Sprintf("%d of %d checks hold; waiting for %s", len(g.Results())-len(failing), len(g.Results()), strings.Join(failing, ", ")))
 		}
 	} else {
-		l.Status = "waiting"
-		if len(reasons) > 3 {
-			reasons = append(reasons[:3], fmt.Sprintf("and %d more", len(reasons)-3))
+		for _, c := range g.Results() {
+			was, seen := r.gate.held[c.Gate]
+			switch {
+			case seen && was == c.OK:
+			case c.OK:
+				line("check", "✓ "+c.Gate+" holds")
+			default:
+				line("check", "✗ "+c.Gate+": "+strings.Join(c.Reasons, "; "))
+			}
 		}
-		l.Detail = strings.Join(reasons, "; ")
 	}
-	r.emit(l)
+	for _, c := range g.Results() {
+		r.gate.held[c.Gate] = c.OK
+	}
+	all := len(failing) == 0
+	if all && !r.gate.allHeld {
+		detail := fmt.Sprintf("all %d checks hold", len(g.Results()))
+		if g.Hold > 0 {
+			detail += "; they must hold for " + g.Hold.String()
+		}
+		line("holding", detail)
+	}
+	r.gate.allHeld = all
+	if len(lines) == 0 && !all && now.Sub(r.gate.at) >= gateHeartbeat {
+		line("waiting", fmt.Sprintf("still, after %s: %s", m.Now.Sub(g.Opened()).Round(time.Second), strings.Join(failing, ", ")))
+	}
+	if len(lines) > 0 {
+		r.gate.at = now
+	}
+	r.mu.Unlock()
+	for _, l := range lines {
+		r.emit(l)
+	}
 }
 
 // OnNote logs an executor note.

@@ -145,7 +145,7 @@ func (m Model) helpRollout() []key.Binding {
 }
 
 func (m Model) helpNavigation() []key.Binding {
-	return slices.Concat([]key.Binding{m.keys.NextPane, m.keys.PrevPane}, slices.Concat(m.log.KeyMap.FullHelp()...),
+	return slices.Concat([]key.Binding{m.keys.NextPane, m.keys.PrevPane}, slices.Concat(m.log.KeyMap.FullHelp()...), []key.Binding{m.log.Filter},
 		[]key.Binding{defaultHelpKeyMap().Back, m.keys.Help, m.keys.Quit})
 }
 
@@ -443,6 +443,10 @@ func (m Model) onKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	case m.help.Visible():
 		m.help, _ = m.help.Update(msg)
 		return m, nil
+	case m.log.Typing():
+		var cmd tea.Cmd
+		m.log, cmd = m.log.Update(msg)
+		return m, cmd
 	case m.viewer != nil:
 		if !m.viewer.Capturing() && key.Matches(msg, m.keys.Help) {
 			m.help.Open()
@@ -469,6 +473,9 @@ func (m Model) onKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 			return m, nil
 		case key.Matches(msg, m.keys.View):
 			return m.openViewer()
+		case key.Matches(msg, m.log.Filter):
+			m.setFocus(focusLog)
+			return m, m.log.StartFilter()
 		}
 		if !m.switching {
 			if next, cmd, ok := m.onRecoveryKey(msg); ok {
@@ -682,7 +689,7 @@ func (m Model) bodyView() string {
 		rb.SetSize(rbW, h)
 		right := lipgloss.Place(m.width-rbW, h, lipgloss.Center, lipgloss.Center, d)
 		if logH := h - lipgloss.Height(d); logH >= minLogUnderDialog {
-			lg := m.log
+			lg := m.log.in(&f)
 			lg.SetSize(m.width-rbW, logH)
 			right = lipgloss.JoinVertical(lipgloss.Left, lipgloss.PlaceHorizontal(m.width-rbW, lipgloss.Center, d), lg.View())
 		}
@@ -690,9 +697,9 @@ func (m Model) bodyView() string {
 	case d != "":
 		lower = lipgloss.Place(m.width, h, lipgloss.Center, lipgloss.Center, d)
 	case m.wide():
-		lower = lipgloss.JoinHorizontal(lipgloss.Top, rb.View(), m.log.View())
+		lower = lipgloss.JoinHorizontal(lipgloss.Top, rb.View(), m.log.in(&f).View())
 	default:
-		lower = lipgloss.JoinVertical(lipgloss.Left, rb.View(), m.log.View())
+		lower = lipgloss.JoinVertical(lipgloss.Left, rb.View(), m.log.in(&f).View())
 	}
 	return lipgloss.JoinVertical(lipgloss.Left, table, lower)
 }

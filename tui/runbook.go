@@ -13,6 +13,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
+	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/rollout"
 	"github.com/nwroll/nwroll/rollout/executor"
 	"github.com/nwroll/nwroll/rollout/runbook"
@@ -219,10 +220,20 @@ func stepDuration(s runbook.StepState, now time.Time) string {
 // gateLines: the open gate, which checks hold and which don't, and the time
 // left: of the window while every check holds, else to the deadline.
 func gateLines(st *style.Styles, mc *runbook.Machine, now time.Time, w int) []string {
-	g := mc.Gate
-	if !g.Open {
+	if !mc.Gate.Open {
 		return nil
 	}
+	lines := []string{"      " + gateHead(st, mc, now)}
+	for _, c := range mc.Gate.Results() {
+		lines = append(lines, indentedCheck(st, c, "      ", w))
+	}
+	return lines
+}
+
+// gateHead is the open gate in one line: how many checks hold, for how
+// long, and the time left.
+func gateHead(st *style.Styles, mc *runbook.Machine, now time.Time) string {
+	g := mc.Gate
 	var head string
 	switch {
 	case g.OK() && g.Hold > 0 && !g.HeldSince().IsZero():
@@ -230,13 +241,7 @@ func gateLines(st *style.Styles, mc *runbook.Machine, now time.Time, w int) []st
 	case g.OK():
 		head = st.OK.Render(fmt.Sprintf("gate %s: %s", g.Name, allHold(len(g.Results()))))
 	default:
-		failing := 0
-		for _, c := range g.Results() {
-			if !c.OK {
-				failing++
-			}
-		}
-		head = st.Warn.Render(fmt.Sprintf("gate %s: waiting on %d of %d checks", g.Name, failing, len(g.Results())))
+		head = st.Warn.Render(fmt.Sprintf("gate %s: waiting %s on %d of %d checks", g.Name, fmtDuration(now.Sub(g.Opened())), len(failingChecks(g.Results())), len(g.Results())))
 	}
 	switch {
 	case g.OK() && g.Hold > 0 && !g.HeldSince().IsZero():
@@ -248,11 +253,26 @@ func gateLines(st *style.Styles, mc *runbook.Machine, now time.Time, w int) []st
 	if !g.LeaderlessSince().IsZero() {
 		head += st.Warn.Render(" · no leader for " + fmtDuration(now.Sub(g.LeaderlessSince())))
 	}
-	lines := []string{"      " + head}
-	for _, c := range g.Results() {
-		lines = append(lines, indentedCheck(st, c, "      ", w))
+	return head
+}
+
+// failingChecks names the checks that do not hold, with the /ready checks
+// that fail when the check says which: "node healthy (dhcp_lease)".
+func failingChecks(results []health.CheckResult) []string {
+	var out []string
+	for _, c := range results {
+		if c.OK {
+			continue
+		}
+		name := c.Gate
+		for _, v := range c.Values {
+			if v.Name == "failing" {
+				name += " (" + health.ShortValue(v.Value) + ")"
+			}
+		}
+		out = append(out, name)
 	}
-	return lines
+	return out
 }
 
 // allHold is "all 5 checks hold", or "its check holds" for one.
