@@ -117,7 +117,11 @@ type Model struct {
 	log     logPane
 	dialog  dialog
 	help    helpPane
+	detail  detailPane
 	viewer  *viewer.Model
+	// svcLogs are the nodes' service logs as the console last read them
+	// (replaced, never changed in place: older models share it).
+	svcLogs map[string]serviceLog
 }
 
 // New returns the console for deps. Nothing happens on any node until the
@@ -132,6 +136,7 @@ func New(deps Deps) Model {
 	m.runbook = newRunbookPane(m.st)
 	m.log = newLogPane(m.st)
 	m.dialog = newDialog(m.st, deps.Env.Inventory)
+	m.detail = newDetailPane(m.st, deps.Env.Inventory)
 	m.help = newHelpPane(m.st, m.helpRollout(), m.helpNavigation())
 	m.status.Styles = m.st.Help()
 	m.setFocus(focusNodes)
@@ -145,7 +150,8 @@ func (m Model) helpRollout() []key.Binding {
 }
 
 func (m Model) helpNavigation() []key.Binding {
-	return slices.Concat([]key.Binding{m.keys.NextPane, m.keys.PrevPane}, slices.Concat(m.log.KeyMap.FullHelp()...), []key.Binding{m.log.Filter},
+	return slices.Concat([]key.Binding{m.keys.NextPane, m.keys.PrevPane}, slices.Concat(m.log.KeyMap.FullHelp()...),
+		[]key.Binding{m.log.Filter, m.keys.Detail, m.detail.KeyMap.Reload},
 		[]key.Binding{defaultHelpKeyMap().Back, m.keys.Help, m.keys.Quit})
 }
 
@@ -199,7 +205,7 @@ func (m Model) FinalMessages() []string {
 // frame is the machine as it stands now, for the panes (see frame).
 func (m Model) frame() frame {
 	mc := m.machine // its own copy, so m need not live on the heap
-	return frame{mc: &mc, stage: m.stage, now: m.now, names: m.nodeNames(), refused: m.refused, unfinished: m.unfinished, locked: m.locked.err, hint: m.continueHint()}
+	return frame{mc: &mc, stage: m.stage, now: m.now, names: m.nodeNames(), refused: m.refused, unfinished: m.unfinished, locked: m.locked.err, hint: m.continueHint(), logs: m.svcLogs}
 }
 
 func (m *Model) setStyles(st *style.Styles) {
@@ -210,6 +216,7 @@ func (m *Model) setStyles(st *style.Styles) {
 	m.log.SetStyles(st)
 	m.dialog.SetStyles(st)
 	m.help.SetStyles(st)
+	m.detail.SetStyles(st)
 }
 
 // newStyles are the styles every pane shares: they are never changed,
@@ -307,6 +314,16 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		var cmd tea.Cmd
 		m.runbook, cmd = m.runbook.Update(msg)
 		return m, cmd
+	case serviceLogMsg:
+		if msg.from != m.eng {
+			return m, nil
+		}
+		sl := serviceLog{lines: msg.lines, at: msg.at}
+		if msg.err != nil {
+			sl.err = msg.err.Error()
+		}
+		m.setServiceLog(msg.node, sl)
+		return m, nil
 	case viewer.ClosedMsg:
 		m.viewer = nil
 		return m, nil
@@ -346,6 +363,7 @@ func (m Model) feed(ev runbook.Event) (Model, tea.Cmd) {
 	if m.stage != stageRunning {
 		return m, nil
 	}
+	paused := m.machine.Pause != nil
 	next, effs := runbook.Next(m.machine, ev)
 	m.machine = next
 	var cmds []tea.Cmd
@@ -359,10 +377,73 @@ func (m Model) feed(ev runbook.Event) (Model, tea.Cmd) {
 	var arm tea.Cmd
 	m.dialog, arm = m.dialog.Follow(&m.machine)
 	cmds = append(cmds, arm)
+	if arm != nil || !paused && m.machine.Pause != nil {
+		m.detail.Open("") // a new question is never out of sight
+	}
 	if m.machine.Finished {
 		cmds = append(cmds, m.onFinished())
 	}
+	if f := m.machine.Failure; f != nil && f.Node != "" && m.machine.Pause != nil {
+		// The failure dialog shows the node's last service log lines.
+		if sl := m.svcLogs[f.Node]; !sl.loading && sl.at.Before(f.At) {
+			cmds = append(cmds, m.readServiceLog(f.Node))
+		}
+	}
 	return m, tea.Batch(cmds...)
+}
+
+// readServiceLog marks node's log as being read and returns the read.
+func (m *Model) readServiceLog(node string) tea.Cmd {
+	if m.eng == nil {
+		return nil
+	}
+	sl := m.svcLogs[node]
+	sl.loading = true
+	m.setServiceLog(node, sl)
+	return serviceLogCmd(m.eng, node)
+}
+
+// setServiceLog replaces the logs with node's set to sl.
+func (m *Model) setServiceLog(node string, sl serviceLog) {
+	next := make(map[string]serviceLog, len(m.svcLogs)+1)
+	for k, v := range m.svcLogs {
+		next[k] = v
+	}
+	next[node] = sl
+	m.svcLogs = next
+}
+
+// openDetail opens the selected node's detail and reads its service log.
+func (m Model) openDetail() (tea.Model, tea.Cmd) {
+	f := m.frame()
+	rows := m.nodes.in(&f).rows()
+	if m.stage != stageRunning && m.stage != stageLooking || len(rows) == 0 {
+		m.notice = "no node to show yet"
+		return m, nil
+	}
+	node := f.names[min(m.nodes.cursor, len(f.names)-1)]
+	m.detail.Open(node)
+	return m, m.readServiceLog(node)
+}
+
+// onDetailKey: the detail takes the keys while open; q and ? still work,
+// and nothing else (no dialog key acts on a dialog out of sight).
+func (m Model) onDetailKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
+	switch {
+	case key.Matches(msg, m.keys.Quit):
+		m.detail.Open("")
+		return m.requestQuit(false)
+	case key.Matches(msg, m.keys.Help):
+		m.help.Open()
+		return m, nil
+	case key.Matches(msg, m.detail.KeyMap.Reload):
+		return m, m.readServiceLog(m.detail.Node())
+	}
+	f := m.frame()
+	d := m.detail
+	d.SetSize(m.width, m.bodyHeight())
+	m.detail, _ = updateIn(d, &f, msg)
+	return m, nil
 }
 
 func (m *Model) onFinished() tea.Cmd {
@@ -426,6 +507,12 @@ func (m Model) onTick(msg tickMsg) (tea.Model, tea.Cmd) {
 		m.refreshing = true
 		cmds = append(cmds, refreshCmd(m.eng))
 	}
+	if node := m.detail.Node(); node != "" && tailing(&m.machine, node) {
+		// Tail the log of a node that is restarting.
+		if sl := m.svcLogs[node]; !sl.loading && m.now.Sub(sl.at) >= tailEvery {
+			cmds = append(cmds, m.readServiceLog(node))
+		}
+	}
 	return m, tea.Batch(cmds...)
 }
 
@@ -443,6 +530,8 @@ func (m Model) onKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	case m.help.Visible():
 		m.help, _ = m.help.Update(msg)
 		return m, nil
+	case m.detail.Node() != "":
+		return m.onDetailKey(msg)
 	case m.log.Typing():
 		var cmd tea.Cmd
 		m.log, cmd = m.log.Update(msg)
@@ -476,6 +565,12 @@ func (m Model) onKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		case key.Matches(msg, m.log.Filter):
 			m.setFocus(focusLog)
 			return m, m.log.StartFilter()
+		case key.Matches(msg, m.keys.Detail):
+			if f := m.machine.Failure; f != nil && f.Node != "" && m.machine.Pause != nil {
+				m.detail.Open(f.Node) // the failing node's, as its dialog says
+				return m, m.readServiceLog(f.Node)
+			}
+			return m.openDetail()
 		}
 		if !m.switching {
 			if next, cmd, ok := m.onRecoveryKey(msg); ok {
@@ -495,6 +590,9 @@ func (m Model) onKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	var cmd tea.Cmd
 	switch m.focus {
 	case focusNodes:
+		if key.Matches(msg, m.detail.KeyMap.Open) {
+			return m.openDetail()
+		}
 		m.nodes, cmd = updateIn(m.nodes, &f, msg)
 	case focusRunbook:
 		m.runbook, cmd = m.runbook.Update(msg)
@@ -654,6 +752,11 @@ func (m Model) render() string {
 		body = m.help.View()
 	case m.viewer != nil:
 		body = m.viewer.View()
+	case m.detail.Node() != "":
+		f := m.frame()
+		d := m.detail.in(&f)
+		d.SetSize(m.width, m.bodyHeight())
+		body = d.View()
 	default:
 		body = m.bodyView()
 	}

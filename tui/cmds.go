@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,14 +19,18 @@ import (
 // performs the machine's effects, and the channels that carry what they
 // say back to Update. Update never calls it; only the Cmds below do.
 type engine struct {
-	driver   effectDriver
-	poll     func(context.Context) health.ClusterSnapshot
-	release  func() // closes the connections and the journal
-	elog     *rollout.EventLog
-	lines    chan rollout.LogEntry
-	progress chan executor.Note
-	done     chan struct{} // closed once the engine stopped: listeners return
-	stopOnce sync.Once
+	driver effectDriver
+	poll   func(context.Context) health.ClusterSnapshot
+	// serviceLog reads the last lines of a node's service log (nil: none
+	// can be read, as in tests without SSH).
+	serviceLog func(ctx context.Context, node string, lines int) ([]string, error)
+	clock      func() time.Time // when a read came back (time.Now; tests give their clock)
+	release    func() // closes the connections and the journal
+	elog       *rollout.EventLog
+	lines      chan rollout.LogEntry
+	progress   chan executor.Note
+	done       chan struct{} // closed once the engine stopped: listeners return
+	stopOnce   sync.Once
 	// dispatched counts the batches handed to the driver: stop waits for
 	// every batch numbered so far (the last records of a run among them).
 	dispatched atomic.Uint64
@@ -61,7 +66,7 @@ type effectDriver interface {
 // newEngine returns an engine whose driver is still to be set (it needs
 // the engine's log hooks).
 func newEngine(poll func(context.Context) health.ClusterSnapshot, release func()) *engine {
-	e := &engine{poll: poll, release: release, done: make(chan struct{}),
+	e := &engine{poll: poll, release: release, done: make(chan struct{}), clock: time.Now,
 		lines: make(chan rollout.LogEntry, lineBuffer), progress: make(chan executor.Note, progressBuffer)}
 	e.elog = rollout.NewEventLog(func(l rollout.LogEntry) {
 		select {
@@ -90,6 +95,7 @@ const (
 	maxLinesPerMsg = 256
 	pollTimeout    = 3 * time.Second
 	tickEvery      = 250 * time.Millisecond
+	tailEvery      = 2 * time.Second // a restarting node's log, while its detail is open
 	machineTick    = time.Second
 	armDelay       = 400 * time.Millisecond
 	dispatchWait   = 30 * time.Second // for the last batches before closing
@@ -170,3 +176,21 @@ func closeCmd(e *engine, through uint64) tea.Cmd {
 		return closedMsg{}
 	}
 }
+
+// serviceLogTimeout bounds one read of a node's service log.
+const serviceLogTimeout = 20 * time.Second
+
+// serviceLogCmd reads the last lines of node's service log.
+func serviceLogCmd(e *engine, node string) tea.Cmd {
+	return func() tea.Msg {
+		if e.serviceLog == nil {
+			return serviceLogMsg{node: node, err: errNoServiceLog, at: e.clock(), from: e}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), serviceLogTimeout)
+		defer cancel()
+		lines, err := e.serviceLog(ctx, node, serviceLogLines)
+		return serviceLogMsg{node: node, lines: lines, err: err, at: e.clock(), from: e}
+	}
+}
+
+var errNoServiceLog = errors.New("no SSH connection to read the service log with")

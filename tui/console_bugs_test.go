@@ -136,7 +136,7 @@ func TestPreCheckCountdownIsTheRefusalsClock(t *testing.T) {
 	c := rollouttest.NewCluster(3, 2)
 	c.NotReady("fw-b")
 	h := newHarnessOn(t, c, rollouttest.DefaultPlanOptions(), 120, 40)
-	left := regexp.MustCompile(`gate pre-check: waiting on \d+ of \d+ checks · (\S+) left`)
+	left := regexp.MustCompile(`gate pre-check: waiting \S+ on \d+ of \d+ checks · (\S+) left`)
 	m := left.FindStringSubmatch(h.screen())
 	if m == nil {
 		t.Fatalf("no pre-check countdown on screen:\n%s", h.screen())

@@ -493,6 +493,7 @@ func (d dialog) pauseLines(p runbook.Pause, w int) []string {
 			case f.SysdumpErr != "":
 				lines = append(lines, "", st.Warn.Render("sysdump failed: "+f.SysdumpErr))
 			}
+			lines = append(lines, d.failureLogLines(f.Node, w)...)
 		}
 		lines = append(lines, "", st.Dim.Render("nwroll never carries on by itself. Choose:"))
 	case runbook.PauseDeclined:
@@ -504,6 +505,32 @@ func (d dialog) pauseLines(p runbook.Pause, w int) []string {
 	}
 	lines = append(lines, d.pauseChoices()...)
 	return lines
+}
+
+// failureLogTail is how many lines of the failing node's service log the
+// failure dialog shows; its detail (i) shows them all.
+const failureLogTail = 8
+
+// failureLogLines are the failing node's last service log lines, so "why
+// won't it become ready" has an answer on the screen.
+func (d dialog) failureLogLines(node string, w int) []string {
+	if node == "" {
+		return nil
+	}
+	st, sl := d.st, d.f.logs[node]
+	head := fmt.Sprintf("%s's service log", node)
+	switch {
+	case sl.at.IsZero():
+		return []string{"", st.Dim.Render(head + ": reading…")}
+	case sl.err != "":
+		return []string{"", st.Dim.Render(head + ": "), st.Warn.Render(wrapHang("  ", sl.err, w))}
+	}
+	tail := sl.lines[max(0, len(sl.lines)-failureLogTail):]
+	out := []string{"", st.Bold.Render(fmt.Sprintf("%s, its last %d lines", head, len(tail))) + st.Dim.Render(" (i shows more)")}
+	for _, l := range tail {
+		out = append(out, st.Dim.Render(wrapHang("  ", l, w)))
+	}
+	return out
 }
 
 // stepNumber is the step's position in the runbook as it stands (the

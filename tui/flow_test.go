@@ -95,6 +95,16 @@ func (f *flow) press(k string) {
 	}
 }
 
+// approve presses y on the approval m shows, after reading it to its end
+// as an operator must when the screen cuts it.
+func (f *flow) approve(m Model) {
+	if dialogUnseen(m) > 0 {
+		f.press("G")
+		f.waitFor("the end of the dialog", 20*time.Second, func(m Model) bool { return dialogUnseen(m) == 0 })
+	}
+	f.press("y")
+}
+
 // armed reports an approval dialog whose keys are live.
 func armed(m Model) bool {
 	_, ok := m.machine.AwaitingApproval()
@@ -171,12 +181,7 @@ func TestFlowFullUpgradeByKeys(t *testing.T) {
 			break
 		}
 		s, _ := m.machine.AwaitingApproval()
-		if dialogUnseen(m) > 0 {
-			// As an operator must: read the dialog to its end first.
-			f.press("G")
-			f.waitFor("the end of the dialog of "+string(s.ID), 20*time.Second, func(m Model) bool { return dialogUnseen(m) == 0 })
-		}
-		f.press("y")
+		f.approve(m)
 		approvals++
 		f.waitFor("the approval of "+string(s.ID), 20*time.Second, func(m Model) bool {
 			st, _ := m.machine.StepByID(s.ID)
@@ -234,7 +239,7 @@ func TestFlowNeverReadyRolledBackWithR(t *testing.T) {
 		if s.Kind == runbook.StepUpgrade {
 			upgraded = s.Node
 		}
-		f.press("y")
+		f.approve(m)
 		f.waitFor("the approval", 20*time.Second, func(m Model) bool {
 			st, _ := m.machine.StepByID(s.ID)
 			return !st.ApprovedAt.IsZero()
@@ -258,7 +263,7 @@ func TestFlowNeverReadyRolledBackWithR(t *testing.T) {
 	if s, _ := m.machine.AwaitingApproval(); s.Node != upgraded {
 		t.Fatalf("rollback dialog for %s, want %s", s.Node, upgraded)
 	}
-	f.press("y")
+	f.approve(m)
 	// The only upgraded node is back: nothing is left to undo, so the run
 	// ends rolled back (exit 4).
 	m = f.waitFor("the rollback to finish", 2*time.Minute, func(m Model) bool { return m.machine.Finished })

@@ -24,8 +24,9 @@ type frame struct {
 	refused string // why the survey or the plan refused (stageRefused)
 	// unfinished is the run an upgrade found unfinished (stageChoosing).
 	unfinished journal.RunSummary
-	locked     *rollout.LockedError // the dead run's lock (stageLocked)
-	hint       string               // the commands that continue the run on screen, or ""
+	locked     *rollout.LockedError  // the dead run's lock (stageLocked)
+	hint       string                // the commands that continue the run on screen, or ""
+	logs       map[string]serviceLog // each node's service log as the console last read it
 }
 
 // running is true while the machine runs and has not finished.

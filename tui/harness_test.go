@@ -110,6 +110,12 @@ func newHarnessOn(t testing.TB, c *rollouttest.Cluster, opts runbook.PlanOptions
 		return snap
 	}, nil)
 	e.driver = d
+	e.clock = func() (now time.Time) { d.cluster(func(c *rollouttest.Cluster) { now = c.Now() }); return now }
+	e.serviceLog = func(_ context.Context, node string, n int) ([]string, error) {
+		var lines []string
+		d.cluster(func(c *rollouttest.Cluster) { lines = c.ServiceLog(node, n) })
+		return lines, nil
+	}
 	hs := &harness{t: t, c: c, d: d, m: New(Deps{Operator: "op@test"})}
 	hs.update(tea.WindowSizeMsg{Width: w, Height: h})
 	hs.update(preparedMsg{machine: runbook.NewMachine(plan, runbook.MachineOptions{Approver: "op@test"}),

@@ -20,6 +20,7 @@ type globalKeyMap struct {
 	NextPane  key.Binding
 	PrevPane  key.Binding
 	View      key.Binding // opens the last sysdump in the viewer
+	Detail    key.Binding // the selected node's detail, whatever has focus
 }
 
 func defaultGlobalKeyMap() globalKeyMap {
@@ -30,6 +31,7 @@ func defaultGlobalKeyMap() globalKeyMap {
 		NextPane:  key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "next pane")),
 		PrevPane:  key.NewBinding(key.WithKeys("shift+tab"), key.WithHelp("shift+tab", "previous pane")),
 		View:      key.NewBinding(key.WithKeys("v"), key.WithHelp("v", "view sysdump")),
+		Detail:    key.NewBinding(key.WithKeys("i"), key.WithHelp("i/enter", "node detail")),
 	}
 }
 

@@ -62,3 +62,12 @@ type armMsg struct{ seq uint64 }
 
 // closedMsg: the engine has released the nodes' connections; quit now.
 type closedMsg struct{}
+
+// serviceLogMsg is a node's service log as read over SSH (serviceLogCmd).
+type serviceLogMsg struct {
+	node  string
+	lines []string
+	err   error
+	at    time.Time
+	from  *engine
+}

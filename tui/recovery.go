@@ -102,6 +102,7 @@ func prepared(deps Deps, req prepareRequest) tea.Msg {
 		return prepareFailedMsg{err: err, code: rollout.ExitCodeOf(err)}
 	}
 	e := newEngine(run.Executor.Poll, run.Close)
+	e.serviceLog = run.Executor.ServiceLog
 	e.driver = executor.NewDriver(context.Background(), run.Executor, e.elog.Hooks())
 	run.Executor.SetNoteHandler(e.onNote)
 	h := run.Executor.Holder()

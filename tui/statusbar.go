@@ -43,6 +43,8 @@ func (m Model) statusKeys() (keys, pinned []key.Binding) {
 	switch {
 	case m.help.Visible():
 		return m.help.KeyMap.ShortHelp(), nil
+	case m.detail.Node() != "":
+		return m.detail.ShortHelp(), m.keys.Pinned()
 	case m.log.Typing():
 		return []key.Binding{key.NewBinding(key.WithHelp("enter", "keep the filter")), key.NewBinding(key.WithHelp("esc", "clear it"))}, nil
 	case m.viewer != nil:

@@ -90,6 +90,13 @@ func TestGoldenViews(t *testing.T) {
 			h.approveUntil("the end", func(m Model) bool { return m.machine.Finished })
 			golden.RequireEqual(t, []byte(h.screen()))
 		})
+		t.Run(name("node_detail"), func(t *testing.T) {
+			// fw-a in its stabilise gate, its service log read.
+			h := newHarness(t, 3, 2, quiescedOpts(), w, hgt)
+			h.approveUntil("fw-a's stabilise gate", inStabiliseGate("fw-a"))
+			h.key("enter")
+			golden.RequireEqual(t, []byte(h.screen()))
+		})
 		t.Run(name("help"), func(t *testing.T) {
 			h := newHarness(t, 3, 2, quiescedOpts(), w, hgt)
 			h.key("?")

@@ -93,6 +93,7 @@ type node struct {
 	neverReady bool   // the target release never becomes ready here
 	notReady   bool   // /ready fails whatever the build
 	applied    uint64 // raft_last_applied
+	journal    []string // the service log: what the unit did, as journalctl shows it
 
 	peerErrs *health.Metrics // the parsed raft_peer_errors_total series, constant
 }
@@ -127,11 +128,36 @@ func NewCluster(nodes, leaderIdx int) *Cluster {
 	for i := 0; i < nodes; i++ {
 		c.nodes = append(c.nodes, &node{name: NodeName(i), id: NodeID(i), addr: fmt.Sprintf("10.0.%d.%d:9443", i/250, 10+i%250),
 			voter: true, up: true, startedAt: T0.Add(-time.Hour), bin: Old.SHA256, applied: c.index})
+		n := c.nodes[i]
+		n.log(n.startedAt, "systemd[1]: Started neuwerk.service - Neuwerk.")
+		n.log(n.startedAt, "neuwerk: starting neuwerk: release="+Old.Version)
 	}
 	if leaderIdx >= 0 {
 		c.leader = c.nodes[leaderIdx].name
 	}
 	return c
+}
+
+// log appends a line to the node's service log, stamped like journalctl.
+func (n *node) log(at time.Time, text string) {
+	n.journal = append(n.journal, at.UTC().Format("Jan 02 15:04:05")+" "+n.name+" "+text)
+}
+
+// releaseOf is the version of a build the fake knows.
+func releaseOf(sha string) string {
+	for _, b := range []runbook.BuildRef{Old, New} {
+		if b.SHA256 == sha {
+			return b.Version
+		}
+	}
+	return "unknown"
+}
+
+// ServiceLog is the last lines of the node's service log, as
+// `journalctl -u neuwerk.service -n lines` prints them.
+func (c *Cluster) ServiceLog(node string, lines int) []string {
+	j := c.must(node).journal
+	return append([]string(nil), j[max(0, len(j)-lines):]...)
 }
 
 // Now is the cluster's clock.
@@ -409,6 +435,8 @@ func (c *Cluster) Answer(e runbook.Effect) runbook.Event {
 		case runbook.OpBackup:
 			res.Data = runbook.BackupInfo{Set: "set-1", Path: runbook.DefaultBackupDir + "/" + e.Node + ".tar.gz", SHA256: strings.Repeat("d4", 32)}
 		case runbook.OpStop:
+			n.log(c.now, "systemd[1]: Stopping neuwerk.service - Neuwerk...")
+			n.log(c.now, "systemd[1]: neuwerk.service: Deactivated successfully.")
 			n.up = false
 			if c.leader == n.name {
 				c.leader, c.electAt = "", c.now.Add(ElectAfter)
@@ -430,6 +458,11 @@ func (c *Cluster) Answer(e runbook.Effect) runbook.Event {
 		case runbook.OpStart:
 			if !n.up {
 				n.up, n.startedAt = true, c.now
+				n.log(c.now, "systemd[1]: Started neuwerk.service - Neuwerk.")
+				n.log(c.now, "neuwerk: starting neuwerk: release="+releaseOf(n.bin))
+				if n.neverReady && n.bin == New.SHA256 {
+					n.log(c.now, "neuwerk: WARN policy replication not caught up: waiting for the leader's policy")
+				}
 			}
 		case runbook.OpUnstage:
 			// Like the executor: only the staged target goes; a .new
