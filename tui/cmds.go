@@ -25,7 +25,7 @@ type engine struct {
 	// can be read, as in tests without SSH).
 	serviceLog func(ctx context.Context, node string, lines int) ([]string, error)
 	clock      func() time.Time // when a read came back (time.Now; tests give their clock)
-	release    func() // closes the connections and the journal
+	release    func()           // closes the connections and the journal
 	elog       *rollout.EventLog
 	lines      chan rollout.LogEntry
 	progress   chan executor.Note

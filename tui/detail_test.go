@@ -48,7 +48,7 @@ func TestGateFailureShowsTheServiceLog(t *testing.T) {
 	h.d.cluster(func(c *rollouttest.Cluster) { c.NeverReadyOn("fw-a") })
 	h.approveUntil("the failure", pausedOnFailure)
 	h.pump()
-	h.key("G") // the log lines are at the dialog's end
+	h.key("G")                                                                           // the log lines are at the dialog's end
 	scr := strings.Join(strings.Fields(strings.Join(dialogLines(h.screen()), " ")), " ") // unwrapped
 	for _, want := range []string{"fw-a's service log, its last", "Started neuwerk.service", "policy replication not caught up: waiting"} {
 		if !strings.Contains(scr, want) {

@@ -87,12 +87,12 @@ type node struct {
 	voter      bool
 	up         bool
 	startedAt  time.Time
-	bin        string // sha256 of <binary>
-	newBin     string // of <binary>.new; "" when absent
-	prevBin    string // of <binary>.prev; "" when absent
-	neverReady bool   // the target release never becomes ready here
-	notReady   bool   // /ready fails whatever the build
-	applied    uint64 // raft_last_applied
+	bin        string   // sha256 of <binary>
+	newBin     string   // of <binary>.new; "" when absent
+	prevBin    string   // of <binary>.prev; "" when absent
+	neverReady bool     // the target release never becomes ready here
+	notReady   bool     // /ready fails whatever the build
+	applied    uint64   // raft_last_applied
 	journal    []string // the service log: what the unit did, as journalctl shows it
 
 	peerErrs *health.Metrics // the parsed raft_peer_errors_total series, constant
