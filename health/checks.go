@@ -190,7 +190,7 @@ type PeerErrors struct {
 
 func (c PeerErrors) Name() string { return GatePeerErrorsSteady }
 func (c PeerErrors) Describe() string {
-	return fmt.Sprintf("the leader's raft_peer_errors_total{peer_id=%q} not growing between samples", c.Node.ID)
+	return fmt.Sprintf("the leader's raft_peer_errors_total for %s (peer_id %s) not growing between samples", c.Node.Name, c.Node.ID)
 }
 func (c PeerErrors) Judge(s Sample) (Check, Verdict) {
 	leader, ok := s.Snap.Leader()

@@ -276,9 +276,9 @@ func PeerErrorsSteady(peerName, peerID string, before, after *Metrics) Verdict {
 	b.set("after", Number(y))
 	switch {
 	case y > x:
-		b.fail("%s: leader's raft_peer_errors_total{peer_id=%q} grew %g→%g between samples", who, peerID, x, y)
+		b.fail("%s: the leader's raft_peer_errors_total for it grew %g→%g between samples", who, x, y)
 	case y < x:
-		b.fail("%s: leader's raft_peer_errors_total{peer_id=%q} fell %g→%g: the samples are from different leaders or a restart", who, peerID, x, y)
+		b.fail("%s: the leader's raft_peer_errors_total for it fell %g→%g: the samples are from different leaders or a restart", who, x, y)
 	}
 	for i, m := range []*Metrics{before, after} {
 		if m.Has(MetricRaftIsLeader) && !m.IsLeader {
