@@ -205,7 +205,7 @@ func (m Model) FinalMessages() []string {
 // frame is the machine as it stands now, for the panes (see frame).
 func (m Model) frame() frame {
 	mc := m.machine // its own copy, so m need not live on the heap
-	return frame{mc: &mc, stage: m.stage, now: m.now, names: m.nodeNames(), refused: m.refused, unfinished: m.unfinished, locked: m.locked.err, hint: m.continueHint(), logs: m.svcLogs}
+	return frame{mc: &mc, stage: m.stage, now: m.now, names: m.nodeNames(), refused: m.refused, unfinished: m.unfinished, locked: m.locked.err, hint: m.continueHint(), logs: m.svcLogs, journal: m.journal}
 }
 
 func (m *Model) setStyles(st *style.Styles) {
@@ -777,11 +777,8 @@ func (m Model) bodyView() string {
 			return lipgloss.Place(m.width, m.bodyHeight(), lipgloss.Center, lipgloss.Center, full)
 		}
 	}
-	room, h := dlg.w, dlg.h
+	h := dlg.h
 	d := dlg.View()
-	if d == "" {
-		d = m.endView(room, h)
-	}
 	rb := m.runbook.in(&f)
 	var lower string
 	switch {

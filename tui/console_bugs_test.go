@@ -197,3 +197,40 @@ func TestDialogScrollsAndYWaitsForItsEnd(t *testing.T) {
 		t.Fatalf("y did not approve the dialog read to its end:\n%s", h.screen())
 	}
 }
+
+// At 80x24 the help page scrolls: its end (how it works) is reachable,
+// and its title says where it is.
+func TestHelpScrollsAt80x24(t *testing.T) {
+	h := newHarness(t, 3, 2, quiescedOpts(), 80, 24)
+	h.key("?")
+	if scr := h.screen(); !strings.Contains(scr, "scroll · lines 1–") || strings.Contains(scr, "How it works") {
+		t.Fatalf("the help's top at 80x24 should say it scrolls, its end below:\n%s", scr)
+	}
+	h.key("G")
+	scr := h.screen()
+	if !strings.Contains(scr, "How it works") || !strings.Contains(scr, "nwroll resume") {
+		t.Fatalf("G should show the help's end:\n%s", scr)
+	}
+	if !h.m.help.Visible() {
+		t.Fatalf("a scroll key closed the help")
+	}
+	h.key("esc")
+	if h.m.help.Visible() {
+		t.Fatalf("esc did not close the help")
+	}
+}
+
+// Paths, file names and releases never break at their hyphens when a
+// line wraps; other words still may.
+func TestWrapKeepsPathsWhole(t *testing.T) {
+	got := wrap("backup /var/backups/neuwerk/neuwerk-fw-a-c309c069.tar.gz of 1.1.1-never-ready, a well-known re-read", 60)
+	for _, l := range strings.Split(got, "\n") {
+		l = strings.TrimSpace(l)
+		if strings.HasSuffix(l, "-") && !strings.HasSuffix(l, "well-") && !strings.HasSuffix(l, "re-") {
+			t.Errorf("a path or release broke at a hyphen:\n%s", got)
+		}
+	}
+	if !strings.Contains(got, "/var/backups/neuwerk/neuwerk-fw-a-c309c069.tar.gz") || !strings.Contains(got, "1.1.1-never-ready") {
+		t.Errorf("the path or the release is not whole on one line:\n%s", got)
+	}
+}

@@ -151,24 +151,11 @@ func (d *dialog) onScrollKey(msg tea.KeyPressMsg) bool {
 	if !ok || !v.scrolls() {
 		return false
 	}
-	k, page := d.Scroll, max(1, v.room-1)
-	switch {
-	case key.Matches(msg, k.Up):
-		d.scroll(-1)
-	case key.Matches(msg, k.Down):
-		d.scroll(1)
-	case key.Matches(msg, k.PageUp):
-		d.scroll(-page)
-	case key.Matches(msg, k.PageDown):
-		d.scroll(page)
-	case key.Matches(msg, k.Top):
-		d.scroll(-len(v.body))
-	case key.Matches(msg, k.Bottom):
-		d.scroll(len(v.body))
-	default:
-		return false
+	off, ok := d.Scroll.Move(msg, v.off, max(1, v.room-1), len(v.body)-v.room)
+	if ok {
+		d.offset, d.scrolledFor = off, d.identity()
 	}
-	return true
+	return ok
 }
 
 // keys is the key map with each binding enabled only while it acts: the
@@ -296,15 +283,6 @@ func (d dialog) identity() string {
 	return fmt.Sprint(d.f.stage, d.askQuit, mc.AbortAsked, mc.ApprovalSeq(), pause)
 }
 
-// scroll moves the body by n lines (the view clamps it).
-func (d *dialog) scroll(n int) {
-	v, ok := d.scrolled()
-	if !ok || !v.scrolls() {
-		return
-	}
-	d.offset, d.scrolledFor = max(0, min(v.off+n, len(v.body)-v.room)), d.identity()
-}
-
 // unseen is how many lines of the open dialog are below its view.
 func (d dialog) unseen() int {
 	if v, ok := d.scrolled(); ok && v.scrolls() {
@@ -357,6 +335,10 @@ func (d dialog) content(w int) (border lipgloss.Style, lines []string, ok bool) 
 	if p := mc.Pause; p != nil {
 		return st.DialogDanger, d.pauseLines(*p, w), true
 	}
+	if d.f.stage == stageRunning && mc.Finished {
+		border, lines := d.endLines(w)
+		return border, lines, true
+	}
 	return lipgloss.Style{}, nil, false
 }
 
@@ -382,32 +364,6 @@ func explodeLines(lines []string) []string {
 		split = append(split, strings.Split(l, "\n")...)
 	}
 	return split
-}
-
-// fitLines keeps lines within maxH: it drops blank lines, then cuts the
-// middle, keeping the first line and the last tail lines.
-func fitLines(lines []string, maxH, tail int) []string {
-	split := explodeLines(lines)
-	if len(split) <= maxH || maxH <= 0 {
-		return split
-	}
-	var compact []string
-	for _, l := range split {
-		if strings.TrimSpace(ansiStrip(l)) != "" {
-			compact = append(compact, l)
-		}
-	}
-	if len(compact) <= maxH {
-		return compact
-	}
-	tail = min(tail, len(compact)-1)
-	keep := maxH - tail - 1 // the "…" line
-	if keep < 1 {
-		return compact[len(compact)-maxH:]
-	}
-	out := append([]string(nil), compact[:keep]...)
-	out = append(out, "… (a taller terminal shows the rest)")
-	return append(out, compact[len(compact)-tail:]...)
 }
 
 // approvalLines: what will happen, on which node, with which commands;
@@ -646,9 +602,23 @@ func resumeSuffix(hint string) string {
 	return " with " + hint
 }
 
+// wrap wraps s to w columns, at spaces and hyphens, but never at a hyphen
+// inside a path, a file name or a release ("sysdump-failure-243.tar.gz",
+// "1.1.1-never-ready"): those break only between words.
 func wrap(s string, w int) string {
-	return lipgloss.NewStyle().Width(max(10, w)).Render(s)
+	words := strings.Split(s, " ")
+	for i, word := range words {
+		if strings.ContainsAny(word, "/.") {
+			words[i] = strings.ReplaceAll(word, "-", nbHyphen)
+		}
+	}
+	out := lipgloss.NewStyle().Width(max(10, w)).Render(strings.Join(words, " "))
+	return strings.ReplaceAll(out, nbHyphen, "-")
 }
+
+// nbHyphen stands in for a path's hyphens while wrapping (one cell wide,
+// not a break point).
+const nbHyphen = "\u2011"
 
 func ansiStrip(s string) string { return ansi.Strip(s) }
 

@@ -27,6 +27,7 @@ type frame struct {
 	locked     *rollout.LockedError  // the dead run's lock (stageLocked)
 	hint       string                // the commands that continue the run on screen, or ""
 	logs       map[string]serviceLog // each node's service log as the console last read it
+	journal    string                // the run's journal file
 }
 
 // running is true while the machine runs and has not finished.

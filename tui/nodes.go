@@ -5,7 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/table"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
@@ -93,22 +92,7 @@ func (p nodesPane) Update(msg tea.Msg) (nodesPane, tea.Cmd) {
 	if !ok || p.f == nil {
 		return p, nil
 	}
-	k, page := p.KeyMap, max(1, p.h-3)
-	switch {
-	case key.Matches(km, k.Up):
-		p.cursor--
-	case key.Matches(km, k.Down):
-		p.cursor++
-	case key.Matches(km, k.PageUp):
-		p.cursor -= page
-	case key.Matches(km, k.PageDown):
-		p.cursor += page
-	case key.Matches(km, k.Top):
-		p.cursor = 0
-	case key.Matches(km, k.Bottom):
-		p.cursor = len(p.rows()) - 1
-	}
-	p.cursor = max(0, min(p.cursor, len(p.rows())-1))
+	p.cursor, _ = p.KeyMap.Move(km, p.cursor, max(1, p.h-3), len(p.rows())-1)
 	return p, nil
 }
 

@@ -42,7 +42,7 @@ func (m Model) statusView() string {
 func (m Model) statusKeys() (keys, pinned []key.Binding) {
 	switch {
 	case m.help.Visible():
-		return m.help.KeyMap.ShortHelp(), nil
+		return append(m.help.KeyMap.ShortHelp(), m.help.Scroll.Down, m.help.Scroll.PageDown), nil
 	case m.detail.Node() != "":
 		return m.detail.ShortHelp(), m.keys.Pinned()
 	case m.log.Typing():

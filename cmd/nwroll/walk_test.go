@@ -23,7 +23,8 @@ func TestTmuxWalk(t *testing.T) {
 	dir := filepath.Join(tmp, "demo")
 	w := &tmuxWalk{t: t, session: fmt.Sprintf("nwroll-walk-%d", os.Getpid()), socket: filepath.Join(tmp, "tmux.sock")}
 	script := fmt.Sprintf("%s demo --dir %s; echo WALK-EXIT=$?; sleep 60", bin, dir)
-	w.tmux("new-session", "-d", "-s", w.session, "-x", "120", "-y", "40", "env", "TERM=xterm-256color", "sh", "-c", script)
+	// 80x24 is a first-class size: dialogs scroll, the detail shows all.
+	w.tmux("new-session", "-d", "-s", w.session, "-x", "80", "-y", "24", "env", "TERM=xterm-256color", "sh", "-c", script)
 	t.Cleanup(func() {
 		_ = exec.Command("tmux", "-S", w.socket, "kill-server").Run()
 		_ = exec.Command(bin, "sim", "down", "--dir", dir).Run() // in case the demo did not
@@ -46,14 +47,27 @@ func TestTmuxWalk(t *testing.T) {
 		t.Fatalf("the first dialog should ask for the lock, with cancel as the default:\n%s", screen)
 	}
 
+	// A node's detail (i), read to its end: the service log the node's
+	// own journalctl serves over SSH. esc brings the dialog back.
+	w.keys("i")
+	w.waitFor("fw-a's detail", 20*time.Second, func(s string) bool { return strings.Contains(s, "Node fw-a") && strings.Contains(s, "Readiness") })
+	w.keys("G")
+	w.waitFor("fw-a's service log lines", 30*time.Second, func(s string) bool {
+		return strings.Contains(s, "100%") && strings.Contains(s, "[INFO]  neuwerk: ") // the log's end, from fw-a's own process
+	})
+	w.keys("Escape")
+	w.waitFor("the lock's dialog again", 10*time.Second, func(s string) bool { return strings.Contains(s, "Take the lock") })
+
 	// Approve every dialog, one keypress each, until the run finishes.
 	approved := map[string]bool{}
+	scrolled := 0 // dialogs read to their end before y
 	deadline := time.Now().Add(5 * time.Minute)
 	for time.Now().Before(deadline) {
 		s := w.capture()
 		if strings.Contains(s, "finished:") {
 			break
 		}
+		checkHeaderLeader(t, s)
 		if m := dialogRe.FindStringSubmatch(s); m != nil && strings.Contains(s, "y approve") {
 			title := strings.TrimSpace(m[1])
 			if approved[title] {
@@ -63,12 +77,18 @@ func TestTmuxWalk(t *testing.T) {
 				t.Errorf("the upgrade dialog %q does not show the quorum arithmetic:\n%s", title, s)
 			}
 			approved[title] = true
+			if strings.Contains(s, "more below") {
+				scrolled++
+			}
 			w.approve(s)
 		}
 		if strings.Contains(s, "WALK-EXIT=") || strings.Contains(s, "paused in") {
 			t.Fatalf("the run stopped before finishing:\n%s", s)
 		}
 		time.Sleep(300 * time.Millisecond)
+	}
+	if scrolled == 0 {
+		t.Errorf("no dialog needed scrolling at 80x24: the walk did not prove y waits for the end")
 	}
 	screen = w.waitFor("the finished run", 30*time.Second, func(s string) bool { return strings.Contains(s, "finished: every node runs 1.1.0") })
 	for _, n := range []string{"fw-a", "fw-b", "fw-c"} {
@@ -92,7 +112,14 @@ func TestTmuxWalk(t *testing.T) {
 		}
 	}
 	w.keys("Escape")
-	w.waitFor("the console again", 10*time.Second, func(s string) bool { return !strings.Contains(s, "members (") && strings.Contains(s, "Runbook") })
+	w.waitFor("the console again", 10*time.Second, func(s string) bool {
+		return !strings.Contains(s, "members (") && strings.Contains(s, "The run ended")
+	})
+	// The end box scrolls at 80x24 like any dialog: its end is the journal.
+	if strings.Contains(w.capture(), "more below") {
+		w.keys("G")
+		w.waitFor("the end box's end", 10*time.Second, func(s string) bool { return strings.Contains(s, "journal: ") })
+	}
 	w.keys("q")
 	screen = w.waitFor("the exit", 60*time.Second, func(s string) bool { return strings.Contains(s, "WALK-EXIT=") })
 	if !strings.Contains(screen, "WALK-EXIT=0") || !strings.Contains(screen, "every node runs 1.1.0") || !strings.Contains(screen, "journal:") {
@@ -124,6 +151,24 @@ func tmuxWalkSetup(t *testing.T, why string) (tmp, bin string) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return tmp, bin
+}
+
+var headerLeaderRe = regexp.MustCompile(`^nwroll .*leader ★ (fw-[a-z])`)
+
+// checkHeaderLeader: the leader the header names is the one the node
+// table marks, on the same screen (during an election the header must not
+// keep the last leader while the table shows none).
+func checkHeaderLeader(t *testing.T, s string) {
+	t.Helper()
+	m := headerLeaderRe.FindStringSubmatch(s)
+	if m == nil {
+		return
+	}
+	for _, l := range strings.Split(s, "\n") {
+		if rm := regexp.MustCompile(`[┃│] (fw-[a-z])\s+(\S+ \S+|\S+)`).FindStringSubmatch(l); rm != nil && rm[1] == m[1] && !strings.Contains(l, "★ leader") {
+			t.Errorf("the header names %s the leader, but its row says otherwise:\n%s", m[1], s)
+		}
+	}
 }
 
 var dialogRe = regexp.MustCompile(`Approve step \d+ of \d+: ([^║│]+)`)

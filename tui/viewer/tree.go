@@ -311,7 +311,11 @@ func (t memberTree) row(st style.Styles, n *treeNode, width int, selected, focus
 			suffix = ansi.Truncate(suffix, max(room/2, 0), "…")
 		}
 	}
-	label = ansi.Truncate(label, max(0, room-ansi.StringWidth(suffix)), "…")
+	if strings.Contains(label, "/") {
+		label = style.ShortPath(label, max(1, room-ansi.StringWidth(suffix))) // never a name cut in its middle
+	} else {
+		label = ansi.Truncate(label, max(0, room-ansi.StringWidth(suffix)), "…")
+	}
 
 	sty := st.TreeFile
 	switch n.kind {

@@ -47,3 +47,25 @@ func (k Keys) Viewport(vp *viewport.Model, msg tea.KeyPressMsg) bool {
 	}
 	return true
 }
+
+// Move is where pos goes for msg among the positions 0..last, a page
+// being page positions; ok is false when msg is none of the keys.
+func (k Keys) Move(msg tea.KeyPressMsg, pos, page, last int) (next int, ok bool) {
+	switch {
+	case key.Matches(msg, k.Up):
+		pos--
+	case key.Matches(msg, k.Down):
+		pos++
+	case key.Matches(msg, k.PageUp):
+		pos -= page
+	case key.Matches(msg, k.PageDown):
+		pos += page
+	case key.Matches(msg, k.Top):
+		pos = 0
+	case key.Matches(msg, k.Bottom):
+		pos = last
+	default:
+		return pos, false
+	}
+	return max(0, min(pos, last)), true
+}
