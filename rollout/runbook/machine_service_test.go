@@ -103,7 +103,6 @@ func TestMachineGateRereadsItsNode(t *testing.T) {
 	}
 	// Answered, the next comes gateReread after the one before.
 	w.send(w.answer(held[0]))
-	mark = len(w.effects)
 	var at []time.Time
 	for i := 0; i < 200 && w.m.Failure == nil && len(at) < 5; i++ {
 		n := len(w.effects)
