@@ -6,6 +6,7 @@ package rollout
 //	go test ./rollout -run '^$' -bench BenchmarkRolloutOverhead -benchtime 1x
 //	go test ./rollout -run '^$' -bench BenchmarkStage64MiB -benchtime 3x
 //	go test ./rollout -run '^$' -bench BenchmarkStatus -benchtime 10x
+//	go test ./rollout -run '^$' -bench 'BenchmarkStop$' -benchtime 3x
 
 import (
 	"bufio"

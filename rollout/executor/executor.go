@@ -292,6 +292,7 @@ func (x *Executor) nodeAction(ctx context.Context, e runbook.NodeAction) (any, e
 	case runbook.OpBackup:
 		return x.Backup(ctx, e.Node, e.Backup)
 	case runbook.OpStop:
+		x.dropIdleConnections(e.Node)
 		return nil, x.ServiceCommand(ctx, e.Node, "stop")
 	case runbook.OpStart:
 		return nil, x.ServiceCommand(ctx, e.Node, "start")
@@ -305,6 +306,17 @@ func (x *Executor) nodeAction(ctx context.Context, e runbook.NodeAction) (any, e
 		return nil, x.Unstage(ctx, e.Node, e.SHA256)
 	}
 	return nil, fmt.Errorf("executor: node operation %s is not known", e.Op)
+}
+
+// dropIdleConnections closes the pooled HTTPS connections to node, so
+// none holds its graceful shutdown open: a server waits for its open
+// connections (up to its grace, 1 s for Neuwerk) before it exits.
+func (x *Executor) dropIdleConnections(node string) {
+	for _, c := range x.Clients() {
+		if c.Name() == node {
+			c.CloseIdleConnections()
+		}
+	}
 }
 
 // recentFiles answers the run's first ReadNodeFiles of every node from
