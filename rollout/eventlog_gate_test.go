@@ -71,3 +71,17 @@ func TestEventLogLogsAGateOnlyWhenItChanges(t *testing.T) {
 		t.Errorf("heartbeat lines %q, want one naming the failing check", lines)
 	}
 }
+
+// A gate of one check (the quorum's) says so in words, not "all 1 checks".
+func TestEventLogOneCheckHolds(t *testing.T) {
+	var lines []string
+	r := NewEventLog(func(l LogEntry) { lines = append(lines, l.Status+" "+l.Detail) })
+	ok := true
+	t0 := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	g := health.Gate{Name: "quorum", Checks: []health.Check{flagCheck{"quorum kept", &ok}}}.Open(t0, time.Time{})
+	g = g.Observe(health.Sample{Snap: health.ClusterSnapshot{TakenAt: t0.Add(time.Second)}})
+	r.AfterEvent(runbook.Machine{Now: t0.Add(time.Second), Gate: runbook.OpenGate{Gate: g, Open: true, Step: "upgrade/fw-b", Node: "fw-b"}}, runbook.Snapshot{})
+	if len(lines) != 1 || lines[0] != "holding its check holds" {
+		t.Errorf("lines %q, want one saying its check holds", lines)
+	}
+}

@@ -440,7 +440,10 @@ func (r *EventLog) AfterEvent(m runbook.Machine, ev runbook.Event) {
 	}
 	all := len(failing) == 0
 	if all && !r.gate.allHeld {
-		detail := fmt.Sprintf("all %d checks hold", len(g.Results()))
+		detail := "its check holds"
+		if n := len(g.Results()); n > 1 {
+			detail = fmt.Sprintf("all %d checks hold", n)
+		}
 		if g.Hold > 0 {
 			detail += "; they must hold for " + g.Hold.String()
 		}
