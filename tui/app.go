@@ -392,9 +392,10 @@ func (m Model) feed(ev runbook.Event) (Model, tea.Cmd) {
 	return m, tea.Batch(cmds...)
 }
 
-// readServiceLog marks node's log as being read and returns the read.
+// readServiceLog marks node's log as being read and returns the read;
+// nothing while a read of it is under way.
 func (m *Model) readServiceLog(node string) tea.Cmd {
-	if m.eng == nil {
+	if m.eng == nil || m.svcLogs[node].loading {
 		return nil
 	}
 	sl := m.svcLogs[node]
@@ -413,15 +414,19 @@ func (m *Model) setServiceLog(node string, sl serviceLog) {
 	m.svcLogs = next
 }
 
-// openDetail opens the selected node's detail and reads its service log.
+// openDetail opens a node's detail and reads its service log: the
+// failing node's while a failure waits for a choice (its dialog points
+// there), else the one selected in the table.
 func (m Model) openDetail() (tea.Model, tea.Cmd) {
-	f := m.frame()
-	rows := m.nodes.in(&f).rows()
-	if m.stage != stageRunning && m.stage != stageLooking || len(rows) == 0 {
+	names := m.nodeNames()
+	if m.stage != stageRunning && m.stage != stageLooking || len(names) == 0 {
 		m.notice = "no node to show yet"
 		return m, nil
 	}
-	node := f.names[min(m.nodes.cursor, len(f.names)-1)]
+	node := names[min(m.nodes.cursor, len(names)-1)]
+	if f := m.machine.Failure; f != nil && f.Node != "" && m.machine.Pause != nil {
+		node = f.Node
+	}
 	m.detail.Open(node)
 	return m, m.readServiceLog(node)
 }
@@ -566,10 +571,6 @@ func (m Model) onKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 			m.setFocus(focusLog)
 			return m, m.log.StartFilter()
 		case key.Matches(msg, m.keys.Detail):
-			if f := m.machine.Failure; f != nil && f.Node != "" && m.machine.Pause != nil {
-				m.detail.Open(f.Node) // the failing node's, as its dialog says
-				return m, m.readServiceLog(f.Node)
-			}
 			return m.openDetail()
 		}
 		if !m.switching {

@@ -91,27 +91,31 @@ func (p detailPane) Update(msg tea.Msg) (detailPane, tea.Cmd) {
 		p.node = ""
 		return p, nil
 	}
-	p.vp.SetWidth(max(1, p.w-2))
-	p.vp.SetHeight(max(1, p.h-3))
-	p.vp.SetContentLines(p.lines(max(10, p.w-4)))
+	p.vp = p.viewport()
 	p.Scroll.Viewport(&p.vp, km)
 	return p, nil
 }
 
-// View draws the detail at its size.
+// viewport is the pane's viewport at its size, holding the detail as the
+// frame has it now, scrolled where the operator left it.
+func (p detailPane) viewport() viewport.Model {
+	vp := p.vp
+	vp.SetWidth(max(1, p.w-2))
+	vp.SetHeight(max(1, p.h-3))
+	vp.SetContentLines(p.lines(max(10, p.w-4)))
+	vp.SetYOffset(p.vp.YOffset())
+	return vp
+}
+
+// View draws the detail at its size; its keys are in the status bar.
 func (p detailPane) View() string {
 	if p.f == nil || p.node == "" {
 		return ""
 	}
-	vp := p.vp
-	vp.SetWidth(max(1, p.w-2))
-	vp.SetHeight(max(1, p.h-3))
-	lines := p.lines(max(10, p.w-4))
-	vp.SetContentLines(lines)
-	vp.SetYOffset(p.vp.YOffset())
-	title := p.st.PaneTitle.Render("Node "+p.node) + p.st.Dim.Render("  esc back · l reloads the service log · ↑/↓ pgup/pgdn scroll")
-	if len(lines) > vp.Height() {
-		title += p.st.Dim.Render(fmt.Sprintf(" · %d%%", int(vp.ScrollPercent()*100)))
+	vp := p.viewport()
+	title := p.st.PaneTitle.Render("Node " + p.node)
+	if vp.TotalLineCount() > vp.Height() {
+		title += p.st.Dim.Render(fmt.Sprintf("  %d%%", int(vp.ScrollPercent()*100)))
 	}
 	return p.st.PaneFocused.Width(p.w).Height(p.h).Render(lipgloss.NewStyle().MaxWidth(p.w-2).Render(title) + "\n" + vp.View())
 }

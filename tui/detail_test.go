@@ -87,3 +87,22 @@ func TestDetailClosesForANewQuestion(t *testing.T) {
 		t.Fatalf("the new approval is out of sight behind the detail:\n%s", h.screen())
 	}
 }
+
+// q in a node's detail mid-rollout closes the detail and asks the quit
+// question in sight; n stays, and nothing about the run changed.
+func TestQuitFromTheDetailAsksInSight(t *testing.T) {
+	h := newHarness(t, 3, 2, quiescedOpts(), 80, 24)
+	h.approveUntil("fw-a's stabilise gate", inStabiliseGate("fw-a"))
+	h.key("i")
+	if h.m.detail.Node() == "" {
+		t.Fatalf("i did not open a detail")
+	}
+	h.key("q")
+	if h.m.detail.Node() != "" || !h.m.dialog.askQuit || !strings.Contains(h.screen(), "Quit in the middle of the rollout?") {
+		t.Fatalf("q in the detail should close it and ask to quit in sight:\n%s", h.screen())
+	}
+	h.key("n")
+	if h.m.dialog.askQuit || h.m.quitting {
+		t.Fatalf("n should keep the run going")
+	}
+}

@@ -236,29 +236,18 @@ func armedNow(m Model) bool {
 	return m.dialog.in(&f).armedNow()
 }
 
+// namedKeys are the keys h.key takes by name; any other is its text.
+var namedKeys = map[string]rune{"enter": tea.KeyEnter, "esc": tea.KeyEscape, "tab": tea.KeyTab,
+	"up": tea.KeyUp, "down": tea.KeyDown, "pgdown": tea.KeyPgDown, "pgup": tea.KeyPgUp}
+
 func (h *harness) key(k string) {
 	h.t.Helper()
-	var msg tea.KeyPressMsg
-	switch k {
-	case "enter":
-		msg = tea.KeyPressMsg{Code: tea.KeyEnter}
-	case "esc":
-		msg = tea.KeyPressMsg{Code: tea.KeyEscape}
-	case "tab":
-		msg = tea.KeyPressMsg{Code: tea.KeyTab}
-	case "up":
-		msg = tea.KeyPressMsg{Code: tea.KeyUp}
-	case "down":
-		msg = tea.KeyPressMsg{Code: tea.KeyDown}
-	case "pgdown":
-		msg = tea.KeyPressMsg{Code: tea.KeyPgDown}
-	case "pgup":
-		msg = tea.KeyPressMsg{Code: tea.KeyPgUp}
-	case "ctrl+c":
+	msg := tea.KeyPressMsg{Code: []rune(k)[0], Text: k}
+	if code, ok := namedKeys[k]; ok {
+		msg = tea.KeyPressMsg{Code: code}
+	}
+	if k == "ctrl+c" {
 		msg = tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl}
-	default:
-		r := []rune(k)[0]
-		msg = tea.KeyPressMsg{Code: r, Text: k}
 	}
 	h.update(msg)
 	h.pump()

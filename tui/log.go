@@ -29,20 +29,22 @@ const maxLogLines = 5000
 // log keeps only the gate's changes. / filters the lines by any text (a
 // node's name, a check's).
 type logPane struct {
-	KeyMap  scroll.Keys
-	Filter  key.Binding // / starts a filter; enter keeps it, esc clears it
-	st      *style.Styles
-	vp      viewport.Model
-	lines   []string // as added
-	wrapped []string // the lines the filter keeps, wrapped to the pane's width
-	kept    int      // how many lines the filter keeps
-	input   textinput.Model
-	typing  bool   // the filter's prompt takes the keys
-	query   string // the filter, lower case; "" shows every line
-	follow  bool
-	focused bool
-	w, h    int
-	f       *frame
+	KeyMap      scroll.Keys
+	Filter      key.Binding // / starts a filter
+	FilterKeep  key.Binding // in the prompt: keep the filter
+	FilterClear key.Binding // in the prompt: clear it
+	st          *style.Styles
+	vp          viewport.Model
+	lines       []string // as added
+	wrapped     []string // the lines the filter keeps, wrapped to the pane's width
+	kept        int      // how many lines the filter keeps
+	input       textinput.Model
+	typing      bool   // the filter's prompt takes the keys
+	query       string // the filter, lower case; "" shows every line
+	follow      bool
+	focused     bool
+	w, h        int
+	f           *frame
 }
 
 func newLogPane(st *style.Styles) logPane {
@@ -50,7 +52,9 @@ func newLogPane(st *style.Styles) logPane {
 	in.Prompt = "/"
 	in.Placeholder = "filter: a node, a check, any text"
 	p := logPane{KeyMap: paneKeys(), st: st, vp: viewport.New(), follow: true, input: in,
-		Filter: key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter the log"))}
+		Filter:      key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter the log")),
+		FilterKeep:  key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "keep the filter")),
+		FilterClear: key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear it"))}
 	p.vp.KeyMap = viewport.KeyMap{} // the pane routes keys itself
 	return p
 }
@@ -130,12 +134,12 @@ func (p logPane) Update(msg tea.Msg) (logPane, tea.Cmd) {
 // onFilterKey types into the filter: it applies as it is typed; enter
 // keeps it, esc clears it.
 func (p logPane) onFilterKey(msg tea.KeyPressMsg) (logPane, tea.Cmd) {
-	switch msg.Code {
-	case tea.KeyEnter:
+	switch {
+	case key.Matches(msg, p.FilterKeep):
 		p.typing = false
 		p.input.Blur()
 		return p, nil
-	case tea.KeyEscape:
+	case key.Matches(msg, p.FilterClear):
 		p.typing = false
 		p.input.Blur()
 		p.input.SetValue("")

@@ -46,7 +46,7 @@ func (m Model) statusKeys() (keys, pinned []key.Binding) {
 	case m.detail.Node() != "":
 		return m.detail.ShortHelp(), m.keys.Pinned()
 	case m.log.Typing():
-		return []key.Binding{key.NewBinding(key.WithHelp("enter", "keep the filter")), key.NewBinding(key.WithHelp("esc", "clear it"))}, nil
+		return []key.Binding{m.log.FilterKeep, m.log.FilterClear}, nil
 	case m.viewer != nil:
 		return m.viewer.ShortHelp(), []key.Binding{m.keys.Help}
 	}
