@@ -603,7 +603,7 @@ func resumeSuffix(hint string) string {
 }
 
 // wrap wraps s to w columns, at spaces and hyphens, but never at a hyphen
-// inside a path, a file name or a release ("sysdump-failure-243.tar.gz",
+// inside a path, a file name or a release ("sysdump-failure-2.tar.gz",
 // "1.1.1-never-ready"): those break only between words.
 func wrap(s string, w int) string {
 	words := strings.Split(s, " ")

@@ -106,14 +106,15 @@ type fault struct {
 // Cluster is a deterministic stand-in for the executor and a Neuwerk
 // cluster. It is not safe for concurrent use.
 type Cluster struct {
-	now     time.Time
-	nodes   []*node
-	leader  string
-	term    uint64
-	index   uint64
-	electAt time.Time
-	faults  []fault
-	maxDown int
+	now      time.Time
+	nodes    []*node
+	leader   string
+	term     uint64
+	index    uint64
+	electAt  time.Time
+	faults   []fault
+	maxDown  int
+	sysdumps int // taken so far, to name the next
 }
 
 // NewCluster returns a cluster of nodes voters named NodeName(0)… (fw-a,
@@ -426,7 +427,10 @@ func (c *Cluster) Answer(e runbook.Effect) runbook.Event {
 	case runbook.ReadNodeFiles:
 		res.Data = c.Files(e.Nodes...)
 	case runbook.TakeSysdump:
-		res.Data = runbook.SysdumpInfo{Path: fmt.Sprintf("sysdump-%s-%d.tar.gz", e.Purpose, e.ID)}
+		// Numbered per purpose, not by effect id: how many polls ran before
+		// it is the scheduler's business, the name is not.
+		c.sysdumps++
+		res.Data = runbook.SysdumpInfo{Path: fmt.Sprintf("sysdump-%s-%d.tar.gz", e.Purpose, c.sysdumps)}
 	case runbook.NodeAction:
 		n := c.find(e.Node)
 		switch e.Op {
