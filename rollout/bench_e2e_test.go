@@ -271,10 +271,10 @@ func bigRelease(b *testing.B, size int) *release.Release {
 }
 
 // BenchmarkStatus times `nwroll status` (connect over SSH, mint a token,
-// read files and locks, poll) on 3 and 9 nodes, with fresh SSH
+// read files and locks, poll) on 3 and 25 nodes, with fresh SSH
 // connections every time, as each CLI invocation has.
 func BenchmarkStatus(b *testing.B) {
-	for _, n := range []int{3, 9} {
+	for _, n := range []int{3, 25} {
 		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
 			c, env := benchEnv(b, n)
 			ctx := context.Background()

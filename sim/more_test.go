@@ -260,15 +260,13 @@ func TestOpenSSH(t *testing.T) {
 	if v := string(cl.ServerVersion()); !strings.Contains(v, "OpenSSH") {
 		t.Fatalf("server version %q is not OpenSSH", v)
 	}
-	// sshd's SetEnv puts the shims first; the login shell's rc files may
-	// prepend their own directories (bash reads ~/.bashrc for sshd commands),
-	// so what must hold is: sim-bin comes before the system directories and
-	// every shim name resolves to the shim.
+	// sshd's SetEnv puts the shims first, and SHLVL=1 keeps bash from
+	// reading the local user's ~/.bashrc (which could prepend its own
+	// directories): the PATH is exactly the node's.
 	out, errOut, code := runSSH(t, cl, `echo "$PATH"; command -v systemctl; command -v sudo; command -v journalctl`, "")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	simBin := n.NodeDir + "/sim-bin"
-	if code != 0 || len(lines) != 4 || !strings.Contains(lines[0], simBin+":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") ||
-		strings.Index(lines[0], simBin) > strings.Index(lines[0], ":/usr/bin") ||
+	if code != 0 || len(lines) != 4 || lines[0] != simBin+":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" ||
 		lines[1] != simBin+"/systemctl" || lines[2] != simBin+"/sudo" || lines[3] != simBin+"/journalctl" {
 		t.Fatalf("PATH in an OpenSSH session: exit %d %q %q", code, out, errOut)
 	}

@@ -40,6 +40,11 @@ func sshdPidFile(dir, node string) string { return filepath.Join(dir, runDir, no
 // override the default environment"). The login shell runs the command with
 // `-c` and, non-interactive, reads no profile, so the node's shims come
 // first. The openssh test checks this by running `echo $PATH` and `command -v systemctl`.
+//
+// SHLVL=1: a simulated node logs in as the local user, and Debian's bash
+// sources that user's ~/.bashrc for every command sshd runs (SSH_SOURCE_BASHRC)
+// unless SHLVL says it is nested. A developer's rc (pyenv init: 0.45 s here)
+// is no part of a firewall node, and would swamp every measured round trip.
 func sshdConfig(dir string, n NodeInfo) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# sshd for simulated Neuwerk node %s (nwroll sim, --ssh openssh)\n", n.Name)
@@ -66,7 +71,7 @@ MaxStartups 200:30:400
 MaxSessions 100
 LogLevel INFO
 `)
-	fmt.Fprintf(&b, "SetEnv %s\n", sshdQuote("PATH="+sessionPath(n.NodeDir), false))
+	fmt.Fprintf(&b, "SetEnv %s SHLVL=1\n", sshdQuote("PATH="+sessionPath(n.NodeDir), false))
 	return b.String()
 }
 
