@@ -18,6 +18,7 @@ import (
 	"github.com/nwroll/nwroll/health/api"
 	"github.com/nwroll/nwroll/rollout/inventory"
 	"github.com/nwroll/nwroll/rollout/journal"
+	"github.com/nwroll/nwroll/rollout/release"
 	"github.com/nwroll/nwroll/rollout/remote"
 	"github.com/nwroll/nwroll/rollout/runbook"
 )
@@ -117,29 +118,39 @@ func commandError(op, node string, out cmdOut) error {
 	return fmt.Errorf("%s on %s exited %d: %s", op, node, out.Code, why)
 }
 
-// filesScript prints the sha256 of the binary $b, its .new and its .prev,
-// one "nwroll-file:" line each ("-" when absent).
-const filesScript = `for s in .bin .new .prev; do
-  f=$b; [ "$s" = .bin ] || f=$b$s
-  if [ -f "$f" ]; then
-    h=$(sha256sum < "$f") || { echo "nwroll: cannot read $f" >&2; exit 1; }
-    printf 'nwroll-file: %s %s\n' "$s" "${h%% *}"
-  else
-    printf 'nwroll-file: %s -\n' "$s"
-  fi
-done
+// The node-side scripts below fork as little as they can: on a node whose
+// SSH sessions cost little, each fork and exec is most of the work of
+// reading 25 nodes (BenchmarkStatus).
+
+// activeScript runs the is-active command (the positional arguments) and
+// keeps its exit status in $active for activeReport.
+const activeScript = `"$@" >/dev/null 2>&1; active=$?
+`
+
+const activeReport = `printf 'nwroll-active: %s\n' "$active"
+`
+
+// filesScript prints the sha256 of the binary $b, its .new and its .prev
+// with one sha256sum: "nwroll-sums: KINDS" names the files present, in
+// the order of sha256sum's lines up to "nwroll-sums-end".
+const filesScript = `x=; y=; z=
+[ -f "$b" ] && x=1; [ -f "$b.new" ] && y=1; [ -f "$b.prev" ] && z=1
+printf 'nwroll-sums:%s%s%s\n' "${x:+ .bin}" "${y:+ .new}" "${z:+ .prev}"
+if [ -n "$x$y$z" ]; then sha256sum -- ${x:+"$b"} ${y:+"$b.new"} ${z:+"$b.prev"} || exit 1; fi
+printf 'nwroll-sums-end\n'
 `
 
 // unitScript prints the state and restart count of the unit $u as
 // systemctl show reports them, one "nwroll-unit: KEY=value" line each.
 const unitScript = `s=$(systemctl show -p ActiveState,SubState,NRestarts "$u" 2>&1) || { printf 'nwroll: systemctl show %s: %s\n' "$u" "$s" >&2; exit 68; }
-printf '%s\n' "$s" | sed 's/^/nwroll-unit: /'
+set -f; printf 'nwroll-unit: %s\n' $s; set +f
 `
 
 // connectScript reads, in one SSH session per node: node_id, the API CA
-// (when $2 names it), the binary's files and the lock ($3, $4), the unit
-// $5's state, then runs the is-active command (the rest).
-const connectScript = `id=$(cat -- "$1") || { echo "nwroll: cannot read $1" >&2; exit 66; }
+// (when $2 names it), the binary's files and the lock ($3, $4), the free
+// space by the binary, the unit $5's state, and runs the is-active
+// command (the rest).
+const connectScript = `IFS= read -r id < "$1" || [ -n "$id" ] || { echo "nwroll: cannot read $1" >&2; exit 66; }
 printf 'nwroll-node-id: %s\n' "$id"
 if [ -n "$2" ]; then
   printf 'nwroll-ca-begin\n'
@@ -147,10 +158,9 @@ if [ -n "$2" ]; then
   printf '\nnwroll-ca-end\n'
 fi
 b=$3; l=$4; u=$5; shift 5
-` + filesScript + `if [ -f "$l" ]; then printf 'nwroll-lock-begin\n'; cat -- "$l"; printf '\nnwroll-lock-end\n'; fi
-d=$(df -Pk -- "$(dirname -- "$b")" 2>/dev/null | tail -n 1) && printf 'nwroll-df: %s\n' "$d"
-` + unitScript + `"$@" >/dev/null 2>&1
-printf 'nwroll-active: %s\n' "$?"`
+` + activeScript + filesScript + `if [ -f "$l" ]; then printf 'nwroll-lock-begin\n'; cat -- "$l"; printf '\nnwroll-lock-end\n'; fi
+d=${b%/*}; printf 'nwroll-df-begin\n'; df -Pk -- "${d:-/}" 2>/dev/null; printf 'nwroll-df-end\n'
+` + unitScript + activeReport
 
 // Connect connects to every node (see above). Its errors are *ExitError.
 func (x *Executor) Connect(ctx context.Context) error {
@@ -322,7 +332,8 @@ type connectFound struct {
 func parseConnectOutput(node, out string, wantCA bool) (connectFound, error) {
 	f := connectFound{freeKB: -1}
 	var ca, lock bytes.Buffer
-	inCA, sawEnd, inLock := false, false, false
+	inCA, sawEnd, inLock, inDF := false, false, false, false
+	var dfLast string
 	for _, l := range strings.Split(out, "\n") {
 		switch {
 		case strings.HasPrefix(l, "nwroll-node-id: "):
@@ -333,18 +344,23 @@ func parseConnectOutput(node, out string, wantCA bool) (connectFound, error) {
 			inCA, sawEnd = false, true
 		case inCA:
 			ca.WriteString(l + "\n")
-		case strings.HasPrefix(l, "nwroll-df: "):
-			if fs := strings.Fields(strings.TrimPrefix(l, "nwroll-df: ")); len(fs) >= 4 {
-				if kb, err := strconv.ParseInt(fs[3], 10, 64); err == nil {
-					f.freeKB = kb
-				}
-			}
+		case l == "nwroll-df-begin":
+			inDF = true
+		case l == "nwroll-df-end":
+			inDF = false
+		case inDF:
+			dfLast = l
 		case l == "nwroll-lock-begin":
 			inLock = true
 		case l == "nwroll-lock-end":
 			inLock = false
 		case inLock:
 			lock.WriteString(l + "\n")
+		}
+	}
+	if fs := strings.Fields(dfLast); len(fs) >= 4 {
+		if kb, err := strconv.ParseInt(fs[3], 10, 64); err == nil {
+			f.freeKB = kb
 		}
 	}
 	if f.uuid == "" {
@@ -560,8 +576,7 @@ func (x *Executor) renewToken(ctx context.Context) {
 }
 
 const readFilesScript = `b=$1; u=$2; shift 2
-` + filesScript + unitScript + `"$@" >/dev/null 2>&1
-printf 'nwroll-active: %s\n' "$?"`
+` + activeScript + filesScript + unitScript + activeReport
 
 // ReadFiles reads each node's binary, <binary>.new and <binary>.prev
 // (sha256), the unit's state and restart count, and whether it is active.
@@ -600,8 +615,9 @@ func (x *Executor) ReadFiles(ctx context.Context, names []string) ([]runbook.Nod
 
 func parseReadFiles(node, out string) (runbook.NodeFiles, error) {
 	f := runbook.NodeFiles{Node: node}
-	seen := 0
 	unit := map[string]string{}
+	var kinds []string
+	inSums, sums, sumsEnd, active := false, 0, false, false
 	for _, l := range strings.Split(out, "\n") {
 		if rest, ok := strings.CutPrefix(l, "nwroll-unit: "); ok {
 			k, v, found := strings.Cut(strings.TrimSpace(rest), "=")
@@ -611,31 +627,41 @@ func parseReadFiles(node, out string) (runbook.NodeFiles, error) {
 			unit[k] = v
 			continue
 		}
-		if rest, ok := strings.CutPrefix(l, "nwroll-file: "); ok {
-			kind, sha, _ := strings.Cut(strings.TrimSpace(rest), " ")
-			if sha == "-" {
-				sha = ""
+		if rest, ok := strings.CutPrefix(l, "nwroll-sums:"); ok {
+			kinds, inSums = strings.Fields(rest), true
+			continue
+		}
+		if inSums && l == "nwroll-sums-end" {
+			inSums, sumsEnd = false, true
+			continue
+		}
+		if inSums {
+			// "<sha256>  <path>", with a leading \ when sha256sum escaped the path.
+			sha, _, _ := strings.Cut(strings.TrimPrefix(l, "\\"), " ")
+			sha, ok := release.NormSHA(sha)
+			if sums >= len(kinds) || !ok {
+				return f, fmt.Errorf("read-files on %s: bad sha256sum line %q", node, l)
 			}
-			switch kind {
+			switch kinds[sums] {
 			case ".bin":
 				f.SHA256 = sha
 			case ".new":
-				f.NewPresent, f.NewSHA256 = sha != "", sha
+				f.NewPresent, f.NewSHA256 = true, sha
 			case ".prev":
-				f.PrevPresent, f.PrevSHA256 = sha != "", sha
+				f.PrevPresent, f.PrevSHA256 = true, sha
 			}
-			seen++
+			sums++
+			continue
 		}
 		if rest, ok := strings.CutPrefix(l, "nwroll-active: "); ok {
 			code, err := strconv.Atoi(strings.TrimSpace(rest))
 			if err != nil {
 				return f, fmt.Errorf("read-files on %s: bad is-active report %q", node, rest)
 			}
-			f.Active = code == 0
-			seen++
+			f.Active, active = code == 0, true
 		}
 	}
-	if seen != 4 {
+	if !sumsEnd || sums != len(kinds) || !active {
 		return f, fmt.Errorf("read-files on %s: incomplete report %q", node, lastLine(out))
 	}
 	u, err := parseUnit(unit)

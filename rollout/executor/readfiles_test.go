@@ -1,6 +1,8 @@
 package executor
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,7 +60,7 @@ func TestReadFilesScriptReportsTheUnit(t *testing.T) {
 }
 
 func TestParseReadFilesUnit(t *testing.T) {
-	files := "nwroll-file: .bin abc\nnwroll-file: .new -\nnwroll-file: .prev -\nnwroll-active: 0\n"
+	files := "nwroll-sums: .bin\n" + strings.Repeat("ab", 32) + "  /opt/neuwerk/bin/neuwerk\nnwroll-sums-end\nnwroll-active: 0\n"
 	for _, tc := range []struct {
 		unit, err string
 		want      health.Unit
@@ -90,4 +92,70 @@ func TestParseReadFilesUnit(t *testing.T) {
 			t.Errorf("%q: error %v, want one naming fw-b and %q", tc.unit, err, tc.err)
 		}
 	}
+}
+
+// One sha256sum reads every file present, and each sum lands on its own
+// file, also when the path has a space or a backslash (which sha256sum
+// escapes) and when a file in the middle is absent.
+func TestReadFilesScriptSumsEachFile(t *testing.T) {
+	shim := "#!/bin/sh\ncase \"$1\" in show) printf 'ActiveState=active\\nSubState=running\\nNRestarts=0\\n' ;; esac\n"
+	for _, dirName := range []string{"plain", "with space", `back\slash`} {
+		dir := filepath.Join(t.TempDir(), dirName)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		bin := filepath.Join(dir, "neuwerk")
+		write := func(p, s string) {
+			if err := os.WriteFile(p, []byte(s), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		write(bin, "current")
+		write(bin+".prev", "previous")
+		shimDir := t.TempDir()
+		write(filepath.Join(shimDir, "systemctl"), shim)
+		cmd := exec.Command("/bin/sh", "-c", readFilesScript, "sh", bin, "neuwerk.service", "true")
+		cmd.Env = append(os.Environ(), "PATH="+shimDir+":"+os.Getenv("PATH"))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", dirName, err, out)
+		}
+		f, err := parseReadFiles("fw-b", string(out))
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", dirName, err, out)
+		}
+		if f.SHA256 != shaOf("current") || f.NewPresent || f.NewSHA256 != "" || !f.PrevPresent || f.PrevSHA256 != shaOf("previous") || !f.Active {
+			t.Errorf("%s: read %+v\n%s", dirName, f, out)
+		}
+	}
+}
+
+// A directory named like a file is not a file: .new reads as absent.
+func TestReadFilesScriptSkipsADirectory(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "neuwerk")
+	if err := os.WriteFile(bin, []byte("x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(bin+".new", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("/bin/sh", "-c", readFilesScript, "sh", bin, "neuwerk.service", "true")
+	cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"))
+	if err := os.WriteFile(filepath.Join(dir, "systemctl"), []byte("#!/bin/sh\nprintf 'ActiveState=active\\nSubState=running\\nNRestarts=0\\n'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	f, err := parseReadFiles("fw-b", string(out))
+	if err != nil || f.NewPresent {
+		t.Fatalf("a directory named .new: %+v %v\n%s", f, err, out)
+	}
+}
+
+func shaOf(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
 }
