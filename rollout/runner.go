@@ -189,12 +189,25 @@ func RunHeadless(ctx context.Context, m runbook.Machine, x *executor.Executor, o
 
 	var seq uint64
 	d := executor.NewDriver(ctx, x, r.Hooks())
+	// wake: the end of a gate's window, when the machine wants its Tick
+	// (and the sample that passes the gate) ahead of the ticker.
+	var wake time.Time
+	wakeTimer := time.NewTimer(time.Hour)
+	wakeTimer.Stop()
+	defer wakeTimer.Stop()
 	feed := func(ev runbook.Event) {
 		seq++
 		d.Dispatch(seq, m.Handle(ev))
 		r.AfterEvent(m, ev)
 		if o.OnMachine != nil {
 			o.OnMachine(m)
+		}
+		if w := m.NextWake(); !w.Equal(wake) {
+			wake = w
+			wakeTimer.Stop()
+			if !w.IsZero() {
+				wakeTimer.Reset(time.Until(w))
+			}
 		}
 	}
 
@@ -208,6 +221,9 @@ func RunHeadless(ctx context.Context, m runbook.Machine, x *executor.Executor, o
 		case ev := <-d.Events():
 			r.Answered(ev)
 			feed(ev)
+		case t := <-wakeTimer.C:
+			feed(runbook.Tick{Now: t}) // wake stays: a sample in flight that ends before it is followed by another at once
+
 		case t := <-ticker.C:
 			if m.Gate.Open || t.Sub(lastTick) >= o.Tick-o.GateTick/2 {
 				lastTick = t

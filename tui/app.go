@@ -104,6 +104,7 @@ type Model struct {
 	refusedCode int
 
 	lastMachTick time.Time
+	wakeAt       time.Time // the machine's NextWake a wakeCmd is sleeping until
 	refreshing   bool
 	notice       string // a one-line hint in the status bar
 	quitting     bool   // Quit fed: waiting for the machine to finish, then exit
@@ -306,6 +307,11 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tickMsg:
 		m.runbook, _ = m.runbook.Update(msg)
 		return m.onTick(msg)
+	case wakeMsg:
+		if !msg.at.Equal(m.wakeAt) || m.stage != stageRunning || m.closing || m.switching {
+			return m, nil
+		}
+		return m.feed(runbook.Tick{Now: msg.at})
 	case armMsg:
 		f := m.frame()
 		m.dialog, _ = updateIn(m.dialog, &f, msg)
@@ -382,6 +388,13 @@ func (m Model) feed(ev runbook.Event) (Model, tea.Cmd) {
 	}
 	if m.machine.Finished {
 		cmds = append(cmds, m.onFinished())
+	}
+	if w := m.machine.NextWake(); !w.Equal(m.wakeAt) {
+		m.wakeAt = w
+		if !w.IsZero() {
+			// The machine's clock is the latest event's time.
+			cmds = append(cmds, wakeCmd(w.Sub(m.machine.Now), w))
+		}
 	}
 	if f := m.machine.Failure; f != nil && f.Node != "" && m.machine.Pause != nil {
 		// The failure dialog shows the node's last service log lines.

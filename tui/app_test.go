@@ -3,6 +3,7 @@ package tui
 import (
 	"strings"
 	"testing"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 
@@ -367,5 +368,38 @@ func TestNodeTableSelectionMoves(t *testing.T) {
 	h.key("tab") // the log, then the table again: g moved only the runbook
 	if got := selectedRow(h.m); got != "fw-c" {
 		t.Errorf("back on the table the selected row is %q, want fw-c", got)
+	}
+}
+
+// The console asks to be woken at the end of a holding gate's window, and
+// the wake takes the sample that can pass it; a wake for a window that is
+// no longer the machine's does nothing.
+func TestConsoleWakesAtTheWindowsEnd(t *testing.T) {
+	h := newHarness(t, 3, 2, quiescedOpts(), 120, 40)
+	h.approveUntil("a stabilise gate holding", func(m Model) bool {
+		g := m.machine.Gate
+		return g.Open && g.Name == "stabilise" && !g.HeldSince().IsZero()
+	})
+	want := h.m.machine.NextWake()
+	if want.IsZero() || !h.m.wakeAt.Equal(want) {
+		t.Fatalf("the console sleeps until %s, the machine wants %s", h.m.wakeAt, want)
+	}
+	polls := func(mark int) int {
+		n := 0
+		for _, e := range h.d.effectsSince(mark) {
+			if _, ok := e.(runbook.PollHealth); ok {
+				n++
+			}
+		}
+		return n
+	}
+	mark := h.d.dispatched()
+	h.update(wakeMsg{at: want.Add(-time.Second)})
+	if n := polls(mark); n != 0 {
+		t.Fatalf("a stale wake polled %d times", n)
+	}
+	h.update(wakeMsg{at: want})
+	if n := polls(mark); n != 1 {
+		t.Fatalf("the wake polled %d times, want 1", n)
 	}
 }

@@ -161,6 +161,11 @@ func tickCmd() tea.Cmd {
 	return tea.Tick(tickEvery, func(t time.Time) tea.Msg { return tickMsg{at: t} })
 }
 
+// wakeCmd wakes the console after d, at the end of a gate's window at.
+func wakeCmd(d time.Duration, at time.Time) tea.Cmd {
+	return tea.Tick(d, func(time.Time) tea.Msg { return wakeMsg{at: at} })
+}
+
 // armCmd arms approval number seq after armDelay.
 func armCmd(seq uint64) tea.Cmd {
 	return tea.Tick(armDelay, func(time.Time) tea.Msg { return armMsg{seq: seq} })

@@ -48,6 +48,9 @@ type progressMsg struct {
 // tickMsg is the console's clock.
 type tickMsg struct{ at time.Time }
 
+// wakeMsg is the end of a gate's window (Machine.NextWake) reached.
+type wakeMsg struct{ at time.Time }
+
 // refreshMsg is the console's own health poll, for the node table while
 // the machine is not polling.
 type refreshMsg struct {

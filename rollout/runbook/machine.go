@@ -519,6 +519,22 @@ func (m *Machine) onSnapshot(e Snapshot) {
 	if so, ok := s.def.Ops[s.pc].(snapshotOp); ok {
 		so.snapshot(m, m.ctx(s), snap)
 	}
+	if w := m.NextWake(); !w.IsZero() && !w.After(m.Now) && m.wantsPoll() {
+		// The window has ended while this sample was in flight: the
+		// sample that closes it is taken now, not a clock period later.
+		m.pollNow()
+	}
+}
+
+// NextWake is when the machine wants a Tick ahead of its clock: the end
+// of an open gate's hold window, when a sample taken can pass it. Zero
+// when nothing is due.
+func (m Machine) NextWake() time.Time {
+	g := m.Gate
+	if !g.Open || g.Outcome() != health.Waiting || g.Hold <= 0 || g.HeldSince().IsZero() || m.Finished {
+		return time.Time{}
+	}
+	return g.HeldSince().Add(g.Hold)
 }
 
 // ---- effect results ----

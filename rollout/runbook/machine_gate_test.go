@@ -3,6 +3,7 @@ package runbook
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nwroll/nwroll/health"
 )
@@ -70,4 +71,48 @@ func TestGateToleratesOneEntryInFlight(t *testing.T) {
 		})
 	}
 	t.Fatalf("fw-b's gate never passed; gate %+v", w.m.Gate)
+}
+
+// A holding gate asks to be woken when its window ends (NextWake); a
+// sample taken before the end that comes back after it makes the machine
+// take the closing sample at once, and that sample passes the gate.
+func TestGateWakesAtTheWindowsEnd(t *testing.T) {
+	w := newWorld(t, mtPlan(t, 3, 0, mtOpts()), MachineOptions{})
+	w.send(Begin{At: w.now})
+	w.runUntil(func() bool {
+		g := w.m.Gate
+		return g.Open && g.Name == "stabilise" && g.Node == "fw-b" && !g.HeldSince().IsZero() && len(w.queue) == 0
+	})
+	g := w.m.Gate
+	wake := w.m.NextWake()
+	if want := g.HeldSince().Add(g.Hold); !wake.Equal(want) || g.Hold <= 0 {
+		t.Fatalf("NextWake %s, want the window's end %s (held since %s, hold %s)", wake, want, g.HeldSince(), g.Hold)
+	}
+	// A poll taken 10 ms before the end answers 5 ms after it.
+	w.now = wake.Add(-10 * time.Millisecond)
+	w.index++
+	w.send(Tick{Now: w.now})
+	polls := mtOfKind[PollHealth](w.queue)
+	if len(polls) != 1 {
+		t.Fatalf("a tick in the window launched %d polls, want 1 (queue %v)", len(polls), w.queue)
+	}
+	w.queue = nil
+	early := w.snapshot()
+	w.now = wake.Add(5 * time.Millisecond)
+	effs := w.send(Snapshot{ID: polls[0].ID, Snap: early, At: w.now})
+	if s, _ := w.m.StepByID("upgrade/fw-b"); s.Status == StatusDone {
+		t.Fatal("a sample taken before the window's end passed the gate")
+	}
+	again := mtOfKind[PollHealth](effs)
+	if len(again) != 1 {
+		t.Fatalf("the late answer launched %d polls, want the closing one at once: %v", len(again), effs)
+	}
+	w.queue = nil
+	w.send(Snapshot{ID: again[0].ID, Snap: w.snapshot(), At: w.now})
+	if s, _ := w.m.StepByID("upgrade/fw-b"); s.Status != StatusDone {
+		t.Fatalf("the closing sample, 5 ms after the window's end, did not pass the gate: step %s, gate %+v", s.Status, w.m.Gate.Results())
+	}
+	if !w.m.NextWake().IsZero() {
+		t.Errorf("NextWake %s after the gate passed, want none", w.m.NextWake())
+	}
 }
