@@ -496,7 +496,7 @@ func (m *Machine) onSnapshot(e Snapshot) {
 	if e.ID != 0 {
 		m.dropInflight(e.ID)
 		if e.ID == m.pollID {
-			m.pollID = 0
+			m.pollID, m.polledAt = 0, m.Now
 		}
 	}
 	snap := e.Snap
@@ -526,15 +526,28 @@ func (m *Machine) onSnapshot(e Snapshot) {
 	}
 }
 
-// NextWake is when the machine wants a Tick ahead of its clock: the end
-// of an open gate's hold window, when a sample taken can pass it. Zero
-// when nothing is due.
+// gateSampleEvery is how soon after a sample a gate waiting for its
+// checks to hold takes the next: a restarted node that turns ready is seen
+// within this much (and one poll), without polling a slow cluster back to
+// back.
+const gateSampleEvery = 100 * time.Millisecond
+
+// NextWake is when the machine wants a Tick ahead of its clock: while an
+// open gate's checks do not all hold, gateSampleEvery after the latest
+// sample came back; while they hold, the end of the window, when a sample
+// taken can pass it. Zero when nothing is due (or a poll is in flight).
 func (m Machine) NextWake() time.Time {
 	g := m.Gate
-	if !g.Open || g.Outcome() != health.Waiting || g.Hold <= 0 || g.HeldSince().IsZero() || m.Finished {
+	if !g.Open || g.Outcome() != health.Waiting || m.Finished || m.Pause != nil || m.stop != stopNone {
 		return time.Time{}
 	}
-	return g.HeldSince().Add(g.Hold)
+	if g.Hold > 0 && !g.HeldSince().IsZero() {
+		return g.HeldSince().Add(g.Hold)
+	}
+	if m.pollID != 0 || m.polledAt.IsZero() {
+		return time.Time{}
+	}
+	return m.polledAt.Add(gateSampleEvery)
 }
 
 // ---- effect results ----

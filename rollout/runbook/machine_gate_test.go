@@ -112,7 +112,34 @@ func TestGateWakesAtTheWindowsEnd(t *testing.T) {
 	if s, _ := w.m.StepByID("upgrade/fw-b"); s.Status != StatusDone {
 		t.Fatalf("the closing sample, 5 ms after the window's end, did not pass the gate: step %s, gate %+v", s.Status, w.m.Gate.Results())
 	}
+	if g := w.m.Gate; g.Open && g.Step == "upgrade/fw-b" {
+		t.Errorf("fw-b's gate is still open after it passed: %+v", g)
+	}
+}
+
+// A gate whose checks do not all hold yet samples again gateSampleEvery
+// after the latest sample came back, and asks for nothing while a poll is
+// in flight.
+func TestGateSamplesSoonWhileWaiting(t *testing.T) {
+	w := newWorld(t, mtPlan(t, 3, 0, mtOpts()), MachineOptions{})
+	w.send(Begin{At: w.now})
+	w.runUntil(func() bool {
+		g := w.m.Gate
+		return g.Open && g.Name == "stabilise" && g.Node == "fw-b" && len(w.queue) == 0 && !w.m.NextWake().IsZero()
+	})
+	if !w.m.Gate.HeldSince().IsZero() {
+		t.Fatal("fw-b's gate holds right after its start; the world should keep it waiting 2 s")
+	}
+	answered := w.m.polledAt
+	if got, want := w.m.NextWake(), answered.Add(gateSampleEvery); !got.Equal(want) {
+		t.Fatalf("NextWake %s, want %s (the latest answer at %s + %s)", got, want, answered, gateSampleEvery)
+	}
+	w.now = w.m.NextWake()
+	w.send(Tick{Now: w.now})
+	if len(mtOfKind[PollHealth](w.queue)) != 1 {
+		t.Fatalf("the wake launched no poll: %v", w.queue)
+	}
 	if !w.m.NextWake().IsZero() {
-		t.Errorf("NextWake %s after the gate passed, want none", w.m.NextWake())
+		t.Errorf("NextWake %s with a poll in flight, want none", w.m.NextWake())
 	}
 }

@@ -264,6 +264,7 @@ type Machine struct {
 	inflight        []inflightEffect
 	out             []Effect
 	pollID          EffectID
+	polledAt        time.Time // when the latest poll of the machine's answered
 	failSysdumpID   EffectID
 	manualSysdumpID EffectID
 	lockHeld        bool
