@@ -221,6 +221,22 @@ func (c *Cluster) waitReady(parent context.Context, timeout time.Duration) (stri
 		defer cl.CloseIdleConnections()
 		clients[i] = cl
 	}
+	// The token for the stats is minted while the nodes start, not after.
+	type minted struct {
+		tok api.Token
+		err error
+	}
+	startMint := func() chan minted {
+		ch := make(chan minted, 1)
+		go func() {
+			mctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			t, err := c.MintToken(mctx, c.info.Nodes[0].Name, false, time.Hour)
+			ch <- minted{t, err}
+		}()
+		return ch
+	}
+	mint := startMint()
 	var tok api.Token
 	var problems []nodeProblem
 	for {
@@ -247,8 +263,16 @@ func (c *Cluster) waitReady(parent context.Context, timeout time.Duration) (stri
 			}()
 		}
 		wg.Wait()
+		if len(problems) == 0 && tok == "" {
+			if m := <-mint; m.err != nil {
+				mint = startMint() // try again next time round
+				problems = append(problems, nodeProblem{"cluster", "mint a token: " + m.err.Error()})
+			} else {
+				tok = m.tok
+			}
+		}
 		if len(problems) == 0 {
-			leader, why := c.checkStats(ctx, &tok)
+			leader, why := c.checkStats(ctx, tok)
 			if why == "" {
 				return leader, nil
 			}
@@ -264,26 +288,17 @@ func (c *Cluster) waitReady(parent context.Context, timeout time.Duration) (stri
 				return "", fmt.Errorf("interrupted (%v) while waiting for cluster %s to become ready", parent.Err(), c.info.Cluster)
 			}
 			return "", c.notReadyError(timeout, problems)
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
 
 // checkStats asks the cluster (through any node; stats are leader-proxied)
 // whether it has a leader and every follower caught up.
-func (c *Cluster) checkStats(ctx context.Context, tok *api.Token) (leader, why string) {
-	if *tok == "" {
-		mctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		t, err := c.MintToken(mctx, c.info.Nodes[0].Name, false, time.Hour)
-		cancel()
-		if err != nil {
-			return "", "mint a token: " + err.Error()
-		}
-		*tok = t
-	}
+func (c *Cluster) checkStats(ctx context.Context, tok api.Token) (leader, why string) {
 	var lastWhy string
 	for _, n := range c.info.Nodes {
-		cl, err := c.client(n, *tok)
+		cl, err := c.client(n, tok)
 		if err != nil {
 			return "", err.Error()
 		}

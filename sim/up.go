@@ -54,6 +54,12 @@ type Options struct {
 	Out io.Writer
 	// ReadyTimeout bounds the wait for readiness (default 30s + 2s per node + Warmup).
 	ReadyTimeout time.Duration
+	// DemoElectionTimeout, when positive, puts every node in the
+	// simulator's demo mode (node.DemoSettings): Raft's heartbeat and
+	// election timeout is this instead of Neuwerk's 2 s, so an election
+	// starts after a random 1–2× it. Only `nwroll demo` sets it
+	// (DemoElectionTimeout); a faithful cluster leaves it 0.
+	DemoElectionTimeout time.Duration
 }
 
 func (o *Options) defaults() error {
@@ -397,6 +403,11 @@ func writeNodes(info *Info, secrets clusterSecrets, peers []node.Peer, opts Opti
 func writeNode(info *Info, n NodeInfo, spec node.NodeSpec, opts Options) (ssh.PublicKey, error) {
 	if err := node.WriteNodeTree(n.NodeDir, spec); err != nil {
 		return nil, fmt.Errorf("node %s: %w", n.Name, err)
+	}
+	if d := opts.DemoElectionTimeout; d > 0 {
+		if err := node.WriteDemoSettings(n.NodeDir, node.DemoSettings{ElectionTimeoutMillis: int(d / time.Millisecond)}); err != nil {
+			return nil, fmt.Errorf("node %s: %w", n.Name, err)
+		}
 	}
 	if err := copyFile(info.Releases[opts.Release].Binary, n.Binary, 0o755); err != nil {
 		return nil, fmt.Errorf("node %s: install release %s: %w", n.Name, opts.Release, err)

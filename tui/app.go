@@ -35,6 +35,9 @@ type Deps struct {
 	// demo's cluster is gone when the console ends).
 	HintEnv string
 	NoHints bool
+	// Note ends the header's second line: how the cluster differs from a
+	// real one (the demo's short election timeouts).
+	Note string
 	// PrepareTimeout bounds the survey (default 2m).
 	PrepareTimeout time.Duration
 	// Mode is what the console opens on: an upgrade (Upgrade), the resume

@@ -77,6 +77,9 @@ func (m Model) headerView() string {
 			info = append(info, st.Dim.Render("no lock held"))
 		}
 	}
+	if m.deps.Note != "" {
+		info = append(info, st.Dim.Render(m.deps.Note))
+	}
 	line2 := strings.Join(info, st.Dim.Render("  │  "))
 	w := lipgloss.NewStyle().MaxWidth(m.width)
 	return w.Render(line1) + "\n" + w.Render(line2)

@@ -93,7 +93,10 @@ the cluster when you quit. Follow the hints at the bottom of the screen: y appro
 step in the dialog, ? shows every key.
 
 The simulated nodes are real processes: a Raft cluster with the HTTPS API,
-SSH, systemd-like service control and sysdumps. The journal, backups and
+SSH, systemd-like service control and sysdumps, with one difference from
+Neuwerk, which the console's header shows: Raft elections start after
+0.5–1 s without a leader instead of 2–4 s, so the cluster is up in about a
+second (nwroll sim up keeps Neuwerk's timings). The journal, backups and
 sysdumps go under DIR/state, never into your own state directory. When the
 demo made DIR itself (no --dir), it removes it at the end unless --keep.
 
@@ -143,9 +146,10 @@ Rehearse a failure by rolling out one of the simulator's faulty releases
 // demo made dir itself (so it may remove it afterwards).
 func runDemo(cmd *cobra.Command, dir string, created bool, nodes int, keep bool, version string, o rollout.PlanOptionsIn) error {
 	errOut := cmd.ErrOrStderr()
-	fmt.Fprintf(errOut, "nwroll demo: starting a simulated %d-node cluster in %s …\n", nodes, dir)
+	fmt.Fprintf(errOut, "nwroll demo: starting a simulated %d-node cluster in %s (Raft elections after %v–%v without a leader, Neuwerk's take 2–4s) …\n",
+		nodes, dir, sim.DemoElectionTimeout, 2*sim.DemoElectionTimeout)
 	ctx, stop := runSignalContext()
-	c, err := sim.Up(ctx, sim.Options{Dir: dir, Nodes: nodes, Release: "1.0.0", Warmup: 2 * time.Second})
+	c, err := sim.Up(ctx, sim.Options{Dir: dir, Nodes: nodes, Release: "1.0.0", Warmup: demoWarmup, DemoElectionTimeout: sim.DemoElectionTimeout})
 	stop()
 	if err != nil {
 		return &exitError{code: exitFailed, err: fmt.Errorf("demo: the simulated cluster did not start: %w", err)}
@@ -173,8 +177,15 @@ func runDemo(cmd *cobra.Command, dir string, created bool, nodes int, keep bool,
 		Upgrade: rollout.UpgradeOptions{PlanOptionsIn: withRelease(o, rel)},
 		HintEnv: "XDG_STATE_HOME=" + stateHome,
 		NoHints: !keep,
+		Note:    sim.DemoNote(sim.DemoElectionTimeout),
 	})
 }
+
+// demoWarmup is how long a demo's node waits for its simulated DHCP lease
+// after each start: long enough to see a restarted node's
+// dataplane_config red, and no longer than the cluster's own first
+// election and policy replay take.
+const demoWarmup = time.Second
 
 // demoTeardown ends the demo: with --keep it leaves the cluster running and
 // says how to stop it; otherwise it stops the cluster, says it is down, and

@@ -19,7 +19,9 @@ import (
 // (hashicorp randomises between HeartbeatTimeout and twice that), at most 32
 // entries per AppendEntries. The leader lease is 1 s (shorter than the
 // election timeout, longer than a few missed 200 ms heartbeats on a busy box).
-func (n *node) raftConfig() *raft.Config {
+// A demo's node (DemoSettings) uses its shorter election timeout for both,
+// and a lease as long.
+func (n *node) raftConfig(demo DemoSettings) *raft.Config {
 	c := raft.DefaultConfig()
 	c.LocalID = raft.ServerID(n.id)
 	c.HeartbeatTimeout = 2 * time.Second
@@ -31,6 +33,9 @@ func (n *node) raftConfig() *raft.Config {
 	c.SnapshotInterval = 30 * time.Second
 	c.TrailingLogs = 1024
 	c.Logger = n.raftLog
+	if d := demo.ElectionTimeout(); d > 0 {
+		c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout = d, d, d
+	}
 	return c
 }
 
@@ -68,7 +73,12 @@ func (n *node) startRaft() error {
 	n.store, n.snaps = store, snaps
 	n.trans = newPeerTransport(base, n.metrics)
 
-	conf := n.raftConfig()
+	demo, err := loadDemoSettings(n.paths.Root)
+	if err != nil {
+		n.closeRaftResources()
+		return err
+	}
+	conf := n.raftConfig(demo)
 	has, err := raft.HasExistingState(store, store, snaps)
 	if err != nil {
 		n.closeRaftResources()
@@ -92,6 +102,9 @@ func (n *node) startRaft() error {
 	}
 	n.raft = r
 	n.log.Info("cluster runtime started", "bind", n.cfg.Cluster.Bind, "advertise", n.cfg.Cluster.Advertise)
+	if d := demo.ElectionTimeout(); d > 0 {
+		n.log.Info("demo mode: short raft election timeout, not neuwerk's 2-4s", "election_timeout", fmt.Sprintf("%v-%v", d, 2*d))
+	}
 	return nil
 }
 
@@ -194,16 +207,22 @@ func (n *node) observeLeadership(ctx context.Context) {
 
 // leaderWrites is the leader's write load: it seeds policy/state once after
 // winning if it is absent, then appends a small tick entry every n.tick so
-// last_log_index grows and follower lag is real.
+// last_log_index grows and follower lag is real. A demo's leader also
+// writes as soon as it wins, not up to a tick later.
 func (n *node) leaderWrites(ctx context.Context) {
 	t := time.NewTicker(n.tick)
 	defer t.Stop()
+	var won <-chan bool // nil, never ready, outside demo mode
+	if d, _ := loadDemoSettings(n.paths.Root); d.ElectionTimeout() > 0 {
+		won = n.raft.LeaderCh()
+	}
 	var barrierTerm uint64
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-won:
 		}
 		if !n.isLeader() {
 			continue
