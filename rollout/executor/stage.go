@@ -19,8 +19,8 @@ import (
 )
 
 // Stage checks free disk, uploads the target binary to <binary>.new on the
-// node and verifies its sha256 there (remote.Upload renames it into place
-// only once verified).
+// node and verifies its sha256 there (remote.Upload hashes the bytes on the
+// node as they arrive and renames the file into place only once verified).
 func (x *Executor) Stage(ctx context.Context, name, sha string) error {
 	rel := x.cfg.Release
 	if rel == nil || rel.BinaryPath == "" {
@@ -43,17 +43,39 @@ func (x *Executor) Stage(ctx context.Context, name, sha string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, stageTimeout)
 	defer cancel()
-	progress := x.progress(name, "stage")
+	progress := monotonic(x.progress(name, "stage"))
 	err = r.Upload(ctx, rel.BinaryPath, dest, 0o755, rel.SHA256, progress)
 	if err != nil && n.Sudo && isPermission(err) {
-		// The binary's directory belongs to root: upload to a directory the
-		// SSH user may write, then put it in place with sudo.
-		err = x.stageViaTemp(ctx, n, r, dest, progress)
+		// The binary's directory belongs to root: the same upload with the
+		// node-side work under sudo -n, or, for a Remote that cannot, to a
+		// directory the SSH user may write and then into place with sudo.
+		if pu, ok := r.(remote.PrivilegedUploader); ok {
+			err = pu.UploadPrivileged(ctx, rel.BinaryPath, dest, 0o755, rel.SHA256, progress)
+		} else {
+			err = x.stageViaTemp(ctx, n, r, dest, progress)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("stage on %s: %w", name, err)
 	}
 	return nil
+}
+
+// monotonic passes on progress that never goes back: an upload refused
+// for want of permission may have sent some bytes before the one under sudo
+// starts again from 0.
+func monotonic(progress func(done, total int64)) func(done, total int64) {
+	var mu sync.Mutex
+	var high int64
+	return func(done, total int64) {
+		mu.Lock()
+		if done < high {
+			done = high
+		}
+		high = done
+		mu.Unlock()
+		progress(done, total)
+	}
 }
 
 func isPermission(err error) bool {

@@ -35,11 +35,12 @@ type Remote interface {
 	// returns ctx.Err().
 	Run(ctx context.Context, cmd Command, onLine func(stream Stream, line string)) (Result, error)
 
-	// Upload copies localPath to remotePath over SFTP: to a temporary name in
-	// the same remote directory, then verifies the sha256 on the node with
-	// sha256sum, sets mode, and renames the file into place atomically.
-	// wantSHA256 (hex) is checked against both the local file as read and the
-	// node's copy; "" checks the node's copy against the local file only.
+	// Upload copies localPath to remotePath: to a temporary name in the same
+	// remote directory, hashing the bytes on the node as they arrive; only
+	// when their sha256 is the expected one does it set mode and rename the
+	// file into place atomically. wantSHA256 (hex) is the expected sha256;
+	// "" expects the local file's. A mismatch tells a local file that is
+	// not wantSHA256 from a transfer that was corrupted.
 	// progress (may be nil) is called as bytes are sent. On any failure the
 	// temporary file is removed and nothing appears under remotePath.
 	//

@@ -47,6 +47,8 @@ func suite(t *testing.T, c *cluster) {
 	t.Run("upload with a wrong sha leaves nothing", func(t *testing.T) { testUploadWrongSHA(t, c) })
 	t.Run("upload cancelled midway leaves nothing", func(t *testing.T) { testUploadCancel(t, c) })
 	t.Run("upload over a dropped connection leaves nothing", func(t *testing.T) { testUploadDrop(t, c) })
+	t.Run("privileged upload runs under sudo", func(t *testing.T) { testUploadPrivileged(t, c) })
+	t.Run("upload on a node without a working openssl", func(t *testing.T) { testUploadNoOpenSSL(t, c) })
 	t.Run("download round trip", func(t *testing.T) { testDownload(t, c) })
 	t.Run("unknown host key", func(t *testing.T) { testUnknownHost(t, c) })
 	t.Run("host key mismatch", func(t *testing.T) { testMismatch(t, c) })
@@ -311,6 +313,137 @@ func testUploadDrop(t *testing.T, c *cluster) {
 	// And a retry goes through.
 	if err := r.Upload(context.Background(), local, dst, 0o755, "", nil); err != nil {
 		t.Errorf("upload after reconnect: %v", err)
+	}
+}
+
+// UploadPrivileged runs the node-side work under sudo -n when the node's
+// inventory says sudo, and not otherwise; a mismatch still leaves nothing.
+// The node's sudo is wrapped to record its calls.
+func testUploadPrivileged(t *testing.T, c *cluster) {
+	n := c.nodes[0]
+	var nodeDir string
+	for _, ni := range c.info.Nodes {
+		if ni.Name == n.Name {
+			nodeDir = ni.NodeDir
+		}
+	}
+	shim := filepath.Join(nodeDir, "sim-bin", "sudo")
+	orig, err := os.ReadFile(shim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := filepath.Join(t.TempDir(), "sudo-calls")
+	wrapped := "#!/bin/sh\nprintf '%s\\n' \"$1\" >> " + Quote(calls) + "\n" + strings.TrimPrefix(string(orig), "#!/bin/sh\n")
+	if err := os.WriteFile(shim, []byte(wrapped), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.WriteFile(shim, orig, 0o755) })
+	sudoCalls := func() []string {
+		b, _ := os.ReadFile(calls)
+		os.Remove(calls)
+		return strings.Fields(string(b))
+	}
+
+	local := writeRandom(t, t.TempDir(), 1<<20+5)
+	data, _ := os.ReadFile(local)
+	sum := sha256.Sum256(data)
+	want := hex.EncodeToString(sum[:])
+	dst := filepath.Join(n.Paths.BackupDir, "privileged.bin")
+	for _, sudo := range []bool{true, false} {
+		os.Remove(dst)
+		n.Sudo = sudo
+		d, _ := newDialer(t, SSHOptions{})
+		r := dial(t, d, n).(PrivilegedUploader)
+		var last int64
+		if err := r.UploadPrivileged(context.Background(), local, dst, 0o700, want, func(done, total int64) { last = done }); err != nil {
+			t.Fatalf("sudo %v: %v", sudo, err)
+		}
+		if got, err := os.ReadFile(dst); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("sudo %v: content differs (%v)", sudo, err)
+		}
+		if st, _ := os.Stat(dst); st.Mode().Perm() != 0o700 {
+			t.Errorf("sudo %v: mode %o, want 700", sudo, st.Mode().Perm())
+		}
+		if last != int64(len(data)) {
+			t.Errorf("sudo %v: progress ended at %d of %d", sudo, last, len(data))
+		}
+		got := sudoCalls()
+		if sudo && !reflect.DeepEqual(got, []string{"-n"}) || !sudo && len(got) != 0 {
+			t.Errorf("sudo %v: sudo called with %q", sudo, got)
+		}
+		bad := strings.Repeat("cd", 32)
+		err := r.UploadPrivileged(context.Background(), local, dst+".bad", 0o700, bad, nil)
+		if err == nil {
+			t.Fatalf("sudo %v: a wrong sha was accepted", sudo)
+		}
+		mustContain(t, err.Error(), bad, want, n.Name, "nothing was installed")
+		if _, serr := os.Stat(dst + ".bad"); !os.IsNotExist(serr) {
+			t.Errorf("sudo %v: final file exists after a mismatch (%v)", sudo, serr)
+		}
+		sudoCalls()
+	}
+	// Bytes changed on their way into the node's command: the error names
+	// the node, the path and both hashes, and nothing is installed.
+	if err := os.WriteFile(shim, []byte("#!/bin/sh\nshift\n{ cat; printf x; } | \"$@\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	n.Sudo = true
+	d, _ := newDialer(t, SSHOptions{})
+	r := dial(t, d, n).(PrivilegedUploader)
+	os.Remove(dst)
+	err = r.UploadPrivileged(context.Background(), local, dst, 0o700, want, nil)
+	if err == nil {
+		t.Fatal("an upload whose bytes changed on the way was installed")
+	}
+	node := sha256.Sum256(append(data, 'x'))
+	mustContain(t, err.Error(), n.Name, dst, want, hex.EncodeToString(node[:]), "corrupted", "nothing was installed")
+	if _, serr := os.Stat(dst); !os.IsNotExist(serr) {
+		t.Errorf("final file exists after a corrupted transfer (%v)", serr)
+	}
+	if tmp := tempsIn(t, n.Paths.BackupDir); len(tmp) != 0 {
+		t.Errorf("temporary files left: %v", tmp)
+	}
+}
+
+// A node whose openssl fails (or is missing) hashes with sha256sum: the
+// upload still verifies, and a mismatch still leaves nothing.
+func testUploadNoOpenSSL(t *testing.T, c *cluster) {
+	n := c.nodes[1]
+	var nodeDir string
+	for _, ni := range c.info.Nodes {
+		if ni.Name == n.Name {
+			nodeDir = ni.NodeDir
+		}
+	}
+	fake := filepath.Join(nodeDir, "sim-bin", "openssl")
+	calls := filepath.Join(t.TempDir(), "openssl-calls")
+	if err := os.WriteFile(fake, []byte("#!/bin/sh\necho called >> "+Quote(calls)+"\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(fake) })
+	d, _ := newDialer(t, SSHOptions{})
+	r := dial(t, d, n)
+	local := writeRandom(t, t.TempDir(), 2<<20+1)
+	data, _ := os.ReadFile(local)
+	dst := filepath.Join(n.Paths.BackupDir, "no-openssl.bin")
+	if err := r.Upload(context.Background(), local, dst, 0o644, "", nil); err != nil {
+		t.Fatalf("upload: %v", err)
+	}
+	if got, err := os.ReadFile(dst); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("content differs (%v)", err)
+	}
+	if b, _ := os.ReadFile(calls); len(b) == 0 {
+		t.Error("the fake openssl was never asked: the test proves nothing")
+	}
+	bad := strings.Repeat("ef", 32)
+	if err := r.Upload(context.Background(), local, dst+".bad", 0o644, bad, nil); err == nil || !strings.Contains(err.Error(), "nothing was installed") {
+		t.Errorf("wrong sha: %v", err)
+	}
+	if _, serr := os.Stat(dst + ".bad"); !os.IsNotExist(serr) {
+		t.Errorf("final file exists after a mismatch (%v)", serr)
+	}
+	if tmp := tempsIn(t, n.Paths.BackupDir); len(tmp) != 0 {
+		t.Errorf("temporary files left: %v", tmp)
 	}
 }
 

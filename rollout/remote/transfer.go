@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path"
@@ -60,8 +59,75 @@ func tempName(dir, base string) string {
 	return path.Join(dir, "."+base+".nwroll-tmp-"+hex.EncodeToString(b[:]))
 }
 
-// Upload implements Remote.
-func (r *sshRemote) Upload(ctx context.Context, localPath, remotePath string, mode os.FileMode, wantSHA256 string, progress func(done, total int64)) (err error) {
+// Exit statuses of uploadScript (written out in it), besides 0 (installed)
+// and 1 (chmod, fsync or rename failed).
+const (
+	upMismatch = 65 // the bytes that arrived do not have the expected sha256
+	upHash     = 70 // the hasher failed
+	upCreate   = 71 // the temporary file could not be created
+	upWrite    = 74 // writing the temporary file failed (disk full, I/O error)
+)
+
+// uploadScript runs on the node with the file's bytes on its standard
+// input: $1 temporary name, $2 final name, $3 expected sha256, $4 mode
+// (octal). It writes the temporary file and hashes the bytes in the same
+// pass (tee into the hasher: openssl when the node has a working one, as it
+// is several times faster than coreutils' sha256sum, else sha256sum; the
+// exit statuses of both are checked), and only when
+// the hash is the expected one and the write and fsync succeeded does it set
+// the mode and rename the file into place. Any other end, a signal
+// included, removes the temporary file (the EXIT trap). The temporary file
+// is created exclusively and private (umask 077) until the rename.
+const uploadScript = `tmp=$1 dest=$2 want=$3 mode=$4 made= ok=
+trap '[ -z "$made" ] || [ -n "$ok" ] || rm -f -- "$tmp"' EXIT
+trap 'exit 143' HUP INT TERM PIPE
+umask 077
+set -C
+true >"$tmp" || exit 71
+made=1
+set +C -f
+if openssl dgst -sha256 -r </dev/null >/dev/null 2>&1; then h() { openssl dgst -sha256 -r; }; else h() { sha256sum; }; fi
+out=$( { { tee -- "$tmp"; echo "tee=$?" >&3; } | { h; echo "hash=$?"; }; } 3>&1 )
+got= t= s=
+for w in $out; do
+  case $w in
+  tee=*) t=${w#tee=} ;;
+  hash=*) s=${w#hash=} ;;
+  ????????????????????????????????????????????????????????????????) got=$w ;;
+  esac
+done
+[ "$t" = 0 ] || { echo "nwroll: writing $tmp failed (tee exited ${t:-?})" >&2; exit 74; }
+[ "$s" = 0 ] && [ -n "$got" ] || { echo "nwroll: hashing failed: $out" >&2; exit 70; }
+[ "$got" = "$want" ] || { echo "nwroll-sha256 $got"; exit 65; }
+chmod "$mode" -- "$tmp" && sync -- "$tmp" && mv -f -T -- "$tmp" "$dest" || exit 1
+ok=1
+d=${dest%/*}
+sync -- "${d:-/}" 2>/dev/null
+exit 0`
+
+// Upload implements Remote: the bytes go over one SSH exec session into
+// uploadScript, which writes, hashes, verifies and renames in one pass and
+// one round trip.
+func (r *sshRemote) Upload(ctx context.Context, localPath, remotePath string, mode os.FileMode, wantSHA256 string, progress func(done, total int64)) error {
+	return r.upload(ctx, localPath, remotePath, mode, wantSHA256, progress, false)
+}
+
+// PrivilegedUploader is a Remote that can also write a file as root (sudo -n,
+// when the node's inventory says ssh.sudo), for a remotePath whose directory
+// the SSH user may not write. The SSH remote implements it.
+type PrivilegedUploader interface {
+	// UploadPrivileged is Upload, with the node-side work under sudo -n.
+	UploadPrivileged(ctx context.Context, localPath, remotePath string, mode os.FileMode, wantSHA256 string, progress func(done, total int64)) error
+}
+
+var _ PrivilegedUploader = (*sshRemote)(nil)
+
+// UploadPrivileged implements PrivilegedUploader.
+func (r *sshRemote) UploadPrivileged(ctx context.Context, localPath, remotePath string, mode os.FileMode, wantSHA256 string, progress func(done, total int64)) error {
+	return r.upload(ctx, localPath, remotePath, mode, wantSHA256, progress, r.node.Sudo)
+}
+
+func (r *sshRemote) upload(ctx context.Context, localPath, remotePath string, mode os.FileMode, wantSHA256 string, progress func(done, total int64), sudo bool) (err error) {
 	if !path.IsAbs(remotePath) {
 		return fmt.Errorf("upload to node %s: remote path %q is not absolute", r.node.Name, remotePath)
 	}
@@ -74,49 +140,102 @@ func (r *sshRemote) Upload(ctx context.Context, localPath, remotePath string, mo
 		return err
 	}
 	defer src.Close()
+	if want == "" {
+		// The node verifies against an expected hash before the rename:
+		// without one, it is the local file's.
+		if want, err = fileSHA256(src); err != nil {
+			return fmt.Errorf("upload to node %s: read %s: %w", r.node.Name, localPath, err)
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-
-	sc, closeSFTP, err := r.sftpClient(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeSFTP()
 	dir, base := path.Split(remotePath)
-	u := &upload{r: r, ctx: ctx, sc: sc, localPath: localPath, tmp: tempName(path.Clean(dir), base),
-		op: fmt.Sprintf("upload %s to %s", localPath, remotePath)}
-
-	// From here on, any failure removes the temporary file.
-	defer func() {
-		if err == nil || !u.created {
-			return
+	tmp := tempName(path.Clean(dir), base)
+	op := fmt.Sprintf("upload %s to %s", localPath, remotePath)
+	rd := &uploadReader{ctx: ctx, r: src, total: total, progress: progress}
+	argv := []string{"sh", "-c", uploadScript, "sh", tmp, remotePath, want, fmt.Sprintf("%o", mode.Perm())}
+	var stdout, stderr []string
+	res, err := r.Run(ctx, Command{Argv: argv, Sudo: sudo, Stdin: rd}, func(s Stream, l string) {
+		if s == Stdout {
+			stdout = append(stdout, l)
+		} else {
+			stderr = append(stderr, l)
 		}
-		if cerr := r.removeTemp(ctx, u.tmp); cerr != nil {
-			err = fmt.Errorf("%w (and the temporary file %s could not be removed: %v)", err, u.tmp, cerr)
-		}
-	}()
-	local, err := u.send(src, total, progress)
+	})
 	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		} else if te := (*TransportError)(nil); errors.As(err, &te) {
+			err = &TransportError{Node: r.node.Name, Op: op, Err: te.Err}
+		}
+		// The script's own trap removes the temporary file when it sees
+		// the end of its input or a signal; this covers a node that never
+		// got to run it (a dead connection, a killed shell).
+		if cerr := r.removeTemp(ctx, tmp, sudo); cerr != nil {
+			err = fmt.Errorf("%w (and the temporary file %s could not be removed: %v)", err, tmp, cerr)
+		}
 		return err
 	}
-	if want != "" && local != want {
-		return fmt.Errorf("upload %s to node %s: the local file's sha256 is %s, not the expected %s: the release on this machine is damaged or not the one meant; nothing was installed",
-			localPath, r.node.Name, local, want)
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
-	if want == "" {
-		want = local
+	why := lastOf(stderr)
+	switch res.ExitCode {
+	case 0:
+		if progress != nil {
+			progress(total, total)
+		}
+		return nil
+	case upCreate:
+		who := r.node.User
+		if sudo {
+			who = "root"
+		}
+		return fmt.Errorf("node %s: create %s: %s (does the directory exist, and can %s write to it?)", r.node.Name, tmp, why, who)
+	case upMismatch:
+		if rd.err != nil {
+			return fmt.Errorf("upload to node %s: read %s: %w; nothing was installed", r.node.Name, localPath, rd.err)
+		}
+		if rd.done != total {
+			return &TransportError{Node: r.node.Name, Op: op, Err: fmt.Errorf("sent %d of %d bytes (did %s change while it was read?); nothing was installed", rd.done, total, localPath)}
+		}
+		// What was sent is not hashed as it goes (the node does that);
+		// tell a damaged or changing local file from a corrupted transfer.
+		local, lerr := fileSHA256(src)
+		if lerr != nil {
+			return fmt.Errorf("upload to node %s: read %s: %w; nothing was installed", r.node.Name, localPath, lerr)
+		}
+		if local != want {
+			if wantSHA256 == "" {
+				return fmt.Errorf("upload %s to node %s: the file changed while it was read (sha256 %s, then %s); nothing was installed (try again)", localPath, r.node.Name, want, local)
+			}
+			return fmt.Errorf("upload %s to node %s: the local file's sha256 is %s, not the expected %s: the release on this machine is damaged or not the one meant; nothing was installed",
+				localPath, r.node.Name, local, want)
+		}
+		got := "(none)"
+		for _, l := range stdout {
+			if v, ok := strings.CutPrefix(l, "nwroll-sha256 "); ok && v != "" {
+				got = v
+			}
+		}
+		return fmt.Errorf("upload %s to node %s: the node's copy of %s has sha256 %s, want %s: the transfer was corrupted; nothing was installed (try again)",
+			localPath, r.node.Name, remotePath, got, want)
+	default:
+		if why == "" {
+			why = "no output"
+		}
+		return fmt.Errorf("upload %s to node %s: %s exited %d: %s; nothing was installed", localPath, r.node.Name, remotePath, res.ExitCode, why)
 	}
-	if err := u.verifyOnNode(want); err != nil {
-		return err
+}
+
+func lastOf(lines []string) string {
+	for i := len(lines) - 1; i >= 0; i-- {
+		if s := strings.TrimSpace(lines[i]); s != "" {
+			return s
+		}
 	}
-	if err := u.install(remotePath, mode); err != nil {
-		return err
-	}
-	if progress != nil {
-		progress(total, total)
-	}
-	return nil
+	return ""
 }
 
 // openUploadSource opens the local file to upload and returns its size.
@@ -137,94 +256,12 @@ func (r *sshRemote) openUploadSource(localPath string) (*os.File, int64, error) 
 	return src, st.Size(), nil
 }
 
-// upload is one file on its way to a node: written to a temporary name,
-// verified there, then renamed into place.
-type upload struct {
-	r         *sshRemote
-	ctx       context.Context
-	sc        *sftp.Client
-	localPath string
-	tmp       string
-	op        string
-	created   bool // the temporary file exists on the node
-}
-
-func (u *upload) fail(e error) error {
-	if u.ctx.Err() != nil {
-		return u.ctx.Err()
-	}
-	return &TransportError{Node: u.r.node.Name, Op: u.op, Err: e}
-}
-
-// send writes src to the temporary file and returns the sha256 of what it sent.
-func (u *upload) send(src io.Reader, total int64, progress func(done, total int64)) (string, error) {
-	f, err := u.sc.OpenFile(u.tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
-	if err != nil {
-		if u.ctx.Err() != nil {
-			return "", u.ctx.Err()
-		}
-		return "", fmt.Errorf("node %s: create %s: %w (does the directory exist, and can %s write to it?)", u.r.node.Name, u.tmp, err, u.r.node.User)
-	}
-	u.created = true
-	// Private until verified; the final mode is set just before the rename.
-	_ = f.Chmod(0o600)
-	h := sha256.New()
-	rd := &uploadReader{ctx: u.ctx, r: src, h: h, total: total, progress: progress}
-	n, err := f.ReadFromWithConcurrency(rd, sftpConcurrency)
-	if err != nil {
-		f.Close()
-		return "", u.fail(err)
-	}
-	if n != total {
-		f.Close()
-		return "", u.fail(fmt.Errorf("sent %d of %d bytes (did %s change while it was read?)", n, total, u.localPath))
-	}
-	if err := f.Sync(); err != nil && !isUnsupported(err) {
-		f.Close()
-		return "", u.fail(fmt.Errorf("fsync: %w", err))
-	}
-	if err := f.Close(); err != nil {
-		return "", u.fail(fmt.Errorf("close: %w", err))
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// verifyOnNode checks the temporary file with the node's own sha256sum.
-func (u *upload) verifyOnNode(want string) error {
-	got, err := u.r.remoteSHA256(u.ctx, u.tmp)
-	if err != nil {
-		if u.ctx.Err() != nil {
-			return u.ctx.Err()
-		}
-		return err
-	}
-	if got != want {
-		return fmt.Errorf("upload %s to node %s: the node's copy has sha256 %s, want %s: the transfer was corrupted; nothing was installed (try again)",
-			u.localPath, u.r.node.Name, got, want)
-	}
-	return nil
-}
-
-// install gives the verified file its mode and renames it into place.
-func (u *upload) install(remotePath string, mode os.FileMode) error {
-	if err := u.sc.Chmod(u.tmp, mode.Perm()); err != nil {
-		return u.fail(fmt.Errorf("chmod %o %s: %w", mode.Perm(), u.tmp, err))
-	}
-	if err := u.ctx.Err(); err != nil {
-		return err
-	}
-	if err := u.sc.PosixRename(u.tmp, remotePath); err != nil {
-		return u.fail(fmt.Errorf("rename %s to %s: %w", u.tmp, remotePath, err))
-	}
-	return nil
-}
-
 // removeTemp removes a temporary upload, even when ctx has ended or the
 // connection dropped (it reconnects).
-func (r *sshRemote) removeTemp(ctx context.Context, tmp string) error {
+func (r *sshRemote) removeTemp(ctx context.Context, tmp string, sudo bool) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	res, err := r.Run(cctx, Cmd("rm", "-f", "--", tmp), nil)
+	res, err := r.Run(cctx, Command{Argv: []string{"rm", "-f", "--", tmp}, Sudo: sudo}, nil)
 	if err != nil {
 		return err
 	}
@@ -232,30 +269,6 @@ func (r *sshRemote) removeTemp(ctx context.Context, tmp string) error {
 		return fmt.Errorf("rm -f exited %d", res.ExitCode)
 	}
 	return nil
-}
-
-// remoteSHA256 runs sha256sum on the node.
-func (r *sshRemote) remoteSHA256(ctx context.Context, p string) (string, error) {
-	var out, errOut []string
-	res, err := r.Run(ctx, Cmd("sha256sum", "--", p), func(s Stream, l string) {
-		if s == Stdout {
-			out = append(out, l)
-		} else {
-			errOut = append(errOut, l)
-		}
-	})
-	if err != nil {
-		return "", err
-	}
-	if res.ExitCode != 0 || len(out) == 0 {
-		return "", fmt.Errorf("node %s: sha256sum %s exited %d: %s (is coreutils' sha256sum installed?)", r.node.Name, p, res.ExitCode, strings.Join(errOut, "; "))
-	}
-	// GNU sha256sum prefixes the line with \ when it escapes the name.
-	fields := strings.Fields(strings.TrimPrefix(out[0], `\`))
-	if len(fields) == 0 || !isHexSHA256(fields[0]) {
-		return "", fmt.Errorf("node %s: unexpected sha256sum output %q", r.node.Name, out[0])
-	}
-	return strings.ToLower(fields[0]), nil
 }
 
 func isHexSHA256(s string) bool {
@@ -266,20 +279,30 @@ func isHexSHA256(s string) bool {
 	return err == nil
 }
 
-func isUnsupported(err error) bool {
-	var se *sftp.StatusError
-	return errors.As(err, &se) && se.FxCode() == sftp.ErrSSHFxOpUnsupported
+// fileSHA256 is the sha256 of f from its start; f is left at its start.
+func fileSHA256(f *os.File) (string, error) {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// uploadReader feeds the SFTP writer: it hashes what it reads, reports
-// progress and stops when ctx ends. sftp reads it from one goroutine.
+// uploadReader is the upload's standard input: it counts what it reads,
+// reports progress and stops when ctx ends. One goroutine reads it.
 type uploadReader struct {
 	ctx      context.Context
 	r        io.Reader
-	h        hash.Hash
 	done     int64
 	total    int64
 	progress func(done, total int64)
+	err      error // a read error other than io.EOF
 }
 
 func (u *uploadReader) Read(p []byte) (int, error) {
@@ -288,11 +311,13 @@ func (u *uploadReader) Read(p []byte) (int, error) {
 	}
 	n, err := u.r.Read(p)
 	if n > 0 {
-		u.h.Write(p[:n])
 		u.done += int64(n)
 		if u.progress != nil {
 			u.progress(u.done, u.total)
 		}
+	}
+	if err != nil && err != io.EOF {
+		u.err = err
 	}
 	return n, err
 }
