@@ -288,7 +288,7 @@ func (c *Cluster) waitReady(parent context.Context, timeout time.Duration) (stri
 				return "", fmt.Errorf("interrupted (%v) while waiting for cluster %s to become ready", parent.Err(), c.info.Cluster)
 			}
 			return "", c.notReadyError(timeout, problems)
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }

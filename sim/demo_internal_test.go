@@ -36,7 +36,7 @@ func TestBuildWritesDemoModeOnlyForTheDemo(t *testing.T) {
 			}
 		}
 	}
-	if got := DemoNote(DemoElectionTimeout); got != "demo: short Raft election timeouts (0.5–1s)" {
-		t.Errorf("DemoNote = %q", got)
+	if got := DemoLine(DemoElectionTimeout); got != "Raft elections after 500ms–1s without a leader, Neuwerk's take 2–4s" {
+		t.Errorf("DemoLine = %q", got)
 	}
 }

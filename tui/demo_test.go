@@ -9,7 +9,7 @@ import (
 // header's second line from the first frame; a console without one shows
 // nothing there.
 func TestHeaderShowsTheDemoNote(t *testing.T) {
-	const note = "demo: short Raft election timeouts (0.5–1s)"
+	const note = "demo: short election timeouts"
 	m := New(Deps{NoColor: true, Note: note})
 	m.width = 120
 	lines := strings.Split(m.headerView(), "\n")

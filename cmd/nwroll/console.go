@@ -146,8 +146,7 @@ Rehearse a failure by rolling out one of the simulator's faulty releases
 // demo made dir itself (so it may remove it afterwards).
 func runDemo(cmd *cobra.Command, dir string, created bool, nodes int, keep bool, version string, o rollout.PlanOptionsIn) error {
 	errOut := cmd.ErrOrStderr()
-	fmt.Fprintf(errOut, "nwroll demo: starting a simulated %d-node cluster in %s (Raft elections after %v–%v without a leader, Neuwerk's take 2–4s) …\n",
-		nodes, dir, sim.DemoElectionTimeout, 2*sim.DemoElectionTimeout)
+	fmt.Fprintf(errOut, "nwroll demo: starting a simulated %d-node cluster in %s (%s) …\n", nodes, dir, sim.DemoLine(sim.DemoElectionTimeout))
 	ctx, stop := runSignalContext()
 	c, err := sim.Up(ctx, sim.Options{Dir: dir, Nodes: nodes, Release: "1.0.0", Warmup: demoWarmup, DemoElectionTimeout: sim.DemoElectionTimeout})
 	stop()
@@ -177,15 +176,15 @@ func runDemo(cmd *cobra.Command, dir string, created bool, nodes int, keep bool,
 		Upgrade: rollout.UpgradeOptions{PlanOptionsIn: withRelease(o, rel)},
 		HintEnv: "XDG_STATE_HOME=" + stateHome,
 		NoHints: !keep,
-		Note:    sim.DemoNote(sim.DemoElectionTimeout),
+		Note:    sim.DemoNote,
 	})
 }
 
 // demoWarmup is how long a demo's node waits for its simulated DHCP lease
 // after each start: long enough to see a restarted node's
-// dataplane_config red, and no longer than the cluster's own first
-// election and policy replay take.
-const demoWarmup = time.Second
+// dataplane_config red, and shorter than the cluster's first election, so
+// the lease never holds up the first policy replay.
+const demoWarmup = 500 * time.Millisecond
 
 // demoTeardown ends the demo: with --keep it leaves the cluster running and
 // says how to stop it; otherwise it stops the cluster, says it is down, and
