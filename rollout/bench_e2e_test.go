@@ -50,11 +50,11 @@ func benchEnv(b *testing.B, nodes int) (*sim.Cluster, Env) {
 // 1.1.0, with quiesced backups (the default) and with --backup-reuse, and
 // compares it with the cluster's own waits, read from the simulator's
 // service logs (benchRestarts): for every restart in the run, a quiesced
-// backup's and the upgrade's, from the service manager's SIGTERM to the
-// node being ready again, plus the window the gates must hold for. The
-// node's shutdown is the cluster's; the client's part of a stop (the
-// round trip before the SIGTERM, and after the exit) is nwroll's, as is
-// everything before the first stop and after the last gate.
+// backup's and the upgrade's, the node's shutdown (SIGTERM to exit) and
+// its way from start to ready, plus the window the gates must hold for.
+// Everything else is nwroll's: the client's part of a stop, what it does
+// between the exit and the start, the gates' latency, and all before the
+// first stop and after the last gate.
 // ratio = rollout / waits.
 func BenchmarkRolloutOverhead(b *testing.B) {
 	for _, mode := range []runbook.BackupMode{runbook.BackupQuiesced, runbook.BackupReuse} {
@@ -134,8 +134,10 @@ func benchBackupSet(b *testing.B, env Env) string {
 	return id
 }
 
+func ms(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+
 // benchWaits sums, over every restart of every node between from and to,
-// its stop-to-ready time plus window, and counts the restarts.
+// the cluster's wait plus window, and counts the restarts.
 func benchWaits(b *testing.B, c *sim.Cluster, from, to time.Time, window time.Duration) (time.Duration, int) {
 	b.Helper()
 	var sum time.Duration
@@ -146,22 +148,29 @@ func benchWaits(b *testing.B, c *sim.Cluster, from, to time.Time, window time.Du
 			b.Fatalf("%s: %v", n.Name, err)
 		}
 		for _, r := range rs {
-			b.Logf("  %s: SIGTERM %s, ready again %s later", n.Name, r.stop.Format("15:04:05.000"), r.ready.Sub(r.stop).Round(time.Millisecond))
-			sum += r.ready.Sub(r.stop) + window
+			b.Logf("  %s: SIGTERM %s, exited %s later, started %s after that, ready %s later",
+				n.Name, r.stop.Format("15:04:05.000"), ms(r.exited.Sub(r.stop)), ms(r.started.Sub(r.exited)), ms(r.ready.Sub(r.started)))
+			sum += r.wait() + window
 			count++
 		}
 	}
 	return sum, count
 }
 
-// restart is one stop and start of a node's service, as its log tells.
-type restart struct{ stop, ready time.Time }
+// restart is one stop and start of a node's service, as its log tells:
+// the SIGTERM, the exit, the next start, and ready again.
+type restart struct{ stop, exited, started, ready time.Time }
+
+// wait is the cluster's own part of a restart: the node's shutdown, and
+// its way back to ready. What nwroll does between the exit and the start
+// (keep .prev, swap, a quiesced backup's tar) is nwroll's.
+func (r restart) wait() time.Duration { return r.exited.Sub(r.stop) + r.ready.Sub(r.started) }
 
 // benchRestarts reads a node's neuwerk.log for the restarts between from
-// and to: each from "Stopping neuwerk.service" (the SIGTERM) to ready
-// again after the start that followed, when its DHCP lease and policy are
-// back and, if it logs one, it knows the leader, whichever is last. (A
-// follower that keeps its leader may log no election.)
+// and to: each from "Stopping neuwerk.service" (the SIGTERM) to the exit
+// ("Stopped"), and from the next start to ready again, when its DHCP lease
+// and policy are back and, if it logs one, it knows the leader, whichever
+// is last. (A follower that keeps its leader may log no election.)
 func benchRestarts(logPath string, from, to time.Time) ([]restart, error) {
 	f, err := os.Open(logPath)
 	if err != nil {
@@ -176,7 +185,7 @@ func benchRestarts(logPath string, from, to time.Time) ([]restart, error) {
 		if cur == nil {
 			return nil
 		}
-		if lease.IsZero() || policy.IsZero() {
+		if cur.exited.IsZero() || cur.started.IsZero() || lease.IsZero() || policy.IsZero() {
 			return fmt.Errorf("the restart at %s in %s never got ready again", cur.stop.Format(time.RFC3339Nano), logPath)
 		}
 		cur.ready = lease
@@ -204,8 +213,10 @@ func benchRestarts(logPath string, from, to time.Time) ([]restart, error) {
 			cur, started = &restart{stop: ts}, false
 			lease, policy, leader = time.Time{}, time.Time{}, time.Time{}
 		case cur == nil:
+		case cur.exited.IsZero() && strings.Contains(l, "Stopped neuwerk.service"):
+			cur.exited = ts
 		case !started && strings.Contains(l, "Started neuwerk.service"):
-			started = true
+			started, cur.started = true, ts
 		case started && lease.IsZero() && strings.Contains(l, "dhcp lease acquired"):
 			lease = ts
 		case started && policy.IsZero() && strings.Contains(l, "policy replicated"):

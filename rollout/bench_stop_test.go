@@ -12,16 +12,18 @@ import (
 // BenchmarkStop compares, in one run, three stops of the same follower
 // (facts §1: on SIGTERM a node drains 250 ms, then shuts down gracefully
 // with a 1 s grace for open connections):
-//   - alone: with no HTTPS connection to it from anyone;
-//   - nwroll: the machine's stop (NodeAction OpStop) right after a poll;
-//   - held: the bare stop command right after a poll, the keep-alive
+//   - alone: the service manager's stop (the simulator's systemctl, no
+//     SSH) with no HTTPS connection to the node from anyone;
+//   - nwroll: the machine's stop (NodeAction OpStop, over SSH) right after
+//     a poll;
+//   - held: the service manager's stop right after a poll, the keep-alive
 //     connections the poll left still open.
 //
 // nwroll/alone is the figure issue 10 asks to keep at or below 1.2.
 //
 //	go test ./rollout -run '^$' -bench BenchmarkStop -benchtime 3x
 func BenchmarkStop(b *testing.B) {
-	_, env := benchEnv(b, 3)
+	c, env := benchEnv(b, 3)
 	ctx := context.Background()
 	newX := func() *executor.Executor {
 		x, err := executor.New(executor.Config{Inventory: env.Inventory, Dialer: env.Dialer, StateDir: env.StateDir})
@@ -53,7 +55,7 @@ func BenchmarkStop(b *testing.B) {
 			b.Fatal(err)
 		}
 		d := time.Since(start)
-		if err := quiet.ServiceCommand(ctx, node, "start"); err != nil {
+		if err := c.Start(node); err != nil {
 			b.Fatal(err)
 		}
 		return d
@@ -67,12 +69,12 @@ func BenchmarkStop(b *testing.B) {
 					c.CloseIdleConnections() // no HTTPS connection to any node
 				}
 			}
-			return quiet.ServiceCommand(ctx, node, "stop")
+			return c.Stop(node)
 		})
 		nwroll += timed(func() error {
 			return polling.Perform(ctx, runbook.NodeAction{Node: node, Op: runbook.OpStop}).(runbook.EffectResult).Err
 		})
-		held += timed(func() error { return polling.ServiceCommand(ctx, node, "stop") })
+		held += timed(func() error { return c.Stop(node) })
 	}
 	b.StopTimer()
 	ready()

@@ -116,6 +116,9 @@ type EventLog struct {
 	// gate reads its node every couple of seconds, and only a change is
 	// worth a line.
 	lastRead map[string]string
+	// chainAt is when the node's latest chained action answered: the next
+	// one of its chain began then (one command runs them in turn).
+	chainAt map[string]time.Time
 }
 
 type startedEffect struct {
@@ -128,7 +131,7 @@ type startedEffect struct {
 // be safe for that.
 func NewEventLog(sink func(LogEntry)) *EventLog {
 	return &EventLog{sink: sink, started: map[runbook.EffectID]startedEffect{}, lastPrint: map[string]time.Time{},
-		progressFrom: map[string]time.Time{}, progressLast: map[string]int64{}, progressSeen: map[string]time.Time{}, lastRead: map[string]string{}}
+		progressFrom: map[string]time.Time{}, progressLast: map[string]int64{}, progressSeen: map[string]time.Time{}, lastRead: map[string]string{}, chainAt: map[string]time.Time{}}
 }
 
 // Hooks are the driver hooks that log.
@@ -251,6 +254,9 @@ func isLong(e runbook.Effect) bool {
 	case runbook.TakeSysdump, runbook.VerifyBackupSet:
 		return true
 	case runbook.NodeAction:
+		if e.ChainPos > 0 {
+			return false // it starts when the one before it ends
+		}
 		switch e.Op {
 		case runbook.OpStage, runbook.OpBackup, runbook.OpStop, runbook.OpStart:
 			return true
@@ -321,8 +327,17 @@ func (r *EventLog) Answered(ev runbook.Event) {
 	if !ok {
 		return
 	}
+	from := s.at
+	if a, ok := s.e.(runbook.NodeAction); ok && a.ChainLen > 1 {
+		r.mu.Lock()
+		if t := r.chainAt[a.Node]; a.ChainPos > 0 && t.After(from) {
+			from = t
+		}
+		r.chainAt[a.Node] = time.Now()
+		r.mu.Unlock()
+	}
 	l := LogEntry{TS: time.Now(), Node: runbook.EffectNode(s.e), Type: "effect", Op: s.e.Kind(), Step: string(s.e.Meta().Step), Status: "ok",
-		Seconds: time.Since(s.at).Seconds()}
+		Seconds: time.Since(from).Seconds()}
 	if err != nil {
 		l.Status, l.Error = "failed", err.Error()
 	} else {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -123,9 +124,22 @@ func commandError(op, node string, out cmdOut) error {
 // reading 25 nodes (BenchmarkStatus).
 
 // activeScript runs the is-active command (the positional arguments) and
-// keeps its exit status in $active for activeReport.
-const activeScript = `"$@" >/dev/null 2>&1; active=$?
+// keeps its exit status in $active for activeReport; with none (the
+// inventory's is_active is systemd's own), "unit": the unit's ActiveState
+// says it (isActiveArgs).
+const activeScript = `if [ $# -gt 0 ]; then "$@" >/dev/null 2>&1; active=$?; else active=unit; fi
 `
+
+// isActiveArgs is the is-active command for the scripts: none when it is
+// `systemctl is-active <unit>`, whose answer systemctl show's ActiveState
+// already holds (it exits 0 for active, reloading and refreshing), which
+// spares a process on every node.
+func (x *Executor) isActiveArgs() []string {
+	if slices.Equal(x.inv.Service.IsActive, []string{"systemctl", "is-active", x.inv.Service.Unit}) {
+		return nil
+	}
+	return x.inv.Service.IsActive
+}
 
 const activeReport = `printf 'nwroll-active: %s\n' "$active"
 `
@@ -240,7 +254,7 @@ func (x *Executor) readNode(ctx context.Context, n inventory.Node, fetchCA bool)
 	if fetchCA {
 		caPath = path.Join(n.Paths.DataRoot, "http-tls", "ca.crt")
 	}
-	args := append([]string{path.Join(n.Paths.DataRoot, "node_id"), caPath, n.Paths.Binary, LockPathForDataRoot(n.Paths.DataRoot), x.inv.Service.Unit}, x.inv.Service.IsActive...)
+	args := append([]string{path.Join(n.Paths.DataRoot, "node_id"), caPath, n.Paths.Binary, LockPathForDataRoot(n.Paths.DataRoot), x.inv.Service.Unit}, x.isActiveArgs()...)
 	out, err := x.script(ctx, n, "connect", connectScript, time.Minute, args...)
 	if err != nil {
 		return connectFound{}, err
@@ -589,7 +603,7 @@ func (x *Executor) ReadFiles(ctx context.Context, names []string) ([]runbook.Nod
 		if err != nil {
 			return err
 		}
-		args := append([]string{n.Paths.Binary, x.inv.Service.Unit}, x.inv.Service.IsActive...)
+		args := append([]string{n.Paths.Binary, x.inv.Service.Unit}, x.isActiveArgs()...)
 		res, err := x.script(ctx, n, "read-files", readFilesScript, time.Minute, args...)
 		if err != nil {
 			return err
@@ -617,7 +631,7 @@ func parseReadFiles(node, out string) (runbook.NodeFiles, error) {
 	f := runbook.NodeFiles{Node: node}
 	unit := map[string]string{}
 	var kinds []string
-	inSums, sums, sumsEnd, active := false, 0, false, false
+	inSums, sums, sumsEnd, active, fromUnit := false, 0, false, false, false
 	for _, l := range strings.Split(out, "\n") {
 		if rest, ok := strings.CutPrefix(l, "nwroll-unit: "); ok {
 			k, v, found := strings.Cut(strings.TrimSpace(rest), "=")
@@ -654,11 +668,12 @@ func parseReadFiles(node, out string) (runbook.NodeFiles, error) {
 			continue
 		}
 		if rest, ok := strings.CutPrefix(l, "nwroll-active: "); ok {
-			code, err := strconv.Atoi(strings.TrimSpace(rest))
-			if err != nil {
+			rest = strings.TrimSpace(rest)
+			code, err := strconv.Atoi(rest)
+			if err != nil && rest != "unit" {
 				return f, fmt.Errorf("read-files on %s: bad is-active report %q", node, rest)
 			}
-			f.Active, active = code == 0, true
+			f.Active, active, fromUnit = err == nil && code == 0, true, rest == "unit"
 		}
 	}
 	if !sumsEnd || sums != len(kinds) || !active {
@@ -669,6 +684,12 @@ func parseReadFiles(node, out string) (runbook.NodeFiles, error) {
 		return f, fmt.Errorf("read-files on %s: systemctl show: %v", node, err)
 	}
 	f.Unit = u
+	if fromUnit {
+		switch u.ActiveState {
+		case "active", "reloading", "refreshing":
+			f.Active = true
+		}
+	}
 	return f, nil
 }
 

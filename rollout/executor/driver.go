@@ -80,6 +80,7 @@ func (d *Driver) Dispatch(seq uint64, effs []runbook.Effect) {
 
 func (d *Driver) run(effs []runbook.Effect) {
 	skipNext := false
+	var ch chain
 	for _, e := range effs {
 		switch e := e.(type) {
 		case runbook.Record:
@@ -102,12 +103,35 @@ func (d *Driver) run(effs []runbook.Effect) {
 			}
 		default:
 			id := e.Meta().ID
+			a, chained := e.(runbook.NodeAction)
+			chained = chained && a.ChainLen > 1
 			if (skipNext || d.journalBroken) && runbook.EffectChangesNode(e) {
 				skipNext = false
-				d.answer(runbook.EffectResult{ID: id, At: time.Now(), Err: fmt.Errorf("not run: the journal cannot be written")})
+				err := fmt.Errorf("not run: the journal cannot be written")
+				if chained {
+					ch.add(a, err)
+					if ch.complete() {
+						d.startChain(ch)
+						ch = chain{}
+					}
+					continue
+				}
+				d.answer(runbook.EffectResult{ID: id, At: time.Now(), Err: err})
 				continue
 			}
 			skipNext = false
+			if chained {
+				// A chain runs once every one of its intents is written.
+				if d.hooks.OnStart != nil {
+					d.hooks.OnStart(e)
+				}
+				ch.add(a, nil)
+				if ch.complete() {
+					d.startChain(ch)
+					ch = chain{}
+				}
+				continue
+			}
 			if d.hooks.OnStart != nil {
 				d.hooks.OnStart(e)
 			}
@@ -118,6 +142,50 @@ func (d *Driver) run(effs []runbook.Effect) {
 			}()
 		}
 	}
+}
+
+// chain collects the actions of one chain (NodeAction.ChainLen) from a
+// batch: those to run, and after the first that may not run, the rest
+// with why not.
+type chain struct {
+	run    []runbook.NodeAction
+	notRun []runbook.NodeAction
+	why    error
+	length int
+}
+
+func (c *chain) add(a runbook.NodeAction, notRun error) {
+	if a.ChainPos == 0 {
+		*c = chain{length: a.ChainLen}
+	}
+	if notRun != nil && c.why == nil {
+		c.why = notRun
+	}
+	if c.why != nil {
+		c.notRun = append(c.notRun, a)
+	} else {
+		c.run = append(c.run, a)
+	}
+}
+
+// complete: every action of the chain is in.
+func (c chain) complete() bool { return c.length > 0 && len(c.run)+len(c.notRun) == c.length }
+
+// startChain runs the chain's actions in one command and answers them in
+// their order, then those that may not run.
+func (d *Driver) startChain(c chain) {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if len(c.run) > 0 {
+			for _, ev := range d.x.PerformChain(d.ctx, c.run) {
+				d.out <- ev
+			}
+		}
+		for _, a := range c.notRun {
+			d.out <- runbook.EffectResult{ID: a.ID, At: time.Now(), Err: c.why}
+		}
+	}()
 }
 
 func (d *Driver) answer(ev runbook.Event) {

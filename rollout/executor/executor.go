@@ -291,17 +291,9 @@ func (x *Executor) nodeAction(ctx context.Context, e runbook.NodeAction) (any, e
 		return nil, x.Stage(ctx, e.Node, e.SHA256)
 	case runbook.OpBackup:
 		return x.Backup(ctx, e.Node, e.Backup)
-	case runbook.OpStop:
-		x.dropIdleConnections(e.Node)
-		return nil, x.ServiceCommand(ctx, e.Node, "stop")
-	case runbook.OpStart:
-		return nil, x.ServiceCommand(ctx, e.Node, "start")
-	case runbook.OpKeepPrev:
-		return nil, x.KeepPrev(ctx, e.Node)
-	case runbook.OpSwap:
-		return nil, x.Rename(ctx, e.Node, ".new", e.SHA256)
-	case runbook.OpRestorePrev:
-		return nil, x.Rename(ctx, e.Node, ".prev", e.SHA256)
+	case runbook.OpStop, runbook.OpStart, runbook.OpKeepPrev, runbook.OpSwap, runbook.OpRestorePrev:
+		r := x.PerformChain(ctx, []runbook.NodeAction{e})[0].(runbook.EffectResult)
+		return r.Data, r.Err
 	case runbook.OpUnstage:
 		return nil, x.Unstage(ctx, e.Node, e.SHA256)
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -19,7 +18,6 @@ import (
 	"github.com/nwroll/nwroll/health/api"
 	"github.com/nwroll/nwroll/health/sysdump"
 	"github.com/nwroll/nwroll/rollout/journal"
-	"github.com/nwroll/nwroll/rollout/remote"
 	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
@@ -34,29 +32,8 @@ const (
 	stageMargin   = 16 << 20 // free space kept beyond the binary
 )
 
-// ServiceCommand runs the inventory's stop or start command on the node.
-func (x *Executor) ServiceCommand(ctx context.Context, name, verb string) error {
-	n, err := x.node(name)
-	if err != nil {
-		return err
-	}
-	argv := x.inv.Service.Stop
-	if verb == "start" {
-		argv = x.inv.Service.Start
-	}
-	if len(argv) == 0 {
-		return fmt.Errorf("%s on %s: the inventory has no service.%s command", verb, name, verb)
-	}
-	out, err := x.run(ctx, n, verb, remote.Privileged(n, argv...), true, 3*time.Minute)
-	if err != nil {
-		return err
-	}
-	if out.Code != 0 {
-		return commandError(strings.Join(argv, " "), name, out)
-	}
-	return nil
-}
-
+// keepPrevScript copies the binary $1 to $1.prev: to a temp name, checked,
+// then renamed, so .prev is never a partial copy.
 const keepPrevScript = `b=$1; t=$b.prev.nwroll-tmp
 [ -f "$b" ] || { echo "nwroll: $b is missing" >&2; exit 66; }
 rm -f -- "$t"
@@ -68,23 +45,10 @@ mv -f -- "$t" "$b.prev" || { rm -f -- "$t"; exit 1; }
 sync -- "$(dirname -- "$b")" 2>/dev/null || sync
 printf 'nwroll-keep-prev: %s\n' "${a%% *}"`
 
-// KeepPrev copies the binary to <binary>.prev: to a temp name, checked,
-// then renamed, so .prev is never a partial copy.
-func (x *Executor) KeepPrev(ctx context.Context, name string) error {
-	n, err := x.node(name)
-	if err != nil {
-		return err
-	}
-	out, err := x.script(ctx, n, "keep-prev", keepPrevScript, 5*time.Minute, n.Paths.Binary)
-	if err != nil {
-		return err
-	}
-	if out.Code != 0 {
-		return commandError("keep-prev", name, out)
-	}
-	return nil
-}
-
+// renameScript moves $1$2 (".new" to swap, ".prev" to roll back) over the
+// binary $1 after checking its sha256 is $3 (rename is atomic). If the
+// source is gone and the binary already is $3, the rename happened before
+// (a kill): that is success.
 const renameScript = `b=$1; src=$1$2; want=$3
 if [ ! -f "$src" ]; then
   if [ -n "$want" ] && [ -f "$b" ]; then
@@ -100,29 +64,6 @@ fi
 mv -f -- "$src" "$b" || exit 1
 sync -- "$(dirname -- "$b")" 2>/dev/null || sync
 printf 'nwroll-rename: %s -> %s\n' "$src" "$b"`
-
-// Rename moves <binary><suffix> (".new" to swap, ".prev" to roll back)
-// over the binary after checking its sha256 is want (rename is atomic). If
-// the source is gone and the binary already is want, the rename happened
-// before (a kill): that is success.
-func (x *Executor) Rename(ctx context.Context, name, suffix, want string) error {
-	n, err := x.node(name)
-	if err != nil {
-		return err
-	}
-	op := "swap"
-	if suffix == ".prev" {
-		op = "restore .prev"
-	}
-	out, err := x.script(ctx, n, op, renameScript, 5*time.Minute, n.Paths.Binary, suffix, runbook.NormSHA(want))
-	if err != nil {
-		return err
-	}
-	if out.Code != 0 {
-		return commandError(op, name, out)
-	}
-	return nil
-}
 
 const unstageScript = `n=$1.new; want=$2
 [ -e "$n" ] || { printf 'nwroll-unstage: %s is gone already\n' "$n"; exit 0; }

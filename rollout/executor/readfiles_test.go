@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/rollout/inventory"
 )
 
 // The read-files script, run by sh with a systemctl on PATH that answers
@@ -158,4 +159,43 @@ func TestReadFilesScriptSkipsADirectory(t *testing.T) {
 func shaOf(s string) string {
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:])
+}
+
+// With systemd's own is-active (no command passed), the unit's
+// ActiveState says whether it is active, as systemctl is-active would.
+func TestReadFilesActiveFromTheUnit(t *testing.T) {
+	for state, want := range map[string]bool{"active": true, "reloading": true, "activating": false, "failed": false, "inactive": false} {
+		dir := t.TempDir()
+		bin := filepath.Join(dir, "neuwerk")
+		if err := os.WriteFile(bin, []byte("x"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		shim := "#!/bin/sh\n[ \"$1\" = show ] || { echo \"unexpected systemctl $*\" >&2; exit 9; }\nprintf 'ActiveState=" + state + "\\nSubState=x\\nNRestarts=0\\n'\n"
+		if err := os.WriteFile(filepath.Join(dir, "systemctl"), []byte(shim), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("/bin/sh", "-c", readFilesScript, "sh", bin, "neuwerk.service")
+		cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", state, err, out)
+		}
+		f, err := parseReadFiles("fw-b", string(out))
+		if err != nil || f.Active != want {
+			t.Errorf("ActiveState=%s: active %v (%v), want %v\n%s", state, f.Active, err, want, out)
+		}
+	}
+}
+
+func TestIsActiveArgs(t *testing.T) {
+	x := &Executor{inv: &inventory.Inventory{}}
+	x.inv.Service.Unit = "neuwerk.service"
+	x.inv.Service.IsActive = []string{"systemctl", "is-active", "neuwerk.service"}
+	if got := x.isActiveArgs(); got != nil {
+		t.Errorf("systemd's own is-active: %v, want none (read from ActiveState)", got)
+	}
+	x.inv.Service.IsActive = []string{"/usr/local/bin/fw-alive"}
+	if got := x.isActiveArgs(); len(got) != 1 || got[0] != "/usr/local/bin/fw-alive" {
+		t.Errorf("a custom is-active: %v, want it run", got)
+	}
 }

@@ -31,6 +31,9 @@ func ResumeFacts(entries []Entry, files []runbook.NodeFiles) runbook.ResumeFacts
 		if e.Op == runbook.RecordOpSwap && e.Node != "" && !slices.Contains(facts.UpgradeOrder, e.Node) {
 			facts.UpgradeOrder = append(facts.UpgradeOrder, e.Node) // a kill may have lost the outcome
 		}
+		if (e.Op == runbook.OpStop.String() || e.Op == runbook.OpStart.String()) && e.Node != "" && !slices.Contains(facts.StopStartCut, e.Node) {
+			facts.StopStartCut = append(facts.StopStartCut, e.Node)
+		}
 	}
 	open := map[string]bool{}
 	var order []string

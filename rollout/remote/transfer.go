@@ -77,7 +77,10 @@ const (
 // the hash is the expected one and the write and fsync succeeded does it set
 // the mode and rename the file into place. Any other end, a signal
 // included, removes the temporary file (the EXIT trap). The temporary file
-// is created exclusively and private (umask 077) until the rename.
+// is created exclusively and private (umask 077) until the rename. Right
+// before the rename it writes a line to the client: when the client is
+// gone (a kill), that write fails (SIGPIPE) and nothing is installed, so a
+// dead client's upload never lands a moment after it died.
 const uploadScript = `tmp=$1 dest=$2 want=$3 mode=$4 made= ok=
 trap '[ -z "$made" ] || [ -n "$ok" ] || rm -f -- "$tmp"' EXIT
 trap 'exit 143' HUP INT TERM PIPE
@@ -99,7 +102,9 @@ done
 [ "$t" = 0 ] || { echo "nwroll: writing $tmp failed (tee exited ${t:-?})" >&2; exit 74; }
 [ "$s" = 0 ] && [ -n "$got" ] || { echo "nwroll: hashing failed: $out" >&2; exit 70; }
 [ "$got" = "$want" ] || { echo "nwroll-sha256 $got"; exit 65; }
-chmod "$mode" -- "$tmp" && sync -- "$tmp" && mv -f -T -- "$tmp" "$dest" || exit 1
+chmod "$mode" -- "$tmp" && sync -- "$tmp" || exit 1
+printf 'nwroll-installing\n' || exit 75
+mv -f -T -- "$tmp" "$dest" || exit 1
 ok=1
 d=${dest%/*}
 sync -- "${d:-/}" 2>/dev/null

@@ -106,15 +106,16 @@ type fault struct {
 // Cluster is a deterministic stand-in for the executor and a Neuwerk
 // cluster. It is not safe for concurrent use.
 type Cluster struct {
-	now      time.Time
-	nodes    []*node
-	leader   string
-	term     uint64
-	index    uint64
-	electAt  time.Time
-	faults   []fault
-	maxDown  int
-	sysdumps int // taken so far, to name the next
+	now         time.Time
+	nodes       []*node
+	leader      string
+	term        uint64
+	index       uint64
+	electAt     time.Time
+	faults      []fault
+	maxDown     int
+	sysdumps    int             // taken so far, to name the next
+	chainBroken map[string]bool // an operation of the node's chain failed: the rest do not run
 }
 
 // NewCluster returns a cluster of nodes voters named NodeName(0)… (fw-a,
@@ -125,7 +126,7 @@ func NewCluster(nodes, leaderIdx int) *Cluster {
 	if nodes < 1 || leaderIdx >= nodes {
 		panic(fmt.Sprintf("rollouttest: NewCluster(%d, %d): need at least one node and a leader among them", nodes, leaderIdx))
 	}
-	c := &Cluster{now: T0, term: 7, index: 1000}
+	c := &Cluster{now: T0, term: 7, index: 1000, chainBroken: map[string]bool{}}
 	for i := 0; i < nodes; i++ {
 		c.nodes = append(c.nodes, &node{name: NodeName(i), id: NodeID(i), addr: fmt.Sprintf("10.0.%d.%d:9443", i/250, 10+i%250),
 			voter: true, up: true, startedAt: T0.Add(-time.Hour), bin: Old.SHA256, applied: c.index})
@@ -414,7 +415,20 @@ func (c *Cluster) Answer(e runbook.Effect) runbook.Event {
 		}
 		return runbook.Snapshot{ID: p.ID, Snap: snap, At: c.now}
 	}
+	// The operations of a chain run in order in one command: after one
+	// fails, the rest answer "not run" and do nothing.
+	a, chained := e.(runbook.NodeAction)
+	chained = chained && a.ChainLen > 1
+	if chained && a.ChainPos == 0 {
+		delete(c.chainBroken, a.Node)
+	}
+	if chained && c.chainBroken[a.Node] {
+		return runbook.EffectResult{ID: id, At: c.now, Err: fmt.Errorf("%s on %s: not run: an earlier operation of its chain failed", a.Op, a.Node)}
+	}
 	if faulty {
+		if chained {
+			c.chainBroken[a.Node] = true
+		}
 		return runbook.EffectResult{ID: id, At: c.now, Err: f.err}
 	}
 	for _, name := range effectNodes(e) {
@@ -485,6 +499,9 @@ func (c *Cluster) Answer(e runbook.Effect) runbook.Event {
 		}
 	}
 	c.maxDown = max(c.maxDown, down)
+	if chained && res.Err != nil {
+		c.chainBroken[a.Node] = true
+	}
 	return res
 }
 

@@ -17,11 +17,13 @@ func upgradeSeq(node string) []string {
 }
 
 // swapOrder lists the nodes in the order their binary was swapped.
+// swapOrder is the nodes whose swap succeeded, in order (a chain's swap
+// that did not run is journaled as failed).
 func swapOrder(effs []runbook.Effect) []string {
 	var out []string
-	for _, s := range EffectsOf[runbook.NodeAction](effs) {
-		if s.Op == runbook.OpSwap {
-			out = append(out, s.Node)
+	for _, r := range EffectsOf[runbook.Record](effs) {
+		if r.Type == runbook.RecordOutcome && r.Op == runbook.OpSwap.String() && r.OK {
+			out = append(out, r.Node)
 		}
 	}
 	return out

@@ -103,6 +103,10 @@ type NodeAction struct {
 	Op     NodeOp
 	SHA256 string
 	Backup BackupMode
+	// ChainLen > 1: this action is number ChainPos (from 0) of ChainLen
+	// consecutive actions on Node in one batch, to be run in that order in
+	// one command once every one of them is dispatched (chainOp).
+	ChainPos, ChainLen int
 }
 
 // VerifyBackupSet: check that backup set Set exists on every node with

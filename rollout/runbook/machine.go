@@ -176,7 +176,7 @@ func (m *Machine) drive() {
 			o.enter(m, m.ctx(s))
 		case s.done:
 			s.pc++
-			s.entered, s.done = false, false
+			s.entered, s.done, s.chainDone = false, false, 0
 		default:
 			return // waiting for a result, a snapshot or the operator
 		}
@@ -205,7 +205,7 @@ func (m *Machine) activate(i int) {
 	m.cur = i
 	s := &m.Steps[i]
 	s.StartedAt, s.EndedAt, s.Err = m.Now, time.Time{}, ""
-	s.pc, s.entered, s.done, s.pending, s.opErrs, s.touched = 0, false, false, 0, nil, false
+	s.pc, s.entered, s.done, s.pending, s.opErrs, s.touched, s.chainDone = 0, false, false, 0, nil, false, 0
 	s.ApprovedBy, s.ApprovedAt = "", time.Time{}
 	s.wasLeader, s.aboveTerm = false, 0
 	m.Gate = OpenGate{}

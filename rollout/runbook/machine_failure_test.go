@@ -406,8 +406,9 @@ func TestMachineNoLeaderWindow(t *testing.T) {
 	}
 }
 
-// Quit (Ctrl-C) in the middle of a step: the stop in flight finishes, the
-// node is started again, the lock is kept for resume, exit 1.
+// Quit (Ctrl-C) in the middle of a step: the restart in flight (one
+// command on the node: stop, keep .prev, swap, start) finishes, nothing
+// new starts, the lock is kept for resume (which gates fw-b), exit 1.
 func TestMachineQuitMidStep(t *testing.T) {
 	w := newWorld(t, mtPlan(t, 3, 0, mtOpts()), MachineOptions{Headless: true})
 	w.send(Begin{At: w.now})
@@ -422,12 +423,34 @@ func TestMachineQuitMidStep(t *testing.T) {
 		t.Fatalf("allowed while ending: %v", got)
 	}
 	w.runToEnd()
-	mtEqual(t, "after quit", w.changesSince(mark), []string{"start fw-b"})
+	mtEqual(t, "after quit", w.changesSince(mark), nil)
 	if w.m.ExitCode != 1 || !w.m.LockHeld() || !strings.Contains(w.m.Reason, "interrupted") {
 		t.Fatalf("exit %d lock %v reason %q", w.m.ExitCode, w.m.LockHeld(), w.m.Reason)
 	}
+	if n := w.node("fw-b"); !n.up || n.bin != mtNewSHA || n.prevBin != mtOldSHA {
+		t.Fatalf("fw-b up %v on %s", n.up, n.bin[:4])
+	}
+}
+
+// Quit while the stop of a restart is in flight and the stop fails: the
+// rest of the chain does not run, and the machine starts fw-b again on
+// the build it had before it ends.
+func TestMachineQuitMidStepStopFails(t *testing.T) {
+	w := newWorld(t, mtPlan(t, 3, 0, mtOpts()), MachineOptions{Headless: true})
+	w.failOn["stop fw-b"] = errors.New("ssh: connection lost")
+	w.send(Begin{At: w.now})
+	w.runUntil(func() bool {
+		return len(w.queue) > 0 && w.queue[0].Kind() == "stop"
+	})
+	mark := len(w.effects)
+	w.send(Quit{At: w.now})
+	w.runToEnd()
+	mtEqual(t, "after quit", w.changesSince(mark), []string{"start fw-b"})
 	if n := w.node("fw-b"); !n.up || n.bin != mtOldSHA {
 		t.Fatalf("fw-b up %v on %s", n.up, n.bin[:4])
+	}
+	if w.m.ExitCode != 1 {
+		t.Fatalf("exit %d: %s", w.m.ExitCode, w.m.Reason)
 	}
 }
 

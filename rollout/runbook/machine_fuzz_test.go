@@ -67,15 +67,21 @@ func mtFuzzRun(t *testing.T, data []byte) {
 				ev = Tick{Now: w.now}
 				break
 			}
-			i := r.next() % len(w.queue)
+			i := mtChainHead(w.queue, r.next()%len(w.queue)) // a chain runs in order
 			e := w.queue[i]
 			w.queue = append(w.queue[:i:i], w.queue[i+1:]...)
 			switch r.next() % 10 {
 			case 9: // failed without doing anything
 				ev = EffectResult{ID: e.Meta().ID, At: w.now, Err: errors.New("injected")}
+				if a, ok := e.(NodeAction); ok {
+					w.failChain(a)
+				}
 			case 8: // done, but reported as failed
 				w.answer(e)
 				ev = EffectResult{ID: e.Meta().ID, At: w.now, Err: errors.New("injected after the fact")}
+				if a, ok := e.(NodeAction); ok {
+					w.failChain(a)
+				}
 			default:
 				ev = w.answer(e)
 			}
@@ -275,4 +281,20 @@ func TestMachineRandomEvents(t *testing.T) {
 			mtFuzzRun(t, b)
 		})
 	}
+}
+
+// mtChainHead is the queued effect to answer for queue[i]: the first
+// queued operation of its chain, if it is one (the executor runs a chain
+// in order, in one command).
+func mtChainHead(queue []Effect, i int) int {
+	a, ok := queue[i].(NodeAction)
+	if !ok || a.ChainLen < 2 {
+		return i
+	}
+	for j, e := range queue {
+		if b, ok := e.(NodeAction); ok && b.ChainLen > 1 && b.Node == a.Node && b.Step == a.Step && b.ChainPos < a.ChainPos && j != i {
+			return mtChainHead(queue, j)
+		}
+	}
+	return i
 }

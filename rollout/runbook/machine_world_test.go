@@ -63,6 +63,7 @@ type mtWorld struct {
 	autoApprove bool
 	approvals   map[StepID]bool // steps an Approve was sent for (accepted or not)
 	maxDown     int
+	chainBroken map[string]bool // an operation of the node's chain in flight failed: the rest do not run
 }
 
 func mtNodeID(i int) string { return fmt.Sprintf("%d", 1000000+i*7919) }
@@ -145,8 +146,37 @@ func (w *mtWorld) send(ev Event) []Effect {
 	return effs
 }
 
-// answer performs e on the world and returns the machine's answer.
+// answer performs e on the world and returns the machine's answer. The
+// operations of a chain run in order, as the executor runs them: after
+// one fails the rest answer "not run" and do nothing.
 func (w *mtWorld) answer(e Effect) Event {
+	ev := w.perform(e)
+	if a, ok := e.(NodeAction); ok && a.ChainLen > 1 {
+		if r, ok := ev.(EffectResult); ok && r.Err != nil {
+			w.failChain(a)
+		}
+	}
+	return ev
+}
+
+// failChain: an operation of a chain failed; the rest of it will not run.
+func (w *mtWorld) failChain(a NodeAction) {
+	if a.ChainLen > 1 {
+		if w.chainBroken == nil {
+			w.chainBroken = map[string]bool{}
+		}
+		w.chainBroken[a.Node] = true
+	}
+}
+
+func (w *mtWorld) perform(e Effect) Event {
+	if a, ok := e.(NodeAction); ok && a.ChainLen > 1 {
+		if a.ChainPos == 0 {
+			delete(w.chainBroken, a.Node)
+		} else if w.chainBroken[a.Node] {
+			return EffectResult{ID: a.ID, At: w.now, Err: errors.New("not run: an earlier operation of its chain failed")}
+		}
+	}
 	key := e.Kind()
 	if n := EffectNode(e); n != "" {
 		key += " " + n

@@ -65,7 +65,7 @@ var nodeOps = map[NodeOp]nodeOpDef{
 		ok: func(_ *Machine, n *NodeState, _ any) { n.Binary, n.Swapped, n.PrevKept = n.Previous, false, false }},
 	OpStart: {word: "start", busy: NodeStarting,
 		line: func(c stepCtx) string { return "start " + c.opts().Unit },
-		ok:   func(_ *Machine, n *NodeState, _ any) { n.Down = false }},
+		ok:   func(_ *Machine, n *NodeState, _ any) { n.Down, n.StartUnsure = false, false }},
 	OpUnstage: {word: "unstage",
 		line: func(c stepCtx) string {
 			return "remove " + c.opts().Binary + ".new, the target staged and never put in place"

@@ -369,25 +369,92 @@ type nodeOp struct{ op NodeOp }
 func (nodeOp) changes() bool              { return true }
 func (o nodeOp) lines(c stepCtx) []string { return []string{o.op.line(c)} }
 func (o nodeOp) enter(m *Machine, c stepCtx) {
-	n := c.node
-	if o.op == OpStop {
-		for i := range m.Nodes {
-			if m.Nodes[i].Down && m.Nodes[i].Name != n.Name {
-				m.fail(FailInternal, OpStop.String(), fmt.Sprintf("refusing to stop %s: %s is still stopped (one node at a time)", n.Name, m.Nodes[i].Name))
-				return
-			}
-		}
-		n.Down = true
+	if m.stopRefused(c, o.op) {
+		return
 	}
-	m.setNode(n, c.busy(o.op.def().busy))
-	e := NodeAction{EffectMeta: m.meta(c.step.ID), Node: n.Name, Op: o.op, Backup: m.Plan.Options.Backup}
-	switch o.op {
+	m.setNode(c.node, c.busy(o.op.def().busy))
+	m.launch(o.op.action(m, c, 0, 1), purposeOp)
+}
+
+// stopRefused: op stops the node while another is still stopped (one node
+// at a time), and the step fails. Otherwise a stop counts the node down.
+func (m *Machine) stopRefused(c stepCtx, op NodeOp) bool {
+	n := c.node
+	if op != OpStop {
+		return false
+	}
+	for i := range m.Nodes {
+		if m.Nodes[i].Down && m.Nodes[i].Name != n.Name {
+			m.fail(FailInternal, OpStop.String(), fmt.Sprintf("refusing to stop %s: %s is still stopped (one node at a time)", n.Name, m.Nodes[i].Name))
+			return true
+		}
+	}
+	n.Down = true
+	return false
+}
+
+// action is op on the step's node, place pos of a chain of length.
+func (op NodeOp) action(m *Machine, c stepCtx, pos, length int) NodeAction {
+	e := NodeAction{EffectMeta: m.meta(c.step.ID), Node: c.node.Name, Op: op, Backup: m.Plan.Options.Backup, ChainPos: pos, ChainLen: length}
+	switch op {
 	case OpSwap:
 		e.SHA256 = m.Plan.Target.SHA256
 	case OpRestorePrev:
-		e.SHA256 = n.Previous.SHA256
+		e.SHA256 = c.node.Previous.SHA256
 	}
-	m.launch(e, purposeOp)
+	return e
+}
+
+// chainOp is consecutive operations on the step's node done in one round
+// trip (a restart: stop, keep .prev, swap, start). Every operation keeps
+// its own intent and outcome in the journal, and every intent is written
+// before the first of them starts; the executor runs them in order in one
+// command and stops at the first that fails (those after it answer "not
+// run"). Each answer is taken as it comes, like a nodeOp's.
+type chainOp struct{ ops []NodeOp }
+
+func (chainOp) changes() bool { return true }
+func (o chainOp) lines(c stepCtx) []string {
+	var out []string
+	for _, op := range o.ops {
+		out = append(out, op.line(c))
+	}
+	return out
+}
+func (o chainOp) enter(m *Machine, c stepCtx) {
+	ops := o.ops[c.step.chainDone:] // a retry goes on from the operation that failed
+	if len(ops) == 0 {
+		c.step.done = true
+		return
+	}
+	if m.stopRefused(c, ops[0]) {
+		return
+	}
+	m.setNode(c.node, c.busy(ops[0].def().busy))
+	for i, op := range ops {
+		m.launch(op.action(m, c, i, len(ops)), purposeOp)
+	}
+	c.step.pending = len(ops)
+}
+func (o chainOp) result(m *Machine, c stepCtx, f inflightEffect, e EffectResult) {
+	s := c.step
+	s.pending--
+	if len(s.opErrs) > 0 {
+		return // an earlier operation of the chain failed: the step has failed already
+	}
+	if e.Err != nil {
+		s.opErrs = append(s.opErrs, e.Err.Error())
+		m.opFailed(c, f, e)
+		return
+	}
+	m.applyNodeFacts(f, e)
+	s.chainDone++
+	if s.chainDone < len(o.ops) {
+		m.setNode(c.node, c.busy(o.ops[s.chainDone].def().busy))
+	}
+	if s.pending == 0 {
+		s.done = true
+	}
 }
 
 // busy is the node's status while the step runs an operation: the step's

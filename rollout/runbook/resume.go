@@ -38,6 +38,9 @@ type ResumeFacts struct {
 	LockHeld bool
 	// Backups are the backups the run took before, by node.
 	Backups map[string]BackupInfo
+	// StopStartCut are the nodes whose stop or start a kill cut short (an
+	// intent without an outcome).
+	StopStartCut []string
 }
 
 // ResumeState builds the machine that continues an interrupted rollout of
@@ -239,6 +242,7 @@ func (r resumer) readNode(n *NodeState) []string {
 	}
 	n.Binary, n.Previous = b, b
 	n.Down = !f.Active
+	n.StartUnsure = f.Active && slices.Contains(r.facts.StopStartCut, n.Name)
 	n.Backup = r.facts.Backups[n.Name]
 	n.Staged = f.NewPresent && NormSHA(f.NewSHA256) == target.SHA256
 	prev := BuildRef{}

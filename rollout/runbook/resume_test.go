@@ -324,3 +324,37 @@ func TestRollbackOfARunThatOnlyStaged(t *testing.T) {
 		}
 	}
 }
+
+// A kill cut a restart's chain short after its start ran: fw-b runs the
+// target, but the journal has no outcome for its start. The resumed run
+// starts it again (a no-op on a running node) so the journal knows it
+// runs, gates it, and goes on.
+func TestResumeStartsANodeWhoseStartWasCutShort(t *testing.T) {
+	w := newWorld(t, mtPlan(t, 3, 0, mtOpts()), MachineOptions{Headless: true})
+	b := w.node("fw-b")
+	b.prevBin, b.bin = b.bin, mtNewSHA
+	w.node("fw-a").newBin, w.node("fw-c").newBin = mtNewSHA, mtNewSHA
+	facts := ResumeFacts{Files: w.real(), LockHeld: true, UpgradeOrder: []string{"fw-b"}, StopStartCut: []string{"fw-b"},
+		DoneSteps: []StepID{"connect", "identify", "precheck", "lock", "stage", "backup/fw-b", "backup/fw-c", "backup/fw-a"},
+		Unfinished: []StepID{"upgrade/fw-b"}}
+	m, err := ResumeState(w.replan(t, mtOpts()), facts, MachineOptions{Headless: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := m.NodeByName("fw-b"); n.Down || !n.StartUnsure {
+		t.Fatalf("fw-b: down %v, start unsure %v; want running and unsure", n.Down, n.StartUnsure)
+	}
+	w.restart(m)
+	w.send(Begin{At: w.now})
+	w.runToEnd()
+	changes := mtChanges(w.effects)
+	if w.m.ExitCode != ExitOK {
+		t.Fatalf("exit %d: %s; changes %v", w.m.ExitCode, w.m.Reason, changes)
+	}
+	if len(changes) < 2 || changes[1] != "start fw-b" {
+		t.Fatalf("the resumed run did not start fw-b first (after the lock): %v", changes)
+	}
+	if s, _ := w.m.StepByID(StepIDFor(StepRecover, "fw-b")); s.Status != StatusDone {
+		t.Errorf("fw-b's recover step: %s", s.Status)
+	}
+}

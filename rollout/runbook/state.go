@@ -82,6 +82,7 @@ type StepState struct {
 	opAt      time.Time // when Ops[pc] was entered
 	pending   int       // results Ops[pc] still waits for
 	opErrs    []string  // errors collected by a parallel operation (stage)
+	chainDone int       // the operations of Ops[pc]'s chain done; a retry goes on from there
 	touched   bool      // an operation that changes a node has started
 	wasLeader bool      // the node led when its stop was decided
 	aboveTerm uint64    // the term then
@@ -104,8 +105,11 @@ type NodeState struct {
 	PrevKept bool      // <binary>.prev holds Previous
 	Swapped  bool      // this rollout put the target in place (a rollback candidate)
 	Down     bool      // stopped by this run and not started since (or its stop's outcome unknown)
-	SwapSeq  int       // order of swaps, from 1; rollbacks go newest first
-	Err      string
+	// StartUnsure: it runs, but a kill cut a stop or start of it short, so
+	// the journal cannot tell; a resume starts it again (a no-op if it runs).
+	StartUnsure bool
+	SwapSeq     int // order of swaps, from 1; rollbacks go newest first
+	Err         string
 
 	Backup BackupInfo // the backup this run took of the node, if any
 	// Service is the node's unit (ActiveState, SubState, NRestarts) as a

@@ -4,11 +4,13 @@ import "fmt"
 
 // Recover (resume): a node a killed run left stopped is started on the
 // binary in place, always a known build since swaps are atomic, and gated;
-// a node whose step was cut short is gated. Before the pre-check.
+// so is one that runs when a kill cut its stop or start short (starting it
+// is a no-op, and the journal then knows it runs); a node whose step was
+// cut short is gated. Before the pre-check.
 func recoverStep(c stepCtx) stepDef {
 	n := c.node
 	d := stepDef{Title: fmt.Sprintf("Recover %s: pass the gates on %s", n.Name, n.Binary.Label()), Phase: PhaseRecover, OnDone: recovered}
-	if n.Down {
+	if n.Down || n.StartUnsure {
 		d.Title = fmt.Sprintf("Recover %s: start it on %s and pass the gates", n.Name, n.Binary.Label())
 		d.Ops = []op{approveOp{}, nodeOp{OpStart}}
 	}

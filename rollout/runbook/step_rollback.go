@@ -19,15 +19,17 @@ func rollbackStep(c stepCtx) stepDef {
 		d.Skip = fmt.Sprintf("%s was not changed: nothing to roll back", n.Name)
 		return d
 	}
+	var chain []NodeOp
 	if n.Down {
 		d.Ops = []op{approveOp{}}
 	} else {
-		d.Ops = []op{quorumOp{}, approveOp{}, quorumOp{final: true}, nodeOp{OpStop}}
+		d.Ops = []op{quorumOp{}, approveOp{}, quorumOp{final: true}}
+		chain = append(chain, OpStop)
 	}
 	if n.Swapped || n.PrevKept {
-		d.Ops = append(d.Ops, nodeOp{OpRestorePrev})
+		chain = append(chain, OpRestorePrev)
 	}
-	d.Ops = append(d.Ops, nodeOp{OpStart}, restartGate(c, n.Previous))
+	d.Ops = append(d.Ops, chainOp{append(chain, OpStart)}, restartGate(c, n.Previous))
 	if then := rollbackAlso(c.m); len(then) > 0 {
 		d.Ops = append(d.Ops, noteOp(then))
 	}

@@ -27,7 +27,7 @@ func upgradeStep(c stepCtx, phase Phase, extra []string) stepDef {
 		d.Ops = append(d.Ops, noteOp(extra))
 	}
 	d.Ops = append(d.Ops, quorumOp{final: true},
-		nodeOp{OpStop}, nodeOp{OpKeepPrev}, nodeOp{OpSwap}, nodeOp{OpStart},
+		chainOp{[]NodeOp{OpStop, OpKeepPrev, OpSwap, OpStart}},
 		restartGate(c, c.m.Plan.Target))
 	return d
 }
