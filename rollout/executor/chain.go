@@ -27,6 +27,7 @@ type segment struct {
 	script  string
 	echo    bool // its output goes to the log (the service's stop and start)
 	timeout time.Duration
+	backup  *backupJob // a backup: recorded once the chain has run
 }
 
 // segmentFor is node action a on n as a chain segment.
@@ -44,6 +45,12 @@ func (x *Executor) segmentFor(n inventory.Node, a runbook.NodeAction) (segment, 
 			return segment{}, fmt.Errorf("%s on %s: the inventory has no service.%s command", verb, n.Name, verb)
 		}
 		return segment{name: strings.Join(argv, " "), script: remote.Shell(argv...), echo: true, timeout: 3 * time.Minute}, nil
+	case runbook.OpBackup:
+		b, err := x.newBackup(n, a.Backup)
+		if err != nil {
+			return segment{}, err
+		}
+		return segment{name: "backup", script: b.script(), timeout: backupTimeout, backup: &b}, nil
 	case runbook.OpKeepPrev:
 		return segment{name: "keep-prev", script: with(keepPrevScript, n.Paths.Binary), timeout: 5 * time.Minute}, nil
 	case runbook.OpSwap:
@@ -106,6 +113,10 @@ func (x *Executor) PerformChain(ctx context.Context, actions []runbook.NodeActio
 			}
 		}
 		switch {
+		case r.ended && r.code == 0 && segs[i].backup != nil:
+			// Recorded after the chain: the node is started by now.
+			info, err := x.recordBackup(ctx, *segs[i].backup, strings.Join(r.lines, "\n"))
+			answers[i] = runbook.EffectResult{ID: a.ID, At: time.Now(), Data: info, Err: err}
 		case r.ended && r.code == 0:
 			answers[i] = runbook.EffectResult{ID: a.ID, At: at}
 		case r.ended:

@@ -17,6 +17,7 @@ import (
 	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/health/api"
 	"github.com/nwroll/nwroll/health/sysdump"
+	"github.com/nwroll/nwroll/rollout/inventory"
 	"github.com/nwroll/nwroll/rollout/journal"
 	"github.com/nwroll/nwroll/rollout/runbook"
 )
@@ -133,33 +134,60 @@ func (x *Executor) Backup(ctx context.Context, name string, mode runbook.BackupM
 	if err != nil {
 		return runbook.BackupInfo{}, err
 	}
-	set, err := x.ensureBackupSet()
+	b, err := x.newBackup(n, mode)
 	if err != nil {
 		return runbook.BackupInfo{}, err
 	}
-	now := time.Now().UTC()
-	archive := journal.BackupArchivePath(n.Paths.BackupDir, name, set.ID, now)
-	out, err := x.script(ctx, n, "backup", BackupCreateCommand(n.Paths.DataRoot, archive, mode == runbook.BackupLive), backupTimeout)
+	out, err := x.script(ctx, n, "backup", b.script(), backupTimeout)
 	if err != nil {
 		return runbook.BackupInfo{}, err
 	}
 	if out.Code != 0 {
 		return runbook.BackupInfo{}, commandError("backup", name, out)
 	}
-	sha, size, err := ParseBackupOutput(out.Stdout)
+	return x.recordBackup(ctx, b, out.Stdout)
+}
+
+// backupJob is one node's archive about to be made.
+type backupJob struct {
+	n       inventory.Node
+	mode    runbook.BackupMode
+	set     *journal.BackupSet
+	archive string
+	at      time.Time
+}
+
+func (x *Executor) newBackup(n inventory.Node, mode runbook.BackupMode) (backupJob, error) {
+	set, err := x.ensureBackupSet()
+	if err != nil {
+		return backupJob{}, err
+	}
+	now := time.Now().UTC()
+	return backupJob{n: n, mode: mode, set: set, archive: journal.BackupArchivePath(n.Paths.BackupDir, n.Name, set.ID, now), at: now}, nil
+}
+
+func (b backupJob) script() string {
+	return BackupCreateCommand(b.n.Paths.DataRoot, b.archive, b.mode == runbook.BackupLive)
+}
+
+// recordBackup reads the backup command's output and records the archive
+// in the set, here and on every node of the set.
+func (x *Executor) recordBackup(ctx context.Context, b backupJob, stdout string) (runbook.BackupInfo, error) {
+	name := b.n.Name
+	sha, size, err := ParseBackupOutput(stdout)
 	if err != nil {
 		return runbook.BackupInfo{}, fmt.Errorf("backup on %s: %v", name, err)
 	}
 	x.mu.Lock()
 	bin := x.files[name].SHA256
 	rec := journal.BackupArchive{Node: name, NodeUUID: x.uuids[name], NodeID: x.ids[name], BinarySHA256: bin,
-		DataRoot: n.Paths.DataRoot, Archive: archive, SHA256: sha, Size: size, Mode: mode.String(), CreatedAt: now}
+		DataRoot: b.n.Paths.DataRoot, Archive: b.archive, SHA256: sha, Size: size, Mode: b.mode.String(), CreatedAt: b.at}
 	x.mu.Unlock()
 	rec.Release = x.Identify(bin).Label()
 	x.mu.Lock()
-	set.Put(rec)
-	snapshot := *set
-	snapshot.Nodes = append([]journal.BackupArchive(nil), set.Nodes...)
+	b.set.Put(rec)
+	snapshot := *b.set
+	snapshot.Nodes = append([]journal.BackupArchive(nil), b.set.Nodes...)
 	x.mu.Unlock()
 	if _, err := journal.SaveBackupSet(x.cfg.StateDir, snapshot); err != nil {
 		return runbook.BackupInfo{}, fmt.Errorf("backup on %s: save the backup set locally: %w", name, err)
@@ -167,10 +195,9 @@ func (x *Executor) Backup(ctx context.Context, name string, mode runbook.BackupM
 	if err := x.writeSetOnNodes(ctx, snapshot); err != nil {
 		return runbook.BackupInfo{}, err
 	}
-	return runbook.BackupInfo{Set: set.ID, Path: archive, SHA256: sha}, nil
+	return runbook.BackupInfo{Set: b.set.ID, Path: b.archive, SHA256: sha}, nil
 }
 
-// writeSetOnNodes writes the set's manifest to every node it covers.
 func (x *Executor) writeSetOnNodes(ctx context.Context, s journal.BackupSet) error {
 	return x.ForEach(s.NodeNames(), func(name string) error {
 		n, err := x.node(name)

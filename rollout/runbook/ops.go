@@ -440,7 +440,13 @@ func (o chainOp) result(m *Machine, c stepCtx, f inflightEffect, e EffectResult)
 	s := c.step
 	s.pending--
 	if len(s.opErrs) > 0 {
-		return // an earlier operation of the chain failed: the step has failed already
+		// An earlier operation of the chain failed and the step with it;
+		// one that ran all the same (a backup's record failed after the
+		// chain ran) still tells what the node is.
+		if e.Err == nil {
+			m.applyNodeFacts(f, e)
+		}
+		return
 	}
 	if e.Err != nil {
 		s.opErrs = append(s.opErrs, e.Err.Error())

@@ -335,7 +335,7 @@ func TestResumeStartsANodeWhoseStartWasCutShort(t *testing.T) {
 	b.prevBin, b.bin = b.bin, mtNewSHA
 	w.node("fw-a").newBin, w.node("fw-c").newBin = mtNewSHA, mtNewSHA
 	facts := ResumeFacts{Files: w.real(), LockHeld: true, UpgradeOrder: []string{"fw-b"}, StopStartCut: []string{"fw-b"},
-		DoneSteps: []StepID{"connect", "identify", "precheck", "lock", "stage", "backup/fw-b", "backup/fw-c", "backup/fw-a"},
+		DoneSteps:  []StepID{"connect", "identify", "precheck", "lock", "stage", "backup/fw-b", "backup/fw-c", "backup/fw-a"},
 		Unfinished: []StepID{"upgrade/fw-b"}}
 	m, err := ResumeState(w.replan(t, mtOpts()), facts, MachineOptions{Headless: true})
 	if err != nil {

@@ -14,7 +14,7 @@ func backupStep(c stepCtx) stepDef {
 		return d
 	}
 	d.Ops = []op{quorumOp{}, approveOp{}, quorumOp{final: true},
-		nodeOp{OpStop}, nodeOp{OpBackup}, nodeOp{OpStart},
+		chainOp{[]NodeOp{OpStop, OpBackup, OpStart}},
 		restartGate(c, c.node.Binary)}
 	return d
 }
