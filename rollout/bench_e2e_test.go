@@ -80,6 +80,8 @@ func benchRollout(b *testing.B, mode runbook.BackupMode) {
 		env.Out, env.JSON = f, os.Getenv("NWROLL_BENCH_JSON") != ""
 	}
 	var total, waits, loose time.Duration
+	var late windowLate
+	env.OnMachine = late.watch
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
@@ -112,6 +114,37 @@ func benchRollout(b *testing.B, mode runbook.BackupMode) {
 	b.ReportMetric(waits.Seconds()/float64(b.N), "waits-s/op")
 	b.ReportMetric(total.Seconds()/waits.Seconds(), "ratio")
 	b.ReportMetric(total.Seconds()/loose.Seconds(), "ratio-sigterm-to-ready")
+	b.ReportMetric(float64(late.sum.Milliseconds())/float64(max(late.n, 1)), "pass-after-window-ms")
+	b.ReportMetric(float64(late.worst.Milliseconds()), "worst-pass-after-window-ms")
+}
+
+// windowLate measures, for every held gate, how long after its window's
+// end (held since + hold) the machine saw it pass.
+type windowLate struct {
+	step       runbook.StepID
+	end        time.Time
+	sum, worst time.Duration
+	n          int
+}
+
+func (w *windowLate) watch(m runbook.Machine) {
+	g := m.Gate
+	if g.Open && g.Hold > 0 && !g.HeldSince().IsZero() {
+		w.step, w.end = g.Step, g.HeldSince().Add(g.Hold)
+		return
+	}
+	if w.end.IsZero() {
+		return
+	}
+	if s, ok := m.StepByID(w.step); ok && (s.Status == runbook.StatusDone || !g.Open || g.Step != w.step) {
+		if s.Status == runbook.StatusDone {
+			d := time.Since(w.end)
+			w.sum += d
+			w.worst = max(w.worst, d)
+			w.n++
+		}
+		w.end = time.Time{}
+	}
 }
 
 // benchBackupSet takes a live backup of every node (a set to reuse).
