@@ -66,6 +66,18 @@ func RenderRuns(w io.Writer, rep RunsReport, inventoryPath string, asJSON bool) 
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	// Why each run that failed stopped: the table has no room for it.
+	first := true
+	for _, r := range rep.Runs {
+		if r.Failure == "" {
+			continue
+		}
+		if first {
+			fmt.Fprintln(w)
+			first = false
+		}
+		fmt.Fprintf(w, "run %s stopped on %s\n", r.ID, r.Failure)
+	}
 	if id := rep.Unfinished; id != "" {
 		fmt.Fprintf(w, "\nrun %s is unfinished: `nwroll resume -i %s` continues it, `nwroll rollback -i %s` undoes it\n", id, inventoryPath, inventoryPath)
 	}
