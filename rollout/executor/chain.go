@@ -2,7 +2,6 @@ package executor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -101,8 +100,12 @@ func (x *Executor) PerformChain(ctx context.Context, actions []runbook.NodeActio
 			x.dropIdleConnections(n.Name)
 		}
 	}
-	op := actions[0].Op.String()
-	out, runErr := x.script(ctx, n, op, chainScript(segs), timeout)
+	ops := make([]string, len(actions))
+	for i, a := range actions {
+		ops[i] = a.Op.String()
+	}
+	label := strings.Join(ops, ", ") // "stop, keep-prev, swap, start"
+	out, runErr := x.script(ctx, n, label, chainScript(segs), timeout)
 	res := parseChain(out.Stdout, len(segs))
 	for i, a := range actions {
 		r := res[i]
@@ -124,16 +127,17 @@ func (x *Executor) PerformChain(ctx context.Context, actions []runbook.NodeActio
 			answerAll(i+1, fmt.Errorf("%s on %s: not run: %s failed before it", a.Op, n.Name, segs[i].name))
 			return answers
 		default:
-			// Begun and not ended, or never begun: the command was cut
-			// off; this operation may have run or not.
+			// Begun and not ended, or never begun: the command was cut off
+			// (runErr names it and the node) and this operation may have
+			// run or not; or sudo or the shell refused the command.
 			why := runErr
 			switch {
 			case why == nil && out.Code != 0:
-				why = commandError(op, n.Name, out) // sudo or the shell refused it
+				why = commandError(label, n.Name, out)
 			case why == nil:
-				why = errors.New("the command ended before it")
+				why = fmt.Errorf("%s on %s: the command ended before %s", label, n.Name, a.Op)
 			}
-			answerAll(i, fmt.Errorf("%s on %s: %w", a.Op, n.Name, why))
+			answerAll(i, why)
 			return answers
 		}
 	}

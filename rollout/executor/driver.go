@@ -2,7 +2,7 @@ package executor
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"sync"
 	"time"
 
@@ -103,33 +103,21 @@ func (d *Driver) run(effs []runbook.Effect) {
 			}
 		default:
 			id := e.Meta().ID
-			a, chained := e.(runbook.NodeAction)
-			chained = chained && a.ChainLen > 1
+			var notRun error
 			if (skipNext || d.journalBroken) && runbook.EffectChangesNode(e) {
-				skipNext = false
-				err := fmt.Errorf("not run: the journal cannot be written")
-				if chained {
-					ch.add(a, err)
-					if ch.complete() {
-						d.startChain(ch)
-						ch = chain{}
-					}
-					continue
-				}
-				d.answer(runbook.EffectResult{ID: id, At: time.Now(), Err: err})
-				continue
+				notRun = errors.New("not run: the journal cannot be written")
 			}
 			skipNext = false
-			if chained {
+			if a, ok := e.(runbook.NodeAction); ok && a.ChainLen > 1 {
 				// A chain runs once every one of its intents is written.
-				if d.hooks.OnStart != nil {
-					d.hooks.OnStart(e)
-				}
-				ch.add(a, nil)
-				if ch.complete() {
+				if ch.add(a, notRun); ch.complete() {
 					d.startChain(ch)
 					ch = chain{}
 				}
+				continue
+			}
+			if notRun != nil {
+				d.answer(runbook.EffectResult{ID: id, At: time.Now(), Err: notRun})
 				continue
 			}
 			if d.hooks.OnStart != nil {
@@ -174,6 +162,11 @@ func (c chain) complete() bool { return c.length > 0 && len(c.run)+len(c.notRun)
 // startChain runs the chain's actions in one command and answers them in
 // their order, then those that may not run.
 func (d *Driver) startChain(c chain) {
+	for _, a := range c.run {
+		if d.hooks.OnStart != nil {
+			d.hooks.OnStart(a)
+		}
+	}
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
