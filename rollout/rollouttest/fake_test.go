@@ -293,6 +293,49 @@ func TestRollbackNodeFromPause(t *testing.T) {
 	wantNoStaged(t, c)
 }
 
+// A restart's swap fails in the middle of its chain: the stop and the
+// .prev copy ran, the start did not (journaled as failed, never started),
+// so fw-b stays stopped and the machine says so. Rolling fw-b back from
+// the pause restores .prev and starts it without stopping it again.
+func TestChainFailsMidwayThenRollBackTheNode(t *testing.T) {
+	c := NewCluster(3, 0)
+	c.FailNext("swap", "fw-b", errors.New("rename: read-only file system"))
+	d := NewDriver(t, c, c.Plan(t, DefaultPlanOptions()), runbook.MachineOptions{})
+	d.AutoApprove = true
+	d.Begin()
+	d.RunUntil(Paused)
+	if f := d.M.Failure; f.Op != "swap" || f.Node != "fw-b" {
+		t.Fatalf("failure %+v, want fw-b's swap", f)
+	}
+	if n, _ := c.Node("fw-b"); n.Up || n.Binary != Old || n.Prev != Old || n.Staged != New {
+		t.Fatalf("fw-b after the failed swap: %+v; want stopped on the old build, .prev kept, the target staged", n)
+	}
+	if n, _ := d.M.NodeByName("fw-b"); !n.Down {
+		t.Fatal("the machine counts fw-b up although its start never ran")
+	}
+	var startOutcome *runbook.Record
+	for _, r := range EffectsOf[runbook.Record](d.Effects) {
+		if r.Type == runbook.RecordOutcome && r.Op == "start" && r.Node == "fw-b" {
+			startOutcome = &r
+		}
+	}
+	if startOutcome == nil || startOutcome.OK || !strings.Contains(startOutcome.Error, "not run") {
+		t.Fatalf("fw-b's start outcome %+v, want journaled as not run", startOutcome)
+	}
+	d.AutoApprove = false
+	mark := len(d.Effects)
+	d.Act(runbook.ActRollbackNode)
+	d.RunUntil(AwaitingApproval)
+	d.Act(runbook.ActApprove)
+	d.RunToEnd()
+	if got, want := Changes(d.Effects[mark:]), []string{"rollback fw-b", "start fw-b", "unstage fw-a", "unstage fw-b", "unstage fw-c", "unlock"}; !slices.Equal(got, want) {
+		t.Fatalf("rollback changes %v, want %v", got, want)
+	}
+	if n, _ := c.Node("fw-b"); !n.Up || n.Binary != Old {
+		t.Fatalf("fw-b after its rollback: %+v", n)
+	}
+}
+
 func TestFailNextAndRetry(t *testing.T) {
 	c := NewCluster(3, 0)
 	boom := errors.New("ssh: exit status 1")

@@ -363,18 +363,9 @@ func (quorumOp) tick(m *Machine, c stepCtx) { m.tickGate(c) }
 
 // ---- node operations ----
 
-// nodeOp is one typed operation on the step's node (nodeops.go).
-type nodeOp struct{ op NodeOp }
-
-func (nodeOp) changes() bool              { return true }
-func (o nodeOp) lines(c stepCtx) []string { return []string{o.op.line(c)} }
-func (o nodeOp) enter(m *Machine, c stepCtx) {
-	if m.stopRefused(c, o.op) {
-		return
-	}
-	m.setNode(c.node, c.busy(o.op.def().busy))
-	m.launch(o.op.action(m, c, 0, 1), purposeOp)
-}
+// nodeOp is one typed operation on the step's node (nodeops.go): a chain
+// of one.
+func nodeOp(op NodeOp) chainOp { return chainOp{[]NodeOp{op}} }
 
 // stopRefused: op stops the node while another is still stopped (one node
 // at a time), and the step fails. Otherwise a stop counts the node down.
@@ -405,8 +396,8 @@ func (op NodeOp) action(m *Machine, c stepCtx, pos, length int) NodeAction {
 	return e
 }
 
-// chainOp is consecutive operations on the step's node done in one round
-// trip (a restart: stop, keep .prev, swap, start). Every operation keeps
+// chainOp is consecutive typed operations on the step's node done in one
+// round trip (a restart: stop, keep .prev, swap, start). Every operation keeps
 // its own intent and outcome in the journal, and every intent is written
 // before the first of them starts; the executor runs them in order in one
 // command and stops at the first that fails (those after it answer "not

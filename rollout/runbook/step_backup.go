@@ -10,7 +10,7 @@ func backupStep(c stepCtx) stepDef {
 	d := stepDef{Title: fmt.Sprintf("Back up %s (%s), %s", c.node.Name, c.role(), o.Backup), Phase: PhaseBackup,
 		Busy: NodeBackingUp, Done: NodeBackedUp}
 	if o.Backup == BackupLive {
-		d.Ops = []op{nodeOp{OpBackup}}
+		d.Ops = []op{nodeOp(OpBackup)}
 		return d
 	}
 	d.Ops = []op{quorumOp{}, approveOp{}, quorumOp{final: true},

@@ -12,7 +12,7 @@ func recoverStep(c stepCtx) stepDef {
 	d := stepDef{Title: fmt.Sprintf("Recover %s: pass the gates on %s", n.Name, n.Binary.Label()), Phase: PhaseRecover, OnDone: recovered}
 	if n.Down || n.StartUnsure {
 		d.Title = fmt.Sprintf("Recover %s: start it on %s and pass the gates", n.Name, n.Binary.Label())
-		d.Ops = []op{approveOp{}, nodeOp{OpStart}}
+		d.Ops = []op{approveOp{}, nodeOp(OpStart)}
 	}
 	d.Ops = append(d.Ops, restartGate(c, n.Binary))
 	return d
