@@ -12,15 +12,14 @@ import (
 	"time"
 
 	"github.com/nwroll/nwroll/rollout/inventory"
-	"github.com/nwroll/nwroll/rollout/journal"
 	"github.com/nwroll/nwroll/rollout/release"
 	"github.com/nwroll/nwroll/rollout/remote"
 	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
 // Stage checks free disk, uploads the target binary to <binary>.new on the
-// node and verifies its sha256 there (remote.Upload hashes the bytes on the
-// node as they arrive and renames the file into place only once verified).
+// node and verifies its sha256 there (remote.Upload renames the file into
+// place only once the node has verified it).
 func (x *Executor) Stage(ctx context.Context, name, sha string) error {
 	rel := x.cfg.Release
 	if rel == nil || rel.BinaryPath == "" {
@@ -47,13 +46,8 @@ func (x *Executor) Stage(ctx context.Context, name, sha string) error {
 	err = r.Upload(ctx, rel.BinaryPath, dest, 0o755, rel.SHA256, progress)
 	if err != nil && n.Sudo && isPermission(err) {
 		// The binary's directory belongs to root: the same upload with the
-		// node-side work under sudo -n, or, for a Remote that cannot, to a
-		// directory the SSH user may write and then into place with sudo.
-		if pu, ok := r.(remote.PrivilegedUploader); ok {
-			err = pu.UploadPrivileged(ctx, rel.BinaryPath, dest, 0o755, rel.SHA256, progress)
-		} else {
-			err = x.stageViaTemp(ctx, n, r, dest, progress)
-		}
+		// node-side work under sudo -n.
+		err = r.UploadPrivileged(ctx, rel.BinaryPath, dest, 0o755, rel.SHA256, progress)
 	}
 	if err != nil {
 		return fmt.Errorf("stage on %s: %w", name, err)
@@ -80,30 +74,6 @@ func monotonic(progress func(done, total int64)) func(done, total int64) {
 
 func isPermission(err error) bool {
 	return errors.Is(err, os.ErrPermission) || strings.Contains(strings.ToLower(err.Error()), "permission denied")
-}
-
-const stageInstallScript = `tmp=$1; dest=$2; want=$3; t=$dest.nwroll-tmp
-h=$(sha256sum < "$tmp") || exit 1
-if [ "${h%% *}" != "$want" ]; then rm -f -- "$tmp"; echo "nwroll: $tmp has sha256 ${h%% *}, expected $want" >&2; exit 65; fi
-rm -f -- "$t"
-cp -- "$tmp" "$t" && chmod 755 -- "$t" && { sync -- "$t" 2>/dev/null || sync; } && mv -f -- "$t" "$dest" || { rm -f -- "$t" "$tmp"; exit 1; }
-rm -f -- "$tmp"
-sync -- "$(dirname -- "$dest")" 2>/dev/null || sync`
-
-func (x *Executor) stageViaTemp(ctx context.Context, n inventory.Node, r remote.Remote, dest string, progress func(int64, int64)) error {
-	rel := x.cfg.Release
-	tmp := "/var/tmp/.nwroll-stage-" + x.holder.RunID + "-" + journal.FileSafe(n.Name)
-	if err := r.Upload(ctx, rel.BinaryPath, tmp, 0o600, rel.SHA256, progress); err != nil {
-		return err
-	}
-	out, err := x.script(ctx, n, "stage", stageInstallScript, 5*time.Minute, tmp, dest, rel.SHA256)
-	if err != nil {
-		return err
-	}
-	if out.Code != 0 {
-		return commandError("install the staged binary", n.Name, out)
-	}
-	return nil
 }
 
 // checkFree refuses when dir on the node has less than need bytes free.

@@ -35,18 +35,23 @@ type Remote interface {
 	// returns ctx.Err().
 	Run(ctx context.Context, cmd Command, onLine func(stream Stream, line string)) (Result, error)
 
-	// Upload copies localPath to remotePath: to a temporary name in the same
-	// remote directory, hashing the bytes on the node as they arrive; only
-	// when their sha256 is the expected one does it set mode and rename the
-	// file into place atomically. wantSHA256 (hex) is the expected sha256;
-	// "" expects the local file's. A mismatch tells a local file that is
-	// not wantSHA256 from a transfer that was corrupted.
+	// Upload copies localPath to remotePath in one SSH session: to a
+	// temporary name in the same remote directory, hashed on the node once
+	// written; only when its sha256 is the expected one does it set mode
+	// and rename the file into place atomically. wantSHA256 (hex) is the
+	// expected sha256; "" expects the local file's. A mismatch tells a
+	// local file that is not wantSHA256 from a transfer that was corrupted.
 	// progress (may be nil) is called as bytes are sent. On any failure the
 	// temporary file is removed and nothing appears under remotePath.
 	//
 	// The file is written as the SSH user: remotePath's directory must be
 	// writable by that user.
 	Upload(ctx context.Context, localPath, remotePath string, mode os.FileMode, wantSHA256 string, progress func(done, total int64)) error
+
+	// UploadPrivileged is Upload with the node-side work under sudo -n
+	// (when the node's inventory says ssh.sudo), for a remotePath whose
+	// directory the SSH user may not write.
+	UploadPrivileged(ctx context.Context, localPath, remotePath string, mode os.FileMode, wantSHA256 string, progress func(done, total int64)) error
 
 	// Download copies remotePath to localPath through a temporary file in
 	// localPath's directory, renamed into place when complete, with mode.

@@ -321,12 +321,7 @@ func testUploadDrop(t *testing.T, c *cluster) {
 // The node's sudo is wrapped to record its calls.
 func testUploadPrivileged(t *testing.T, c *cluster) {
 	n := c.nodes[0]
-	var nodeDir string
-	for _, ni := range c.info.Nodes {
-		if ni.Name == n.Name {
-			nodeDir = ni.NodeDir
-		}
-	}
+	nodeDir := c.nodeDir(n.Name)
 	shim := filepath.Join(nodeDir, "sim-bin", "sudo")
 	orig, err := os.ReadFile(shim)
 	if err != nil {
@@ -353,7 +348,7 @@ func testUploadPrivileged(t *testing.T, c *cluster) {
 		os.Remove(dst)
 		n.Sudo = sudo
 		d, _ := newDialer(t, SSHOptions{})
-		r := dial(t, d, n).(PrivilegedUploader)
+		r := dial(t, d, n)
 		var last int64
 		if err := r.UploadPrivileged(context.Background(), local, dst, 0o700, want, func(done, total int64) { last = done }); err != nil {
 			t.Fatalf("sudo %v: %v", sudo, err)
@@ -389,7 +384,7 @@ func testUploadPrivileged(t *testing.T, c *cluster) {
 	}
 	n.Sudo = true
 	d, _ := newDialer(t, SSHOptions{})
-	r := dial(t, d, n).(PrivilegedUploader)
+	r := dial(t, d, n)
 	os.Remove(dst)
 	err = r.UploadPrivileged(context.Background(), local, dst, 0o700, want, nil)
 	if err == nil {
@@ -409,12 +404,7 @@ func testUploadPrivileged(t *testing.T, c *cluster) {
 // upload still verifies, and a mismatch still leaves nothing.
 func testUploadNoOpenSSL(t *testing.T, c *cluster) {
 	n := c.nodes[1]
-	var nodeDir string
-	for _, ni := range c.info.Nodes {
-		if ni.Name == n.Name {
-			nodeDir = ni.NodeDir
-		}
-	}
+	nodeDir := c.nodeDir(n.Name)
 	fake := filepath.Join(nodeDir, "sim-bin", "openssl")
 	calls := filepath.Join(t.TempDir(), "openssl-calls")
 	if err := os.WriteFile(fake, []byte("#!/bin/sh\necho called >> "+Quote(calls)+"\nexit 1\n"), 0o755); err != nil {
@@ -888,4 +878,14 @@ func TestTransient(t *testing.T) {
 			t.Errorf("transient(%v) = %v", tc.err, got)
 		}
 	}
+}
+
+// nodeDir is the simulated node's root directory on this machine.
+func (c *cluster) nodeDir(name string) string {
+	for _, ni := range c.info.Nodes {
+		if ni.Name == name {
+			return ni.NodeDir
+		}
+	}
+	return ""
 }

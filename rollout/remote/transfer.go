@@ -114,23 +114,13 @@ sync -- "${d:-/}" 2>/dev/null
 exit 0`
 
 // Upload implements Remote: the bytes go over one SSH exec session into
-// uploadScript, which writes, hashes, verifies and renames in one pass and
-// one round trip.
+// uploadScript, which writes, hashes, verifies and renames them in one
+// round trip.
 func (r *sshRemote) Upload(ctx context.Context, localPath, remotePath string, mode os.FileMode, wantSHA256 string, progress func(done, total int64)) error {
 	return r.upload(ctx, localPath, remotePath, mode, wantSHA256, progress, false)
 }
 
-// PrivilegedUploader is a Remote that can also write a file as root (sudo -n,
-// when the node's inventory says ssh.sudo), for a remotePath whose directory
-// the SSH user may not write. The SSH remote implements it.
-type PrivilegedUploader interface {
-	// UploadPrivileged is Upload, with the node-side work under sudo -n.
-	UploadPrivileged(ctx context.Context, localPath, remotePath string, mode os.FileMode, wantSHA256 string, progress func(done, total int64)) error
-}
-
-var _ PrivilegedUploader = (*sshRemote)(nil)
-
-// UploadPrivileged implements PrivilegedUploader.
+// UploadPrivileged implements Remote.
 func (r *sshRemote) UploadPrivileged(ctx context.Context, localPath, remotePath string, mode os.FileMode, wantSHA256 string, progress func(done, total int64)) error {
 	return r.upload(ctx, localPath, remotePath, mode, wantSHA256, progress, r.node.Sudo)
 }
