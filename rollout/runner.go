@@ -225,8 +225,9 @@ func RunHeadless(ctx context.Context, m runbook.Machine, x *executor.Executor, o
 			r.Answered(ev)
 			feed(ev)
 		case t := <-wakeTimer.C:
-			feed(runbook.Tick{Now: t}) // wake stays: a sample in flight that ends before it is followed by another at once
-
+			// wake stays set: a sample in flight that was taken before it
+			// is followed at once by another (Machine.onSnapshot).
+			feed(runbook.Tick{Now: t})
 		case t := <-ticker.C:
 			if m.Gate.Open || t.Sub(lastTick) >= o.Tick-o.GateTick/2 {
 				lastTick = t

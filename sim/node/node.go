@@ -65,6 +65,7 @@ type node struct {
 	paths    NodePaths
 	cfg      Config
 	sim      SimSettings
+	demo     DemoSettings // read with the Raft configuration; zero outside demo mode
 	opts     RunOptions
 	log      hclog.Logger
 	raftLog  hclog.Logger

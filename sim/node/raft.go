@@ -78,6 +78,7 @@ func (n *node) startRaft() error {
 		n.closeRaftResources()
 		return err
 	}
+	n.demo = demo
 	conf := n.raftConfig(demo)
 	has, err := raft.HasExistingState(store, store, snaps)
 	if err != nil {
@@ -213,7 +214,7 @@ func (n *node) leaderWrites(ctx context.Context) {
 	t := time.NewTicker(n.tick)
 	defer t.Stop()
 	var won <-chan bool // nil, never ready, outside demo mode
-	if d, _ := loadDemoSettings(n.paths.Root); d.ElectionTimeout() > 0 {
+	if n.demo.ElectionTimeout() > 0 {
 		won = n.raft.LeaderCh()
 	}
 	var barrierTerm uint64
