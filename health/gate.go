@@ -24,6 +24,7 @@ type Sample struct {
 // Binary is a node's binary as last read over SSH.
 type Binary struct {
 	SHA256 string
+	Image  string // cloud mode: the image its instance was launched from
 	At     time.Time
 }
 

@@ -1,6 +1,9 @@
 package runbook
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // The catalogue: the step kinds, the runbook's order, written once, and
 // which definition each kind has. A new step is a file of its own with its
@@ -25,13 +28,36 @@ const (
 	StepRollback     // one node: stop, restore .prev, start, gates
 	StepBake         // --bake: keep every gate on the first upgraded node for a while
 	StepUnknownBuild // approve nodes whose build matches no release manifest
+
+	// Cloud mode (image-first, step_cloud.go).
+	StepGroupCheck    // the group's pre-check: stable, room to surge, hook, image, template version, membership
+	StepGroupPrepare  // a template version with the target image; the group's movers frozen
+	StepReplace       // one node: surge a new instance, join gate, retire the old one, post gate
+	StepGroupValidate // every instance on the target image, N voters, capacity back to N
+	StepGroupThaw     // resume exactly the movers the prepare froze; how a cloud run ends
+	StepUnsurge       // one node: retire an instance this run launched that replaced nothing
+	StepGroupRevert   // rollback: the group back on the template version it had
+	StepReplaceBack   // rollback: one new node replaced by one on the previous image
 )
+
+// rollbackKinds are the steps a rollback runs; endKinds the step that ends
+// a run (and runs as its end after a failure or an abort).
+var (
+	rollbackKinds = []StepKind{StepRollback, StepUnsurge, StepGroupRevert, StepReplaceBack}
+	endKinds      = []StepKind{StepRelease, StepGroupThaw}
+)
+
+func isRollbackKind(k StepKind) bool { return slices.Contains(rollbackKinds, k) }
+func isEndKind(k StepKind) bool      { return slices.Contains(endKinds, k) }
 
 var stepKindNames = map[StepKind]string{
 	StepConnect: "connect", StepIdentify: "identify", StepPreCheck: "precheck", StepLock: "lock",
 	StepStage: "stage", StepBackup: "backup", StepBackupReuse: "backup-reuse", StepUpgrade: "upgrade",
 	StepValidate: "validate", StepRelease: "release", StepRecover: "recover", StepRollback: "rollback",
 	StepBake: "bake", StepUnknownBuild: "unknown-build",
+	StepGroupCheck: "group-check", StepGroupPrepare: "group-prepare", StepReplace: "replace",
+	StepGroupValidate: "group-validate", StepGroupThaw: "group-thaw",
+	StepUnsurge: "unsurge", StepGroupRevert: "group-revert", StepReplaceBack: "replace-back",
 }
 
 func (k StepKind) String() string {
@@ -50,6 +76,9 @@ func runbook(p Plan) []Step {
 		leader = l.Name
 	}
 	order := nodeOrder(p.Nodes, leader)
+	if p.Cloud != nil {
+		return cloudRunbook(p, order)
+	}
 	var steps []Step
 	add := func(kind StepKind, node string) {
 		steps = append(steps, Step{ID: StepIDFor(kind, node), Index: len(steps) + 1, Kind: kind, Node: node})
@@ -83,7 +112,7 @@ func runbook(p Plan) []Step {
 // leaderLastKinds are the kinds whose steps take the leader last: a node
 // that becomes the leader before its step changed anything waits until the
 // others of its kind are done.
-var leaderLastKinds = []StepKind{StepBackup, StepUpgrade}
+var leaderLastKinds = []StepKind{StepBackup, StepUpgrade, StepReplace, StepReplaceBack}
 
 // definitions maps a step kind to its definition.
 var definitions = map[StepKind]func(c stepCtx) stepDef{
@@ -106,6 +135,15 @@ var definitions = map[StepKind]func(c stepCtx) stepDef{
 	StepRollback:     rollbackStep,
 	StepBake:         bakeStep,
 	StepUnknownBuild: unknownBuildStep,
+
+	StepGroupCheck:    groupCheckStep,
+	StepGroupPrepare:  groupPrepareStep,
+	StepReplace:       replaceStep,
+	StepGroupValidate: groupValidateStep,
+	StepGroupThaw:     groupThawStep,
+	StepUnsurge:       unsurgeStep,
+	StepGroupRevert:   groupRevertStep,
+	StepReplaceBack:   replaceStep,
 }
 
 // define is the step's definition as it stands now.

@@ -197,7 +197,7 @@ func EffectChangesNode(e Effect) bool {
 	case LockNodes, UnlockNodes, NodeAction:
 		return true
 	}
-	return false
+	return cloudChanges(e)
 }
 
 // EffectNode is the node an effect acts on (a NodeAction's, or the node a
@@ -207,6 +207,10 @@ func EffectNode(e Effect) string {
 	case NodeAction:
 		return e.Node
 	case Record:
+		return e.Node
+	case CloudRetire:
+		return e.Node
+	case RemoveMember:
 		return e.Node
 	}
 	return ""

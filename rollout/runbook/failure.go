@@ -26,18 +26,22 @@ func (m *Machine) fail(kind FailureKind, op, reason string) {
 	f := &Failure{Step: s.ID, Node: node, Kind: kind, Op: op, Reason: reason, At: m.Now,
 		Checks: append([]health.CheckResult(nil), m.Gate.Results()...), SysdumpPending: true}
 	s.Status, s.Err = StatusFailed, reason
-	if n := m.node(node); n != nil {
+	failing := node
+	if y := m.orphanOf(*s); y != "" {
+		failing = y // a replacement failed on its new instance; the old one runs as it did
+	}
+	if n := m.node(failing); n != nil {
 		m.setNode(n, NodeFailed)
 		n.Err = reason
 	}
-	if s.Kind == StepRollback {
+	if isRollbackKind(s.Kind) {
 		m.rollbackFail = true
 	}
 	m.LastError = reason
 	m.Failure = f
 	m.Pause = &Pause{Kind: PauseFailure, Step: s.ID, Node: node, Since: m.Now, Text: reason}
 	m.Gate.Open = false
-	sd := TakeSysdump{EffectMeta: m.meta(s.ID), Purpose: SysdumpFailure, PerNode: !m.hasLeader(), Nodes: m.Plan.NodeNames()}
+	sd := TakeSysdump{EffectMeta: m.meta(s.ID), Purpose: SysdumpFailure, PerNode: !m.hasLeader(), Nodes: m.liveNames()}
 	m.failSysdumpID = sd.ID
 	m.launch(sd, purposeFailSysdump)
 	m.record(RecordEvent, s.ID, node, "failure", reason, m.Gate.Values())
@@ -92,8 +96,12 @@ func (m *Machine) canRollbackNode() bool {
 	if m.Pause == nil || m.Pause.Kind != PauseFailure || f == nil || f.SysdumpPending || m.rolling || f.Node == "" {
 		return false
 	}
-	if s, ok := m.StepByID(f.Step); !ok || s.Kind == StepRollback {
+	s, ok := m.StepByID(f.Step)
+	if !ok || isRollbackKind(s.Kind) {
 		return false
+	}
+	if m.Plan.Cloud != nil {
+		return m.orphanOf(s) != ""
 	}
 	n, _ := m.NodeByName(f.Node)
 	return n.Swapped || n.PrevKept || n.Down
@@ -107,12 +115,12 @@ func (m *Machine) canRollbackAll() bool {
 		if m.Failure == nil || m.Failure.SysdumpPending {
 			return false
 		}
-		if s, ok := m.StepByID(m.Failure.Step); ok && s.Kind == StepRollback {
+		if s, ok := m.StepByID(m.Failure.Step); ok && isRollbackKind(s.Kind) {
 			return false
 		}
 	}
 	for _, n := range m.Nodes {
-		if n.Swapped {
+		if n.Swapped || m.Plan.Cloud != nil && n.Launched && !n.Retired {
 			return true
 		}
 	}
@@ -122,6 +130,10 @@ func (m *Machine) canRollbackAll() bool {
 // startRollback inserts rollback steps after the current one: the failing
 // node first, then (all) every other upgraded node, newest swap first.
 func (m *Machine) startRollback(all bool) {
+	if m.Plan.Cloud != nil {
+		m.startCloudRollback(all)
+		return
+	}
 	var nodes []string
 	failing := ""
 	if m.Pause != nil && m.Pause.Kind == PauseFailure && m.Failure != nil {
@@ -142,30 +154,39 @@ func (m *Machine) startRollback(all bool) {
 			nodes = append(nodes, n.Name)
 		}
 	}
-	if len(nodes) == 0 {
+	var steps []Step
+	for _, name := range nodes {
+		steps = append(steps, Step{Kind: StepRollback, Node: name})
+	}
+	m.insertRollback(steps, all, strings.Join(nodes, ", "))
+}
+
+// insertRollback puts the rollback steps in the runbook and starts running
+// them: they go last, before the step that ends the run (the runbook reads
+// in the order it runs, and its phases keep their order).
+func (m *Machine) insertRollback(add []Step, all bool, what string) {
+	if len(add) == 0 {
 		return
 	}
 	m.saved = &savedPause{pause: m.Pause, failure: m.Failure, cur: m.cur}
 	if m.cur >= 0 && (m.Steps[m.cur].Status == StatusWaitingApproval || m.Pause != nil && m.Pause.Kind == PauseDeclined) {
 		m.Steps[m.cur].Status = StatusPending
 	}
-	// The rollback steps go last, before the release that ends the run: the
-	// runbook reads in the order it runs, and its phases keep their order.
 	at := len(m.Steps)
-	if i := slices.IndexFunc(m.Steps, func(s StepState) bool { return s.Kind == StepRelease && s.Status != StatusDone }); i >= 0 {
+	if i := slices.IndexFunc(m.Steps, func(s StepState) bool { return isEndKind(s.Kind) && s.Status != StatusDone }); i >= 0 {
 		at = i
 	}
 	var steps []StepState
-	for _, name := range nodes {
-		id := m.uniqueStepID(StepIDFor(StepRollback, name))
-		steps = append(steps, StepState{Step: Step{ID: id, Kind: StepRollback, Node: name}})
+	for _, s := range add {
+		s.ID = m.uniqueStepID(StepIDFor(s.Kind, s.Node))
+		steps = append(steps, StepState{Step: s})
 	}
 	m.Steps = append(m.Steps[:at], append(steps, m.Steps[at:]...)...)
 	m.Pause, m.Failure = nil, nil
 	m.rolling, m.rollbackAll = true, all
 	m.cur = -1
 	m.Phase = PhaseRollback
-	m.record(RecordEvent, "", "", "rollback-planned", "roll back "+strings.Join(nodes, ", ")+" (newest first)", nil)
+	m.record(RecordEvent, "", "", "rollback-planned", "roll back "+what+" (newest first)", nil)
 }
 
 func (m *Machine) uniqueStepID(base StepID) StepID {
@@ -184,10 +205,10 @@ func (m *Machine) cancelRollback() {
 	var kept []StepState
 	doneAny := false
 	for i, s := range m.Steps {
-		if s.Kind == StepRollback && (s.Status == StatusPending || i == m.cur) {
+		if isRollbackKind(s.Kind) && (s.Status == StatusPending || i == m.cur) {
 			continue
 		}
-		if s.Kind == StepRollback && s.Status == StatusDone {
+		if isRollbackKind(s.Kind) && s.Status == StatusDone {
 			doneAny = true
 		}
 		kept = append(kept, s)
@@ -231,10 +252,10 @@ func (m *Machine) rolledBackText() string {
 // afterRollback runs when no rollback step is left. A run that rolled
 // back does not go on: the steps it did not run are skipped.
 func (m *Machine) afterRollback() {
-	m.skipUnrun("not run: the run rolled back", StepRollback, StepRelease)
+	m.skipUnrun("not run: the run rolled back", append(slices.Clone(rollbackKinds), endKinds...)...)
 	left := false
 	for _, n := range m.Nodes {
-		if n.Swapped {
+		if n.Swapped || m.Plan.Cloud != nil && n.Launched && !n.Retired {
 			left = true
 		}
 	}
@@ -335,7 +356,7 @@ func (m *Machine) driveStop() bool {
 // is done already: it removes what a rollback or an abort leaves staged,
 // then releases the lock. It reports whether the step runs now.
 func (m *Machine) endWithRelease() bool {
-	i := slices.IndexFunc(m.Steps, func(s StepState) bool { return s.Kind == StepRelease && s.Status != StatusDone })
+	i := slices.IndexFunc(m.Steps, func(s StepState) bool { return isEndKind(s.Kind) && s.Status != StatusDone })
 	if i < 0 {
 		return false
 	}
@@ -350,7 +371,7 @@ func (m Machine) AbortEnd() (StepText, bool) {
 	c := m.Clone()
 	c.stop = stopAbort
 	for i := range c.Steps {
-		if s := &c.Steps[i]; s.Kind == StepRelease && s.Status != StatusDone {
+		if s := &c.Steps[i]; isEndKind(s.Kind) && s.Status != StatusDone {
 			d := c.define(s)
 			return d.text(c.ctxWith(s, &d)), true
 		}
@@ -361,7 +382,7 @@ func (m Machine) AbortEnd() (StepText, bool) {
 // ending reports whether the release step runs as the run's end now.
 func (m *Machine) ending() bool {
 	s, ok := m.Current()
-	return ok && m.stop != stopNone && s.Kind == StepRelease && s.Status == StatusRunning
+	return ok && m.stop != stopNone && isEndKind(s.Kind) && s.Status == StatusRunning
 }
 
 // unwinding: the run ends in a rollback or an abort, so the target it
@@ -370,7 +391,7 @@ func (m *Machine) unwinding() bool {
 	if m.stop == stopAbort || m.undoRun {
 		return true
 	}
-	return slices.ContainsFunc(m.Steps, func(s StepState) bool { return s.Kind == StepRollback && !s.ApprovedAt.IsZero() })
+	return slices.ContainsFunc(m.Steps, func(s StepState) bool { return isRollbackKind(s.Kind) && !s.ApprovedAt.IsZero() })
 }
 
 // unwindApproval is who approved the end that unwinds the run, and what
@@ -382,7 +403,7 @@ func (m *Machine) unwindApproval() (by, what string, covered bool) {
 		return m.operator(), "the confirmed abort", true
 	}
 	for _, s := range m.Steps {
-		if s.Kind == StepRollback && !s.ApprovedAt.IsZero() {
+		if isRollbackKind(s.Kind) && !s.ApprovedAt.IsZero() {
 			return s.ApprovedBy, "the approval of " + string(s.ID), true
 		}
 	}

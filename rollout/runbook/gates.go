@@ -64,7 +64,7 @@ func (m *Machine) sample(snap health.ClusterSnapshot) health.Sample {
 	s := health.Sample{Snap: snap, Binaries: map[string]health.Binary{}, Services: map[string]health.Service{}}
 	for _, n := range m.Nodes {
 		if !n.BinaryAt.IsZero() {
-			s.Binaries[n.Name] = health.Binary{SHA256: n.Binary.SHA256, At: n.BinaryAt}
+			s.Binaries[n.Name] = health.Binary{SHA256: n.Binary.SHA256, Image: n.Binary.Image, At: n.BinaryAt}
 		}
 		if !n.Service.At.IsZero() {
 			s.Services[n.Name] = n.Service

@@ -105,7 +105,7 @@ func (m *Machine) Handle(ev Event) []Effect {
 		}
 	case SysdumpNow:
 		if m.IsAllowed(ActSysdump) {
-			e := TakeSysdump{EffectMeta: m.meta(m.curID()), Purpose: SysdumpManual, PerNode: !m.hasLeader(), Nodes: m.Plan.NodeNames()}
+			e := TakeSysdump{EffectMeta: m.meta(m.curID()), Purpose: SysdumpManual, PerNode: !m.hasLeader(), Nodes: m.liveNames()}
 			m.manualSysdumpID = e.ID
 			m.launch(e, purposeManualSysdump)
 		}
@@ -190,7 +190,7 @@ func (m *Machine) pickNext() bool {
 		if s.Status != StatusPending {
 			continue
 		}
-		if m.rolling && s.Kind != StepRollback {
+		if m.rolling && !isRollbackKind(s.Kind) {
 			continue
 		}
 		m.activate(i)
@@ -291,7 +291,7 @@ func (m *Machine) successReason() string {
 		return m.rolledBackText()
 	}
 	for _, n := range m.Nodes {
-		if n.Binary.SHA256 != m.Plan.Target.SHA256 {
+		if !n.Retired && (n.Binary.SHA256 != m.Plan.Target.SHA256 || n.Binary.Image != m.Plan.Target.Image) {
 			return "nothing left to do: " + m.runs()
 		}
 	}
@@ -303,6 +303,9 @@ func (m *Machine) runs() string {
 	var order []string
 	on := map[string][]string{}
 	for _, n := range m.Nodes {
+		if n.Retired {
+			continue
+		}
 		l := n.Binary.Label()
 		if _, ok := on[l]; !ok {
 			order = append(order, l)
@@ -390,7 +393,7 @@ func (m *Machine) onCancel() {
 		return
 	}
 	s := &m.Steps[m.cur]
-	if s.Kind == StepRollback && s.ApprovedAt.IsZero() {
+	if isRollbackKind(s.Kind) && s.ApprovedAt.IsZero() {
 		m.cancelRollback()
 		return
 	}
@@ -487,7 +490,7 @@ func (m *Machine) pollNow() {
 	if m.pollID != 0 {
 		return
 	}
-	e := PollHealth{EffectMeta: m.meta(m.curID()), Nodes: m.Plan.NodeNames()}
+	e := PollHealth{EffectMeta: m.meta(m.curID()), Nodes: m.liveNames()}
 	m.pollID = e.ID
 	m.launch(e, purposePoll)
 }
@@ -756,9 +759,28 @@ func (m *Machine) observe(e Snapshot) bool {
 		return false
 	}
 	m.Latest, m.HaveSnapshot = snap, true
+	m.learnIDs(snap)
 	m.noteSeen(snap)
 	m.observeLeader(snap)
 	return true
+}
+
+// learnIDs takes the node id of a node that had none (an instance this
+// run launched) from the snapshot, once the poller matched its address to
+// a Raft member.
+func (m *Machine) learnIDs(snap health.ClusterSnapshot) {
+	for i := range m.Nodes {
+		n := &m.Nodes[i]
+		if n.NodeID != "" {
+			continue
+		}
+		if s, ok := snap.Node(n.Name); ok && s.NodeID != "" {
+			n.NodeID = s.NodeID
+		}
+		if mem, ok := snap.Member(n.NodeID); ok && n.NodeID != "" {
+			n.Voter = mem.IsVoter
+		}
+	}
 }
 
 func (m *Machine) observeLeader(snap health.ClusterSnapshot) {

@@ -38,6 +38,11 @@ type mtNode struct {
 	neverReady bool   // /ready never all ok (like 1.1.1-never-ready)
 	applied    uint64 // raft_last_applied while down
 	peerErrs   float64
+	// Cloud mode (mtCloud): not (yet, or any more) a Raft member; not
+	// polled any more (terminated).
+	notMember bool
+	gone      bool
+	addr      string // its Raft address, as members list it
 }
 
 type mtWorld struct {
@@ -64,6 +69,7 @@ type mtWorld struct {
 	approvals   map[StepID]bool // steps an Approve was sent for (accepted or not)
 	maxDown     int
 	chainBroken map[string]bool // an operation of the node's chain in flight failed: the rest do not run
+	cloud       *mtCloud        // cloud mode: the group behind the nodes
 }
 
 func mtNodeID(i int) string { return fmt.Sprintf("%d", 1000000+i*7919) }
@@ -186,6 +192,11 @@ func (w *mtWorld) perform(e Effect) Event {
 		return EffectResult{ID: e.Meta().ID, At: w.now, Err: err}
 	}
 	res := EffectResult{ID: e.Meta().ID, At: w.now}
+	if w.cloud != nil {
+		if ev, ok := w.cloud.perform(w, e); ok {
+			return ev
+		}
+	}
 	switch e := e.(type) {
 	case PollHealth:
 		return Snapshot{ID: e.ID, Snap: w.snapshot(), At: w.now}
@@ -280,23 +291,29 @@ func (w *mtWorld) tick() {
 			n.applied = w.index
 		}
 	}
+	if w.cloud != nil {
+		w.cloud.tick(w)
+	}
 	if w.leader == "" && !w.electAt.IsZero() && !w.now.Before(w.electAt) {
 		w.elect()
 	}
 }
 
 func (w *mtWorld) elect() {
-	up := 0
+	up, voters := 0, 0
 	var best *mtNode
 	for _, n := range w.nodes {
-		if n.up && n.voter {
+		if n.voter && !n.notMember {
+			voters++
+		}
+		if n.up && n.voter && !n.notMember {
 			up++
 			if best == nil || n.startedAt.Before(best.startedAt) {
 				best = n
 			}
 		}
 	}
-	if best == nil || up < health.Quorum(len(w.nodes)) {
+	if best == nil || up < health.Quorum(voters) {
 		return
 	}
 	w.leader, w.term, w.electAt = best.name, w.term+1, time.Time{}
@@ -368,7 +385,13 @@ func mtCur(m Machine) string {
 func (w *mtWorld) snapshot() health.ClusterSnapshot {
 	snap := health.ClusterSnapshot{TakenAt: w.now}
 	for _, n := range w.nodes {
+		if n.gone {
+			continue
+		}
 		ns := health.NodeSnapshot{Name: n.name, NodeID: n.id, APIURL: "https://" + n.name + ":8443", TakenAt: w.now}
+		if n.notMember {
+			ns.NodeID = "" // the poller matches a node to a member by its address
+		}
 		if !n.up {
 			err := errors.New("connection refused")
 			ns.HealthErr, ns.ReadyErr, ns.MetricsErr = err, err, err
@@ -390,7 +413,7 @@ func (w *mtWorld) snapshot() health.ClusterSnapshot {
 	st.Cluster.Nodes = append(st.Cluster.Nodes, health.NodeCatchup{NodeID: l.id, Role: "leader", MatchedIndex: &lead, LagEntries: new(uint64), CaughtUp: true})
 	var rows []health.NodeCatchup
 	for _, n := range w.nodes {
-		if n == l {
+		if n == l || n.notMember {
 			continue
 		}
 		matched := n.applied
@@ -402,11 +425,17 @@ func (w *mtWorld) snapshot() health.ClusterSnapshot {
 	snap.Stats, snap.StatsFrom = st, l.name
 	mem := &health.MembersResponse{}
 	for _, n := range w.nodes {
-		role := "follower"
-		if n == l {
-			role = "leader"
+		if n.notMember {
+			continue
 		}
-		mem.Members = append(mem.Members, health.Member{NodeID: n.id, Role: role, IsVoter: n.voter})
+		role := "follower"
+		switch {
+		case n == l:
+			role = "leader"
+		case !n.voter:
+			role = "learner"
+		}
+		mem.Members = append(mem.Members, health.Member{NodeID: n.id, Addr: n.addr, Role: role, IsVoter: n.voter})
 	}
 	snap.Members, snap.MembersFrom = mem, l.name
 	return snap

@@ -102,7 +102,7 @@ func (o sysdumpOp) lines(stepCtx) []string {
 	return []string{"save a post-upgrade cluster sysdump"}
 }
 func (o sysdumpOp) enter(m *Machine, c stepCtx) {
-	m.launch(TakeSysdump{EffectMeta: m.meta(c.step.ID), Purpose: o.purpose, PerNode: !m.hasLeader(), Nodes: m.Plan.NodeNames()}, purposeOp)
+	m.launch(TakeSysdump{EffectMeta: m.meta(c.step.ID), Purpose: o.purpose, PerNode: !m.hasLeader(), Nodes: m.liveNames()}, purposeOp)
 }
 func (o sysdumpOp) result(m *Machine, c stepCtx, f inflightEffect, e EffectResult) {
 	if e.Err != nil {
@@ -474,12 +474,18 @@ type gateOp struct {
 	gate         func(c stepCtx) health.Gate
 	readBinary   bool
 	saveBaseline bool
+	// line, when set, is what the step does at this gate, for a step
+	// with more than one gate (a replacement's join and settle gates).
+	line func(c stepCtx) string
 }
 
 func (gateOp) changes() bool { return false }
-func (o gateOp) lines(stepCtx) []string {
+func (o gateOp) lines(c stepCtx) []string {
 	if o.saveBaseline {
 		return []string{"save the baseline /metrics of every node"}
+	}
+	if o.line != nil {
+		return []string{o.line(c)}
 	}
 	return nil
 }

@@ -26,6 +26,7 @@ const (
 	PhaseIdentify
 	PhasePreCheck
 	PhaseLock
+	PhaseGroup // cloud mode: the group is checked, prepared, and thawed at the end
 	PhaseStage
 	PhaseBackup
 	PhaseFollowers
@@ -42,6 +43,7 @@ var phaseNames = map[Phase]string{
 	PhaseIdentify:  "Identify builds",
 	PhasePreCheck:  "Pre-check",
 	PhaseLock:      "Lock",
+	PhaseGroup:     "Prepare the group",
 	PhaseStage:     "Stage",
 	PhaseBackup:    "Back up",
 	PhaseFollowers: "Upgrade followers",
@@ -91,6 +93,7 @@ func (b BackupMode) String() string {
 type BuildRef struct {
 	Version string // release_version; "" when the sha256 matches no known release
 	SHA256  string // lower-case hex
+	Image   string // cloud mode: the machine image, which is the build's identity there
 }
 
 // Known reports whether the build matches a known release.
@@ -100,6 +103,9 @@ func (b BuildRef) Known() bool { return b.Version != "" }
 func (b BuildRef) Label() string {
 	if b.Version != "" {
 		return b.Version
+	}
+	if b.Image != "" {
+		return "unknown (image " + b.Image + ")"
 	}
 	if b.SHA256 == "" {
 		return "unknown (no sha256)"
@@ -203,6 +209,10 @@ type PlanInput struct {
 	Members    *health.MembersResponse
 	MembersErr error
 
+	// Cloud, when set, makes the plan image-first: the nodes are the
+	// group's instances (named by instance id), replaced one at a time.
+	Cloud *CloudPlan
+
 	// Now is when the plan is made; Runs are the cluster's earlier runs
 	// (its journal history) and RunsErr why they could not be read. A run
 	// of the same target rolled back within RetryWarnWindow before Now
@@ -251,6 +261,9 @@ type Plan struct {
 	// nodes that are not members: `nwroll plan` refuses them (Refusal), as
 	// the pre-check does.
 	Mismatches []health.MembershipMismatch
+
+	// Cloud is the image-first part of the plan (cloud mode), or nil.
+	Cloud *CloudPlan
 }
 
 // Step is a step's place in the runbook: its kind and node. Everything
@@ -440,7 +453,10 @@ func BuildPlan(in PlanInput) (Plan, error) {
 	if len(in.Nodes) == 0 {
 		errs = append(errs, errors.New("plan: the inventory lists no nodes"))
 	}
-	if NormSHA(in.Target.SHA256) == "" {
+	switch {
+	case in.Cloud != nil && in.Cloud.Image.ID == "":
+		errs = append(errs, errors.New("plan: no image for the target release"))
+	case in.Cloud == nil && NormSHA(in.Target.SHA256) == "":
 		errs = append(errs, errors.New("plan: the target release has no sha256"))
 	}
 	names, ids := map[string]bool{}, map[string]bool{}
@@ -476,9 +492,10 @@ func BuildPlan(in PlanInput) (Plan, error) {
 
 	p := Plan{
 		Cluster: in.Cluster,
-		Target:  BuildRef{Version: in.Target.Version, SHA256: NormSHA(in.Target.SHA256)},
+		Target:  BuildRef{Version: in.Target.Version, SHA256: NormSHA(in.Target.SHA256), Image: in.Target.Image},
 		Nodes:   append([]PlanNode(nil), in.Nodes...),
 		Options: in.Options.withDefaults(),
+		Cloud:   in.Cloud,
 	}
 	for _, k := range in.Known {
 		k.SHA256 = NormSHA(k.SHA256)
@@ -486,7 +503,7 @@ func BuildPlan(in PlanInput) (Plan, error) {
 	}
 	for i := range p.Nodes {
 		p.Nodes[i].Current.SHA256 = NormSHA(p.Nodes[i].Current.SHA256)
-		if p.Nodes[i].Current.Version == "" {
+		if p.Nodes[i].Current.Version == "" && p.Cloud == nil {
 			p.Nodes[i].Current = p.Identify(p.Nodes[i].Current.SHA256)
 		}
 	}
@@ -506,10 +523,11 @@ func BuildPlan(in PlanInput) (Plan, error) {
 		p.Warnings = append(p.Warnings, "no leader at planning time: the pre-check will refuse unless one is elected")
 	}
 	for _, n := range p.Nodes {
-		if !n.Current.Known() {
+		if !n.Current.Known() && p.Cloud == nil {
 			p.Warnings = append(p.Warnings, fmt.Sprintf("%s runs %s; a rollback would restore that same build", n.Name, n.Current.Label()))
 		}
 	}
+	p.Warnings = append(p.Warnings, p.Cloud.warnings(p)...)
 	p.Retry = retryWarnings(in, p.Target)
 	p.Warnings = append(p.Warnings, p.Retry...)
 	p.Steps = runbook(p)

@@ -3,8 +3,10 @@ package runbook
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
+	"github.com/nwroll/nwroll/cloud"
 	"github.com/nwroll/nwroll/health"
 )
 
@@ -51,10 +53,15 @@ const (
 	NodeRolledBack
 	NodeFailed
 	NodeUnverified // on the target, but the run ended before its gates passed
+	NodeSurging    // cloud: its replacement is being launched
+	NodeJoining    // cloud: launched by this run, joining the cluster
+	NodeRetiring   // cloud: being terminated
+	NodeRetired    // cloud: terminated and gone from the group
 )
 
 var nodeStatusNames = []string{"pending", "staging", "staged", "backing up", "backed up", "stopping", "swapping",
-	"starting", "verifying", "upgraded", "on target", "rolling back", "rolled back", "failed", "unverified"}
+	"starting", "verifying", "upgraded", "on target", "rolling back", "rolled back", "failed", "unverified",
+	"surging", "joining", "retiring", "retired"}
 
 func (s NodeStatus) String() string {
 	if int(s) >= 0 && int(s) < len(nodeStatusNames) {
@@ -86,6 +93,7 @@ type StepState struct {
 	touched   bool      // an operation that changes a node has started
 	wasLeader bool      // the node led when its stop was decided
 	aboveTerm uint64    // the term then
+	surged    string    // cloud: the instance launched to replace the node
 }
 
 // NodeState is one node's rollout state and what this run knows of its
@@ -110,6 +118,13 @@ type NodeState struct {
 	StartUnsure bool
 	SwapSeq     int // order of swaps, from 1; rollbacks go newest first
 	Err         string
+
+	// Cloud mode: Launched by this run to replace the node Replaces, at
+	// address Addr; Retired once terminated and gone from the group.
+	Launched bool
+	Replaces string
+	Addr     string
+	Retired  bool
 
 	Backup BackupInfo // the backup this run took of the node, if any
 	// Service is the node's unit (ActiveState, SubState, NRestarts) as a
@@ -293,6 +308,15 @@ type Machine struct {
 	stopStartID EffectID
 	stopUnlock  EffectID
 	stopTried   bool
+
+	// Cloud mode: the group as last described, the template version this
+	// run made, the movers it suspended (to resume), when a member removal
+	// began looking.
+	Group       cloud.Group
+	haveGroup   bool
+	newTemplate cloud.TemplateRef
+	frozen      []string
+	removeAt    time.Time
 }
 
 type savedPause struct {
@@ -309,6 +333,7 @@ func (m Machine) Clone() Machine {
 		c.Steps[i].opErrs = append([]string(nil), m.Steps[i].opErrs...)
 	}
 	c.Nodes = append([]NodeState(nil), m.Nodes...)
+	c.frozen = slices.Clone(m.frozen)
 	c.Sysdumps = maps.Clone(m.Sysdumps)
 	c.seen = maps.Clone(m.seen)
 	c.inflight = append([]inflightEffect(nil), m.inflight...)
@@ -441,7 +466,7 @@ func (m Machine) Allowed() []Action {
 	if _, ok := m.AwaitingApproval(); ok {
 		add(true, ActApprove)
 		add(true, ActCancel)
-	} else if s, ok := m.Current(); ok && s.Kind == StepRollback && s.ApprovedAt.IsZero() {
+	} else if s, ok := m.Current(); ok && isRollbackKind(s.Kind) && s.ApprovedAt.IsZero() {
 		add(true, ActCancel) // drop a rollback chosen but not approved yet
 	}
 	add(canSysdump, ActSysdump)

@@ -120,7 +120,8 @@ func (d stepDef) text(c stepCtx) StepText {
 	if slices.Contains(leaderLastKinds, c.step.Kind) && c.node != nil && len(d.Ops) > 0 {
 		t.Does = append(t.Does, "re-read the leader; if "+c.node.Name+" leads and others are left, it waits until last")
 	}
-	for _, o := range d.Ops {
+	gateAt := -1
+	for i, o := range d.Ops {
 		t.Does = append(t.Does, o.lines(c)...)
 		switch o := o.(type) {
 		case approveOp:
@@ -129,9 +130,15 @@ func (d stepDef) text(c stepCtx) StepText {
 			if t.Quorum == "" {
 				t.Quorum = o.arithmetic(c)
 			}
+		case replaceQuorumOp:
+			t.Quorum = o.arithmetic(c)
 		case gateOp:
-			g := o.gate(c)
-			t.Gate = &GateText{Name: g.Name, Hold: g.Hold, Timeout: g.Timeout, Strict: g.Strict, Checks: g.Describe()}
+			// The gate shown is the step's next (or, once it ended, its last).
+			if gateAt < 0 || gateAt < c.step.pc {
+				g := o.gate(c)
+				t.Gate = &GateText{Name: g.Name, Hold: g.Hold, Timeout: g.Timeout, Strict: g.Strict, Checks: g.Describe()}
+				gateAt = i
+			}
 		}
 		if o.changes() {
 			t.ReadOnly = false

@@ -42,7 +42,7 @@ func rollbackStep(c stepCtx) stepDef {
 func rollbackAlso(m *Machine) []string {
 	var then []string
 	for _, s := range m.Steps {
-		if s.Status == StatusPending && s.Kind != StepRollback && s.Kind != StepRelease {
+		if s.Status == StatusPending && !isRollbackKind(s.Kind) && !isEndKind(s.Kind) {
 			then = append(then, "then the rollout does not go on: the steps not run yet are skipped")
 			break
 		}

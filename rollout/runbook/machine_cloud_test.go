@@ -1,0 +1,300 @@
+package runbook
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nwroll/nwroll/cloud"
+	"github.com/nwroll/nwroll/health"
+)
+
+// mtCloud is the group behind an mtWorld in cloud mode: an Auto Scaling
+// Group with a terminating hook, launch template versions and two images.
+// A surge launches a node that joins ~3 s later (a learner, then a voter);
+// retiring a follower drains and evicts it (Neuwerk's auto-evict), retiring
+// the leader leaves its member behind (G4) and starts an election.
+type mtCloud struct {
+	group      cloud.Group
+	templates  map[string]string // version → image
+	seq        int
+	joinAt     map[string]time.Time
+	neverJoins bool // the target image's nodes never become voters (G5, or a bad image)
+	calls      []string
+}
+
+const (
+	mtAMIOld = "ami-0old"
+	mtAMINew = "ami-0new"
+)
+
+func mtCloudNames(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("i-0%c", 'a'+i)
+	}
+	return out
+}
+
+// mtCloudPlan: n instances on the old image, node leaderIdx leads.
+func mtCloudPlan(t testing.TB, n, leaderIdx int) Plan {
+	t.Helper()
+	g := cloud.Group{Name: "nw-asg", Desired: n, Min: n, Max: n + 1,
+		Template:        cloud.TemplateRef{ID: "lt-1", Name: "neuwerk", Version: "3"},
+		TerminatingHook: &cloud.Hook{Name: "drain", HeartbeatTimeout: 10 * time.Minute, DefaultResult: "CONTINUE"},
+		Suspended:       []string{"AlarmNotification"}, // suspended by the operator: the run must leave it so
+	}
+	in := PlanInput{Cluster: "lab", Target: BuildRef{Version: "1.1.0", Image: mtAMINew}, Options: mtOpts()}
+	for i, name := range mtCloudNames(n) {
+		ip := fmt.Sprintf("10.0.0.%d", 10+i)
+		g.Instances = append(g.Instances, cloud.Instance{ID: name, PrivateIP: ip, Lifecycle: cloud.InService, State: "InService", Healthy: true, ImageID: mtAMIOld, Template: g.Template})
+		in.Nodes = append(in.Nodes, PlanNode{Name: name, NodeID: mtNodeID(i), Addr: ip + ":8443", Voter: true, Leader: i == leaderIdx,
+			Current: BuildRef{Version: "1.0.0", Image: mtAMIOld}})
+		in.Members = appendMember(in.Members, health.Member{NodeID: mtNodeID(i), Addr: ip + ":9600", IsVoter: true})
+	}
+	in.Cloud = &CloudPlan{Provider: "aws", Group: g, Image: cloud.Image{ID: mtAMINew, Release: "1.1.0"}, FromImage: mtAMIOld}
+	p, err := BuildPlan(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func appendMember(r *health.MembersResponse, m health.Member) *health.MembersResponse {
+	if r == nil {
+		r = &health.MembersResponse{}
+	}
+	r.Members = append(r.Members, m)
+	return r
+}
+
+func newCloudWorld(t testing.TB, p Plan, mo MachineOptions) *mtWorld {
+	w := newWorld(t, p, mo)
+	w.cloud = &mtCloud{group: p.Cloud.Group, templates: map[string]string{"3": mtAMIOld}, joinAt: map[string]time.Time{}}
+	for i, n := range w.nodes {
+		n.addr = p.Members[i].Addr
+	}
+	return w
+}
+
+func (c *mtCloud) perform(w *mtWorld, e Effect) (Event, bool) {
+	res := EffectResult{ID: e.Meta().ID, At: w.now}
+	g := &c.group
+	switch e := e.(type) {
+	case CloudDescribe:
+		res.Data = c.describe()
+	case CloudNewTemplate:
+		v := fmt.Sprint(len(c.templates) + 3)
+		c.templates[v] = e.Image.ID
+		res.Data = cloud.TemplateRef{ID: e.Base.ID, Name: e.Base.Name, Version: v}
+	case CloudSetTemplate:
+		g.Template = e.Template
+	case CloudFreeze:
+		g.Suspended = append(g.Suspended, e.Processes...)
+	case CloudThaw:
+		g.Suspended = slices.DeleteFunc(g.Suspended, func(p string) bool { return slices.Contains(e.Processes, p) })
+	case CloudSurge:
+		for g.Desired < e.Desired {
+			g.Desired++
+			c.seq++
+			in := cloud.Instance{ID: fmt.Sprintf("i-1%02d", c.seq), PrivateIP: fmt.Sprintf("10.0.1.%d", c.seq), Lifecycle: cloud.InService,
+				State: "InService", Healthy: true, ImageID: c.templates[g.Template.Version], Template: g.Template}
+			g.Instances = append(g.Instances, in)
+			w.nodes = append(w.nodes, &mtNode{name: in.ID, id: mtNodeID(100 + c.seq), up: true, startedAt: w.now, notMember: true, addr: in.PrivateIP + ":9600"})
+			c.joinAt[in.ID] = w.now.Add(3 * time.Second)
+		}
+		for _, in := range g.Instances {
+			if !slices.Contains(e.Before, in.ID) {
+				res.Data = in
+			}
+		}
+	case CloudRetire:
+		i := slices.IndexFunc(g.Instances, func(in cloud.Instance) bool { return in.ID == e.Instance })
+		if i < 0 {
+			res.Data = c.describe()
+			break
+		}
+		g.Instances = slices.Delete(g.Instances, i, i+1)
+		g.Desired--
+		n := w.node(e.Node)
+		n.up, n.gone = false, true
+		if w.leader == n.name {
+			w.leader, w.electAt = "", w.now.Add(3*time.Second)
+		} else {
+			n.notMember = true // drained and evicted by the leader
+		}
+		res.Data = c.describe()
+	case RemoveMember:
+		for _, n := range w.nodes {
+			if n.id == e.NodeID {
+				if !n.gone {
+					res.Err = errors.New("refusing to remove a live member")
+				}
+				n.notMember = true
+			}
+		}
+	default:
+		return nil, false
+	}
+	c.calls = append(c.calls, mtCallName(e))
+	return res, true
+}
+
+func mtCallName(e Effect) string {
+	s := e.Kind()
+	switch e := e.(type) {
+	case CloudRetire:
+		s += " " + e.Instance
+	case CloudSurge:
+		s += fmt.Sprint(" ", e.Desired)
+	case RemoveMember:
+		s += " " + e.Node
+	}
+	return s
+}
+
+func (c *mtCloud) describe() cloud.Group {
+	g := c.group
+	g.Instances = slices.Clone(g.Instances)
+	g.Suspended = slices.Clone(g.Suspended)
+	return g
+}
+
+// tick: a launched node joins (learner, then voter a second later).
+func (c *mtCloud) tick(w *mtWorld) {
+	for id, at := range c.joinAt {
+		n := w.node(id)
+		switch {
+		case w.now.Before(at) || w.leader == "":
+		case n.notMember:
+			n.notMember, n.applied = false, w.index
+		case !n.voter && !c.neverJoins:
+			n.voter = true
+			delete(c.joinAt, id)
+		}
+	}
+}
+
+func TestCloudPlanSteps(t *testing.T) {
+	p := mtCloudPlan(t, 3, 1)
+	var ids []string
+	for _, s := range p.Steps {
+		ids = append(ids, string(s.ID))
+	}
+	mtEqual(t, "steps", ids, []string{"connect", "precheck", "group-check", "group-prepare",
+		"replace/i-0a", "replace/i-0c", "replace/i-0b", "group-validate", "group-thaw"})
+	if len(p.Warnings) != 0 {
+		t.Fatalf("warnings: %v", p.Warnings)
+	}
+	m := NewMachine(p, MachineOptions{})
+	texts := m.Texts()
+	byID := map[StepID]StepText{}
+	for _, tx := range texts {
+		byID[tx.ID] = tx
+	}
+	prep := byID["group-prepare"]
+	if prep.Title != "Prepare group nw-asg: neuwerk v3 → image ami-0new (1.1.0)" || !prep.Approval || prep.ReadOnly {
+		t.Fatalf("prepare: %+v", prep)
+	}
+	if !slices.ContainsFunc(prep.Does, func(s string) bool { return strings.HasPrefix(s, "suspend AZRebalance, ScheduledActions on group nw-asg") }) {
+		t.Fatalf("prepare freezes what is not suspended already: %q", prep.Does)
+	}
+	r := byID["replace/i-0b"]
+	if r.Title != "Replace i-0b (leader): 1.0.0 → 1.1.0, surge then retire" || !r.Approval {
+		t.Fatalf("leader replacement: %+v", r)
+	}
+	if want := "replacing i-0b: voters 3 (quorum 2, tolerates 1) → 4 once the new instance joins (quorum 3, tolerates 1) → 3 once i-0b is retired (quorum 2, tolerates 1)"; r.Quorum != want {
+		t.Fatalf("quorum arithmetic:\n got %s\nwant %s", r.Quorum, want)
+	}
+	for _, want := range []string{"surge: desired capacity 3 → 4", "join gate on the new instance", "retire i-0b", "Neuwerk never evicts the leader itself",
+		"POST /api/v1/cluster/members/" + mtNodeID(1) + "/remove", "settle gate: i-0b gone from the members, 3 voters"} {
+		if !slices.ContainsFunc(r.Does, func(s string) bool { return strings.Contains(s, want) }) {
+			t.Errorf("the leader's replacement does not say %q: %q", want, r.Does)
+		}
+	}
+	if r.Gate == nil || r.Gate.Name != "join" {
+		t.Fatalf("the replacement's first gate is the join gate: %+v", r.Gate)
+	}
+	f := byID["replace/i-0a"]
+	if !slices.ContainsFunc(f.Does, func(s string) bool { return strings.Contains(s, "Neuwerk drains i-0a and evicts it") }) {
+		t.Fatalf("a follower's replacement: %q", f.Does)
+	}
+}
+
+func TestCloudPlanRefusals(t *testing.T) {
+	p := mtCloudPlan(t, 3, 0)
+	g := p.Cloud.Group
+	g.Max = 3
+	g.TerminatingHook = nil
+	g.Template.Version = "$Latest"
+	g.Instances[2].Lifecycle, g.Instances[2].State = cloud.TerminatingWait, "Terminating:Wait"
+	members := slices.Clone(p.Members)
+	members = append(members, health.Member{NodeID: "999", Addr: "10.9.9.9:9600", IsVoter: true})
+	got := groupRefusals(g, p.Cloud.Image, members, 3)
+	for _, want := range []string{
+		"group nw-asg is not stable: instance i-0c is Terminating:Wait",
+		"no room to surge: max size 3, desired 3; raise its max size to 4",
+		"has no terminating lifecycle hook",
+		`at "$Latest", not an explicit version`,
+		"Raft member 999 (10.9.9.9:9600) is no instance of group nw-asg",
+	} {
+		if !slices.ContainsFunc(got, func(s string) bool { return strings.Contains(s, want) }) {
+			t.Errorf("no refusal says %q: %q", want, got)
+		}
+	}
+}
+
+func TestCloudMachineHappyPath(t *testing.T) {
+	p := mtCloudPlan(t, 3, 1)
+	w := newCloudWorld(t, p, MachineOptions{})
+	w.send(Begin{At: w.now})
+	w.runToEnd()
+	m := w.m
+	if m.ExitCode != 0 {
+		t.Fatalf("exit %d: %s", m.ExitCode, m.Reason)
+	}
+	c := w.cloud
+	mtEqual(t, "provider calls", c.calls, []string{
+		"describe", "new-template", "set-template", "freeze",
+		"surge 4", "retire i-0a",
+		"surge 4", "retire i-0c",
+		"surge 4", "retire i-0b", "remove-member i-0b",
+		"describe", "thaw"})
+	if g := c.group; g.Desired != 3 || len(g.Instances) != 3 || g.Template.Version != "4" {
+		t.Fatalf("group: desired %d, %d instances, template %s", g.Desired, len(g.Instances), g.Template)
+	}
+	if got := c.group.Suspended; !slices.Equal(got, []string{"AlarmNotification"}) {
+		t.Fatalf("suspended after the run: %v (the operator's own suspension stays, the run's are resumed)", got)
+	}
+	var voters []string
+	for _, n := range w.nodes {
+		if !n.notMember && n.voter {
+			voters = append(voters, n.name)
+		}
+	}
+	mtEqual(t, "voters", voters, []string{"i-101", "i-102", "i-103"})
+	for _, in := range c.group.Instances {
+		if in.ImageID != mtAMINew {
+			t.Errorf("%s runs %s", in.ID, in.ImageID)
+		}
+	}
+	if m.Reason != "every node runs 1.1.0" {
+		t.Fatalf("reason: %s", m.Reason)
+	}
+	for _, n := range m.Nodes {
+		want := NodeRetired
+		if n.Launched {
+			want = NodeUpgraded
+		}
+		if n.Status != want {
+			t.Errorf("%s: %s", n.Name, n.Status)
+		}
+	}
+	// The surge's intent is in the journal before it.
+	if rs := mtRecords(w.effects, "surge"); len(rs) != 6 {
+		t.Fatalf("surge records (intent and outcome for each of 3): %d", len(rs))
+	}
+}

@@ -1,0 +1,304 @@
+package runbook
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/nwroll/nwroll/cloud"
+	"github.com/nwroll/nwroll/health"
+)
+
+// The operations of an image-first rollout: one provider call each (or
+// one API call), the group's state taken from each answer.
+
+// describeOp reads the group; with check, it refuses the run when the
+// group cannot be rolled now (groupRefusals).
+type describeOp struct{ check bool }
+
+func (describeOp) changes() bool          { return false }
+func (describeOp) lines(stepCtx) []string { return nil }
+func (describeOp) enter(m *Machine, c stepCtx) {
+	m.launch(CloudDescribe{EffectMeta: m.meta(c.step.ID)}, purposeOp)
+}
+func (o describeOp) result(m *Machine, c stepCtx, f inflightEffect, e EffectResult) {
+	if e.Err != nil {
+		m.opFailed(c, f, e)
+		return
+	}
+	g, _ := e.Data.(cloud.Group)
+	m.observeGroup(g)
+	if o.check {
+		members := m.Plan.Members
+		if m.HaveSnapshot && m.Latest.Members != nil {
+			members = m.Latest.Members.Members
+		}
+		if why := groupRefusals(g, m.Plan.Cloud.Image, members, len(m.Plan.Nodes)); len(why) > 0 {
+			m.refuse(why[0])
+			return
+		}
+	}
+	c.step.done = true
+}
+
+// observeGroup takes a describe as the group's state now: each node's
+// image and address, and which nodes are gone from the group.
+func (m *Machine) observeGroup(g cloud.Group) {
+	m.Group, m.haveGroup = g, true
+	for i := range m.Nodes {
+		n := &m.Nodes[i]
+		in, ok := g.Instance(n.Name)
+		if !ok {
+			continue
+		}
+		n.Binary.Image, n.BinaryAt = in.ImageID, m.Now
+		if n.Binary.Image == m.Plan.Target.Image {
+			n.Binary.Version = m.Plan.Target.Version
+		}
+	}
+}
+
+// newTemplateOp makes the template version that launches the target image.
+type newTemplateOp struct{}
+
+func (newTemplateOp) changes() bool { return true }
+func (newTemplateOp) lines(c stepCtx) []string {
+	return []string{fmt.Sprintf("create a new version of template %s from %s, launching image %s", c.m.group().Template.Name, c.m.fromTemplate(), c.m.Plan.Cloud.Image.ID)}
+}
+func (newTemplateOp) enter(m *Machine, c stepCtx) {
+	m.launch(CloudNewTemplate{EffectMeta: m.meta(c.step.ID), Base: m.Plan.Cloud.Group.Template, Image: m.Plan.Cloud.Image}, purposeOp)
+}
+func (newTemplateOp) result(m *Machine, c stepCtx, f inflightEffect, e EffectResult) {
+	if e.Err != nil {
+		m.opFailed(c, f, e)
+		return
+	}
+	m.newTemplate, _ = e.Data.(cloud.TemplateRef)
+	c.step.done = true
+}
+
+// setTemplateOp points the group at the new version, explicitly.
+type setTemplateOp struct{ back bool }
+
+func (o setTemplateOp) changes() bool { return true }
+func (o setTemplateOp) lines(c stepCtx) []string {
+	if o.back {
+		return []string{"point group " + c.m.group().Name + " at " + c.m.Plan.Cloud.Group.Template.String() + ", by number; instances running now are untouched"}
+	}
+	return []string{"point group " + c.m.group().Name + " at the new version, by number (never $Latest); instances running now are untouched"}
+}
+func (o setTemplateOp) template(m *Machine) cloud.TemplateRef {
+	if o.back {
+		return m.Plan.Cloud.Group.Template
+	}
+	return m.newTemplate
+}
+func (o setTemplateOp) enter(m *Machine, c stepCtx) {
+	m.launch(CloudSetTemplate{EffectMeta: m.meta(c.step.ID), Template: o.template(m)}, purposeOp)
+}
+func (o setTemplateOp) result(m *Machine, c stepCtx, f inflightEffect, e EffectResult) {
+	if e.Err != nil {
+		m.opFailed(c, f, e)
+		return
+	}
+	m.Group.Template = o.template(m)
+	c.step.done = true
+}
+
+// freezeOp suspends the group's movers that are not suspended already.
+type freezeOp struct{ processes []string }
+
+func (freezeOp) changes() bool { return true }
+func (o freezeOp) lines(c stepCtx) []string {
+	return []string{"suspend " + listOf(o.processes) + " on group " + c.m.group().Name + " until the rollout ends (resumed at the end, on abort and on resume)"}
+}
+func (o freezeOp) enter(m *Machine, c stepCtx) {
+	m.frozen = slices.Clone(o.processes) // before the call: its intent is the record of what to resume
+	m.launch(CloudFreeze{EffectMeta: m.meta(c.step.ID), Processes: o.processes}, purposeOp)
+}
+
+// thawOp resumes what freezeOp suspended.
+type thawOp struct{}
+
+func (thawOp) changes() bool { return true }
+func (thawOp) lines(c stepCtx) []string {
+	return []string{"resume " + listOf(c.m.frozen) + " on group " + c.m.group().Name + " (only what this run suspended)"}
+}
+func (thawOp) enter(m *Machine, c stepCtx) {
+	m.launch(CloudThaw{EffectMeta: m.meta(c.step.ID), Processes: m.frozen}, purposeOp)
+}
+func (thawOp) result(m *Machine, c stepCtx, f inflightEffect, e EffectResult) {
+	if e.Err != nil {
+		m.opFailed(c, f, e)
+		return
+	}
+	m.frozen = nil
+	c.step.done = true
+}
+
+// replaceQuorumOp: before the surge, every live node ready, the cluster
+// healthy and exactly N voters, on a fresh snapshot; its arithmetic is
+// the replacement's. It records whether the node leads.
+type replaceQuorumOp struct{}
+
+func (replaceQuorumOp) changes() bool          { return false }
+func (replaceQuorumOp) lines(stepCtx) []string { return nil }
+func (replaceQuorumOp) arithmetic(c stepCtx) string {
+	return replaceArithmetic(c.node.Name, len(c.m.Plan.Nodes))
+}
+func (o replaceQuorumOp) enter(m *Machine, c stepCtx) {
+	var refs []health.NodeRef
+	for _, n := range m.Nodes {
+		if !n.Retired {
+			refs = append(refs, health.NodeRef{Name: n.Name, ID: n.NodeID})
+		}
+	}
+	checks := append(health.PreCheck(refs), health.VoterCount{Want: len(m.Plan.Nodes)})
+	m.openGate(c, health.Gate{Name: GateQuorum, Checks: checks, Timeout: m.Plan.Options.GateTimeout}, m.Now.Add(-m.Plan.Options.FreshFor))
+	if m.HaveSnapshot {
+		o.snapshot(m, c, m.Latest)
+		if c.step.done || m.cur < 0 || m.Pause != nil {
+			return
+		}
+	}
+	m.pollNow()
+}
+func (replaceQuorumOp) snapshot(m *Machine, c stepCtx, snap health.ClusterSnapshot) {
+	if m.deferIfLeader(c.step) {
+		return
+	}
+	m.Gate.Gate = m.Gate.Gate.Observe(health.Sample{Snap: snap})
+	if m.Gate.Outcome() != health.Passed {
+		return
+	}
+	s := c.step
+	s.wasLeader, s.aboveTerm = false, 0
+	if l, ok := snap.Leader(); ok {
+		s.wasLeader = l.NodeID == c.node.NodeID
+		s.aboveTerm = snap.Stats.Cluster.CurrentTerm
+	}
+	s.done = true
+}
+func (replaceQuorumOp) tick(m *Machine, c stepCtx) { m.tickGate(c) }
+
+// surgeOp raises the desired capacity by one and takes the one new
+// instance as a node of the run.
+type surgeOp struct{}
+
+func (surgeOp) changes() bool { return true }
+func (surgeOp) lines(c stepCtx) []string {
+	g := c.m.group()
+	return []string{fmt.Sprintf("surge: desired capacity %d → %d (no cooldown); journal the request, then the new instance's id", g.Desired, g.Desired+1),
+		"wait for the new instance to run, on image " + c.want().Image}
+}
+func (surgeOp) enter(m *Machine, c stepCtx) {
+	if c.step.surged != "" { // a retry after the instance came
+		c.step.done = true
+		return
+	}
+	g := m.group()
+	before := make([]string, 0, len(g.Instances))
+	for _, in := range g.Instances {
+		before = append(before, in.ID)
+	}
+	m.setNode(c.node, NodeSurging)
+	m.launch(CloudSurge{EffectMeta: m.meta(c.step.ID), Desired: g.Desired + 1, Before: before}, purposeOp)
+}
+func (surgeOp) result(m *Machine, c stepCtx, f inflightEffect, e EffectResult) {
+	if e.Err != nil {
+		m.opFailed(c, f, e)
+		return
+	}
+	in, _ := e.Data.(cloud.Instance)
+	m.addInstance(in, c.node.Name)
+	c.step.surged = in.ID
+	m.Group.Desired++
+	m.record(RecordEvent, c.step.ID, in.ID, "surged", fmt.Sprintf("instance %s (%s) launched from image %s to replace %s", in.ID, in.PrivateIP, in.ImageID, c.node.Name), nil)
+	c.step.done = true
+}
+
+// addInstance makes a new instance a node of the run.
+func (m *Machine) addInstance(in cloud.Instance, replaces string) {
+	if m.node(in.ID) != nil {
+		return
+	}
+	b := BuildRef{Image: in.ImageID}
+	if in.ImageID == m.Plan.Target.Image {
+		b.Version = m.Plan.Target.Version
+	}
+	m.Nodes = append(m.Nodes, NodeState{Name: in.ID, Binary: b, BinaryAt: m.Now, Previous: b, Launched: true, Replaces: replaces, Addr: in.PrivateIP})
+	m.setNode(&m.Nodes[len(m.Nodes)-1], NodeJoining)
+}
+
+// retireOp terminates the old instance with a capacity decrement and
+// waits until the provider says it is terminated.
+type retireOp struct{}
+
+func (retireOp) changes() bool { return true }
+func (retireOp) lines(c stepCtx) []string {
+	out := []string{"retire " + c.node.Name + ": terminate exactly it, decrementing the desired capacity; wait until the provider says it is terminated"}
+	if c.leads() {
+		return append(out, "Neuwerk never evicts the leader itself: expect an election")
+	}
+	return append(out, "Neuwerk drains "+c.node.Name+" and evicts it from Raft through the terminating hook")
+}
+func (retireOp) enter(m *Machine, c stepCtx) {
+	if y := m.node(c.step.surged); y != nil && c.step.surged != c.node.Name {
+		m.setNode(y, NodeUpgraded) // its join gate passed
+	}
+	m.setNode(c.node, NodeRetiring)
+	m.launch(CloudRetire{EffectMeta: m.meta(c.step.ID), Node: c.node.Name, Instance: c.node.Name}, purposeOp)
+}
+func (retireOp) result(m *Machine, c stepCtx, f inflightEffect, e EffectResult) {
+	if e.Err != nil {
+		m.opFailed(c, f, e)
+		return
+	}
+	if g, ok := e.Data.(cloud.Group); ok {
+		m.observeGroup(g)
+	}
+	c.node.Retired = true
+	m.setNode(c.node, NodeRetired)
+	c.step.done = true
+}
+
+// removeMemberOp removes the retired node's member when Neuwerk did not
+// (the leader never evicts itself): only once the provider confirmed the
+// instance terminated, through the new leader.
+type removeMemberOp struct{}
+
+func (removeMemberOp) changes() bool { return true }
+func (removeMemberOp) lines(c stepCtx) []string {
+	return []string{"if " + c.node.Name + " is still a Raft member once terminated, remove it: POST /api/v1/cluster/members/" + c.node.NodeID + "/remove on the new leader"}
+}
+func (removeMemberOp) enter(m *Machine, c stepCtx) {
+	m.removeAt = m.Now
+	m.pollNow()
+}
+func (removeMemberOp) snapshot(m *Machine, c stepCtx, snap health.ClusterSnapshot) {
+	if c.step.pending > 0 || snap.TakenAt.Before(m.removeAt) {
+		return
+	}
+	if snap.Members == nil {
+		return // an election: wait for the next
+	}
+	if _, ok := snap.Member(c.node.NodeID); !ok {
+		c.step.done = true
+		return
+	}
+	c.step.pending++
+	m.launch(RemoveMember{EffectMeta: m.meta(c.step.ID), Node: c.node.Name, NodeID: c.node.NodeID}, purposeOp)
+}
+func (removeMemberOp) result(m *Machine, c stepCtx, f inflightEffect, e EffectResult) {
+	c.step.pending--
+	if e.Err != nil {
+		m.opFailed(c, f, e)
+		return
+	}
+	m.record(RecordEvent, c.step.ID, c.node.Name, "member-removed", c.node.Name+" (id "+c.node.NodeID+") removed from the Raft membership", nil)
+	c.step.done = true
+}
+func (removeMemberOp) tick(m *Machine, c stepCtx) {
+	if c.step.pending == 0 && m.pollID == 0 {
+		m.pollNow()
+	}
+}

@@ -1,0 +1,136 @@
+package runbook
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/nwroll/nwroll/cloud"
+	"github.com/nwroll/nwroll/health"
+)
+
+// CloudPlan is the image-first part of a plan (cloud-rollout.md §2): the
+// group as the plan described it, the target release's image, and the
+// template version the group launches now, which a rollback returns to.
+type CloudPlan struct {
+	Provider string // "aws"
+	Group    cloud.Group
+	Image    cloud.Image // tagged cloud.ReleaseTag=<target release>
+	// FromImage is the image the current template version launches.
+	FromImage string
+}
+
+// Movers are the background processes of a group that could launch or
+// terminate instances behind the rollout's back; they are suspended for
+// its length (AWS process names).
+var Movers = []string{"AZRebalance", "ScheduledActions", "AlarmNotification"}
+
+// toFreeze are the movers not suspended already: exactly what a freeze
+// suspends and a thaw resumes.
+func toFreeze(g cloud.Group) []string {
+	var out []string
+	for _, p := range Movers {
+		if !slices.Contains(g.Suspended, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// warnings are what the group's pre-check will refuse, seen at planning.
+func (c *CloudPlan) warnings(p Plan) []string {
+	if c == nil {
+		return nil
+	}
+	var out []string
+	for _, why := range groupRefusals(c.Group, c.Image, p.Members, len(p.Nodes)) {
+		out = append(out, why+": the group's pre-check will refuse")
+	}
+	return out
+}
+
+// groupRefusals are why the group cannot be rolled now (the issue's
+// preflight): each names the cause and the fix.
+func groupRefusals(g cloud.Group, image cloud.Image, members []health.Member, nodes int) []string {
+	var out []string
+	if ok, why := g.Stable(); !ok {
+		out = append(out, "group "+g.Name+" is not stable: "+why+"; wait until it settles")
+	}
+	if g.Max < g.Desired+1 {
+		out = append(out, fmt.Sprintf("group %s has no room to surge: max size %d, desired %d; raise its max size to %d", g.Name, g.Max, g.Desired, g.Desired+1))
+	}
+	if g.TerminatingHook == nil {
+		out = append(out, "group "+g.Name+" has no terminating lifecycle hook, so Neuwerk cannot drain a retired instance; add one on autoscaling:EC2_INSTANCE_TERMINATING")
+	}
+	if image.ID == "" {
+		out = append(out, "no image is tagged "+cloud.ReleaseTag+"="+image.Release)
+	}
+	if g.Template.Version == "" || strings.HasPrefix(g.Template.Version, "$") {
+		out = append(out, fmt.Sprintf("group %s launches template %s at %q, not an explicit version, so a rollback has no version to return to; set an explicit version", g.Name, g.Template.Name, g.Template.Version))
+	}
+	out = append(out, membershipRefusals(g, members)...)
+	if v := health.CountVoters(members); v < health.MinVoters {
+		out = append(out, fmt.Sprintf("only %d voter(s): a replacement needs at least %d", v, health.MinVoters))
+	}
+	return out
+}
+
+// membershipRefusals: every Raft member maps to exactly one instance of
+// the group by address, and every instance to a member.
+func membershipRefusals(g cloud.Group, members []health.Member) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, m := range members {
+		host := hostOf(m.Addr)
+		var ids []string
+		for _, in := range g.Instances {
+			if in.PrivateIP == host {
+				ids = append(ids, in.ID)
+			}
+		}
+		seen[host] = true
+		switch len(ids) {
+		case 0:
+			out = append(out, fmt.Sprintf("Raft member %s (%s) is no instance of group %s; remove it or add it to the group", m.NodeID, m.Addr, g.Name))
+		case 1:
+		default:
+			out = append(out, fmt.Sprintf("Raft member %s (%s) matches %d instances (%s)", m.NodeID, m.Addr, len(ids), strings.Join(ids, ", ")))
+		}
+	}
+	for _, in := range g.Instances {
+		if !seen[in.PrivateIP] {
+			out = append(out, fmt.Sprintf("instance %s (%s) of group %s is no Raft member", in.ID, in.PrivateIP, g.Name))
+		}
+	}
+	return out
+}
+
+// hostOf is the host of host:port (an IPv6 host in brackets), or s.
+func hostOf(s string) string {
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 || strings.Count(s, ":") > 1 && !strings.HasPrefix(s, "[") {
+		return s
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(s[:i], "["), "]")
+}
+
+// cloudRunbook lays out an image-first rollout: connect (token, CA, node
+// ids), the cluster's and the group's pre-checks, the group prepared
+// (template, frozen movers), one replacement per node, followers first and
+// the leader last, validation and the group thawed.
+func cloudRunbook(p Plan, order []PlanNode) []Step {
+	var steps []Step
+	add := func(kind StepKind, node string) {
+		steps = append(steps, Step{ID: StepIDFor(kind, node), Index: len(steps) + 1, Kind: kind, Node: node})
+	}
+	add(StepConnect, "")
+	add(StepPreCheck, "")
+	add(StepGroupCheck, "")
+	add(StepGroupPrepare, "")
+	for _, n := range order {
+		add(StepReplace, n.Name)
+	}
+	add(StepGroupValidate, "")
+	add(StepGroupThaw, "")
+	return steps
+}

@@ -1,0 +1,335 @@
+package runbook
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/nwroll/nwroll/cloud"
+	"github.com/nwroll/nwroll/health"
+)
+
+// The steps of an image-first rollout (cloud-rollout.md §2). The group's
+// state is what the latest describe said (Machine.Group); the new
+// instance of a replacement is the step's (StepState.surged).
+
+// groupCheckStep: the group's pre-check, read-only; a failure refuses.
+func groupCheckStep(c stepCtx) stepDef {
+	g := c.m.group()
+	return stepDef{Title: "Pre-check group " + g.Name, Phase: PhaseGroup, Refuses: true, Ops: []op{
+		noteOp{
+			"describe group " + g.Name + ": its instances, lifecycle hooks, suspended processes, refreshes",
+			"refuse unless: no instance pending or terminating and no refresh running; max size ≥ desired + 1; a terminating lifecycle hook; " +
+				"image " + c.m.Plan.Cloud.Image.ID + " tagged " + cloud.ReleaseTag + "=" + c.m.Plan.Target.Label() + "; an explicit template version to return to; " +
+				"every Raft member exactly one instance; at least 3 voters",
+		},
+		describeOp{check: true},
+	}}
+}
+
+// groupPrepareStep: a template version launching the target image, the
+// group pointed at it, its background movers suspended.
+func groupPrepareStep(c stepCtx) stepDef {
+	m, g := c.m, c.m.group()
+	img := m.Plan.Cloud.Image
+	d := stepDef{Title: fmt.Sprintf("Prepare group %s: %s → image %s (%s)", g.Name, m.fromTemplate(), img.ID, m.Plan.Target.Label()),
+		Phase: PhaseGroup}
+	d.Ops = []op{approveOp{}}
+	if !m.templateReady() {
+		d.Ops = append(d.Ops, newTemplateOp{}, setTemplateOp{})
+	}
+	if freeze := toFreeze(g); len(freeze) > 0 && len(m.frozen) == 0 {
+		d.Ops = append(d.Ops, freezeOp{processes: freeze})
+	}
+	if len(d.Ops) == 1 {
+		d.Skip = "group " + g.Name + " already launches image " + img.ID + " and its movers are suspended"
+	}
+	return d
+}
+
+// replaceStep: one node replaced: surge, join gate, retire, post gate.
+func replaceStep(c stepCtx) stepDef {
+	n := c.node
+	target := c.want()
+	phase, verb := PhaseFollowers, "Replace"
+	if c.leads() {
+		phase = PhaseLeader
+	}
+	d := stepDef{Phase: phase, Done: NodeRetired}
+	if c.step.Kind == StepReplaceBack {
+		phase, verb = PhaseRollback, "Roll back"
+		d.Phase, d.OnDone = phase, func(m *Machine, s *StepState) { m.undid(n.Replaces) }
+	}
+	d.Title = fmt.Sprintf("%s %s (%s): %s → %s, surge then retire", verb, n.Name, c.role(), n.Binary.Label(), target.Label())
+	switch {
+	case n.Retired:
+		d.Skip = n.Name + " is retired already"
+		return d
+	case n.Binary.Image == target.Image && c.step.surged == "":
+		d.Skip = fmt.Sprintf("%s already runs image %s", n.Name, target.Image)
+		d.SkipStatus = NodeOnTarget
+		return d
+	}
+	d.Ops = []op{replaceQuorumOp{}, approveOp{}}
+	if c.leads() {
+		d.Ops = append(d.Ops, noteOp{fmt.Sprintf("expect an election when %s goes (502/503 on leader-proxied calls tolerated for %s)", n.Name, c.opts().ElectionWindow)})
+	}
+	d.Ops = append(d.Ops, surgeOp{}, joinGate(c), retireOp{}, removeMemberOp{}, postGate(c))
+	return d
+}
+
+// groupValidateStep: every instance on the target image and ready, the
+// voters and the capacity back where they were.
+func groupValidateStep(c stepCtx) stepDef {
+	return stepDef{Title: "Validate", Phase: PhaseValidate, Ops: []op{
+		describeOp{},
+		gateOp{gate: func(c stepCtx) health.Gate {
+			m := c.m
+			var checks []health.Check
+			var ids []string
+			for _, n := range m.Nodes {
+				if n.Retired {
+					continue
+				}
+				ref := health.NodeRef{Name: n.Name, ID: n.NodeID}
+				checks = append(checks,
+					health.NodeReady{Node: ref, Label: n.Name + " healthy"},
+					health.ImageIs{Node: ref, Want: m.Plan.Target.Image, WantLabel: m.Plan.Target.Label()})
+				ids = append(ids, n.NodeID)
+			}
+			checks = append(checks, health.ClusterOK{IDs: ids}, health.VoterCount{Want: len(m.Plan.Nodes)})
+			return health.Gate{Name: "validate", Checks: checks, Timeout: m.Plan.Options.GateTimeout}
+		}},
+		sysdumpOp{purpose: SysdumpFinal},
+	}}
+}
+
+// groupThawStep: resume exactly what the prepare suspended.
+func groupThawStep(c stepCtx) stepDef {
+	d := stepDef{Title: "Resume group " + c.m.group().Name + "'s movers", Phase: PhaseRelease}
+	if len(c.m.frozen) == 0 {
+		d.Skip = "nothing of group " + c.m.group().Name + " was suspended by this run"
+		return d
+	}
+	d.Ops = []op{thawOp{}}
+	return d
+}
+
+// joinGate: the new instance is healthy, all of /ready, a voter, caught
+// up, on the target image, held for the window.
+func joinGate(c stepCtx) gateOp {
+	return gateOp{line: func(c stepCtx) string {
+		who := c.step.surged
+		if who == "" {
+			who = "the new instance"
+		}
+		return fmt.Sprintf("join gate on %s: /health and all of /ready, a voter, caught up, image %s; held %s (timeout %s, then ask)",
+			who, c.want().Image, c.opts().Window, c.opts().GateTimeout)
+	}, gate: func(c stepCtx) health.Gate {
+		m, o := c.m, c.opts()
+		n := m.node(c.step.surged)
+		ref := health.NodeRef{Name: c.step.surged}
+		if n != nil {
+			ref.ID = n.NodeID
+		}
+		joining := func(make func(health.NodeRef) health.Check) health.Check {
+			return health.Joining{Node: ref, Make: make}
+		}
+		want := c.want()
+		checks := []health.Check{
+			joining(func(r health.NodeRef) health.Check { return health.NodeReady{Node: r} }),
+			joining(func(r health.NodeRef) health.Check { return health.MemberVoter{Node: r} }),
+			joining(func(r health.NodeRef) health.Check { return health.NewStatsCaughtUp(r, 0) }),
+			joining(func(r health.NodeRef) health.Check { return health.NewApplied(r, 0) }),
+			health.ImageIs{Node: ref, Want: want.Image, WantLabel: want.Label()},
+		}
+		return health.Gate{Name: "join", Checks: checks, Hold: o.Window, Timeout: o.GateTimeout, Election: o.ElectionWindow}
+	}}
+}
+
+// postGate: the old node gone from the members, the voters back to N,
+// every live node ready and caught up, the leader stable; after the
+// leader's retirement, a new leader first.
+func postGate(c stepCtx) gateOp {
+	old, leads := c.ref(), c.leads()
+	return gateOp{line: func(c stepCtx) string {
+		return fmt.Sprintf("settle gate: %s gone from the members, %d voters, every node ready and caught up, the leader stable; held %s",
+			old.Name, len(c.m.Plan.Nodes), c.opts().Window)
+	}, gate: func(c stepCtx) health.Gate {
+		m, o := c.m, c.opts()
+		checks := []health.Check{health.MemberGone{Node: old}, health.VoterCount{Want: len(m.Plan.Nodes)}}
+		if leads {
+			checks = append(checks, health.NewLeaderElected{Stopped: old, AboveTerm: c.step.aboveTerm, Election: o.ElectionWindow})
+		}
+		checks = append(checks, health.LeaderSteady{})
+		var ids []string
+		for _, n := range m.Nodes {
+			if !n.Retired {
+				checks = append(checks, health.NodeReady{Node: health.NodeRef{Name: n.Name, ID: n.NodeID}, Label: n.Name + " healthy"})
+				ids = append(ids, n.NodeID)
+			}
+		}
+		checks = append(checks, health.ClusterOK{IDs: ids})
+		return health.Gate{Name: "settle", Checks: checks, Hold: o.Window, Timeout: o.GateTimeout, Election: o.ElectionWindow}
+	}}
+}
+
+// replaceArithmetic is the quorum arithmetic of replacing who.
+func replaceArithmetic(who string, voters int) string {
+	q := func(v int) string {
+		return fmt.Sprintf("quorum %d, tolerates %d", health.Quorum(v), v-health.Quorum(v))
+	}
+	return fmt.Sprintf("replacing %s: voters %d (%s) → %d once the new instance joins (%s) → %d once %s is retired (%s)",
+		who, voters, q(voters), voters+1, q(voters+1), voters, who, q(voters))
+}
+
+// fromTemplate is the group's template version before this run.
+func (m *Machine) fromTemplate() string {
+	return m.Plan.Cloud.Group.Template.String()
+}
+
+// templateReady: the group launches the target image from an explicit
+// template version already (a resumed run, or a retry).
+func (m *Machine) templateReady() bool {
+	return m.newTemplate.Version != "" && m.group().Template == m.newTemplate
+}
+
+// group is the group as last described (the plan's before any describe).
+func (m *Machine) group() cloud.Group {
+	if m.haveGroup {
+		return m.Group
+	}
+	return m.Plan.Cloud.Group
+}
+
+// liveNames are the nodes not retired, in order: what is polled.
+func (m *Machine) liveNames() []string {
+	var out []string
+	for _, n := range m.Nodes {
+		if !n.Retired {
+			out = append(out, n.Name)
+		}
+	}
+	return out
+}
+
+// listOf joins names for a line.
+func listOf(names []string) string { return strings.Join(names, ", ") }
+
+// ---- rollback ----
+
+// unsurgeStep retires an instance this run launched that replaced
+// nothing (its join gate failed, or the run was aborted before the old
+// one went): the group and the membership back to N.
+func unsurgeStep(c stepCtx) stepDef {
+	n := c.node
+	d := stepDef{Title: fmt.Sprintf("Retire %s, launched to replace %s: it never replaced it", n.Name, n.Replaces),
+		Phase: PhaseRollback, Done: NodeRetired, OnDone: func(m *Machine, s *StepState) { m.undid(n.Replaces) }}
+	if n.Retired {
+		d.Skip = n.Name + " is retired already"
+		return d
+	}
+	d.Ops = []op{approveOp{}, retireOp{}, removeMemberOp{}, gateOp{gate: func(c stepCtx) health.Gate {
+		return health.Gate{Name: "settle", Checks: append(liveChecks(c.m), health.VoterCount{Want: len(c.m.Plan.Nodes)}),
+			Hold: c.opts().Window, Timeout: c.opts().GateTimeout, Election: c.opts().ElectionWindow}
+	}}}
+	return d
+}
+
+// groupRevertStep points the group back at the template version it had
+// before the run, by number.
+func groupRevertStep(c stepCtx) stepDef {
+	m := c.m
+	from := m.Plan.Cloud.Group.Template
+	d := stepDef{Title: fmt.Sprintf("Point group %s back at %s (image %s, %s)", m.group().Name, from, m.Plan.Cloud.FromImage, m.fromBuild().Label()),
+		Phase: PhaseRollback}
+	if m.group().Template == from {
+		d.Skip = "group " + m.group().Name + " launches " + from.String() + " already"
+		return d
+	}
+	d.Ops = []op{approveOp{}, setTemplateOp{back: true}}
+	return d
+}
+
+// liveChecks: every node not retired ready, and the cluster healthy with
+// exactly them as members.
+func liveChecks(m *Machine) []health.Check {
+	var refs []health.NodeRef
+	for _, n := range m.Nodes {
+		if !n.Retired {
+			refs = append(refs, health.NodeRef{Name: n.Name, ID: n.NodeID})
+		}
+	}
+	return health.PreCheck(refs)
+}
+
+// fromBuild is what the nodes ran before the run: the previous image.
+func (m *Machine) fromBuild() BuildRef {
+	b := BuildRef{Image: m.Plan.Cloud.FromImage}
+	for _, n := range m.Plan.Nodes {
+		if n.Current.Image == b.Image && n.Current.Version != "" {
+			b.Version = n.Current.Version
+		}
+	}
+	return b
+}
+
+// want is the build the step's replacement launches: the target, or for
+// a rollback the previous image.
+func (c stepCtx) want() BuildRef {
+	if c.step.Kind == StepReplaceBack {
+		return c.m.fromBuild()
+	}
+	return c.m.Plan.Target
+}
+
+// orphanOf is the instance step s launched that replaced nothing yet.
+func (m *Machine) orphanOf(s StepState) string {
+	if s.surged == "" {
+		return ""
+	}
+	y, x := m.node(s.surged), m.node(s.Node)
+	if y == nil || y.Retired || x == nil || x.Retired {
+		return ""
+	}
+	return s.surged
+}
+
+// startCloudRollback: the failing step's orphan retired; with all, the
+// group back on its template version, then every node this run launched
+// replaced by one on the previous image, newest first.
+func (m *Machine) startCloudRollback(all bool) {
+	var steps []Step
+	var what []string
+	orphan := ""
+	if m.Pause != nil && m.Pause.Kind == PauseFailure && m.Failure != nil {
+		if s, ok := m.StepByID(m.Failure.Step); ok {
+			orphan = m.orphanOf(s)
+		}
+	}
+	if orphan != "" {
+		steps = append(steps, Step{Kind: StepUnsurge, Node: orphan})
+		what = append(what, "retire "+orphan)
+	}
+	if all {
+		steps = append(steps, Step{Kind: StepGroupRevert})
+		what = append(what, "group "+m.group().Name+" back on "+m.Plan.Cloud.Group.Template.String())
+		for i := len(m.Nodes) - 1; i >= 0; i-- {
+			if n := m.Nodes[i]; n.Launched && !n.Retired && n.Name != orphan {
+				steps = append(steps, Step{Kind: StepReplaceBack, Node: n.Name})
+				what = append(what, "replace "+n.Name)
+			}
+		}
+	}
+	m.insertRollback(steps, all, strings.Join(what, ", "))
+}
+
+// undid notes that the replacement of node was undone.
+func (m *Machine) undid(node string) {
+	m.RolledBack = append(m.RolledBack, node)
+	for i := range m.Steps {
+		u := &m.Steps[i]
+		if u.Kind == StepReplace && u.Node == node && (u.Status == StatusDone || u.Status == StatusFailed) {
+			u.Status = StatusRolledBack
+		}
+	}
+}
