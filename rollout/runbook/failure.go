@@ -120,7 +120,7 @@ func (m *Machine) canRollbackAll() bool {
 		}
 	}
 	for _, n := range m.Nodes {
-		if n.Swapped || m.Plan.Cloud != nil && n.Launched && !n.Retired {
+		if n.Swapped || m.replaced(n) {
 			return true
 		}
 	}
@@ -255,7 +255,7 @@ func (m *Machine) afterRollback() {
 	m.skipUnrun("not run: the run rolled back", append(slices.Clone(rollbackKinds), endKinds...)...)
 	left := false
 	for _, n := range m.Nodes {
-		if n.Swapped || m.Plan.Cloud != nil && n.Launched && !n.Retired {
+		if n.Swapped || m.replaced(n) {
 			left = true
 		}
 	}

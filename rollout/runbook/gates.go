@@ -102,7 +102,13 @@ func (m *Machine) afterGate(c stepCtx, onPass func()) {
 			return
 		}
 		kind := map[health.Outcome]FailureKind{health.TimedOut: FailTimeout, health.NoLeader: FailNoLeader, health.Broken: FailBroken, health.Aborted: FailAbort}[g.Outcome()]
-		m.fail(kind, g.Name, g.Failure())
+		reason := g.Failure()
+		if o, ok := c.step.def.Ops[c.step.pc].(gateOp); ok && o.explain != nil {
+			if why := o.explain(c, g.Gate); why != "" {
+				reason += "; " + why
+			}
+		}
+		m.fail(kind, g.Name, reason)
 	}
 }
 

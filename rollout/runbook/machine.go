@@ -453,7 +453,7 @@ func (m *Machine) onRetry() {
 // ---- clock and snapshots ----
 
 func (m *Machine) onTick() {
-	if m.stop != stopNone || m.Pause != nil || m.cur < 0 {
+	if m.stop != stopNone && !m.ending() || m.Pause != nil || m.cur < 0 {
 		return
 	}
 	s := &m.Steps[m.cur]
@@ -509,7 +509,7 @@ func (m *Machine) onSnapshot(e Snapshot) {
 	if !m.observe(Snapshot{Snap: snap, At: e.At}) {
 		return // older than what we judged already
 	}
-	if m.Pause != nil || m.stop != stopNone || m.cur < 0 {
+	if m.Pause != nil || m.stop != stopNone && !m.ending() || m.cur < 0 {
 		return
 	}
 	s := &m.Steps[m.cur]

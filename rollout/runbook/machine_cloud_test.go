@@ -22,7 +22,8 @@ type mtCloud struct {
 	templates  map[string]string // version → image
 	seq        int
 	joinAt     map[string]time.Time
-	neverJoins bool // the target image's nodes never become voters (G5, or a bad image)
+	neverJoins bool            // no new node ever becomes a voter (G5, or a bad image)
+	neverJoin  map[string]bool // these instances never become voters
 	calls      []string
 }
 
@@ -119,6 +120,7 @@ func (c *mtCloud) perform(w *mtWorld, e Effect) (Event, bool) {
 		}
 		g.Instances = slices.Delete(g.Instances, i, i+1)
 		g.Desired--
+		delete(c.joinAt, e.Instance)
 		n := w.node(e.Node)
 		n.up, n.gone = false, true
 		if w.leader == n.name {
@@ -171,7 +173,7 @@ func (c *mtCloud) tick(w *mtWorld) {
 		case w.now.Before(at) || w.leader == "":
 		case n.notMember:
 			n.notMember, n.applied = false, w.index
-		case !n.voter && !c.neverJoins:
+		case !n.voter && !c.neverJoins && !c.neverJoin[id]:
 			n.voter = true
 			delete(c.joinAt, id)
 		}
@@ -199,7 +201,9 @@ func TestCloudPlanSteps(t *testing.T) {
 	if prep.Title != "Prepare group nw-asg: neuwerk v3 → image ami-0new (1.1.0)" || !prep.Approval || prep.ReadOnly {
 		t.Fatalf("prepare: %+v", prep)
 	}
-	if !slices.ContainsFunc(prep.Does, func(s string) bool { return strings.HasPrefix(s, "suspend AZRebalance, ScheduledActions on group nw-asg") }) {
+	if !slices.ContainsFunc(prep.Does, func(s string) bool {
+		return strings.HasPrefix(s, "suspend AZRebalance, ScheduledActions on group nw-asg")
+	}) {
 		t.Fatalf("prepare freezes what is not suspended already: %q", prep.Does)
 	}
 	r := byID["replace/i-0b"]
@@ -296,5 +300,114 @@ func TestCloudMachineHappyPath(t *testing.T) {
 	// The surge's intent is in the journal before it.
 	if rs := mtRecords(w.effects, "surge"); len(rs) != 6 {
 		t.Fatalf("surge records (intent and outcome for each of 3): %d", len(rs))
+	}
+}
+
+// The target image's node never becomes a voter: the join gate fails
+// naming the likely cause, nothing old is retired, and --yes retires the
+// new instance again, points the group back and thaws it (exit 4).
+func TestCloudNeverJoinsHeadless(t *testing.T) {
+	p := mtCloudPlan(t, 3, 1)
+	w := newCloudWorld(t, p, MachineOptions{Headless: true, Approver: "ci@runner"})
+	w.cloud.neverJoins = true
+	w.send(Begin{At: w.now})
+	w.runToEnd()
+	m := w.m
+	if m.ExitCode != ExitRolledBack {
+		t.Fatalf("exit %d: %s", m.ExitCode, m.Reason)
+	}
+	mtEqual(t, "provider calls", w.cloud.calls, []string{
+		"describe", "new-template", "set-template", "freeze",
+		"surge 4", "retire i-101", "set-template", "thaw"})
+	if g := w.cloud.group; g.Template.Version != "3" || g.Desired != 3 || !slices.Equal(g.Suspended, []string{"AlarmNotification"}) {
+		t.Fatalf("group after the run: template %s, desired %d, suspended %v", g.Template, g.Desired, g.Suspended)
+	}
+	fails := mtRecords(w.effects, "failure")
+	if len(fails) != 1 || !strings.Contains(fails[0].Detail, "i-101 never became a voter") || !strings.Contains(fails[0].Detail, "G5") {
+		t.Fatalf("the failure names the likely cause: %+v", fails)
+	}
+	for _, name := range []string{"i-0a", "i-0b", "i-0c"} {
+		if n, _ := m.NodeByName(name); n.Retired || n.Status == NodeFailed {
+			t.Errorf("%s: retired %v, status %s: an old node must be left as it was", name, n.Retired, n.Status)
+		}
+	}
+	if n, _ := m.NodeByName("i-101"); !n.Retired || n.Status != NodeRetired {
+		t.Errorf("i-101: retired %v, status %s", n.Retired, n.Status)
+	}
+	st, _ := m.StepByID("replace/i-0a")
+	if st.Status != StatusRolledBack {
+		t.Errorf("replace/i-0a: %s", st.Status)
+	}
+	if !strings.Contains(m.Reason, "rolled back: i-0a") {
+		t.Errorf("reason: %s", m.Reason)
+	}
+}
+
+// An abort while the new instance joins: the run's end retires it, points
+// the group back and thaws it, on the abort's approval.
+func TestCloudAbortWhileJoining(t *testing.T) {
+	p := mtCloudPlan(t, 3, 1)
+	w := newCloudWorld(t, p, MachineOptions{Approver: "op@laptop"})
+	w.send(Begin{At: w.now})
+	w.runUntil(func() bool { return w.m.Gate.Open && w.m.Gate.Name == "join" })
+	w.send(Abort{At: w.now})
+	w.send(AbortConfirm{At: w.now})
+	w.runToEnd()
+	m := w.m
+	if m.ExitCode != 1 {
+		t.Fatalf("exit %d: %s", m.ExitCode, m.Reason)
+	}
+	mtEqual(t, "provider calls", w.cloud.calls, []string{
+		"describe", "new-template", "set-template", "freeze",
+		"surge 4", "retire i-101", "set-template", "thaw"})
+	end, _ := m.StepByID("group-thaw")
+	if end.Status != StatusDone || end.final == nil || end.final.Title != "Retire i-101 and resume group nw-asg" {
+		t.Fatalf("the end step: %s %+v", end.Status, end.final)
+	}
+	if !slices.Contains(end.final.Does, "no approval of its own: the confirmed abort covers it") {
+		t.Fatalf("the end step says what approved it: %q", end.final.Does)
+	}
+}
+
+// The leader's replacement never joins; the operator rolls everything
+// back: the new instance is retired, the group points at its template
+// version again, and each node launched by the run is replaced by one on
+// the previous image, newest first.
+func TestCloudRollbackAll(t *testing.T) {
+	p := mtCloudPlan(t, 3, 1)
+	w := newCloudWorld(t, p, MachineOptions{Approver: "op@laptop"})
+	w.cloud.neverJoin = map[string]bool{"i-103": true}
+	w.send(Begin{At: w.now})
+	w.untilPaused()
+	if f := w.m.Failure; f == nil || f.Step != "replace/i-0b" || !w.m.IsAllowed(ActRollbackAll) || !w.m.IsAllowed(ActRollbackNode) {
+		t.Fatalf("failure %+v; allowed %v", f, w.m.Allowed())
+	}
+	if n, _ := w.m.NodeByName("i-0b"); n.Status == NodeFailed {
+		t.Fatal("the old leader is shown failed; its replacement failed")
+	}
+	if n, _ := w.m.NodeByName("i-103"); n.Status != NodeFailed {
+		t.Fatalf("i-103: %s", n.Status)
+	}
+	w.send(RollbackAll{At: w.now})
+	w.runToEnd()
+	m := w.m
+	if m.ExitCode != ExitRolledBack {
+		t.Fatalf("exit %d: %s", m.ExitCode, m.Reason)
+	}
+	mtEqual(t, "provider calls", w.cloud.calls, []string{
+		"describe", "new-template", "set-template", "freeze",
+		"surge 4", "retire i-0a", "surge 4", "retire i-0c", "surge 4",
+		"retire i-103", "set-template", "surge 4", "retire i-102", "surge 4", "retire i-101", "thaw"})
+	g := w.cloud.group
+	if g.Template.Version != "3" || g.Desired != 3 {
+		t.Fatalf("group: template %s, desired %d", g.Template, g.Desired)
+	}
+	var live []string
+	for _, in := range g.Instances {
+		live = append(live, in.ID+" "+in.ImageID)
+	}
+	mtEqual(t, "instances", live, []string{"i-0b ami-0old", "i-104 ami-0old", "i-105 ami-0old"})
+	if !strings.HasPrefix(m.Reason, "rolled back: i-0b, i-0c, i-0a") {
+		t.Fatalf("reason: %s", m.Reason)
 	}
 }

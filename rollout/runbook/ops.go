@@ -477,6 +477,8 @@ type gateOp struct {
 	// line, when set, is what the step does at this gate, for a step
 	// with more than one gate (a replacement's join and settle gates).
 	line func(c stepCtx) string
+	// explain, when set, adds the likely cause to a failure's reason.
+	explain func(c stepCtx, g health.Gate) string
 }
 
 func (gateOp) changes() bool { return false }

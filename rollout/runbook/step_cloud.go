@@ -103,15 +103,58 @@ func groupValidateStep(c stepCtx) stepDef {
 	}}
 }
 
-// groupThawStep: resume exactly what the prepare suspended.
+// groupThawStep ends a cloud run: resume exactly what the prepare
+// suspended. A run that unwinds (an abort, a rollback) first retires the
+// instance it launched that replaced nothing, and points the group back at
+// its template version when no node runs the target any more, so the
+// group launches nothing it was not launching before; the abort's or the
+// rollback's approval covers both.
 func groupThawStep(c stepCtx) stepDef {
-	d := stepDef{Title: "Resume group " + c.m.group().Name + "'s movers", Phase: PhaseRelease}
-	if len(c.m.frozen) == 0 {
-		d.Skip = "nothing of group " + c.m.group().Name + " was suspended by this run"
-		return d
+	m := c.m
+	g := m.group()
+	d := stepDef{Title: "Resume group " + g.Name + "'s movers", Phase: PhaseRelease}
+	if m.unwinding() {
+		orphan := m.orphan()
+		if orphan != "" {
+			d.Node = orphan
+			d.Title = "Retire " + orphan + " and resume group " + g.Name
+			d.Ops = append(d.Ops, retireOp{}, removeMemberOp{})
+		}
+		if m.haveGroup && g.Template != m.Plan.Cloud.Group.Template && !m.targetLive(orphan) {
+			d.Ops = append(d.Ops, setTemplateOp{back: true})
+		}
+		if len(d.Ops) > 0 {
+			_, what, _ := m.unwindApproval()
+			d.Ops = append(d.Ops, noteOp{"no approval of its own: " + what + " covers it"})
+		}
 	}
-	d.Ops = []op{thawOp{}}
+	if len(m.frozen) > 0 {
+		d.Ops = append(d.Ops, thawOp{})
+	}
+	if len(d.Ops) == 0 {
+		d.Skip = "nothing of group " + g.Name + " was suspended by this run"
+	}
 	return d
+}
+
+// orphan is an instance this run launched that replaced nothing, if any.
+func (m *Machine) orphan() string {
+	for _, s := range m.Steps {
+		if y := m.orphanOf(s); y != "" {
+			return y
+		}
+	}
+	return ""
+}
+
+// targetLive: a node not retired (but for except) runs the target image.
+func (m *Machine) targetLive(except string) bool {
+	for _, n := range m.Nodes {
+		if !n.Retired && n.Name != except && n.Binary.Image == m.Plan.Target.Image {
+			return true
+		}
+	}
+	return false
 }
 
 // joinGate: the new instance is healthy, all of /ready, a voter, caught
@@ -124,7 +167,7 @@ func joinGate(c stepCtx) gateOp {
 		}
 		return fmt.Sprintf("join gate on %s: /health and all of /ready, a voter, caught up, image %s; held %s (timeout %s, then ask)",
 			who, c.want().Image, c.opts().Window, c.opts().GateTimeout)
-	}, gate: func(c stepCtx) health.Gate {
+	}, explain: joinExplain, gate: func(c stepCtx) health.Gate {
 		m, o := c.m, c.opts()
 		n := m.node(c.step.surged)
 		ref := health.NodeRef{Name: c.step.surged}
@@ -144,6 +187,38 @@ func joinGate(c stepCtx) gateOp {
 		}
 		return health.Gate{Name: "join", Checks: checks, Hold: o.Window, Timeout: o.GateTimeout, Election: o.ElectionWindow}
 	}}
+}
+
+// joinExplain names the likely cause when the new instance never became
+// a voter: Neuwerk adds a joiner only through the leader (cloud-rollout.md
+// G5), and a new instance joins through the oldest instance of the group.
+func joinExplain(c stepCtx, g health.Gate) string {
+	for _, r := range g.Results() {
+		if r.Gate != health.GateVoter || r.OK {
+			continue
+		}
+		why := fmt.Sprintf("likely cause: %s never became a voter. Neuwerk adds a joiner only when the node it joined through is the leader (cloud-rollout.md G5), "+
+			"and with no join_seed a new instance joins through the oldest instance of the group", c.step.surged)
+		if oldest := c.m.oldestInstance(); oldest != "" && oldest != c.m.Leader {
+			why += fmt.Sprintf(" (%s, a follower; the leader is %s)", oldest, machOrNone(c.m.Leader))
+		}
+		return why + "; or the image's node cannot join: read its log (journalctl -u neuwerk)"
+	}
+	return ""
+}
+
+// oldestInstance is the group's instance launched first, not retiring.
+func (m *Machine) oldestInstance() string {
+	best := cloud.Instance{}
+	for _, in := range m.group().Instances {
+		if in.Lifecycle != cloud.InService {
+			continue
+		}
+		if best.ID == "" || in.LaunchedAt.Before(best.LaunchedAt) {
+			best = in
+		}
+	}
+	return best.ID
 }
 
 // postGate: the old node gone from the members, the voters back to N,
@@ -282,6 +357,12 @@ func (c stepCtx) want() BuildRef {
 	return c.m.Plan.Target
 }
 
+// replaced: n is a live node this run launched on the target image (what
+// a rollback of everything replaces again).
+func (m *Machine) replaced(n NodeState) bool {
+	return m.Plan.Cloud != nil && n.Launched && !n.Retired && n.Binary.Image == m.Plan.Target.Image
+}
+
 // orphanOf is the instance step s launched that replaced nothing yet.
 func (m *Machine) orphanOf(s StepState) string {
 	if s.surged == "" {
@@ -314,7 +395,7 @@ func (m *Machine) startCloudRollback(all bool) {
 		steps = append(steps, Step{Kind: StepGroupRevert})
 		what = append(what, "group "+m.group().Name+" back on "+m.Plan.Cloud.Group.Template.String())
 		for i := len(m.Nodes) - 1; i >= 0; i-- {
-			if n := m.Nodes[i]; n.Launched && !n.Retired && n.Name != orphan {
+			if n := m.Nodes[i]; m.replaced(n) && n.Name != orphan {
 				steps = append(steps, Step{Kind: StepReplaceBack, Node: n.Name})
 				what = append(what, "replace "+n.Name)
 			}
