@@ -58,8 +58,13 @@ type Inventory struct {
 	Gates   Gates
 	// SSHConfig is the ssh_config file that was consulted, "" when none was.
 	SSHConfig string
+	// Cloud is the `cloud:` section, or nil: then Nodes lists the nodes;
+	// with it they are discovered (Discovered).
+	Cloud *Cloud
 
 	nodes []Node
+	raw   *rawInventory
+	env   *env
 }
 
 // SSHSettings is the inventory's `ssh:` section with defaults applied.

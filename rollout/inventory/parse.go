@@ -51,6 +51,7 @@ type rawInventory struct {
 	gates struct {
 		timeout, stabilisation field[time.Duration]
 	}
+	cloud      *rawCloud
 	nodes      []rawNode
 	nodesField field[bool]
 	firstLine  int
@@ -58,7 +59,7 @@ type rawInventory struct {
 
 // Known keys, in the order docs/inventory.md lists them (suggestions use them).
 var (
-	topKeys     = []string{"cluster", "ssh", "api", "paths", "service", "gates", "nodes"}
+	topKeys     = []string{"cluster", "ssh", "api", "paths", "service", "gates", "cloud", "nodes"}
 	sshKeys     = []string{"user", "port", "identity_files", "known_hosts", "jump_host", "sudo"}
 	apiKeys     = []string{"port", "metrics_port", "ca_file", "token_env"}
 	pathKeys    = []string{"binary", "data_root", "backup_dir"}
@@ -156,6 +157,8 @@ func parseYAML(c *collector, data []byte) *rawInventory {
 					raw.gates.stabilisation = w.duration(v, "gates.stabilisation")
 				}
 			})
+		case "cloud":
+			raw.cloud = w.cloud(k, v)
 		case "nodes":
 			raw.nodesField = field[bool]{v: true, set: true, line: k.Line}
 			raw.nodes = w.nodes(v)

@@ -35,6 +35,15 @@ func resolve(c *collector, raw *rawInventory, e *env) *Inventory {
 	checkPathRelations(c, inv.Paths, raw.paths, "paths", raw.firstLine)
 	inv.Service = resolveService(c, raw)
 	inv.Gates = resolveGates(c, raw)
+	inv.Cloud = resolveCloud(c, raw.cloud)
+	inv.raw, inv.env = raw, e
+	if inv.Cloud != nil {
+		if raw.nodesField.set && len(raw.nodes) > 0 {
+			c.add(raw.nodesField.line, "with `cloud:` the nodes are the instances of group %s, discovered at each run: remove `nodes:`", inv.Cloud.Group)
+		}
+		checkKnownHosts(c, inv.SSH.KnownHosts, nil, khLine)
+		return inv
+	}
 	inv.nodes = resolveNodes(c, raw, inv, e)
 	// After the nodes are known, so the fix can name them.
 	checkKnownHosts(c, inv.SSH.KnownHosts, inv.nodes, khLine)
