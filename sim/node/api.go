@@ -31,6 +31,7 @@ func (n *node) routes() map[string]route {
 		"/ready":                          {method: http.MethodGet, handler: n.handleReady},
 		"/api/v1/stats":                   {method: http.MethodGet, auth: true, leader: true, handler: n.handleStats},
 		"/api/v1/cluster/members":         {method: http.MethodGet, auth: true, leader: true, handler: n.handleMembers},
+		removeMemberPath:                  {method: http.MethodPost, auth: true, leader: true, handler: n.handleRemoveMember},
 		"/api/v1/auth/whoami":             {method: http.MethodGet, auth: true, handler: n.handleWhoAmI},
 		"/api/v1/support/sysdump/cluster": {method: http.MethodPost, auth: true, leader: true, handler: n.handleClusterSysdump},
 		"/api/v1/support/sysdump/node":    {method: http.MethodPost, auth: true, handler: n.handleNodeSysdump},
@@ -46,11 +47,7 @@ func (n *node) apiHandler() http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		setSecurityHeaders(sw.Header(), r.URL.Path)
-		rt, ok := routes[r.URL.Path]
-		label := r.URL.Path
-		if !ok {
-			label = "unmatched"
-		}
+		label, rt, ok := matchRoute(routes, r.URL.Path)
 		defer func() {
 			status := strconv.Itoa(sw.status)
 			n.metrics.requests.WithLabelValues(label, r.Method, status).Inc()
@@ -78,6 +75,18 @@ func (n *node) apiHandler() http.Handler {
 		}
 		rt.handler(sw, r)
 	})
+}
+
+// matchRoute finds path's route and its metrics label: an exact path, or
+// the member removal pattern.
+func matchRoute(routes map[string]route, path string) (string, route, bool) {
+	if _, ok := memberIDFromRemovePath(path); ok {
+		return removeMemberPath, routes[removeMemberPath], true
+	}
+	if rt, ok := routes[path]; ok && !strings.Contains(path, "{") {
+		return path, rt, true
+	}
+	return "unmatched", route{}, false
 }
 
 func setSecurityHeaders(h http.Header, path string) {

@@ -92,6 +92,32 @@ type Config struct {
 	HTTP    HTTPConfig    `yaml:"http"`
 	Metrics MetricsConfig `yaml:"metrics"`
 	Cluster ClusterConfig `yaml:"cluster"`
+	// Integration is read for its membership guard only; the simulator runs
+	// no cloud integration loop.
+	Integration IntegrationConfig `yaml:"integration,omitempty"`
+}
+
+// IntegrationConfig is the part of the `integration` section the simulator reads.
+type IntegrationConfig struct {
+	Mode       string           `yaml:"mode,omitempty"`
+	Membership MembershipConfig `yaml:"membership,omitempty"`
+}
+
+// MembershipConfig is `integration.membership`.
+type MembershipConfig struct {
+	// MinVoters is the floor a member removal without force keeps (default 3).
+	MinVoters int `yaml:"min_voters,omitempty"`
+}
+
+// DefaultMinVoters is integration.membership.min_voters when unset (facts §8).
+const DefaultMinVoters = 3
+
+// MinVoters is integration.membership.min_voters, or its default.
+func (c Config) MinVoters() int {
+	if c.Integration.Membership.MinVoters > 0 {
+		return c.Integration.Membership.MinVoters
+	}
+	return DefaultMinVoters
 }
 
 // HTTPConfig is the `http` section.
@@ -260,10 +286,26 @@ type SimSettings struct {
 	FailClosedAfterMillis int `json:"fail_closed_after_millis,omitempty"`
 	// TickMillis is the leader's write interval (default 300).
 	TickMillis int `json:"tick_millis,omitempty"`
+	// Dynamic switches from the static peer list to Neuwerk's dynamic
+	// membership: the seed initialises a single-node cluster, every other
+	// node joins through its join_seed and is added by the leader. Peers
+	// then only needs to list this node.
+	Dynamic bool `json:"dynamic,omitempty"`
+	// JoinViaFollower is what a follower serving a join does with the
+	// membership change: JoinStuck (default) fails like openraft's leader-only
+	// calls, so the joiner is never added; JoinForward passes it to the leader.
+	JoinViaFollower string `json:"join_via_follower,omitempty"`
 }
 
-// Peer is one member of the simulated cluster. Every node bootstraps Raft
-// with the same peer list.
+// Values of SimSettings.JoinViaFollower.
+const (
+	JoinStuck   = "stuck"
+	JoinForward = "forward"
+)
+
+// Peer is one member of the simulated cluster. In static mode every node
+// bootstraps Raft with the same peer list; in dynamic mode a node lists
+// only itself and membership lives in Raft.
 type Peer struct {
 	NodeID   string `json:"node_id"`   // decimal u128
 	Name     string `json:"name"`      // host name, e.g. fw-a
@@ -299,6 +341,11 @@ func LoadSimSettings(path string) (SimSettings, error) {
 	}
 	if len(s.Peers) == 0 {
 		return SimSettings{}, fmt.Errorf("%s: no peers listed", path)
+	}
+	switch s.JoinViaFollower {
+	case "", JoinStuck, JoinForward:
+	default:
+		return SimSettings{}, fmt.Errorf("%s: join_via_follower %q: want %q or %q", path, s.JoinViaFollower, JoinStuck, JoinForward)
 	}
 	seen := map[string]bool{}
 	for _, p := range s.Peers {

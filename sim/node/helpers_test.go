@@ -24,11 +24,12 @@ import (
 	"github.com/nwroll/nwroll/health"
 )
 
-// Test blocks: 127.0.250.x–127.0.253.x are reserved for this package.
+// Test blocks: 127.0.250.x–127.0.254.x are reserved for this package.
 const (
 	blockCluster = 250
 	blockFaults  = 251
-	blockUnit    = 252
+	blockUnit    = 252 // and 253
+	blockDynamic = 254
 )
 
 // testCluster is a cluster laid out with WriteNodeTree and run in-process.
@@ -73,6 +74,13 @@ func (b *syncBuffer) String() string {
 // join seed). tune may adjust each node's sim settings.
 func newTestCluster(t *testing.T, block, size int, warmup time.Duration, tune func(*SimSettings)) *testCluster {
 	t.Helper()
+	return newTestClusterSeeds(t, block, size, warmup, tune, func(int) int { return 0 })
+}
+
+// newTestClusterSeeds is newTestCluster where node i (> 0) joins through
+// node seedOf(i).
+func newTestClusterSeeds(t *testing.T, block, size int, warmup time.Duration, tune func(*SimSettings), seedOf func(i int) int) *testCluster {
+	t.Helper()
 	dir := t.TempDir()
 	httpCA, err := NewCA("test http ca")
 	must(t, err)
@@ -108,7 +116,7 @@ func newTestCluster(t *testing.T, block, size int, warmup time.Duration, tune fu
 		spec := NodeSpec{Name: n.name, IP: n.ip, UUID: n.uuid, HTTPCA: httpCA, ClusterCA: clusterCA,
 			Keyset: keys, Tokens: tokens, Sim: sim}
 		if i > 0 {
-			spec.JoinSeed = c.nodes[0].ip
+			spec.JoinSeed = c.nodes[seedOf(i)].ip
 		}
 		must(t, WriteNodeTree(n.root, spec))
 	}

@@ -21,8 +21,9 @@ import (
 // holds a currently valid bootstrap token to the seed's plaintext join
 // listener on every start. Eight attempts with exponential backoff from
 // 250 ms to 8 s plus up to 250 ms jitter; connect timeout 3 s, RPC 5 s.
-// Membership itself is static in the simulator (sim-node.json), so a
-// successful join only lets the node proceed.
+// With a static peer list (sim-node.json) a successful join only lets the
+// node proceed; in dynamic mode the serving node then adds the joiner to
+// the Raft membership in the background (membership.go).
 const (
 	joinAttempts       = 8
 	joinConnectTimeout = 3 * time.Second
@@ -34,6 +35,11 @@ type joinRequest struct {
 	KID    string `json:"kid"`
 	Nonce  string `json:"nonce"`
 	MAC    string `json:"mac"` // hex HMAC-SHA256(token, node_id "|" nonce)
+	// RaftAddr is the joiner's cluster.advertise, which the leader adds.
+	RaftAddr string `json:"raft_addr,omitempty"`
+	// Forwarded marks a membership change a follower passes to the leader
+	// (join_via_follower "forward"); it is signed like a join.
+	Forwarded bool `json:"forwarded,omitempty"`
 }
 
 type joinResponse struct {
@@ -56,7 +62,7 @@ func (n *node) joinCluster(ctx context.Context, tokens BootstrapTokens) error {
 	for attempt := 1; attempt <= joinAttempts; attempt++ {
 		tok, err := tokens.Current(time.Now())
 		if err == nil {
-			err = n.joinOnce(ctx, seed, tok)
+			err = n.joinOnce(ctx, seed, tok, joinRequest{NodeID: n.id, RaftAddr: n.cfg.Cluster.Advertise})
 		}
 		if err == nil {
 			n.log.Info("joined cluster", "seed", seed, "attempt", attempt)
@@ -79,7 +85,8 @@ func (n *node) joinCluster(ctx context.Context, tokens BootstrapTokens) error {
 	return fmt.Errorf("cluster join failed after %d attempts: %w", joinAttempts, lastErr)
 }
 
-func (n *node) joinOnce(ctx context.Context, seed string, tok BootstrapToken) error {
+// joinOnce sends req (node id and Raft address filled in), signed with tok, to target.
+func (n *node) joinOnce(ctx context.Context, seed string, tok BootstrapToken, req joinRequest) error {
 	secret, err := tok.Secret()
 	if err != nil {
 		return err
@@ -91,8 +98,8 @@ func (n *node) joinOnce(ctx context.Context, seed string, tok BootstrapToken) er
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(joinRPCTimeout))
-	nonce := newUUID()
-	req := joinRequest{NodeID: n.id, KID: tok.KID, Nonce: nonce, MAC: joinMAC(secret, n.id, nonce)}
+	req.KID, req.Nonce = tok.KID, newUUID()
+	req.MAC = joinMAC(secret, req.NodeID, req.Nonce)
 	if err := json.NewEncoder(conn).Encode(req); err != nil {
 		return err
 	}
@@ -120,13 +127,13 @@ func (n *node) serveJoin(ctx context.Context, wg *sync.WaitGroup) (net.Listener,
 			if err != nil {
 				return
 			}
-			go n.handleJoin(conn)
+			go n.handleJoin(ctx, conn)
 		}
 	}()
 	return ln, nil
 }
 
-func (n *node) handleJoin(conn net.Conn) {
+func (n *node) handleJoin(ctx context.Context, conn net.Conn) {
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(joinRPCTimeout))
 	var req joinRequest
@@ -136,6 +143,8 @@ func (n *node) handleJoin(conn net.Conn) {
 	} else if err := n.checkJoin(req); err != nil {
 		resp = joinResponse{Error: err.Error()}
 		n.log.Warn("rejected cluster join", "node_id", req.NodeID, "error", err)
+	} else if n.sim.Dynamic && req.RaftAddr != "" {
+		go n.addJoiner(ctx, req.NodeID, req.RaftAddr, req.Forwarded)
 	}
 	json.NewEncoder(conn).Encode(resp)
 }
@@ -156,6 +165,13 @@ func (n *node) checkJoin(req joinRequest) error {
 		secret, _ := t.Secret()
 		if !hmac.Equal([]byte(joinMAC(secret, req.NodeID, req.Nonce)), []byte(req.MAC)) {
 			return errors.New("join request signature does not match bootstrap token")
+		}
+		if n.sim.Dynamic {
+			// The bootstrap token admits the joiner; the leader adds it.
+			if req.RaftAddr != "" && checkHostPort(req.RaftAddr) != nil {
+				return fmt.Errorf("join request raft_addr %q is not IP:PORT", req.RaftAddr)
+			}
+			return nil
 		}
 		if _, ok := n.peer(req.NodeID); !ok {
 			return fmt.Errorf("node %s is not a member of cluster %q", req.NodeID, n.sim.Cluster)

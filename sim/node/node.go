@@ -103,6 +103,7 @@ type node struct {
 	policyGeneration atomic.Uint64
 	frozenApplied    atomic.Int64 // raft_last_applied once stalled; -1 before
 	policyKick       chan struct{}
+	membershipMu     sync.Mutex // held while this leader changes the membership
 }
 
 // Run runs one node daemon rooted at root until ctx is cancelled (the
@@ -155,7 +156,7 @@ func newNode(root string, opts RunOptions, lg loggers) (*node, error) {
 	if n.id, err = health.NodeIDFromUUID(n.uuid); err != nil {
 		return nil, err
 	}
-	if _, ok := n.peer(n.id); !ok {
+	if _, ok := n.peer(n.id); !ok && !sim.Dynamic {
 		return nil, fmt.Errorf("node id %s (%s) is not in the peer list of %s", n.id, n.uuid, paths.SimSettings)
 	}
 	n.traffic = newTrafficModel(n.id)

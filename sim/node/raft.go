@@ -44,7 +44,9 @@ const raftDBName = "raft.db"
 // startRaft opens the bbolt log/stable store and the file snapshot store
 // under cluster/raft, starts the mTLS transport and Raft. A node without
 // state bootstraps the full peer list (every node bootstraps the same
-// configuration, which hashicorp documents as safe).
+// configuration, which hashicorp documents as safe). In dynamic mode only
+// the seed (no join_seed) bootstraps, a single-node membership of itself;
+// a joiner starts empty and waits for the leader to add it.
 func (n *node) startRaft() error {
 	dir := n.cfg.RaftDir()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -85,10 +87,13 @@ func (n *node) startRaft() error {
 		n.closeRaftResources()
 		return err
 	}
-	if !has {
+	if !has && (!n.sim.Dynamic || n.cfg.Cluster.JoinSeed == "") {
 		var servers []raft.Server
 		for _, p := range n.sim.Peers {
 			servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.NodeID), Address: raft.ServerAddress(p.RaftAddr)})
+		}
+		if n.sim.Dynamic {
+			servers = []raft.Server{{Suffrage: raft.Voter, ID: raft.ServerID(n.id), Address: raft.ServerAddress(n.cfg.Cluster.Advertise)}}
 		}
 		if err := raft.BootstrapCluster(conf, store, store, snaps, n.trans, raft.Configuration{Servers: servers}); err != nil {
 			n.closeRaftResources()

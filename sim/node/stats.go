@@ -84,23 +84,7 @@ func (n *node) clusterStats() health.ClusterStats {
 
 // handleMembers serves GET /api/v1/cluster/members in numeric id order.
 func (n *node) handleMembers(w http.ResponseWriter, _ *http.Request) {
-	_, leaderID := n.raft.LeaderWithID()
-	servers := n.configuration()
-	sort.Slice(servers, func(i, j int) bool { return lessNodeID(string(servers[i].ID), string(servers[j].ID)) })
-	resp := health.MembersResponse{Members: []health.Member{}}
-	for _, s := range servers {
-		m := health.Member{NodeID: string(s.ID), Addr: string(s.Address), IsVoter: s.Suffrage == raft.Voter, CloudStatus: "unknown"}
-		switch {
-		case s.ID == leaderID:
-			m.Role = "leader"
-		case s.Suffrage != raft.Voter:
-			m.Role = "learner"
-		default:
-			m.Role = "follower"
-		}
-		resp.Members = append(resp.Members, m)
-	}
-	writeJSON(w, http.StatusOK, resp)
+	writeJSON(w, http.StatusOK, n.members())
 }
 
 // lessNodeID orders decimal node ids numerically.
