@@ -212,8 +212,9 @@ type nodeProblem struct {
 func (c *Cluster) waitReady(parent context.Context, timeout time.Duration) (string, error) {
 	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
-	clients := make([]*api.Client, len(c.info.Nodes))
-	for i, n := range c.info.Nodes {
+	live := c.info.LiveNodes()
+	clients := make([]*api.Client, len(live))
+	for i, n := range live {
 		cl, err := c.client(n, "")
 		if err != nil {
 			return "", err
@@ -231,7 +232,7 @@ func (c *Cluster) waitReady(parent context.Context, timeout time.Duration) (stri
 		go func() {
 			mctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 			defer cancel()
-			t, err := c.MintToken(mctx, c.info.Nodes[0].Name, false, time.Hour)
+			t, err := c.MintToken(mctx, live[0].Name, false, time.Hour)
 			ch <- minted{t, err}
 		}()
 		return ch
@@ -243,7 +244,7 @@ func (c *Cluster) waitReady(parent context.Context, timeout time.Duration) (stri
 		problems = problems[:0]
 		var mu sync.Mutex
 		var wg sync.WaitGroup
-		for i, n := range c.info.Nodes {
+		for i, n := range live {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -273,6 +274,9 @@ func (c *Cluster) waitReady(parent context.Context, timeout time.Duration) (stri
 		}
 		if len(problems) == 0 {
 			leader, why := c.checkStats(ctx, tok)
+			if why == "" && c.info.Dynamic {
+				why = c.checkVoters(ctx, tok)
+			}
 			if why == "" {
 				return leader, nil
 			}
@@ -297,7 +301,7 @@ func (c *Cluster) waitReady(parent context.Context, timeout time.Duration) (stri
 // whether it has a leader and every follower caught up.
 func (c *Cluster) checkStats(ctx context.Context, tok api.Token) (leader, why string) {
 	var lastWhy string
-	for _, n := range c.info.Nodes {
+	for _, n := range c.info.LiveNodes() {
 		cl, err := c.client(n, tok)
 		if err != nil {
 			return "", err.Error()
@@ -327,7 +331,7 @@ func (c *Cluster) judgeStats(st health.Stats) (leader, why string) {
 			}
 		}
 	}
-	want := uint64(len(c.info.Nodes))
+	want := uint64(len(c.info.LiveNodes()))
 	switch {
 	case !cs.IsLeader || leader == "":
 		return "", "stats: no leader yet"
@@ -337,6 +341,28 @@ func (c *Cluster) judgeStats(st health.Stats) (leader, why string) {
 		return leader, fmt.Sprintf("stats: %d of %d followers caught up", cs.FollowersCaughtUp, want-1)
 	}
 	return leader, ""
+}
+
+// checkVoters asks the cluster whether every live node is a voter (a
+// dynamic cluster's joiners are learners first).
+func (c *Cluster) checkVoters(ctx context.Context, tok api.Token) (why string) {
+	live := c.info.LiveNodes()
+	m, err := c.Members(ctx, live[0], tok)
+	if err != nil {
+		return "members: " + shortErr(err)
+	}
+	voters := map[string]bool{}
+	for _, mem := range m.Members {
+		if mem.IsVoter {
+			voters[mem.NodeID] = true
+		}
+	}
+	for _, n := range live {
+		if !voters[n.NodeID] {
+			return fmt.Sprintf("members: %s is not a voter yet", n.Name)
+		}
+	}
+	return ""
 }
 
 func failingChecks(r health.ReadyResponse) []string {

@@ -17,7 +17,7 @@ import (
 // DIR/supervisor.sock, answered by one JSON response.
 
 type ctlRequest struct {
-	Op   string   `json:"op"` // ping | systemctl | kill | services | down
+	Op   string   `json:"op"` // ping | systemctl | kill | services | launch | terminate | down
 	Node string   `json:"node,omitempty"`
 	Args []string `json:"args,omitempty"`
 }

@@ -47,21 +47,24 @@ var layoutNames = []string{
 
 // Info is sim.json: the machine-readable description of a simulated cluster.
 type Info struct {
-	Cluster    string                 `json:"cluster"`
-	Block      int                    `json:"block"`
-	SSHMode    string                 `json:"ssh_mode"`
-	Dir        string                 `json:"dir"`
-	State      string                 `json:"state"`
-	Release    string                 `json:"release"` // installed on every node by `sim up`
-	Warmup     string                 `json:"warmup"`
-	Inventory  string                 `json:"inventory"`
-	CAPath     string                 `json:"ca_path"`
-	ClientKey  string                 `json:"client_key"`
-	KnownHosts string                 `json:"known_hosts"`
-	Executable string                 `json:"executable"` // DIR/bin/nwroll-sim
-	Releases   map[string]ReleaseInfo `json:"releases"`
-	Nodes      []NodeInfo             `json:"nodes"`
-	CreatedAt  time.Time              `json:"created_at"`
+	Cluster string `json:"cluster"`
+	Block   int    `json:"block"`
+	SSHMode string `json:"ssh_mode"`
+	Dir     string `json:"dir"`
+	State   string `json:"state"`
+	Release string `json:"release"` // installed on every node by `sim up`
+	Warmup  string `json:"warmup"`
+	// Dynamic: the nodes use dynamic Raft membership (Options.Dynamic).
+	Dynamic         bool                   `json:"dynamic,omitempty"`
+	JoinViaFollower string                 `json:"join_via_follower,omitempty"`
+	Inventory       string                 `json:"inventory"`
+	CAPath          string                 `json:"ca_path"`
+	ClientKey       string                 `json:"client_key"`
+	KnownHosts      string                 `json:"known_hosts"`
+	Executable      string                 `json:"executable"` // DIR/bin/nwroll-sim
+	Releases        map[string]ReleaseInfo `json:"releases"`
+	Nodes           []NodeInfo             `json:"nodes"`
+	CreatedAt       time.Time              `json:"created_at"`
 }
 
 // ReleaseInfo describes one release directory under DIR/releases.
@@ -92,6 +95,28 @@ type NodeInfo struct {
 	Binary     string `json:"binary"`
 	BackupDir  string `json:"backup_dir"`
 	Log        string `json:"log"`
+	// State is "" for a node of the running cluster and NodeTerminated once
+	// Terminate removed it; its record and files stay for reading.
+	State        string     `json:"state,omitempty"`
+	LaunchedAt   *time.Time `json:"launched_at,omitempty"` // set by Launch
+	TerminatedAt *time.Time `json:"terminated_at,omitempty"`
+}
+
+// NodeTerminated is NodeInfo.State of a node Terminate removed.
+const NodeTerminated = "terminated"
+
+// Terminated reports whether Terminate removed the node.
+func (n NodeInfo) Terminated() bool { return n.State == NodeTerminated }
+
+// LiveNodes lists the nodes not terminated, oldest first.
+func (in *Info) LiveNodes() []NodeInfo {
+	var out []NodeInfo
+	for _, n := range in.Nodes {
+		if !n.Terminated() {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // ErrNoCluster is returned (wrapped) by Open when DIR holds no simulated cluster.

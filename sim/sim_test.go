@@ -512,6 +512,16 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
+	t.Run("LaunchNeedsDynamic", func(t *testing.T) {
+		_, err := c.Launch(context.Background(), sim.LaunchSpec{})
+		if err == nil || !strings.Contains(err.Error(), "static peer list") {
+			t.Fatalf("launch into a static cluster: %v", err)
+		}
+		if again, err := sim.Open(dir); err != nil || len(again.Info().Nodes) != 3 {
+			t.Fatalf("the refused launch touched sim.json: %v", err)
+		}
+	})
+
 	t.Run("SecondUpRefused", func(t *testing.T) {
 		_, err := sim.Up(context.Background(), sim.Options{Dir: dir, Nodes: 1})
 		if err == nil || !strings.Contains(err.Error(), "nwroll sim down --dir") || !strings.Contains(err.Error(), dir) {

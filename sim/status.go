@@ -35,7 +35,7 @@ type NodeStatus struct {
 	Name    string
 	IP      string
 	APIURL  string
-	Service string // active | activating | deactivating | inactive | failed | unknown
+	Service string // active | activating | deactivating | inactive | failed | unknown | down | terminated
 	MainPID int
 	Role    string // leader | follower | learner | "" (unknown)
 	Ready   bool
@@ -53,6 +53,9 @@ type NodeStatus struct {
 // every node, and the leader's view of replication from /api/v1/stats (with
 // a token minted locally). A node that is down shows its error, never stale data.
 func (c *Cluster) Status(ctx context.Context) (StatusReport, error) {
+	if err := c.reload(); err != nil {
+		return StatusReport{}, err
+	}
 	rep := c.installedReport()
 	if !c.readServices(ctx, &rep) {
 		return rep, nil
@@ -71,6 +74,9 @@ func (c *Cluster) installedReport() StatusReport {
 	for i, n := range in.Nodes {
 		ns := &rep.Nodes[i]
 		ns.Name, ns.IP, ns.APIURL, ns.Service = n.Name, n.IP, n.APIURL, "unknown"
+		if n.Terminated() {
+			ns.Service, ns.ReadyError = NodeTerminated, NodeTerminated
+		}
 		if sha, err := release.FileSHA256(n.Binary); err == nil {
 			ns.SHA256, ns.Release = sha, in.releaseOf(sha)
 		} else {
@@ -89,8 +95,10 @@ func (c *Cluster) readServices(ctx context.Context, rep *StatusReport) bool {
 	if err != nil {
 		rep.StatsError = c.notRunning(err).Error()
 		for i := range rep.Nodes {
-			rep.Nodes[i].Service = "down"
-			rep.Nodes[i].ReadyError = "cluster not running"
+			if rep.Nodes[i].Service != NodeTerminated {
+				rep.Nodes[i].Service = "down"
+				rep.Nodes[i].ReadyError = "cluster not running"
+			}
 		}
 		return false
 	}
@@ -109,6 +117,9 @@ func (c *Cluster) readServices(ctx context.Context, rep *StatusReport) bool {
 func (c *Cluster) readReadiness(ctx context.Context, rep *StatusReport) {
 	var wg sync.WaitGroup
 	for i, n := range c.info.Nodes {
+		if n.Terminated() {
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

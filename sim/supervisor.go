@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net"
 	"os"
 	"os/signal"
@@ -23,15 +24,17 @@ import (
 // address block, runs every node's service manager and SSH server, and
 // answers on DIR/supervisor.sock.
 type supervisor struct {
-	dir      string
-	info     *Info
-	log      *log.Logger
-	lock     *os.File
+	dir  string
+	info *Info
+	log  *log.Logger
+	lock *os.File
+	ctl  net.Listener
+
+	mu       sync.Mutex // guards info.Nodes, services, ssh and sshds (launch, terminate)
 	services map[string]*service
-	ssh      []*sshServer
-	sshds    []*daemonProc
-	ctl      net.Listener
-	inflight sync.WaitGroup // control requests being answered
+	ssh      map[string]*sshServer  // embedded SSH, by node
+	sshds    map[string]*daemonProc // OpenSSH, by node
+	inflight sync.WaitGroup         // control requests being answered
 
 	downOnce sync.Once
 	finished chan struct{}
@@ -67,7 +70,8 @@ func startSupervisor(dir string, lockFD int, logger *log.Logger) (s *supervisor,
 	if pid, ok := liveSupervisor(dir); ok {
 		return nil, fmt.Errorf("another supervisor (pid %d) runs this cluster", pid)
 	}
-	s = &supervisor{dir: dir, info: info, log: logger, services: map[string]*service{}, finished: make(chan struct{})}
+	s = &supervisor{dir: dir, info: info, log: logger, services: map[string]*service{},
+		ssh: map[string]*sshServer{}, sshds: map[string]*daemonProc{}, finished: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			s.down()
@@ -98,9 +102,10 @@ func startSupervisor(dir string, lockFD int, logger *log.Logger) (s *supervisor,
 		return nil, err
 	}
 	s.record(os.Getpid(), "supervisor", info.Cluster)
-	logger.Printf("cluster %s: block 127.0.%d.0/24, %d nodes, ssh %s", info.Cluster, info.Block, len(info.Nodes), info.SSHMode)
+	logger.Printf("cluster %s: block 127.0.%d.0/24, %d nodes, ssh %s", info.Cluster, info.Block, len(info.LiveNodes()), info.SSHMode)
 
-	for _, n := range info.Nodes {
+	live := info.LiveNodes()
+	for _, n := range live {
 		s.services[n.Name] = newService(n, s.record)
 	}
 
@@ -108,28 +113,11 @@ func startSupervisor(dir string, lockFD int, logger *log.Logger) (s *supervisor,
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	var errs []error
-	for _, n := range info.Nodes {
+	for _, n := range live {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var err error
-			switch info.SSHMode {
-			case "openssh":
-				var d *daemonProc
-				if d, err = startSSHD(dir, n, s.record); err == nil {
-					mu.Lock()
-					s.sshds = append(s.sshds, d)
-					mu.Unlock()
-				}
-			default:
-				var srv *sshServer
-				if srv, err = newSSHServer(n, filepath.Join(n.NodeDir, "ssh_host_ed25519_key"), filepath.Join(dir, authKeysFile), logger); err == nil {
-					mu.Lock()
-					s.ssh = append(s.ssh, srv)
-					mu.Unlock()
-				}
-			}
-			if err != nil {
+			if err := s.startSSH(n); err != nil {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
@@ -141,7 +129,7 @@ func startSupervisor(dir string, lockFD int, logger *log.Logger) (s *supervisor,
 		return nil, errors.Join(errs...)
 	}
 
-	for _, n := range info.Nodes {
+	for _, n := range live {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -158,6 +146,103 @@ func startSupervisor(dir string, lockFD int, logger *log.Logger) (s *supervisor,
 	}
 	logger.Printf("ready; control socket %s", filepath.Join(dir, supervisorSock))
 	return s, nil
+}
+
+// startSSH starts node n's SSH server (embedded or OpenSSH) and records it.
+func (s *supervisor) startSSH(n NodeInfo) error {
+	if s.info.SSHMode == SSHOpenSSH {
+		d, err := startSSHD(s.dir, n, s.record)
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.sshds[n.Name] = d
+		s.mu.Unlock()
+		return nil
+	}
+	srv, err := newSSHServer(n, filepath.Join(n.NodeDir, "ssh_host_ed25519_key"), filepath.Join(s.dir, authKeysFile), s.log)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.ssh[n.Name] = srv
+	s.mu.Unlock()
+	return nil
+}
+
+// stopSSH stops node name's SSH server.
+func (s *supervisor) stopSSH(name string) {
+	s.mu.Lock()
+	srv, d := s.ssh[name], s.sshds[name]
+	delete(s.ssh, name)
+	delete(s.sshds, name)
+	s.mu.Unlock()
+	if srv != nil {
+		srv.Close()
+	}
+	if d != nil {
+		d.stop(5 * time.Second)
+	}
+}
+
+// launch starts a node Cluster.Launch has just written and recorded in
+// sim.json: its SSH server, then its service.
+func (s *supervisor) launch(name string) error {
+	info, err := readInfo(s.dir)
+	if err != nil {
+		return err
+	}
+	n, ok := info.Node(name)
+	if !ok || n.Terminated() {
+		return fmt.Errorf("sim.json has no live node %q to launch", name)
+	}
+	s.mu.Lock()
+	if s.services[name] != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("node %s already runs", name)
+	}
+	svc := newService(n, s.record)
+	s.services[name] = svc
+	s.info.Nodes = append(s.info.Nodes, n)
+	s.mu.Unlock()
+	if err := s.startSSH(n); err != nil {
+		return fmt.Errorf("node %s: ssh: %w", name, err)
+	}
+	if err := svc.Start(); err != nil {
+		return fmt.Errorf("node %s: %w", name, err)
+	}
+	s.log.Printf("node %s launched (%s)", name, n.IP)
+	return nil
+}
+
+// terminate stops node name's service (SIGTERM, SIGKILL after 5 s) and SSH
+// server, and forgets it.
+func (s *supervisor) terminate(name string) error {
+	s.mu.Lock()
+	svc := s.services[name]
+	s.mu.Unlock()
+	if svc == nil {
+		return fmt.Errorf("no running node %q in cluster %s", name, s.info.Cluster)
+	}
+	err := svc.Stop()
+	s.stopSSH(name)
+	s.mu.Lock()
+	delete(s.services, name)
+	for i := range s.info.Nodes {
+		if s.info.Nodes[i].Name == name {
+			s.info.Nodes[i].State = NodeTerminated
+		}
+	}
+	s.mu.Unlock()
+	s.log.Printf("node %s terminated", name)
+	return err
+}
+
+// service returns node name's service, nil if it does not run here.
+func (s *supervisor) service(name string) *service {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.services[name]
 }
 
 // record appends a started process to DIR/run/pids, so `sim down` can find
@@ -221,10 +306,13 @@ func (s *supervisor) handleControl(c net.Conn) {
 }
 
 func (s *supervisor) handle(req ctlRequest) ctlResponse {
-	svc := s.services[req.Node]
+	svc := s.service(req.Node)
 	needNode := func() *ctlResponse {
 		if svc == nil {
-			return &ctlResponse{Error: fmt.Sprintf("no node %q in cluster %s (nodes: %v)", req.Node, s.info.Cluster, s.info.NodeNames()), Exit: 1}
+			s.mu.Lock()
+			names := namesOf(s.info.LiveNodes())
+			s.mu.Unlock()
+			return &ctlResponse{Error: fmt.Sprintf("no node %q in cluster %s (nodes: %v)", req.Node, s.info.Cluster, names), Exit: 1}
 		}
 		return nil
 	}
@@ -249,13 +337,31 @@ func (s *supervisor) handle(req ctlRequest) ctlResponse {
 		return ctlResponse{Pid: st.MainPID}
 	case "services":
 		resp := ctlResponse{Pid: os.Getpid()}
-		for _, n := range s.info.Nodes {
-			resp.Services = append(resp.Services, s.services[n.Name].Status())
+		s.mu.Lock()
+		var svcs []*service
+		for _, n := range s.info.LiveNodes() {
+			if svc := s.services[n.Name]; svc != nil {
+				svcs = append(svcs, svc)
+			}
 		}
 		for _, d := range s.sshds {
 			resp.SSHPids = append(resp.SSHPids, d.pid)
 		}
+		s.mu.Unlock()
+		for _, svc := range svcs {
+			resp.Services = append(resp.Services, svc.Status())
+		}
 		return resp
+	case "launch":
+		if err := s.launch(req.Node); err != nil {
+			return ctlResponse{Error: err.Error(), Exit: 1}
+		}
+		return ctlResponse{Pid: os.Getpid()}
+	case "terminate":
+		if err := s.terminate(req.Node); err != nil {
+			return ctlResponse{Error: err.Error(), Exit: 1}
+		}
+		return ctlResponse{Pid: os.Getpid()}
 	case "down":
 		s.down()
 		return ctlResponse{Pid: os.Getpid()}
@@ -269,7 +375,11 @@ func (s *supervisor) down() {
 	s.downOnce.Do(func() {
 		defer close(s.finished)
 		var wg sync.WaitGroup
-		for name, svc := range s.services {
+		s.mu.Lock()
+		services := maps.Clone(s.services)
+		sshs, sshds := maps.Clone(s.ssh), maps.Clone(s.sshds)
+		s.mu.Unlock()
+		for name, svc := range services {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -279,10 +389,10 @@ func (s *supervisor) down() {
 			}()
 		}
 		wg.Wait()
-		for _, srv := range s.ssh {
+		for _, srv := range sshs {
 			srv.Close()
 		}
-		for _, d := range s.sshds {
+		for _, d := range sshds {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -330,4 +440,12 @@ func pingSupervisor(ctx context.Context, dir string) (int, error) {
 		return 0, err
 	}
 	return resp.Pid, nil
+}
+
+func namesOf(nodes []NodeInfo) []string {
+	names := make([]string, len(nodes))
+	for i, n := range nodes {
+		names[i] = n.Name
+	}
+	return names
 }

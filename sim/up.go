@@ -60,6 +60,15 @@ type Options struct {
 	// starts after a random 1–2× it. Only `nwroll demo` sets it
 	// (DemoElectionTimeout); a faithful cluster leaves it 0.
 	DemoElectionTimeout time.Duration
+	// Dynamic builds the cluster with Neuwerk's dynamic Raft membership
+	// (node.SimSettings.Dynamic): fw-a initialises a single-node cluster
+	// and is the first leader, the others join through it and are added
+	// as learners, then voters. Only a dynamic cluster can Launch nodes.
+	Dynamic bool
+	// JoinViaFollower is what a follower serving a join does in a dynamic
+	// cluster: node.JoinStuck (default: the joiner is never added) or
+	// node.JoinForward (the change goes to the leader).
+	JoinViaFollower string
 }
 
 func (o *Options) defaults() error {
@@ -93,6 +102,18 @@ func (o *Options) defaults() error {
 	}
 	if o.Out == nil {
 		o.Out = io.Discard
+	}
+	switch o.JoinViaFollower {
+	case "":
+		if o.Dynamic {
+			o.JoinViaFollower = node.JoinStuck
+		}
+	case node.JoinStuck, node.JoinForward:
+		if !o.Dynamic {
+			return fmt.Errorf("join via follower %q needs a dynamic cluster", o.JoinViaFollower)
+		}
+	default:
+		return fmt.Errorf("join via follower %q: use %q or %q", o.JoinViaFollower, node.JoinStuck, node.JoinForward)
 	}
 	if o.ReadyTimeout <= 0 {
 		o.ReadyTimeout = 30*time.Second + time.Duration(o.Nodes)*2*time.Second + o.Warmup
@@ -248,6 +269,7 @@ func build(dir, exe string, block int, opts Options) (*Info, error) {
 	info := &Info{
 		Cluster: cluster, Block: block, SSHMode: opts.SSH, Dir: dir, State: StateStarting,
 		Release: opts.Release, Warmup: opts.Warmup.String(),
+		Dynamic: opts.Dynamic, JoinViaFollower: opts.JoinViaFollower,
 		Inventory:  filepath.Join(dir, inventoryFile),
 		CAPath:     filepath.Join(dir, "ca", "ca.crt"),
 		ClientKey:  filepath.Join(dir, clientKeyFile),
@@ -344,33 +366,41 @@ func nodeIdentities(info *Info, block, count int, sshUser string) ([]NodeInfo, [
 	var nodes []NodeInfo
 	var peers []node.Peer
 	for i := 1; i <= count; i++ {
-		name, ip := nodeName(i), nodeIP(block, i)
-		id := uuid.NewString()
-		decimal, err := health.NodeIDFromUUID(id)
+		n, peer, err := newNodeInfo(info, block, i, sshUser)
 		if err != nil {
 			return nil, nil, err
 		}
-		root := filepath.Join(info.Dir, "nodes", name)
-		p := node.PathsFor(root)
-		hp := func(port int) string { return ip + ":" + strconv.Itoa(port) }
-		nodes = append(nodes, NodeInfo{
-			Name: name, IP: ip, SSHAddr: hp(PortSSH), SSHUser: sshUser,
-			ClientKey: info.ClientKey, KnownHosts: info.KnownHosts,
-			APIURL: "https://" + hp(PortHTTPS), MetricsURL: "http://" + hp(PortMetrics),
-			RaftAddr: hp(PortRaft), JoinAddr: hp(PortJoin),
-			CAPath:   filepath.Join(p.HTTPTLSDir, "ca.crt"),
-			NodeUUID: id, NodeID: decimal,
-			NodeDir: root, DataRoot: p.DataRoot,
-			Binary:    filepath.Join(p.BinDir, "neuwerk"),
-			BackupDir: p.BackupDir, Log: p.LogFile,
-		})
-		peer, err := node.NewPeer(name, ip, id)
-		if err != nil {
-			return nil, nil, err
-		}
+		nodes = append(nodes, n)
 		peers = append(peers, peer)
 	}
 	return nodes, peers, nil
+}
+
+// newNodeInfo is node i's (1-based) identity: name, addresses, a fresh
+// node id, paths, and its peer entry.
+func newNodeInfo(info *Info, block, i int, sshUser string) (NodeInfo, node.Peer, error) {
+	name, ip := nodeName(i), nodeIP(block, i)
+	id := uuid.NewString()
+	decimal, err := health.NodeIDFromUUID(id)
+	if err != nil {
+		return NodeInfo{}, node.Peer{}, err
+	}
+	root := filepath.Join(info.Dir, "nodes", name)
+	p := node.PathsFor(root)
+	hp := func(port int) string { return ip + ":" + strconv.Itoa(port) }
+	n := NodeInfo{
+		Name: name, IP: ip, SSHAddr: hp(PortSSH), SSHUser: sshUser,
+		ClientKey: info.ClientKey, KnownHosts: info.KnownHosts,
+		APIURL: "https://" + hp(PortHTTPS), MetricsURL: "http://" + hp(PortMetrics),
+		RaftAddr: hp(PortRaft), JoinAddr: hp(PortJoin),
+		CAPath:   filepath.Join(p.HTTPTLSDir, "ca.crt"),
+		NodeUUID: id, NodeID: decimal,
+		NodeDir: root, DataRoot: p.DataRoot,
+		Binary:    filepath.Join(p.BinDir, "neuwerk"),
+		BackupDir: p.BackupDir, Log: p.LogFile,
+	}
+	peer, err := node.NewPeer(name, ip, id)
+	return n, peer, err
 }
 
 // writeNodes writes every node, the first one the seed the others join,
@@ -378,14 +408,7 @@ func nodeIdentities(info *Info, block, count int, sshUser string) ([]NodeInfo, [
 func writeNodes(info *Info, secrets clusterSecrets, peers []node.Peer, opts Options) error {
 	var knownHosts strings.Builder
 	for i, n := range info.Nodes {
-		spec := node.NodeSpec{
-			Name: n.Name, IP: n.IP, UUID: n.NodeUUID,
-			HTTPCA: secrets.httpCA, ClusterCA: secrets.clusterCA, Keyset: secrets.keyset, Tokens: secrets.tokens,
-			Sim: node.SimSettings{
-				Cluster: info.Cluster, Name: n.Name, Peers: peers,
-				WarmupMillis: int(opts.Warmup / time.Millisecond),
-			},
-		}
+		spec := nodeSpec(info, secrets, n, peers, opts.Warmup)
 		if i > 0 {
 			spec.JoinSeed = info.Nodes[0].IP
 		}
@@ -396,6 +419,29 @@ func writeNodes(info *Info, secrets clusterSecrets, peers []node.Peer, opts Opti
 		knownHosts.WriteString(knownHostsLine(n.SSHAddr, hostPub) + "\n")
 	}
 	return os.WriteFile(info.KnownHosts, []byte(knownHosts.String()), 0o644)
+}
+
+// nodeSpec is node n's tree: the static peer list, or in dynamic mode
+// its own entry only, since membership then lives in Raft.
+func nodeSpec(info *Info, secrets clusterSecrets, n NodeInfo, peers []node.Peer, warmup time.Duration) node.NodeSpec {
+	sim := node.SimSettings{
+		Cluster: info.Cluster, Name: n.Name, Peers: peers,
+		WarmupMillis: int(warmup / time.Millisecond),
+	}
+	if info.Dynamic {
+		sim.Dynamic, sim.JoinViaFollower = true, info.JoinViaFollower
+		sim.Peers = nil
+		for _, p := range peers {
+			if p.NodeID == n.NodeID {
+				sim.Peers = []node.Peer{p}
+			}
+		}
+	}
+	return node.NodeSpec{
+		Name: n.Name, IP: n.IP, UUID: n.NodeUUID,
+		HTTPCA: secrets.httpCA, ClusterCA: secrets.clusterCA, Keyset: secrets.keyset, Tokens: secrets.tokens,
+		Sim: sim,
+	}
 }
 
 // writeNode writes one node's tree, its installed release, an empty log,
@@ -466,7 +512,7 @@ func inventoryYAML(in *Info) string {
 	b.WriteString("service:\n  unit: neuwerk.service\n  stop: systemctl stop neuwerk.service\n  start: systemctl start neuwerk.service\n  is_active: systemctl is-active neuwerk.service\n")
 	b.WriteString("gates:\n  timeout: 2m\n  stabilisation: 5s\n")
 	b.WriteString("nodes:\n")
-	for _, n := range in.Nodes {
+	for _, n := range in.LiveNodes() {
 		fmt.Fprintf(&b, "  - name: %s\n    host: %s\n    paths:\n      binary: %s\n      data_root: %s\n      backup_dir: %s\n",
 			n.Name, n.IP, q(n.Binary), q(n.DataRoot), q(n.BackupDir))
 	}
