@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -49,6 +51,32 @@ func TestConfigStrict(t *testing.T) {
 	c, err := ParseConfig([]byte(minimal))
 	if err != nil || c.HTTP.Advertise != "10.0.0.1:8443" || c.Cluster.JoinBind != "10.0.0.1:9601" || c.Cluster.Advertise != "10.0.0.1:9600" {
 		t.Errorf("defaults: %+v %v", c, err)
+	}
+	if c.MinVoters() != 3 {
+		t.Errorf("default min_voters %d, want 3", c.MinVoters())
+	}
+	c, err = ParseConfig([]byte(minimal + "integration:\n  mode: aws-asg\n  membership: {min_voters: 2}\n"))
+	if err != nil || c.MinVoters() != 2 || c.Integration.Mode != "aws-asg" {
+		t.Errorf("integration.membership.min_voters 2: %+v %v", c.Integration, err)
+	}
+	if _, err := ParseConfig([]byte(minimal + "integration:\n  membership: {min_votes: 2}\n")); err == nil {
+		t.Error("integration.membership.min_votes accepted")
+	}
+}
+
+func TestSimSettingsJoinViaFollower(t *testing.T) {
+	dir := t.TempDir()
+	p, err := NewPeer("fw-a", "127.0.9.11", newUUID())
+	must(t, err)
+	for value, ok := range map[string]bool{"": true, JoinStuck: true, JoinForward: true, "leader": false} {
+		data, err := SimSettings{Cluster: "c", Name: "fw-a", Peers: []Peer{p}, Dynamic: true, JoinViaFollower: value}.Marshal()
+		must(t, err)
+		path := filepath.Join(dir, "sim-node.json")
+		must(t, os.WriteFile(path, data, 0o644))
+		s, err := LoadSimSettings(path)
+		if (err == nil) != ok || (ok && (!s.Dynamic || s.JoinViaFollower != value)) {
+			t.Errorf("join_via_follower %q: %+v %v", value, s, err)
+		}
 	}
 }
 
