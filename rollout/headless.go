@@ -38,6 +38,8 @@ type Env struct {
 	Tick time.Duration
 	// OnMachine sees the machine after every event (tests).
 	OnMachine func(runbook.Machine)
+	// Cloud builds the provider of an inventory with a cloud: section.
+	Cloud ProviderFunc
 }
 
 // ExitCodeOf is the exit code an error from this file deserves.

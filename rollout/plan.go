@@ -24,6 +24,9 @@ type PlanOptionsIn struct {
 
 // MakePlan surveys the cluster (read-only) and builds its plan.
 func MakePlan(ctx context.Context, env Env, o PlanOptionsIn) (runbook.Plan, *executor.Executor, executor.Survey, error) {
+	if env.Inventory.Cloud != nil {
+		return makeCloudPlan(ctx, env, o)
+	}
 	x, err := env.executor(o.Release, nil)
 	if err != nil {
 		return runbook.Plan{}, nil, executor.Survey{}, err

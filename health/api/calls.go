@@ -143,7 +143,16 @@ func (c *Client) getJSON(parent context.Context, path string, timeout time.Durat
 // (the caller's), so errors can tell a per-call timeout from the caller's
 // cancellation. extra headers are added after auth.
 func (c *Client) do(parent, ctx context.Context, hc *http.Client, method, base, path string, auth bool, extra http.Header) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, base+path, nil)
+	return c.doBody(parent, ctx, hc, method, base, path, auth, extra, nil)
+}
+
+// doBody is do with a request body.
+func (c *Client) doBody(parent, ctx context.Context, hc *http.Client, method, base, path string, auth bool, extra http.Header, body []byte) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
 	if err != nil {
 		return nil, fmt.Errorf("%s: build %s %s: %w", c.name, method, path, err)
 	}

@@ -556,6 +556,7 @@ func (x *Executor) Clients() []*api.Client {
 func (x *Executor) Poll(ctx context.Context) health.ClusterSnapshot {
 	x.renewToken(ctx)
 	snap := api.Refresh(ctx, x.Clients())
+	matchMembers(&snap)
 	x.mu.Lock()
 	cp := snap
 	x.lastSnap = &cp

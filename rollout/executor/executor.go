@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nwroll/nwroll/cloud"
 	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/health/api"
 	"github.com/nwroll/nwroll/rollout/inventory"
@@ -73,6 +74,18 @@ type Config struct {
 	// OnNote receives what the executor has to say beyond an effect's
 	// result: command output, transfer progress, notes. May be nil.
 	OnNote func(Note)
+
+	// Cloud mode: the group's provider, and the nodes discovered from its
+	// instances (the inventory lists none).
+	Cloud cloud.Provider
+	Nodes []inventory.Node
+	// CloudTimeout bounds one surge (until the new instance runs) or one
+	// retirement (until the instance is terminated): default 15m, the
+	// drain timeout (300 s) and the hook's heartbeat with room.
+	CloudTimeout time.Duration
+	// CloudPoll is how often the group is described while waiting
+	// (default 2s).
+	CloudPoll time.Duration
 }
 
 // Note is a line of the executor's own output for the log pane or CI log.
@@ -153,10 +166,20 @@ func New(cfg Config) (*Executor, error) {
 		t.Metrics = 2 * time.Second
 	}
 	cfg.Timeouts = t
+	if cfg.CloudTimeout <= 0 {
+		cfg.CloudTimeout = 15 * time.Minute
+	}
+	if cfg.CloudPoll <= 0 {
+		cfg.CloudPoll = 2 * time.Second
+	}
+	nodes := cfg.Inventory.Nodes()
+	if cfg.Inventory.Cloud != nil {
+		nodes = append([]inventory.Node(nil), cfg.Nodes...)
+	}
 	x := &Executor{
 		cfg:     cfg,
 		inv:     cfg.Inventory,
-		nodes:   cfg.Inventory.Nodes(),
+		nodes:   nodes,
 		remotes: map[string]remote.Remote{},
 		uuids:   map[string]string{},
 		ids:     map[string]string{},
@@ -224,6 +247,8 @@ func (x *Executor) SetNoteHandler(f func(Note)) {
 }
 
 func (x *Executor) node(name string) (inventory.Node, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
 	for _, n := range x.nodes {
 		if n.Name == name {
 			return n, nil
@@ -234,6 +259,8 @@ func (x *Executor) node(name string) (inventory.Node, error) {
 
 // NodeNames lists the inventory's nodes in order.
 func (x *Executor) NodeNames() []string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
 	out := make([]string, len(x.nodes))
 	for i, n := range x.nodes {
 		out[i] = n.Name
@@ -280,6 +307,9 @@ func (x *Executor) perform(ctx context.Context, e runbook.Effect) (any, error) {
 		return nil, x.VerifyBackupSet(ctx, e.Set, e.Nodes)
 	case runbook.NodeAction:
 		return x.nodeAction(ctx, e)
+	case runbook.CloudDescribe, runbook.CloudNewTemplate, runbook.CloudSetTemplate, runbook.CloudFreeze, runbook.CloudThaw,
+		runbook.CloudSurge, runbook.CloudRetire, runbook.RemoveMember:
+		return x.cloudEffect(ctx, e)
 	}
 	return nil, fmt.Errorf("executor: effect %s (%T) is not asynchronous", e.Kind(), e)
 }

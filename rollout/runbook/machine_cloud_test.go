@@ -411,3 +411,30 @@ func TestCloudRollbackAll(t *testing.T) {
 		t.Fatalf("reason: %s", m.Reason)
 	}
 }
+
+func TestCloudPlanRender(t *testing.T) {
+	var b strings.Builder
+	if err := mtCloudPlan(t, 3, 1).Render(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		`Plan for cluster "lab": 3 instances of aws group nw-asg from 1.0.0 to 1.1.0, image-first: surge one, retire one`,
+		"Images: ami-0old (template neuwerk v3) → ami-0new (tagged neuwerk.io/release=1.1.0, in a new version of template neuwerk)",
+		"Group: desired 3, min 3, max 4; each replacement goes to 4 instances and back; suspended now: AlarmNotification",
+		"Nodes in upgrade order, leader last: i-0a (follower, voter, 1.0.0), i-0c (follower, voter, 1.0.0), i-0b (leader, voter, 1.0.0)",
+		"  7. Replace i-0b (leader): 1.0.0 → 1.1.0, surge then retire [approval]",
+		"quorum: replacing i-0b: voters 3",
+		"- surge: desired capacity 3 → 4 (no cooldown); journal the request, then the new instance's id",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the plan lacks %q", want)
+		}
+	}
+	if strings.Contains(out, "sha256") || strings.Contains(out, "backup") {
+		t.Errorf("a cloud plan speaks of binaries:\n%s", out)
+	}
+	if t.Failed() {
+		t.Log(out)
+	}
+}

@@ -71,7 +71,14 @@ func (m Machine) describe() []string {
 			fromList = append(fromList, l)
 		}
 	}
-	add("Plan for cluster %q: %d nodes from %s to %s (sha256 %s)", p.Cluster, len(p.Nodes), strings.Join(fromList, ", "), p.Target.Label(), ShortSHA(p.Target.SHA256))
+	if c := p.Cloud; c != nil {
+		g := c.Group
+		add("Plan for cluster %q: %d instances of %s group %s from %s to %s, image-first: surge one, retire one", p.Cluster, len(p.Nodes), c.Provider, g.Name, strings.Join(fromList, ", "), p.Target.Label())
+		add("Images: %s (template %s) → %s (tagged %s=%s, in a new version of template %s)", c.FromImage, g.Template, c.Image.ID, "neuwerk.io/release", c.Image.Release, g.Template.Name)
+		add("Group: desired %d, min %d, max %d; each replacement goes to %d instances and back; suspended now: %s", g.Desired, g.Min, g.Max, g.Desired+1, machOrNone(strings.Join(g.Suspended, ", ")))
+	} else {
+		add("Plan for cluster %q: %d nodes from %s to %s (sha256 %s)", p.Cluster, len(p.Nodes), strings.Join(fromList, ", "), p.Target.Label(), ShortSHA(p.Target.SHA256))
+	}
 	leaderName := ""
 	if l, ok := p.Leader(); ok {
 		leaderName = l.Name
@@ -91,23 +98,37 @@ func (m Machine) describe() []string {
 	add("Nodes in upgrade order, leader last: %s", strings.Join(order, ", "))
 	voters := p.Voters()
 	q := health.Quorum(voters)
-	add("Quorum: %d voters, quorum %d, failure tolerance %d; one node is stopped at a time", voters, q, max(voters-q, 0))
-	backup := o.Backup.String()
-	if o.Backup == BackupReuse {
-		backup += " set " + o.BackupSet
+	if p.Cloud != nil {
+		add("Quorum: %d voters, quorum %d, failure tolerance %d; with the new instance %d voters, quorum %d", voters, q, max(voters-q, 0), voters+1, health.Quorum(voters+1))
+		add("Options: gates held for %s; gate timeout %s; leader election tolerated for %s", o.Window, o.GateTimeout, o.ElectionWindow)
+		add("Every step marked [approval] waits for y (auto-approved with --yes). On a failure: a sysdump first, then keep waiting,")
+		add("roll back this node (retire its new instance), roll back all (the group back on its template, new instances replaced), or abort.")
+		add("Leadership is re-read before every step: a node that becomes the leader is replaced last.")
+	} else {
+		add("Quorum: %d voters, quorum %d, failure tolerance %d; one node is stopped at a time", voters, q, max(voters-q, 0))
+		backup := o.Backup.String()
+		if o.Backup == BackupReuse {
+			backup += " set " + o.BackupSet
+		}
+		bake := ""
+		if o.Bake > 0 {
+			bake = fmt.Sprintf("; canary bake %s after the first upgrade", o.Bake)
+		}
+		add("Options: backup %s; gates held for %s; gate timeout %s; leader election tolerated for %s%s", backup, o.Window, o.GateTimeout, o.ElectionWindow, bake)
+		add("Every step marked [approval] waits for y (auto-approved with --yes). On a gate failure or timeout: a sysdump first,")
+		add("then keep waiting, sysdump, roll back this node, roll back all, or abort; --yes rolls back the node (exit 4).")
+		add("Leadership is re-read before every step: a node that becomes the leader is upgraded last.")
 	}
-	bake := ""
-	if o.Bake > 0 {
-		bake = fmt.Sprintf("; canary bake %s after the first upgrade", o.Bake)
-	}
-	add("Options: backup %s; gates held for %s; gate timeout %s; leader election tolerated for %s%s", backup, o.Window, o.GateTimeout, o.ElectionWindow, bake)
-	add("Every step marked [approval] waits for y (auto-approved with --yes). On a gate failure or timeout: a sysdump first,")
-	add("then keep waiting, sysdump, roll back this node, roll back all, or abort; --yes rolls back the node (exit 4).")
-	add("Leadership is re-read before every step: a node that becomes the leader is upgraded last.")
 	for _, w := range p.Warnings {
 		add("Warning: %s", w)
 	}
+	return append(lines, m.describeSteps()...)
+}
 
+// describeSteps are the plan's steps by phase, each with its lines.
+func (m Machine) describeSteps() []string {
+	var lines []string
+	add := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
 	phase, phases := Phase(0), 0
 	for i, t := range m.Texts() {
 		if t.Phase != phase {
@@ -146,7 +167,11 @@ func (t StepText) Lines() []string {
 		out = append(out, "- on a failure: refuse (exit 3), naming the node and the check; nothing has changed yet")
 	}
 	if t.Quorum != "" {
-		out = append(out, "quorum before the stop: "+t.Quorum)
+		if t.Kind == StepReplace || t.Kind == StepReplaceBack {
+			out = append(out, "quorum: "+t.Quorum)
+		} else {
+			out = append(out, "quorum before the stop: "+t.Quorum)
+		}
 	}
 	for _, d := range t.Does {
 		out = append(out, "- "+d)

@@ -1,0 +1,121 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nwroll/nwroll/cloud"
+	"github.com/nwroll/nwroll/rollout/executor"
+	"github.com/nwroll/nwroll/rollout/inventory"
+	"github.com/nwroll/nwroll/rollout/runbook"
+)
+
+// Cloud mode (the inventory's `cloud:` section): the nodes are the group's
+// instances, discovered here, and the plan replaces them image-first.
+
+// ProviderFunc builds the provider for an inventory's cloud section.
+type ProviderFunc func(ctx context.Context, c *inventory.Cloud) (cloud.Provider, error)
+
+// provider is the group's provider (Env.Cloud builds it).
+func (env Env) provider(ctx context.Context) (cloud.Provider, error) {
+	if env.Cloud == nil {
+		return nil, coded(runbook.ExitUsage, "the inventory %s has a cloud: section, but this nwroll has no %s provider", env.Inventory.Path, env.Inventory.Cloud.Provider)
+	}
+	p, err := env.Cloud(ctx, env.Inventory.Cloud)
+	if err != nil {
+		return nil, coded(runbook.ExitUsage, "%v", err)
+	}
+	return p, nil
+}
+
+// discover describes the group and makes a node of each of its
+// instances that is not on its way out.
+func discover(ctx context.Context, env Env, p cloud.Provider) (cloud.Group, []inventory.Node, error) {
+	g, err := p.Describe(ctx)
+	if err != nil {
+		return g, nil, coded(runbook.ExitRefused, "describe group %s: %v", env.Inventory.Cloud.Group, err)
+	}
+	var nodes []inventory.Node
+	for _, in := range g.Instances {
+		if in.Lifecycle == cloud.Terminated || in.PrivateIP == "" {
+			continue
+		}
+		n, err := env.Inventory.Discovered(in.ID, in.PrivateIP)
+		if err != nil {
+			return g, nil, coded(runbook.ExitUsage, "%v", err)
+		}
+		nodes = append(nodes, n)
+	}
+	if len(nodes) == 0 {
+		return g, nil, coded(runbook.ExitRefused, "group %s has no running instance: nothing to roll", g.Name)
+	}
+	return g, nodes, nil
+}
+
+// makeCloudPlan is MakePlan in cloud mode: the group described, the
+// target release's image found, the instances surveyed as nodes (SSH for
+// the token, the CA and node ids; HTTPS for health), the plan built.
+func makeCloudPlan(ctx context.Context, env Env, o PlanOptionsIn) (runbook.Plan, *executor.Executor, executor.Survey, error) {
+	fail := func(err error) (runbook.Plan, *executor.Executor, executor.Survey, error) {
+		return runbook.Plan{}, nil, executor.Survey{}, err
+	}
+	p, err := env.provider(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	g, nodes, err := discover(ctx, env, p)
+	if err != nil {
+		return fail(err)
+	}
+	img, err := p.ImageFor(ctx, o.Release.Version)
+	if err != nil {
+		code := runbook.ExitRefused
+		if errors.Is(err, cloud.ErrNotFound) {
+			code = runbook.ExitUsage
+		}
+		return fail(coded(code, "--release %s: %v", o.Release.Version, err))
+	}
+	fromImage, err := p.TemplateImage(ctx, g.Template)
+	if err != nil {
+		return fail(coded(runbook.ExitRefused, "group %s's template %s: %v", g.Name, g.Template, err))
+	}
+	x, err := executor.New(executor.Config{
+		Inventory: env.Inventory, Dialer: env.Dialer, Catalog: env.Catalog, StateDir: env.StateDir,
+		Token: env.Token, TokenSource: tokenSourceOf(env), Cloud: p, Nodes: nodes,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	s, err := executor.SurveyCluster(ctx, x, true)
+	if err != nil {
+		x.Close()
+		return runbook.Plan{}, nil, s, err
+	}
+	target := runbook.BuildRef{Version: o.Release.Version, Image: img.ID}
+	in := executor.PlanInputFor(x, s, target, knownBuilds(env.Catalog, nil), PlanOptionsFor(env.Inventory, o, env.Token != ""))
+	for i := range in.Nodes {
+		if inst, ok := g.Instance(in.Nodes[i].Name); ok {
+			in.Nodes[i].Current = runbook.BuildRef{Version: in.Nodes[i].Current.Version, Image: inst.ImageID}
+		}
+	}
+	in.Cloud = &runbook.CloudPlan{Provider: p.Name(), Group: g, Image: img, FromImage: fromImage}
+	in.Now = time.Now()
+	in.Runs, in.RunsErr = priorRuns(env)
+	plan, err := runbook.BuildPlan(in)
+	if err != nil {
+		x.Close()
+		return runbook.Plan{}, nil, s, coded(runbook.ExitRefused, "%v", err)
+	}
+	return plan, x, s, nil
+}
+
+// imageRelease names the target of a cloud run: the release whose image
+// the group will launch.
+func imageRelease(version string) error {
+	if version == "" {
+		return fmt.Errorf("in cloud mode --release names a release version (the image tagged %s=VERSION), e.g. --release 1.1.0", cloud.ReleaseTag)
+	}
+	return nil
+}

@@ -1,0 +1,252 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nwroll/nwroll/cloud"
+	"github.com/nwroll/nwroll/health"
+	"github.com/nwroll/nwroll/health/api"
+	"github.com/nwroll/nwroll/rollout/inventory"
+	"github.com/nwroll/nwroll/rollout/runbook"
+)
+
+// The cloud effects: one provider call each, then, for a surge or a
+// retirement, the group described until the instance runs or is gone. A
+// surge's new instance becomes a node of the executor (SSH and a health
+// client, from the inventory's settings); a retired one stops being one.
+
+func (x *Executor) cloudEffect(ctx context.Context, e runbook.Effect) (any, error) {
+	p := x.cfg.Cloud
+	if p == nil {
+		return nil, fmt.Errorf("executor: %s needs a cloud provider, and the inventory %s has no cloud: section", e.Kind(), x.inv.Path)
+	}
+	switch e := e.(type) {
+	case runbook.CloudDescribe:
+		return p.Describe(ctx)
+	case runbook.CloudNewTemplate:
+		return p.NewTemplate(ctx, e.Base, e.Image)
+	case runbook.CloudSetTemplate:
+		return nil, p.SetTemplate(ctx, e.Template, 0)
+	case runbook.CloudFreeze:
+		// The provider suspends the movers the group does not have
+		// suspended: all of them but exactly these.
+		g := cloud.Group{Suspended: slices.DeleteFunc(slices.Clone(runbook.Movers), func(p string) bool { return slices.Contains(e.Processes, p) })}
+		_, err := p.Freeze(ctx, g)
+		return nil, err
+	case runbook.CloudThaw:
+		return nil, p.Thaw(ctx, cloud.Frozen{Processes: e.Processes})
+	case runbook.CloudSurge:
+		return x.surge(ctx, p, e)
+	case runbook.CloudRetire:
+		return x.retire(ctx, p, e)
+	case runbook.RemoveMember:
+		return nil, x.removeMember(ctx, e)
+	}
+	return nil, fmt.Errorf("executor: %s is no cloud effect", e.Kind())
+}
+
+// surge sets the desired capacity (absolute: a resumed run repeats it
+// harmlessly) and waits for the one instance not in Before to have an
+// address; it then becomes a node.
+func (x *Executor) surge(ctx context.Context, p cloud.Provider, e runbook.CloudSurge) (cloud.Instance, error) {
+	if err := p.SetDesired(ctx, e.Desired); err != nil {
+		return cloud.Instance{}, err
+	}
+	var found cloud.Instance
+	err := x.waitGroup(ctx, p, "a new instance to run", func(g cloud.Group) (bool, error) {
+		var fresh []cloud.Instance
+		for _, in := range g.Instances {
+			if !slices.Contains(e.Before, in.ID) && in.Lifecycle != cloud.Terminating && in.Lifecycle != cloud.TerminatingWait {
+				fresh = append(fresh, in)
+			}
+		}
+		switch {
+		case len(fresh) > 1:
+			ids := make([]string, len(fresh))
+			for i, in := range fresh {
+				ids[i] = in.ID
+			}
+			return false, fmt.Errorf("group %s launched %d instances (%s) where one was asked for: something else changes the group; nothing was retired", g.Name, len(fresh), strings.Join(ids, ", "))
+		case len(fresh) == 1 && fresh[0].PrivateIP != "":
+			found = fresh[0]
+			return true, nil
+		}
+		if a, ok := failedLaunch(g); ok {
+			return false, fmt.Errorf("group %s could not launch an instance: %s", g.Name, a)
+		}
+		return false, nil
+	})
+	if err != nil {
+		return cloud.Instance{}, err
+	}
+	n, err := x.inv.Discovered(found.ID, found.PrivateIP)
+	if err != nil {
+		return found, err
+	}
+	x.addNode(n)
+	x.note(Note{Kind: NoteInfo, Node: found.ID, Op: e.Kind(), Text: fmt.Sprintf("launched %s (%s) from image %s", found.ID, found.PrivateIP, found.ImageID)})
+	return found, nil
+}
+
+// failedLaunch is the newest failed scaling activity, if the newest one failed.
+func failedLaunch(g cloud.Group) (string, bool) {
+	var newest *cloud.Activity
+	for i := range g.Activities {
+		if newest == nil || g.Activities[i].Start.After(newest.Start) {
+			newest = &g.Activities[i]
+		}
+	}
+	if newest == nil || newest.Status != "Failed" {
+		return "", false
+	}
+	msg := newest.StatusMsg
+	if msg == "" {
+		msg = newest.Description
+	}
+	return msg, true
+}
+
+// retire terminates exactly the instance (unless it is terminating or
+// gone already: a resumed run) and waits until the group no longer has
+// it; the node is then dropped. It answers the group as described last.
+func (x *Executor) retire(ctx context.Context, p cloud.Provider, e runbook.CloudRetire) (cloud.Group, error) {
+	g, err := p.Describe(ctx)
+	if err != nil {
+		return g, err
+	}
+	if in, ok := g.Instance(e.Instance); ok && in.Lifecycle != cloud.Terminating && in.Lifecycle != cloud.TerminatingWait && in.Lifecycle != cloud.Terminated {
+		if err := p.Retire(ctx, e.Instance); err != nil {
+			return g, err
+		}
+	}
+	var last cloud.Group
+	err = x.waitGroup(ctx, p, e.Instance+" to be terminated", func(g cloud.Group) (bool, error) {
+		last = g
+		in, ok := g.Instance(e.Instance)
+		return !ok || in.Lifecycle == cloud.Terminated, nil
+	})
+	if err != nil {
+		if in, ok := last.Instance(e.Instance); ok && in.Lifecycle == cloud.TerminatingWait {
+			err = fmt.Errorf("%w: %s is still %s, held by the terminating hook: Neuwerk has not completed its lifecycle action (it drains for up to drain_timeout_secs, 300 s by default); read its log, or complete the action by hand once it is drained", err, e.Instance, in.State)
+		}
+		return last, err
+	}
+	x.dropNode(e.Node)
+	return last, nil
+}
+
+// waitGroup describes the group every CloudPoll until done says so, an
+// error, or CloudTimeout.
+func (x *Executor) waitGroup(ctx context.Context, p cloud.Provider, what string, done func(cloud.Group) (bool, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, x.cfg.CloudTimeout)
+	defer cancel()
+	t := time.NewTicker(x.cfg.CloudPoll)
+	defer t.Stop()
+	var lastErr error
+	for {
+		g, err := p.Describe(ctx)
+		if err == nil {
+			ok, err := done(g)
+			if err != nil || ok {
+				return err
+			}
+		} else {
+			lastErr = err
+		}
+		select {
+		case <-ctx.Done():
+			if lastErr != nil {
+				return fmt.Errorf("waited %s for %s: %w", x.cfg.CloudTimeout, what, lastErr)
+			}
+			return fmt.Errorf("waited %s for %s", x.cfg.CloudTimeout, what)
+		case <-t.C:
+		}
+	}
+}
+
+// removeMember asks the live nodes, in turn, to remove the member (any
+// of them proxies it to the leader); 503 (an election) tries the next.
+func (x *Executor) removeMember(ctx context.Context, e runbook.RemoveMember) error {
+	var errs []error
+	for _, c := range x.Clients() {
+		_, err := c.RemoveMember(ctx, e.NodeID)
+		if err == nil {
+			x.note(Note{Kind: NoteInfo, Node: e.Node, Op: e.Kind(), Text: fmt.Sprintf("removed %s (node id %s) from the Raft membership through %s", e.Node, e.NodeID, c.Name())})
+			return nil
+		}
+		var ae *health.APIError
+		if errors.As(err, &ae) && ae.Status != 502 && ae.Status != 503 {
+			return err // the leader refused: asking another node gets the same answer
+		}
+		errs = append(errs, err)
+	}
+	return fmt.Errorf("remove %s (node id %s): no node could reach the leader: %w", e.Node, e.NodeID, errors.Join(errs...))
+}
+
+// addNode makes a launched instance a node: polled from now on.
+func (x *Executor) addNode(n inventory.Node) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if slices.ContainsFunc(x.nodes, func(o inventory.Node) bool { return o.Name == n.Name }) {
+		return
+	}
+	x.nodes = append(x.nodes, n)
+	if !x.connected {
+		return
+	}
+	c, err := api.NewClient(api.Config{Name: n.Name, APIURL: n.APIURL, MetricsURL: n.MetricsURL, CAPEM: x.caPEM, Token: x.token, Timeouts: x.cfg.Timeouts})
+	if err == nil {
+		x.clients = append(x.clients, c)
+	}
+}
+
+// dropNode: a terminated instance is no node any more.
+func (x *Executor) dropNode(name string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.nodes = slices.DeleteFunc(x.nodes, func(n inventory.Node) bool { return n.Name == name })
+	x.clients = slices.DeleteFunc(x.clients, func(c *api.Client) bool {
+		if c.Name() == name {
+			c.CloseIdleConnections()
+			return true
+		}
+		return false
+	})
+	if r := x.remotes[name]; r != nil {
+		_ = r.Close()
+		delete(x.remotes, name)
+	}
+}
+
+// matchMembers names the node id of a polled node that has none yet (an
+// instance launched by this run) from the member whose Raft address has
+// its API host.
+func matchMembers(snap *health.ClusterSnapshot) {
+	if snap.Members == nil {
+		return
+	}
+	for i := range snap.Nodes {
+		n := &snap.Nodes[i]
+		if n.NodeID != "" {
+			continue
+		}
+		host := hostOf(n.Addr())
+		for _, m := range snap.Members.Members {
+			if hostOf(m.Addr) == host {
+				n.NodeID = m.NodeID
+			}
+		}
+	}
+}
+
+func hostOf(addr string) string {
+	if i := strings.LastIndexByte(addr, ':'); i >= 0 && !strings.HasSuffix(addr, "]") {
+		addr = addr[:i]
+	}
+	return strings.Trim(addr, "[]")
+}
