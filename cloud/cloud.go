@@ -207,4 +207,8 @@ type Config struct {
 	// Endpoints override the provider's service endpoints (tests, the
 	// simulator): service name ("autoscaling", "ec2") → URL.
 	Endpoints map[string]string
+	// Anonymous sends unsigned requests, with no credentials: only for a
+	// simulator, so every endpoint must be overridden to a loopback
+	// address.
+	Anonymous bool
 }
