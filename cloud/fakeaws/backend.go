@@ -50,6 +50,7 @@ type MemoryBackend struct {
 	next    int
 	running map[string]LaunchRequest
 	ips     map[string]string
+	stopped map[string]bool
 	holds   []HoldEvent
 	// LaunchErr, when set, fails every launch with it.
 	LaunchErr error
@@ -80,7 +81,18 @@ func (b *MemoryBackend) Terminate(_ context.Context, id string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	delete(b.running, id)
+	if b.stopped == nil {
+		b.stopped = map[string]bool{}
+	}
+	b.stopped[id] = true
 	return nil
+}
+
+// Terminated reports whether Terminate was called for id.
+func (b *MemoryBackend) Terminated(id string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.stopped[id]
 }
 
 // Hold implements Backend.
