@@ -82,6 +82,14 @@ func (x *Executor) surge(ctx context.Context, p cloud.Provider, e runbook.CloudS
 		return false, nil
 	})
 	if err != nil {
+		if found.ID == "" {
+			// Nothing came: the group is set back to the capacity before, so
+			// it does not keep launching behind the run's back.
+			if rerr := p.SetDesired(context.WithoutCancel(ctx), e.Desired-1); rerr != nil {
+				return cloud.Instance{}, fmt.Errorf("%w; setting the desired capacity back to %d failed too: %v", err, e.Desired-1, rerr)
+			}
+			return cloud.Instance{}, fmt.Errorf("%w; the desired capacity is back at %d", err, e.Desired-1)
+		}
 		return cloud.Instance{}, err
 	}
 	n, err := x.inv.Discovered(found.ID, found.PrivateIP)

@@ -69,6 +69,8 @@ type Entry struct {
 	Backup   *BackupRecord `json:"backup,omitempty"`        // a backup's outcome
 	Build    *BuildRecord  `json:"build,omitempty"`         // a swap's outcome: the build put in place
 	Holder   string        `json:"holder_run_id,omitempty"` // lock-broken: the run whose lock was broken
+	// Cloud is a cloud effect's intent or outcome (cloud mode).
+	Cloud *runbook.CloudRecord `json:"cloud,omitempty"`
 }
 
 // BuildRecord is a build of the binary: its release, or "" when unknown.
@@ -92,6 +94,21 @@ type RunRecord struct {
 	// AllowUnknownBuild: --yes accepts a node on a build that matches no
 	// release manifest (--allow-unknown-build).
 	AllowUnknownBuild bool `json:"allow_unknown_build,omitempty"`
+
+	// Cloud: the run replaces the instances of a group (cloud mode).
+	Cloud *CloudRun `json:"cloud,omitempty"`
+}
+
+// CloudRun is what a cloud run's intent records: the group, its size and
+// the template version and image it launched before the run, which a
+// rollback returns to, and the target release's image.
+type CloudRun struct {
+	Provider  string              `json:"provider"`
+	Group     string              `json:"group"`
+	Size      int                 `json:"size"`
+	From      runbook.CloudRecord `json:"from"` // template id, name, version and image
+	Image     string              `json:"image"`
+	ImageName string              `json:"image_name,omitempty"`
 }
 
 // Duration is a time.Duration written as Go writes one ("20s").

@@ -18,6 +18,7 @@ func EntryOf(r runbook.Record) Entry {
 	if b := r.Build; b != nil {
 		e.Build = &BuildRecord{Version: b.Version, SHA256: b.SHA256}
 	}
+	e.Cloud = r.Cloud
 	return e
 }
 
@@ -71,5 +72,76 @@ func ResumeFacts(entries []Entry, files []runbook.NodeFiles) runbook.ResumeFacts
 			facts.Unfinished = append(facts.Unfinished, runbook.StepID(id))
 		}
 	}
+	facts.Cloud = cloudFacts(entries)
 	return facts
+}
+
+// cloudFacts is what a cloud run's journal says it did to the group: nil
+// when it made no cloud call.
+func cloudFacts(entries []Entry) *runbook.CloudFacts {
+	var f *runbook.CloudFacts
+	intents := map[uint64]*runbook.CloudRecord{} // by effect: an outcome records only what its effect made
+	for _, e := range entries {
+		if e.Kind != Intent && e.Kind != Outcome {
+			continue
+		}
+		c := e.Cloud
+		if e.Kind == Intent && c != nil {
+			intents[e.Effect] = c
+		}
+		if e.Kind == Outcome && c == nil {
+			c = intents[e.Effect]
+		}
+		if c == nil {
+			continue
+		}
+		if f == nil {
+			f = &runbook.CloudFacts{Launched: map[string]string{}, Surges: map[string]runbook.CloudRecord{}, Retires: map[string]runbook.CloudRecord{}, Removed: map[string]bool{}}
+		}
+		intent, ok := e.Kind == Intent, e.Kind == Outcome && e.OK
+		switch e.Op {
+		case "freeze":
+			if intent { // the call may have been made before a kill: it is resumed at the end either way
+				f.Frozen = appendNew(f.Frozen, c.Processes...)
+			}
+		case "thaw":
+			if ok {
+				thawed := intents[e.Effect].Processes
+				f.Frozen = slices.DeleteFunc(f.Frozen, func(p string) bool { return slices.Contains(thawed, p) })
+			}
+		case "new-template":
+			if ok {
+				f.NewTemplate = c.TemplateRef()
+			}
+		case "surge":
+			switch {
+			case intent:
+				f.Surges[c.Replaces] = *c
+			case e.Kind == Outcome:
+				delete(f.Surges, intents[e.Effect].Replaces)
+				if ok && c.Instance != "" {
+					f.Launched[c.Instance] = c.Replaces
+					f.LaunchOrder = appendNew(f.LaunchOrder, c.Instance)
+				}
+			}
+		case "retire":
+			if intent {
+				f.Retires[e.Node] = *c
+			}
+		case "remove-member":
+			if ok && e.Node != "" {
+				f.Removed[e.Node] = true
+			}
+		}
+	}
+	return f
+}
+
+func appendNew(list []string, add ...string) []string {
+	for _, s := range add {
+		if !slices.Contains(list, s) {
+			list = append(list, s)
+		}
+	}
+	return list
 }

@@ -156,6 +156,7 @@ type Record struct {
 	Backup   *BackupInfo // a backup's: the set, the archive, its sha256
 	Build    *BuildRef   // a swap's: the build put in place
 	ExitCode *int        // the run's end
+	Cloud    *CloudRecord
 }
 
 // Finish ends the run with an exit code (design §1): 0 success, 1 failed

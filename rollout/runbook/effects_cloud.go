@@ -80,3 +80,67 @@ func cloudChanges(e Effect) bool {
 	}
 	return false
 }
+
+// CloudRecord is what the journal keeps of a cloud effect, on its intent
+// and its outcome: enough for a resumed run to repeat it, or to know what
+// it did, without asking the provider to remember.
+type CloudRecord struct {
+	Desired   int      `json:"desired,omitempty"`   // surge: the capacity asked for
+	Before    []string `json:"before,omitempty"`    // surge: the instances before it
+	Replaces  string   `json:"replaces,omitempty"`  // surge: the node its instance replaces
+	Instance  string   `json:"instance,omitempty"`  // surge outcome: the new instance; retire: the one retired
+	Address   string   `json:"address,omitempty"`   // surge outcome: its private IP
+	Image     string   `json:"image,omitempty"`     // surge outcome: its image; new-template: the image
+	NodeID    string   `json:"node_id,omitempty"`   // retire, remove-member: the node's Raft id
+	Processes []string `json:"processes,omitempty"` // freeze, thaw
+	Template  string   `json:"template,omitempty"`  // set-template, new-template outcome: the template's id
+	Name      string   `json:"template_name,omitempty"`
+	Version   string   `json:"template_version,omitempty"`
+}
+
+func templateRecord(t cloud.TemplateRef, r *CloudRecord) *CloudRecord {
+	r.Template, r.Name, r.Version = t.ID, t.Name, t.Version
+	return r
+}
+
+// TemplateRef is the template version the record names.
+func (r CloudRecord) TemplateRef() cloud.TemplateRef {
+	return cloud.TemplateRef{ID: r.Template, Name: r.Name, Version: r.Version}
+}
+
+// cloudIntent is what e's intent records, or nil.
+func (m *Machine) cloudIntent(e Effect) *CloudRecord {
+	switch e := e.(type) {
+	case CloudSurge:
+		s, _ := m.StepByID(e.Step)
+		return &CloudRecord{Desired: e.Desired, Before: e.Before, Replaces: s.Node}
+	case CloudRetire:
+		r := &CloudRecord{Instance: e.Instance}
+		if n := m.node(e.Node); n != nil {
+			r.NodeID = n.NodeID
+		}
+		return r
+	case CloudFreeze:
+		return &CloudRecord{Processes: e.Processes}
+	case CloudThaw:
+		return &CloudRecord{Processes: e.Processes}
+	case CloudSetTemplate:
+		return templateRecord(e.Template, &CloudRecord{})
+	case CloudNewTemplate:
+		return templateRecord(e.Base, &CloudRecord{Image: e.Image.ID})
+	case RemoveMember:
+		return &CloudRecord{NodeID: e.NodeID}
+	}
+	return nil
+}
+
+// cloudOutcome is what a cloud effect's outcome records, or nil.
+func cloudOutcome(f inflightEffect, data any, replaces string) *CloudRecord {
+	switch d := data.(type) {
+	case cloud.Instance:
+		return &CloudRecord{Instance: d.ID, Address: d.PrivateIP, Image: d.ImageID, Replaces: replaces}
+	case cloud.TemplateRef:
+		return templateRecord(d, &CloudRecord{})
+	}
+	return nil
+}

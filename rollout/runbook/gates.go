@@ -63,7 +63,7 @@ func (m *Machine) openGate(c stepCtx, g health.Gate, notBefore time.Time) {
 func (m *Machine) sample(snap health.ClusterSnapshot) health.Sample {
 	s := health.Sample{Snap: snap, Binaries: map[string]health.Binary{}, Services: map[string]health.Service{}}
 	for _, n := range m.Nodes {
-		if !n.BinaryAt.IsZero() {
+		if !n.BinaryAt.IsZero() || n.Binary.Image != "" { // an instance's image is known from the group's description
 			s.Binaries[n.Name] = health.Binary{SHA256: n.Binary.SHA256, Image: n.Binary.Image, At: n.BinaryAt}
 		}
 		if !n.Service.At.IsZero() {

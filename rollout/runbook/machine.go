@@ -221,6 +221,10 @@ func (m *Machine) activate(i int) {
 		return
 	}
 	s.def, s.Status = &d, StatusRunning
+	if s.resumeAt > 0 && s.resumeAt < len(d.Ops) {
+		s.pc, s.touched, s.resumeAt = s.resumeAt, true, 0
+		s.ApprovedBy, s.ApprovedAt = "approved before the interruption", m.Now
+	}
 	m.Phase = d.Phase
 	if m.rolling {
 		m.Phase = PhaseRollback
@@ -572,6 +576,10 @@ func (m *Machine) onResult(e EffectResult) {
 			t := m.Plan.Target
 			rec.Build = &t
 		}
+		if e.Err == nil {
+			s, _ := m.StepByID(f.step)
+			rec.Cloud = cloudOutcome(f, e.Data, s.Node)
+		}
 		m.emit(rec)
 	}
 	switch f.purpose {
@@ -901,6 +909,7 @@ func (m *Machine) launch(e Effect, p purpose) {
 		if op == OpStop {
 			rec.GateValues = m.Gate.Values()
 		}
+		rec.Cloud = m.cloudIntent(e)
 		m.emit(rec)
 	}
 	m.emit(e)

@@ -438,3 +438,153 @@ func TestCloudPlanRender(t *testing.T) {
 		t.Log(out)
 	}
 }
+
+// mtCloudResume "kills" the world's machine and resumes the run from the
+// group as it is now and the journal's facts, as `nwroll resume` does:
+// the plan's nodes are the live instances; its template, image and size
+// are the run's.
+func mtCloudResume(t *testing.T, w *mtWorld, orig Plan, facts ResumeFacts, opts MachineOptions) {
+	t.Helper()
+	g := w.cloud.describe()
+	in := PlanInput{Cluster: "lab", Target: orig.Target, Options: mtOpts()}
+	for _, inst := range g.Instances {
+		n := w.node(inst.ID)
+		in.Nodes = append(in.Nodes, PlanNode{Name: n.name, NodeID: n.id, Addr: inst.PrivateIP + ":8443", Voter: n.voter, Leader: w.leader == n.name,
+			Current: BuildRef{Image: inst.ImageID}})
+		if !n.notMember {
+			in.Members = appendMember(in.Members, health.Member{NodeID: n.id, Addr: n.addr, IsVoter: n.voter})
+		}
+	}
+	c := *orig.Cloud // the run's record: its template version and image before, its size
+	c.Group = g
+	in.Cloud = &c
+	p, err := BuildPlan(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := ResumeState(p, facts, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.m, w.queue = m, nil
+	w.cloud.calls = append(w.cloud.calls, "--- resume")
+	w.send(Begin{At: w.now})
+}
+
+// Killed between the surge and the join gate: the resumed run gates the
+// instance it launched instead of launching another, then goes on.
+func TestCloudResumeAfterSurge(t *testing.T) {
+	p := mtCloudPlan(t, 3, 1)
+	w := newCloudWorld(t, p, MachineOptions{Headless: true, Approver: "ci@runner"})
+	w.send(Begin{At: w.now})
+	w.runUntil(func() bool { return w.m.Gate.Open && w.m.Gate.Name == "join" })
+	facts := ResumeFacts{Unfinished: []StepID{"replace/i-0a"}, Cloud: &CloudFacts{
+		Frozen: []string{"AZRebalance", "ScheduledActions"}, NewTemplate: cloud.TemplateRef{ID: "lt-1", Name: "neuwerk", Version: "4"},
+		Launched: map[string]string{"i-101": "i-0a"}, LaunchOrder: []string{"i-101"}}}
+	mtCloudResume(t, w, p, facts, MachineOptions{Headless: true, Approver: "ci@runner"})
+	w.runToEnd()
+	if w.m.ExitCode != 0 {
+		t.Fatalf("exit %d: %s; %v", w.m.ExitCode, w.m.Reason, mtRecords(w.effects, "failure"))
+	}
+	mtEqual(t, "provider calls", w.cloud.calls, []string{
+		"describe", "new-template", "set-template", "freeze", "surge 4", "--- resume",
+		"retire i-0a", "describe", "surge 4", "retire i-0c", "surge 4", "retire i-0b", "remove-member i-0b", "describe", "thaw"})
+	if g := w.cloud.group; len(g.Instances) != 3 || g.Desired != 3 || !slices.Equal(g.Suspended, []string{"AlarmNotification"}) {
+		t.Fatalf("group: %d instances, desired %d, suspended %v", len(g.Instances), g.Desired, g.Suspended)
+	}
+	st, _ := w.m.StepByID("replace/i-0a")
+	if st.Status != StatusDone || st.ApprovedBy != "approved before the interruption" {
+		t.Fatalf("the resumed replacement: %s, approved by %q", st.Status, st.ApprovedBy)
+	}
+}
+
+// Killed after the leader's instance was terminated and before its
+// member was removed: the resumed run removes the member (it is no
+// instance any more) and the cluster ends with exactly 3 voters.
+func TestCloudResumeAfterLeaderRetired(t *testing.T) {
+	p := mtCloudPlan(t, 3, 1)
+	w := newCloudWorld(t, p, MachineOptions{Headless: true, Approver: "ci@runner"})
+	w.send(Begin{At: w.now})
+	w.runUntil(func() bool { n, _ := w.m.NodeByName("i-0b"); return n.Retired })
+	leaderID := mtNodeID(1)
+	facts := ResumeFacts{Unfinished: []StepID{"replace/i-0b"}, Cloud: &CloudFacts{
+		Frozen: []string{"AZRebalance", "ScheduledActions"}, NewTemplate: cloud.TemplateRef{ID: "lt-1", Name: "neuwerk", Version: "4"},
+		Launched:    map[string]string{"i-101": "i-0a", "i-102": "i-0c", "i-103": "i-0b"},
+		LaunchOrder: []string{"i-101", "i-102", "i-103"},
+		Retires:     map[string]CloudRecord{"i-0a": {Instance: "i-0a"}, "i-0c": {Instance: "i-0c"}, "i-0b": {Instance: "i-0b", NodeID: leaderID}}}}
+	mtCloudResume(t, w, p, facts, MachineOptions{Headless: true, Approver: "ci@runner"})
+	w.runToEnd()
+	if w.m.ExitCode != 0 {
+		t.Fatalf("exit %d: %s", w.m.ExitCode, w.m.Reason)
+	}
+	calls := w.cloud.calls[slices.Index(w.cloud.calls, "--- resume"):]
+	mtEqual(t, "provider calls after the resume", calls, []string{"--- resume", "retire i-0b", "remove-member i-0b", "describe", "describe", "thaw"})
+	var voters []string
+	for _, n := range w.nodes {
+		if !n.notMember && n.voter {
+			voters = append(voters, n.name)
+		}
+	}
+	mtEqual(t, "voters", voters, []string{"i-101", "i-102", "i-103"})
+}
+
+// `nwroll rollback` after a successful run: the group back on its
+// template version, and every instance the run launched replaced by one
+// on the previous image, newest first.
+func TestCloudRollbackAfterSuccess(t *testing.T) {
+	p := mtCloudPlan(t, 3, 1)
+	w := newCloudWorld(t, p, MachineOptions{Headless: true, Approver: "ci@runner"})
+	w.send(Begin{At: w.now})
+	w.runToEnd()
+	if w.m.ExitCode != 0 {
+		t.Fatalf("exit %d: %s", w.m.ExitCode, w.m.Reason)
+	}
+	facts := ResumeFacts{Cloud: &CloudFacts{NewTemplate: cloud.TemplateRef{ID: "lt-1", Name: "neuwerk", Version: "4"},
+		Launched: map[string]string{"i-101": "i-0a", "i-102": "i-0c", "i-103": "i-0b"}, LaunchOrder: []string{"i-101", "i-102", "i-103"}}}
+	g := w.cloud.describe()
+	in := PlanInput{Cluster: "lab", Target: p.Target, Options: mtOpts()}
+	for _, inst := range g.Instances {
+		n := w.node(inst.ID)
+		in.Nodes = append(in.Nodes, PlanNode{Name: n.name, NodeID: n.id, Addr: inst.PrivateIP + ":8443", Voter: true, Leader: w.leader == n.name, Current: BuildRef{Version: "1.1.0", Image: inst.ImageID}})
+		in.Members = appendMember(in.Members, health.Member{NodeID: n.id, Addr: n.addr, IsVoter: true})
+	}
+	c := *p.Cloud
+	c.Group = g
+	in.Cloud = &c
+	rp, err := BuildPlan(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := RollbackState(rp, facts, MachineOptions{Headless: true, Approver: "ci@runner"}, RollbackScope{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.m, w.cloud.calls = m, nil
+	w.send(Begin{At: w.now})
+	w.runToEnd()
+	if w.m.ExitCode != 0 {
+		t.Fatalf("exit %d: %s", w.m.ExitCode, w.m.Reason)
+	}
+	leader := w.leader
+	var back []string
+	for _, s := range w.m.Steps {
+		if s.Kind == StepReplaceBack {
+			back = append(back, s.Node)
+		}
+	}
+	if back[len(back)-1] != "i-103" && leader == "" {
+		t.Fatalf("order: %v", back)
+	}
+	g = w.cloud.group
+	var live []string
+	for _, in := range g.Instances {
+		live = append(live, in.ImageID)
+	}
+	mtEqual(t, "images", live, []string{mtAMIOld, mtAMIOld, mtAMIOld})
+	if g.Template.Version != "3" || g.Desired != 3 || !slices.Equal(g.Suspended, []string{"AlarmNotification"}) {
+		t.Fatalf("group: template %s, desired %d, suspended %v", g.Template, g.Desired, g.Suspended)
+	}
+	if w.m.Reason == "" || !strings.HasPrefix(w.m.Reason, "rolled back") {
+		t.Fatalf("reason: %s", w.m.Reason)
+	}
+}

@@ -32,7 +32,7 @@ func (o describeOp) result(m *Machine, c stepCtx, f inflightEffect, e EffectResu
 		if m.HaveSnapshot && m.Latest.Members != nil {
 			members = m.Latest.Members.Members
 		}
-		if why := groupRefusals(g, m.Plan.Cloud.Image, members, len(m.Plan.Nodes)); len(why) > 0 {
+		if why := groupRefusals(g, m.Plan.Cloud.Image, members, m.Plan.Cloud.Size); len(why) > 0 {
 			m.refuse(why[0])
 			return
 		}
@@ -65,7 +65,7 @@ func (newTemplateOp) lines(c stepCtx) []string {
 	return []string{fmt.Sprintf("create a new version of template %s from %s, launching image %s", c.m.group().Template.Name, c.m.fromTemplate(), c.m.Plan.Cloud.Image.ID)}
 }
 func (newTemplateOp) enter(m *Machine, c stepCtx) {
-	m.launch(CloudNewTemplate{EffectMeta: m.meta(c.step.ID), Base: m.Plan.Cloud.Group.Template, Image: m.Plan.Cloud.Image}, purposeOp)
+	m.launch(CloudNewTemplate{EffectMeta: m.meta(c.step.ID), Base: m.Plan.Cloud.From, Image: m.Plan.Cloud.Image}, purposeOp)
 }
 func (newTemplateOp) result(m *Machine, c stepCtx, f inflightEffect, e EffectResult) {
 	if e.Err != nil {
@@ -82,13 +82,13 @@ type setTemplateOp struct{ back bool }
 func (o setTemplateOp) changes() bool { return true }
 func (o setTemplateOp) lines(c stepCtx) []string {
 	if o.back {
-		return []string{"point group " + c.m.group().Name + " at " + c.m.Plan.Cloud.Group.Template.String() + ", by number; instances running now are untouched"}
+		return []string{"point group " + c.m.group().Name + " at " + c.m.Plan.Cloud.From.String() + ", by number; instances running now are untouched"}
 	}
 	return []string{"point group " + c.m.group().Name + " at the new version, by number (never $Latest); instances running now are untouched"}
 }
 func (o setTemplateOp) template(m *Machine) cloud.TemplateRef {
 	if o.back {
-		return m.Plan.Cloud.Group.Template
+		return m.Plan.Cloud.From
 	}
 	return m.newTemplate
 }
@@ -112,8 +112,18 @@ func (o freezeOp) lines(c stepCtx) []string {
 	return []string{"suspend " + listOf(o.processes) + " on group " + c.m.group().Name + " until the rollout ends (resumed at the end, on abort and on resume)"}
 }
 func (o freezeOp) enter(m *Machine, c stepCtx) {
-	m.frozen = slices.Clone(o.processes) // before the call: its intent is the record of what to resume
+	m.frozen = appendNew(m.frozen, o.processes...) // before the call: its intent is the record of what to resume
 	m.launch(CloudFreeze{EffectMeta: m.meta(c.step.ID), Processes: o.processes}, purposeOp)
+}
+
+func appendNew(list []string, add ...string) []string {
+	out := slices.Clone(list)
+	for _, s := range add {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // thawOp resumes what freezeOp suspended.
@@ -143,7 +153,7 @@ type replaceQuorumOp struct{}
 func (replaceQuorumOp) changes() bool          { return false }
 func (replaceQuorumOp) lines(stepCtx) []string { return nil }
 func (replaceQuorumOp) arithmetic(c stepCtx) string {
-	return replaceArithmetic(c.node.Name, len(c.m.Plan.Nodes))
+	return replaceArithmetic(c.node.Name, c.m.Plan.Cloud.Size)
 }
 func (o replaceQuorumOp) enter(m *Machine, c stepCtx) {
 	var refs []health.NodeRef
@@ -152,7 +162,7 @@ func (o replaceQuorumOp) enter(m *Machine, c stepCtx) {
 			refs = append(refs, health.NodeRef{Name: n.Name, ID: n.NodeID})
 		}
 	}
-	checks := append(health.PreCheck(refs), health.VoterCount{Want: len(m.Plan.Nodes)})
+	checks := append(health.PreCheck(refs), health.VoterCount{Want: m.Plan.Cloud.Size})
 	m.openGate(c, health.Gate{Name: GateQuorum, Checks: checks, Timeout: m.Plan.Options.GateTimeout}, m.Now.Add(-m.Plan.Options.FreshFor))
 	if m.HaveSnapshot {
 		o.snapshot(m, c, m.Latest)
@@ -186,8 +196,8 @@ type surgeOp struct{}
 
 func (surgeOp) changes() bool { return true }
 func (surgeOp) lines(c stepCtx) []string {
-	g := c.m.group()
-	return []string{fmt.Sprintf("surge: desired capacity %d → %d (no cooldown); journal the request, then the new instance's id", g.Desired, g.Desired+1),
+	n := c.m.Plan.Cloud.Size
+	return []string{fmt.Sprintf("surge: desired capacity %d → %d (no cooldown); journal the request, then the new instance's id", n, n+1),
 		"wait for the new instance to run, on image " + c.want().Image}
 }
 func (surgeOp) enter(m *Machine, c stepCtx) {
@@ -196,12 +206,15 @@ func (surgeOp) enter(m *Machine, c stepCtx) {
 		return
 	}
 	g := m.group()
-	before := make([]string, 0, len(g.Instances))
+	e := CloudSurge{EffectMeta: m.meta(c.step.ID), Desired: m.Plan.Cloud.Size + 1} // absolute: N+1, however often asked
 	for _, in := range g.Instances {
-		before = append(before, in.ID)
+		e.Before = append(e.Before, in.ID)
+	}
+	if a := c.step.surgeAsk; a != nil { // resumed: the same surge again, which finds the same instance
+		e.Desired, e.Before = a.Desired, a.Before
 	}
 	m.setNode(c.node, NodeSurging)
-	m.launch(CloudSurge{EffectMeta: m.meta(c.step.ID), Desired: g.Desired + 1, Before: before}, purposeOp)
+	m.launch(e, purposeOp)
 }
 func (surgeOp) result(m *Machine, c stepCtx, f inflightEffect, e EffectResult) {
 	if e.Err != nil {
@@ -210,8 +223,8 @@ func (surgeOp) result(m *Machine, c stepCtx, f inflightEffect, e EffectResult) {
 	}
 	in, _ := e.Data.(cloud.Instance)
 	m.addInstance(in, c.node.Name)
-	c.step.surged = in.ID
-	m.Group.Desired++
+	c.step.surged, c.step.surgeAsk = in.ID, nil
+	m.Group.Desired = m.Plan.Cloud.Size + 1
 	m.record(RecordEvent, c.step.ID, in.ID, "surged", fmt.Sprintf("instance %s (%s) launched from image %s to replace %s", in.ID, in.PrivateIP, in.ImageID, c.node.Name), nil)
 	c.step.done = true
 }

@@ -497,6 +497,16 @@ func BuildPlan(in PlanInput) (Plan, error) {
 		Options: in.Options.withDefaults(),
 		Cloud:   in.Cloud,
 	}
+	if p.Cloud != nil {
+		c := *p.Cloud
+		if c.Size == 0 {
+			c.Size = len(p.Nodes)
+		}
+		if c.From.Version == "" {
+			c.From = c.Group.Template
+		}
+		p.Cloud = &c
+	}
 	for _, k := range in.Known {
 		k.SHA256 = NormSHA(k.SHA256)
 		p.Known = append(p.Known, k)

@@ -16,8 +16,15 @@ type CloudPlan struct {
 	Provider string // "aws"
 	Group    cloud.Group
 	Image    cloud.Image // tagged cloud.ReleaseTag=<target release>
-	// FromImage is the image the current template version launches.
-	FromImage string
+	// From is the template version the group launched before the run (a
+	// rollback returns to it), launching FromImage, release FromRelease
+	// ("" when no known release's); zero From takes Group's.
+	From        cloud.TemplateRef
+	FromImage   string
+	FromRelease string
+	// Size is the number of voters the cluster keeps (N): every
+	// replacement goes to N+1 and back. 0 takes the plan's node count.
+	Size int
 }
 
 // Movers are the background processes of a group that could launch or

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/nwroll/nwroll/cloud"
 )
 
 // Resume (design §3 "Journal"): a run killed at any moment is continued
@@ -41,6 +43,29 @@ type ResumeFacts struct {
 	// StopStartCut are the nodes whose stop or start a kill cut short (an
 	// intent without an outcome).
 	StopStartCut []string
+	// Cloud is what a cloud run did to its group, or nil.
+	Cloud *CloudFacts
+}
+
+// CloudFacts is what the journal says a cloud run did to the group.
+type CloudFacts struct {
+	// Frozen are the processes it suspended and has not resumed.
+	Frozen []string
+	// NewTemplate is the template version it made (zero: none).
+	NewTemplate cloud.TemplateRef
+	// Launched maps each instance a surge launched to the node it
+	// replaces; LaunchOrder lists them in launch order.
+	Launched    map[string]string
+	LaunchOrder []string
+	// Surges are the surges a kill cut short (an intent without an
+	// outcome), by the node they replace: their capacity and the
+	// instances before them, to ask for the same again.
+	Surges map[string]CloudRecord
+	// Retires are the retirements asked for (done or cut short), by node:
+	// the instance and its Raft node id.
+	Retires map[string]CloudRecord
+	// Removed are the nodes whose Raft member this run removed.
+	Removed map[string]bool
 }
 
 // ResumeState builds the machine that continues an interrupted rollout of
@@ -116,6 +141,9 @@ const (
 )
 
 func resumeBuild(plan Plan, facts ResumeFacts, opts MachineOptions, mode resumeMode, scope RollbackScope) (Machine, error) {
+	if plan.Cloud != nil {
+		return resumeCloud(plan, facts, opts, mode)
+	}
 	m := NewMachine(plan, opts)
 	for _, b := range facts.Builds {
 		if b.SHA256 = NormSHA(b.SHA256); b.SHA256 != "" {

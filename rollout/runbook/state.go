@@ -94,6 +94,11 @@ type StepState struct {
 	wasLeader bool      // the node led when its stop was decided
 	aboveTerm uint64    // the term then
 	surged    string    // cloud: the instance launched to replace the node
+	// resumeAt: a resumed run continues this step at operation resumeAt
+	// (cloud: its surge, join gate or retirement was under way), asking
+	// the same surge again (surgeAsk) if its outcome was lost.
+	resumeAt int
+	surgeAsk *CloudRecord
 }
 
 // NodeState is one node's rollout state and what this run knows of its

@@ -91,12 +91,16 @@ func groupValidateStep(c stepCtx) stepDef {
 					continue
 				}
 				ref := health.NodeRef{Name: n.Name, ID: n.NodeID}
+				want := m.Plan.Target
+				if m.undoRun {
+					want = m.fromBuild()
+				}
 				checks = append(checks,
 					health.NodeReady{Node: ref, Label: n.Name + " healthy"},
-					health.ImageIs{Node: ref, Want: m.Plan.Target.Image, WantLabel: m.Plan.Target.Label()})
+					health.ImageIs{Node: ref, Want: want.Image, WantLabel: want.Label()})
 				ids = append(ids, n.NodeID)
 			}
-			checks = append(checks, health.ClusterOK{IDs: ids}, health.VoterCount{Want: len(m.Plan.Nodes)})
+			checks = append(checks, health.ClusterOK{IDs: ids}, health.VoterCount{Want: m.Plan.Cloud.Size})
 			return health.Gate{Name: "validate", Checks: checks, Timeout: m.Plan.Options.GateTimeout}
 		}},
 		sysdumpOp{purpose: SysdumpFinal},
@@ -120,7 +124,7 @@ func groupThawStep(c stepCtx) stepDef {
 			d.Title = "Retire " + orphan + " and resume group " + g.Name
 			d.Ops = append(d.Ops, retireOp{}, removeMemberOp{})
 		}
-		if m.haveGroup && g.Template != m.Plan.Cloud.Group.Template && !m.targetLive(orphan) {
+		if m.haveGroup && g.Template != m.Plan.Cloud.From && !m.targetLive(orphan) {
 			d.Ops = append(d.Ops, setTemplateOp{back: true})
 		}
 		if len(d.Ops) > 0 {
@@ -228,10 +232,10 @@ func postGate(c stepCtx) gateOp {
 	old, leads := c.ref(), c.leads()
 	return gateOp{line: func(c stepCtx) string {
 		return fmt.Sprintf("settle gate: %s gone from the members, %d voters, every node ready and caught up, the leader stable; held %s",
-			old.Name, len(c.m.Plan.Nodes), c.opts().Window)
+			old.Name, c.m.Plan.Cloud.Size, c.opts().Window)
 	}, gate: func(c stepCtx) health.Gate {
 		m, o := c.m, c.opts()
-		checks := []health.Check{health.MemberGone{Node: old}, health.VoterCount{Want: len(m.Plan.Nodes)}}
+		checks := []health.Check{health.MemberGone{Node: old}, health.VoterCount{Want: m.Plan.Cloud.Size}}
 		if leads {
 			checks = append(checks, health.NewLeaderElected{Stopped: old, AboveTerm: c.step.aboveTerm, Election: o.ElectionWindow})
 		}
@@ -259,7 +263,7 @@ func replaceArithmetic(who string, voters int) string {
 
 // fromTemplate is the group's template version before this run.
 func (m *Machine) fromTemplate() string {
-	return m.Plan.Cloud.Group.Template.String()
+	return m.Plan.Cloud.From.String()
 }
 
 // templateReady: the group launches the target image from an explicit
@@ -304,7 +308,7 @@ func unsurgeStep(c stepCtx) stepDef {
 		return d
 	}
 	d.Ops = []op{approveOp{}, retireOp{}, removeMemberOp{}, gateOp{gate: func(c stepCtx) health.Gate {
-		return health.Gate{Name: "settle", Checks: append(liveChecks(c.m), health.VoterCount{Want: len(c.m.Plan.Nodes)}),
+		return health.Gate{Name: "settle", Checks: append(liveChecks(c.m), health.VoterCount{Want: c.m.Plan.Cloud.Size}),
 			Hold: c.opts().Window, Timeout: c.opts().GateTimeout, Election: c.opts().ElectionWindow}
 	}}}
 	return d
@@ -314,14 +318,20 @@ func unsurgeStep(c stepCtx) stepDef {
 // before the run, by number.
 func groupRevertStep(c stepCtx) stepDef {
 	m := c.m
-	from := m.Plan.Cloud.Group.Template
+	from := m.Plan.Cloud.From
 	d := stepDef{Title: fmt.Sprintf("Point group %s back at %s (image %s, %s)", m.group().Name, from, m.Plan.Cloud.FromImage, m.fromBuild().Label()),
 		Phase: PhaseRollback}
-	if m.group().Template == from {
-		d.Skip = "group " + m.group().Name + " launches " + from.String() + " already"
+	if m.group().Template != from {
+		d.Ops = append(d.Ops, setTemplateOp{back: true})
+	}
+	if freeze := toFreeze(m.group()); len(freeze) > 0 {
+		d.Ops = append(d.Ops, freezeOp{processes: freeze})
+	}
+	if len(d.Ops) == 0 {
+		d.Skip = "group " + m.group().Name + " launches " + from.String() + " already, its movers suspended"
 		return d
 	}
-	d.Ops = []op{approveOp{}, setTemplateOp{back: true}}
+	d.Ops = append([]op{approveOp{}}, d.Ops...)
 	return d
 }
 
@@ -339,9 +349,9 @@ func liveChecks(m *Machine) []health.Check {
 
 // fromBuild is what the nodes ran before the run: the previous image.
 func (m *Machine) fromBuild() BuildRef {
-	b := BuildRef{Image: m.Plan.Cloud.FromImage}
+	b := BuildRef{Image: m.Plan.Cloud.FromImage, Version: m.Plan.Cloud.FromRelease}
 	for _, n := range m.Plan.Nodes {
-		if n.Current.Image == b.Image && n.Current.Version != "" {
+		if n.Current.Image == b.Image && n.Current.Version != "" && b.Version == "" {
 			b.Version = n.Current.Version
 		}
 	}
@@ -393,7 +403,7 @@ func (m *Machine) startCloudRollback(all bool) {
 	}
 	if all {
 		steps = append(steps, Step{Kind: StepGroupRevert})
-		what = append(what, "group "+m.group().Name+" back on "+m.Plan.Cloud.Group.Template.String())
+		what = append(what, "group "+m.group().Name+" back on "+m.Plan.Cloud.From.String())
 		for i := len(m.Nodes) - 1; i >= 0; i-- {
 			if n := m.Nodes[i]; m.replaced(n) && n.Name != orphan {
 				steps = append(steps, Step{Kind: StepReplaceBack, Node: n.Name})

@@ -19,7 +19,11 @@ const PreCheckSettle = 10 * time.Second
 func preCheckStep(c stepCtx) stepDef {
 	return stepDef{Title: "Pre-check", Phase: PhasePreCheck, Refuses: true, Ops: []op{
 		gateOp{saveBaseline: true, gate: func(c stepCtx) health.Gate {
-			return health.Gate{Name: "pre-check", Checks: health.PreCheck(c.m.Plan.Refs()), Timeout: PreCheckSettle}
+			checks := health.PreCheck(c.m.Plan.Refs())
+			if c.m.Plan.Cloud != nil {
+				checks = liveChecks(c.m) // a resumed cloud run's nodes are not the plan's
+			}
+			return health.Gate{Name: "pre-check", Checks: checks, Timeout: PreCheckSettle}
 		}},
 		sysdumpOp{purpose: SysdumpBaseline},
 	}}
