@@ -3,7 +3,6 @@ package rollout
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/nwroll/nwroll/cloud"
@@ -95,12 +94,8 @@ func makeCloudPlan(ctx context.Context, env Env, o PlanOptionsIn) (runbook.Plan,
 	}
 	target := runbook.BuildRef{Version: o.Release.Version, Image: img.ID}
 	in := executor.PlanInputFor(x, s, target, knownBuilds(env.Catalog, nil), PlanOptionsFor(env.Inventory, o, env.Token != ""))
-	for i := range in.Nodes {
-		if inst, ok := g.Instance(in.Nodes[i].Name); ok {
-			in.Nodes[i].Current = runbook.BuildRef{Version: in.Nodes[i].Current.Version, Image: inst.ImageID}
-		}
-	}
-	in.Cloud = &runbook.CloudPlan{Provider: p.Name(), Group: g, Image: img, FromImage: fromImage}
+	cloudCurrent(&in, g)
+	in.Cloud = &runbook.CloudPlan{Provider: p.Name(), Group: g, Image: img, FromImage: fromImage, FromRelease: fromRelease(in, fromImage)}
 	in.Now = time.Now()
 	in.Runs, in.RunsErr = priorRuns(env)
 	plan, err := runbook.BuildPlan(in)
@@ -111,11 +106,54 @@ func makeCloudPlan(ctx context.Context, env Env, o PlanOptionsIn) (runbook.Plan,
 	return plan, x, s, nil
 }
 
-// imageRelease names the target of a cloud run: the release whose image
-// the group will launch.
-func imageRelease(version string) error {
-	if version == "" {
-		return fmt.Errorf("in cloud mode --release names a release version (the image tagged %s=VERSION), e.g. --release 1.1.0", cloud.ReleaseTag)
+// cloudCurrent makes each node's build its instance's image (and the
+// release its binary was identified as).
+func cloudCurrent(in *runbook.PlanInput, g cloud.Group) {
+	for i := range in.Nodes {
+		if inst, ok := g.Instance(in.Nodes[i].Name); ok {
+			in.Nodes[i].Current = runbook.BuildRef{Version: in.Nodes[i].Current.Version, Image: inst.ImageID}
+		}
 	}
-	return nil
+}
+
+// fromRelease is the release of the nodes on image, when one is known.
+func fromRelease(in runbook.PlanInput, image string) string {
+	for _, n := range in.Nodes {
+		if n.Current.Image == image && n.Current.Version != "" {
+			return n.Current.Version
+		}
+	}
+	return ""
+}
+
+// continueCloud discovers the group of a cloud run to resume or roll
+// back: its instances now as the nodes, its template, image and size
+// before the run from the run's record.
+func continueCloud(ctx context.Context, env Env, info journalRunInfo, known []runbook.BuildRef) (*runbook.CloudPlan, *executor.Executor, error) {
+	rc := info.record.Cloud
+	if rc == nil {
+		return nil, nil, coded(runbook.ExitRefused, "run %s was not a cloud run, but inventory %s has a cloud: section: use the inventory the run was made with", info.summary.ID, env.Inventory.Path)
+	}
+	p, err := env.provider(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	g, nodes, err := discover(ctx, env, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	if g.Name != rc.Group {
+		return nil, nil, coded(runbook.ExitRefused, "run %s rolled group %s, and the inventory names group %s", info.summary.ID, rc.Group, g.Name)
+	}
+	x, err := executor.New(executor.Config{
+		Inventory: env.Inventory, Dialer: env.Dialer, Catalog: env.Catalog, Known: known, StateDir: env.StateDir,
+		Token: env.Token, TokenSource: tokenSourceOf(env), Cloud: p, Nodes: nodes,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	cp := &runbook.CloudPlan{Provider: p.Name(), Group: g, Size: rc.Size,
+		Image: cloud.Image{ID: rc.Image, Name: rc.ImageName, Release: info.target.Version},
+		From:  rc.From.TemplateRef(), FromImage: rc.From.Image, FromRelease: rc.FromRelease}
+	return cp, x, nil
 }

@@ -117,6 +117,9 @@ func PrepareResume(ctx context.Context, env Env, o ResumeOptions, mo runbook.Mac
 	}
 	rel := o.Release
 	cleanup := func() {}
+	if info.record.Cloud != nil && rel == nil {
+		rel = &release.Release{Version: info.target.Version, Source: info.target.Version} // cloud mode: the release is an image
+	}
 	if rel == nil {
 		rel, err = release.Load(info.record.ReleaseSource)
 		if err != nil {
@@ -124,7 +127,7 @@ func PrepareResume(ctx context.Context, env Env, o ResumeOptions, mo runbook.Mac
 		}
 		cleanup = func() { rel.Cleanup() }
 	}
-	if rel.SHA256 != runbook.NormSHA(info.target.SHA256) {
+	if info.record.Cloud == nil && rel.SHA256 != runbook.NormSHA(info.target.SHA256) {
 		cleanup()
 		return nil, coded(runbook.ExitUsage, "release %s (sha256 %s) is not the interrupted run's target %s (sha256 %s)",
 			rel.Source, rel.ShortSHA(), info.target.Label(), runbook.ShortSHA(info.target.SHA256))
@@ -206,9 +209,16 @@ func runPrepared(ctx context.Context, env Env, prepare func() (*PreparedRun, err
 func prepareContinue(ctx context.Context, env Env, info journalRunInfo, rel *release.Release, po PlanOptionsIn, breakLock bool,
 	build func(runbook.Plan, runbook.ResumeFacts) (runbook.Machine, error), what string) (*PreparedRun, error) {
 	known := append(knownBuilds(env.Catalog, rel), info.builds...)
-	x, err := env.executor(rel, known)
+	var cp *runbook.CloudPlan
+	var x *executor.Executor
+	var err error
+	if env.Inventory.Cloud != nil {
+		cp, x, err = continueCloud(ctx, env, info, known)
+	} else {
+		x, err = env.executor(rel, known)
+	}
 	if err != nil {
-		return nil, coded(runbook.ExitUsage, "%v", err)
+		return nil, coded(ExitCodeOf(err), "%v", err)
 	}
 	ok := false
 	defer func() {
@@ -226,6 +236,11 @@ func prepareContinue(ctx context.Context, env Env, info journalRunInfo, rel *rel
 		return nil, err
 	}
 	in := executor.PlanInputFor(x, s, info.target, known, PlanOptionsFor(env.Inventory, po, env.Token != ""))
+	if cp != nil {
+		in.Cloud = cp
+		in.Target.Image = cp.Image.ID
+		cloudCurrent(&in, cp.Group)
+	}
 	p, err := runbook.BuildPlan(in)
 	if err != nil {
 		return nil, coded(runbook.ExitRefused, "%v", err)

@@ -103,12 +103,13 @@ type RunRecord struct {
 // the template version and image it launched before the run, which a
 // rollback returns to, and the target release's image.
 type CloudRun struct {
-	Provider  string              `json:"provider"`
-	Group     string              `json:"group"`
-	Size      int                 `json:"size"`
-	From      runbook.CloudRecord `json:"from"` // template id, name, version and image
-	Image     string              `json:"image"`
-	ImageName string              `json:"image_name,omitempty"`
+	Provider    string              `json:"provider"`
+	Group       string              `json:"group"`
+	Size        int                 `json:"size"`
+	From        runbook.CloudRecord `json:"from"` // template id, name, version and image
+	FromRelease string              `json:"from_release,omitempty"`
+	Image       string              `json:"image"`
+	ImageName   string              `json:"image_name,omitempty"`
 }
 
 // Duration is a time.Duration written as Go writes one ("20s").
@@ -722,9 +723,13 @@ func Progress(entries []Entry) RunProgress {
 		}
 		return out
 	}
+	targetImage := "" // cloud mode: the image the run launches
 	for i := range entries {
 		e := entries[i]
 		rp.RunID = e.RunID
+		if e.Run != nil && e.Run.Cloud != nil {
+			targetImage = e.Run.Cloud.Image
+		}
 		if e.Cluster != "" {
 			rp.Cluster = e.Cluster
 		}
@@ -748,6 +753,11 @@ func Progress(entries []Entry) RunProgress {
 			if e.Op == runbook.RecordOpRun && e.Node == "" {
 				rp.Finished, rp.FinishedOK = true, e.OK
 			}
+			if c := e.Cloud; e.Op == "surge" && e.OK && c != nil && c.Instance != "" && c.Image == targetImage {
+				// Cloud mode: a launched instance on the target is an upgraded node.
+				node(c.Instance).Upgraded = true
+				rp.UpgradeOrder = append(remove(rp.UpgradeOrder, c.Instance), c.Instance)
+			}
 			if e.Node == "" {
 				break
 			}
@@ -762,7 +772,7 @@ func Progress(entries []Entry) RunProgress {
 				np.Upgraded, np.RolledBack = true, false
 				rp.UpgradeOrder = append(remove(rp.UpgradeOrder, e.Node), e.Node)
 				rp.RolledBack = remove(rp.RolledBack, e.Node)
-			case runbook.RecordOpRollback:
+			case runbook.RecordOpRollback, "retire": // a launched instance retired again is rolled back
 				if np.Upgraded {
 					np.Upgraded, np.RolledBack = false, true
 					rp.UpgradeOrder = remove(rp.UpgradeOrder, e.Node)
