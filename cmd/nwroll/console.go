@@ -59,7 +59,7 @@ Exit codes: 0 success, 1 failed or stopped, 2 usage or inventory error,
 				return err
 			}
 			defer done()
-			rel, err := loadRelease(cmd, relArg)
+			rel, err := loadRelease(cmd, env, relArg)
 			if err != nil {
 				return err
 			}

@@ -8,12 +8,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/nwroll/nwroll/cloud"
 	"github.com/nwroll/nwroll/health/api"
 	"github.com/nwroll/nwroll/rollout"
 	"github.com/nwroll/nwroll/rollout/inventory"
@@ -130,7 +132,7 @@ func (c *common) withRelease(cmd *cobra.Command, relArg string, fn func(context.
 		return err
 	}
 	defer done()
-	rel, err := loadRelease(cmd, relArg)
+	rel, err := loadRelease(cmd, env, relArg)
 	if err != nil {
 		return err
 	}
@@ -140,7 +142,10 @@ func (c *common) withRelease(cmd *cobra.Command, relArg string, fn func(context.
 	return fn(ctx, env, rel)
 }
 
-func loadRelease(cmd *cobra.Command, p string) (*release.Release, error) {
+func loadRelease(cmd *cobra.Command, env rollout.Env, p string) (*release.Release, error) {
+	if env.Inventory.Cloud != nil {
+		return imageRelease(cmd, env, p)
+	}
 	if p == "" {
 		return nil, usageError("'%s' needs --release REL: a release directory (manifest.json, SHA256SUMS, neuwerk) or a .tar.gz of one", cmd.CommandPath())
 	}
@@ -149,6 +154,24 @@ func loadRelease(cmd *cobra.Command, p string) (*release.Release, error) {
 		return nil, &exitError{code: exitUsage, err: err}
 	}
 	return r, nil
+}
+
+// versionRE is what a release version may be: it names an image tag.
+var versionRE = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$`)
+
+// imageRelease is --release in cloud mode: a release version, whose image
+// (tagged neuwerk.io/release=VERSION) the group will launch.
+func imageRelease(cmd *cobra.Command, env rollout.Env, v string) (*release.Release, error) {
+	group := env.Inventory.Cloud.Group
+	switch {
+	case v == "":
+		return nil, usageError("'%s' needs --release VERSION: the inventory's nodes are group %s's instances, so the release is an image, named by its version (tag %s=VERSION), e.g. --release 1.1.0",
+			cmd.CommandPath(), group, cloud.ReleaseTag)
+	case !versionRE.MatchString(v):
+		return nil, usageError("--release %q: the inventory's nodes are group %s's instances, so --release names a release version (the image tagged %s=VERSION), not a directory or archive",
+			v, group, cloud.ReleaseTag)
+	}
+	return &release.Release{Version: v, Source: v}, nil
 }
 
 func newStatusCmd() *cobra.Command {

@@ -82,7 +82,7 @@ was started with --allow-unknown-build.`,
 			}
 			defer done()
 			if relArg != "" {
-				rel, err := loadRelease(cmd, relArg)
+				rel, err := loadRelease(cmd, env, relArg)
 				if err != nil {
 					return err
 				}
