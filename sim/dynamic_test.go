@@ -195,3 +195,74 @@ func nodeHTTPClient(t testing.TB, caPath string) *http.Client {
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true}}
 }
+
+// TestDynamicLaunchOpenSSH launches a node into a one-node dynamic cluster
+// with OpenSSH: the new node gets its own sshd, the requested release, and
+// becomes a voter; Terminate stops its sshd too.
+func TestDynamicLaunchOpenSSH(t *testing.T) {
+	t.Parallel()
+	if _, err := os.Stat(sim.SSHD); err != nil {
+		if os.Getenv("NWROLL_REQUIRE_SSHD") == "1" {
+			t.Fatalf("%s not installed and NWROLL_REQUIRE_SSHD=1 (apt-get install openssh-server)", sim.SSHD)
+		}
+		t.Skipf("%s not installed (apt-get install openssh-server)", sim.SSHD)
+	}
+	c := simtest.Start(t, sim.Options{Nodes: 1, SSH: sim.SSHOpenSSH, Warmup: 500 * time.Millisecond, Dynamic: true})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	info := c.Info()
+	if info.JoinViaFollower != node.JoinStuck {
+		t.Errorf("default join_via_follower %q, want %q", info.JoinViaFollower, node.JoinStuck)
+	}
+	sshdPids := func() []int {
+		t.Helper()
+		rep, err := c.Status(ctx)
+		if err != nil || !rep.Running {
+			t.Fatalf("status: %+v %v", rep, err)
+		}
+		var pids []int
+		for _, r := range c.AliveProcesses() {
+			if r.Kind == "sshd" {
+				pids = append(pids, r.Pid)
+			}
+		}
+		return pids
+	}
+	if n := len(sshdPids()); n != 1 {
+		t.Fatalf("%d sshd before the launch, want 1", n)
+	}
+
+	fwb, err := c.Launch(ctx, sim.LaunchSpec{Release: "1.1.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(fwb.NodeDir, "sshd_config")); err != nil {
+		t.Fatal(err)
+	}
+	if got := sha256File(t, fwb.Binary); got != info.Releases["1.1.0"].SHA256 {
+		t.Errorf("fw-b runs sha %s, want 1.1.0's", got)
+	}
+	cl := mustDial(t, c.Info(), fwb)
+	if v := string(cl.ServerVersion()); !strings.Contains(v, "OpenSSH") {
+		t.Fatalf("fw-b's server version %q is not OpenSSH", v)
+	}
+	if n := len(sshdPids()); n != 2 {
+		t.Fatalf("%d sshd after the launch, want 2", n)
+	}
+	tok, err := c.MintToken(ctx, info.Nodes[0].Name, false, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "fw-b a voter", func() bool {
+		m, err := c.Members(ctx, info.Nodes[0], tok)
+		return err == nil && voterIn(m, fwb.NodeID)
+	})
+
+	if err := c.Terminate(ctx, fwb.Name); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "fw-b's sshd gone", func() bool { return len(sshdPids()) == 1 })
+	if _, err := dialNode(t, c.Info(), fwb, info.KnownHosts); err == nil {
+		t.Error("ssh to the terminated node still works")
+	}
+}
