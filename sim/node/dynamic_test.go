@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -190,21 +191,7 @@ func isVoter(m health.MembersResponse, id string) bool {
 // TestIntegrationStateInMembers writes a node's integration state through
 // a one-node in-memory Raft and reads it back in the members body.
 func TestIntegrationStateInMembers(t *testing.T) {
-	conf := raft.DefaultConfig()
-	conf.LocalID = "7"
-	conf.HeartbeatTimeout, conf.ElectionTimeout, conf.LeaderLeaseTimeout = 50*time.Millisecond, 50*time.Millisecond, 50*time.Millisecond
-	conf.Logger = newLoggers(io.Discard).raft
-	store := raft.NewInmemStore()
-	snaps := raft.NewInmemSnapshotStore()
-	addr, trans := raft.NewInmemTransport("")
-	must(t, raft.BootstrapCluster(conf, store, store, snaps, trans, raft.Configuration{Servers: []raft.Server{{ID: "7", Address: addr}}}))
-	n := &node{id: "7", fsm: newKVFSM()}
-	r, err := raft.NewRaft(conf, n.fsm, store, store, snaps, trans)
-	must(t, err)
-	defer r.Shutdown()
-	n.raft = r
-	waitFor(t, 5*time.Second, "a leader", n.isLeader)
-
+	n := newInmemLeader(t)
 	if m := n.members().Members; len(m) != 1 || m[0].CloudStatus != "unknown" || m[0].DrainState != nil || m[0].TerminationEventID != nil || m[0].Role != "leader" {
 		t.Fatalf("members before: %+v", m)
 	}
@@ -214,4 +201,59 @@ func TestIntegrationStateInMembers(t *testing.T) {
 		m[0].TerminationEventID == nil || *m[0].TerminationEventID != "ev-1" {
 		t.Fatalf("members after: %+v", m)
 	}
+}
+
+// TestRemoveMemberRefusals runs remove_member's guards on a one-node
+// in-memory Raft, including the one the live cluster cannot time: a
+// membership change already in flight.
+func TestRemoveMemberRefusals(t *testing.T) {
+	n := newInmemLeader(t)
+	cases := []struct {
+		name   string
+		setup  func() func()
+		id     string
+		force  bool
+		status int
+		want   string
+	}{
+		{"in flight", func() func() { n.membershipMu.Lock(); return n.membershipMu.Unlock }, "7", true,
+			http.StatusBadRequest, "cluster membership is changing (joint configuration); retry once it settles"},
+		{"unknown", nil, "8", false, http.StatusNotFound, "node 8 is not a cluster member"},
+		{"self", nil, "7", false, http.StatusBadRequest, "refusing to remove node 7: it is the leader (self-removal needs force)"},
+	}
+	for _, tc := range cases {
+		undo := func() {}
+		if tc.setup != nil {
+			undo = tc.setup()
+		}
+		err := n.removeMember(tc.id, tc.force)
+		undo()
+		if err == nil || err.Error() != tc.want || removeStatus(err) != tc.status {
+			t.Errorf("%s: %v (status %d), want %q %d", tc.name, err, removeStatus(err), tc.want, tc.status)
+		}
+	}
+	if s := removeStatus(errors.New("forward to leader: node is not the leader")); s != http.StatusServiceUnavailable {
+		t.Errorf("a forward error maps to %d, want 503", s)
+	}
+}
+
+// newInmemLeader is a node whose Raft is a one-node in-memory cluster
+// (id 7) that has elected itself.
+func newInmemLeader(t *testing.T) *node {
+	t.Helper()
+	conf := raft.DefaultConfig()
+	conf.LocalID = "7"
+	conf.HeartbeatTimeout, conf.ElectionTimeout, conf.LeaderLeaseTimeout = 50*time.Millisecond, 50*time.Millisecond, 50*time.Millisecond
+	conf.Logger = newLoggers(io.Discard).raft
+	store := raft.NewInmemStore()
+	snaps := raft.NewInmemSnapshotStore()
+	addr, trans := raft.NewInmemTransport("")
+	must(t, raft.BootstrapCluster(conf, store, store, snaps, trans, raft.Configuration{Servers: []raft.Server{{ID: "7", Address: addr}}}))
+	n := &node{id: "7", fsm: newKVFSM(), log: newLoggers(io.Discard).main}
+	r, err := raft.NewRaft(conf, n.fsm, store, store, snaps, trans)
+	must(t, err)
+	t.Cleanup(func() { r.Shutdown().Error() })
+	n.raft = r
+	waitFor(t, 5*time.Second, "a leader", n.isLeader)
+	return n
 }
