@@ -663,10 +663,10 @@ func (f *Fake) startRefresh(form url.Values, now time.Time) (any, *apiError) {
 	}
 	r.SkipMatching = form.Get("Preferences.SkipMatching") == "true"
 	g.Refreshes = append(g.Refreshes, r)
-	target, _, err := f.launchSpec(g)
-	if err != nil {
+	target, _, reason := f.launchSpec(g)
+	if reason != "" {
 		g.Refreshes = g.Refreshes[:len(g.Refreshes)-1]
-		return nil, validation("%v", err)
+		return nil, validation("%s", reason)
 	}
 	r.Total = g.capacity()
 	r.InstancesToUpdate = len(outdated(g, target))
@@ -713,9 +713,9 @@ func (f *Fake) advanceRefresh(g *Group, now time.Time) {
 	if r.Status == "Pending" {
 		r.Status = "InProgress"
 	}
-	target, _, err := f.launchSpec(g)
-	if err != nil {
-		r.Status, r.StatusReason, r.End = "Failed", err.Error(), now
+	target, _, reason := f.launchSpec(g)
+	if reason != "" {
+		r.Status, r.StatusReason, r.End = "Failed", reason, now
 		return
 	}
 	if r.Replacing != "" {

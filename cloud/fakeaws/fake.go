@@ -352,21 +352,22 @@ func scaleInVictim(g *Group, templates map[string]*LaunchTemplate) *Member {
 }
 
 // launchSpec is the template an instance launched now gets: an active
-// refresh's desired template, else the group's.
-func (f *Fake) launchSpec(g *Group) (TemplateSpec, *TemplateVersion, error) {
-	spec := g.Template
+// refresh's desired template, else the group's. A missing template or
+// version gives AWS's reason instead.
+func (f *Fake) launchSpec(g *Group) (spec TemplateSpec, version *TemplateVersion, reason string) {
+	spec = g.Template
 	if r := g.activeRefresh(); r != nil && r.Desired != nil {
 		spec = *r.Desired
 	}
 	t := f.st.Templates[spec.ID]
 	if t == nil {
-		return spec, nil, fmt.Errorf("The specified launch template, with template ID %s, does not exist.", spec.ID)
+		return spec, nil, fmt.Sprintf("The specified launch template, with template ID %s, does not exist.", spec.ID)
 	}
 	v, ok := t.resolve(spec.Version)
 	if !ok {
-		return spec, nil, fmt.Errorf("The specified launch template version %s of %s does not exist.", spec.Version, spec.ID)
+		return spec, nil, fmt.Sprintf("The specified launch template version %s of %s does not exist.", spec.Version, spec.ID)
 	}
-	return TemplateSpec{ID: t.ID, Name: t.Name, Version: strconv.Itoa(v.Number)}, v, nil
+	return TemplateSpec{ID: t.ID, Name: t.Name, Version: strconv.Itoa(v.Number)}, v, ""
 }
 
 // launch adds one instance to g. It reports false when the launch failed
@@ -380,9 +381,9 @@ func (f *Fake) launch(g *Group, now time.Time, cause string) bool {
 		g.LaunchBackoffUntil = now.Add(f.opts.LaunchRetry)
 		return false
 	}
-	spec, version, err := f.launchSpec(g)
-	if err != nil {
-		return fail(err.Error() + " Launching EC2 instance failed.")
+	spec, version, reason := f.launchSpec(g)
+	if reason != "" {
+		return fail(reason + " Launching EC2 instance failed.")
 	}
 	zone := g.Zones[len(g.Members)%len(g.Zones)]
 	itype := version.InstanceType
