@@ -12,9 +12,12 @@ import (
 type Backend interface {
 	// Launch starts an instance and returns its private IP. An error
 	// fails the launch: the scaling activity records it and the instance
-	// is terminated.
+	// is terminated. A fake restored from a snapshot may launch an
+	// instance again: Launch of an instance that runs already returns its
+	// address.
 	Launch(ctx context.Context, req LaunchRequest) (privateIP string, err error)
-	// Terminate stops an instance for good.
+	// Terminate stops an instance for good. It too may be called again
+	// after a restore.
 	Terminate(ctx context.Context, instanceID string) error
 	// Hold tells the instance that a lifecycle hook holds it (Pending:Wait
 	// or Terminating:Wait). Real Neuwerk answers a terminating hold by
@@ -68,6 +71,9 @@ func (b *MemoryBackend) Launch(_ context.Context, req LaunchRequest) (string, er
 	if b.running == nil {
 		b.running = map[string]LaunchRequest{}
 		b.ips = map[string]string{}
+	}
+	if _, ok := b.running[req.InstanceID]; ok {
+		return b.ips[req.InstanceID], nil
 	}
 	ip := fmt.Sprintf("10.0.%d.%d", b.next/250, b.next%250+4)
 	b.next++

@@ -93,14 +93,17 @@ func Restore(snapshot []byte, opts Options) (*Fake, error) {
 	if err := json.Unmarshal(snapshot, &st); err != nil {
 		return nil, fmt.Errorf("fakeaws: restore: %w", err)
 	}
-	for _, g := range st.Groups {
+	f := start(opts, st)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, g := range f.st.Groups {
 		for _, m := range g.Members {
-			if m.Lifecycle == Pending && m.Launched {
-				m.Launched = false // ask the Backend again; it may be a new process
+			if m.Lifecycle == PendingWait || m.Lifecycle == TerminatingWait {
+				f.notifyHold(g, m) // the Backend may be a new process that never heard of it
 			}
 		}
 	}
-	return start(opts, st), nil
+	return f, nil
 }
 
 func start(opts Options, st State) *Fake {
@@ -466,10 +469,13 @@ func (f *Fake) launched(group, id, ip string, err error) {
 	if in.State == EC2Pending {
 		in.State = EC2Running
 	}
-	if m == nil || m.Lifecycle != Pending {
+	if m == nil {
 		return
 	}
-	m.Launched = true
+	m.Launched = true // so a terminate already under way stops it in the Backend
+	if m.Lifecycle != Pending {
+		return
+	}
 	if h := g.hook(TransitionLaunching); h != nil {
 		f.hold(g, m, h, now)
 		return
@@ -493,7 +499,16 @@ func (f *Fake) hold(g *Group, m *Member, h *Hook, now time.Time) {
 	}
 	m.HookName, m.HookToken, m.HookResult = h.Name, newUUID(f), ""
 	m.HookDeadline = now.Add(h.HeartbeatTimeout)
-	ev := HoldEvent{Group: g.Name, InstanceID: m.InstanceID, Hook: h.Name, Transition: h.Transition, Token: m.HookToken}
+	f.notifyHold(g, m)
+}
+
+// notifyHold tells the Backend, in the background, that a hook holds m.
+func (f *Fake) notifyHold(g *Group, m *Member) {
+	transition := TransitionTerminating
+	if m.Lifecycle == PendingWait {
+		transition = TransitionLaunching
+	}
+	ev := HoldEvent{Group: g.Name, InstanceID: m.InstanceID, Hook: m.HookName, Transition: transition, Token: m.HookToken}
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()

@@ -451,3 +451,31 @@ func TestFaultJSONKinds(t *testing.T) {
 		t.Fatalf("%d %s", status, body)
 	}
 }
+
+func TestRestoreRetellsHolds(t *testing.T) {
+	w := newWorld(t, fakeaws.Options{}, fakeaws.Hook{Name: "drain", Transition: fakeaws.TransitionTerminating, HeartbeatTimeout: time.Hour, DefaultResult: "CONTINUE"})
+	x := w.ids[0]
+	if _, err := w.as.TerminateInstanceInAutoScalingGroup(context.Background(), &autoscaling.TerminateInstanceInAutoScalingGroupInput{InstanceId: aws.String(x), ShouldDecrementDesiredCapacity: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := w.fake.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := &fakeaws.MemoryBackend{}
+	restored, err := fakeaws.Restore(snap, fakeaws.Options{Backend: backend})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer restored.Close()
+	waitUntil(t, "the hold retold", func() bool { return len(backend.Holds()) == 1 })
+	h := backend.Holds()[0]
+	m, _ := w.member(t, x)
+	if h.InstanceID != x || h.Hook != "drain" || h.Transition != fakeaws.TransitionTerminating || h.Token != m.HookToken {
+		t.Fatalf("hold %+v, member %+v", h, m)
+	}
+	if err := restored.CompleteLifecycleAction("nw", "drain", x, "CONTINUE"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "x gone after restore", func() bool { g, _ := restored.Group("nw"); return len(g.Members) == 2 })
+}
