@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -607,6 +608,14 @@ func TestErrors(t *testing.T) {
 		t.Fatalf("access denied: %v", err)
 	}
 
+	if err := e.fake.FailNextCall("DescribeImages", "UnauthorizedOperation", "You are not authorized to perform this operation."); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.p.ImageFor(ctx, newRelease)
+	if err == nil || err.Error() != `aws ec2:DescribeImages: access denied: the credentials in use need the IAM permission "ec2:DescribeImages" on group nw in region us-east-1 (You are not authorized to perform this operation.)` {
+		t.Fatalf("ec2 access denied: %v", err)
+	}
+
 	for _, c := range []struct {
 		name string
 		eps  map[string]string
@@ -638,5 +647,24 @@ func TestMissingCredentials(t *testing.T) {
 	}
 	if n := len(e.sent("DescribeAutoScalingGroups")); n != 0 {
 		t.Fatalf("%d requests went out without credentials", n)
+	}
+}
+
+func TestRejectedCredentialsAreNotPrinted(t *testing.T) {
+	e := newEnv(t, setup{})
+	const keyID, secret = "AKIAEXAMPLEKEYID0001", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+	t.Setenv("AWS_ACCESS_KEY_ID", keyID)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", secret)
+	t.Setenv("AWS_PROFILE", "")
+	p := e.provider(t, cloud.Config{Region: "us-east-1", Group: group, Endpoints: map[string]string{"autoscaling": e.url, "ec2": e.url}})
+	if err := e.fake.FailNextCall("SetDesiredCapacity", "InvalidClientTokenId", "The security token included in the request is invalid."); err != nil {
+		t.Fatal(err)
+	}
+	err := p.SetDesired(context.Background(), 4)
+	if err == nil || !strings.HasPrefix(err.Error(), "aws autoscaling:SetDesiredCapacity: AWS rejected the credentials (InvalidClientTokenId: The security token included in the request is invalid.)") {
+		t.Fatalf("rejected credentials: %v", err)
+	}
+	if strings.Contains(err.Error(), keyID) || strings.Contains(err.Error(), secret) || strings.Contains(fmt.Sprintf("%+v", err), secret) {
+		t.Fatalf("credentials printed: %v", err)
 	}
 }

@@ -27,6 +27,18 @@
 // a time through the same machinery: launch one first when the group has
 // room below its maximum, else terminate first; matching instances are
 // always skipped. Cancelling lets the replacement under way finish.
+//
+// Simplifications: cooldowns are not modelled (HonorCooldown is
+// accepted and ignored); zones are assigned round-robin; scale-in
+// protection, warm pools, standby and mixed instances policies are absent.
+// Terminating an instance that is terminating already answers
+// ValidationError "The instance i-… is already in <state> state and cannot
+// be terminated again."; the code is what AWS uses for refused
+// terminations, the wording is the fake's own (not confirmed against AWS).
+//
+// Faults (Fault, Inject) rehearse failures: an API error on the next call
+// of an action, a launch without capacity, a termination hold that never
+// ends, and the group launching or terminating by itself.
 package fakeaws
 
 import (
