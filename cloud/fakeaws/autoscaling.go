@@ -622,6 +622,9 @@ func (f *Fake) recordHeartbeat(form url.Values, now time.Time) (any, *apiError) 
 	for _, h := range g.Hooks {
 		if h.Name == m.HookName {
 			m.HookDeadline = now.Add(h.HeartbeatTimeout)
+			if limit := m.HookStart.Add(h.GlobalTimeout()); !m.HookStart.IsZero() && m.HookDeadline.After(limit) {
+				m.HookDeadline = limit
+			}
 		}
 	}
 	return nil, nil

@@ -49,6 +49,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -316,7 +317,7 @@ func (f *Fake) reconcile(g *Group, now time.Time, cause string) {
 		if g.suspended("Launch") || now.Before(g.LaunchBackoffUntil) {
 			return
 		}
-		c := cause + fmt.Sprintf("  At %s an instance was started in response to a difference between desired and actual capacity, increasing the capacity from %d to %d.", isoSeconds(now), have, have+1)
+		c := strings.TrimSpace(cause + fmt.Sprintf("  At %s an instance was started in response to a difference between desired and actual capacity, increasing the capacity from %d to %d.", isoSeconds(now), have, have+1))
 		if !f.launch(g, now, c) {
 			return
 		}
@@ -330,7 +331,7 @@ func (f *Fake) reconcile(g *Group, now time.Time, cause string) {
 		if victim == nil {
 			return
 		}
-		c := cause + fmt.Sprintf("  At %s an instance was taken out of service in response to a difference between desired and actual capacity, shrinking the capacity from %d to %d.", isoSeconds(now), have, have-1)
+		c := strings.TrimSpace(cause + fmt.Sprintf("  At %s an instance was taken out of service in response to a difference between desired and actual capacity, shrinking the capacity from %d to %d.", isoSeconds(now), have, have-1))
 		f.startTerminate(g, victim, now, c)
 		have--
 	}
@@ -510,7 +511,7 @@ func (f *Fake) hold(g *Group, m *Member, h *Hook, now time.Time) {
 		m.Hung = f.hangArmed(g, m)
 	}
 	m.HookName, m.HookToken, m.HookResult = h.Name, newUUID(f), ""
-	m.HookDeadline = now.Add(h.HeartbeatTimeout)
+	m.HookStart, m.HookDeadline = now, now.Add(h.HeartbeatTimeout)
 	f.notifyHold(g, m)
 }
 

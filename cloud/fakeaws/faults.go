@@ -20,8 +20,9 @@ const (
 	FaultInsufficientCapacity FaultKind = "insufficient-capacity"
 	// FaultHangTermination: instance InstanceID ("": the next instance to
 	// be held) stays in Terminating:Wait: CompleteLifecycleAction is
-	// accepted and ignored and the hook never times out. Clearing the
-	// fault (ClearFaults) releases a held instance on its next tick.
+	// accepted and ignored and the hook never times out. Once the fault
+	// is cleared (ClearFaults) the hold ends as usual: by the next
+	// CompleteLifecycleAction, or the heartbeat timeout.
 	FaultHangTermination FaultKind = "hang-termination"
 	// FaultLaunchUnderneath: the group launches an instance by itself now
 	// (as a scheduled action would: desired capacity +1).

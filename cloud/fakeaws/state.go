@@ -89,6 +89,7 @@ type Member struct {
 	HookName     string    `json:"hook_name,omitempty"`
 	HookToken    string    `json:"hook_token,omitempty"`
 	HookDeadline time.Time `json:"hook_deadline,omitzero"`
+	HookStart    time.Time `json:"hook_start,omitzero"`   // heartbeats extend the hold up to the hook's global timeout from here
 	HookResult   string    `json:"hook_result,omitempty"` // CONTINUE or ABANDON once answered
 	// Hung: a terminating hold that ignores CompleteLifecycleAction and
 	// never times out (the hang-termination fault).
