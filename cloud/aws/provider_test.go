@@ -125,10 +125,10 @@ func (e *env) describe(t *testing.T) cloud.Group {
 	return g
 }
 
-// waitFor polls Describe until ok holds (2 s at most).
+// waitFor polls Describe until ok holds (5 s at most).
 func (e *env) waitFor(t *testing.T, what string, ok func(cloud.Group) bool) cloud.Group {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(5 * time.Second)
 	for {
 		g := e.describe(t)
 		if ok(g) {
@@ -437,7 +437,7 @@ func TestFaultSetDesiredAPIError(t *testing.T) {
 }
 
 func TestFaultInsufficientCapacity(t *testing.T) {
-	e := newEnv(t, setup{opts: fakeaws.Options{LaunchRetry: 100 * time.Millisecond}})
+	e := newEnv(t, setup{opts: fakeaws.Options{LaunchRetry: 700 * time.Millisecond}})
 	ctx := context.Background()
 	if err := e.fake.FailNextLaunch(); err != nil {
 		t.Fatal(err)
@@ -555,7 +555,7 @@ func TestRefreshRunsAndRepeats(t *testing.T) {
 }
 
 func TestRefreshCancel(t *testing.T) {
-	e := newEnv(t, setup{hooks: []fakeaws.Hook{}, opts: fakeaws.Options{LaunchDelay: 150 * time.Millisecond}})
+	e := newEnv(t, setup{hooks: []fakeaws.Hook{}, opts: fakeaws.Options{LaunchDelay: 400 * time.Millisecond}})
 	ctx := context.Background()
 	v2, err := e.p.NewTemplate(ctx, cloud.TemplateRef{ID: e.tmpl.ID, Version: "1"}, cloud.Image{ID: e.newAMI})
 	if err != nil {

@@ -95,7 +95,7 @@ func (w *world) member(t *testing.T, id string) (fakeaws.Member, bool) {
 
 func waitUntil(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(5 * time.Second)
 	for !ok() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -250,35 +250,37 @@ func TestDescribeInstancesJoinsEC2View(t *testing.T) {
 }
 
 func TestTerminatingHookTimesOutAndHeartbeatsExtendIt(t *testing.T) {
-	w := newWorld(t, fakeaws.Options{}, fakeaws.Hook{Name: "drain", Transition: fakeaws.TransitionTerminating, HeartbeatTimeout: 200 * time.Millisecond, DefaultResult: "ABANDON"})
+	const timeout = 500 * time.Millisecond
+	w := newWorld(t, fakeaws.Options{}, fakeaws.Hook{Name: "drain", Transition: fakeaws.TransitionTerminating, HeartbeatTimeout: timeout, DefaultResult: "ABANDON"})
 	ctx := context.Background()
 	x := w.ids[2]
 	out, err := w.as.TerminateInstanceInAutoScalingGroup(ctx, &autoscaling.TerminateInstanceInAutoScalingGroupInput{InstanceId: aws.String(x), ShouldDecrementDesiredCapacity: aws.Bool(true)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	held := time.Now() // the first deadline is at most timeout from here
 	if d := aws.ToString(out.Activity.Description); d != "Terminating EC2 instance: "+x || out.Activity.StatusCode != astypes.ScalingActivityStatusCodeInProgress {
 		t.Fatalf("activity %q %s", d, out.Activity.StatusCode)
 	}
-	start := time.Now()
 
 	_, err = w.as.TerminateInstanceInAutoScalingGroup(ctx, &autoscaling.TerminateInstanceInAutoScalingGroupInput{InstanceId: aws.String(x), ShouldDecrementDesiredCapacity: aws.Bool(true)})
 	if ae := apiErr(t, err); ae.ErrorCode() != "ValidationError" || ae.ErrorMessage() != "The instance "+x+" is already in Terminating:Wait state and cannot be terminated again." {
 		t.Fatalf("second terminate: %s %q", ae.ErrorCode(), ae.ErrorMessage())
 	}
 
-	time.Sleep(120 * time.Millisecond)
+	time.Sleep(time.Until(held.Add(timeout / 5)))
 	if _, err := w.as.RecordLifecycleActionHeartbeat(ctx, &autoscaling.RecordLifecycleActionHeartbeatInput{
 		AutoScalingGroupName: aws.String("nw"), LifecycleHookName: aws.String("drain"), InstanceId: aws.String(x)}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(150 * time.Millisecond) // past the first deadline, inside the extended one
+	// Past the first deadline, well inside the extended one (≥ held+timeout*6/5).
+	time.Sleep(time.Until(held.Add(timeout + timeout/25)))
 	if m, ok := w.member(t, x); !ok || m.Lifecycle != fakeaws.TerminatingWait {
 		t.Fatalf("after a heartbeat: %+v", m)
 	}
 	waitUntil(t, "the hold to time out", func() bool { _, ok := w.member(t, x); return !ok })
-	if held := time.Since(start); held < 300*time.Millisecond {
-		t.Fatalf("held only %v", held)
+	if d := time.Since(held); d < timeout*6/5 {
+		t.Fatalf("held only %v", d)
 	}
 	if !w.backend.Terminated(x) {
 		t.Fatal("backend did not stop it")
