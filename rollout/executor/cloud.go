@@ -258,3 +258,63 @@ func hostOf(addr string) string {
 	}
 	return strings.Trim(addr, "[]")
 }
+
+// connectCloud is Connect in cloud mode, where nwroll needs a node's shell
+// only for what the API cannot give: the CA (unless api.ca_file pins it)
+// and an admin token (unless one is given), from the first node that
+// answers. Node ids come from the members API, by each instance's address.
+func (x *Executor) connectCloud(ctx context.Context) error {
+	caPEM, caSource := []byte(nil), x.inv.API.CAFile
+	if caSource == "" {
+		var errs []error
+		for _, n := range x.NodesCopy() {
+			f, err := x.readNode(ctx, n, true)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			caPEM, caSource = f.ca, n.Name+":"+n.Paths.DataRoot+"/http-tls/ca.crt"
+			break
+		}
+		if caPEM == nil {
+			return &runbook.ExitError{Code: runbook.ExitRefused, Err: fmt.Errorf("no instance gave the API CA over SSH (%w); pin it with api.ca_file", errors.Join(errs...))}
+		}
+	} else {
+		var err error
+		if caPEM, _, err = x.apiCA(nil, false); err != nil {
+			return err
+		}
+	}
+	if x.token == "" {
+		if err := x.mint(ctx); err != nil {
+			return &runbook.ExitError{Code: runbook.ExitRefused, Err: err}
+		}
+	}
+	x.mu.Lock()
+	x.caPEM, x.caSource = caPEM, caSource
+	x.fresh = &Survey{Locks: map[string]LockHolder{}}
+	x.mu.Unlock()
+	if err := x.buildClients(); err != nil {
+		return err
+	}
+	if err := x.verifyAPI(ctx); err != nil {
+		return err
+	}
+	snap := x.Poll(ctx)
+	x.mu.Lock()
+	for _, n := range snap.Nodes {
+		if n.NodeID != "" {
+			x.ids[n.Name] = n.NodeID
+		}
+	}
+	x.connected = true
+	x.mu.Unlock()
+	return x.buildClients() // with the ids
+}
+
+// NodesCopy are the nodes now, in order.
+func (x *Executor) NodesCopy() []inventory.Node {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return slices.Clone(x.nodes)
+}

@@ -182,7 +182,13 @@ func (x *Executor) Connect(ctx context.Context) error {
 	connected := x.connected
 	x.mu.Unlock()
 	if connected {
+		if x.cfg.Cloud != nil {
+			return nil // the instances are reached over HTTPS; SSH only for the CA and token, done
+		}
 		return x.recheckSSH(ctx)
+	}
+	if x.cfg.Cloud != nil {
+		return x.connectCloud(ctx)
 	}
 
 	fetchCA := x.inv.API.CAFile == ""
