@@ -59,6 +59,9 @@ func ViewNode(snap health.ClusterSnapshot, name, id string) NodeView {
 		v.Lag = r.LagEntries
 	}
 	ns, ok := snap.NodeByID(id)
+	if !ok && id == "" {
+		ns, ok = snap.Node(name) // an instance just launched: not a member yet
+	}
 	if !ok {
 		return v
 	}
