@@ -3,9 +3,11 @@ package rollout
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/nwroll/nwroll/cloud"
+	"github.com/nwroll/nwroll/cloud/aws"
 	"github.com/nwroll/nwroll/rollout/executor"
 	"github.com/nwroll/nwroll/rollout/inventory"
 	"github.com/nwroll/nwroll/rollout/runbook"
@@ -17,16 +19,28 @@ import (
 // ProviderFunc builds the provider for an inventory's cloud section.
 type ProviderFunc func(ctx context.Context, c *inventory.Cloud) (cloud.Provider, error)
 
-// provider is the group's provider (Env.Cloud builds it).
+// provider is the group's provider: Env.Cloud's, or the SDK's for the
+// inventory's provider.
 func (env Env) provider(ctx context.Context) (cloud.Provider, error) {
-	if env.Cloud == nil {
-		return nil, coded(runbook.ExitUsage, "the inventory %s has a cloud: section, but this nwroll has no %s provider", env.Inventory.Path, env.Inventory.Cloud.Provider)
+	build := env.Cloud
+	if build == nil {
+		build = Providers
 	}
-	p, err := env.Cloud(ctx, env.Inventory.Cloud)
+	p, err := build(ctx, env.Inventory.Cloud)
 	if err != nil {
-		return nil, coded(runbook.ExitUsage, "%v", err)
+		return nil, coded(runbook.ExitUsage, "%s: %v", env.Inventory.Path, err)
 	}
 	return p, nil
+}
+
+// Providers builds the provider an inventory's cloud section names, on
+// the cloud's SDK (credentials from its default chain).
+func Providers(ctx context.Context, c *inventory.Cloud) (cloud.Provider, error) {
+	switch c.Provider {
+	case "aws":
+		return aws.New(ctx, cloud.Config{Provider: c.Provider, Region: c.Region, Group: c.Group, Endpoints: c.Endpoints, Anonymous: c.Anonymous})
+	}
+	return nil, fmt.Errorf("cloud.provider %q: nwroll drives aws groups", c.Provider)
 }
 
 // discover describes the group and makes a node of each of its
