@@ -92,7 +92,10 @@ func newEnv(t *testing.T, s setup) *env {
 
 func (e *env) provider(t *testing.T, c cloud.Config) *awsprov.Provider {
 	t.Helper()
-	p, err := awsprov.New(context.Background(), c, awsprov.WithRetryMaxAttempts(1))
+	// The SDK's default retries stay on, as in production: none of the
+	// faults used here is a code the SDK retries, so each still fails its
+	// call once.
+	p, err := awsprov.New(context.Background(), c, awsprov.WithRetryMaxAttempts(3))
 	if err != nil {
 		t.Fatal(err)
 	}
