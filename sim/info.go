@@ -42,7 +42,7 @@ const (
 // `sim up` on a down cluster removes exactly these.
 var layoutNames = []string{
 	infoFile, inventoryFile, knownHostsFile, clientKeyFile, clientKeyFile + ".pub", authKeysFile,
-	supervisorPid, supervisorSock, supervisorLog, runDir, "bin", "ca", "releases", "nodes",
+	supervisorPid, supervisorSock, supervisorLog, runDir, "bin", "ca", "releases", "nodes", cloudFile,
 }
 
 // Info is sim.json: the machine-readable description of a simulated cluster.
@@ -55,16 +55,23 @@ type Info struct {
 	Release string `json:"release"` // installed on every node by `sim up`
 	Warmup  string `json:"warmup"`
 	// Dynamic: the nodes use dynamic Raft membership (Options.Dynamic).
-	Dynamic         bool                   `json:"dynamic,omitempty"`
-	JoinViaFollower string                 `json:"join_via_follower,omitempty"`
-	Inventory       string                 `json:"inventory"`
-	CAPath          string                 `json:"ca_path"`
-	ClientKey       string                 `json:"client_key"`
-	KnownHosts      string                 `json:"known_hosts"`
-	Executable      string                 `json:"executable"` // DIR/bin/nwroll-sim
-	Releases        map[string]ReleaseInfo `json:"releases"`
-	Nodes           []NodeInfo             `json:"nodes"`
-	CreatedAt       time.Time              `json:"created_at"`
+	Dynamic         bool   `json:"dynamic,omitempty"`
+	JoinViaFollower string `json:"join_via_follower,omitempty"`
+	// Cloud is "aws" in cloud mode (Options.Cloud): the supervisor serves a
+	// fake AWS at CloudURL (Auto Scaling and EC2 on one URL) whose group
+	// CloudGroup in CloudRegion holds the nodes as instances.
+	Cloud       string                 `json:"cloud,omitempty"`
+	CloudURL    string                 `json:"cloud_url,omitempty"`
+	CloudRegion string                 `json:"cloud_region,omitempty"`
+	CloudGroup  string                 `json:"cloud_group,omitempty"`
+	Inventory   string                 `json:"inventory"`
+	CAPath      string                 `json:"ca_path"`
+	ClientKey   string                 `json:"client_key"`
+	KnownHosts  string                 `json:"known_hosts"`
+	Executable  string                 `json:"executable"` // DIR/bin/nwroll-sim
+	Releases    map[string]ReleaseInfo `json:"releases"`
+	Nodes       []NodeInfo             `json:"nodes"`
+	CreatedAt   time.Time              `json:"created_at"`
 }
 
 // ReleaseInfo describes one release directory under DIR/releases.
@@ -95,6 +102,8 @@ type NodeInfo struct {
 	Binary     string `json:"binary"`
 	BackupDir  string `json:"backup_dir"`
 	Log        string `json:"log"`
+	// InstanceID is the node's instance in the fake AWS (cloud mode).
+	InstanceID string `json:"instance_id,omitempty"`
 	// State is "" for a node of the running cluster and NodeTerminated once
 	// Terminate removed it; its record and files stay for reading.
 	State        string     `json:"state,omitempty"`

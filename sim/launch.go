@@ -28,6 +28,9 @@ type LaunchSpec struct {
 	// node joins through (its cluster.join_seed). Empty picks the oldest
 	// live node, as Neuwerk's cloud integration does without join_seed.
 	JoinSeed string
+	// InstanceID is recorded as the node's instance (cloud mode: the fake
+	// AWS launches it).
+	InstanceID string
 }
 
 // membershipLock is DIR/run/membership.lock: Launch and Terminate change
@@ -115,6 +118,7 @@ func (c *Cluster) Launch(ctx context.Context, spec LaunchSpec) (NodeInfo, error)
 	}
 	now := time.Now().UTC().Truncate(time.Second)
 	n.LaunchedAt = &now
+	n.InstanceID = spec.InstanceID
 	warmup, err := time.ParseDuration(info.Warmup)
 	if err != nil {
 		warmup = DefaultWarmup

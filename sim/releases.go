@@ -17,7 +17,7 @@ import (
 // release, as real bugs do (docs/sim.md).
 type ReleaseSpec struct {
 	Version string
-	Fault   string // none | never-ready | crashloop | stall | failclosed
+	Fault   string // none | never-ready | crashloop | stall | failclosed | never-joins
 	About   string
 }
 
@@ -28,6 +28,7 @@ var Releases = []ReleaseSpec{
 	{"1.1.1-never-ready", "never-ready", "policy_replication never becomes ok"},
 	{"1.1.1-crashloop", "crashloop", "exits 2 a few seconds after start, as a failed join does"},
 	{"1.1.1-stall", "stall", "becomes ready, then stops applying the Raft log"},
+	{"1.1.1-never-joins", "never-joins", "never runs the cluster join: never a member, /ready's cluster check never passes"},
 	{"1.1.1-failclosed", "failclosed", "ready and caught up, then 3 s later TLS intercept fails closed: svc_fail_closed_total grows"},
 }
 

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/nwroll/nwroll/cloud/fakeaws"
 )
 
 // supervisor is the one background process of a cluster: it holds the
@@ -35,6 +37,13 @@ type supervisor struct {
 	ssh      map[string]*sshServer  // embedded SSH, by node
 	sshds    map[string]*daemonProc // OpenSSH, by node
 	inflight sync.WaitGroup         // control requests being answered
+
+	// Cloud mode: the fake AWS, its server and snapshot persistence.
+	fake      *fakeaws.Fake
+	cloudSrv  *fakeaws.Server
+	cloudDone chan struct{}
+	cloudMu   sync.Mutex // guards lastSnap and writes of cloud.json
+	lastSnap  []byte
 
 	downOnce sync.Once
 	finished chan struct{}
@@ -143,6 +152,9 @@ func startSupervisor(dir string, lockFD int, logger *log.Logger) (s *supervisor,
 	// The control socket last: once it answers, everything above is running.
 	if s.ctl, err = listenControl(dir); err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	if err := s.startCloud(); err != nil {
+		return nil, err
 	}
 	logger.Printf("ready; control socket %s", filepath.Join(dir, supervisorSock))
 	return s, nil
@@ -362,6 +374,8 @@ func (s *supervisor) handle(req ctlRequest) ctlResponse {
 			return ctlResponse{Error: err.Error(), Exit: 1}
 		}
 		return ctlResponse{Pid: os.Getpid()}
+	case "cloud-state", "cloud-fault", "cloud-clear":
+		return s.cloudControl(req)
 	case "down":
 		s.down()
 		return ctlResponse{Pid: os.Getpid()}
@@ -374,6 +388,7 @@ func (s *supervisor) handle(req ctlRequest) ctlResponse {
 func (s *supervisor) down() {
 	s.downOnce.Do(func() {
 		defer close(s.finished)
+		s.stopCloud() // first, so the group launches and terminates nothing more
 		var wg sync.WaitGroup
 		s.mu.Lock()
 		services := maps.Clone(s.services)

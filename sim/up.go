@@ -69,6 +69,9 @@ type Options struct {
 	// cluster: node.JoinStuck (default: the joiner is never added) or
 	// node.JoinForward (the change goes to the leader).
 	JoinViaFollower string
+	// Cloud "aws" (implies Dynamic) puts the cluster behind a fake AWS
+	// Auto Scaling group the supervisor serves (docs/sim.md "Cloud mode").
+	Cloud string
 }
 
 func (o *Options) defaults() error {
@@ -102,6 +105,13 @@ func (o *Options) defaults() error {
 	}
 	if o.Out == nil {
 		o.Out = io.Discard
+	}
+	switch o.Cloud {
+	case "":
+	case CloudAWS:
+		o.Dynamic = true
+	default:
+		return fmt.Errorf("--cloud %q: the simulator fakes %q only", o.Cloud, CloudAWS)
 	}
 	switch o.JoinViaFollower {
 	case "":
@@ -270,6 +280,7 @@ func build(dir, exe string, block int, opts Options) (*Info, error) {
 		Cluster: cluster, Block: block, SSHMode: opts.SSH, Dir: dir, State: StateStarting,
 		Release: opts.Release, Warmup: opts.Warmup.String(),
 		Dynamic: opts.Dynamic, JoinViaFollower: opts.JoinViaFollower,
+		Cloud:      opts.Cloud,
 		Inventory:  filepath.Join(dir, inventoryFile),
 		CAPath:     filepath.Join(dir, "ca", "ca.crt"),
 		ClientKey:  filepath.Join(dir, clientKeyFile),
@@ -280,10 +291,18 @@ func build(dir, exe string, block int, opts Options) (*Info, error) {
 	if info.Releases, err = writeReleases(dir, simExe); err != nil {
 		return nil, err
 	}
+	if info.Cloud != "" {
+		info.CloudURL, info.CloudRegion, info.CloudGroup = cloudURL(block), cloudRegion, CloudGroupName(cluster)
+	}
 	// Nodes: identities first, since every node lists all peers.
 	var peers []node.Peer
 	if info.Nodes, peers, err = nodeIdentities(info, block, opts.Nodes, currentUser()); err != nil {
 		return nil, err
+	}
+	if info.Cloud != "" {
+		for i := range info.Nodes {
+			info.Nodes[i].InstanceID = adoptedInstanceID(cluster, info.Nodes[i].Name)
+		}
 	}
 	if err := writeNodes(info, secrets, peers, opts); err != nil {
 		return nil, err
@@ -428,6 +447,9 @@ func nodeSpec(info *Info, secrets clusterSecrets, n NodeInfo, peers []node.Peer,
 		Cluster: info.Cluster, Name: n.Name, Peers: peers,
 		WarmupMillis: int(warmup / time.Millisecond),
 	}
+	if info.Cloud != "" {
+		sim.AWSEndpoint, sim.DrainMillis = info.CloudURL, CloudDrainMillis
+	}
 	if info.Dynamic {
 		sim.Dynamic, sim.JoinViaFollower = true, info.JoinViaFollower
 		sim.Peers = nil
@@ -440,7 +462,7 @@ func nodeSpec(info *Info, secrets clusterSecrets, n NodeInfo, peers []node.Peer,
 	return node.NodeSpec{
 		Name: n.Name, IP: n.IP, UUID: n.NodeUUID,
 		HTTPCA: secrets.httpCA, ClusterCA: secrets.clusterCA, Keyset: secrets.keyset, Tokens: secrets.tokens,
-		Sim: sim,
+		Sim: sim, Integration: nodeIntegration(info),
 	}
 }
 
@@ -504,13 +526,24 @@ func inventoryYAML(in *Info) string {
 	q := strconv.Quote
 	var b strings.Builder
 	fmt.Fprintf(&b, "# nwroll inventory of the simulated Neuwerk cluster %s, written by 'nwroll sim up'.\n", in.Cluster)
-	fmt.Fprintf(&b, "# Per-node paths point into %s/nodes/<name>/.\n", in.Dir)
+	if in.Cloud == "" {
+		fmt.Fprintf(&b, "# Per-node paths point into %s/nodes/<name>/.\n", in.Dir)
+	}
 	fmt.Fprintf(&b, "cluster: %s\n", in.Cluster)
 	fmt.Fprintf(&b, "ssh:\n  user: %s\n  port: %d\n  identity_files: [%s]\n  known_hosts: %s\n  sudo: true\n",
 		q(in.Nodes[0].SSHUser), PortSSH, q(in.ClientKey), q(in.KnownHosts))
 	fmt.Fprintf(&b, "api:\n  port: %d\n  metrics_port: %d\n  ca_file: %s\n  token_env: NEUWERK_TOKEN\n", PortHTTPS, PortMetrics, q(in.CAPath))
 	b.WriteString("service:\n  unit: neuwerk.service\n  stop: systemctl stop neuwerk.service\n  start: systemctl start neuwerk.service\n  is_active: systemctl is-active neuwerk.service\n")
 	b.WriteString("gates:\n  timeout: 2m\n  stabilisation: 5s\n")
+	if in.Cloud != "" {
+		// The nodes are the group's instances, discovered at each run. Their
+		// paths differ per node (DIR/nodes/<name>/...) and the inventory has
+		// one set for discovered nodes, so none is written here: see
+		// docs/sim.md "Cloud mode" (nwroll's SSH reads miss until decided).
+		fmt.Fprintf(&b, "cloud:\n  provider: aws\n  region: %s\n  group: %s\n  endpoints:\n    autoscaling: %s\n    ec2: %s\n  credentials: anonymous\n",
+			in.CloudRegion, in.CloudGroup, q(in.CloudURL), q(in.CloudURL))
+		return b.String()
+	}
 	b.WriteString("nodes:\n")
 	for _, n := range in.LiveNodes() {
 		fmt.Fprintf(&b, "  - name: %s\n    host: %s\n    paths:\n      binary: %s\n      data_root: %s\n      backup_dir: %s\n",

@@ -92,25 +92,53 @@ type Config struct {
 	HTTP    HTTPConfig    `yaml:"http"`
 	Metrics MetricsConfig `yaml:"metrics"`
 	Cluster ClusterConfig `yaml:"cluster"`
-	// Integration is read for its membership guard only; the simulator runs
-	// no cloud integration loop.
+	// Integration is Neuwerk's cloud integration (integration.go): with
+	// mode aws-asg the leader reconciles the Auto Scaling group.
 	Integration IntegrationConfig `yaml:"integration,omitempty"`
 }
 
-// IntegrationConfig is the part of the `integration` section the simulator reads.
+// Integration modes the simulator runs.
+const IntegrationAWSASG = "aws-asg"
+
+// IntegrationConfig is the `integration` section, as far as the simulator
+// reads it.
 type IntegrationConfig struct {
-	Mode       string           `yaml:"mode,omitempty"`
-	Membership MembershipConfig `yaml:"membership,omitempty"`
+	Mode string `yaml:"mode,omitempty"` // "" (standalone) or aws-asg
+	// ClusterName is the neuwerk.io/cluster tag value discovery matches
+	// (default "neuwerk").
+	ClusterName           string           `yaml:"cluster_name,omitempty"`
+	AWS                   AWSConfig        `yaml:"aws,omitempty"`
+	ReconcileIntervalSecs int              `yaml:"reconcile_interval_secs,omitempty"` // default 15
+	DrainTimeoutSecs      int              `yaml:"drain_timeout_secs,omitempty"`      // default 300
+	Membership            MembershipConfig `yaml:"membership,omitempty"`
+}
+
+// AWSConfig is `integration.aws`.
+type AWSConfig struct {
+	Region  string `yaml:"region,omitempty"`
+	VPCID   string `yaml:"vpc_id,omitempty"`
+	ASGName string `yaml:"asg_name,omitempty"`
 }
 
 // MembershipConfig is `integration.membership`.
 type MembershipConfig struct {
+	// AutoEvictTerminating lets the leader evict drained terminating
+	// voters (default true).
+	AutoEvictTerminating *bool `yaml:"auto_evict_terminating,omitempty"`
 	// MinVoters is the floor a member removal without force keeps (default 3).
 	MinVoters int `yaml:"min_voters,omitempty"`
+	// StaleAfterSecs: a member missing from discovery this long is
+	// evicted; 0 (the default) never.
+	StaleAfterSecs int `yaml:"stale_after_secs,omitempty"`
 }
 
-// DefaultMinVoters is integration.membership.min_voters when unset (facts §8).
-const DefaultMinVoters = 3
+// Defaults of the integration section (facts §9).
+const (
+	DefaultMinVoters             = 3
+	DefaultReconcileIntervalSecs = 15
+	DefaultDrainTimeoutSecs      = 300
+	DefaultIntegrationCluster    = "neuwerk"
+)
 
 // MinVoters is integration.membership.min_voters, or its default.
 func (c Config) MinVoters() int {
@@ -118,6 +146,36 @@ func (c Config) MinVoters() int {
 		return c.Integration.Membership.MinVoters
 	}
 	return DefaultMinVoters
+}
+
+// ReconcileInterval is integration.reconcile_interval_secs, or its default.
+func (i IntegrationConfig) ReconcileInterval() time.Duration {
+	return secsOr(i.ReconcileIntervalSecs, DefaultReconcileIntervalSecs)
+}
+
+// DrainTimeout is integration.drain_timeout_secs, or its default.
+func (i IntegrationConfig) DrainTimeout() time.Duration {
+	return secsOr(i.DrainTimeoutSecs, DefaultDrainTimeoutSecs)
+}
+
+// AutoEvict is integration.membership.auto_evict_terminating (default true).
+func (i IntegrationConfig) AutoEvict() bool {
+	return i.Membership.AutoEvictTerminating == nil || *i.Membership.AutoEvictTerminating
+}
+
+// TagCluster is the neuwerk.io/cluster value discovery matches.
+func (i IntegrationConfig) TagCluster() string {
+	if i.ClusterName != "" {
+		return i.ClusterName
+	}
+	return DefaultIntegrationCluster
+}
+
+func secsOr(secs, def int) time.Duration {
+	if secs > 0 {
+		return time.Duration(secs) * time.Second
+	}
+	return time.Duration(def) * time.Second
 }
 
 // HTTPConfig is the `http` section.
@@ -197,6 +255,9 @@ func (c Config) validate() error {
 	if c.Cluster.JoinSeed != "" {
 		addrs = append(addrs, struct{ key, val string }{"cluster.join_seed", c.Cluster.JoinSeed})
 	}
+	if err := c.Integration.validate(); err != nil {
+		return err
+	}
 	for _, a := range addrs {
 		if err := checkHostPort(a.val); err != nil {
 			return fmt.Errorf("%s: %w", a.key, err)
@@ -209,6 +270,32 @@ func (c Config) validate() error {
 	for _, p := range paths {
 		if p.val == "" || !filepath.IsAbs(p.val) {
 			return fmt.Errorf("%s must be an absolute path (the simulator has no default paths), got %q", p.key, p.val)
+		}
+	}
+	return nil
+}
+
+// validate checks the integration section: aws-asg needs its region and
+// group; other modes are Neuwerk's but not simulated.
+func (i IntegrationConfig) validate() error {
+	switch i.Mode {
+	case "":
+	case IntegrationAWSASG:
+		if i.AWS.Region == "" || i.AWS.ASGName == "" {
+			return errors.New("integration.mode aws-asg needs integration.aws.region and integration.aws.asg_name")
+		}
+	case "azure-vmss", "gcp-mig":
+		return fmt.Errorf("integration.mode %s is not simulated (the simulator runs aws-asg)", i.Mode)
+	default:
+		return fmt.Errorf("integration.mode %q: want aws-asg, azure-vmss or gcp-mig", i.Mode)
+	}
+	for _, v := range []struct {
+		key string
+		val int
+	}{{"reconcile_interval_secs", i.ReconcileIntervalSecs}, {"drain_timeout_secs", i.DrainTimeoutSecs},
+		{"membership.min_voters", i.Membership.MinVoters}, {"membership.stale_after_secs", i.Membership.StaleAfterSecs}} {
+		if v.val < 0 {
+			return fmt.Errorf("integration.%s must not be negative, got %d", v.key, v.val)
 		}
 	}
 	return nil
@@ -295,6 +382,13 @@ type SimSettings struct {
 	// membership change: JoinStuck (default) fails like openraft's leader-only
 	// calls, so the joiner is never added; JoinForward passes it to the leader.
 	JoinViaFollower string `json:"join_via_follower,omitempty"`
+	// AWSEndpoint is where the aws-asg integration sends its Auto Scaling
+	// and EC2 calls (the simulator's fake AWS; real Neuwerk uses AWS's own
+	// endpoints), unsigned.
+	AWSEndpoint string `json:"aws_endpoint,omitempty"`
+	// DrainMillis is how long a terminating node's drain takes (default
+	// 3000): the simulator has no flows to wait for.
+	DrainMillis int `json:"drain_millis,omitempty"`
 }
 
 // Values of SimSettings.JoinViaFollower.

@@ -296,6 +296,9 @@ type IntegrationState struct {
 	CloudStatus        string `json:"cloud_status,omitempty"`         // e.g. active, terminating, missing
 	DrainState         string `json:"drain_state,omitempty"`          // Active | Draining | Drained
 	TerminationEventID string `json:"termination_event_id,omitempty"` // the provider's event id
+	// DrainStartedMillis is when the drain began (unix ms), so a new
+	// leader finishes it on time.
+	DrainStartedMillis int64 `json:"drain_started_ms,omitempty"`
 }
 
 func (s IntegrationState) apply(m *health.Member) {

@@ -29,17 +29,18 @@ const (
 	FaultCrashloop  Fault = "crashloop"   // exits 2 a few seconds after start, like a failed join
 	FaultStall      Fault = "stall"       // becomes ready, then stops applying the Raft log
 	FaultFailClosed Fault = "failclosed"  // ready and caught up, but TLS intercept fails closed: svc_fail_closed_total grows
+	FaultNeverJoins Fault = "never-joins" // never runs the join, so it is never a member and /ready's cluster check fails
 )
 
 // ParseFault validates a --fault value.
 func ParseFault(s string) (Fault, error) {
 	switch f := Fault(s); f {
-	case FaultNone, FaultNeverReady, FaultCrashloop, FaultStall, FaultFailClosed:
+	case FaultNone, FaultNeverReady, FaultCrashloop, FaultStall, FaultFailClosed, FaultNeverJoins:
 		return f, nil
 	case "":
 		return FaultNone, nil
 	}
-	return "", fmt.Errorf("unknown fault %q (want none, never-ready, crashloop, stall or failclosed)", s)
+	return "", fmt.Errorf("unknown fault %q (want none, never-ready, crashloop, stall, failclosed or never-joins)", s)
 }
 
 // RunOptions tune one in-process daemon.
@@ -212,7 +213,9 @@ func (n *node) run(ctx context.Context) error {
 	if n.opts.Fault == FaultCrashloop {
 		return n.failJoin(ctx)
 	}
-	if n.cfg.Cluster.JoinSeed != "" {
+	if n.cfg.Cluster.JoinSeed != "" && n.opts.Fault == FaultNeverJoins {
+		n.log.Warn("never-joins fault: skipping the cluster join", "seed", n.cfg.Cluster.JoinSeed)
+	} else if n.cfg.Cluster.JoinSeed != "" {
 		if err := n.joinCluster(ctx, tokens); err != nil || ctx.Err() != nil {
 			return err
 		}
@@ -295,6 +298,9 @@ func (n *node) startLoops(bg context.Context, wg *sync.WaitGroup) {
 	n.goLoop(bg, wg, n.dhcpLoop)
 	n.goLoop(bg, wg, n.policyReplicationLoop)
 	n.goLoop(bg, wg, n.appliedRecorder)
+	if n.cfg.Integration.Mode == IntegrationAWSASG {
+		n.goLoop(bg, wg, n.integrationLoop)
+	}
 	switch n.opts.Fault {
 	case FaultStall:
 		n.goLoop(bg, wg, n.stallLoop)

@@ -22,6 +22,8 @@ type NodeSpec struct {
 	Keyset    APIKeyset
 	Tokens    BootstrapTokens
 	Sim       SimSettings // Peers must list every node, this one included
+	// Integration, when set, is config.yaml's integration section.
+	Integration *IntegrationConfig
 }
 
 // WriteNodeTree lays out a node root: config.yaml, sim-node.json, etc files,
@@ -37,6 +39,9 @@ func WriteNodeTree(root string, spec NodeSpec) error {
 	}
 	p := PathsFor(root)
 	cfg := NodeConfig(root, spec.IP, spec.JoinSeed)
+	if spec.Integration != nil {
+		cfg.Integration = *spec.Integration
+	}
 	cfgYAML, err := cfg.Marshal()
 	if err != nil {
 		return err
