@@ -1,6 +1,9 @@
 package health
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Checks of an image-first replacement (cloud mode): a new instance joins
 // the Raft membership as a voter, the retired one leaves it, the voter
@@ -133,4 +136,46 @@ func orUnknown(s string) string {
 		return "unknown"
 	}
 	return s
+}
+
+// GateTolerance is the name of the failure-tolerance check.
+const GateTolerance = "failure tolerance"
+
+// Tolerance: enough voters are up that Min more could fail and the
+// cluster would keep its quorum (a native rolling replacement must never
+// take it lower). A voter is up when it is polled healthy and its stats
+// row is caught up; a voter not polled is down.
+type Tolerance struct{ Min int }
+
+func (c Tolerance) Name() string { return GateTolerance }
+func (c Tolerance) Describe() string {
+	return fmt.Sprintf("voters up − quorum ≥ %d: the cluster could lose %d more voter(s) and keep its quorum", c.Min, c.Min)
+}
+func (c Tolerance) Judge(s Sample) (Check, Verdict) {
+	b := newVerdict(GateTolerance)
+	if s.Snap.Members == nil {
+		b.fail("/api/v1/cluster/members failed: %s", errOrMissing(s.Snap.MembersErr))
+		return c, b.done()
+	}
+	voters, up := 0, 0
+	var down []string
+	for _, m := range s.Snap.Members.Members {
+		if !m.IsVoter {
+			continue
+		}
+		voters++
+		if why := voterDown(s.Snap, m.NodeID); why == "" {
+			up++
+		} else {
+			down = append(down, why)
+		}
+	}
+	tol := up - Quorum(voters)
+	b.set("voters", Count(uint64(voters)))
+	b.set("voters_up", Count(uint64(up)))
+	b.set("tolerance", Text(fmt.Sprint(tol)))
+	if tol < c.Min {
+		b.fail("%d of %d voters up, quorum %d: tolerance %d, below %d (%s)", up, voters, Quorum(voters), tol, c.Min, strings.Join(down, "; "))
+	}
+	return c, b.done()
 }

@@ -82,6 +82,10 @@ type Gate struct {
 	// Strict: once every check held, a check that fails breaks the gate
 	// at once instead of restarting the window (a canary soak).
 	Strict bool
+	// StrictElections: a strict gate's sample without a leader does not
+	// break it; Election bounds how long none may be seen (a rolling
+	// replacement that retires the leader).
+	StrictElections bool
 	// Election, when set, fails the gate after that long without a leader.
 	Election time.Duration
 
@@ -138,7 +142,8 @@ func (g Gate) Observe(s Sample) Gate {
 	}
 	g.Checks, g.results, g.judgedAt = checks, results, at
 
-	if _, ok := s.Snap.Leader(); ok {
+	_, hasLeader := s.Snap.Leader()
+	if hasLeader {
 		g.leaderlessSince = time.Time{}
 	} else if g.leaderlessSince.IsZero() {
 		g.leaderlessSince = at
@@ -150,6 +155,9 @@ func (g Gate) Observe(s Sample) Gate {
 				g.failure = fmt.Sprintf("%s gate: abort condition: %s", g.Name, strings.Join(r.Reasons, "; "))
 				return g
 			}
+		}
+		if g.Strict && g.held && !hasLeader && g.StrictElections {
+			return g // judged by the election window, not broken
 		}
 		if g.Strict && g.held {
 			g.outcome = Broken
@@ -205,6 +213,19 @@ func (g Gate) Failure() string { return g.failure }
 // Results are the checks' latest verdicts, in the gate's order; nil before
 // the first sample.
 func (g Gate) Results() []CheckResult { return g.results }
+
+// AllHold reports whether every check held on the latest sample judged.
+func (g Gate) AllHold() bool {
+	if len(g.results) == 0 {
+		return false
+	}
+	for _, r := range g.results {
+		if !r.OK {
+			return false
+		}
+	}
+	return true
+}
 
 // OK reports whether every check held in the latest sample.
 func (g Gate) OK() bool { return g.judgedAt != (time.Time{}) && g.failingCount() == 0 }

@@ -27,7 +27,13 @@ func (x *Executor) cloudEffect(ctx context.Context, e runbook.Effect) (any, erro
 	}
 	switch e := e.(type) {
 	case runbook.CloudDescribe:
-		return p.Describe(ctx)
+		g, err := p.Describe(ctx)
+		if err == nil && e.Track {
+			x.track(g)
+		}
+		return g, err
+	case runbook.CloudCancelRefresh:
+		return nil, p.CancelRefresh(ctx)
 	case runbook.CloudNewTemplate:
 		return p.NewTemplate(ctx, e.Base, e.Image)
 	case runbook.CloudSetTemplate:
@@ -194,6 +200,26 @@ func (x *Executor) removeMember(ctx context.Context, e runbook.RemoveMember) err
 		errs = append(errs, err)
 	}
 	return fmt.Errorf("remove %s (node id %s): no node could reach the leader: %w", e.Node, e.NodeID, errors.Join(errs...))
+}
+
+// track makes the group's instances the nodes: one launched by someone
+// else (a native refresh) is polled from now on, one gone is dropped.
+func (x *Executor) track(g cloud.Group) {
+	for _, in := range g.Instances {
+		if in.PrivateIP == "" || in.Lifecycle == cloud.Terminated {
+			continue
+		}
+		if _, err := x.node(in.ID); err != nil {
+			if n, err := x.inv.Discovered(in.ID, in.PrivateIP); err == nil {
+				x.addNode(n)
+			}
+		}
+	}
+	for _, name := range x.NodeNames() {
+		if _, ok := g.Instance(name); !ok {
+			x.dropNode(name)
+		}
+	}
 }
 
 // addNode makes a launched instance a node: polled from now on.

@@ -307,7 +307,7 @@ func (x *Executor) perform(ctx context.Context, e runbook.Effect) (any, error) {
 		return nil, x.VerifyBackupSet(ctx, e.Set, e.Nodes)
 	case runbook.NodeAction:
 		return x.nodeAction(ctx, e)
-	case runbook.CloudDescribe, runbook.CloudNewTemplate, runbook.CloudSetTemplate, runbook.CloudFreeze, runbook.CloudThaw,
+	case runbook.CloudDescribe, runbook.CloudCancelRefresh, runbook.CloudNewTemplate, runbook.CloudSetTemplate, runbook.CloudFreeze, runbook.CloudThaw,
 		runbook.CloudSurge, runbook.CloudRetire, runbook.RemoveMember:
 		return x.cloudEffect(ctx, e)
 	}

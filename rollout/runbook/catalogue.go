@@ -38,13 +38,15 @@ const (
 	StepUnsurge       // one node: retire an instance this run launched that replaced nothing
 	StepGroupRevert   // rollback: the group back on the template version it had
 	StepReplaceBack   // rollback: one new node replaced by one on the previous image
+	StepObserve       // --observe: watch the operator's instance refresh with the gates
+	StepObserveEnd    // --observe: an abort cancels the refresh; how an observe run ends
 )
 
 // rollbackKinds are the steps a rollback runs; endKinds the step that ends
 // a run (and runs as its end after a failure or an abort).
 var (
 	rollbackKinds = []StepKind{StepRollback, StepUnsurge, StepGroupRevert, StepReplaceBack}
-	endKinds      = []StepKind{StepRelease, StepGroupThaw}
+	endKinds      = []StepKind{StepRelease, StepGroupThaw, StepObserveEnd}
 )
 
 func isRollbackKind(k StepKind) bool { return slices.Contains(rollbackKinds, k) }
@@ -58,6 +60,7 @@ var stepKindNames = map[StepKind]string{
 	StepGroupCheck: "group-check", StepGroupPrepare: "group-prepare", StepReplace: "replace",
 	StepGroupValidate: "group-validate", StepGroupThaw: "group-thaw",
 	StepUnsurge: "unsurge", StepGroupRevert: "group-revert", StepReplaceBack: "replace-back",
+	StepObserve: "observe", StepObserveEnd: "observe-end",
 }
 
 func (k StepKind) String() string {
@@ -144,6 +147,8 @@ var definitions = map[StepKind]func(c stepCtx) stepDef{
 	StepUnsurge:       unsurgeStep,
 	StepGroupRevert:   groupRevertStep,
 	StepReplaceBack:   replaceStep,
+	StepObserve:       observeStep,
+	StepObserveEnd:    observeEndStep,
 }
 
 // define is the step's definition as it stands now.

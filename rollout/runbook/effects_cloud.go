@@ -8,7 +8,15 @@ import "github.com/nwroll/nwroll/cloud"
 // resumed run can make it again after asking the provider what happened.
 
 // CloudDescribe: read the group. Read-only. Answer: Data cloud.Group.
-type CloudDescribe struct{ EffectMeta }
+// With Track (observe mode), the executor also makes every instance of
+// the group a node to poll, and drops those gone.
+type CloudDescribe struct {
+	EffectMeta
+	Track bool
+}
+
+// CloudCancelRefresh: cancel the group's instance refresh (observe mode).
+type CloudCancelRefresh struct{ EffectMeta }
 
 // CloudNewTemplate: a new version of the group's template, from Base,
 // launching Image. Answer: Data cloud.TemplateRef, the version made.
@@ -70,12 +78,13 @@ func (CloudThaw) Kind() string        { return "thaw" }
 func (CloudSurge) Kind() string       { return "surge" }
 func (CloudRetire) Kind() string      { return "retire" }
 func (RemoveMember) Kind() string     { return "remove-member" }
+func (CloudCancelRefresh) Kind() string { return "cancel-refresh" }
 
 // cloudChanges reports whether e is a cloud effect that changes the group
 // or the membership.
 func cloudChanges(e Effect) bool {
 	switch e.(type) {
-	case CloudNewTemplate, CloudSetTemplate, CloudFreeze, CloudThaw, CloudSurge, CloudRetire, RemoveMember:
+	case CloudNewTemplate, CloudSetTemplate, CloudFreeze, CloudThaw, CloudSurge, CloudRetire, RemoveMember, CloudCancelRefresh:
 		return true
 	}
 	return false

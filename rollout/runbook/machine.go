@@ -482,7 +482,7 @@ func (m *Machine) wantsPoll() bool {
 		return false
 	}
 	switch s.def.Ops[s.pc].(type) {
-	case gateOp, quorumOp:
+	case gateOp, quorumOp, replaceQuorumOp, removeMemberOp, watchOp:
 		return true
 	case approveOp:
 		return s.Node != ""

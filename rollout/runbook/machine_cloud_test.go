@@ -25,6 +25,13 @@ type mtCloud struct {
 	neverJoins bool            // no new node ever becomes a voter (G5, or a bad image)
 	neverJoin  map[string]bool // these instances never become voters
 	calls      []string
+	// A native instance refresh (observe mode): it replaces the old
+	// instances in order, launching first; evictLeader makes it clean the
+	// old leader's member too (no native roller does: G4).
+	refreshQueue []string
+	refreshNew   string
+	refreshAt    time.Time // the instance warm-up: no step before it
+	evictLeader  bool
 }
 
 const (
@@ -129,6 +136,10 @@ func (c *mtCloud) perform(w *mtWorld, e Effect) (Event, bool) {
 			n.notMember = true // drained and evicted by the leader
 		}
 		res.Data = c.describe()
+	case CloudCancelRefresh:
+		if g.Refresh != nil && g.Refresh.Active() {
+			g.Refresh.Status, c.refreshQueue = "Cancelled", nil
+		}
 	case RemoveMember:
 		for _, n := range w.nodes {
 			if n.id == e.NodeID {
@@ -165,8 +176,50 @@ func (c *mtCloud) describe() cloud.Group {
 	return g
 }
 
+// startRefresh is the operator's start-instance-refresh.
+func (c *mtCloud) startRefresh() {
+	c.group.Refresh = &cloud.Refresh{ID: "rf-1", Status: "InProgress", InstancesToUpdate: len(c.group.Instances)}
+	for _, in := range c.group.Instances {
+		c.refreshQueue = append(c.refreshQueue, in.ID)
+	}
+	c.group.Template = cloud.TemplateRef{ID: "lt-1", Name: "neuwerk", Version: "4"}
+	c.templates["4"] = mtAMINew
+}
+
+// refreshStep moves a native refresh on: launch a replacement, and once it
+// is a voter terminate the oldest old instance, like the ASG does.
+func (c *mtCloud) refreshStep(w *mtWorld) {
+	r := c.group.Refresh
+	if r == nil || r.Status != "InProgress" || w.now.Before(c.refreshAt) {
+		return
+	}
+	c.refreshAt = w.now.Add(5 * time.Second)
+	if len(c.refreshQueue) == 0 {
+		r.Status, r.PercentComplete = "Successful", 100
+		return
+	}
+	if c.refreshNew == "" {
+		before := len(c.group.Instances)
+		c.perform(w, CloudSurge{Desired: before + 1})
+		c.refreshNew = c.group.Instances[len(c.group.Instances)-1].ID
+		return
+	}
+	if n := w.node(c.refreshNew); !n.voter || n.notMember {
+		return
+	}
+	old := c.refreshQueue[0]
+	c.refreshQueue, c.refreshNew = c.refreshQueue[1:], ""
+	wasLeader := w.leader == old
+	c.perform(w, CloudRetire{Node: old, Instance: old})
+	if wasLeader && c.evictLeader {
+		w.node(old).notMember = true
+	}
+	r.PercentComplete = 100 * (r.InstancesToUpdate - len(c.refreshQueue)) / r.InstancesToUpdate
+}
+
 // tick: a launched node joins (learner, then voter a second later).
 func (c *mtCloud) tick(w *mtWorld) {
+	c.refreshStep(w)
 	for id, at := range c.joinAt {
 		n := w.node(id)
 		switch {
@@ -586,5 +639,85 @@ func TestCloudRollbackAfterSuccess(t *testing.T) {
 	}
 	if w.m.Reason == "" || !strings.HasPrefix(w.m.Reason, "rolled back") {
 		t.Fatalf("reason: %s", w.m.Reason)
+	}
+}
+
+func mtObservePlan(t *testing.T) Plan {
+	t.Helper()
+	p := mtCloudPlan(t, 3, 1)
+	in := PlanInput{Cluster: "lab", Target: p.Target, Options: mtOpts(), Cloud: p.Cloud, Members: &health.MembersResponse{Members: p.Members}}
+	in.Options.Observe = true
+	for _, n := range p.Nodes {
+		in.Nodes = append(in.Nodes, PlanNode{Name: n.Name, NodeID: n.NodeID, Addr: n.Addr, Voter: true, Leader: n.Leader, Current: n.Current})
+	}
+	op, err := BuildPlan(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return op
+}
+
+// Observe mode: the operator's refresh replaces every instance, and its
+// roller cleans the old leader's member: the gates hold throughout and
+// the run validates the new image.
+func TestCloudObserveRefreshSucceeds(t *testing.T) {
+	p := mtObservePlan(t)
+	var ids []string
+	for _, s := range p.Steps {
+		ids = append(ids, string(s.ID))
+	}
+	mtEqual(t, "steps", ids, []string{"connect", "precheck", "observe", "group-validate", "observe-end"})
+	w := newCloudWorld(t, p, MachineOptions{Approver: "op@laptop"})
+	w.cloud.evictLeader = true
+	w.send(Begin{At: w.now})
+	w.runUntil(func() bool { s, ok := w.m.Current(); return ok && s.Kind == StepObserve })
+	w.cloud.startRefresh()
+	w.runToEnd()
+	if w.m.ExitCode != 0 {
+		for _, n := range w.m.Nodes {
+			t.Logf("%s id %q retired %v image %s", n.Name, n.NodeID, n.Retired, n.Binary.Image)
+		}
+		t.Fatalf("exit %d: %s", w.m.ExitCode, w.m.Reason)
+	}
+	if slices.ContainsFunc(w.cloud.calls, func(c string) bool { return c == "cancel-refresh" }) {
+		t.Fatal("a refresh that succeeded was cancelled")
+	}
+	var live []string
+	for _, n := range w.m.Nodes {
+		if !n.Retired {
+			live = append(live, n.Name+" "+n.Binary.Image)
+		}
+	}
+	mtEqual(t, "live nodes", live, []string{"i-101 ami-0new", "i-102 ami-0new", "i-103 ami-0new"})
+}
+
+// The native refresh terminates the leader and leaves its member behind
+// (G4): 4 voters, 3 up, tolerance 0. The watch fails at once, and the
+// abort cancels the refresh.
+func TestCloudObserveCatchesLeftoverLeaderAndCancels(t *testing.T) {
+	p := mtObservePlan(t)
+	w := newCloudWorld(t, p, MachineOptions{Approver: "op@laptop"})
+	w.send(Begin{At: w.now})
+	w.runUntil(func() bool { s, ok := w.m.Current(); return ok && s.Kind == StepObserve })
+	w.cloud.startRefresh()
+	w.untilPaused()
+	f := w.m.Failure
+	if f == nil || f.Step != "observe" || !strings.Contains(f.Reason, "tolerance 0, below 1") {
+		t.Logf("calls %v refresh %+v queue %v", w.cloud.calls, w.cloud.group.Refresh, w.cloud.refreshQueue)
+		for _, r := range mtOfKind[Record](w.effects) {
+			if r.Type == RecordEvent {
+				t.Logf("%s %s %s %.150s", r.Step, r.Node, r.Op, r.Detail)
+			}
+		}
+		t.Fatalf("failure: %+v", f)
+	}
+	w.send(Abort{At: w.now})
+	w.send(AbortConfirm{At: w.now})
+	w.runToEnd()
+	if !slices.Contains(w.cloud.calls, "cancel-refresh") || w.cloud.group.Refresh.Status != "Cancelled" {
+		t.Fatalf("calls %v, refresh %+v", w.cloud.calls, w.cloud.group.Refresh)
+	}
+	if w.m.ExitCode != 1 {
+		t.Fatalf("exit %d: %s", w.m.ExitCode, w.m.Reason)
 	}
 }

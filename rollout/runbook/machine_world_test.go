@@ -285,7 +285,9 @@ func (w *mtWorld) unitOf(n *mtNode) health.Unit {
 // tick advances the world one second.
 func (w *mtWorld) tick() {
 	w.now = w.now.Add(time.Second)
-	w.index++
+	if w.leader != "" || w.cloud == nil { // a cloud world writes only with a leader, as Raft does
+		w.index++
+	}
 	for _, n := range w.nodes {
 		if w.ready(n) {
 			n.applied = w.index

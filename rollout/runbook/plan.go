@@ -142,6 +142,10 @@ type PlanOptions struct {
 	ElectionWindow time.Duration // how long "no leader" (502/503 on leader-proxied calls) is tolerated
 	FreshFor       time.Duration // how old a snapshot may be when a stop is decided on it
 
+	// Observe (cloud mode): watch the operator's own instance refresh
+	// with the gates instead of replacing instances (--observe).
+	Observe bool
+
 	TokenFromEnv bool // NEUWERK_TOKEN is set: no token is minted
 	CAFromFile   bool // a CA file is given: the CA is not fetched
 

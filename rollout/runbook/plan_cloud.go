@@ -132,6 +132,12 @@ func cloudRunbook(p Plan, order []PlanNode) []Step {
 	}
 	add(StepConnect, "")
 	add(StepPreCheck, "")
+	if p.Options.Observe {
+		add(StepObserve, "")
+		add(StepGroupValidate, "")
+		add(StepObserveEnd, "")
+		return steps
+	}
 	add(StepGroupCheck, "")
 	add(StepGroupPrepare, "")
 	for _, n := range order {

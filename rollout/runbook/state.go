@@ -99,6 +99,10 @@ type StepState struct {
 	// the same surge again (surgeAsk) if its outcome was lost.
 	resumeAt int
 	surgeAsk *CloudRecord
+	// observe mode: the refresh watched, when the group was last described
+	refresh     string
+	refreshDone bool
+	describedAt time.Time
 }
 
 // NodeState is one node's rollout state and what this run knows of its
