@@ -70,14 +70,14 @@ type RemoveMember struct {
 	NodeID string
 }
 
-func (CloudDescribe) Kind() string    { return "describe" }
-func (CloudNewTemplate) Kind() string { return "new-template" }
-func (CloudSetTemplate) Kind() string { return "set-template" }
-func (CloudFreeze) Kind() string      { return "freeze" }
-func (CloudThaw) Kind() string        { return "thaw" }
-func (CloudSurge) Kind() string       { return "surge" }
-func (CloudRetire) Kind() string      { return "retire" }
-func (RemoveMember) Kind() string     { return "remove-member" }
+func (CloudDescribe) Kind() string      { return "describe" }
+func (CloudNewTemplate) Kind() string   { return "new-template" }
+func (CloudSetTemplate) Kind() string   { return "set-template" }
+func (CloudFreeze) Kind() string        { return "freeze" }
+func (CloudThaw) Kind() string          { return "thaw" }
+func (CloudSurge) Kind() string         { return "surge" }
+func (CloudRetire) Kind() string        { return "retire" }
+func (RemoveMember) Kind() string       { return "remove-member" }
 func (CloudCancelRefresh) Kind() string { return "cancel-refresh" }
 
 // cloudChanges reports whether e is a cloud effect that changes the group
