@@ -43,6 +43,21 @@ func Providers(ctx context.Context, c *inventory.Cloud) (cloud.Provider, error) 
 	return nil, fmt.Errorf("cloud.provider %q: nwroll drives aws groups", c.Provider)
 }
 
+// checkModeOptions refuses the options that do not apply to the
+// inventory's mode.
+func checkModeOptions(env Env, o PlanOptionsIn) error {
+	cloudMode := env.Inventory.Cloud != nil
+	switch {
+	case o.Observe && !cloudMode:
+		return coded(runbook.ExitUsage, "--observe watches a cloud group's instance refresh, and inventory %s has no cloud: section", env.Inventory.Path)
+	case cloudMode && o.Bake > 0:
+		return coded(runbook.ExitUsage, "--bake is for in-place upgrades; in cloud mode each new instance holds its join gate for gates.stabilisation (raise it in the inventory)")
+	case cloudMode && o.Backup != runbook.BackupQuiesced:
+		return coded(runbook.ExitUsage, "--backup and --backup-reuse are for in-place upgrades: in cloud mode the data lives on in the cluster and the previous image stays the rollback")
+	}
+	return nil
+}
+
 // discover describes the group and makes a node of each of its
 // instances that is not on its way out.
 func discover(ctx context.Context, env Env, p cloud.Provider) (cloud.Group, []inventory.Node, error) {

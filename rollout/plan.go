@@ -20,10 +20,15 @@ type PlanOptionsIn struct {
 	// AllowUnknownBuild: --yes accepts a node on a build that matches no
 	// release manifest (--allow-unknown-build).
 	AllowUnknownBuild bool
+	// Observe (cloud mode): watch the operator's own instance refresh.
+	Observe bool
 }
 
 // MakePlan surveys the cluster (read-only) and builds its plan.
 func MakePlan(ctx context.Context, env Env, o PlanOptionsIn) (runbook.Plan, *executor.Executor, executor.Survey, error) {
+	if err := checkModeOptions(env, o); err != nil {
+		return runbook.Plan{}, nil, executor.Survey{}, err
+	}
 	if env.Inventory.Cloud != nil {
 		return makeCloudPlan(ctx, env, o)
 	}

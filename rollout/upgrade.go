@@ -115,7 +115,8 @@ func runRecord(p runbook.Plan, o UpgradeOptions) (*journal.RunRecord, *journal.R
 		AllowUnknownBuild: o.AllowUnknownBuild}
 	if c := p.Cloud; c != nil {
 		run.Cloud = &journal.CloudRun{Provider: c.Provider, Group: c.Group.Name, Size: c.Size, Image: c.Image.ID, ImageName: c.Image.Name,
-			From: runbook.CloudRecord{Template: c.From.ID, Name: c.From.Name, Version: c.From.Version, Image: c.FromImage}, FromRelease: c.FromRelease}
+			From: runbook.CloudRecord{Template: c.From.ID, Name: c.From.Name, Version: c.From.Version, Image: c.FromImage}, FromRelease: c.FromRelease,
+			Observe: p.Options.Observe}
 	}
 	var from []string
 	seen := map[string]bool{}

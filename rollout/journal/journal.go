@@ -109,6 +109,7 @@ type CloudRun struct {
 	From        runbook.CloudRecord `json:"from"` // template id, name, version and image
 	FromRelease string              `json:"from_release,omitempty"`
 	Image       string              `json:"image"`
+	Observe     bool                `json:"observe,omitempty"` // --observe: the run watched the operator's instance refresh
 	ImageName   string              `json:"image_name,omitempty"`
 }
 
