@@ -168,6 +168,9 @@ type Provider interface {
 	Describe(ctx context.Context) (Group, error)
 	// ImageFor finds the one image tagged ReleaseTag=release.
 	ImageFor(ctx context.Context, release string) (Image, error)
+	// Images describes the images with these ids (their release tags);
+	// an id that names no image is left out.
+	Images(ctx context.Context, ids []string) ([]Image, error)
 	// TemplateImage is the image a template version launches.
 	TemplateImage(ctx context.Context, t TemplateRef) (string, error)
 	// NewTemplate makes a new version of the group's template, from base,

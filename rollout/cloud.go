@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nwroll/nwroll/cloud"
@@ -123,7 +124,7 @@ func makeCloudPlan(ctx context.Context, env Env, o PlanOptionsIn) (runbook.Plan,
 	}
 	target := runbook.BuildRef{Version: o.Release.Version, Image: img.ID}
 	in := executor.PlanInputFor(x, s, target, knownBuilds(env.Catalog, nil), PlanOptionsFor(env.Inventory, o, env.Token != ""))
-	cloudCurrent(&in, g)
+	cloudCurrent(ctx, &in, p, g)
 	in.Cloud = &runbook.CloudPlan{Provider: p.Name(), Group: g, Image: img, FromImage: fromImage, FromRelease: fromRelease(in, fromImage)}
 	in.Now = time.Now()
 	in.Runs, in.RunsErr = priorRuns(env)
@@ -135,12 +136,22 @@ func makeCloudPlan(ctx context.Context, env Env, o PlanOptionsIn) (runbook.Plan,
 	return plan, x, s, nil
 }
 
-// cloudCurrent makes each node's build its instance's image (and the
-// release its binary was identified as).
-func cloudCurrent(in *runbook.PlanInput, g cloud.Group) {
+// cloudCurrent makes each node's build its instance's image, named by the
+// image's release tag (none when the image is untagged or unreadable).
+func cloudCurrent(ctx context.Context, in *runbook.PlanInput, p cloud.Provider, g cloud.Group) {
+	var ids []string
+	for _, inst := range g.Instances {
+		ids = append(ids, inst.ImageID)
+	}
+	release := map[string]string{}
+	if imgs, err := p.Images(ctx, slices.Compact(slices.Sorted(slices.Values(ids)))); err == nil {
+		for _, img := range imgs {
+			release[img.ID] = img.Release
+		}
+	}
 	for i := range in.Nodes {
 		if inst, ok := g.Instance(in.Nodes[i].Name); ok {
-			in.Nodes[i].Current = runbook.BuildRef{Version: in.Nodes[i].Current.Version, Image: inst.ImageID}
+			in.Nodes[i].Current = runbook.BuildRef{Version: release[inst.ImageID], Image: inst.ImageID}
 		}
 	}
 }

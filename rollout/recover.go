@@ -239,7 +239,7 @@ func prepareContinue(ctx context.Context, env Env, info journalRunInfo, rel *rel
 	if cp != nil {
 		in.Cloud = cp
 		in.Target.Image = cp.Image.ID
-		cloudCurrent(&in, cp.Group)
+		cloudCurrent(ctx, &in, x.Cloud(), cp.Group)
 	}
 	p, err := runbook.BuildPlan(in)
 	if err != nil {

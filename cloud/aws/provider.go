@@ -344,6 +344,35 @@ func (p *Provider) ImageFor(ctx context.Context, release string) (cloud.Image, e
 	return cloud.Image{ID: sdkaws.ToString(img.ImageId), Name: sdkaws.ToString(img.Name), Release: release, Created: created}, nil
 }
 
+// Images implements cloud.Provider.
+func (p *Provider) Images(ctx context.Context, ids []string) ([]cloud.Image, error) {
+	const op = "ec2:DescribeImages"
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	// A filter, not ImageIds: an id that names no image (deregistered) is
+	// left out instead of failing the call (InvalidAMIID.NotFound).
+	pager := ec2.NewDescribeImagesPaginator(p.ec2, &ec2.DescribeImagesInput{Filters: []ec2types.Filter{{Name: sdkaws.String("image-id"), Values: ids}}})
+	var out []cloud.Image
+	for pager.HasMorePages() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, p.explain(op, err)
+		}
+		for _, img := range page.Images {
+			rel := ""
+			for _, t := range img.Tags {
+				if sdkaws.ToString(t.Key) == cloud.ReleaseTag {
+					rel = sdkaws.ToString(t.Value)
+				}
+			}
+			created, _ := time.Parse(time.RFC3339, sdkaws.ToString(img.CreationDate))
+			out = append(out, cloud.Image{ID: sdkaws.ToString(img.ImageId), Name: sdkaws.ToString(img.Name), Release: rel, Created: created})
+		}
+	}
+	return out, nil
+}
+
 // TemplateImage implements cloud.Provider.
 func (p *Provider) TemplateImage(ctx context.Context, t cloud.TemplateRef) (string, error) {
 	const op = "ec2:DescribeLaunchTemplateVersions"

@@ -671,3 +671,18 @@ func TestRejectedCredentialsAreNotPrinted(t *testing.T) {
 		t.Fatalf("credentials printed: %v", err)
 	}
 }
+
+func TestImages(t *testing.T) {
+	e := newEnv(t, setup{})
+	ctx := context.Background()
+	imgs, err := e.p.Images(ctx, []string{e.newAMI, "ami-00000000000000bad"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(imgs) != 1 || imgs[0].ID != e.newAMI || imgs[0].Release != newRelease {
+		t.Fatalf("images %+v", imgs)
+	}
+	if imgs, err := e.p.Images(ctx, nil); err != nil || len(imgs) != 0 {
+		t.Fatalf("no ids: %v %v", imgs, err)
+	}
+}

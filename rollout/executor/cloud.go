@@ -338,6 +338,9 @@ func (x *Executor) connectCloud(ctx context.Context) error {
 	return x.buildClients() // with the ids
 }
 
+// Cloud is the group's provider, or nil.
+func (x *Executor) Cloud() cloud.Provider { return x.cfg.Cloud }
+
 // NodesCopy are the nodes now, in order.
 func (x *Executor) NodesCopy() []inventory.Node {
 	x.mu.Lock()
