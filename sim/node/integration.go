@@ -34,6 +34,9 @@ const (
 	DrainDrained     = "drained"
 )
 
+// localCheck is how often a node looks at its own termination state.
+const localCheck = 500 * time.Millisecond
+
 // heartbeatLead is how long before a hook's deadline the terminating node
 // records a heartbeat (facts §9).
 const heartbeatLead = 30 * time.Second
@@ -70,6 +73,8 @@ type integration struct {
 	missingSince map[string]time.Time // member id → first reconcile that missed it
 	completed    string               // the termination event this node completed
 	lastBeat     time.Time            // this node's last heartbeat
+	hook         string               // the group's terminating hook, once found
+	hookTimeout  time.Duration
 }
 
 // integrationLoop runs Neuwerk's aws-asg integration on this node.
@@ -83,15 +88,17 @@ func (n *node) integrationLoop(ctx context.Context) {
 		drainFor: min(millisOr(n.sim.DrainMillis, 3*time.Second), cfg.DrainTimeout()), missingSince: map[string]time.Time{}}
 	n.log.Info("integration aws-asg running", "asg", cfg.AWS.ASGName, "region", cfg.AWS.Region,
 		"reconcile_interval", cfg.ReconcileInterval().String(), "drain", in.drainFor.String())
-	t := time.NewTicker(cfg.ReconcileInterval())
+	t := time.NewTicker(localCheck)
 	defer t.Stop()
+	last := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		if n.isLeader() {
+		if n.isLeader() && time.Since(last) >= cfg.ReconcileInterval() {
+			last = time.Now()
 			if err := n.reconcileGroup(ctx, in); err != nil && ctx.Err() == nil {
 				n.log.Warn("integration reconcile failed", "error", err)
 			}
@@ -171,7 +178,7 @@ func (n *node) reconcileGroup(ctx context.Context, in *integration) error {
 					"event", st.TerminationEventID)
 			}
 			if st.DrainState == DrainDraining && now.Sub(time.UnixMilli(st.DrainStartedMillis)) >= in.drainFor {
-				st.DrainState = DrainDrained
+				st.DrainState, st.DrainedMillis = DrainDrained, now.UnixMilli()
 				n.log.Info("integration drain complete", "node_id", id, "instance", inst.id)
 			}
 		default:
@@ -190,7 +197,7 @@ func (n *node) reconcileGroup(ctx context.Context, in *integration) error {
 		} else if _, ok := in.missingSince[id]; !ok {
 			in.missingSince[id] = now
 		}
-		n.maybeEvict(in, s, st, found, now)
+		n.maybeEvict(in, s, old, found, now)
 	}
 	return nil
 }
@@ -198,7 +205,9 @@ func (n *node) reconcileGroup(ctx context.Context, in *integration) error {
 // maybeEvict removes member s when Neuwerk's conditions hold (G3): not the
 // leader itself, a termination event, drained, still a discovered active
 // instance, auto-eviction on, and remove_member(force=false) allows it.
-// A member missing for stale_after_secs (if set) is removed too.
+// st is the state an earlier reconcile published, so `drained` is seen in
+// the members (and by the node) before the eviction. A member missing for
+// stale_after_secs (if set) is removed too.
 func (n *node) maybeEvict(in *integration, s raft.Server, st IntegrationState, found bool, now time.Time) {
 	id := string(s.ID)
 	if id == n.id {
@@ -221,10 +230,13 @@ func (n *node) maybeEvict(in *integration, s raft.Server, st IntegrationState, f
 	n.log.Info("integration auto-evicted member", "node_id", id, "reason", why)
 }
 
-// completeOwnTermination is the terminating node's part: once its drain is
-// done (or it was evicted while a termination event names it) it sends
-// CompleteLifecycleAction(CONTINUE) once, retrying on errors; while the
-// drain lasts it heartbeats heartbeatLead before the hook's deadline.
+// completeOwnTermination is the terminating node's part: once it was
+// evicted while a termination event names it, or once it has been drained
+// for two reconcile intervals (the leader's own instance, or an eviction
+// refused), it sends CompleteLifecycleAction(CONTINUE) once, retrying on
+// errors. Waiting for the eviction first keeps the instance running, and
+// so correlated, while the leader evicts it (G3). While the drain lasts it
+// heartbeats heartbeatLead before the hook's deadline.
 func (n *node) completeOwnTermination(ctx context.Context, in *integration) {
 	st, ok := n.integrationState(n.id)
 	if !ok || st.TerminationEventID == "" || in.completed == st.TerminationEventID {
@@ -234,13 +246,17 @@ func (n *node) completeOwnTermination(ctx context.Context, in *integration) {
 	if !ok {
 		return
 	}
-	hook, timeout, err := terminatingHook(ctx, in)
-	if err != nil {
-		n.log.Warn("integration: find the terminating lifecycle hook", "error", err)
-		return
+	if in.hook == "" {
+		var err error
+		if in.hook, in.hookTimeout, err = terminatingHook(ctx, in); err != nil {
+			n.log.Warn("integration: find the terminating lifecycle hook", "error", err)
+			return
+		}
 	}
+	hook, timeout := in.hook, in.hookTimeout
 	evicted := !n.inConfiguration(n.id)
-	if st.DrainState != DrainDrained && !evicted {
+	settled := st.DrainState == DrainDrained && time.Since(time.UnixMilli(st.DrainedMillis)) >= 2*in.cfg.ReconcileInterval()
+	if !evicted && !settled {
 		if in.lastBeat.IsZero() {
 			in.lastBeat = time.UnixMilli(st.DrainStartedMillis)
 		}
@@ -257,7 +273,7 @@ func (n *node) completeOwnTermination(ctx context.Context, in *integration) {
 		}
 		return
 	}
-	_, err = in.clients.as.CompleteLifecycleAction(ctx, &autoscaling.CompleteLifecycleActionInput{
+	_, err := in.clients.as.CompleteLifecycleAction(ctx, &autoscaling.CompleteLifecycleActionInput{
 		AutoScalingGroupName: sdkaws.String(in.cfg.AWS.ASGName), LifecycleHookName: sdkaws.String(hook),
 		InstanceId: sdkaws.String(instanceID), LifecycleActionResult: sdkaws.String("CONTINUE")})
 	var apiErr smithy.APIError

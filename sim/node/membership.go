@@ -299,6 +299,7 @@ type IntegrationState struct {
 	// DrainStartedMillis is when the drain began (unix ms), so a new
 	// leader finishes it on time.
 	DrainStartedMillis int64 `json:"drain_started_ms,omitempty"`
+	DrainedMillis      int64 `json:"drained_ms,omitempty"` // when the drain completed
 }
 
 func (s IntegrationState) apply(m *health.Member) {
