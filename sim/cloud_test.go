@@ -6,16 +6,20 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	sdkaws "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	astypes "github.com/aws/aws-sdk-go-v2/service/autoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/nwroll/nwroll/cloud/fakeaws"
 	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/health/api"
+	"github.com/nwroll/nwroll/rollout/inventory"
 	"github.com/nwroll/nwroll/sim"
 	"github.com/nwroll/nwroll/sim/simtest"
 )
@@ -151,10 +155,15 @@ func TestCloudAWS(t *testing.T) {
 			}
 		}
 		inv, _ := os.ReadFile(info.Inventory)
-		want := "cloud:\n  provider: aws\n  region: us-east-1\n  group: " + group + "\n  endpoints:\n    autoscaling: \"" +
-			info.CloudURL + "\"\n    ec2: \"" + info.CloudURL + "\"\n  credentials: anonymous\n"
+		want := "cloud:\n  provider: aws\n  region: us-east-1\n  group: " + group + "\n  endpoints:\n    autoscaling: " +
+			info.CloudURL + "\n    ec2: " + info.CloudURL + "\n  credentials: anonymous\n"
 		if !strings.Contains(string(inv), want) || strings.Contains(string(inv), "nodes:") {
 			t.Errorf("inventory:\n%s\nwant the section:\n%s", inv, want)
+		}
+		parsed, err := inventory.LoadWith(info.Inventory, inventory.Options{SSHConfig: "none"})
+		if err != nil || parsed.Cloud == nil || parsed.Cloud.Group != group || !parsed.Cloud.Anonymous ||
+			parsed.Cloud.Endpoints["autoscaling"] != info.CloudURL || len(parsed.Nodes()) != 0 {
+			t.Errorf("nwroll's inventory parser: %+v %v", parsed, err)
 		}
 		if _, err := os.Stat(filepath.Join(c.Dir(), "cloud.json")); err != nil {
 			t.Errorf("no snapshot: %v", err)
@@ -250,6 +259,53 @@ func TestCloudAWS(t *testing.T) {
 		}
 	})
 
+	t.Run("NeverJoins", func(t *testing.T) {
+		imgs, err := ec.DescribeImages(ctx, &ec2.DescribeImagesInput{Filters: []ec2types.Filter{
+			{Name: sdkaws.String("tag:" + fakeaws.ReleaseTag), Values: []string{"1.1.1-never-joins"}}}})
+		if err != nil || len(imgs.Images) != 1 {
+			t.Fatalf("the never-joins image: %+v %v", imgs, err)
+		}
+		if _, err := ec.CreateLaunchTemplateVersion(ctx, &ec2.CreateLaunchTemplateVersionInput{LaunchTemplateName: &group,
+			SourceVersion: sdkaws.String("1"), LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: imgs.Images[0].ImageId}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := as.UpdateAutoScalingGroup(ctx, &autoscaling.UpdateAutoScalingGroupInput{AutoScalingGroupName: &group,
+			LaunchTemplate: &astypes.LaunchTemplateSpecification{LaunchTemplateName: &group, Version: sdkaws.String("2")},
+			DesiredCapacity: sdkaws.Int32(3)}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 30*time.Second, "fw-e launched", func() bool { return node("fw-e").InstanceID != "" })
+		fwe := node("fw-e")
+		fwc := node("fw-c")
+		if log, _ := os.ReadFile(fwe.Log); !strings.Contains(string(log), "release=1.1.1-never-joins") ||
+			!strings.Contains(string(log), "never-joins fault: skipping the cluster join") || strings.Contains(string(log), "joined cluster") {
+			t.Errorf("fw-e does not run 1.1.1-never-joins, or joined:\n%s", log)
+		}
+		cl := nodeClient(t, c.Info(), fwe)
+		var failing []string
+		waitFor(t, 20*time.Second, "fw-e answers /ready", func() bool {
+			r, err := cl.Ready(ctx)
+			failing = failingChecks(r)
+			return err == nil && len(r.Checks) > 0
+		})
+		time.Sleep(4 * time.Second) // a few reconciles and join retries later
+		if _, ok := member(members(fwc), fwe.NodeID); ok {
+			t.Error("the never-joins node became a member")
+		}
+		if r, err := cl.Ready(ctx); err != nil || r.Ready || !slices.Contains(failingChecks(r), health.CheckCluster) {
+			t.Errorf("fw-e /ready %+v %v (earlier failing %v)", r, err, failing)
+		}
+		rep, err := c.Status(ctx)
+		if err != nil || rep.Cloud == nil || rep.Cloud.Desired != 3 || rep.Cloud.Version != "2" || rep.Cloud.Group != group {
+			t.Fatalf("status: %+v %v", rep.Cloud, err)
+		}
+		var table strings.Builder
+		rep.WriteTable(&table)
+		if !strings.Contains(table.String(), fwe.InstanceID) || !strings.Contains(table.String(), "INSTANCE") {
+			t.Errorf("status table:\n%s", table.String())
+		}
+	})
+
 	t.Run("HangTermination", func(t *testing.T) {
 		fwd := node("fw-d")
 		if err := c.CloudFault(ctx, fakeaws.Fault{Kind: fakeaws.FaultHangTermination, InstanceID: fwd.InstanceID}); err != nil {
@@ -289,4 +345,14 @@ func postRemove(t testing.TB, ctx context.Context, caPath string, n sim.NodeInfo
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+func failingChecks(r health.ReadyResponse) []string {
+	var out []string
+	for _, ch := range r.Checks {
+		if !ch.OK {
+			out = append(out, ch.Name)
+		}
+	}
+	return out
 }

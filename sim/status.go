@@ -27,6 +27,16 @@ type StatusReport struct {
 	// StatsError says why the leader's stats could not be read ("" when read).
 	StatsError string
 	Nodes      []NodeStatus
+	// Cloud is the group in cloud mode, nil otherwise.
+	Cloud *CloudGroupStatus
+}
+
+// CloudGroupStatus is the fake AWS group's line of the report.
+type CloudGroupStatus struct {
+	URL, Group        string
+	Desired, Min, Max int
+	Template, Version string // the group's launch template and version ($Latest, $Default or a number)
+	Error             string // why the group could not be read
 }
 
 // NodeStatus is one node's line of the report. Fields that could not be
@@ -47,6 +57,8 @@ type NodeStatus struct {
 	CaughtUp   bool
 	Release    string // the installed binary, identified by sha256 against DIR/releases
 	SHA256     string
+	InstanceID string // cloud mode: the node's instance
+	Lifecycle  string // cloud mode: its lifecycle state in the group ("" once it left)
 }
 
 // Status reads the cluster now: services from the supervisor, /ready from
@@ -62,7 +74,34 @@ func (c *Cluster) Status(ctx context.Context) (StatusReport, error) {
 	}
 	c.readReadiness(ctx, &rep)
 	c.readStats(ctx, &rep)
+	c.readCloud(ctx, &rep)
 	return rep, nil
+}
+
+// readCloud fills in the group and each node's lifecycle state (cloud mode).
+func (c *Cluster) readCloud(ctx context.Context, rep *StatusReport) {
+	if rep.Cloud == nil {
+		return
+	}
+	st, err := c.CloudState(ctx)
+	g := st.Groups[c.info.CloudGroup]
+	switch {
+	case err != nil:
+		rep.Cloud.Error = shortErr(err)
+		return
+	case g == nil:
+		rep.Cloud.Error = "the fake AWS has no group " + c.info.CloudGroup
+		return
+	}
+	cg := rep.Cloud
+	cg.Desired, cg.Min, cg.Max, cg.Template, cg.Version = g.Desired, g.Min, g.Max, g.Template.Name, g.Template.Version
+	for _, m := range g.Members {
+		for i := range rep.Nodes {
+			if rep.Nodes[i].InstanceID == m.InstanceID {
+				rep.Nodes[i].Lifecycle = m.Lifecycle
+			}
+		}
+	}
 }
 
 // installedReport is the report before anything is asked: each node's
@@ -70,10 +109,13 @@ func (c *Cluster) Status(ctx context.Context) (StatusReport, error) {
 func (c *Cluster) installedReport() StatusReport {
 	in := c.info
 	rep := StatusReport{Cluster: in.Cluster, Dir: c.dir}
+	if in.Cloud != "" {
+		rep.Cloud = &CloudGroupStatus{URL: in.CloudURL, Group: in.CloudGroup}
+	}
 	rep.Nodes = make([]NodeStatus, len(in.Nodes))
 	for i, n := range in.Nodes {
 		ns := &rep.Nodes[i]
-		ns.Name, ns.IP, ns.APIURL, ns.Service = n.Name, n.IP, n.APIURL, "unknown"
+		ns.Name, ns.IP, ns.APIURL, ns.Service, ns.InstanceID = n.Name, n.IP, n.APIURL, "unknown", n.InstanceID
 		if n.Terminated() {
 			ns.Service, ns.ReadyError = NodeTerminated, NodeTerminated
 		}
@@ -234,8 +276,20 @@ func (r StatusReport) WriteTable(w io.Writer) {
 	} else if r.StatsError != "" {
 		fmt.Fprintf(w, "stats: %s\n", r.StatsError)
 	}
+	if g := r.Cloud; g != nil {
+		if g.Error != "" {
+			fmt.Fprintf(w, "group %s at %s: %s\n", g.Group, g.URL, g.Error)
+		} else {
+			fmt.Fprintf(w, "group %s  desired %d  min %d  max %d  template %s version %s  (fake AWS %s)\n",
+				g.Group, g.Desired, g.Min, g.Max, g.Template, g.Version, g.URL)
+		}
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tIP\tSERVICE\tROLE\tREADY\tLAG\tRELEASE")
+	if r.Cloud != nil {
+		fmt.Fprintln(tw, "NAME\tIP\tINSTANCE\tLIFECYCLE\tSERVICE\tROLE\tREADY\tLAG\tRELEASE")
+	} else {
+		fmt.Fprintln(tw, "NAME\tIP\tSERVICE\tROLE\tREADY\tLAG\tRELEASE")
+	}
 	for _, n := range r.Nodes {
 		role := n.Role
 		if role == "" {
@@ -251,6 +305,14 @@ func (r StatusReport) WriteTable(w io.Writer) {
 		lag := "-"
 		if n.Lag != nil {
 			lag = fmt.Sprint(*n.Lag)
+		}
+		if r.Cloud != nil {
+			lc := n.Lifecycle
+			if lc == "" {
+				lc = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.IP, n.InstanceID, lc, n.Service, role, ready, lag, n.Release)
+			continue
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.IP, n.Service, role, ready, lag, n.Release)
 	}

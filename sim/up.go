@@ -541,7 +541,7 @@ func inventoryYAML(in *Info) string {
 		// one set for discovered nodes, so none is written here: see
 		// docs/sim.md "Cloud mode" (nwroll's SSH reads miss until decided).
 		fmt.Fprintf(&b, "cloud:\n  provider: aws\n  region: %s\n  group: %s\n  endpoints:\n    autoscaling: %s\n    ec2: %s\n  credentials: anonymous\n",
-			in.CloudRegion, in.CloudGroup, q(in.CloudURL), q(in.CloudURL))
+			in.CloudRegion, in.CloudGroup, in.CloudURL, in.CloudURL)
 		return b.String()
 	}
 	b.WriteString("nodes:\n")

@@ -1,0 +1,53 @@
+package sim
+
+import (
+	"context"
+	"io"
+	"log"
+	"strings"
+	"testing"
+
+	"github.com/nwroll/nwroll/cloud/fakeaws"
+)
+
+// TestCloudBackendLaunch: a running instance's launch answers its address
+// without starting anything; an image of no simulator release fails with
+// a message naming the image and the tag.
+func TestCloudBackendLaunch(t *testing.T) {
+	dir := t.TempDir()
+	info := &Info{Cluster: "sim-9", Dir: dir, Releases: map[string]ReleaseInfo{"1.0.0": {}},
+		Nodes: []NodeInfo{{Name: "fw-a", IP: "127.0.9.11", InstanceID: "i-0a"}, {Name: "fw-b", IP: "127.0.9.12", InstanceID: "i-0b", State: NodeTerminated}}}
+	if err := writeInfo(info); err != nil {
+		t.Fatal(err)
+	}
+	b := cloudBackend{&supervisor{dir: dir, info: info, log: log.New(io.Discard, "", 0)}}
+	ip, err := b.Launch(context.Background(), fakeaws.LaunchRequest{InstanceID: "i-0a", Release: "1.0.0"})
+	if err != nil || ip != "127.0.9.11" {
+		t.Errorf("relaunch of a running instance: %q %v", ip, err)
+	}
+	_, err = b.Launch(context.Background(), fakeaws.LaunchRequest{InstanceID: "i-0c", ImageID: "ami-0123", Release: ""})
+	if err == nil || !strings.Contains(err.Error(), `image ami-0123 is not a simulator release (tag neuwerk.io/release=""`) {
+		t.Errorf("launch of an untagged image: %v", err)
+	}
+	// A terminated instance is not running: its terminate is a no-op.
+	if err := b.Terminate(context.Background(), "i-0b"); err != nil {
+		t.Errorf("terminate of a terminated node: %v", err)
+	}
+}
+
+// TestCloudIDsAndInventory: ids are stable per cluster and differ across
+// clusters; the inventory has the cloud section and no nodes.
+func TestCloudIDsAndInventory(t *testing.T) {
+	if imageID("sim-3", "1.0.0") != imageID("sim-3", "1.0.0") || imageID("sim-3", "1.0.0") == imageID("sim-4", "1.0.0") ||
+		len(adoptedInstanceID("sim-3", "fw-a")) != len("i-")+17 {
+		t.Errorf("ids: %s %s %s", imageID("sim-3", "1.0.0"), imageID("sim-4", "1.0.0"), adoptedInstanceID("sim-3", "fw-a"))
+	}
+	in := &Info{Cluster: "sim-3", Dir: "/d", ClientKey: "/d/k", KnownHosts: "/d/kh", CAPath: "/d/ca.crt",
+		Cloud: CloudAWS, CloudURL: cloudURL(3), CloudRegion: cloudRegion, CloudGroup: CloudGroupName("sim-3"),
+		Nodes: []NodeInfo{{Name: "fw-a", IP: "127.0.3.11", SSHUser: "u"}}}
+	got := inventoryYAML(in)
+	want := "cloud:\n  provider: aws\n  region: us-east-1\n  group: neuwerk-sim-3\n  endpoints:\n    autoscaling: http://127.0.3.250:4566\n    ec2: http://127.0.3.250:4566\n  credentials: anonymous\n"
+	if !strings.HasSuffix(got, want) || strings.Contains(got, "nodes:") || strings.Contains(got, "127.0.3.11") {
+		t.Errorf("inventory:\n%s", got)
+	}
+}
