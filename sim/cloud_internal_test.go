@@ -2,6 +2,8 @@ package sim
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"log"
 	"strings"
@@ -38,7 +40,7 @@ func TestCloudBackendLaunch(t *testing.T) {
 // TestCloudIDsAndInventory: ids are stable per cluster and differ across
 // clusters; the inventory has the cloud section and no nodes.
 func TestCloudIDsAndInventory(t *testing.T) {
-	if imageID("sim-3", "1.0.0") != imageID("sim-3", "1.0.0") || imageID("sim-3", "1.0.0") == imageID("sim-4", "1.0.0") ||
+	if imageID("sim-3", "1.0.0") != "ami-"+stableHex("sim-3/release/1.0.0") || imageID("sim-3", "1.0.0") == imageID("sim-4", "1.0.0") ||
 		len(adoptedInstanceID("sim-3", "fw-a")) != len("i-")+17 {
 		t.Errorf("ids: %s %s %s", imageID("sim-3", "1.0.0"), imageID("sim-4", "1.0.0"), adoptedInstanceID("sim-3", "fw-a"))
 	}
@@ -50,4 +52,9 @@ func TestCloudIDsAndInventory(t *testing.T) {
 	if !strings.HasSuffix(got, want) || strings.Contains(got, "nodes:") || strings.Contains(got, "127.0.3.11") {
 		t.Errorf("inventory:\n%s", got)
 	}
+}
+
+func stableHex(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])[:17]
 }

@@ -270,7 +270,7 @@ func TestCloudAWS(t *testing.T) {
 			t.Fatal(err)
 		}
 		if _, err := as.UpdateAutoScalingGroup(ctx, &autoscaling.UpdateAutoScalingGroupInput{AutoScalingGroupName: &group,
-			LaunchTemplate: &astypes.LaunchTemplateSpecification{LaunchTemplateName: &group, Version: sdkaws.String("2")},
+			LaunchTemplate:  &astypes.LaunchTemplateSpecification{LaunchTemplateName: &group, Version: sdkaws.String("2")},
 			DesiredCapacity: sdkaws.Int32(3)}); err != nil {
 			t.Fatal(err)
 		}
