@@ -55,9 +55,31 @@ func TestConfigStrict(t *testing.T) {
 	if c.MinVoters() != 3 {
 		t.Errorf("default min_voters %d, want 3", c.MinVoters())
 	}
-	c, err = ParseConfig([]byte(minimal + "integration:\n  mode: aws-asg\n  membership: {min_voters: 2}\n"))
+	c, err = ParseConfig([]byte(minimal + "integration:\n  mode: aws-asg\n  aws: {region: us-east-1, asg_name: g}\n  membership: {min_voters: 2}\n"))
 	if err != nil || c.MinVoters() != 2 || c.Integration.Mode != "aws-asg" {
 		t.Errorf("integration.membership.min_voters 2: %+v %v", c.Integration, err)
+	}
+	in := c.Integration
+	if in.ReconcileInterval() != 15*time.Second || in.DrainTimeout() != 300*time.Second || !in.AutoEvict() ||
+		in.TagCluster() != "neuwerk" || in.Membership.StaleAfterSecs != 0 {
+		t.Errorf("integration defaults: %+v", in)
+	}
+	c, err = ParseConfig([]byte(minimal + "integration:\n  mode: aws-asg\n  cluster_name: sim-4\n  aws: {region: us-east-1, asg_name: g}\n" +
+		"  reconcile_interval_secs: 2\n  drain_timeout_secs: 60\n  membership: {auto_evict_terminating: false, stale_after_secs: 30}\n"))
+	if in := c.Integration; err != nil || in.ReconcileInterval() != 2*time.Second || in.DrainTimeout() != time.Minute ||
+		in.AutoEvict() || in.TagCluster() != "sim-4" || in.Membership.StaleAfterSecs != 30 || in.AWS.ASGName != "g" {
+		t.Errorf("integration settings: %+v %v", c.Integration, err)
+	}
+	for _, text := range []string{
+		"integration:\n  mode: aws-asg\n  aws: {region: us-east-1}\n",
+		"integration:\n  mode: gcp-mig\n",
+		"integration:\n  mode: aws\n",
+		"integration:\n  mode: aws-asg\n  aws: {region: r, asg_name: g}\n  reconcile_interval_secs: -1\n",
+		"integration:\n  mode: aws-asg\n  aws: {region: r, asg_name: g, subnet: s}\n",
+	} {
+		if _, err := ParseConfig([]byte(minimal + text)); err == nil {
+			t.Errorf("accepted:\n%s", text)
+		}
 	}
 	if _, err := ParseConfig([]byte(minimal + "integration:\n  membership: {min_votes: 2}\n")); err == nil {
 		t.Error("integration.membership.min_votes accepted")
