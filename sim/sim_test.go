@@ -131,8 +131,8 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("Releases", func(t *testing.T) {
-		if len(info.Releases) != len(sim.Releases) || len(sim.Releases) != 6 {
-			t.Fatalf("%d releases built, %d listed, want 6", len(info.Releases), len(sim.Releases))
+		if len(info.Releases) != len(sim.Releases) || len(sim.Releases) != 7 {
+			t.Fatalf("%d releases built, %d listed, want 7", len(info.Releases), len(sim.Releases))
 		}
 		seen := map[string]string{}
 		for _, r := range sim.Releases {
