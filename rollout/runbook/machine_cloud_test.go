@@ -721,3 +721,19 @@ func TestCloudObserveCatchesLeftoverLeaderAndCancels(t *testing.T) {
 		t.Fatalf("exit %d: %s", w.m.ExitCode, w.m.Reason)
 	}
 }
+
+func TestCloudSummary(t *testing.T) {
+	p := mtCloudPlan(t, 3, 1)
+	w := newCloudWorld(t, p, MachineOptions{Headless: true, Approver: "ci@runner"})
+	w.send(Begin{At: w.now})
+	w.runToEnd()
+	lines := w.m.Summary().Lines()
+	mtEqual(t, "summary", lines[:6], []string{
+		"i-0a: retired (it ran 1.0.0, image ami-0old)",
+		"i-0b: retired (it ran 1.0.0, image ami-0old)",
+		"i-0c: retired (it ran 1.0.0, image ami-0old)",
+		"i-101: runs 1.1.0 (image ami-0new), launched by this run to replace i-0a",
+		"i-102: runs 1.1.0 (image ami-0new), launched by this run to replace i-0c",
+		"i-103: runs 1.1.0 (image ami-0new), launched by this run to replace i-0b",
+	})
+}

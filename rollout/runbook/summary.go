@@ -12,6 +12,7 @@ import (
 type Summary struct {
 	Nodes    []NodeSummary
 	Sysdumps []SavedSysdump // in the order the run takes them
+	Cloud    bool           // the nodes are a group's instances: images, not binaries
 }
 
 // NodeSummary is one node as a run leaves it.
@@ -22,6 +23,10 @@ type NodeSummary struct {
 	Staged  BuildRef   // what <binary>.new holds, if the run left it there
 	Kept    BuildRef   // what <binary>.prev holds, if the run left it there
 	Backup  BackupInfo // the backup this run took of it, if any
+	// Cloud mode: launched by this run (to replace Replaces), or retired.
+	Launched bool
+	Replaces string
+	Retired  bool
 }
 
 // SavedSysdump is a sysdump the run saved, where, and why.
@@ -35,9 +40,9 @@ var sysdumpOrder = []SysdumpPurpose{SysdumpBaseline, SysdumpFailure, SysdumpManu
 
 // Summary is the machine's nodes and sysdumps as they stand now.
 func (m Machine) Summary() Summary {
-	var s Summary
+	s := Summary{Cloud: m.Plan.Cloud != nil}
 	for _, n := range m.Nodes {
-		ns := NodeSummary{Name: n.Name, Runs: n.Binary, Stopped: n.Down, Backup: n.Backup}
+		ns := NodeSummary{Name: n.Name, Runs: n.Binary, Stopped: n.Down, Backup: n.Backup, Launched: n.Launched, Replaces: n.Replaces, Retired: n.Retired}
 		if n.Staged && n.Binary.SHA256 != m.Plan.Target.SHA256 {
 			ns.Staged = m.Plan.Target
 		}
@@ -57,6 +62,28 @@ func (m Machine) Summary() Summary {
 	return s
 }
 
+// cloudLine is an instance as a cloud run leaves it:
+//
+//	i-0abc: retired (it ran 1.0.0, image ami-0old)
+//	i-0def: runs 1.1.0 (image ami-0new), launched by this run to replace i-0abc
+func (n NodeSummary) cloudLine() string {
+	img := ""
+	if n.Runs.Image != "" {
+		img = " (image " + n.Runs.Image + ")"
+	}
+	switch {
+	case n.Retired && n.Runs.Image != "":
+		return "retired (it ran " + n.Runs.Label() + ", image " + n.Runs.Image + ")"
+	case n.Retired:
+		return "retired (it ran " + n.Runs.Label() + ")"
+	case n.Launched && n.Replaces != "":
+		return "runs " + n.Runs.Label() + img + ", launched by this run to replace " + n.Replaces
+	case n.Launched:
+		return "runs " + n.Runs.Label() + img + ", launched during this run"
+	}
+	return "runs " + n.Runs.Label() + img
+}
+
 // Lines are the summary as people read it, one line per node and one for
 // the sysdumps:
 //
@@ -66,6 +93,10 @@ func (m Machine) Summary() Summary {
 func (s Summary) Lines() []string {
 	var out []string
 	for _, n := range s.Nodes {
+		if s.Cloud {
+			out = append(out, n.Name+": "+n.cloudLine())
+			continue
+		}
 		parts := []string{"runs " + n.Runs.Label()}
 		if n.Stopped {
 			parts[0] += " (may be stopped: start it by hand)"
