@@ -39,7 +39,8 @@ Releases in DIR/releases/: ` + releaseList() + `
 	}
 	cmd.PersistentFlags().StringVar(&dir, "dir", "", "the cluster `DIR` (required)")
 	cmd.AddCommand(newSimUpCmd(&dir), newSimStatusCmd(&dir), newSimDownCmd(&dir),
-		newSimNodeCmd(&dir, "stop"), newSimNodeCmd(&dir, "start"), newSimNodeCmd(&dir, "kill"))
+		newSimNodeCmd(&dir, "stop"), newSimNodeCmd(&dir, "start"), newSimNodeCmd(&dir, "kill"),
+		newSimTokenCmd(&dir), newSimFaultCmd(&dir))
 	return cmd
 }
 
@@ -85,7 +86,7 @@ func signalContext() (context.Context, context.CancelFunc) {
 func newSimUpCmd(dir *string) *cobra.Command {
 	opts := sim.Options{}
 	cmd := &cobra.Command{
-		Use:   "up --dir DIR [--nodes N] [--release V] [--ssh embedded|openssh] [--warmup 3s]",
+		Use:   "up --dir DIR [--nodes N] [--release V] [--ssh embedded|openssh] [--warmup 3s] [--cloud aws]",
 		Short: "Build a simulated cluster in DIR and start it in the background",
 		Long: `Build a simulated Neuwerk cluster in DIR and start it in the background.
 
@@ -98,10 +99,19 @@ DIR must not hold a running cluster ('nwroll sim down --dir DIR' first). A
 DIR whose cluster was brought down is reused: its old files are replaced.
 
 --ssh embedded (the default) serves SSH from the supervisor; --ssh openssh runs
-one real OpenSSH sshd per node (needs /usr/sbin/sshd: apt-get install openssh-server).`,
+one real OpenSSH sshd per node (needs /usr/sbin/sshd: apt-get install openssh-server).
+
+--cloud aws puts the nodes behind a simulated AWS Auto Scaling group: the
+supervisor serves the Auto Scaling and EC2 APIs (their real wire protocol) on
+127.0.N.250:4566, with one image per release, a launch template, a terminating
+lifecycle hook, and Neuwerk's aws-asg integration on every node (drain and
+auto-evict). DIR/inventory.yaml then has a cloud: section and no nodes, and
+nwroll rolls the group image-first (--release 1.1.0 names the image). nwroll
+needs a token: export NEUWERK_TOKEN=$(nwroll sim token --dir DIR).`,
 		Example: `  nwroll sim up --dir /tmp/nw
   nwroll sim up --dir /tmp/nw9 --nodes 9 --release 1.1.0
-  nwroll sim up --dir /tmp/nw --ssh openssh --warmup 1s`,
+  nwroll sim up --dir /tmp/nw --ssh openssh --warmup 1s
+  nwroll sim up --dir /tmp/nwc --cloud aws`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if err := needDir(c, *dir); err != nil {
@@ -114,8 +124,13 @@ one real OpenSSH sshd per node (needs /usr/sbin/sshd: apt-get install openssh-se
 			}
 			ctx, cancel := signalContext()
 			defer cancel()
-			_, err := sim.Up(ctx, opts)
-			return err
+			if _, err := sim.Up(ctx, opts); err != nil {
+				return err
+			}
+			if opts.Cloud != "" {
+				fmt.Fprintf(opts.Out, "\ncloud: nwroll reaches the instances over HTTPS; give it a token, then roll the group:\n  export NEUWERK_TOKEN=$(nwroll sim token --dir %s)\n  nwroll plan -i %s/inventory.yaml --release 1.1.0\n", *dir, *dir)
+			}
+			return nil
 		},
 	}
 	f := cmd.Flags()
@@ -124,6 +139,7 @@ one real OpenSSH sshd per node (needs /usr/sbin/sshd: apt-get install openssh-se
 	f.StringVar(&opts.SSH, "ssh", sim.SSHEmbedded, "the SSH server `MODE` of each node: embedded or openssh (real sshd)")
 	f.DurationVar(&opts.Warmup, "warmup", sim.DefaultWarmup, "the `DURATION` a started node takes to become ready")
 	f.DurationVar(&opts.ReadyTimeout, "timeout", 0, "the longest `DURATION` to wait for readiness (default 30s + 2s per node + warm-up)")
+	f.StringVar(&opts.Cloud, "cloud", "", "put the nodes behind a simulated cloud group: `aws` (an Auto Scaling group)")
 	return cmd
 }
 
@@ -144,6 +160,9 @@ func checkUpOptions(o sim.Options) error {
 	}
 	if o.Warmup <= 0 {
 		return usageError("--warmup %v: must be positive", o.Warmup)
+	}
+	if o.Cloud != "" && o.Cloud != sim.CloudAWS {
+		return usageError("--cloud %q: the simulator fakes %s (an Auto Scaling group) only", o.Cloud, sim.CloudAWS)
 	}
 	return nil
 }
