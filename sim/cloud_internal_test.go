@@ -58,3 +58,37 @@ func stableHex(key string) string {
 	sum := sha256.Sum256([]byte(key))
 	return hex.EncodeToString(sum[:])[:17]
 }
+
+// TestCloudPersistRestore: the supervisor seeds a fake, writes its snapshot
+// to cloud.json on changes and at stop, and a new supervisor on the same
+// DIR restores it instead of seeding again.
+func TestCloudPersistRestore(t *testing.T) {
+	dir := t.TempDir()
+	info := &Info{Cluster: "sim-9", Dir: dir, Release: "1.0.0", Releases: map[string]ReleaseInfo{"1.0.0": {}},
+		Cloud: CloudAWS, CloudURL: "http://127.0.0.1:0", CloudRegion: cloudRegion, CloudGroup: CloudGroupName("sim-9"),
+		Nodes: []NodeInfo{{Name: "fw-a", IP: "127.0.9.11", InstanceID: adoptedInstanceID("sim-9", "fw-a")}}}
+	if err := writeInfo(info); err != nil {
+		t.Fatal(err)
+	}
+	newSup := func() *supervisor {
+		s := &supervisor{dir: dir, info: info, log: log.New(io.Discard, "", 0)}
+		if err := s.startCloud(); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := newSup()
+	if err := s.fake.Inject(fakeaws.Fault{Kind: fakeaws.FaultInsufficientCapacity}); err != nil {
+		t.Fatal(err)
+	}
+	s.persistCloud()
+	s.stopCloud()
+	s = newSup()
+	defer s.stopCloud()
+	st := s.fake.State()
+	g := st.Groups[info.CloudGroup]
+	if g == nil || len(g.Members) != 1 || g.Members[0].InstanceID != info.Nodes[0].InstanceID || len(st.Faults) != 1 ||
+		len(st.Images) != len(Releases) || len(st.Templates) != 1 {
+		t.Fatalf("restored state: group %+v, %d faults, %d images, %d templates", g, len(st.Faults), len(st.Images), len(st.Templates))
+	}
+}
