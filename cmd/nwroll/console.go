@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -80,7 +81,7 @@ Exit codes: 0 success, 1 failed or stopped, 2 usage or inventory error,
 }
 
 func newDemoCmd() *cobra.Command {
-	var dir, version string
+	var dir, version, cloudName string
 	var nodes int
 	var keep bool
 	var b planFlags
@@ -102,8 +103,14 @@ demo made DIR itself (no --dir), it removes it at the end unless --keep.
 
 Rehearse a failure by rolling out one of the simulator's faulty releases
 (--release 1.1.1-never-ready, 1.1.1-crashloop, 1.1.1-stall,
-1.1.1-failclosed): the gates catch it and the console offers the rollback.`,
-		Example: "  nwroll demo\n  nwroll demo --nodes 5 --bake 20s\n  nwroll demo --release 1.1.1-failclosed   # a release the abort-signals gate catches\n  nwroll demo --dir /tmp/nwdemo --keep   # leave the cluster running afterwards",
+1.1.1-failclosed): the gates catch it and the console offers the rollback.
+
+--cloud aws puts the nodes behind a simulated AWS Auto Scaling group and rolls
+it image-first: for each node, followers first and the leader last, a new
+instance on the release's image joins as a voter, then the old one is
+retired (Neuwerk drains it and evicts it). --release 1.1.1-never-joins
+rehearses an image whose node never joins.`,
+		Example: "  nwroll demo\n  nwroll demo --cloud aws   # image-first, behind a simulated Auto Scaling group\n  nwroll demo --nodes 5 --bake 20s\n  nwroll demo --release 1.1.1-failclosed   # a release the abort-signals gate catches\n  nwroll demo --dir /tmp/nwdemo --keep   # leave the cluster running afterwards",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := needTerminal(cmd); err != nil {
@@ -131,9 +138,13 @@ Rehearse a failure by rolling out one of the simulator's faulty releases
 			if err != nil {
 				return usageError("--dir %s: %v", dir, err)
 			}
-			return runDemo(cmd, abs, created, nodes, keep, version, o)
+			if cloudName != "" && cloudName != sim.CloudAWS {
+				return usageError("--cloud %q: the simulator fakes %s (an Auto Scaling group) only", cloudName, sim.CloudAWS)
+			}
+			return runDemo(cmd, abs, created, nodes, keep, version, cloudName, o)
 		},
 	}
+	cmd.Flags().StringVar(&cloudName, "cloud", "", "put the nodes behind a simulated cloud group (`aws`) and roll it image-first: surge a new instance, retire an old one")
 	b.register(cmd)
 	cmd.Flags().StringVar(&version, "release", "1.1.0", "the simulated release `VERSION` to roll out")
 	cmd.Flags().StringVar(&dir, "dir", "", "the `DIR` where the simulated cluster lives (default: a new temporary directory, removed when the demo ends unless --keep; a DIR you name is never removed)")
@@ -144,11 +155,15 @@ Rehearse a failure by rolling out one of the simulator's faulty releases
 
 // runDemo runs the console on a simulated cluster in dir; created says the
 // demo made dir itself (so it may remove it afterwards).
-func runDemo(cmd *cobra.Command, dir string, created bool, nodes int, keep bool, version string, o rollout.PlanOptionsIn) error {
+func runDemo(cmd *cobra.Command, dir string, created bool, nodes int, keep bool, version, cloudName string, o rollout.PlanOptionsIn) error {
 	errOut := cmd.ErrOrStderr()
-	fmt.Fprintf(errOut, "nwroll demo: starting a simulated %d-node cluster in %s (%s) …\n", nodes, dir, sim.DemoLine(sim.DemoElectionTimeout))
+	behind := ""
+	if cloudName != "" {
+		behind = " behind a simulated " + cloudName + " group"
+	}
+	fmt.Fprintf(errOut, "nwroll demo: starting a simulated %d-node cluster%s in %s (%s) …\n", nodes, behind, dir, sim.DemoLine(sim.DemoElectionTimeout))
 	ctx, stop := runSignalContext()
-	c, err := sim.Up(ctx, sim.Options{Dir: dir, Nodes: nodes, Release: "1.0.0", Warmup: demoWarmup, DemoElectionTimeout: sim.DemoElectionTimeout})
+	c, err := sim.Up(ctx, sim.Options{Dir: dir, Nodes: nodes, Release: "1.0.0", Warmup: demoWarmup, DemoElectionTimeout: sim.DemoElectionTimeout, Cloud: cloudName})
 	stop()
 	if err != nil {
 		return &exitError{code: exitFailed, err: fmt.Errorf("demo: the simulated cluster did not start: %w", err)}
@@ -166,8 +181,17 @@ func runDemo(cmd *cobra.Command, dir string, created bool, nodes int, keep bool,
 	defer closeEnv()
 	stateHome := filepath.Join(dir, "state")
 	env.StateDir, env.Token = filepath.Join(stateHome, "nwroll"), ""
-	rel, err := release.Load(filepath.Join(dir, "releases", version))
-	if err != nil {
+	var rel *release.Release
+	if cloudName != "" {
+		// The instances are reached over HTTPS only: the demo mints the token.
+		tctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		env.Token, err = c.MintToken(tctx, info.LiveNodes()[0].Name, true, 12*time.Hour)
+		cancel()
+		if err != nil {
+			return &exitError{code: exitFailed, err: fmt.Errorf("demo: mint a token: %w", err)}
+		}
+		rel = &release.Release{Version: version, Source: version}
+	} else if rel, err = release.Load(filepath.Join(dir, "releases", version)); err != nil {
 		return &exitError{code: exitFailed, err: err}
 	}
 	defer rel.Cleanup()
