@@ -70,6 +70,9 @@ func (c *Cluster) Status(ctx context.Context) (StatusReport, error) {
 	}
 	rep := c.installedReport()
 	if !c.readServices(ctx, &rep) {
+		if rep.Cloud != nil {
+			rep.Cloud.Error = "cluster not running"
+		}
 		return rep, nil
 	}
 	c.readReadiness(ctx, &rep)
