@@ -538,8 +538,9 @@ func inventoryYAML(in *Info) string {
 	if in.Cloud != "" {
 		// The nodes are the group's instances, discovered at each run. Their
 		// paths differ per node (DIR/nodes/<name>/...) and the inventory has
-		// one set for discovered nodes, so none is written here: see
-		// docs/sim.md "Cloud mode" (nwroll's SSH reads miss until decided).
+		// one set for discovered nodes, so none is written: nwroll's cloud
+		// mode reads no node files when api.ca_file and NEUWERK_TOKEN are
+		// given (docs/sim.md "Cloud mode").
 		fmt.Fprintf(&b, "cloud:\n  provider: aws\n  region: %s\n  group: %s\n  endpoints:\n    autoscaling: %s\n    ec2: %s\n  credentials: anonymous\n",
 			in.CloudRegion, in.CloudGroup, in.CloudURL, in.CloudURL)
 		return b.String()
