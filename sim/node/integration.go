@@ -260,7 +260,7 @@ func (n *node) completeOwnTermination(ctx context.Context, in *integration) {
 		if in.lastBeat.IsZero() {
 			in.lastBeat = time.UnixMilli(st.DrainStartedMillis)
 		}
-		if timeout > heartbeatLead && time.Since(in.lastBeat) >= timeout-heartbeatLead {
+		if heartbeatDue(in.lastBeat, timeout, time.Now()) {
 			_, err := in.clients.as.RecordLifecycleActionHeartbeat(ctx, &autoscaling.RecordLifecycleActionHeartbeatInput{
 				AutoScalingGroupName: sdkaws.String(in.cfg.AWS.ASGName), LifecycleHookName: sdkaws.String(hook),
 				InstanceId: sdkaws.String(instanceID)})
@@ -314,6 +314,12 @@ func (n *node) inConfiguration(id string) bool {
 		}
 	}
 	return false
+}
+
+// heartbeatDue reports whether a hold last extended at last, with hook
+// heartbeat timeout, is heartbeatLead or less from its deadline.
+func heartbeatDue(last time.Time, timeout time.Duration, now time.Time) bool {
+	return timeout > heartbeatLead && now.Sub(last) >= timeout-heartbeatLead
 }
 
 // terminationEventID names a termination event: aws-asg:<instance>:<unix ms>.
