@@ -308,6 +308,10 @@ func TestCloudAWS(t *testing.T) {
 
 	t.Run("HangTermination", func(t *testing.T) {
 		fwd := node("fw-d")
+		err := c.CloudFault(ctx, fakeaws.Fault{Kind: fakeaws.FaultTerminateUnderneath, InstanceID: "i-0nope"})
+		if err == nil || !strings.Contains(err.Error(), `no in-service instance "i-0nope"`) {
+			t.Errorf("a fault the fake refuses: %v", err)
+		}
 		if err := c.CloudFault(ctx, fakeaws.Fault{Kind: fakeaws.FaultHangTermination, InstanceID: fwd.InstanceID}); err != nil {
 			t.Fatal(err)
 		}
@@ -322,6 +326,18 @@ func TestCloudAWS(t *testing.T) {
 		time.Sleep(2 * time.Second)
 		if got := lifecycle(fwd.InstanceID); got != fakeaws.TerminatingWait || node("fw-d").Terminated() {
 			t.Errorf("hung termination: lifecycle %q, sim.json %+v", got, node("fw-d"))
+		}
+		if err := c.ClearCloudFaults(ctx); err != nil {
+			t.Fatal(err)
+		}
+		st, err := c.CloudState(ctx)
+		if err != nil || len(st.Faults) != 0 {
+			t.Fatalf("faults after clear: %+v %v", st.Faults, err)
+		}
+		for _, m := range st.Groups[group].Members {
+			if m.Hung {
+				t.Errorf("member %s still hung after clear", m.InstanceID)
+			}
 		}
 	})
 }
