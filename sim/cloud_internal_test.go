@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 	"log"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nwroll/nwroll/cloud/fakeaws"
 )
@@ -78,6 +80,10 @@ func TestCloudPersistRestore(t *testing.T) {
 		return s
 	}
 	s := newSup()
+	time.Sleep(100 * time.Millisecond) // a few of the fake's ticks
+	if snap, _ := s.fake.Snapshot(); !bytes.Equal(snap, s.lastSnap) {
+		t.Error("an idle fake's snapshot changes: cloud.json would be rewritten every time")
+	}
 	if err := s.fake.Inject(fakeaws.Fault{Kind: fakeaws.FaultInsufficientCapacity}); err != nil {
 		t.Fatal(err)
 	}
