@@ -372,9 +372,12 @@ func (m Model) feed(ev runbook.Event) (Model, tea.Cmd) {
 	if m.stage != stageRunning {
 		return m, nil
 	}
-	paused := m.machine.Pause != nil
+	paused, nodes := m.machine.Pause != nil, len(m.machine.Nodes)
 	next, effs := runbook.Next(m.machine, ev)
 	m.machine = next
+	if len(m.machine.Nodes) != nodes {
+		m.layout() // an instance launched (cloud mode): the table grows
+	}
 	var cmds []tea.Cmd
 	if len(effs) > 0 {
 		m.seq++

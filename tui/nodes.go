@@ -62,7 +62,7 @@ func (p *nodesPane) SetSize(w, h int) {
 var nodeColumns = []struct {
 	title string
 	most  int
-}{{"NODE", 16}, {"ROLE", 12}, {"RELEASE", 26}, {"READY", 0}, {"LAG", 7}, {"SEEN", 8}, {"ROLLOUT", 18}}
+}{{"NODE", 19}, {"ROLE", 12}, {"RELEASE", 26}, {"READY", 0}, {"LAG", 7}, {"SEEN", 8}, {"ROLLOUT", 18}}
 
 const readyColumn = 3
 
