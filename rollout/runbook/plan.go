@@ -33,6 +33,7 @@ const (
 	PhaseLeader
 	PhaseValidate
 	PhaseRelease
+	PhaseGroupEnd // cloud mode: the group handed back (movers resumed, a refresh cancelled)
 	PhaseRecover  // resume: bring back a node a killed run left stopped or unverified
 	PhaseRollback // roll back upgraded nodes, newest first
 	PhaseDone
@@ -50,6 +51,7 @@ var phaseNames = map[Phase]string{
 	PhaseLeader:    "Upgrade the leader",
 	PhaseValidate:  "Validate",
 	PhaseRelease:   "Release the lock",
+	PhaseGroupEnd:  "Hand the group back",
 	PhaseRecover:   "Recover",
 	PhaseRollback:  "Roll back",
 	PhaseDone:      "Done",

@@ -116,7 +116,7 @@ func groupValidateStep(c stepCtx) stepDef {
 func groupThawStep(c stepCtx) stepDef {
 	m := c.m
 	g := m.group()
-	d := stepDef{Title: "Resume group " + g.Name + "'s movers", Phase: PhaseRelease}
+	d := stepDef{Title: "Resume group " + g.Name + "'s movers", Phase: PhaseGroupEnd}
 	if m.unwinding() {
 		orphan := m.orphan()
 		if orphan != "" {

@@ -34,7 +34,7 @@ func observeStep(c stepCtx) stepDef {
 // observeEndStep ends an observe run: an abort or a failure that ends
 // the run cancels a refresh still running.
 func observeEndStep(c stepCtx) stepDef {
-	d := stepDef{Title: "Cancel group " + c.m.group().Name + "'s instance refresh", Phase: PhaseRelease}
+	d := stepDef{Title: "Cancel group " + c.m.group().Name + "'s instance refresh", Phase: PhaseGroupEnd}
 	if r := c.m.group().Refresh; !c.m.unwinding() || r == nil || !r.Active() {
 		d.Skip = "no instance refresh to cancel"
 		return d
