@@ -193,6 +193,10 @@ type Provider interface {
 	// CompleteLaunch answers a launching hook for id (cont: CONTINUE,
 	// else ABANDON). Without a launching hook it does nothing.
 	CompleteLaunch(ctx context.Context, g Group, id string, cont bool) error
+	// CompleteTermination answers the terminating hook for id (CONTINUE):
+	// for an instance that never became a Raft member, which Neuwerk does
+	// not drain, so nobody else will. Without the hook it does nothing.
+	CompleteTermination(ctx context.Context, g Group, id string) error
 	// StartRefresh, CancelRefresh: observe mode.
 	StartRefresh(ctx context.Context, t TemplateRef) (string, error)
 	CancelRefresh(ctx context.Context) error

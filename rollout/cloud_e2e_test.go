@@ -7,6 +7,8 @@ package rollout
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +19,7 @@ import (
 	"github.com/nwroll/nwroll/health/api"
 	"github.com/nwroll/nwroll/rollout/journal"
 	"github.com/nwroll/nwroll/rollout/release"
+	"github.com/nwroll/nwroll/rollout/runbook"
 	"github.com/nwroll/nwroll/sim"
 	"github.com/nwroll/nwroll/sim/simtest"
 )
@@ -75,21 +78,28 @@ func (e *cloudE2E) group() (*fakeaws.Group, map[string]string, fakeaws.State) {
 	return g, images, st
 }
 
-// members asks a live node for the membership.
+// members asks a live node for the membership, through an election
+// (502/503) for up to 30 s.
 func (e *cloudE2E) members() health.MembersResponse {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var errs []string
-	for _, n := range e.info().LiveNodes() {
-		m, err := e.c.Members(ctx, n, e.tok)
-		if err == nil {
-			return m
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		var errs []string
+		for _, n := range e.info().LiveNodes() {
+			m, err := e.c.Members(ctx, n, e.tok)
+			if err == nil {
+				cancel()
+				return m
+			}
+			errs = append(errs, err.Error())
 		}
-		errs = append(errs, err.Error())
+		cancel()
+		if time.Now().After(deadline) {
+			e.t.Fatalf("no node answered the members API for 30s: %s", strings.Join(errs, "; "))
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
-	e.t.Fatalf("no node answered the members API: %s", strings.Join(errs, "; "))
-	return health.MembersResponse{}
 }
 
 func (e *cloudE2E) leaderInstance() string {
@@ -159,4 +169,144 @@ func TestCloudRolloutE2E(t *testing.T) {
 	if s := journal.Progress(entries); len(s.UpgradeOrder) != 3 {
 		t.Fatalf("upgraded per the journal: %v", s.UpgradeOrder)
 	}
+}
+
+// setGates writes short gate timings into the inventory.
+func (e *cloudE2E) setGates(window, timeout time.Duration) {
+	e.t.Helper()
+	p := e.c.Info().Inventory
+	b, err := os.ReadFile(p)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if !gatesRE.Match(b) {
+		e.t.Fatalf("inventory %s has no gates section to tune", p)
+	}
+	b = gatesRE.ReplaceAll(b, []byte(fmt.Sprintf("gates:\n  timeout: %s\n  stabilisation: %s\n", timeout, window)))
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	e.env = e.newEnv(e.env.StateDir)
+	e.env.Token = e.tok
+}
+
+// Off-script on one group, in order: an image whose node never joins
+// (the join gate fails naming the cause, nothing old is retired, the new
+// instance is retired again); a rollout killed between a surge and its
+// join gate and again between the leader's retirement and its member's
+// removal, each resumed (exactly 3 voters, no orphan instance, the group
+// unfrozen); then `nwroll rollback` (the group back on its template
+// version, 3 voters on the old image).
+func TestCloudOffScriptE2E(t *testing.T) {
+	e := startCloudE2E(t, 3)
+	e.setGates(3*time.Second, 30*time.Second)
+	g0, images, st0 := e.group()
+	orig := map[string]bool{}
+	for _, m := range g0.Members {
+		orig[m.InstanceID] = true
+	}
+	origTemplate := g0.Template
+
+	// 1. The never-joins image.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	code, err := Upgrade(ctx, e.env, UpgradeOptions{PlanOptionsIn: PlanOptionsIn{Release: imageRel("1.1.1-never-joins")}})
+	if code != runbook.ExitRolledBack {
+		t.Fatalf("never-joins: exit %d: %v", code, err)
+	}
+	g, _, st := e.group()
+	if len(g.Members) != 3 || g.Desired != 3 || g.Template != origTemplate || !slices.Equal(g.Suspended, g0.Suspended) {
+		t.Fatalf("after never-joins: %d instances, desired %d, template %+v (was %+v), suspended %v", len(g.Members), g.Desired, g.Template, origTemplate, g.Suspended)
+	}
+	for _, m := range g.Members {
+		if !orig[m.InstanceID] {
+			t.Fatalf("after never-joins: instance %s is not an original one", m.InstanceID)
+		}
+	}
+	if n := len(st.Instances) - len(st0.Instances); n != 1 {
+		t.Fatalf("never-joins launched %d instances, want 1", n)
+	}
+	fails := failures(e.journal())
+	if len(fails) != 1 || !strings.Contains(fails[0], "never became a voter") || !strings.Contains(fails[0], "G5") {
+		t.Fatalf("the failure names the likely cause: %q", fails)
+	}
+	if v := health.CountVoters(e.members().Members); v != 3 {
+		t.Fatalf("after never-joins: %d voters", v)
+	}
+
+	// 2. Killed between surge and join gate, then between the leader's
+	// retirement and its member's removal.
+	bin := buildNwroll(t, t.TempDir())
+	state := t.TempDir()
+	inv := e.c.Info().Inventory
+	e.cliEnv = []string{"NEUWERK_TOKEN=" + string(e.tok)}
+	leader := e.leaderInstance()
+	killed, code, stderr := e.cliRun(bin, state, func(l LogEntry) bool {
+		return l.Type == "effect" && l.Op == "surge" && l.Status == "ok"
+	}, "upgrade", "-i", inv, "--release", "1.1.0", "--yes", "--json")
+	if !killed {
+		t.Fatalf("never killed after the surge (exit %d: %s)", code, stderr)
+	}
+	if g, _, _ := e.group(); len(g.Members) != 4 || len(g.Suspended) == 0 {
+		t.Fatalf("killed after the surge: %d instances, suspended %v", len(g.Members), g.Suspended)
+	}
+	retires := 0
+	killed, code, stderr = e.cliRun(bin, state, func(l LogEntry) bool {
+		if l.Type == "effect" && l.Op == "retire" && l.Status == "ok" {
+			retires++
+		}
+		return retires == 3 && l.Node == leader
+	}, "resume", "-i", inv, "--yes", "--json")
+	if !killed {
+		t.Fatalf("never killed after the leader's retirement (exit %d: %s)", code, stderr)
+	}
+	_, code, stderr = e.cliRun(bin, state, nil, "resume", "-i", inv, "--yes", "--json")
+	if code != runbook.ExitOK {
+		t.Fatalf("final resume: exit %d: %s", code, stderr)
+	}
+	g, _, st = e.group()
+	if len(g.Members) != 3 || g.Desired != 3 || !slices.Equal(g.Suspended, g0.Suspended) {
+		t.Fatalf("after the resumes: %d instances, desired %d, suspended %v", len(g.Members), g.Desired, g.Suspended)
+	}
+	if n := len(st.Instances) - len(st0.Instances); n != 1+3 {
+		t.Fatalf("%d instances were launched in all, want 4 (never-joins' and one per node): a resume launched a second surge", n)
+	}
+	mem := e.members()
+	if health.CountVoters(mem.Members) != 3 || len(mem.Members) != 3 {
+		t.Fatalf("after the resumes: members %+v", mem.Members)
+	}
+	for _, m := range g.Members {
+		if orig[m.InstanceID] || st.Instances[m.InstanceID].ImageID != images["1.1.0"] {
+			t.Fatalf("after the resumes: %s runs %s", m.InstanceID, st.Instances[m.InstanceID].ImageID)
+		}
+	}
+
+	// 3. Roll the successful run back.
+	_, code, stderr = e.cliRun(bin, state, nil, "rollback", "-i", inv, "--yes", "--json")
+	if code != runbook.ExitOK {
+		t.Fatalf("rollback: exit %d: %s", code, stderr)
+	}
+	g, _, st = e.group()
+	if g.Template != origTemplate || len(g.Members) != 3 || g.Desired != 3 || !slices.Equal(g.Suspended, g0.Suspended) {
+		t.Fatalf("after the rollback: template %+v (was %+v), %d instances, desired %d, suspended %v", g.Template, origTemplate, len(g.Members), g.Desired, g.Suspended)
+	}
+	for _, m := range g.Members {
+		if st.Instances[m.InstanceID].ImageID != images["1.0.0"] {
+			t.Errorf("after the rollback: %s runs %s, want 1.0.0's %s", m.InstanceID, st.Instances[m.InstanceID].ImageID, images["1.0.0"])
+		}
+	}
+	if mem := e.members(); health.CountVoters(mem.Members) != 3 || len(mem.Members) != 3 {
+		t.Fatalf("after the rollback: members %+v", mem.Members)
+	}
+}
+
+// failures are the failure events' details of a journal.
+func failures(entries []journal.Entry) []string {
+	var out []string
+	for _, en := range entries {
+		if en.Kind == journal.Event && en.Op == "failure" {
+			out = append(out, en.Detail)
+		}
+	}
+	return out
 }

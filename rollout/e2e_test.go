@@ -45,6 +45,8 @@ type e2e struct {
 	c   *sim.Cluster
 	env Env
 	log *syncBuffer
+	// cliEnv is added to the environment of the nwroll binary cliRun runs.
+	cliEnv []string
 }
 
 type syncBuffer struct {
@@ -1023,6 +1025,7 @@ func (e *e2e) cliRun(bin, stateDir string, kill func(LogEntry) bool, args ...str
 	cmd := exec.Command(bin, args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "XDG_STATE_HOME=" + stateDir,
 		"NWROLL_SSH_CONFIG=none", "SSH_AUTH_SOCK=", "USER=" + os.Getenv("USER")}
+	cmd.Env = append(cmd.Env, e.cliEnv...)
 	var errBuf bytes.Buffer
 	cmd.Stderr = &errBuf
 	out, err := cmd.StdoutPipe()

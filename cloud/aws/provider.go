@@ -533,7 +533,6 @@ func (p *Provider) groupInstance(ctx context.Context, id string) (astypes.AutoSc
 // CompleteLaunch implements cloud.Provider. An instance no longer held by
 // the hook (answered before, or gone) is success.
 func (p *Provider) CompleteLaunch(ctx context.Context, g cloud.Group, id string, cont bool) error {
-	const op = "autoscaling:CompleteLifecycleAction"
 	if g.LaunchingHook == nil {
 		return nil
 	}
@@ -541,14 +540,30 @@ func (p *Provider) CompleteLaunch(ctx context.Context, g cloud.Group, id string,
 	if cont {
 		result = "CONTINUE"
 	}
+	return p.complete(ctx, g.LaunchingHook.Name, id, result, astypes.LifecycleStatePendingWait)
+}
+
+// CompleteTermination implements cloud.Provider. An instance no longer
+// held by the hook (answered before, or gone) is success.
+func (p *Provider) CompleteTermination(ctx context.Context, g cloud.Group, id string) error {
+	if g.TerminatingHook == nil {
+		return nil
+	}
+	return p.complete(ctx, g.TerminatingHook.Name, id, "CONTINUE", astypes.LifecycleStateTerminatingWait)
+}
+
+// complete answers hook for id; a ValidationError for an instance not
+// in the hook's wait state any more is success.
+func (p *Provider) complete(ctx context.Context, hook, id, result string, wait astypes.LifecycleState) error {
+	const op = "autoscaling:CompleteLifecycleAction"
 	_, err := p.as.CompleteLifecycleAction(ctx, &autoscaling.CompleteLifecycleActionInput{
-		AutoScalingGroupName: sdkaws.String(p.group), LifecycleHookName: sdkaws.String(g.LaunchingHook.Name),
+		AutoScalingGroupName: sdkaws.String(p.group), LifecycleHookName: sdkaws.String(hook),
 		InstanceId: sdkaws.String(id), LifecycleActionResult: sdkaws.String(result)})
 	if err == nil || apiCode(err) != "ValidationError" {
 		return p.explain(op, err)
 	}
 	in, found, derr := p.groupInstance(ctx, id)
-	if derr != nil || (found && in.LifecycleState != nil && *in.LifecycleState == string(astypes.LifecycleStatePendingWait)) {
+	if derr != nil || (found && in.LifecycleState != nil && *in.LifecycleState == string(wait)) {
 		return p.explain(op, err)
 	}
 	return nil

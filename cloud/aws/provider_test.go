@@ -686,3 +686,27 @@ func TestImages(t *testing.T) {
 		t.Fatalf("no ids: %v %v", imgs, err)
 	}
 }
+
+// CompleteTermination answers the terminating hook over the API (for an
+// instance that never joined: nobody else will), and a repeat once the
+// instance is gone is success.
+func TestCompleteTermination(t *testing.T) {
+	e := newEnv(t, setup{})
+	ctx := context.Background()
+	x := e.ids[0]
+	if err := e.p.Retire(ctx, x); err != nil {
+		t.Fatal(err)
+	}
+	g := e.describe(t)
+	if err := e.p.CompleteTermination(ctx, g, x); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(t, "x gone", func(g cloud.Group) bool { _, ok := g.Instance(x); return !ok })
+	if err := e.p.CompleteTermination(ctx, g, x); err != nil {
+		t.Fatalf("repeat: %v", err)
+	}
+	calls := e.sent("CompleteLifecycleAction")
+	if len(calls) < 1 || !strings.Contains(calls[0], "LifecycleHookName=drain") || !strings.Contains(calls[0], "LifecycleActionResult=CONTINUE") {
+		t.Fatalf("calls %v", calls)
+	}
+}

@@ -139,9 +139,18 @@ func (x *Executor) retire(ctx context.Context, p cloud.Provider, e runbook.Cloud
 		}
 	}
 	var last cloud.Group
+	answered := false
 	err = x.waitGroup(ctx, p, e.Instance+" to be terminated", func(g cloud.Group) (bool, error) {
 		last = g
 		in, ok := g.Instance(e.Instance)
+		if ok && in.Lifecycle == cloud.TerminatingWait && e.NeverJoined && !answered {
+			// Nothing to drain: Neuwerk never knew it.
+			if err := p.CompleteTermination(ctx, g, e.Instance); err != nil {
+				return false, err
+			}
+			answered = true
+			x.note(Note{Kind: NoteInfo, Node: e.Node, Op: e.Kind(), Text: e.Instance + " never joined the cluster: its terminating hook answered CONTINUE"})
+		}
 		return !ok || in.Lifecycle == cloud.Terminated, nil
 	})
 	if err != nil {

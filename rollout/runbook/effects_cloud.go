@@ -60,6 +60,10 @@ type CloudRetire struct {
 	EffectMeta
 	Node     string
 	Instance string
+	// NeverJoined: the instance never became a Raft member, so Neuwerk
+	// will not drain it and answer the terminating hook: the executor
+	// answers it (CONTINUE) instead of waiting out the hook's timeout.
+	NeverJoined bool
 }
 
 // RemoveMember: POST /api/v1/cluster/members/{NodeID}/remove (force false)

@@ -259,7 +259,7 @@ func (retireOp) enter(m *Machine, c stepCtx) {
 		m.setNode(y, NodeUpgraded) // its join gate passed
 	}
 	m.setNode(c.node, NodeRetiring)
-	m.launch(CloudRetire{EffectMeta: m.meta(c.step.ID), Node: c.node.Name, Instance: c.node.Name}, purposeOp)
+	m.launch(CloudRetire{EffectMeta: m.meta(c.step.ID), Node: c.node.Name, Instance: c.node.Name, NeverJoined: c.node.Launched && c.node.NodeID == ""}, purposeOp)
 }
 func (retireOp) result(m *Machine, c stepCtx, f inflightEffect, e EffectResult) {
 	if e.Err != nil {
