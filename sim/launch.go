@@ -196,10 +196,15 @@ func (c *Cluster) liveNode(name string) (NodeInfo, error) {
 	return NodeInfo{}, fmt.Errorf("cluster %s has no live node %q (live: %v)", c.info.Cluster, name, namesOf(live))
 }
 
-// saveMembership writes sim.json and the inventory of the live nodes.
+// saveMembership writes sim.json and the inventory of the live nodes. A
+// cloud inventory lists no nodes (they are discovered), so it stays as
+// written, with whatever the operator changed in it.
 func (c *Cluster) saveMembership() error {
 	if err := writeInfo(c.info); err != nil {
 		return err
+	}
+	if c.info.Cloud != "" {
+		return nil
 	}
 	return os.WriteFile(c.info.Inventory, []byte(inventoryYAML(c.info)), 0o644)
 }
