@@ -336,6 +336,16 @@ func (x *Executor) connectCloud(ctx context.Context) error {
 		return err
 	}
 	snap := x.Poll(ctx)
+	// Node ids come from the members API, which answers only with a
+	// leader: through an election (a run killed as the leader went) wait.
+	for deadline := time.Now().Add(x.cfg.ElectionWait); snap.Members == nil && time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+		snap = x.Poll(ctx)
+	}
 	x.mu.Lock()
 	for _, n := range snap.Nodes {
 		if n.NodeID != "" {

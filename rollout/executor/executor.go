@@ -86,6 +86,9 @@ type Config struct {
 	// CloudPoll is how often the group is described while waiting
 	// (default 2s).
 	CloudPoll time.Duration
+	// ElectionWait is how long Connect waits for a leader to answer the
+	// members API in cloud mode (default 30s, the election window).
+	ElectionWait time.Duration
 }
 
 // Note is a line of the executor's own output for the log pane or CI log.
@@ -171,6 +174,9 @@ func New(cfg Config) (*Executor, error) {
 	}
 	if cfg.CloudPoll <= 0 {
 		cfg.CloudPoll = 2 * time.Second
+	}
+	if cfg.ElectionWait <= 0 {
+		cfg.ElectionWait = 30 * time.Second
 	}
 	nodes := cfg.Inventory.Nodes()
 	if cfg.Inventory.Cloud != nil {

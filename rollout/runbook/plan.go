@@ -476,6 +476,9 @@ func BuildPlan(in PlanInput) (Plan, error) {
 		}
 		names[n.Name] = true
 		switch {
+		case n.NodeID == "" && in.Cloud != nil:
+			// An instance that is no Raft member (yet): the group's
+			// pre-check refuses it, a resumed replacement gates it.
 		case n.NodeID == "":
 			errs = append(errs, fmt.Errorf("plan: %s: node id unknown (connect maps it from %s/node_id)", n.Name, DefaultDataRoot))
 		case ids[n.NodeID]:
