@@ -21,6 +21,7 @@ import (
 	"github.com/nwroll/nwroll/rollout/release"
 	"github.com/nwroll/nwroll/rollout/runbook"
 	"github.com/nwroll/nwroll/sim"
+	"github.com/nwroll/nwroll/sim/node"
 	"github.com/nwroll/nwroll/sim/simtest"
 )
 
@@ -30,10 +31,10 @@ type cloudE2E struct {
 	tok api.Token
 }
 
-func startCloudE2E(t *testing.T, nodes int) *cloudE2E {
+func startCloudE2E(t *testing.T, nodes int, joinViaFollower string) *cloudE2E {
 	t.Helper()
 	requireE2E(t)
-	c := simtest.Start(t, sim.Options{Cloud: sim.CloudAWS, Nodes: nodes})
+	c := simtest.Start(t, sim.Options{Cloud: sim.CloudAWS, Nodes: nodes, JoinViaFollower: joinViaFollower})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	info := c.Info()
@@ -124,7 +125,7 @@ func imageRel(v string) *release.Release { return &release.Release{Version: v, S
 // capacity 3, the group's processes as they were, the old leader's member
 // removed; the leader was retired last.
 func TestCloudRolloutE2E(t *testing.T) {
-	e := startCloudE2E(t, 3)
+	e := startCloudE2E(t, 3, "")
 	g0, images, _ := e.group()
 	var oldInstances, oldIDs []string
 	for _, n := range e.info().LiveNodes() {
@@ -195,10 +196,11 @@ func (e *cloudE2E) setGates(window, timeout time.Duration) {
 // instance is retired again); a rollout killed between a surge and its
 // join gate and again between the leader's retirement and its member's
 // removal, each resumed (exactly 3 voters, no orphan instance, the group
-// unfrozen); then `nwroll rollback` (the group back on its template
-// version, 3 voters on the old image).
+// unfrozen). The simulator takes the notes' inference G5 (a join through
+// a follower never adds the joiner): the seed, the oldest instance, is
+// the first leader, so the forward rollout works.
 func TestCloudOffScriptE2E(t *testing.T) {
-	e := startCloudE2E(t, 3)
+	e := startCloudE2E(t, 3, node.JoinStuck)
 	e.setGates(3*time.Second, 30*time.Second)
 	g0, images, st0 := e.group()
 	orig := map[string]bool{}
@@ -280,13 +282,26 @@ func TestCloudOffScriptE2E(t *testing.T) {
 			t.Fatalf("after the resumes: %s runs %s", m.InstanceID, st.Instances[m.InstanceID].ImageID)
 		}
 	}
+}
 
-	// 3. Roll the successful run back.
-	_, code, stderr = e.cliRun(bin, state, nil, "rollback", "-i", inv, "--yes", "--json")
-	if code != runbook.ExitOK {
-		t.Fatalf("rollback: exit %d: %s", code, stderr)
+// `nwroll rollback` after a successful rollout: the group back on its
+// template version, 3 voters on the old image. The simulator takes G5's
+// other reading here (a follower forwards a join to the leader): after
+// the rollout the oldest instance, every new instance's seed, need not
+// lead.
+func TestCloudRollbackE2E(t *testing.T) {
+	e := startCloudE2E(t, 3, node.JoinForward)
+	g0, images, _ := e.group()
+	origTemplate := g0.Template
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if code, err := Upgrade(ctx, e.env, UpgradeOptions{PlanOptionsIn: PlanOptionsIn{Release: imageRel("1.1.0")}}); code != 0 {
+		t.Fatalf("upgrade: exit %d: %v", code, err)
 	}
-	g, _, st = e.group()
+	if code, err := Rollback(ctx, e.env, RollbackOptions{}); code != 0 {
+		t.Fatalf("rollback: exit %d: %v", code, err)
+	}
+	g, _, st := e.group()
 	if g.Template != origTemplate || len(g.Members) != 3 || g.Desired != 3 || !slices.Equal(g.Suspended, g0.Suspended) {
 		t.Fatalf("after the rollback: template %+v (was %+v), %d instances, desired %d, suspended %v", g.Template, origTemplate, len(g.Members), g.Desired, g.Suspended)
 	}

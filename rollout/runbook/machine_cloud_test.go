@@ -267,6 +267,7 @@ func TestCloudPlanSteps(t *testing.T) {
 		t.Fatalf("quorum arithmetic:\n got %s\nwant %s", r.Quorum, want)
 	}
 	for _, want := range []string{"surge: desired capacity 3 → 4", "join gate on the new instance", "retire i-0b", "Neuwerk never evicts the leader itself",
+		"warning: the new instance will join through i-0a, the oldest instance, a follower (the leader is i-0b)",
 		"POST /api/v1/cluster/members/" + mtNodeID(1) + "/remove", "settle gate: i-0b gone from the members, 3 voters"} {
 		if !slices.ContainsFunc(r.Does, func(s string) bool { return strings.Contains(s, want) }) {
 			t.Errorf("the leader's replacement does not say %q: %q", want, r.Does)

@@ -73,8 +73,24 @@ func replaceStep(c stepCtx) stepDef {
 	if c.leads() {
 		d.Ops = append(d.Ops, noteOp{fmt.Sprintf("expect an election when %s goes (502/503 on leader-proxied calls tolerated for %s)", n.Name, c.opts().ElectionWindow)})
 	}
+	if w := seedWarning(c.m); w != "" && c.step.surged == "" {
+		d.Ops = append(d.Ops, noteOp{w})
+	}
 	d.Ops = append(d.Ops, surgeOp{}, joinGate(c), retireOp{}, removeMemberOp{}, postGate(c))
 	return d
+}
+
+// seedWarning says when a surge's instance will join through a follower:
+// with no join_seed Neuwerk's new instance joins through the oldest
+// instance of the group, and a join served by a follower may never add
+// the joiner (cloud-rollout.md G5, an inference).
+func seedWarning(m *Machine) string {
+	oldest := m.oldestInstance()
+	if oldest == "" || m.Leader == "" || oldest == m.Leader {
+		return ""
+	}
+	return fmt.Sprintf("warning: the new instance will join through %s, the oldest instance, a follower (the leader is %s): "+
+		"if Neuwerk adds a joiner only through the leader (cloud-rollout.md G5) it never becomes a voter, and the join gate fails", oldest, m.Leader)
 }
 
 // groupValidateStep: every instance on the target image and ready, the
