@@ -152,11 +152,7 @@ func (f *Fake) describeGroups(form url.Values, _ time.Time) (any, *apiError) {
 			all = append(all, f.groupXML(g))
 		}
 	}
-	max, _, aerr := intField(form, "MaxRecords")
-	if aerr != nil {
-		return nil, aerr
-	}
-	items, next, aerr := page(f, all, form.Get("NextToken"), max, 100)
+	items, next, aerr := pageForm(f, form, "MaxRecords", all, 100)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -228,11 +224,7 @@ func (f *Fake) describeASInstances(form url.Values, _ time.Time) (any, *apiError
 				HealthStatus: m.Health, LaunchTemplate: f.templateXML(m.Template)})
 		}
 	}
-	max, _, aerr := intField(form, "MaxRecords")
-	if aerr != nil {
-		return nil, aerr
-	}
-	items, next, aerr := page(f, all, form.Get("NextToken"), max, 50)
+	items, next, aerr := pageForm(f, form, "MaxRecords", all, 50)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -286,11 +278,7 @@ func (f *Fake) describeRefreshes(form url.Values, _ time.Time) (any, *apiError) 
 		}
 		all = append(all, x)
 	}
-	max, _, aerr := intField(form, "MaxRecords")
-	if aerr != nil {
-		return nil, aerr
-	}
-	items, next, aerr := page(f, all, form.Get("NextToken"), max, 100)
+	items, next, aerr := pageForm(f, form, "MaxRecords", all, 100)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -358,11 +346,7 @@ func (f *Fake) describeActivities(form url.Values, _ time.Time) (any, *apiError)
 	for i, e := range entries {
 		all[i] = f.activityXML(e.g, e.a)
 	}
-	max, _, aerr := intField(form, "MaxRecords")
-	if aerr != nil {
-		return nil, aerr
-	}
-	items, next, aerr := page(f, all, form.Get("NextToken"), max, 100)
+	items, next, aerr := pageForm(f, form, "MaxRecords", all, 100)
 	if aerr != nil {
 		return nil, aerr
 	}

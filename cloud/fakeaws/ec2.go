@@ -147,11 +147,7 @@ func (f *Fake) describeInstances(form url.Values, _ time.Time) (any, *apiError) 
 		}
 		return all[i].ID < all[j].ID
 	})
-	max, _, aerr := intField(form, "MaxResults")
-	if aerr != nil {
-		return nil, aerr
-	}
-	items, next, aerr := page(f, all, form.Get("NextToken"), max, 1000)
+	items, next, aerr := pageForm(f, form, "MaxResults", all, 1000)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -239,11 +235,7 @@ func (f *Fake) describeImages(form url.Values, _ time.Time) (any, *apiError) {
 		}
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].ID < all[j].ID })
-	max, _, aerr := intField(form, "MaxResults")
-	if aerr != nil {
-		return nil, aerr
-	}
-	items, next, aerr := page(f, all, form.Get("NextToken"), max, 1000)
+	items, next, aerr := pageForm(f, form, "MaxResults", all, 1000)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -316,11 +308,7 @@ func (f *Fake) describeTemplateVersions(form url.Values, _ time.Time) (any, *api
 			}
 		}
 	}
-	max, _, aerr := intField(form, "MaxResults")
-	if aerr != nil {
-		return nil, aerr
-	}
-	items, next, aerr := page(f, all, form.Get("NextToken"), max, 200)
+	items, next, aerr := pageForm(f, form, "MaxResults", all, 200)
 	if aerr != nil {
 		return nil, aerr
 	}

@@ -246,6 +246,15 @@ func intField(form url.Values, name string) (n int, ok bool, err *apiError) {
 
 // page cuts items to one page: token is the offset the previous page
 // ended at, max the caller's page size (0: the API's default).
+// pageForm pages items by the request's page size field and NextToken.
+func pageForm[T any](f *Fake, form url.Values, sizeField string, items []T, apiMax int) ([]T, string, *apiError) {
+	max, _, aerr := intField(form, sizeField)
+	if aerr != nil {
+		return nil, "", aerr
+	}
+	return page(f, items, form.Get("NextToken"), max, apiMax)
+}
+
 func page[T any](f *Fake, items []T, token string, max, apiMax int) ([]T, string, *apiError) {
 	start := 0
 	if token != "" {

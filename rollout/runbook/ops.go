@@ -329,24 +329,42 @@ func (quorumOp) arithmetic(c stepCtx) string {
 const GateQuorum = "quorum"
 
 func (o quorumOp) enter(m *Machine, c stepCtx) {
-	opts := m.Plan.Options
-	g := health.Gate{Name: GateQuorum, Checks: []health.Check{health.QuorumHolds{Node: c.ref()}}, Timeout: opts.GateTimeout}
-	m.openGate(c, g, m.Now.Add(-opts.FreshFor))
+	g := health.Gate{Name: GateQuorum, Checks: []health.Check{health.QuorumHolds{Node: c.ref()}}, Timeout: m.Plan.Options.GateTimeout}
+	m.openFresh(c, g, o.snapshot)
+}
+func (o quorumOp) snapshot(m *Machine, c stepCtx, snap health.ClusterSnapshot) {
+	if !m.judgeFresh(c, snap) {
+		return
+	}
+	if o.final {
+		m.gatePassed(c, m.Gate.Summary())
+	}
+	c.step.done = true
+}
+
+// openFresh opens g for the step, judged on a fresh snapshot: the latest,
+// if it is young enough (FreshFor), else the next poll's.
+func (m *Machine) openFresh(c stepCtx, g health.Gate, judge func(*Machine, stepCtx, health.ClusterSnapshot)) {
+	m.openGate(c, g, m.Now.Add(-m.Plan.Options.FreshFor))
 	if m.HaveSnapshot {
-		o.snapshot(m, c, m.Latest)
+		judge(m, c, m.Latest)
 		if c.step.done || m.cur < 0 || m.Pause != nil {
 			return
 		}
 	}
 	m.pollNow()
 }
-func (o quorumOp) snapshot(m *Machine, c stepCtx, snap health.ClusterSnapshot) {
+
+// judgeFresh judges snap for a gate opened with openFresh (a node that
+// became the leader is deferred first) and reports whether it passed; it
+// then records whether the step's node leads, and the term.
+func (m *Machine) judgeFresh(c stepCtx, snap health.ClusterSnapshot) bool {
 	if m.deferIfLeader(c.step) {
-		return
+		return false
 	}
 	m.Gate.Gate = m.Gate.Gate.Observe(health.Sample{Snap: snap})
 	if m.Gate.Outcome() != health.Passed {
-		return
+		return false
 	}
 	s := c.step
 	s.wasLeader, s.aboveTerm = false, 0
@@ -354,10 +372,7 @@ func (o quorumOp) snapshot(m *Machine, c stepCtx, snap health.ClusterSnapshot) {
 		s.wasLeader = l.NodeID == c.node.NodeID
 		s.aboveTerm = snap.Stats.Cluster.CurrentTerm
 	}
-	if o.final {
-		m.gatePassed(c, m.Gate.Summary())
-	}
-	s.done = true
+	return true
 }
 func (quorumOp) tick(m *Machine, c stepCtx) { m.tickGate(c) }
 

@@ -156,37 +156,13 @@ func (replaceQuorumOp) arithmetic(c stepCtx) string {
 	return replaceArithmetic(c.node.Name, c.m.Plan.Cloud.Size)
 }
 func (o replaceQuorumOp) enter(m *Machine, c stepCtx) {
-	var refs []health.NodeRef
-	for _, n := range m.Nodes {
-		if !n.Retired {
-			refs = append(refs, health.NodeRef{Name: n.Name, ID: n.NodeID})
-		}
-	}
-	checks := append(health.PreCheck(refs), health.VoterCount{Want: m.Plan.Cloud.Size})
-	m.openGate(c, health.Gate{Name: GateQuorum, Checks: checks, Timeout: m.Plan.Options.GateTimeout}, m.Now.Add(-m.Plan.Options.FreshFor))
-	if m.HaveSnapshot {
-		o.snapshot(m, c, m.Latest)
-		if c.step.done || m.cur < 0 || m.Pause != nil {
-			return
-		}
-	}
-	m.pollNow()
+	checks := append(liveChecks(m), health.VoterCount{Want: m.Plan.Cloud.Size})
+	m.openFresh(c, health.Gate{Name: GateQuorum, Checks: checks, Timeout: m.Plan.Options.GateTimeout}, o.snapshot)
 }
 func (replaceQuorumOp) snapshot(m *Machine, c stepCtx, snap health.ClusterSnapshot) {
-	if m.deferIfLeader(c.step) {
-		return
+	if m.judgeFresh(c, snap) {
+		c.step.done = true
 	}
-	m.Gate.Gate = m.Gate.Gate.Observe(health.Sample{Snap: snap})
-	if m.Gate.Outcome() != health.Passed {
-		return
-	}
-	s := c.step
-	s.wasLeader, s.aboveTerm = false, 0
-	if l, ok := snap.Leader(); ok {
-		s.wasLeader = l.NodeID == c.node.NodeID
-		s.aboveTerm = snap.Stats.Cluster.CurrentTerm
-	}
-	s.done = true
 }
 func (replaceQuorumOp) tick(m *Machine, c stepCtx) { m.tickGate(c) }
 
