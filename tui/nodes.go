@@ -164,6 +164,10 @@ func (p nodesPane) rows() []table.Row {
 				seen = st.Warn.Render(seen)
 			}
 		}
+		if v.Status == runbook.NodeRetired {
+			// Terminated and gone from the group: it answers nothing now.
+			role, ready, lag, seen = st.Dim.Render("—"), st.Dim.Render("—"), st.Dim.Render("—"), st.Dim.Render("—")
+		}
 		state := nodeStateCell(st, v.Status)
 		switch v.Status {
 		case runbook.NodePending, runbook.NodeStaged, runbook.NodeBackedUp, runbook.NodeUpgraded, runbook.NodeOnTarget, runbook.NodeRolledBack:
@@ -180,7 +184,7 @@ func (p nodesPane) rows() []table.Row {
 func nodeStateCell(st *style.Styles, status runbook.NodeStatus) string {
 	s := status.String()
 	switch status {
-	case runbook.NodePending:
+	case runbook.NodePending, runbook.NodeRetired:
 		return st.Dim.Render(style.GlyphPending + " " + s)
 	case runbook.NodeUpgraded, runbook.NodeOnTarget, runbook.NodeBackedUp, runbook.NodeStaged:
 		return st.OK.Render(style.GlyphOK + " " + s)
