@@ -10,6 +10,7 @@ import (
 	"github.com/nwroll/nwroll/rollout/journal"
 	"github.com/nwroll/nwroll/rollout/runbook"
 	"github.com/nwroll/nwroll/sim"
+	"github.com/nwroll/nwroll/sim/node"
 	"github.com/nwroll/nwroll/sim/simtest"
 )
 
@@ -24,9 +25,12 @@ import (
 //   - settle-s: from then until every settle check holds (an election after the leader);
 //   - window-s: the stabilisation windows the gates hold for (policy, not waiting);
 //   - nwroll-s: the rest: pre-checks, describes, polls, approvals, journal.
+//
+// Its followers forward joins (G5's other reading): after the first run
+// the oldest instance, every new one's seed, need not lead.
 func BenchmarkCloudRollout(b *testing.B) {
 	requireBenchE2E(b)
-	c := simtest.Start(b, sim.Options{Cloud: sim.CloudAWS, Nodes: 3, Out: io.Discard})
+	c := simtest.Start(b, sim.Options{Cloud: sim.CloudAWS, Nodes: 3, Out: io.Discard, JoinViaFollower: node.JoinForward})
 	info := c.Info()
 	tok, err := c.MintToken(context.Background(), info.LiveNodes()[0].Name, true, time.Hour)
 	if err != nil {
