@@ -34,6 +34,7 @@ type cloudE2E struct {
 func startCloudE2E(t *testing.T, nodes int, joinViaFollower string) *cloudE2E {
 	t.Helper()
 	requireE2E(t)
+	t.Parallel()
 	c := simtest.Start(t, sim.Options{Cloud: sim.CloudAWS, Nodes: nodes, JoinViaFollower: joinViaFollower})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
