@@ -105,7 +105,7 @@ func TestHelpListsSimCommands(t *testing.T) {
 
 // The engine-side packages must never pull in a UI library (design §2).
 func TestEnginePackagesImportNoUI(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", "github.com/nwroll/nwroll/health/...", "github.com/nwroll/nwroll/sim/...", "github.com/nwroll/nwroll/rollout/...").CombinedOutput()
+	out, err := exec.Command("go", "list", "-deps", "github.com/nwroll/nwroll/health/...", "github.com/nwroll/nwroll/sim/...", "github.com/nwroll/nwroll/rollout/...", "github.com/nwroll/nwroll/cloud/...").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}

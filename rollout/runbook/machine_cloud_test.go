@@ -32,6 +32,9 @@ type mtCloud struct {
 	refreshNew   string
 	refreshAt    time.Time // the instance warm-up: no step before it
 	evictLeader  bool
+	// keepCapacity: something else (a scheduled action) puts the desired
+	// capacity back up as an instance is retired.
+	keepCapacity bool
 }
 
 const (
@@ -126,7 +129,9 @@ func (c *mtCloud) perform(w *mtWorld, e Effect) (Event, bool) {
 			break
 		}
 		g.Instances = slices.Delete(g.Instances, i, i+1)
-		g.Desired--
+		if !c.keepCapacity {
+			g.Desired--
+		}
 		delete(c.joinAt, e.Instance)
 		n := w.node(e.Node)
 		n.up, n.gone = false, true
@@ -737,4 +742,18 @@ func TestCloudSummary(t *testing.T) {
 		"i-102: runs 1.1.0 (image ami-0new), launched by this run to replace i-0c",
 		"i-103: runs 1.1.0 (image ami-0new), launched by this run to replace i-0b",
 	})
+}
+
+// The group's capacity does not come back to N after a retirement:
+// something else changed the group. The step fails saying so.
+func TestCloudCapacityChangedUnderneath(t *testing.T) {
+	p := mtCloudPlan(t, 3, 1)
+	w := newCloudWorld(t, p, MachineOptions{Approver: "op@laptop"})
+	w.cloud.keepCapacity = true
+	w.send(Begin{At: w.now})
+	w.untilPaused()
+	f := w.m.Failure
+	if f == nil || f.Step != "replace/i-0a" || !strings.Contains(f.Reason, "group nw-asg's desired capacity is 4 after retiring i-0a, not 3") {
+		t.Fatalf("failure: %+v", f)
+	}
 }

@@ -242,12 +242,28 @@ func (retireOp) result(m *Machine, c stepCtx, f inflightEffect, e EffectResult) 
 		m.opFailed(c, f, e)
 		return
 	}
-	if g, ok := e.Data.(cloud.Group); ok {
-		m.observeGroup(g)
-	}
 	c.node.Retired = true
 	m.setNode(c.node, NodeRetired)
+	if g, ok := e.Data.(cloud.Group); ok {
+		m.observeGroup(g)
+		if n := m.Plan.Cloud.Size + len(m.pendingLaunches(c)); g.Desired != n {
+			m.fail(FailEffect, f.kind, fmt.Sprintf("group %s's desired capacity is %d after retiring %s, not %d: something else changed it; check its scaling activities", g.Name, g.Desired, c.node.Name, n))
+			return
+		}
+	}
 	c.step.done = true
+}
+
+// pendingLaunches are the instances launched that replaced nothing yet,
+// other than the step's own node (retiring an orphan leaves N).
+func (m *Machine) pendingLaunches(c stepCtx) []string {
+	var out []string
+	for _, s := range m.Steps {
+		if y := m.orphanOf(s); y != "" && y != c.node.Name {
+			out = append(out, y)
+		}
+	}
+	return out
 }
 
 // removeMemberOp removes the retired node's member when Neuwerk did not
