@@ -144,7 +144,7 @@ rehearses an image whose node never joins.`,
 			return runDemo(cmd, abs, created, nodes, keep, version, cloudName, o)
 		},
 	}
-	cmd.Flags().StringVar(&cloudName, "cloud", "", "put the nodes behind a simulated cloud group (`aws`) and roll it image-first: surge a new instance, retire an old one")
+	cmd.Flags().StringVar(&cloudName, "cloud", "", "put the nodes behind a simulated cloud group of `PROVIDER` (aws: an Auto Scaling group) and roll it image-first: surge a new instance, retire an old one")
 	b.register(cmd)
 	cmd.Flags().StringVar(&version, "release", "1.1.0", "the simulated release `VERSION` to roll out")
 	cmd.Flags().StringVar(&dir, "dir", "", "the `DIR` where the simulated cluster lives (default: a new temporary directory, removed when the demo ends unless --keep; a DIR you name is never removed)")

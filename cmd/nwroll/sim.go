@@ -139,7 +139,7 @@ needs a token: export NEUWERK_TOKEN=$(nwroll sim token --dir DIR).`,
 	f.StringVar(&opts.SSH, "ssh", sim.SSHEmbedded, "the SSH server `MODE` of each node: embedded or openssh (real sshd)")
 	f.DurationVar(&opts.Warmup, "warmup", sim.DefaultWarmup, "the `DURATION` a started node takes to become ready")
 	f.DurationVar(&opts.ReadyTimeout, "timeout", 0, "the longest `DURATION` to wait for readiness (default 30s + 2s per node + warm-up)")
-	f.StringVar(&opts.Cloud, "cloud", "", "put the nodes behind a simulated cloud group: `aws` (an Auto Scaling group)")
+	f.StringVar(&opts.Cloud, "cloud", "", "put the nodes behind a simulated cloud group of `PROVIDER`: aws (an Auto Scaling group)")
 	return cmd
 }
 
