@@ -235,10 +235,9 @@ func (f *Fake) describeASInstances(form url.Values, _ time.Time) (any, *apiError
 }
 
 func (f *Fake) describeHooks(form url.Values, _ time.Time) (any, *apiError) {
-	name := form.Get("AutoScalingGroupName")
-	g := f.st.group(name)
-	if g == nil {
-		return nil, f.groupNotFound(name)
+	g, aerr := f.formGroup(form)
+	if aerr != nil {
+		return nil, aerr
 	}
 	only := members(form, "LifecycleHookNames")
 	var hooks []xHook
@@ -256,10 +255,9 @@ func (f *Fake) describeHooks(form url.Values, _ time.Time) (any, *apiError) {
 }
 
 func (f *Fake) describeRefreshes(form url.Values, _ time.Time) (any, *apiError) {
-	name := form.Get("AutoScalingGroupName")
-	g := f.st.group(name)
-	if g == nil {
-		return nil, f.groupNotFound(name)
+	g, aerr := f.formGroup(form)
+	if aerr != nil {
+		return nil, aerr
 	}
 	only := members(form, "InstanceRefreshIds")
 	var all []xRefresh
@@ -393,10 +391,9 @@ func (f *Fake) templateByIDOrName(id, name string) *LaunchTemplate {
 }
 
 func (f *Fake) updateGroup(form url.Values, now time.Time) (any, *apiError) {
-	name := form.Get("AutoScalingGroupName")
-	g := f.st.group(name)
-	if g == nil {
-		return nil, f.groupNotFound(name)
+	g, aerr := f.formGroup(form)
+	if aerr != nil {
+		return nil, aerr
 	}
 	spec, haveSpec, aerr := f.templateFromForm(form, "LaunchTemplate")
 	if aerr != nil {
@@ -442,10 +439,9 @@ func (f *Fake) updateGroup(form url.Values, now time.Time) (any, *apiError) {
 }
 
 func (f *Fake) setDesired(form url.Values, now time.Time) (any, *apiError) {
-	name := form.Get("AutoScalingGroupName")
-	g := f.st.group(name)
-	if g == nil {
-		return nil, f.groupNotFound(name)
+	g, aerr := f.formGroup(form)
+	if aerr != nil {
+		return nil, aerr
 	}
 	desired, ok, aerr := intField(form, "DesiredCapacity")
 	if aerr != nil {
@@ -527,10 +523,9 @@ func (f *Fake) processesFromForm(form url.Values) ([]string, *apiError) {
 }
 
 func (f *Fake) suspendProcesses(form url.Values, _ time.Time) (any, *apiError) {
-	name := form.Get("AutoScalingGroupName")
-	g := f.st.group(name)
-	if g == nil {
-		return nil, f.groupNotFound(name)
+	g, aerr := f.formGroup(form)
+	if aerr != nil {
+		return nil, aerr
 	}
 	ps, aerr := f.processesFromForm(form)
 	if aerr != nil {
@@ -545,10 +540,9 @@ func (f *Fake) suspendProcesses(form url.Values, _ time.Time) (any, *apiError) {
 }
 
 func (f *Fake) resumeProcesses(form url.Values, _ time.Time) (any, *apiError) {
-	name := form.Get("AutoScalingGroupName")
-	g := f.st.group(name)
-	if g == nil {
-		return nil, f.groupNotFound(name)
+	g, aerr := f.formGroup(form)
+	if aerr != nil {
+		return nil, aerr
 	}
 	ps, aerr := f.processesFromForm(form)
 	if aerr != nil {
@@ -615,10 +609,9 @@ func (f *Fake) recordHeartbeat(form url.Values, now time.Time) (any, *apiError) 
 }
 
 func (f *Fake) startRefresh(form url.Values, now time.Time) (any, *apiError) {
-	name := form.Get("AutoScalingGroupName")
-	g := f.st.group(name)
-	if g == nil {
-		return nil, f.groupNotFound(name)
+	g, aerr := f.formGroup(form)
+	if aerr != nil {
+		return nil, aerr
 	}
 	if g.activeRefresh() != nil {
 		return nil, &apiError{Status: 400, Code: "InstanceRefreshInProgress",
@@ -663,10 +656,9 @@ func (f *Fake) startRefresh(form url.Values, now time.Time) (any, *apiError) {
 }
 
 func (f *Fake) cancelRefresh(form url.Values, _ time.Time) (any, *apiError) {
-	name := form.Get("AutoScalingGroupName")
-	g := f.st.group(name)
-	if g == nil {
-		return nil, f.groupNotFound(name)
+	g, aerr := f.formGroup(form)
+	if aerr != nil {
+		return nil, aerr
 	}
 	r := g.activeRefresh()
 	if r == nil || r.Status == "Cancelling" {
@@ -775,4 +767,13 @@ func inService(g *Group) int {
 		}
 	}
 	return n
+}
+
+// formGroup is the group the request's AutoScalingGroupName names.
+func (f *Fake) formGroup(form url.Values) (*Group, *apiError) {
+	name := form.Get("AutoScalingGroupName")
+	if g := f.st.group(name); g != nil {
+		return g, nil
+	}
+	return nil, f.groupNotFound(name)
 }
