@@ -232,8 +232,8 @@ func (n *node) maybeEvict(in *integration, s raft.Server, st IntegrationState, f
 
 // completeOwnTermination is the terminating node's part: once it was
 // evicted while a termination event names it, or once it has been drained
-// for two reconcile intervals (the leader's own instance, or an eviction
-// refused), it sends CompleteLifecycleAction(CONTINUE) once, retrying on
+// for evictionWait (the leader's own instance, or an eviction refused), it
+// sends CompleteLifecycleAction(CONTINUE) once, retrying on
 // errors. Waiting for the eviction first keeps the instance running, and
 // so correlated, while the leader evicts it (G3). While the drain lasts it
 // heartbeats heartbeatLead before the hook's deadline.
@@ -255,7 +255,7 @@ func (n *node) completeOwnTermination(ctx context.Context, in *integration) {
 	}
 	hook, timeout := in.hook, in.hookTimeout
 	evicted := !n.inConfiguration(n.id)
-	settled := st.DrainState == DrainDrained && time.Since(time.UnixMilli(st.DrainedMillis)) >= 2*in.cfg.ReconcileInterval()
+	settled := st.DrainState == DrainDrained && time.Since(time.UnixMilli(st.DrainedMillis)) >= n.evictionWait(in)
 	if !evicted && !settled {
 		if in.lastBeat.IsZero() {
 			in.lastBeat = time.UnixMilli(st.DrainStartedMillis)
@@ -288,6 +288,20 @@ func (n *node) completeOwnTermination(ctx context.Context, in *integration) {
 		return
 	}
 	in.completed = st.TerminationEventID
+}
+
+// evictionWait is how long a drained node waits to be evicted before it
+// completes its hold anyway: two reconciles for the leader (it is never
+// evicted) or with auto-eviction off; otherwise ten, as the leader evicts a
+// drained follower at its next reconcile and only a refused eviction
+// (min_voters) waits this long. A margin of two would lose the race to a
+// reconcile delayed on a loaded machine, and the member would outlive its
+// instance.
+func (n *node) evictionWait(in *integration) time.Duration {
+	if n.isLeader() || !in.cfg.AutoEvict() {
+		return 2 * in.cfg.ReconcileInterval()
+	}
+	return 10 * in.cfg.ReconcileInterval()
 }
 
 // terminatingHook finds the group's EC2_INSTANCE_TERMINATING hook and its
