@@ -1,5 +1,5 @@
 // Package cloud drives a managed replacement group (an AWS Auto Scaling
-// Group, later an Azure scale set or a GCP managed instance group) for an
+// Group, an Azure VM scale set or a GCP managed instance group) for an
 // image-first rollout: surge one instance on the target image, retire one
 // old instance, one at a time (../shared/cloud-rollout.md §2).
 //
@@ -77,12 +77,20 @@ type Hook struct {
 
 // Group is the group as one Describe saw it.
 type Group struct {
-	Name                 string
-	Desired, Min, Max    int
-	Template             TemplateRef // what new instances launch from
-	Instances            []Instance  // not yet terminated, oldest first
-	Suspended            []string    // background processes suspended now
-	TerminatingHook      *Hook       // nil: none (preflight refuses)
+	Name              string
+	Desired, Min, Max int
+	Template          TemplateRef // what new instances launch from
+	Instances         []Instance  // not yet terminated, oldest first
+	Suspended         []string    // background processes suspended now
+	// Movers are the group's background movers that run now, which could
+	// launch or terminate instances behind the rollout's back: what
+	// Freeze stops and Thaw restarts, in the provider's words. A setting
+	// carries the value Thaw restores ("autoscaler=ON").
+	Movers []string
+	// Problems are why this provider's group cannot be rolled (its
+	// preflight), each naming the cause and the fix; none: it can.
+	Problems             []string
+	TerminatingHook      *Hook // nil: none
 	LaunchingHook        *Hook
 	Refresh              *Refresh // the newest instance refresh, nil: none ever
 	Activities           []Activity
@@ -153,15 +161,9 @@ type Image struct {
 	Created time.Time
 }
 
-// Frozen is what Freeze changed, so that Thaw restores exactly that and
-// nothing an operator had suspended before.
-type Frozen struct {
-	Processes []string
-}
-
 // Provider is one managed group behind one cloud API.
 type Provider interface {
-	// Name is the provider ("aws").
+	// Name is the provider ("aws", "azure", "gcp").
 	Name() string
 	// Describe reads the group, its instances (with their private IPs and
 	// images), hooks, suspended processes and the newest refresh.
@@ -179,11 +181,10 @@ type Provider interface {
 	// SetTemplate points the group at t (an explicit version), and sets
 	// its maximum size to max when max > 0.
 	SetTemplate(ctx context.Context, t TemplateRef, max int) error
-	// Freeze suspends the group's background movers that are not
-	// suspended already, and returns what it suspended.
-	Freeze(ctx context.Context, g Group) (Frozen, error)
-	// Thaw resumes exactly what Freeze suspended.
-	Thaw(ctx context.Context, f Frozen) error
+	// Freeze stops these movers (from Group.Movers); a repeat is a no-op.
+	Freeze(ctx context.Context, movers []string) error
+	// Thaw restarts exactly these movers, as Freeze found them.
+	Thaw(ctx context.Context, movers []string) error
 	// SetDesired sets the desired capacity (absolute, so a repeat is a
 	// no-op), not honouring cooldowns.
 	SetDesired(ctx context.Context, desired int) error
@@ -208,11 +209,21 @@ var ErrNotFound = errors.New("not found")
 
 // Config is the inventory's `cloud:` section.
 type Config struct {
-	Provider string // "aws"
-	Region   string
-	Group    string // the ASG's name
+	Provider string // "aws", "azure" or "gcp"
+	Region   string // AWS region, GCP region of a regional group; Azure: unused
+	Group    string // the ASG's, scale set's or managed instance group's name
+	// Subscription and ResourceGroup locate an Azure scale set; Project a
+	// GCP group.
+	Subscription  string
+	ResourceGroup string
+	Project       string
+	// DrainTimeout is Neuwerk's integration.drain_timeout_secs (300 s by
+	// default): a terminate notification (Azure) or graceful shutdown
+	// (GCP) shorter than it cuts the drain short, so preflight refuses.
+	DrainTimeout time.Duration
 	// Endpoints override the provider's service endpoints (tests, the
-	// simulator): service name ("autoscaling", "ec2") → URL.
+	// simulator): service name → URL ("autoscaling", "ec2"; Azure
+	// "resourcemanager"; GCP "compute").
 	Endpoints map[string]string
 	// Anonymous sends unsigned requests, with no credentials: only for a
 	// simulator, so every endpoint must be overridden to a loopback

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nwroll/nwroll/cloud/fakeaws"
+	"github.com/nwroll/nwroll/cloud/fakecloud"
 	"github.com/nwroll/nwroll/sim/node"
 )
 
@@ -107,7 +108,7 @@ type cloudBackend struct{ s *supervisor }
 
 // Launch starts a node for the instance on the image's release, joining
 // through the oldest live node (Neuwerk's seed choice without join_seed).
-func (b cloudBackend) Launch(ctx context.Context, req fakeaws.LaunchRequest) (string, error) {
+func (b cloudBackend) Launch(ctx context.Context, req fakecloud.LaunchRequest) (string, error) {
 	info, err := readInfo(b.s.dir)
 	if err != nil {
 		return "", err
@@ -155,7 +156,7 @@ func (b cloudBackend) Terminate(ctx context.Context, instanceID string) error {
 }
 
 // Hold only logs: Neuwerk learns of a terminating hold by its own reconcile.
-func (b cloudBackend) Hold(_ context.Context, ev fakeaws.HoldEvent) {
+func (b cloudBackend) Hold(_ context.Context, ev fakecloud.HoldEvent) {
 	b.s.log.Printf("cloud: hook %s holds instance %s (%s)", ev.Hook, ev.InstanceID, ev.Transition)
 }
 

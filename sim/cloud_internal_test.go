@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nwroll/nwroll/cloud/fakeaws"
+	"github.com/nwroll/nwroll/cloud/fakecloud"
 )
 
 // TestCloudBackendLaunch: a running instance's launch answers its address
@@ -25,11 +26,11 @@ func TestCloudBackendLaunch(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := cloudBackend{&supervisor{dir: dir, info: info, log: log.New(io.Discard, "", 0)}}
-	ip, err := b.Launch(context.Background(), fakeaws.LaunchRequest{InstanceID: "i-0a", Release: "1.0.0"})
+	ip, err := b.Launch(context.Background(), fakecloud.LaunchRequest{InstanceID: "i-0a", Release: "1.0.0"})
 	if err != nil || ip != "127.0.9.11" {
 		t.Errorf("relaunch of a running instance: %q %v", ip, err)
 	}
-	_, err = b.Launch(context.Background(), fakeaws.LaunchRequest{InstanceID: "i-0c", ImageID: "ami-0123", Release: ""})
+	_, err = b.Launch(context.Background(), fakecloud.LaunchRequest{InstanceID: "i-0c", ImageID: "ami-0123", Release: ""})
 	if err == nil || !strings.Contains(err.Error(), `image ami-0123 is not a simulator release (tag neuwerk.io/release=""`) {
 		t.Errorf("launch of an untagged image: %v", err)
 	}

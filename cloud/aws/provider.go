@@ -199,9 +199,15 @@ func (p *Provider) Describe(ctx context.Context) (cloud.Group, error) {
 	for _, sp := range asg.SuspendedProcesses {
 		g.Suspended = append(g.Suspended, sdkaws.ToString(sp.ProcessName))
 	}
+	for _, m := range Movers {
+		if !slices.Contains(g.Suspended, m) {
+			g.Movers = append(g.Movers, m)
+		}
+	}
 	if err := p.describeHooks(ctx, &g); err != nil {
 		return cloud.Group{}, err
 	}
+	g.Problems = problems(g)
 	if g.Refresh, err = p.newestRefresh(ctx); err != nil {
 		return cloud.Group{}, err
 	}
@@ -454,31 +460,33 @@ func (p *Provider) SetTemplate(ctx context.Context, t cloud.TemplateRef, max int
 	return p.explain("autoscaling:UpdateAutoScalingGroup", err)
 }
 
-// Freeze implements cloud.Provider: it suspends the Movers not suspended
-// in g already.
-func (p *Provider) Freeze(ctx context.Context, g cloud.Group) (cloud.Frozen, error) {
-	var todo []string
-	for _, m := range Movers {
-		if !slices.Contains(g.Suspended, m) {
-			todo = append(todo, m)
-		}
+// problems are why the group cannot be rolled, as far as AWS goes.
+func problems(g cloud.Group) []string {
+	var out []string
+	if g.TerminatingHook == nil {
+		out = append(out, "group "+g.Name+" has no terminating lifecycle hook, so Neuwerk cannot drain a retired instance; add one on autoscaling:EC2_INSTANCE_TERMINATING")
 	}
-	if len(todo) == 0 { // an empty list would suspend every process
-		return cloud.Frozen{}, nil
+	if g.Template.Version == "" || strings.HasPrefix(g.Template.Version, "$") {
+		out = append(out, fmt.Sprintf("group %s launches template %s at %q, not an explicit version, so a rollback has no version to return to; set an explicit version", g.Name, g.Template.Name, g.Template.Version))
 	}
-	_, err := p.as.SuspendProcesses(ctx, &autoscaling.SuspendProcessesInput{AutoScalingGroupName: sdkaws.String(p.group), ScalingProcesses: todo})
-	if err != nil {
-		return cloud.Frozen{}, p.explain("autoscaling:SuspendProcesses", err)
+	return out
+}
+
+// Freeze implements cloud.Provider: it suspends these processes.
+func (p *Provider) Freeze(ctx context.Context, movers []string) error {
+	if len(movers) == 0 { // an empty list would suspend every process
+		return nil
 	}
-	return cloud.Frozen{Processes: todo}, nil
+	_, err := p.as.SuspendProcesses(ctx, &autoscaling.SuspendProcessesInput{AutoScalingGroupName: sdkaws.String(p.group), ScalingProcesses: movers})
+	return p.explain("autoscaling:SuspendProcesses", err)
 }
 
 // Thaw implements cloud.Provider.
-func (p *Provider) Thaw(ctx context.Context, f cloud.Frozen) error {
-	if len(f.Processes) == 0 { // an empty list would resume every process
+func (p *Provider) Thaw(ctx context.Context, movers []string) error {
+	if len(movers) == 0 { // an empty list would resume every process
 		return nil
 	}
-	_, err := p.as.ResumeProcesses(ctx, &autoscaling.ResumeProcessesInput{AutoScalingGroupName: sdkaws.String(p.group), ScalingProcesses: f.Processes})
+	_, err := p.as.ResumeProcesses(ctx, &autoscaling.ResumeProcessesInput{AutoScalingGroupName: sdkaws.String(p.group), ScalingProcesses: movers})
 	return p.explain("autoscaling:ResumeProcesses", err)
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/nwroll/nwroll/cloud"
 	awsprov "github.com/nwroll/nwroll/cloud/aws"
 	"github.com/nwroll/nwroll/cloud/fakeaws"
+	"github.com/nwroll/nwroll/cloud/fakecloud"
 )
 
 const (
@@ -32,7 +33,7 @@ const (
 // image, a terminating hook, AlarmNotification suspended by an operator.
 type env struct {
 	fake    *fakeaws.Fake
-	backend *fakeaws.MemoryBackend
+	backend *fakecloud.MemoryBackend
 	url     string
 	p       *awsprov.Provider
 	tmpl    fakeaws.TemplateSpec
@@ -52,7 +53,7 @@ type setup struct {
 
 func newEnv(t *testing.T, s setup) *env {
 	t.Helper()
-	e := &env{backend: &fakeaws.MemoryBackend{}, bodies: map[string][]string{}}
+	e := &env{backend: &fakecloud.MemoryBackend{}, bodies: map[string][]string{}}
 	s.opts.Backend = e.backend
 	if s.opts.Tick == 0 {
 		s.opts.Tick = 5 * time.Millisecond
@@ -169,6 +170,9 @@ func TestDescribe(t *testing.T) {
 	if g.LaunchingHook != nil || g.Refresh != nil || g.MixedInstancesPolicy {
 		t.Fatalf("launching hook %+v, refresh %+v, mixed %v", g.LaunchingHook, g.Refresh, g.MixedInstancesPolicy)
 	}
+	if len(g.Problems) != 0 {
+		t.Fatalf("problems %q", g.Problems)
+	}
 	if len(g.Instances) != 3 {
 		t.Fatalf("instances %+v", g.Instances)
 	}
@@ -262,34 +266,42 @@ func TestNewTemplateAndSetTemplate(t *testing.T) {
 	}
 }
 
+// A group with no terminating hook: Describe names the problem and the fix.
+func TestDescribeNamesAMissingTerminatingHook(t *testing.T) {
+	e := newEnv(t, setup{hooks: []fakeaws.Hook{}})
+	g := e.describe(t)
+	if len(g.Problems) != 1 || !strings.Contains(g.Problems[0], "no terminating lifecycle hook") || !strings.Contains(g.Problems[0], "add one on autoscaling:EC2_INSTANCE_TERMINATING") {
+		t.Fatalf("problems %q", g.Problems)
+	}
+}
+
 func TestFreezeThawRestoresOnlyWhatItSuspended(t *testing.T) {
 	e := newEnv(t, setup{})
 	ctx := context.Background()
-	f, err := e.p.Freeze(ctx, e.describe(t))
-	if err != nil {
+	movers := e.describe(t).Movers
+	if !slices.Equal(movers, []string{"AZRebalance", "ScheduledActions"}) {
+		t.Fatalf("movers running %v (AlarmNotification was suspended by the operator)", movers)
+	}
+	if err := e.p.Freeze(ctx, movers); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(f.Processes, []string{"AZRebalance", "ScheduledActions"}) {
-		t.Fatalf("froze %v", f.Processes)
-	}
 	g := e.describe(t)
-	if s := slices.Sorted(slices.Values(g.Suspended)); !slices.Equal(s, []string{"AZRebalance", "AlarmNotification", "ScheduledActions"}) {
-		t.Fatalf("suspended %v", s)
+	if s := slices.Sorted(slices.Values(g.Suspended)); !slices.Equal(s, []string{"AZRebalance", "AlarmNotification", "ScheduledActions"}) || len(g.Movers) != 0 {
+		t.Fatalf("suspended %v, movers %v", s, g.Movers)
 	}
-	again, err := e.p.Freeze(ctx, g)
-	if err != nil || len(again.Processes) != 0 {
-		t.Fatalf("second freeze %v (%v)", again, err)
+	if err := e.p.Freeze(ctx, g.Movers); err != nil {
+		t.Fatalf("second freeze: %v", err)
 	}
 	if n := len(e.sent("SuspendProcesses")); n != 1 {
 		t.Fatalf("%d SuspendProcesses calls, want 1 (nothing left to suspend the second time)", n)
 	}
-	if err := e.p.Thaw(ctx, f); err != nil {
+	if err := e.p.Thaw(ctx, movers); err != nil {
 		t.Fatal(err)
 	}
 	if g := e.describe(t); !slices.Equal(g.Suspended, []string{"AlarmNotification"}) {
 		t.Fatalf("after thaw: %v", g.Suspended)
 	}
-	if err := e.p.Thaw(ctx, cloud.Frozen{}); err != nil || len(e.sent("ResumeProcesses")) != 1 {
+	if err := e.p.Thaw(ctx, nil); err != nil || len(e.sent("ResumeProcesses")) != 1 {
 		t.Fatalf("empty thaw: %v, %d calls", err, len(e.sent("ResumeProcesses")))
 	}
 }

@@ -26,11 +26,11 @@ func TestWireRequestBodies(t *testing.T) {
 	if err := e.p.SetTemplate(ctx, v2, 5); err != nil {
 		t.Fatal(err)
 	}
-	frozen, err := e.p.Freeze(ctx, e.describe(t))
-	if err != nil {
+	movers := e.describe(t).Movers
+	if err := e.p.Freeze(ctx, movers); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.p.Thaw(ctx, frozen); err != nil {
+	if err := e.p.Thaw(ctx, movers); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.p.SetDesired(ctx, 4); err != nil {

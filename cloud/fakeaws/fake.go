@@ -52,13 +52,15 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/nwroll/nwroll/cloud/fakecloud"
 )
 
 // Options shape a Fake. Zero durations take the defaults noted.
 type Options struct {
-	Backend   Backend // nil: a MemoryBackend
-	Region    string  // default us-east-1
-	AccountID string  // default 123456789012
+	Backend   fakecloud.Backend // nil: a fakecloud.MemoryBackend
+	Region    string            // default us-east-1
+	AccountID string            // default 123456789012
 	// LaunchDelay passes before Backend.Launch is called (default 0).
 	LaunchDelay time.Duration
 	// TerminateDelay passes between Terminating:Proceed and
@@ -82,7 +84,7 @@ type Options struct {
 // Fake is the fake AWS. Its methods are safe for concurrent use.
 type Fake struct {
 	opts    Options
-	backend Backend
+	backend fakecloud.Backend
 
 	mu       sync.Mutex
 	st       State
@@ -121,7 +123,7 @@ func Restore(snapshot []byte, opts Options) (*Fake, error) {
 
 func start(opts Options, st State) *Fake {
 	if opts.Backend == nil {
-		opts.Backend = &MemoryBackend{}
+		opts.Backend = &fakecloud.MemoryBackend{}
 	}
 	if opts.Region == "" {
 		opts.Region = "us-east-1"
@@ -436,7 +438,7 @@ func (f *Fake) startLaunch(g *Group, m *Member) {
 	if in == nil {
 		return
 	}
-	req := LaunchRequest{Group: g.Name, InstanceID: in.ID, ImageID: in.ImageID, InstanceType: in.InstanceType,
+	req := fakecloud.LaunchRequest{Group: g.Name, InstanceID: in.ID, ImageID: in.ImageID, InstanceType: in.InstanceType,
 		Zone: in.Zone, Tags: cloneTags(in.Tags)}
 	if img := f.st.Images[in.ImageID]; img != nil {
 		req.Release = img.Tags[ReleaseTag]
@@ -521,7 +523,7 @@ func (f *Fake) notifyHold(g *Group, m *Member) {
 	if m.Lifecycle == PendingWait {
 		transition = TransitionLaunching
 	}
-	ev := HoldEvent{Group: g.Name, InstanceID: m.InstanceID, Hook: m.HookName, Transition: transition, Token: m.HookToken}
+	ev := fakecloud.HoldEvent{Group: g.Name, InstanceID: m.InstanceID, Hook: m.HookName, Transition: transition, Token: m.HookToken}
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()

@@ -21,13 +21,14 @@ import (
 	smithytesting "github.com/aws/smithy-go/testing"
 
 	"github.com/nwroll/nwroll/cloud/fakeaws"
+	"github.com/nwroll/nwroll/cloud/fakecloud"
 )
 
 var created = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 
 type world struct {
 	fake    *fakeaws.Fake
-	backend *fakeaws.MemoryBackend
+	backend *fakecloud.MemoryBackend
 	url     string
 	as      *autoscaling.Client
 	ec2     *ec2.Client
@@ -40,7 +41,7 @@ type world struct {
 // adopted instances and the given hooks, and real SDK clients for it.
 func newWorld(t *testing.T, opts fakeaws.Options, hooks ...fakeaws.Hook) *world {
 	t.Helper()
-	w := &world{backend: &fakeaws.MemoryBackend{}}
+	w := &world{backend: &fakecloud.MemoryBackend{}}
 	opts.Backend = w.backend
 	if opts.Tick == 0 {
 		opts.Tick = 5 * time.Millisecond
@@ -376,7 +377,7 @@ func TestSnapshotRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	backend := &fakeaws.MemoryBackend{}
+	backend := &fakecloud.MemoryBackend{}
 	restored, err := fakeaws.Restore(snap, fakeaws.Options{Backend: backend, Tick: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -464,7 +465,7 @@ func TestRestoreRetellsHolds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	backend := &fakeaws.MemoryBackend{}
+	backend := &fakecloud.MemoryBackend{}
 	restored, err := fakeaws.Restore(snap, fakeaws.Options{Backend: backend})
 	if err != nil {
 		t.Fatal(err)

@@ -39,13 +39,9 @@ func (x *Executor) cloudEffect(ctx context.Context, e runbook.Effect) (any, erro
 	case runbook.CloudSetTemplate:
 		return nil, p.SetTemplate(ctx, e.Template, 0)
 	case runbook.CloudFreeze:
-		// The provider suspends the movers the group does not have
-		// suspended: all of them but exactly these.
-		g := cloud.Group{Suspended: slices.DeleteFunc(slices.Clone(runbook.Movers), func(p string) bool { return slices.Contains(e.Processes, p) })}
-		_, err := p.Freeze(ctx, g)
-		return nil, err
+		return nil, p.Freeze(ctx, e.Processes)
 	case runbook.CloudThaw:
-		return nil, p.Thaw(ctx, cloud.Frozen{Processes: e.Processes})
+		return nil, p.Thaw(ctx, e.Processes)
 	case runbook.CloudSurge:
 		return x.surge(ctx, p, e)
 	case runbook.CloudRetire:

@@ -2,7 +2,6 @@ package runbook
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/nwroll/nwroll/cloud"
@@ -27,23 +26,6 @@ type CloudPlan struct {
 	Size int
 }
 
-// Movers are the background processes of a group that could launch or
-// terminate instances behind the rollout's back; they are suspended for
-// its length (AWS process names).
-var Movers = []string{"AZRebalance", "ScheduledActions", "AlarmNotification"}
-
-// toFreeze are the movers not suspended already: exactly what a freeze
-// suspends and a thaw resumes.
-func toFreeze(g cloud.Group) []string {
-	var out []string
-	for _, p := range Movers {
-		if !slices.Contains(g.Suspended, p) {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 // warnings are what the group's pre-check will refuse, seen at planning.
 func (c *CloudPlan) warnings(p Plan) []string {
 	if c == nil {
@@ -66,14 +48,9 @@ func groupRefusals(g cloud.Group, image cloud.Image, members []health.Member, no
 	if g.Max < g.Desired+1 {
 		out = append(out, fmt.Sprintf("group %s has no room to surge: max size %d, desired %d; raise its max size to %d", g.Name, g.Max, g.Desired, g.Desired+1))
 	}
-	if g.TerminatingHook == nil {
-		out = append(out, "group "+g.Name+" has no terminating lifecycle hook, so Neuwerk cannot drain a retired instance; add one on autoscaling:EC2_INSTANCE_TERMINATING")
-	}
+	out = append(out, g.Problems...)
 	if image.ID == "" {
 		out = append(out, "no image is tagged "+cloud.ReleaseTag+"="+image.Release)
-	}
-	if g.Template.Version == "" || strings.HasPrefix(g.Template.Version, "$") {
-		out = append(out, fmt.Sprintf("group %s launches template %s at %q, not an explicit version, so a rollback has no version to return to; set an explicit version", g.Name, g.Template.Name, g.Template.Version))
 	}
 	out = append(out, membershipRefusals(g, members)...)
 	if v := health.CountVoters(members); v < health.MinVoters {

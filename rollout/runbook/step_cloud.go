@@ -37,7 +37,7 @@ func groupPrepareStep(c stepCtx) stepDef {
 	if !m.templateReady() {
 		d.Ops = append(d.Ops, newTemplateOp{}, setTemplateOp{})
 	}
-	if freeze := toFreeze(g); len(freeze) > 0 && len(m.frozen) == 0 {
+	if freeze := g.Movers; len(freeze) > 0 && len(m.frozen) == 0 {
 		d.Ops = append(d.Ops, freezeOp{processes: freeze})
 	}
 	if len(d.Ops) == 1 {
@@ -340,7 +340,7 @@ func groupRevertStep(c stepCtx) stepDef {
 	if m.group().Template != from {
 		d.Ops = append(d.Ops, setTemplateOp{back: true})
 	}
-	if freeze := toFreeze(m.group()); len(freeze) > 0 {
+	if freeze := m.group().Movers; len(freeze) > 0 {
 		d.Ops = append(d.Ops, freezeOp{processes: freeze})
 	}
 	if len(d.Ops) == 0 {

@@ -1,4 +1,7 @@
-package fakeaws
+// Package fakecloud is what the simulated clouds (fakeaws, and the Azure
+// and GCP fakes) share: the Backend that runs their instances, so one
+// simulator backend serves every provider.
+package fakecloud
 
 import (
 	"context"
@@ -19,9 +22,10 @@ type Backend interface {
 	// Terminate stops an instance for good. It too may be called again
 	// after a restore.
 	Terminate(ctx context.Context, instanceID string) error
-	// Hold tells the instance that a lifecycle hook holds it (Pending:Wait
-	// or Terminating:Wait). Real Neuwerk answers a terminating hold by
-	// draining and calling CompleteLifecycleAction itself.
+	// Hold tells the instance that the provider holds it before a
+	// transition (an AWS lifecycle hook's Pending:Wait or
+	// Terminating:Wait, an Azure terminate notification). Real Neuwerk
+	// answers a terminating hold by draining, then completing it itself.
 	Hold(ctx context.Context, ev HoldEvent)
 }
 
@@ -36,13 +40,13 @@ type LaunchRequest struct {
 	Tags         map[string]string
 }
 
-// HoldEvent says a lifecycle hook holds an instance.
+// HoldEvent says the provider holds an instance.
 type HoldEvent struct {
 	Group      string
 	InstanceID string
-	Hook       string
-	Transition string // TransitionLaunching or TransitionTerminating
-	Token      string // the LifecycleActionToken
+	Hook       string // the hook's name, or the provider's word for the hold
+	Transition string // the provider's name of the transition held
+	Token      string // what answers the hold (AWS LifecycleActionToken, Azure event id)
 }
 
 // MemoryBackend is an in-memory Backend for tests: it hands out addresses
