@@ -37,11 +37,19 @@ func (env Env) provider(ctx context.Context) (cloud.Provider, error) {
 // Providers builds the provider an inventory's cloud section names, on
 // the cloud's SDK (credentials from its default chain).
 func Providers(ctx context.Context, c *inventory.Cloud) (cloud.Provider, error) {
+	cfg := cloudConfig(c)
 	switch c.Provider {
 	case "aws":
-		return aws.New(ctx, cloud.Config{Provider: c.Provider, Region: c.Region, Group: c.Group, Endpoints: c.Endpoints, Anonymous: c.Anonymous})
+		return aws.New(ctx, cfg)
 	}
 	return nil, fmt.Errorf("cloud.provider %q: nwroll drives aws groups", c.Provider)
+}
+
+// cloudConfig is the provider configuration an inventory's cloud section
+// gives.
+func cloudConfig(c *inventory.Cloud) cloud.Config {
+	return cloud.Config{Provider: c.Provider, Region: c.Region, Group: c.Group, Subscription: c.Subscription,
+		ResourceGroup: c.ResourceGroup, Project: c.Project, DrainTimeout: c.DrainTimeout, Endpoints: c.Endpoints, Anonymous: c.Anonymous}
 }
 
 // checkModeOptions refuses the options that do not apply to the

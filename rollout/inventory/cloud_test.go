@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCloudSection(t *testing.T) {
@@ -41,14 +42,45 @@ cloud:
 	}
 }
 
+func TestCloudSectionAzureAndGCP(t *testing.T) {
+	f := newFixture(t)
+	az := mustLoad(t, f, `cluster: c
+cloud:
+  provider: azure
+  subscription: 00000000-0000-0000-0000-000000000001
+  resource_group: rg-fw
+  group: vmss-fw
+  drain_timeout: 10m
+  endpoints: {resourcemanager: "http://127.0.4.250:4566"}
+  credentials: anonymous
+`, "").Cloud
+	if az.Provider != "azure" || az.Subscription != "00000000-0000-0000-0000-000000000001" || az.ResourceGroup != "rg-fw" ||
+		az.Group != "vmss-fw" || az.DrainTimeout != 10*time.Minute || az.Endpoints["resourcemanager"] != "http://127.0.4.250:4566" || !az.Anonymous {
+		t.Fatalf("azure: %+v", az)
+	}
+	g := mustLoad(t, f, "cluster: c\ncloud: {provider: gcp, project: fw-prod, region: europe-west1, group: mig-fw}\n", "").Cloud
+	if g.Provider != "gcp" || g.Project != "fw-prod" || g.Region != "europe-west1" || g.Group != "mig-fw" || g.DrainTimeout != 0 || g.Anonymous {
+		t.Fatalf("gcp: %+v", g)
+	}
+}
+
 func TestCloudSectionErrors(t *testing.T) {
 	f := newFixture(t)
 	cases := []struct {
 		name, text string
 		want       []string
 	}{
-		{"provider", "cluster: c\ncloud:\n  provider: azure\n  region: r\n  group: g\n",
-			[]string{`cloud.provider "azure": nwroll drives aws groups`}},
+		{"provider", "cluster: c\ncloud:\n  provider: oci\n  region: r\n  group: g\n",
+			[]string{`cloud.provider "oci": nwroll drives aws, azure, gcp groups`}},
+		{"azure missing", "cluster: c\ncloud: {provider: azure, group: g, region: r}\n",
+			[]string{"cloud.region does not apply to azure groups: remove it (azure takes subscription, resource_group)",
+				"cloud: subscription is missing", "cloud: resource_group is missing"}},
+		{"gcp missing", "cluster: c\ncloud: {provider: gcp, group: g}\n",
+			[]string{"cloud: project is missing", "cloud: region is missing"}},
+		{"endpoint of another provider", "cluster: c\ncloud: {provider: gcp, project: p, region: r, group: g, endpoints: {ec2: 'http://127.0.0.1:1'}}\n",
+			[]string{"cloud.endpoints.ec2: gcp endpoints are compute"}},
+		{"drain timeout", "cluster: c\ncloud: {provider: gcp, project: p, region: r, group: g, drain_timeout: 5m0}\n",
+			[]string{`cloud.drain_timeout "5m0" is not a duration such as 300s`}},
 		{"missing", "cluster: c\ncloud:\n  provider: aws\n",
 			[]string{"cloud: region is missing", "cloud: group is missing"}},
 		{"nodes too", "cluster: c\ncloud: {provider: aws, region: r, group: g}\nnodes:\n  - {name: a, host: 10.0.0.1}\n",
