@@ -48,6 +48,12 @@ func (x *Executor) cloudEffect(ctx context.Context, e runbook.Effect) (any, erro
 		return x.retire(ctx, p, e)
 	case runbook.RemoveMember:
 		return nil, x.removeMember(ctx, e)
+	case runbook.CloudCompleteLaunch:
+		g, err := p.Describe(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return nil, p.CompleteLaunch(ctx, g, e.Instance, true)
 	}
 	return nil, fmt.Errorf("executor: %s is no cloud effect", e.Kind())
 }

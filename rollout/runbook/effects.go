@@ -213,6 +213,8 @@ func EffectNode(e Effect) string {
 		return e.Node
 	case RemoveMember:
 		return e.Node
+	case CloudCompleteLaunch:
+		return e.Node
 	}
 	return ""
 }

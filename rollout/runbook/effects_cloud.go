@@ -66,6 +66,15 @@ type CloudRetire struct {
 	NeverJoined bool
 }
 
+// CloudCompleteLaunch: answer the launching hook that holds Instance
+// (node Node) with CONTINUE, once its join gate passed. An instance no
+// longer held is no error, so a repeat is harmless.
+type CloudCompleteLaunch struct {
+	EffectMeta
+	Node     string
+	Instance string
+}
+
 // RemoveMember: POST /api/v1/cluster/members/{NodeID}/remove (force false)
 // through any live node, which proxies it to the leader.
 type RemoveMember struct {
@@ -74,21 +83,23 @@ type RemoveMember struct {
 	NodeID string
 }
 
-func (CloudDescribe) Kind() string      { return "describe" }
-func (CloudNewTemplate) Kind() string   { return "new-template" }
-func (CloudSetTemplate) Kind() string   { return "set-template" }
-func (CloudFreeze) Kind() string        { return "freeze" }
-func (CloudThaw) Kind() string          { return "thaw" }
-func (CloudSurge) Kind() string         { return "surge" }
-func (CloudRetire) Kind() string        { return "retire" }
-func (RemoveMember) Kind() string       { return "remove-member" }
-func (CloudCancelRefresh) Kind() string { return "cancel-refresh" }
+func (CloudDescribe) Kind() string       { return "describe" }
+func (CloudNewTemplate) Kind() string    { return "new-template" }
+func (CloudSetTemplate) Kind() string    { return "set-template" }
+func (CloudFreeze) Kind() string         { return "freeze" }
+func (CloudThaw) Kind() string           { return "thaw" }
+func (CloudSurge) Kind() string          { return "surge" }
+func (CloudRetire) Kind() string         { return "retire" }
+func (RemoveMember) Kind() string        { return "remove-member" }
+func (CloudCompleteLaunch) Kind() string { return "complete-launch" }
+func (CloudCancelRefresh) Kind() string  { return "cancel-refresh" }
 
 // cloudChanges reports whether e is a cloud effect that changes the group
 // or the membership.
 func cloudChanges(e Effect) bool {
 	switch e.(type) {
-	case CloudNewTemplate, CloudSetTemplate, CloudFreeze, CloudThaw, CloudSurge, CloudRetire, RemoveMember, CloudCancelRefresh:
+	case CloudNewTemplate, CloudSetTemplate, CloudFreeze, CloudThaw, CloudSurge, CloudRetire, RemoveMember, CloudCancelRefresh,
+		CloudCompleteLaunch:
 		return true
 	}
 	return false
@@ -143,6 +154,8 @@ func (m *Machine) cloudIntent(e Effect) *CloudRecord {
 		return templateRecord(e.Base, &CloudRecord{Image: e.Image.ID})
 	case RemoveMember:
 		return &CloudRecord{NodeID: e.NodeID}
+	case CloudCompleteLaunch:
+		return &CloudRecord{Instance: e.Instance}
 	}
 	return nil
 }

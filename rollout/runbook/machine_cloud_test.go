@@ -53,6 +53,12 @@ func mtCloudNames(n int) []string {
 // mtCloudPlan: n instances on the old image, node leaderIdx leads.
 func mtCloudPlan(t testing.TB, n, leaderIdx int) Plan {
 	t.Helper()
+	return mtCloudPlanWith(t, n, leaderIdx, nil)
+}
+
+// mtCloudPlanWith is mtCloudPlan with the group changed by edit first.
+func mtCloudPlanWith(t testing.TB, n, leaderIdx int, edit func(*cloud.Group)) Plan {
+	t.Helper()
 	g := cloud.Group{Name: "nw-asg", Desired: n, Min: n, Max: n + 1,
 		Template:        cloud.TemplateRef{ID: "lt-1", Name: "neuwerk", Version: "3"},
 		TerminatingHook: &cloud.Hook{Name: "drain", HeartbeatTimeout: 10 * time.Minute, DefaultResult: "CONTINUE"},
@@ -66,6 +72,9 @@ func mtCloudPlan(t testing.TB, n, leaderIdx int) Plan {
 		in.Nodes = append(in.Nodes, PlanNode{Name: name, NodeID: mtNodeID(i), Addr: ip + ":8443", Voter: true, Leader: i == leaderIdx,
 			Current: BuildRef{Version: "1.0.0", Image: mtAMIOld}})
 		in.Members = appendMember(in.Members, health.Member{NodeID: mtNodeID(i), Addr: ip + ":9600", IsVoter: true})
+	}
+	if edit != nil {
+		edit(&g)
 	}
 	in.Cloud = &CloudPlan{Provider: "aws", Group: g, Image: cloud.Image{ID: mtAMINew, Release: "1.1.0"}, FromImage: mtAMIOld}
 	p, err := BuildPlan(in)
@@ -114,6 +123,9 @@ func (c *mtCloud) perform(w *mtWorld, e Effect) (Event, bool) {
 			c.seq++
 			in := cloud.Instance{ID: fmt.Sprintf("i-1%02d", c.seq), PrivateIP: fmt.Sprintf("10.0.1.%d", c.seq), Lifecycle: cloud.InService,
 				State: "InService", Healthy: true, ImageID: c.templates[g.Template.Version], Template: g.Template}
+			if g.LaunchingHook != nil {
+				in.Lifecycle, in.State = cloud.Pending, "Pending:Wait"
+			}
 			g.Instances = append(g.Instances, in)
 			w.nodes = append(w.nodes, &mtNode{name: in.ID, id: mtNodeID(100 + c.seq), up: true, startedAt: w.now, notMember: true, addr: in.PrivateIP + ":9600"})
 			c.joinAt[in.ID] = w.now.Add(3 * time.Second)
@@ -146,6 +158,12 @@ func (c *mtCloud) perform(w *mtWorld, e Effect) (Event, bool) {
 		if g.Refresh != nil && g.Refresh.Active() {
 			g.Refresh.Status, c.refreshQueue = "Cancelled", nil
 		}
+	case CloudCompleteLaunch:
+		for i, in := range g.Instances {
+			if in.ID == e.Instance && in.State == "Pending:Wait" {
+				g.Instances[i].Lifecycle, g.Instances[i].State = cloud.InService, "InService"
+			}
+		}
 	case RemoveMember:
 		for _, n := range w.nodes {
 			if n.id == e.NodeID {
@@ -171,6 +189,8 @@ func mtCallName(e Effect) string {
 		s += fmt.Sprint(" ", e.Desired)
 	case RemoveMember:
 		s += " " + e.Node
+	case CloudCompleteLaunch:
+		s += " " + e.Instance
 	}
 	return s
 }
@@ -304,7 +324,7 @@ func TestCloudPlanRefusals(t *testing.T) {
 	g.Instances[2].Lifecycle, g.Instances[2].State = cloud.TerminatingWait, "Terminating:Wait"
 	members := slices.Clone(p.Members)
 	members = append(members, health.Member{NodeID: "999", Addr: "10.9.9.9:9600", IsVoter: true})
-	got := groupRefusals(g, p.Cloud.Image, members, 3)
+	got := groupRefusals(g, p.Cloud.Image, members, p.Options)
 	for _, want := range []string{
 		"group nw-asg is not stable: instance i-0c is Terminating:Wait",
 		"no room to surge: max size 3, desired 3; raise its max size to 4",
@@ -372,6 +392,53 @@ func TestCloudMachineHappyPath(t *testing.T) {
 // The target image's node never becomes a voter: the join gate fails
 // naming the likely cause, nothing old is retired, and --yes retires the
 // new instance again, points the group back and thaws it (exit 4).
+// A group with a launching hook: each new instance's hook is answered
+// CONTINUE once its join gate passed, before the old instance goes; a
+// hook too short for the join gate is refused before anything changes.
+func TestCloudLaunchingHook(t *testing.T) {
+	withHook := func(d time.Duration) func(*cloud.Group) {
+		return func(g *cloud.Group) {
+			g.LaunchingHook = &cloud.Hook{Name: "join", HeartbeatTimeout: d, DefaultResult: "ABANDON"}
+		}
+	}
+	w := newCloudWorld(t, mtCloudPlanWith(t, 3, 1, withHook(time.Hour)), MachineOptions{})
+	w.send(Begin{At: w.now})
+	w.runToEnd()
+	if w.m.ExitCode != 0 {
+		t.Fatalf("exit %d: %s", w.m.ExitCode, w.m.Reason)
+	}
+	mtEqual(t, "provider calls", w.cloud.calls, []string{
+		"describe", "new-template", "set-template", "freeze",
+		"surge 4", "complete-launch i-101", "retire i-0a",
+		"surge 4", "complete-launch i-102", "retire i-0c",
+		"surge 4", "complete-launch i-103", "retire i-0b", "remove-member i-0b",
+		"describe", "thaw"})
+	for _, in := range w.cloud.group.Instances {
+		if in.Lifecycle != cloud.InService {
+			t.Errorf("%s is %s after the run", in.ID, in.State)
+		}
+	}
+	if got := len(mtRecords(w.effects, "launch-completed")); got != 3 {
+		t.Errorf("%d launch-completed events, want 3", got)
+	}
+	if r, _ := w.m.Text("replace/i-0a"); !slices.ContainsFunc(r.Does, func(s string) bool {
+		return strings.Contains(s, "answer launching hook join for the new instance: CONTINUE (it holds it for 1h0m0s without an answer, then ABANDON)")
+	}) {
+		t.Errorf("the replacement does not say it answers the hook: %q", r.Does)
+	}
+
+	short := newCloudWorld(t, mtCloudPlanWith(t, 3, 1, withHook(time.Minute)), MachineOptions{Headless: true, Approver: "ci@runner"})
+	short.send(Begin{At: short.now})
+	short.runToEnd()
+	if !strings.Contains(short.m.Reason, "launching hook join gives a new instance 1m0s before it abandons") ||
+		!strings.Contains(short.m.Reason, "raise its heartbeat timeout to at least") {
+		t.Fatalf("a short hook: exit %d: %s", short.m.ExitCode, short.m.Reason)
+	}
+	if !slices.Equal(short.cloud.calls, []string{"describe"}) {
+		t.Fatalf("a refused run changed the group: %v", short.cloud.calls)
+	}
+}
+
 func TestCloudNeverJoinsHeadless(t *testing.T) {
 	p := mtCloudPlan(t, 3, 1)
 	w := newCloudWorld(t, p, MachineOptions{Headless: true, Approver: "ci@runner"})

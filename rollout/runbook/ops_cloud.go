@@ -32,7 +32,7 @@ func (o describeOp) result(m *Machine, c stepCtx, f inflightEffect, e EffectResu
 		if m.HaveSnapshot && m.Latest.Members != nil {
 			members = m.Latest.Members.Members
 		}
-		if why := groupRefusals(g, m.Plan.Cloud.Image, members, m.Plan.Cloud.Size); len(why) > 0 {
+		if why := groupRefusals(g, m.Plan.Cloud.Image, members, m.Plan.Options); len(why) > 0 {
 			m.refuse(why[0])
 			return
 		}
@@ -216,6 +216,34 @@ func (m *Machine) addInstance(in cloud.Instance, replaces string) {
 	}
 	m.Nodes = append(m.Nodes, NodeState{Name: in.ID, Binary: b, BinaryAt: m.Now, Previous: b, Launched: true, Replaces: replaces, Addr: in.PrivateIP})
 	m.setNode(&m.Nodes[len(m.Nodes)-1], NodeJoining)
+}
+
+// launchHookOp answers the group's launching hook for the new instance
+// once its join gate passed (cloud-rollout.md §2): only then does the
+// group count it in service. A failed join leaves the hook unanswered and
+// the instance is retired again.
+type launchHookOp struct{}
+
+func (launchHookOp) changes() bool { return true }
+func (launchHookOp) lines(c stepCtx) []string {
+	h := c.m.group().LaunchingHook
+	return []string{fmt.Sprintf("answer launching hook %s for the new instance: CONTINUE (it holds it for %s without an answer, then %s)",
+		h.Name, h.HeartbeatTimeout, h.DefaultResult)}
+}
+func (launchHookOp) enter(m *Machine, c stepCtx) {
+	if y := m.node(c.step.surged); y != nil {
+		m.launch(CloudCompleteLaunch{EffectMeta: m.meta(c.step.ID), Node: y.Name, Instance: y.Name}, purposeOp)
+		return
+	}
+	c.step.done = true
+}
+func (launchHookOp) result(m *Machine, c stepCtx, f inflightEffect, e EffectResult) {
+	if e.Err != nil {
+		m.opFailed(c, f, e)
+		return
+	}
+	m.record(RecordEvent, c.step.ID, c.step.surged, "launch-completed", "launching hook answered CONTINUE for "+c.step.surged, nil)
+	c.step.done = true
 }
 
 // retireOp terminates the old instance with a capacity decrement and

@@ -32,7 +32,7 @@ func (c *CloudPlan) warnings(p Plan) []string {
 		return nil
 	}
 	var out []string
-	for _, why := range groupRefusals(c.Group, c.Image, p.Members, len(p.Nodes)) {
+	for _, why := range groupRefusals(c.Group, c.Image, p.Members, p.Options) {
 		out = append(out, why+": the group's pre-check will refuse")
 	}
 	return out
@@ -40,7 +40,7 @@ func (c *CloudPlan) warnings(p Plan) []string {
 
 // groupRefusals are why the group cannot be rolled now (the issue's
 // preflight): each names the cause and the fix.
-func groupRefusals(g cloud.Group, image cloud.Image, members []health.Member, nodes int) []string {
+func groupRefusals(g cloud.Group, image cloud.Image, members []health.Member, o PlanOptions) []string {
 	var out []string
 	if ok, why := g.Stable(); !ok {
 		out = append(out, "group "+g.Name+" is not stable: "+why+"; wait until it settles")
@@ -49,6 +49,10 @@ func groupRefusals(g cloud.Group, image cloud.Image, members []health.Member, no
 		out = append(out, fmt.Sprintf("group %s has no room to surge: max size %d, desired %d; raise its max size to %d", g.Name, g.Max, g.Desired, g.Desired+1))
 	}
 	out = append(out, g.Problems...)
+	if h := g.LaunchingHook; h != nil && h.HeartbeatTimeout < o.GateTimeout+o.Window {
+		out = append(out, fmt.Sprintf("group %s's launching hook %s gives a new instance %s before it %ss, less than the join gate's timeout and window (%s): raise its heartbeat timeout to at least %s",
+			g.Name, h.Name, h.HeartbeatTimeout, strings.ToLower(h.DefaultResult), o.GateTimeout+o.Window, o.GateTimeout+o.Window))
+	}
 	if image.ID == "" {
 		out = append(out, "no image is tagged "+cloud.ReleaseTag+"="+image.Release)
 	}

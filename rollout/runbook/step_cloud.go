@@ -76,7 +76,11 @@ func replaceStep(c stepCtx) stepDef {
 	if w := seedWarning(c.m); w != "" && c.step.surged == "" {
 		d.Ops = append(d.Ops, noteOp{w})
 	}
-	d.Ops = append(d.Ops, surgeOp{}, joinGate(c), retireOp{}, removeMemberOp{}, postGate(c))
+	d.Ops = append(d.Ops, surgeOp{}, joinGate(c))
+	if c.m.group().LaunchingHook != nil {
+		d.Ops = append(d.Ops, launchHookOp{})
+	}
+	d.Ops = append(d.Ops, retireOp{}, removeMemberOp{}, postGate(c))
 	return d
 }
 
