@@ -216,7 +216,7 @@ func TestCloudAWS(t *testing.T) {
 		if !node("fw-b").Terminated() || lifecycle(fwb.InstanceID) != "" {
 			t.Errorf("fw-b: sim.json %+v, lifecycle %q", node("fw-b"), lifecycle(fwb.InstanceID))
 		}
-		if log, _ := os.ReadFile(fwb.Log); !strings.Contains(string(log), "integration completed lifecycle action") {
+		if log, _ := os.ReadFile(fwb.Log); !strings.Contains(string(log), "integration completed termination") {
 			t.Error("fw-b never completed its lifecycle action")
 		}
 		if m := members(fwa); voters(m) != 3 {
@@ -321,7 +321,7 @@ func TestCloudAWS(t *testing.T) {
 		}
 		waitFor(t, 30*time.Second, "fw-d completes its hook", func() bool {
 			log, _ := os.ReadFile(fwd.Log)
-			return strings.Contains(string(log), "integration completed lifecycle action")
+			return strings.Contains(string(log), "integration completed termination")
 		})
 		time.Sleep(2 * time.Second)
 		if got := lifecycle(fwd.InstanceID); got != fakeaws.TerminatingWait || node("fw-d").Terminated() {

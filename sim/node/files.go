@@ -275,6 +275,11 @@ func (c Config) validate() error {
 	return nil
 }
 
+// groupName is the managed group the section names.
+func (i IntegrationConfig) groupName() string {
+	return i.AWS.ASGName
+}
+
 // validate checks the integration section: aws-asg needs its region and
 // group; other modes are Neuwerk's but not simulated.
 func (i IntegrationConfig) validate() error {

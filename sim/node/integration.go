@@ -8,21 +8,17 @@ import (
 	"strings"
 	"time"
 
-	sdkaws "github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	"github.com/aws/smithy-go"
 	"github.com/hashicorp/raft"
 )
 
-// Neuwerk's aws-asg cloud integration (facts §9, cloud-rollout.md G1–G5),
-// as far as the simulator needs it: the leader reconciles the group every
+// Neuwerk's cloud integration (facts §9, cloud-rollout.md G1–G6), as far
+// as the simulator needs it: the leader reconciles the group every
 // reconcile interval (discovery by tags, correlation by management IP,
 // cloud status, termination events, drain, auto-eviction) and every node
-// completes its own terminating lifecycle action once drained. Route
-// assignment and instance protection are not simulated (AWS mode is
-// lifecycle-only, G1).
+// completes its own termination hold once drained. The provider's part
+// (how instances and their terminations are seen, how a hold is answered)
+// is a groupAPI; route assignment and instance protection are not
+// simulated (G1).
 
 // Values of IntegrationState.CloudStatus and DrainState.
 const (
@@ -43,50 +39,66 @@ const heartbeatLead = 30 * time.Second
 
 // groupInstance is an instance of the group as one reconcile sees it.
 type groupInstance struct {
-	id        string
-	ip        string
-	lifecycle string // the group's lifecycle state, "" if not a member
+	id          string
+	ip          string
+	state       string // the provider's words for it
+	terminating bool   // the provider is removing it
 }
 
-// cloudClients are the SDK clients of the integration: real aws-sdk-go-v2
-// against sim-node.json's endpoint, unsigned.
-type cloudClients struct {
-	as  *autoscaling.Client
-	ec2 *ec2.Client
-}
-
-func newCloudClients(region, endpoint string) cloudClients {
-	return cloudClients{
-		as: autoscaling.New(autoscaling.Options{Region: region, BaseEndpoint: sdkaws.String(endpoint),
-			Credentials: sdkaws.AnonymousCredentials{}, RetryMaxAttempts: 2}),
-		ec2: ec2.New(ec2.Options{Region: region, BaseEndpoint: sdkaws.String(endpoint),
-			Credentials: sdkaws.AnonymousCredentials{}, RetryMaxAttempts: 2}),
-	}
+// groupAPI is the provider's side of the integration.
+type groupAPI interface {
+	// mode is integration.mode ("aws-asg").
+	mode() string
+	// discover lists the running instances tagged for this cluster by
+	// private IP (G4: one not running counts as missing).
+	discover(ctx context.Context) (map[string]groupInstance, error)
+	// hold is how long the provider holds a terminating instance without
+	// a heartbeat (0: it holds nothing, or needs no heartbeat).
+	hold(ctx context.Context) (time.Duration, error)
+	// heartbeat extends the hold on instance id.
+	heartbeat(ctx context.Context, id string) error
+	// complete answers the hold on instance id; done reports that nothing
+	// is left to answer (answered now, earlier, or never held).
+	complete(ctx context.Context, id string) (done bool, err error)
 }
 
 // integration is the running loop's memory; what must survive a leader
 // change lives in the replicated IntegrationState.
 type integration struct {
 	cfg          IntegrationConfig
-	clients      cloudClients
+	api          groupAPI
 	drainFor     time.Duration
 	missingSince map[string]time.Time // member id → first reconcile that missed it
 	completed    string               // the termination event this node completed
 	lastBeat     time.Time            // this node's last heartbeat
-	hook         string               // the group's terminating hook, once found
-	hookTimeout  time.Duration
+	holdFor      time.Duration        // the provider's hold, once known
+	holdKnown    bool
 }
 
-// integrationLoop runs Neuwerk's aws-asg integration on this node.
+// groupAPI is the provider part integration.mode names.
+func (n *node) groupAPI() (groupAPI, error) {
+	cfg := n.cfg.Integration
+	switch cfg.Mode {
+	case IntegrationAWSASG:
+		if n.sim.AWSEndpoint == "" {
+			return nil, errors.New("no AWS endpoint in sim-node.json; the simulator cannot reach AWS itself")
+		}
+		return newAWSGroup(cfg, n.sim.AWSEndpoint), nil
+	}
+	return nil, fmt.Errorf("mode %q is not simulated", cfg.Mode)
+}
+
+// integrationLoop runs Neuwerk's cloud integration on this node.
 func (n *node) integrationLoop(ctx context.Context) {
 	cfg := n.cfg.Integration
-	if n.sim.AWSEndpoint == "" {
-		n.log.Warn("integration aws-asg: no AWS endpoint in sim-node.json; the simulator cannot reach AWS itself, integration idle")
+	api, err := n.groupAPI()
+	if err != nil {
+		n.log.Warn("integration " + cfg.Mode + ": " + err.Error() + "; integration idle")
 		return
 	}
-	in := &integration{cfg: cfg, clients: newCloudClients(cfg.AWS.Region, n.sim.AWSEndpoint),
+	in := &integration{cfg: cfg, api: api,
 		drainFor: min(millisOr(n.sim.DrainMillis, 3*time.Second), cfg.DrainTimeout()), missingSince: map[string]time.Time{}}
-	n.log.Info("integration aws-asg running", "asg", cfg.AWS.ASGName, "region", cfg.AWS.Region,
+	n.log.Info("integration "+cfg.Mode+" running", "group", cfg.groupName(),
 		"reconcile_interval", cfg.ReconcileInterval().String(), "drain", in.drainFor.String())
 	t := time.NewTicker(localCheck)
 	defer t.Stop()
@@ -107,56 +119,11 @@ func (n *node) integrationLoop(ctx context.Context) {
 	}
 }
 
-// discover lists the running instances tagged for this cluster (G4: an
-// instance not running counts as missing) with their group lifecycle
-// state, by private IP.
-func (n *node) discover(ctx context.Context, in *integration) (map[string]groupInstance, error) {
-	out := map[string]groupInstance{}
-	p := ec2.NewDescribeInstancesPaginator(in.clients.ec2, &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{
-		{Name: sdkaws.String("tag:neuwerk.io/cluster"), Values: []string{in.cfg.TagCluster()}},
-		{Name: sdkaws.String("tag:neuwerk.io/role"), Values: []string{"dataplane"}},
-		{Name: sdkaws.String("instance-state-name"), Values: []string{"running"}},
-	}})
-	byID := map[string]string{}
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("describe instances: %w", err)
-		}
-		for _, r := range page.Reservations {
-			for _, i := range r.Instances {
-				ip := sdkaws.ToString(i.PrivateIpAddress)
-				if ip == "" {
-					continue
-				}
-				id := sdkaws.ToString(i.InstanceId)
-				out[ip] = groupInstance{id: id, ip: ip}
-				byID[id] = ip
-			}
-		}
-	}
-	g, err := in.clients.as.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{
-		AutoScalingGroupNames: []string{in.cfg.AWS.ASGName}})
-	if err != nil {
-		return nil, fmt.Errorf("describe group %s: %w", in.cfg.AWS.ASGName, err)
-	}
-	for _, grp := range g.AutoScalingGroups {
-		for _, i := range grp.Instances {
-			if ip, ok := byID[sdkaws.ToString(i.InstanceId)]; ok {
-				gi := out[ip]
-				gi.lifecycle = string(i.LifecycleState)
-				out[ip] = gi
-			}
-		}
-	}
-	return out, nil
-}
-
 // reconcileGroup is one leader reconcile: each member's cloud status,
 // termination event and drain state, then auto-eviction (G3) and, with
 // stale_after_secs, eviction of long-missing members (G4).
 func (n *node) reconcileGroup(ctx context.Context, in *integration) error {
-	instances, err := n.discover(ctx, in)
+	instances, err := in.api.discover(ctx)
 	if err != nil {
 		return err
 	}
@@ -169,12 +136,12 @@ func (n *node) reconcileGroup(ctx context.Context, in *integration) error {
 		switch {
 		case !found:
 			st.CloudStatus = CloudMissing
-		case strings.HasPrefix(inst.lifecycle, "Terminating"):
+		case inst.terminating:
 			st.CloudStatus = CloudTerminating
 			if st.TerminationEventID == "" {
-				st.TerminationEventID = terminationEventID(inst.id, now)
+				st.TerminationEventID = terminationEventID(in.api.mode(), inst.id, now)
 				st.DrainState, st.DrainStartedMillis = DrainDraining, now.UnixMilli()
-				n.log.Info("integration termination event", "node_id", id, "instance", inst.id, "lifecycle", inst.lifecycle,
+				n.log.Info("integration termination event", "node_id", id, "instance", inst.id, "state", inst.state,
 					"event", st.TerminationEventID)
 			}
 			if st.DrainState == DrainDraining && now.Sub(time.UnixMilli(st.DrainStartedMillis)) >= in.drainFor {
@@ -233,10 +200,10 @@ func (n *node) maybeEvict(in *integration, s raft.Server, st IntegrationState, f
 // completeOwnTermination is the terminating node's part: once it was
 // evicted while a termination event names it, or once it has been drained
 // for evictionWait (the leader's own instance, or an eviction refused), it
-// sends CompleteLifecycleAction(CONTINUE) once, retrying on
-// errors. Waiting for the eviction first keeps the instance running, and
-// so correlated, while the leader evicts it (G3). While the drain lasts it
-// heartbeats heartbeatLead before the hook's deadline.
+// answers its hold once, retrying on errors. Waiting for the eviction
+// first keeps the instance running, and so correlated, while the leader
+// evicts it (G3). While the drain lasts it heartbeats heartbeatLead
+// before the hold's deadline.
 func (n *node) completeOwnTermination(ctx context.Context, in *integration) {
 	st, ok := n.integrationState(n.id)
 	if !ok || st.TerminationEventID == "" || in.completed == st.TerminationEventID {
@@ -246,45 +213,38 @@ func (n *node) completeOwnTermination(ctx context.Context, in *integration) {
 	if !ok {
 		return
 	}
-	if in.hook == "" {
-		var err error
-		if in.hook, in.hookTimeout, err = terminatingHook(ctx, in); err != nil {
-			n.log.Warn("integration: find the terminating lifecycle hook", "error", err)
+	if !in.holdKnown {
+		d, err := in.api.hold(ctx)
+		if err != nil {
+			n.log.Warn("integration: find the termination hold", "error", err)
 			return
 		}
+		in.holdFor, in.holdKnown = d, true
 	}
-	hook, timeout := in.hook, in.hookTimeout
 	evicted := !n.inConfiguration(n.id)
 	settled := st.DrainState == DrainDrained && time.Since(time.UnixMilli(st.DrainedMillis)) >= n.evictionWait(in)
 	if !evicted && !settled {
 		if in.lastBeat.IsZero() {
 			in.lastBeat = time.UnixMilli(st.DrainStartedMillis)
 		}
-		if heartbeatDue(in.lastBeat, timeout, time.Now()) {
-			_, err := in.clients.as.RecordLifecycleActionHeartbeat(ctx, &autoscaling.RecordLifecycleActionHeartbeatInput{
-				AutoScalingGroupName: sdkaws.String(in.cfg.AWS.ASGName), LifecycleHookName: sdkaws.String(hook),
-				InstanceId: sdkaws.String(instanceID)})
-			if err != nil {
+		if heartbeatDue(in.lastBeat, in.holdFor, time.Now()) {
+			if err := in.api.heartbeat(ctx, instanceID); err != nil {
 				n.log.Warn("integration termination heartbeat failed", "instance", instanceID, "error", err)
 				return
 			}
 			in.lastBeat = time.Now()
-			n.log.Info("integration termination heartbeat", "instance", instanceID, "hook", hook)
+			n.log.Info("integration termination heartbeat", "instance", instanceID)
 		}
 		return
 	}
-	_, err := in.clients.as.CompleteLifecycleAction(ctx, &autoscaling.CompleteLifecycleActionInput{
-		AutoScalingGroupName: sdkaws.String(in.cfg.AWS.ASGName), LifecycleHookName: sdkaws.String(hook),
-		InstanceId: sdkaws.String(instanceID), LifecycleActionResult: sdkaws.String("CONTINUE")})
-	var apiErr smithy.APIError
+	done, err := in.api.complete(ctx, instanceID)
 	switch {
 	case err == nil:
-		n.log.Info("integration completed lifecycle action", "instance", instanceID, "hook", hook, "result", "CONTINUE", "evicted", evicted)
-	case errors.As(err, &apiErr) && apiErr.ErrorCode() == "ValidationError":
-		// No action to complete any more (answered, or timed out): done.
-		n.log.Warn("integration lifecycle action not completed", "instance", instanceID, "error", err)
+		n.log.Info("integration completed termination", "instance", instanceID, "evicted", evicted)
+	case done:
+		n.log.Warn("integration termination not completed", "instance", instanceID, "error", err)
 	default:
-		n.log.Warn("integration complete lifecycle action failed; retrying", "instance", instanceID, "error", err)
+		n.log.Warn("integration completing the termination failed; retrying", "instance", instanceID, "error", err)
 		return
 	}
 	in.completed = st.TerminationEventID
@@ -304,22 +264,6 @@ func (n *node) evictionWait(in *integration) time.Duration {
 	return 10 * in.cfg.ReconcileInterval()
 }
 
-// terminatingHook finds the group's EC2_INSTANCE_TERMINATING hook and its
-// heartbeat timeout.
-func terminatingHook(ctx context.Context, in *integration) (string, time.Duration, error) {
-	out, err := in.clients.as.DescribeLifecycleHooks(ctx, &autoscaling.DescribeLifecycleHooksInput{
-		AutoScalingGroupName: sdkaws.String(in.cfg.AWS.ASGName)})
-	if err != nil {
-		return "", 0, err
-	}
-	for _, h := range out.LifecycleHooks {
-		if sdkaws.ToString(h.LifecycleTransition) == "autoscaling:EC2_INSTANCE_TERMINATING" {
-			return sdkaws.ToString(h.LifecycleHookName), time.Duration(sdkaws.ToInt32(h.HeartbeatTimeout)) * time.Second, nil
-		}
-	}
-	return "", 0, fmt.Errorf("group %s has no EC2_INSTANCE_TERMINATING lifecycle hook", in.cfg.AWS.ASGName)
-}
-
 // inConfiguration reports whether id is in this node's view of the membership.
 func (n *node) inConfiguration(id string) bool {
 	for _, s := range n.configuration() {
@@ -336,14 +280,14 @@ func heartbeatDue(last time.Time, timeout time.Duration, now time.Time) bool {
 	return timeout > heartbeatLead && now.Sub(last) >= timeout-heartbeatLead
 }
 
-// terminationEventID names a termination event: aws-asg:<instance>:<unix ms>.
-func terminationEventID(instanceID string, at time.Time) string {
-	return "aws-asg:" + instanceID + ":" + strconv.FormatInt(at.UnixMilli(), 10)
+// terminationEventID names a termination event: <mode>:<instance>:<unix ms>.
+func terminationEventID(mode, instanceID string, at time.Time) string {
+	return mode + ":" + instanceID + ":" + strconv.FormatInt(at.UnixMilli(), 10)
 }
 
 func eventInstance(event string) (string, bool) {
 	parts := strings.Split(event, ":")
-	if len(parts) != 3 || parts[0] != "aws-asg" || parts[1] == "" {
+	if len(parts) != 3 || parts[1] == "" {
 		return "", false
 	}
 	return parts[1], true

@@ -7,14 +7,17 @@ import (
 
 func TestTerminationEventID(t *testing.T) {
 	at := time.UnixMilli(1796365538717)
-	ev := terminationEventID("i-0abc", at)
+	ev := terminationEventID(IntegrationAWSASG, "i-0abc", at)
 	if ev != "aws-asg:i-0abc:1796365538717" {
 		t.Fatalf("event id %q", ev)
 	}
 	if id, ok := eventInstance(ev); !ok || id != "i-0abc" {
 		t.Errorf("eventInstance(%q) = %q %v", ev, id, ok)
 	}
-	for _, bad := range []string{"", "aws-asg::1", "gcp-mig:i-0abc:1", "aws-asg:i-0abc"} {
+	if id, ok := eventInstance("gcp-mig:neuwerk-x7k2:1796365538717"); !ok || id != "neuwerk-x7k2" {
+		t.Errorf("a gcp-mig event names %q %v", id, ok)
+	}
+	for _, bad := range []string{"", "aws-asg::1", "aws-asg:i-0abc"} {
 		if id, ok := eventInstance(bad); ok {
 			t.Errorf("eventInstance(%q) = %q, want none", bad, id)
 		}
