@@ -65,7 +65,8 @@ func (e *cloudE2E) group() (*fakeaws.Group, map[string]string, fakeaws.State) {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	st, err := e.c.CloudState(ctx)
+	var st fakeaws.State
+	err := e.c.CloudState(ctx, &st)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -8,33 +8,37 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
-	"github.com/nwroll/nwroll/cloud/fakeaws"
 	"github.com/nwroll/nwroll/cloud/fakecloud"
 	"github.com/nwroll/nwroll/sim/node"
 )
 
 // Cloud mode (Options.Cloud, docs/sim.md "Cloud mode"): the supervisor
-// hosts a fakeaws.Fake whose instances are the cluster's nodes.
+// hosts a fake cloud (a cloudKind's fakeCloud) whose instances are the
+// cluster's nodes, launched and terminated through cloudBackend.
 
-// CloudAWS is Options.Cloud for an AWS Auto Scaling group.
-const CloudAWS = "aws"
+// Options.Cloud values: the simulated providers.
+const (
+	CloudAWS   = "aws"
+	CloudAzure = "azure"
+	CloudGCP   = "gcp"
+)
 
 // Cloud-mode settings `sim up` writes.
 const (
 	cloudFile       = "cloud.json" // DIR/cloud.json: the fake's snapshot
 	cloudHostOctet  = 250          // the fake serves on 127.0.N.250
 	cloudPort       = 4566
-	cloudRegion     = "us-east-1"
-	cloudHook       = "neuwerk-drain"
-	cloudHookBeat   = 300 * time.Second
-	cloudInstance   = "t3.medium"
 	persistInterval = 500 * time.Millisecond
 	// CloudReconcileSecs is integration.reconcile_interval_secs in cloud
 	// mode: Neuwerk's default is 15 s; the simulator's tests and demo use
@@ -44,7 +48,86 @@ const (
 	CloudDrainMillis = 3000
 )
 
-// CloudGroupName is the Auto Scaling group (and launch template) of cluster.
+// Rehearsal faults of a simulated cloud (`sim fault`), by name. Each
+// provider simulates those its cloud can have.
+const (
+	FaultLaunchError         = "launch-error"
+	FaultNoCapacity          = "no-capacity"
+	FaultHangTermination     = "hang-termination"
+	FaultLaunchUnderneath    = "launch-underneath"
+	FaultTerminateUnderneath = "terminate-underneath"
+)
+
+// CloudFault is a rehearsal fault: Kind, on Instance ("" the next or
+// newest one).
+type CloudFault struct {
+	Kind     string `json:"kind"`
+	Instance string `json:"instance,omitempty"`
+}
+
+// fakeCloud is the fake cloud a cloud-mode supervisor hosts.
+type fakeCloud interface {
+	// serve answers the provider's API on addr until the closer closes.
+	serve(addr string) (io.Closer, error)
+	// snapshot is the whole state, to restore from DIR/cloud.json.
+	snapshot() ([]byte, error)
+	// state is the whole state for `cloud-state` (the fake's own type).
+	state() any
+	// group is the cluster's group, provider-neutral, for status.
+	group() (CloudGroupStatus, map[string]string, error)
+	fault(f CloudFault) error
+	clearFaults()
+	close()
+}
+
+// cloudKind is one simulated provider.
+type cloudKind struct {
+	name    string
+	group   string   // what the group is, for people ("an Auto Scaling group")
+	service string   // what the fake serves, for people ("fake AWS (Auto Scaling + EC2)")
+	faults  []string // the rehearsal faults it simulates
+	// open restores the fake from a snapshot, or seeds a new one (snapshot
+	// nil) from the cluster.
+	open func(s *supervisor, snapshot []byte) (fakeCloud, error)
+	// integration is Neuwerk's integration section on the nodes, and
+	// endpoint the node-side setting that points it at the fake.
+	integration func(info *Info) node.IntegrationConfig
+	endpoint    func(sim *node.SimSettings, info *Info)
+	// inventory is the inventory's cloud section; scope the group's
+	// place for people ("region us-east-1"); place sets it in a new
+	// cluster's Info.
+	inventory func(in *Info) string
+	scope     func(in *Info) string
+	place     func(in *Info)
+	// instanceID is the instance id `sim up` gives node name.
+	instanceID func(cluster, name string) string
+}
+
+// cloudKinds are the providers the simulator fakes.
+var cloudKinds = map[string]cloudKind{CloudAWS: awsKind}
+
+// CloudKinds are the simulated providers, for --cloud.
+func CloudKinds() []string { return slices.Sorted(maps.Keys(cloudKinds)) }
+
+// CloudHelp names each simulated provider and its group, for help texts:
+// "aws (an Auto Scaling group), …".
+func CloudHelp() string {
+	var out []string
+	for _, k := range CloudKinds() {
+		out = append(out, k+" ("+cloudKinds[k].group+")")
+	}
+	return strings.Join(out, ", ")
+}
+
+func kindOf(info *Info) (cloudKind, error) {
+	k, ok := cloudKinds[info.Cloud]
+	if !ok {
+		return cloudKind{}, fmt.Errorf("cloud %q is not simulated (the simulator fakes %s)", info.Cloud, strings.Join(CloudKinds(), ", "))
+	}
+	return k, nil
+}
+
+// CloudGroupName is the managed group (and template) of cluster.
 func CloudGroupName(cluster string) string { return "neuwerk-" + cluster }
 
 // cloudURL is the fake's URL for block.
@@ -54,53 +137,23 @@ func cloudURL(block int) string {
 
 func nodeIPOctet(block, host int) string { return fmt.Sprintf("127.0.%d.%d", block, host) }
 
-// stableID is an AWS-style id that stays the same for one cluster and key.
+// stableID is an id that stays the same for one cluster and key: prefix
+// and 17 hex digits.
 func stableID(prefix, cluster, key string) string {
 	sum := sha256.Sum256([]byte(cluster + "/" + key))
 	return prefix + hex.EncodeToString(sum[:])[:17]
 }
 
-// imageID is the AMI of release version in cluster.
-func imageID(cluster, version string) string { return stableID("ami-", cluster, "release/"+version) }
-
-// adoptedInstanceID is the instance id `sim up` gives node name.
-func adoptedInstanceID(cluster, name string) string { return stableID("i-", cluster, "node/"+name) }
-
 // nodeIntegration is the integration section of a cloud-mode node's config.
 func nodeIntegration(info *Info) *node.IntegrationConfig {
-	if info.Cloud == "" {
+	k, err := kindOf(info)
+	if info.Cloud == "" || err != nil {
 		return nil
 	}
-	return &node.IntegrationConfig{
-		Mode: node.IntegrationAWSASG, ClusterName: info.Cluster,
-		AWS:                   node.AWSConfig{Region: info.CloudRegion, ASGName: info.CloudGroup},
-		ReconcileIntervalSecs: CloudReconcileSecs, DrainTimeoutSecs: node.DefaultDrainTimeoutSecs,
-		Membership: node.MembershipConfig{MinVoters: node.DefaultMinVoters},
-	}
-}
-
-// seedCloud fills a new fake: one image per release, the template on
-// info.Release's image, the group with its terminating hook, and the live
-// nodes adopted in service.
-func seedCloud(f *fakeaws.Fake, info *Info) error {
-	for _, r := range Releases {
-		f.AddImage(fakeaws.Image{ID: imageID(info.Cluster, r.Version), Name: "neuwerk-" + r.Version,
-			Tags: map[string]string{fakeaws.ReleaseTag: r.Version}})
-	}
-	tmpl := f.AddLaunchTemplate(info.CloudGroup, imageID(info.Cluster, info.Release), cloudInstance)
-	live := info.LiveNodes()
-	var adopt []fakeaws.Adopted
-	for _, n := range live {
-		adopt = append(adopt, fakeaws.Adopted{ID: n.InstanceID, PrivateIP: n.IP, ImageID: imageID(info.Cluster, info.Release)})
-	}
-	_, err := f.AddGroup(fakeaws.GroupSpec{
-		Name: info.CloudGroup, Min: len(live), Desired: len(live), Max: len(live) + 1, Template: tmpl,
-		Tags: map[string]string{fakeaws.ClusterTag: info.Cluster, fakeaws.RoleTag: "dataplane"},
-		Hooks: []fakeaws.Hook{{Name: cloudHook, Transition: fakeaws.TransitionTerminating,
-			HeartbeatTimeout: cloudHookBeat, DefaultResult: "CONTINUE"}},
-		Adopt: adopt,
-	})
-	return err
+	cfg := k.integration(info)
+	cfg.ClusterName, cfg.ReconcileIntervalSecs, cfg.DrainTimeoutSecs = info.Cluster, CloudReconcileSecs, node.DefaultDrainTimeoutSecs
+	cfg.Membership = node.MembershipConfig{MinVoters: node.DefaultMinVoters}
+	return &cfg
 }
 
 // cloudBackend runs the fake's instances as the cluster's nodes.
@@ -119,8 +172,8 @@ func (b cloudBackend) Launch(ctx context.Context, req fakecloud.LaunchRequest) (
 		}
 	}
 	if _, ok := info.Releases[req.Release]; !ok {
-		return "", fmt.Errorf("image %s is not a simulator release (tag %s=%q; the simulator has %s)",
-			req.ImageID, fakeaws.ReleaseTag, req.Release, ReleaseVersions())
+		return "", fmt.Errorf("image %s is not a simulator release (its release tag is %q; the simulator has %s)",
+			req.ImageID, req.Release, ReleaseVersions())
 	}
 	c, err := Open(b.s.dir)
 	if err != nil {
@@ -155,9 +208,9 @@ func (b cloudBackend) Terminate(ctx context.Context, instanceID string) error {
 	return nil
 }
 
-// Hold only logs: Neuwerk learns of a terminating hold by its own reconcile.
+// Hold only logs: Neuwerk learns of a hold by its own reconcile.
 func (b cloudBackend) Hold(_ context.Context, ev fakecloud.HoldEvent) {
-	b.s.log.Printf("cloud: hook %s holds instance %s (%s)", ev.Hook, ev.InstanceID, ev.Transition)
+	b.s.log.Printf("cloud: %s holds instance %s (%s)", ev.Hook, ev.InstanceID, ev.Transition)
 }
 
 // startCloud restores the fake from DIR/cloud.json, or seeds a new one,
@@ -166,21 +219,21 @@ func (s *supervisor) startCloud() error {
 	if s.info.Cloud == "" {
 		return nil
 	}
-	opts := fakeaws.Options{Backend: cloudBackend{s}, Region: s.info.CloudRegion}
+	k, err := kindOf(s.info)
+	if err != nil {
+		return err
+	}
 	path := filepath.Join(s.dir, cloudFile)
 	snap, err := os.ReadFile(path)
 	switch {
 	case err == nil:
-		if s.fake, err = fakeaws.Restore(snap, opts); err != nil {
-			return fmt.Errorf("restore the fake AWS from %s: %w", path, err)
+		if s.fake, err = k.open(s, snap); err != nil {
+			return fmt.Errorf("restore the %s from %s: %w", k.service, path, err)
 		}
-		s.log.Printf("cloud: fake AWS restored from %s", path)
+		s.log.Printf("cloud: %s restored from %s", k.service, path)
 	case errors.Is(err, fs.ErrNotExist):
-		s.fake = fakeaws.New(opts)
-		if err := seedCloud(s.fake, s.info); err != nil {
-			s.fake.Close()
-			s.fake = nil
-			return fmt.Errorf("seed the fake AWS: %w", err)
+		if s.fake, err = k.open(s, nil); err != nil {
+			return fmt.Errorf("seed the %s: %w", k.service, err)
 		}
 	default:
 		return err
@@ -189,10 +242,12 @@ func (s *supervisor) startCloud() error {
 	if err != nil {
 		return err
 	}
-	if s.cloudSrv, err = s.fake.Serve(u.Host); err != nil {
-		return fmt.Errorf("serve the fake AWS on %s: %w", u.Host, err)
+	if s.cloudSrv, err = s.fake.serve(u.Host); err != nil {
+		s.fake.close()
+		s.fake = nil
+		return fmt.Errorf("serve the %s on %s: %w", k.service, u.Host, err)
 	}
-	s.log.Printf("cloud: fake AWS (Auto Scaling + EC2) on %s, group %s", s.info.CloudURL, s.info.CloudGroup)
+	s.log.Printf("cloud: %s on %s, group %s", k.service, s.info.CloudURL, s.info.CloudGroup)
 	s.persistCloud()
 	s.cloudDone = make(chan struct{})
 	go s.persistLoop()
@@ -214,7 +269,7 @@ func (s *supervisor) persistLoop() {
 }
 
 func (s *supervisor) persistCloud() {
-	snap, err := s.fake.Snapshot()
+	snap, err := s.fake.snapshot()
 	if err != nil {
 		s.log.Printf("cloud: snapshot: %v", err)
 		return
@@ -241,33 +296,43 @@ func (s *supervisor) stopCloud() {
 		s.cloudSrv.Close()
 	}
 	s.persistCloud()
-	s.fake.Close()
+	s.fake.close()
 }
 
-// CloudState is the fake AWS's whole state (groups, templates, images,
-// instances, armed faults) as the supervisor holds it now.
-func (c *Cluster) CloudState(ctx context.Context) (fakeaws.State, error) {
+// CloudState decodes the fake cloud's whole state (the fake's own State
+// type: groups, templates, images, instances, armed faults) into v.
+func (c *Cluster) CloudState(ctx context.Context, v any) error {
 	resp, err := callSupervisor(ctx, c.dir, ctlRequest{Op: "cloud-state"})
 	if err != nil {
-		return fakeaws.State{}, c.notRunning(err)
+		return c.notRunning(err)
 	}
-	var st fakeaws.State
-	if err := json.Unmarshal(resp.Cloud, &st); err != nil {
-		return fakeaws.State{}, fmt.Errorf("cloud state: %w", err)
+	if err := json.Unmarshal(resp.Cloud, v); err != nil {
+		return fmt.Errorf("cloud state: %w", err)
 	}
-	return st, nil
+	return nil
 }
 
-// CloudFault arms a fault in the fake AWS (fakeaws.Fault: an API error on
-// the next call of an action, a launch without capacity, a termination
-// that hangs in Terminating:Wait), or for the "underneath" kinds makes
-// the group launch or terminate by itself now. Group "" means the
-// cluster's group.
-func (c *Cluster) CloudFault(ctx context.Context, ft fakeaws.Fault) error {
-	if ft.Group == "" {
-		ft.Group = c.info.CloudGroup
+// cloudGroup is the cluster's group, provider-neutral, and each instance's
+// lifecycle state in the provider's words.
+func (c *Cluster) cloudGroup(ctx context.Context) (CloudGroupStatus, map[string]string, error) {
+	resp, err := callSupervisor(ctx, c.dir, ctlRequest{Op: "cloud-group"})
+	if err != nil {
+		return CloudGroupStatus{}, nil, c.notRunning(err)
 	}
-	if _, err := callSupervisor(ctx, c.dir, ctlRequest{Op: "cloud-fault", Fault: &ft}); err != nil {
+	var g struct {
+		Group      CloudGroupStatus  `json:"group"`
+		Lifecycles map[string]string `json:"lifecycles"`
+	}
+	if err := json.Unmarshal(resp.Cloud, &g); err != nil {
+		return CloudGroupStatus{}, nil, fmt.Errorf("cloud group: %w", err)
+	}
+	return g.Group, g.Lifecycles, nil
+}
+
+// CloudFault arms a fault in the fake cloud, or for the "underneath"
+// kinds makes the group launch or terminate by itself now.
+func (c *Cluster) CloudFault(ctx context.Context, f CloudFault) error {
+	if _, err := callSupervisor(ctx, c.dir, ctlRequest{Op: "cloud-fault", Fault: &f}); err != nil {
 		return c.notRunning(err)
 	}
 	return nil
@@ -284,25 +349,38 @@ func (c *Cluster) ClearCloudFaults(ctx context.Context) error {
 // cloudControl answers the cloud requests of the control socket.
 func (s *supervisor) cloudControl(req ctlRequest) ctlResponse {
 	if s.fake == nil {
-		return ctlResponse{Error: fmt.Sprintf("cluster %s has no cloud (sim up --cloud aws)", s.info.Cluster), Exit: 1}
+		return ctlResponse{Error: fmt.Sprintf("cluster %s has no cloud (sim up --cloud %s)", s.info.Cluster, strings.Join(CloudKinds(), "|")), Exit: 1}
 	}
-	switch req.Op {
-	case "cloud-state":
-		b, err := json.Marshal(s.fake.State())
+	answer := func(v any) ctlResponse {
+		b, err := json.Marshal(v)
 		if err != nil {
 			return ctlResponse{Error: err.Error(), Exit: 1}
 		}
 		return ctlResponse{Cloud: b}
+	}
+	switch req.Op {
+	case "cloud-state":
+		return answer(s.fake.state())
+	case "cloud-group":
+		g, lc, err := s.fake.group()
+		if err != nil {
+			return ctlResponse{Error: err.Error(), Exit: 1}
+		}
+		return answer(map[string]any{"group": g, "lifecycles": lc})
 	case "cloud-fault":
 		if req.Fault == nil {
 			return ctlResponse{Error: "cloud-fault without a fault", Exit: 1}
 		}
-		if err := s.fake.Inject(*req.Fault); err != nil {
+		k, _ := kindOf(s.info)
+		if !slices.Contains(k.faults, req.Fault.Kind) {
+			return ctlResponse{Error: fmt.Sprintf("fault %s is not simulated on %s (it has %s)", req.Fault.Kind, k.name, strings.Join(k.faults, ", ")), Exit: 1}
+		}
+		if err := s.fake.fault(*req.Fault); err != nil {
 			return ctlResponse{Error: err.Error(), Exit: 1}
 		}
 		s.log.Printf("cloud: fault %s armed (%+v)", req.Fault.Kind, *req.Fault)
 	case "cloud-clear":
-		s.fake.ClearFaults()
+		s.fake.clearFaults()
 		s.log.Print("cloud: faults cleared")
 	}
 	s.persistCloud()

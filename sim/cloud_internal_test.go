@@ -31,7 +31,7 @@ func TestCloudBackendLaunch(t *testing.T) {
 		t.Errorf("relaunch of a running instance: %q %v", ip, err)
 	}
 	_, err = b.Launch(context.Background(), fakecloud.LaunchRequest{InstanceID: "i-0c", ImageID: "ami-0123", Release: ""})
-	if err == nil || !strings.Contains(err.Error(), `image ami-0123 is not a simulator release (tag neuwerk.io/release=""`) {
+	if err == nil || !strings.Contains(err.Error(), `image ami-0123 is not a simulator release (its release tag is ""`) {
 		t.Errorf("launch of an untagged image: %v", err)
 	}
 	// A terminated instance is not running: its terminate is a no-op.
@@ -43,12 +43,13 @@ func TestCloudBackendLaunch(t *testing.T) {
 // TestCloudIDsAndInventory: ids are stable per cluster and differ across
 // clusters; the inventory has the cloud section and no nodes.
 func TestCloudIDsAndInventory(t *testing.T) {
-	if imageID("sim-3", "1.0.0") != "ami-"+stableHex("sim-3/release/1.0.0") || imageID("sim-3", "1.0.0") == imageID("sim-4", "1.0.0") ||
-		len(adoptedInstanceID("sim-3", "fw-a")) != len("i-")+17 {
-		t.Errorf("ids: %s %s %s", imageID("sim-3", "1.0.0"), imageID("sim-4", "1.0.0"), adoptedInstanceID("sim-3", "fw-a"))
+	adopted := awsKind.instanceID
+	if awsImageID("sim-3", "1.0.0") != "ami-"+stableHex("sim-3/release/1.0.0") || awsImageID("sim-3", "1.0.0") == awsImageID("sim-4", "1.0.0") ||
+		len(adopted("sim-3", "fw-a")) != len("i-")+17 {
+		t.Errorf("ids: %s %s %s", awsImageID("sim-3", "1.0.0"), awsImageID("sim-4", "1.0.0"), adopted("sim-3", "fw-a"))
 	}
 	in := &Info{Cluster: "sim-3", Dir: "/d", ClientKey: "/d/k", KnownHosts: "/d/kh", CAPath: "/d/ca.crt",
-		Cloud: CloudAWS, CloudURL: cloudURL(3), CloudRegion: cloudRegion, CloudGroup: CloudGroupName("sim-3"),
+		Cloud: CloudAWS, CloudURL: cloudURL(3), CloudRegion: awsRegion, CloudGroup: CloudGroupName("sim-3"),
 		Nodes: []NodeInfo{{Name: "fw-a", IP: "127.0.3.11", SSHUser: "u"}}}
 	got := inventoryYAML(in)
 	want := "cloud:\n  provider: aws\n  region: us-east-1\n  group: neuwerk-sim-3\n  endpoints:\n    autoscaling: http://127.0.3.250:4566\n    ec2: http://127.0.3.250:4566\n  credentials: anonymous\n"
@@ -68,8 +69,8 @@ func stableHex(key string) string {
 func TestCloudPersistRestore(t *testing.T) {
 	dir := t.TempDir()
 	info := &Info{Cluster: "sim-9", Dir: dir, Release: "1.0.0", Releases: map[string]ReleaseInfo{"1.0.0": {}},
-		Cloud: CloudAWS, CloudURL: "http://127.0.0.1:0", CloudRegion: cloudRegion, CloudGroup: CloudGroupName("sim-9"),
-		Nodes: []NodeInfo{{Name: "fw-a", IP: "127.0.9.11", InstanceID: adoptedInstanceID("sim-9", "fw-a")}}}
+		Cloud: CloudAWS, CloudURL: "http://127.0.0.1:0", CloudRegion: awsRegion, CloudGroup: CloudGroupName("sim-9"),
+		Nodes: []NodeInfo{{Name: "fw-a", IP: "127.0.9.11", InstanceID: awsKind.instanceID("sim-9", "fw-a")}}}
 	if err := writeInfo(info); err != nil {
 		t.Fatal(err)
 	}
@@ -82,17 +83,17 @@ func TestCloudPersistRestore(t *testing.T) {
 	}
 	s := newSup()
 	time.Sleep(100 * time.Millisecond) // a few of the fake's ticks
-	if snap, _ := s.fake.Snapshot(); !bytes.Equal(snap, s.lastSnap) {
+	if snap, _ := s.fake.snapshot(); !bytes.Equal(snap, s.lastSnap) {
 		t.Error("an idle fake's snapshot changes: cloud.json would be rewritten every time")
 	}
-	if err := s.fake.Inject(fakeaws.Fault{Kind: fakeaws.FaultInsufficientCapacity}); err != nil {
+	if err := s.fake.fault(CloudFault{Kind: FaultNoCapacity}); err != nil {
 		t.Fatal(err)
 	}
 	s.persistCloud()
 	s.stopCloud()
 	s = newSup()
 	defer s.stopCloud()
-	st := s.fake.State()
+	st := s.fake.state().(fakeaws.State)
 	g := st.Groups[info.CloudGroup]
 	if g == nil || len(g.Members) != 1 || g.Members[0].InstanceID != info.Nodes[0].InstanceID || len(st.Faults) != 1 ||
 		len(st.Images) != len(Releases) || len(st.Templates) != 1 {

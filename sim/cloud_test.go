@@ -114,7 +114,8 @@ func TestCloudAWS(t *testing.T) {
 	}
 
 	t.Run("Seeded", func(t *testing.T) {
-		st, err := c.CloudState(ctx)
+		var st fakeaws.State
+		err := c.CloudState(ctx, &st)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -180,7 +181,8 @@ func TestCloudAWS(t *testing.T) {
 		fwd := node("fw-d")
 		waitFor(t, 60*time.Second, "fw-d a voter", func() bool { return voterIn(members(fwa), fwd.NodeID) })
 		waitFor(t, 10*time.Second, "fw-d in service", func() bool { return lifecycle(fwd.InstanceID) == fakeaws.InService })
-		st, _ := c.CloudState(ctx)
+		var st fakeaws.State
+		_ = c.CloudState(ctx, &st)
 		if in := st.Instances[fwd.InstanceID]; in == nil || in.PrivateIP != fwd.IP || st.Images[in.ImageID].Tags[fakeaws.ReleaseTag] != info.Release {
 			t.Errorf("fw-d's instance %+v", in)
 		}
@@ -308,11 +310,11 @@ func TestCloudAWS(t *testing.T) {
 
 	t.Run("HangTermination", func(t *testing.T) {
 		fwd := node("fw-d")
-		err := c.CloudFault(ctx, fakeaws.Fault{Kind: fakeaws.FaultTerminateUnderneath, InstanceID: "i-0nope"})
+		err := c.CloudFault(ctx, sim.CloudFault{Kind: sim.FaultTerminateUnderneath, Instance: "i-0nope"})
 		if err == nil || !strings.Contains(err.Error(), `no in-service instance "i-0nope"`) {
 			t.Errorf("a fault the fake refuses: %v", err)
 		}
-		if err := c.CloudFault(ctx, fakeaws.Fault{Kind: fakeaws.FaultHangTermination, InstanceID: fwd.InstanceID}); err != nil {
+		if err := c.CloudFault(ctx, sim.CloudFault{Kind: sim.FaultHangTermination, Instance: fwd.InstanceID}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := as.TerminateInstanceInAutoScalingGroup(ctx, &autoscaling.TerminateInstanceInAutoScalingGroupInput{
@@ -330,7 +332,8 @@ func TestCloudAWS(t *testing.T) {
 		if err := c.ClearCloudFaults(ctx); err != nil {
 			t.Fatal(err)
 		}
-		st, err := c.CloudState(ctx)
+		var st fakeaws.State
+		err = c.CloudState(ctx, &st)
 		if err != nil || len(st.Faults) != 0 {
 			t.Fatalf("faults after clear: %+v %v", st.Faults, err)
 		}

@@ -423,9 +423,9 @@ func (c *Cluster) printSummary(w io.Writer, leader string, took time.Duration) {
 	for _, n := range in.Nodes {
 		fmt.Fprintf(w, "  %-6s %-13s %-26s %s\n", n.Name, n.IP, n.APIURL, n.SSHAddr)
 	}
-	if in.Cloud != "" {
-		fmt.Fprintf(w, "\n  fake AWS (Auto Scaling + EC2): %s  group %s  region %s  (integration reconcile every %d s; Neuwerk's default is 15 s)\n",
-			in.CloudURL, in.CloudGroup, in.CloudRegion, CloudReconcileSecs)
+	if k, ok := cloudKinds[in.Cloud]; ok {
+		fmt.Fprintf(w, "\n  %s: %s  group %s  %s  (integration reconcile every %d s; Neuwerk's default is 15 s)\n",
+			k.service, in.CloudURL, in.CloudGroup, k.scope(in), CloudReconcileSecs)
 	}
 	d := shellQuote(in.Dir)
 	first := in.Nodes[0]

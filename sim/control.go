@@ -11,19 +11,17 @@ import (
 	"path/filepath"
 	"runtime"
 	"time"
-
-	"github.com/nwroll/nwroll/cloud/fakeaws"
 )
 
 // The supervisor's control protocol: one JSON request per connection on
 // DIR/supervisor.sock, answered by one JSON response.
 
 type ctlRequest struct {
-	Op   string   `json:"op"` // ping | systemctl | kill | services | launch | terminate | down | cloud-state | cloud-fault | cloud-clear
+	Op   string   `json:"op"` // ping | systemctl | kill | services | launch | terminate | down | cloud-state | cloud-group | cloud-fault | cloud-clear
 	Node string   `json:"node,omitempty"`
 	Args []string `json:"args,omitempty"`
 	// Fault is the cloud-fault request's fault.
-	Fault *fakeaws.Fault `json:"fault,omitempty"`
+	Fault *CloudFault `json:"fault,omitempty"`
 }
 
 type ctlResponse struct {
@@ -34,7 +32,7 @@ type ctlResponse struct {
 	Pid      int             `json:"pid,omitempty"` // the supervisor's pid (ping)
 	Services []ServiceStatus `json:"services,omitempty"`
 	SSHPids  []int           `json:"ssh_pids,omitempty"`
-	Cloud    json.RawMessage `json:"cloud,omitempty"` // cloud-state: fakeaws.State
+	Cloud    json.RawMessage `json:"cloud,omitempty"` // cloud-state: the fake's State; cloud-group: the group
 }
 
 // ServiceStatus is one node's neuwerk.service as the supervisor sees it.

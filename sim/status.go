@@ -31,11 +31,12 @@ type StatusReport struct {
 	Cloud *CloudGroupStatus
 }
 
-// CloudGroupStatus is the fake AWS group's line of the report.
+// CloudGroupStatus is the fake cloud's group line of the report.
 type CloudGroupStatus struct {
 	URL, Group        string
+	Service, Scope    string // what serves it ("fake AWS (Auto Scaling + EC2)"), where ("region us-east-1")
 	Desired, Min, Max int
-	Template, Version string // the group's launch template and version ($Latest, $Default or a number)
+	Template, Version string // what new instances launch from, and its version
 	Error             string // why the group could not be read
 }
 
@@ -86,24 +87,15 @@ func (c *Cluster) readCloud(ctx context.Context, rep *StatusReport) {
 	if rep.Cloud == nil {
 		return
 	}
-	st, err := c.CloudState(ctx)
-	g := st.Groups[c.info.CloudGroup]
-	switch {
-	case err != nil:
+	g, lifecycles, err := c.cloudGroup(ctx)
+	if err != nil {
 		rep.Cloud.Error = shortErr(err)
 		return
-	case g == nil:
-		rep.Cloud.Error = "the fake AWS has no group " + c.info.CloudGroup
-		return
 	}
-	cg := rep.Cloud
-	cg.Desired, cg.Min, cg.Max, cg.Template, cg.Version = g.Desired, g.Min, g.Max, g.Template.Name, g.Template.Version
-	for _, m := range g.Members {
-		for i := range rep.Nodes {
-			if rep.Nodes[i].InstanceID == m.InstanceID {
-				rep.Nodes[i].Lifecycle = m.Lifecycle
-			}
-		}
+	g.URL, g.Service, g.Scope = rep.Cloud.URL, rep.Cloud.Service, rep.Cloud.Scope
+	*rep.Cloud = g
+	for i := range rep.Nodes {
+		rep.Nodes[i].Lifecycle = lifecycles[rep.Nodes[i].InstanceID]
 	}
 }
 
@@ -114,6 +106,9 @@ func (c *Cluster) installedReport() StatusReport {
 	rep := StatusReport{Cluster: in.Cluster, Dir: c.dir}
 	if in.Cloud != "" {
 		rep.Cloud = &CloudGroupStatus{URL: in.CloudURL, Group: in.CloudGroup}
+		if k, err := kindOf(in); err == nil {
+			rep.Cloud.Service, rep.Cloud.Scope = k.service, k.scope(in)
+		}
 	}
 	rep.Nodes = make([]NodeStatus, len(in.Nodes))
 	for i, n := range in.Nodes {
@@ -283,8 +278,8 @@ func (r StatusReport) WriteTable(w io.Writer) {
 		if g.Error != "" {
 			fmt.Fprintf(w, "group %s at %s: %s\n", g.Group, g.URL, g.Error)
 		} else {
-			fmt.Fprintf(w, "group %s  desired %d  min %d  max %d  template %s version %s  (fake AWS %s)\n",
-				g.Group, g.Desired, g.Min, g.Max, g.Template, g.Version, g.URL)
+			fmt.Fprintf(w, "group %s  desired %d  min %d  max %d  template %s version %s  (%s %s)\n",
+				g.Group, g.Desired, g.Min, g.Max, g.Template, g.Version, g.Service, g.URL)
 		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -18,8 +18,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/nwroll/nwroll/cloud/fakeaws"
 )
 
 // supervisor is the one background process of a cluster: it holds the
@@ -38,9 +36,9 @@ type supervisor struct {
 	sshds    map[string]*daemonProc // OpenSSH, by node
 	inflight sync.WaitGroup         // control requests being answered
 
-	// Cloud mode: the fake AWS, its server and snapshot persistence.
-	fake      *fakeaws.Fake
-	cloudSrv  *fakeaws.Server
+	// Cloud mode: the fake cloud, its server and snapshot persistence.
+	fake      fakeCloud
+	cloudSrv  io.Closer
 	cloudDone chan struct{}
 	cloudMu   sync.Mutex // guards lastSnap and writes of cloud.json
 	lastSnap  []byte
@@ -374,7 +372,7 @@ func (s *supervisor) handle(req ctlRequest) ctlResponse {
 			return ctlResponse{Error: err.Error(), Exit: 1}
 		}
 		return ctlResponse{Pid: os.Getpid()}
-	case "cloud-state", "cloud-fault", "cloud-clear":
+	case "cloud-state", "cloud-group", "cloud-fault", "cloud-clear":
 		return s.cloudControl(req)
 	case "down":
 		s.down()

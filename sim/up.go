@@ -106,12 +106,11 @@ func (o *Options) defaults() error {
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
-	switch o.Cloud {
-	case "":
-	case CloudAWS:
+	if o.Cloud != "" {
+		if _, ok := cloudKinds[o.Cloud]; !ok {
+			return fmt.Errorf("--cloud %q: the simulator fakes %s", o.Cloud, strings.Join(CloudKinds(), ", "))
+		}
 		o.Dynamic = true
-	default:
-		return fmt.Errorf("--cloud %q: the simulator fakes %q only", o.Cloud, CloudAWS)
 	}
 	switch o.JoinViaFollower {
 	case "":
@@ -292,7 +291,8 @@ func build(dir, exe string, block int, opts Options) (*Info, error) {
 		return nil, err
 	}
 	if info.Cloud != "" {
-		info.CloudURL, info.CloudRegion, info.CloudGroup = cloudURL(block), cloudRegion, CloudGroupName(cluster)
+		info.CloudURL, info.CloudGroup = cloudURL(block), CloudGroupName(cluster)
+		cloudKinds[info.Cloud].place(info)
 	}
 	// Nodes: identities first, since every node lists all peers.
 	var peers []node.Peer
@@ -301,7 +301,7 @@ func build(dir, exe string, block int, opts Options) (*Info, error) {
 	}
 	if info.Cloud != "" {
 		for i := range info.Nodes {
-			info.Nodes[i].InstanceID = adoptedInstanceID(cluster, info.Nodes[i].Name)
+			info.Nodes[i].InstanceID = cloudKinds[info.Cloud].instanceID(cluster, info.Nodes[i].Name)
 		}
 	}
 	if err := writeNodes(info, secrets, peers, opts); err != nil {
@@ -447,8 +447,9 @@ func nodeSpec(info *Info, secrets clusterSecrets, n NodeInfo, peers []node.Peer,
 		Cluster: info.Cluster, Name: n.Name, Peers: peers,
 		WarmupMillis: int(warmup / time.Millisecond),
 	}
-	if info.Cloud != "" {
-		sim.AWSEndpoint, sim.DrainMillis = info.CloudURL, CloudDrainMillis
+	if k, ok := cloudKinds[info.Cloud]; ok {
+		k.endpoint(&sim, info)
+		sim.DrainMillis = CloudDrainMillis
 	}
 	if info.Dynamic {
 		sim.Dynamic, sim.JoinViaFollower = true, info.JoinViaFollower
@@ -541,8 +542,7 @@ func inventoryYAML(in *Info) string {
 		// one set for discovered nodes, so none is written: nwroll's cloud
 		// mode reads no node files when api.ca_file and NEUWERK_TOKEN are
 		// given (docs/sim.md "Cloud mode").
-		fmt.Fprintf(&b, "cloud:\n  provider: aws\n  region: %s\n  group: %s\n  endpoints:\n    autoscaling: %s\n    ec2: %s\n  credentials: anonymous\n",
-			in.CloudRegion, in.CloudGroup, in.CloudURL, in.CloudURL)
+		b.WriteString(cloudKinds[in.Cloud].inventory(in))
 		return b.String()
 	}
 	b.WriteString("nodes:\n")

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -138,13 +139,13 @@ rehearses an image whose node never joins.`,
 			if err != nil {
 				return usageError("--dir %s: %v", dir, err)
 			}
-			if cloudName != "" && cloudName != sim.CloudAWS {
-				return usageError("--cloud %q: the simulator fakes %s (an Auto Scaling group) only", cloudName, sim.CloudAWS)
+			if cloudName != "" && !slices.Contains(sim.CloudKinds(), cloudName) {
+				return usageError("--cloud %q: the simulator fakes %s", cloudName, sim.CloudHelp())
 			}
 			return runDemo(cmd, abs, created, nodes, keep, version, cloudName, o)
 		},
 	}
-	cmd.Flags().StringVar(&cloudName, "cloud", "", "put the nodes behind a simulated cloud group of `PROVIDER` (aws: an Auto Scaling group) and roll it image-first: surge a new instance, retire an old one")
+	cmd.Flags().StringVar(&cloudName, "cloud", "", "put the nodes behind a simulated cloud group of `PROVIDER` ("+sim.CloudHelp()+") and roll it image-first: surge a new instance, retire an old one")
 	b.register(cmd)
 	cmd.Flags().StringVar(&version, "release", "1.1.0", "the simulated release `VERSION` to roll out")
 	cmd.Flags().StringVar(&dir, "dir", "", "the `DIR` where the simulated cluster lives (default: a new temporary directory, removed when the demo ends unless --keep; a DIR you name is never removed)")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -139,7 +140,7 @@ needs a token: export NEUWERK_TOKEN=$(nwroll sim token --dir DIR).`,
 	f.StringVar(&opts.SSH, "ssh", sim.SSHEmbedded, "the SSH server `MODE` of each node: embedded or openssh (real sshd)")
 	f.DurationVar(&opts.Warmup, "warmup", sim.DefaultWarmup, "the `DURATION` a started node takes to become ready")
 	f.DurationVar(&opts.ReadyTimeout, "timeout", 0, "the longest `DURATION` to wait for readiness (default 30s + 2s per node + warm-up)")
-	f.StringVar(&opts.Cloud, "cloud", "", "put the nodes behind a simulated cloud group of `PROVIDER`: aws (an Auto Scaling group)")
+	f.StringVar(&opts.Cloud, "cloud", "", "put the nodes behind a simulated cloud group of `PROVIDER`: "+sim.CloudHelp())
 	return cmd
 }
 
@@ -161,8 +162,8 @@ func checkUpOptions(o sim.Options) error {
 	if o.Warmup <= 0 {
 		return usageError("--warmup %v: must be positive", o.Warmup)
 	}
-	if o.Cloud != "" && o.Cloud != sim.CloudAWS {
-		return usageError("--cloud %q: the simulator fakes %s (an Auto Scaling group) only", o.Cloud, sim.CloudAWS)
+	if o.Cloud != "" && !slices.Contains(sim.CloudKinds(), o.Cloud) {
+		return usageError("--cloud %q: the simulator fakes %s", o.Cloud, sim.CloudHelp())
 	}
 	return nil
 }

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/nwroll/nwroll/cloud/fakeaws"
+	"github.com/nwroll/nwroll/sim"
 )
 
 // The simulated cloud's commands: a token for nwroll (a cloud inventory
@@ -52,18 +52,15 @@ to log in to, so nwroll needs a token given:
 	return cmd
 }
 
-// cloudFaults are the rehearsable faults of the simulated AWS, by the
-// name the command takes.
-var cloudFaults = []struct {
-	name, help string
-	kind       fakeaws.FaultKind
-}{
-	{"launch-error", "the next SetDesiredCapacity fails with an API error (ScalingActivityInProgress)", fakeaws.FaultAPIError},
-	{"no-capacity", "the next launch fails: InsufficientInstanceCapacity in its scaling activity", fakeaws.FaultInsufficientCapacity},
-	{"hang-termination", "the next instance held by the terminating hook stays in Terminating:Wait", fakeaws.FaultHangTermination},
-	{"launch-underneath", "the group launches an instance by itself now (desired +1)", fakeaws.FaultLaunchUnderneath},
-	{"terminate-underneath", "the group terminates its newest in-service instance by itself now", fakeaws.FaultTerminateUnderneath},
-	{"clear", "disarm every fault and release a hung termination", ""},
+// cloudFaults are the rehearsable faults of a simulated cloud, by the
+// name the command takes; each provider simulates those its cloud has.
+var cloudFaults = []struct{ name, help string }{
+	{sim.FaultLaunchError, "the next capacity change fails with an API error (AWS ScalingActivityInProgress)"},
+	{sim.FaultNoCapacity, "the next launch fails for want of capacity (AWS InsufficientInstanceCapacity)"},
+	{sim.FaultHangTermination, "the next instance held for termination stays held (AWS Terminating:Wait)"},
+	{sim.FaultLaunchUnderneath, "the group launches an instance by itself now (desired +1)"},
+	{sim.FaultTerminateUnderneath, "the group terminates its newest in-service instance by itself now"},
+	{"clear", "disarm every fault and release a hung termination"},
 }
 
 func newSimFaultCmd(dir *string) *cobra.Command {
@@ -76,8 +73,8 @@ func newSimFaultCmd(dir *string) *cobra.Command {
 	var instance string
 	cmd := &cobra.Command{
 		Use:   "fault --dir DIR FAULT [--instance ID]",
-		Short: "Rehearse a cloud failure on a simulated group (sim up --cloud aws)",
-		Long: "Arm a failure of the simulated AWS behind a cloud cluster, or make its group\nchange by itself now:\n\n" +
+		Short: "Rehearse a cloud failure on a simulated group (sim up --cloud PROVIDER)",
+		Long: "Arm a failure of the simulated cloud behind a cloud cluster, or make its group\nchange by itself now:\n\n" +
 			strings.Join(lines, "\n") + "\n\nA release whose node never joins is a release: --release 1.1.1-never-joins.",
 		Example: "  nwroll sim fault --dir /tmp/nwc hang-termination\n  nwroll sim fault --dir /tmp/nwc clear",
 		Args: func(c *cobra.Command, args []string) error {
@@ -97,10 +94,10 @@ func newSimFaultCmd(dir *string) *cobra.Command {
 				if f.name != args[0] {
 					continue
 				}
-				if f.kind == "" {
+				if f.name == "clear" {
 					return cl.ClearCloudFaults(ctx)
 				}
-				if err := cl.CloudFault(ctx, fakeaws.Fault{Kind: f.kind, InstanceID: instance}); err != nil {
+				if err := cl.CloudFault(ctx, sim.CloudFault{Kind: f.name, Instance: instance}); err != nil {
 					return err
 				}
 				fmt.Fprintf(c.OutOrStdout(), "sim: %s: %s\n", f.name, f.help)
