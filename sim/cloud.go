@@ -89,10 +89,8 @@ type cloudKind struct {
 	// open restores the fake from a snapshot, or seeds a new one (snapshot
 	// nil) from the cluster.
 	open func(s *supervisor, snapshot []byte) (fakeCloud, error)
-	// integration is Neuwerk's integration section on the nodes, and
-	// endpoint the node-side setting that points it at the fake.
+	// integration is Neuwerk's integration section on the nodes.
 	integration func(info *Info) node.IntegrationConfig
-	endpoint    func(sim *node.SimSettings, info *Info)
 	// inventory is the inventory's cloud section; scope the group's
 	// place for people ("region us-east-1"); place sets it in a new
 	// cluster's Info.

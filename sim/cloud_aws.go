@@ -28,7 +28,6 @@ var awsKind = cloudKind{
 	integration: func(info *Info) node.IntegrationConfig {
 		return node.IntegrationConfig{Mode: node.IntegrationAWSASG, AWS: node.AWSConfig{Region: info.CloudRegion, ASGName: info.CloudGroup}}
 	},
-	endpoint: func(sim *node.SimSettings, info *Info) { sim.AWSEndpoint = info.CloudURL },
 	inventory: func(in *Info) string {
 		return fmt.Sprintf("cloud:\n  provider: aws\n  region: %s\n  group: %s\n  endpoints:\n    autoscaling: %s\n    ec2: %s\n  credentials: anonymous\n",
 			in.CloudRegion, in.CloudGroup, in.CloudURL, in.CloudURL)

@@ -447,9 +447,8 @@ func nodeSpec(info *Info, secrets clusterSecrets, n NodeInfo, peers []node.Peer,
 		Cluster: info.Cluster, Name: n.Name, Peers: peers,
 		WarmupMillis: int(warmup / time.Millisecond),
 	}
-	if k, ok := cloudKinds[info.Cloud]; ok {
-		k.endpoint(&sim, info)
-		sim.DrainMillis = CloudDrainMillis
+	if info.Cloud != "" {
+		sim.CloudEndpoint, sim.DrainMillis = info.CloudURL, CloudDrainMillis
 	}
 	if info.Dynamic {
 		sim.Dynamic, sim.JoinViaFollower = true, info.JoinViaFollower

@@ -97,17 +97,23 @@ type Config struct {
 	Integration IntegrationConfig `yaml:"integration,omitempty"`
 }
 
-// Integration modes the simulator runs.
-const IntegrationAWSASG = "aws-asg"
+// Integration modes the simulator runs (all of Neuwerk's).
+const (
+	IntegrationAWSASG    = "aws-asg"
+	IntegrationAzureVMSS = "azure-vmss"
+	IntegrationGCPMIG    = "gcp-mig"
+)
 
 // IntegrationConfig is the `integration` section, as far as the simulator
 // reads it.
 type IntegrationConfig struct {
-	Mode string `yaml:"mode,omitempty"` // "" (standalone) or aws-asg
+	Mode string `yaml:"mode,omitempty"` // "" (standalone), aws-asg, azure-vmss or gcp-mig
 	// ClusterName is the neuwerk.io/cluster tag value discovery matches
 	// (default "neuwerk").
 	ClusterName           string           `yaml:"cluster_name,omitempty"`
 	AWS                   AWSConfig        `yaml:"aws,omitempty"`
+	Azure                 AzureConfig      `yaml:"azure,omitempty"`
+	GCP                   GCPConfig        `yaml:"gcp,omitempty"`
 	ReconcileIntervalSecs int              `yaml:"reconcile_interval_secs,omitempty"` // default 15
 	DrainTimeoutSecs      int              `yaml:"drain_timeout_secs,omitempty"`      // default 300
 	Membership            MembershipConfig `yaml:"membership,omitempty"`
@@ -118,6 +124,20 @@ type AWSConfig struct {
 	Region  string `yaml:"region,omitempty"`
 	VPCID   string `yaml:"vpc_id,omitempty"`
 	ASGName string `yaml:"asg_name,omitempty"`
+}
+
+// AzureConfig is `integration.azure`.
+type AzureConfig struct {
+	SubscriptionID string `yaml:"subscription_id,omitempty"`
+	ResourceGroup  string `yaml:"resource_group,omitempty"`
+	VMSSName       string `yaml:"vmss_name,omitempty"`
+}
+
+// GCPConfig is `integration.gcp` (a regional managed instance group).
+type GCPConfig struct {
+	Project string `yaml:"project,omitempty"`
+	Region  string `yaml:"region,omitempty"`
+	IGName  string `yaml:"ig_name,omitempty"`
 }
 
 // MembershipConfig is `integration.membership`.
@@ -277,11 +297,17 @@ func (c Config) validate() error {
 
 // groupName is the managed group the section names.
 func (i IntegrationConfig) groupName() string {
+	switch i.Mode {
+	case IntegrationAzureVMSS:
+		return i.Azure.VMSSName
+	case IntegrationGCPMIG:
+		return i.GCP.IGName
+	}
 	return i.AWS.ASGName
 }
 
-// validate checks the integration section: aws-asg needs its region and
-// group; other modes are Neuwerk's but not simulated.
+// validate checks the integration section: each mode needs where its
+// group is.
 func (i IntegrationConfig) validate() error {
 	switch i.Mode {
 	case "":
@@ -289,8 +315,14 @@ func (i IntegrationConfig) validate() error {
 		if i.AWS.Region == "" || i.AWS.ASGName == "" {
 			return errors.New("integration.mode aws-asg needs integration.aws.region and integration.aws.asg_name")
 		}
-	case "azure-vmss", "gcp-mig":
-		return fmt.Errorf("integration.mode %s is not simulated (the simulator runs aws-asg)", i.Mode)
+	case IntegrationAzureVMSS:
+		if i.Azure.SubscriptionID == "" || i.Azure.ResourceGroup == "" || i.Azure.VMSSName == "" {
+			return errors.New("integration.mode azure-vmss needs integration.azure.subscription_id, resource_group and vmss_name")
+		}
+	case IntegrationGCPMIG:
+		if i.GCP.Project == "" || i.GCP.Region == "" || i.GCP.IGName == "" {
+			return errors.New("integration.mode gcp-mig needs integration.gcp.project, region and ig_name")
+		}
 	default:
 		return fmt.Errorf("integration.mode %q: want aws-asg, azure-vmss or gcp-mig", i.Mode)
 	}
@@ -387,10 +419,10 @@ type SimSettings struct {
 	// membership change: JoinStuck (default) fails like openraft's leader-only
 	// calls, so the joiner is never added; JoinForward passes it to the leader.
 	JoinViaFollower string `json:"join_via_follower,omitempty"`
-	// AWSEndpoint is where the aws-asg integration sends its Auto Scaling
-	// and EC2 calls (the simulator's fake AWS; real Neuwerk uses AWS's own
-	// endpoints), unsigned.
-	AWSEndpoint string `json:"aws_endpoint,omitempty"`
+	// CloudEndpoint is where the cloud integration sends its provider
+	// calls (the simulator's fake cloud; real Neuwerk uses the provider's
+	// own endpoints), without credentials.
+	CloudEndpoint string `json:"cloud_endpoint,omitempty"`
 	// DrainMillis is how long a terminating node's drain takes (default
 	// 3000): the simulator has no flows to wait for.
 	DrainMillis int `json:"drain_millis,omitempty"`

@@ -78,12 +78,16 @@ type integration struct {
 // groupAPI is the provider part integration.mode names.
 func (n *node) groupAPI() (groupAPI, error) {
 	cfg := n.cfg.Integration
+	if n.sim.CloudEndpoint == "" {
+		return nil, errors.New("no cloud endpoint in sim-node.json; the simulator cannot reach a real cloud")
+	}
 	switch cfg.Mode {
 	case IntegrationAWSASG:
-		if n.sim.AWSEndpoint == "" {
-			return nil, errors.New("no AWS endpoint in sim-node.json; the simulator cannot reach AWS itself")
-		}
-		return newAWSGroup(cfg, n.sim.AWSEndpoint), nil
+		return newAWSGroup(cfg, n.sim.CloudEndpoint), nil
+	case IntegrationAzureVMSS:
+		return newAzureGroup(cfg, n.sim.CloudEndpoint)
+	case IntegrationGCPMIG:
+		return newGCPGroup(cfg, n.sim.CloudEndpoint)
 	}
 	return nil, fmt.Errorf("mode %q is not simulated", cfg.Mode)
 }
