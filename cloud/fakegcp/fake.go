@@ -270,7 +270,7 @@ func (f *Fake) reconcile(g *Group, now time.Time) {
 		if victim == nil || (proactive && victim.CurrentAction == "NONE" && ready-1 < g.TargetSize-g.Policy.MaxUnavailable) {
 			return
 		}
-		f.startDelete(g, victim, now)
+		f.startDelete(g, victim, now, true)
 		active = g.active()
 	}
 }
@@ -360,15 +360,16 @@ func (f *Fake) startLaunch(g *Group, in *Instance) {
 	}()
 }
 
-// startDelete marks in DELETING with its graceful shutdown window.
+// startDelete marks in DELETING with its graceful shutdown window
+// (none when !graceful: noGracefulShutdown).
 // Called with f.mu held.
-func (f *Fake) startDelete(g *Group, in *Instance, now time.Time) {
+func (f *Fake) startDelete(g *Group, in *Instance, now time.Time, graceful bool) {
 	if in.CurrentAction == "DELETING" || in.CurrentAction == "ABANDONING" {
 		return
 	}
 	wasCreating := in.CurrentAction == "CREATING"
 	in.CurrentAction, in.DeleteAt = "DELETING", now
-	if t := f.st.Templates[in.Template]; t != nil && t.GracefulShutdown > 0 && !wasCreating {
+	if t := f.st.Templates[in.Template]; t != nil && t.GracefulShutdown > 0 && !wasCreating && graceful {
 		in.DeleteAt = now.Add(min(t.GracefulShutdown, f.opts.GracefulDelay))
 		if f.opts.PendingStop {
 			in.Status = "PENDING_STOP"

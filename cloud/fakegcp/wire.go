@@ -155,7 +155,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "regionInstanceGroupManagers.resize":
 		out, e = f.resize(rt.vars[1], r.URL.Query().Get("size"), now)
 	case "regionInstanceGroupManagers.deleteInstances":
-		out, e = f.deleteInstances(rt.vars[1], body, now)
+		out, e = f.deleteInstances(rt.vars[1], body, r.URL.Query().Get("noGracefulShutdown") != "true", now)
 	case "regionInstanceGroupManagers.recreateInstances":
 		e = invalid("recreateInstances is not served by this fake: it deletes before it creates, with no surge")
 	case "regionAutoscalers.get":
@@ -488,7 +488,7 @@ func (f *Fake) resize(name, size string, now time.Time) (proto.Message, *apiErro
 	return f.operationProto(op), nil
 }
 
-func (f *Fake) deleteInstances(name string, body []byte, now time.Time) (proto.Message, *apiError) {
+func (f *Fake) deleteInstances(name string, body []byte, graceful bool, now time.Time) (proto.Message, *apiError) {
 	g, e := f.group(name)
 	if e != nil {
 		return nil, e
@@ -514,7 +514,7 @@ func (f *Fake) deleteInstances(name string, body []byte, now time.Time) (proto.M
 	for _, in := range victims {
 		if !leaving(in.CurrentAction) {
 			g.TargetSize--
-			f.startDelete(g, in, now)
+			f.startDelete(g, in, now, graceful)
 		}
 	}
 	op := f.newOperation("regions/"+f.opts.Region, "compute.regionInstanceGroupManagers.deleteInstances", f.groupLink(g.Name), g.ID, now)
