@@ -32,7 +32,7 @@ func TestTmuxWalkCloud(t *testing.T) {
 	screen := w.waitFor("the prepare dialog", 90*time.Second, func(s string) bool {
 		return strings.Contains(s, "Approve step") && strings.Contains(s, "Prepare group")
 	})
-	for _, want := range []string{"✓  3. Pre-check group neuwerk-", "create a new version of template", "suspend AZRebalance"} {
+	for _, want := range []string{"✓  3. Pre-check group neuwerk-", "create a new version of launch template", "suspend AZRebalance"} {
 		if !strings.Contains(screen, want) {
 			t.Errorf("the prepare step's screen lacks %q:\n%s", want, screen)
 		}

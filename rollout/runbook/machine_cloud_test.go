@@ -324,7 +324,7 @@ func TestCloudPlanRefusals(t *testing.T) {
 	g.Instances[2].Lifecycle, g.Instances[2].State = cloud.TerminatingWait, "Terminating:Wait"
 	members := slices.Clone(p.Members)
 	members = append(members, health.Member{NodeID: "999", Addr: "10.9.9.9:9600", IsVoter: true})
-	got := groupRefusals(g, p.Cloud.Image, members, p.Options)
+	got := groupRefusals(cloud.TermsOf("aws"), g, p.Cloud.Image, members, p.Options)
 	for _, want := range []string{
 		"group nw-asg is not stable: instance i-0c is Terminating:Wait",
 		"no room to surge: max size 3, desired 3; raise its max size to 4",
@@ -552,8 +552,8 @@ func TestCloudPlanRender(t *testing.T) {
 	}
 	out := b.String()
 	for _, want := range []string{
-		`Plan for cluster "lab": 3 instances of aws group nw-asg from 1.0.0 to 1.1.0, image-first: surge one, retire one`,
-		"Images: ami-0old (template neuwerk v3) → ami-0new (tagged neuwerk.io/release=1.1.0, in a new version of template neuwerk)",
+		`Plan for cluster "lab": 3 instances of Auto Scaling group nw-asg (aws) from 1.0.0 to 1.1.0, image-first: surge one, retire one`,
+		"Images: ami-0old (launch template neuwerk v3) → ami-0new (tagged neuwerk.io/release=1.1.0)",
 		"Group: desired 3, min 3, max 4; each replacement goes to 4 instances and back; suspended now: AlarmNotification",
 		"Nodes in upgrade order, leader last: i-0a (follower, voter, 1.0.0), i-0c (follower, voter, 1.0.0), i-0b (leader, voter, 1.0.0)",
 		"  7. Replace i-0b (leader): 1.0.0 → 1.1.0, surge then retire [approval]",

@@ -32,7 +32,7 @@ func (o describeOp) result(m *Machine, c stepCtx, f inflightEffect, e EffectResu
 		if m.HaveSnapshot && m.Latest.Members != nil {
 			members = m.Latest.Members.Members
 		}
-		if why := groupRefusals(g, m.Plan.Cloud.Image, members, m.Plan.Options); len(why) > 0 {
+		if why := groupRefusals(m.terms(), g, m.Plan.Cloud.Image, members, m.Plan.Options); len(why) > 0 {
 			m.refuse(why[0])
 			return
 		}
@@ -62,7 +62,7 @@ type newTemplateOp struct{}
 
 func (newTemplateOp) changes() bool { return true }
 func (newTemplateOp) lines(c stepCtx) []string {
-	return []string{fmt.Sprintf("create a new version of template %s from %s, launching image %s", c.m.group().Template.Name, c.m.fromTemplate(), c.m.Plan.Cloud.Image.ID)}
+	return []string{fmt.Sprintf(c.m.terms().NewTemplate, c.m.fromTemplate(), c.m.Plan.Cloud.Image.ID)}
 }
 func (newTemplateOp) enter(m *Machine, c stepCtx) {
 	m.launch(CloudNewTemplate{EffectMeta: m.meta(c.step.ID), Base: m.Plan.Cloud.From, Image: m.Plan.Cloud.Image}, purposeOp)
@@ -82,9 +82,9 @@ type setTemplateOp struct{ back bool }
 func (o setTemplateOp) changes() bool { return true }
 func (o setTemplateOp) lines(c stepCtx) []string {
 	if o.back {
-		return []string{"point group " + c.m.group().Name + " at " + c.m.Plan.Cloud.From.String() + ", by number; instances running now are untouched"}
+		return []string{"point group " + c.m.group().Name + " at " + c.m.Plan.Cloud.From.String() + ", " + c.m.terms().Pin + "; instances running now are untouched"}
 	}
-	return []string{"point group " + c.m.group().Name + " at the new version, by number (never $Latest); instances running now are untouched"}
+	return []string{"point group " + c.m.group().Name + " at the new " + c.m.terms().Template + ", " + c.m.terms().Pin + "; instances running now are untouched"}
 }
 func (o setTemplateOp) template(m *Machine) cloud.TemplateRef {
 	if o.back {
@@ -256,7 +256,7 @@ func (retireOp) lines(c stepCtx) []string {
 	if c.leads() {
 		return append(out, "Neuwerk never evicts the leader itself: expect an election")
 	}
-	return append(out, "Neuwerk drains "+c.node.Name+" and evicts it from Raft through the terminating hook")
+	return append(out, c.m.terms().DrainedLine(c.node.Name))
 }
 func (retireOp) enter(m *Machine, c stepCtx) {
 	if y := m.node(c.step.surged); y != nil && c.step.surged != c.node.Name {

@@ -32,15 +32,18 @@ func (c *CloudPlan) warnings(p Plan) []string {
 		return nil
 	}
 	var out []string
-	for _, why := range groupRefusals(c.Group, c.Image, p.Members, p.Options) {
+	for _, why := range groupRefusals(cloud.TermsOf(c.Provider), c.Group, c.Image, p.Members, p.Options) {
 		out = append(out, why+": the group's pre-check will refuse")
 	}
 	return out
 }
 
+// terms are the plan's provider's words.
+func (m *Machine) terms() cloud.Terms { return cloud.TermsOf(m.Plan.Cloud.Provider) }
+
 // groupRefusals are why the group cannot be rolled now (the issue's
 // preflight): each names the cause and the fix.
-func groupRefusals(g cloud.Group, image cloud.Image, members []health.Member, o PlanOptions) []string {
+func groupRefusals(t cloud.Terms, g cloud.Group, image cloud.Image, members []health.Member, o PlanOptions) []string {
 	var out []string
 	if ok, why := g.Stable(); !ok {
 		out = append(out, "group "+g.Name+" is not stable: "+why+"; wait until it settles")
@@ -54,7 +57,7 @@ func groupRefusals(g cloud.Group, image cloud.Image, members []health.Member, o 
 			g.Name, h.Name, h.HeartbeatTimeout, strings.ToLower(h.DefaultResult), o.GateTimeout+o.Window, o.GateTimeout+o.Window))
 	}
 	if image.ID == "" {
-		out = append(out, "no image is tagged "+cloud.ReleaseTag+"="+image.Release)
+		out = append(out, "no image is "+fmt.Sprintf(t.Tagged, image.Release))
 	}
 	out = append(out, membershipRefusals(g, members)...)
 	if v := health.CountVoters(members); v < health.MinVoters {

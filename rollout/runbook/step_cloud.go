@@ -14,12 +14,16 @@ import (
 
 // groupCheckStep: the group's pre-check, read-only; a failure refuses.
 func groupCheckStep(c stepCtx) stepDef {
-	g := c.m.group()
+	g, t := c.m.group(), c.m.terms()
+	hold := ""
+	if t.Hold != "" {
+		hold = "a " + t.Hold + "; "
+	}
 	return stepDef{Title: "Pre-check group " + g.Name, Phase: PhaseGroup, Refuses: true, Ops: []op{
 		noteOp{
-			"describe group " + g.Name + ": its instances, lifecycle hooks, suspended processes, refreshes",
-			"refuse unless: no instance pending or terminating and no refresh running; max size ≥ desired + 1; a terminating lifecycle hook; " +
-				"image " + c.m.Plan.Cloud.Image.ID + " tagged " + cloud.ReleaseTag + "=" + c.m.Plan.Target.Label() + "; an explicit template version to return to; " +
+			"describe " + t.Group + " " + g.Name + ": its instances, " + t.Template + ", " + t.Movers + ", " + t.Refresh,
+			"refuse unless: no instance pending or terminating and no " + t.Refresh + " running; max size ≥ desired + 1; " + hold +
+				"image " + c.m.Plan.Cloud.Image.ID + " for " + c.m.Plan.Target.Label() + "; an explicit " + t.Template + " to return to; " +
 				"every Raft member exactly one instance; at least 3 voters",
 		},
 		describeOp{check: true},

@@ -20,12 +20,12 @@ const observeEvery = 2 * time.Second
 
 // observeStep: wait for the operator's refresh to start, then watch it.
 func observeStep(c stepCtx) stepDef {
-	g := c.m.group()
-	return stepDef{Title: "Watch group " + g.Name + "'s instance refresh", Phase: PhaseFollowers, Ops: []op{
+	g, t := c.m.group(), c.m.terms()
+	return stepDef{Title: "Watch group " + g.Name + "'s " + t.Refresh, Phase: PhaseFollowers, Ops: []op{
 		noteOp{
-			fmt.Sprintf("start the refresh yourself (aws autoscaling start-instance-refresh --auto-scaling-group-name %s …); nwroll waits up to %s for it", g.Name, c.opts().GateTimeout),
+			fmt.Sprintf("start the %s yourself (%s); nwroll waits up to %s for it", t.Refresh, fmt.Sprintf(t.StartRefresh, g.Name), c.opts().GateTimeout),
 			fmt.Sprintf("describe the group every %s; poll every instance it launches as a node", observeEvery),
-			"on a failure: pause; an abort cancels the refresh (cancel-instance-refresh)",
+			"on a failure: pause; an abort cancels the " + t.Refresh + " (" + t.CancelRefresh + ")",
 		},
 		watchOp{},
 	}}
@@ -34,9 +34,9 @@ func observeStep(c stepCtx) stepDef {
 // observeEndStep ends an observe run: an abort or a failure that ends
 // the run cancels a refresh still running.
 func observeEndStep(c stepCtx) stepDef {
-	d := stepDef{Title: "Cancel group " + c.m.group().Name + "'s instance refresh", Phase: PhaseGroupEnd}
+	d := stepDef{Title: "Cancel group " + c.m.group().Name + "'s " + c.m.terms().Refresh, Phase: PhaseGroupEnd}
 	if r := c.m.group().Refresh; !c.m.unwinding() || r == nil || !r.Active() {
-		d.Skip = "no instance refresh to cancel"
+		d.Skip = "no " + c.m.terms().Refresh + " to cancel"
 		return d
 	}
 	_, what, _ := c.m.unwindApproval()
@@ -62,7 +62,7 @@ func (watchOp) snapshot(m *Machine, c stepCtx, snap health.ClusterSnapshot) {
 	m.Gate.Gate = m.Gate.Gate.Observe(m.sample(snap))
 	m.afterGate(c, nil)
 	if c.step.refreshDone && !c.step.done && m.Pause == nil && m.Gate.AllHold() {
-		m.gatePassed(c, "instance refresh "+c.step.refresh+" succeeded, and the cluster holds")
+		m.gatePassed(c, m.terms().Refresh+" "+c.step.refresh+" succeeded, and the cluster holds")
 		c.step.done = true
 	}
 }
@@ -85,12 +85,12 @@ func (watchOp) result(m *Machine, c stepCtx, f inflightEffect, e EffectResult) {
 	switch {
 	case r == nil || (!r.Active() && c.step.refresh == ""):
 		if m.Now.Sub(c.step.opAt) > c.opts().GateTimeout {
-			m.fail(FailTimeout, "observe", fmt.Sprintf("no instance refresh started on group %s within %s: start one, or run without --observe", g.Name, c.opts().GateTimeout))
+			m.fail(FailTimeout, "observe", fmt.Sprintf("no %s started on group %s within %s: start one, or run without --observe", m.terms().Refresh, g.Name, c.opts().GateTimeout))
 		}
 	case r.Active():
 		if c.step.refresh != r.ID {
 			c.step.refresh = r.ID
-			m.record(RecordEvent, c.step.ID, "", "refresh-seen", fmt.Sprintf("instance refresh %s is %s (%d%%)", r.ID, r.Status, r.PercentComplete), nil)
+			m.record(RecordEvent, c.step.ID, "", "refresh-seen", fmt.Sprintf("%s %s is %s (%d%%)", m.terms().Refresh, r.ID, r.Status, r.PercentComplete), nil)
 		}
 	case r.ID == c.step.refresh && r.Status == "Successful":
 		// Done on the next sample where every check holds: a refresh that
@@ -98,7 +98,7 @@ func (watchOp) result(m *Machine, c stepCtx, f inflightEffect, e EffectResult) {
 		c.step.refreshDone = true
 		m.pollNow()
 	case r.ID == c.step.refresh:
-		m.fail(FailEffect, "observe", fmt.Sprintf("instance refresh %s ended %s: %s", r.ID, r.Status, orNone(r.Reason)))
+		m.fail(FailEffect, "observe", fmt.Sprintf("%s %s ended %s: %s", m.terms().Refresh, r.ID, r.Status, orNone(r.Reason)))
 	}
 }
 
@@ -132,7 +132,7 @@ type cancelRefreshOp struct{}
 
 func (cancelRefreshOp) changes() bool { return true }
 func (cancelRefreshOp) lines(c stepCtx) []string {
-	return []string{"cancel the instance refresh of group " + c.m.group().Name + " (instances replaced so far stay)"}
+	return []string{"cancel the " + c.m.terms().Refresh + " of group " + c.m.group().Name + ": " + c.m.terms().CancelRefresh + " (instances replaced so far stay)"}
 }
 func (cancelRefreshOp) enter(m *Machine, c stepCtx) {
 	m.launch(CloudCancelRefresh{EffectMeta: m.meta(c.step.ID)}, purposeOp)

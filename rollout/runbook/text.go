@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/nwroll/nwroll/health"
+
+	"github.com/nwroll/nwroll/cloud"
 )
 
 // Text is a step as the plan, the approval dialog, the runbook pane and
@@ -72,9 +74,9 @@ func (m Machine) describe() []string {
 		}
 	}
 	if c := p.Cloud; c != nil {
-		g := c.Group
-		add("Plan for cluster %q: %d instances of %s group %s from %s to %s, image-first: surge one, retire one", p.Cluster, len(p.Nodes), c.Provider, g.Name, strings.Join(fromList, ", "), p.Target.Label())
-		add("Images: %s (template %s) → %s (tagged %s=%s, in a new version of template %s)", c.FromImage, c.From, c.Image.ID, "neuwerk.io/release", c.Image.Release, g.Template.Name)
+		g, t := c.Group, cloud.TermsOf(c.Provider)
+		add("Plan for cluster %q: %d instances of %s %s (%s) from %s to %s, image-first: surge one, retire one", p.Cluster, len(p.Nodes), t.Group, g.Name, c.Provider, strings.Join(fromList, ", "), p.Target.Label())
+		add("Images: %s (%s %s) → %s (%s)", c.FromImage, t.Template, c.From, c.Image.ID, fmt.Sprintf(t.Tagged, c.Image.Release))
 		add("Group: desired %d, min %d, max %d; each replacement goes to %d instances and back; suspended now: %s", g.Desired, g.Min, g.Max, g.Desired+1, machOrNone(strings.Join(g.Suspended, ", ")))
 	} else {
 		add("Plan for cluster %q: %d nodes from %s to %s (sha256 %s)", p.Cluster, len(p.Nodes), strings.Join(fromList, ", "), p.Target.Label(), ShortSHA(p.Target.SHA256))
