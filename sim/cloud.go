@@ -102,7 +102,7 @@ type cloudKind struct {
 }
 
 // cloudKinds are the providers the simulator fakes.
-var cloudKinds = map[string]cloudKind{CloudAWS: awsKind}
+var cloudKinds = map[string]cloudKind{CloudAWS: awsKind, CloudGCP: gcpKind}
 
 // CloudKinds are the simulated providers, for --cloud.
 func CloudKinds() []string { return slices.Sorted(maps.Keys(cloudKinds)) }

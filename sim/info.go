@@ -57,21 +57,25 @@ type Info struct {
 	// Dynamic: the nodes use dynamic Raft membership (Options.Dynamic).
 	Dynamic         bool   `json:"dynamic,omitempty"`
 	JoinViaFollower string `json:"join_via_follower,omitempty"`
-	// Cloud is "aws" in cloud mode (Options.Cloud): the supervisor serves a
-	// fake AWS at CloudURL (Auto Scaling and EC2 on one URL) whose group
-	// CloudGroup in CloudRegion holds the nodes as instances.
-	Cloud       string                 `json:"cloud,omitempty"`
-	CloudURL    string                 `json:"cloud_url,omitempty"`
-	CloudRegion string                 `json:"cloud_region,omitempty"`
-	CloudGroup  string                 `json:"cloud_group,omitempty"`
-	Inventory   string                 `json:"inventory"`
-	CAPath      string                 `json:"ca_path"`
-	ClientKey   string                 `json:"client_key"`
-	KnownHosts  string                 `json:"known_hosts"`
-	Executable  string                 `json:"executable"` // DIR/bin/nwroll-sim
-	Releases    map[string]ReleaseInfo `json:"releases"`
-	Nodes       []NodeInfo             `json:"nodes"`
-	CreatedAt   time.Time              `json:"created_at"`
+	// Cloud is the provider in cloud mode (Options.Cloud): the supervisor
+	// serves its fake at CloudURL, whose group CloudGroup holds the nodes
+	// as instances; the group is in CloudRegion (AWS, GCP), CloudProject
+	// (GCP), CloudSubscription and CloudResourceGroup (Azure).
+	Cloud              string                 `json:"cloud,omitempty"`
+	CloudURL           string                 `json:"cloud_url,omitempty"`
+	CloudRegion        string                 `json:"cloud_region,omitempty"`
+	CloudProject       string                 `json:"cloud_project,omitempty"`
+	CloudSubscription  string                 `json:"cloud_subscription,omitempty"`
+	CloudResourceGroup string                 `json:"cloud_resource_group,omitempty"`
+	CloudGroup         string                 `json:"cloud_group,omitempty"`
+	Inventory          string                 `json:"inventory"`
+	CAPath             string                 `json:"ca_path"`
+	ClientKey          string                 `json:"client_key"`
+	KnownHosts         string                 `json:"known_hosts"`
+	Executable         string                 `json:"executable"` // DIR/bin/nwroll-sim
+	Releases           map[string]ReleaseInfo `json:"releases"`
+	Nodes              []NodeInfo             `json:"nodes"`
+	CreatedAt          time.Time              `json:"created_at"`
 }
 
 // ReleaseInfo describes one release directory under DIR/releases.

@@ -199,6 +199,9 @@ func joinGate(c stepCtx) gateOp {
 		m, o := c.m, c.opts()
 		n := m.node(c.step.surged)
 		ref := health.NodeRef{Name: c.step.surged}
+		if ref.Name == "" { // the plan's words, before the surge names it
+			ref.Name = "the new instance"
+		}
 		if n != nil {
 			ref.ID = n.NodeID
 		}
