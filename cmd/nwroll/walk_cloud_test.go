@@ -13,16 +13,34 @@ import (
 	"github.com/nwroll/nwroll/sim"
 )
 
-// TestTmuxWalkCloud walks `nwroll demo --cloud aws` in tmux at 120x40 with
-// nothing but the on-screen hints: the group's pre-check and prepare
-// dialog, each replacement's dialog with its quorum arithmetic, the table
-// growing with each launched instance, every old instance retired, the
-// end box, and the exit.
+// cloudWalks are what each simulated cloud's prepare step says, and how
+// its instances are named.
+var cloudWalks = []struct {
+	provider        string
+	prepare, freeze string
+	instance        *regexp.Regexp
+}{
+	{sim.CloudAWS, "create a new version of launch template", "suspend AZRebalance", regexp.MustCompile(`┃ i-[0-9a-f]+\s`)},
+	{sim.CloudGCP, "create an instance template from", "suspend redistribution=PROACTIVE", regexp.MustCompile(`┃ neuwerk-sim-\d+-[0-9a-z]{4}\s`)},
+}
+
+// TestTmuxWalkCloud walks `nwroll demo --cloud PROVIDER` on every simulated
+// cloud in tmux at 120x40 with nothing but the on-screen hints: the
+// group's pre-check and prepare dialog, each replacement's dialog with its
+// quorum arithmetic, the table growing with each launched instance, every
+// old instance retired, the end box, and the exit. One cloud at a time:
+// each walk takes about two minutes of the machine.
 func TestTmuxWalkCloud(t *testing.T) {
+	for _, c := range cloudWalks {
+		t.Run(c.provider, func(t *testing.T) { walkCloud(t, c.provider, c.prepare, c.freeze, c.instance) })
+	}
+}
+
+func walkCloud(t *testing.T, provider, prepare, freeze string, instanceRow *regexp.Regexp) {
 	tmp, bin := tmuxWalkSetup(t, "the cloud walk takes about two minutes")
 	dir := filepath.Join(tmp, "democ")
-	w := &tmuxWalk{t: t, session: fmt.Sprintf("nwroll-cloud-%d", os.Getpid()), socket: filepath.Join(tmp, "tmux.sock")}
-	script := fmt.Sprintf("%s demo --cloud aws --dir %s; echo WALK-EXIT=$?; sleep 60", bin, dir)
+	w := &tmuxWalk{t: t, session: fmt.Sprintf("nwroll-cloud-%s-%d", provider, os.Getpid()), socket: filepath.Join(tmp, "tmux.sock")}
+	script := fmt.Sprintf("%s demo --cloud %s --dir %s; echo WALK-EXIT=$?; sleep 60", bin, provider, dir)
 	w.tmux("new-session", "-d", "-s", w.session, "-x", "120", "-y", "40", "env", "TERM=xterm-256color", "sh", "-c", script)
 	t.Cleanup(func() {
 		_ = exec.Command("tmux", "-S", w.socket, "kill-server").Run()
@@ -32,12 +50,11 @@ func TestTmuxWalkCloud(t *testing.T) {
 	screen := w.waitFor("the prepare dialog", 90*time.Second, func(s string) bool {
 		return strings.Contains(s, "Approve step") && strings.Contains(s, "Prepare group")
 	})
-	for _, want := range []string{"✓  3. Pre-check group neuwerk-", "create a new version of launch template", "suspend AZRebalance"} {
+	for _, want := range []string{"✓  3. Pre-check group neuwerk-", prepare, freeze} {
 		if !strings.Contains(screen, want) {
 			t.Errorf("the prepare step's screen lacks %q:\n%s", want, screen)
 		}
 	}
-	instanceRow := regexp.MustCompile(`┃ i-[0-9a-f]+\s`)
 	if n := len(instanceRow.FindAllString(screen, -1)); n != 3 {
 		t.Errorf("the table shows %d instances before the rollout, want 3:\n%s", n, screen)
 	}
