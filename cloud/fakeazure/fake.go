@@ -268,10 +268,14 @@ func (f *Fake) step(now time.Time) {
 
 // reconcile adds or deletes VMs until the active ones meet capacity.
 func (f *Fake) reconcile(s *ScaleSet, now time.Time) {
-	for s.active() < s.Capacity {
+	target := s.Capacity
+	if u := s.activeUpgrade(); u != nil && u.Surge != "" {
+		target++ // a rolling upgrade's surge VM is on top
+	}
+	for s.active() < target {
 		f.create(s, now)
 	}
-	for s.active() > s.Capacity {
+	for s.active() > target {
 		var victim *VM
 		for _, v := range s.VMs {
 			if v.State != Deleting && !v.ProtectScaleIn && (victim == nil || instanceLess(victim.InstanceID, v.InstanceID)) {
@@ -301,7 +305,9 @@ func (f *Fake) create(s *ScaleSet, now time.Time) *VM {
 		v.Zone = s.Zones[len(s.VMs)%len(s.Zones)]
 	}
 	s.VMs = append(s.VMs, v)
-	if ft, ok := f.takeFault(func(ft Fault) bool { return ft.Kind == FaultLaunchError && (ft.ScaleSet == "" || ft.ScaleSet == s.Name) }); ok {
+	if ft, ok := f.takeFault(func(ft Fault) bool {
+		return ft.Kind == FaultLaunchError && (ft.ScaleSet == "" || ft.ScaleSet == s.Name)
+	}); ok {
 		v.State, v.Launched = Failed, true
 		v.Error = ft.Message
 		if v.Error == "" {
@@ -433,7 +439,8 @@ func (f *Fake) sleep(d time.Duration) bool {
 }
 
 // advanceUpgrade replaces one outdated VM at a time: surge a VM on the
-// model, then delete the outdated one once the new one runs.
+// model, delete the outdated one once the new one runs, and go on once
+// it is gone.
 func (f *Fake) advanceUpgrade(s *ScaleSet, now time.Time) {
 	u := s.activeUpgrade()
 	if u == nil {
@@ -452,8 +459,14 @@ func (f *Fake) advanceUpgrade(s *ScaleSet, now time.Time) {
 		if old := s.vm(u.Replacing); old != nil {
 			f.startDelete(s, old, now)
 		}
+		u.Surge = ""
+	}
+	if u.Replacing != "" {
+		if s.vm(u.Replacing) != nil {
+			return // its deletion is under way
+		}
 		u.Done++
-		u.Surge, u.Replacing = "", ""
+		u.Replacing = ""
 	}
 	if u.Cancel {
 		u.Status, u.End = "Cancelled", now
@@ -471,11 +484,12 @@ func (f *Fake) advanceUpgrade(s *ScaleSet, now time.Time) {
 	u.Status, u.End = "Completed", now
 }
 
-// pending counts the VMs a rolling upgrade still has to replace.
-func (s *ScaleSet) pending() int {
+// pending counts the VMs a rolling upgrade still has to replace, but
+// the one it replaces now.
+func (s *ScaleSet) pending(replacing string) int {
 	n := 0
 	for _, v := range s.VMs {
-		if v.State != Deleting && v.Model != s.Model && !v.ProtectSetActions {
+		if v.Name != replacing && v.State != Deleting && v.Model != s.Model && !v.ProtectSetActions {
 			n++
 		}
 	}
@@ -483,14 +497,15 @@ func (s *ScaleSet) pending() int {
 }
 
 // Acknowledge answers the Terminate event with eventID (IMDS
-// StartRequests): the VM is deleted at once. An unknown or answered
-// event is not an error (IMDS accepts it too).
+// StartRequests): the VM is deleted at once (a hung deletion once its
+// fault is cleared). An unknown or answered event is not an error (IMDS
+// accepts it too).
 func (f *Fake) Acknowledge(eventID string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, s := range f.st.ScaleSets {
 		for _, v := range s.VMs {
-			if v.EventID == eventID && v.EventStatus == "Scheduled" && !v.Hung {
+			if v.EventID == eventID && v.EventStatus == "Scheduled" {
 				v.EventStatus = "Started"
 				f.st.Incarnation++
 			}

@@ -217,10 +217,11 @@ func errResponder(e error) (er azfake.ErrorResponder) {
 	return er
 }
 
-// poller answers result after OperationPolls polls.
-func poller[T any](f *Fake, result T) (p azfake.PollerResponder[T]) {
+// poller answers result after OperationPolls polls, each answered
+// status (PATCH: 200, as ARM; POST: 202).
+func poller[T any](f *Fake, status int, result T) (p azfake.PollerResponder[T]) {
 	for range f.opts.OperationPolls {
-		p.AddNonTerminalResponse(http.StatusAccepted, nil)
+		p.AddNonTerminalResponse(status, nil)
 	}
 	p.SetTerminalResponse(http.StatusOK, result, nil)
 	return p
@@ -232,7 +233,9 @@ func (f *Fake) scaleSetID(s *ScaleSet) string {
 	return fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/virtualMachineScaleSets/%s", f.st.Subscription, s.ResourceGroup, s.Name)
 }
 
-func (f *Fake) vmID(s *ScaleSet, v *VM) string { return f.scaleSetID(s) + "/virtualMachines/" + v.InstanceID }
+func (f *Fake) vmID(s *ScaleSet, v *VM) string {
+	return f.scaleSetID(s) + "/virtualMachines/" + v.InstanceID
+}
 
 func (f *Fake) imageReference(s *ScaleSet) *armcompute.ImageReference {
 	switch s.ImageRefVersion {
@@ -346,7 +349,7 @@ func (f *Fake) scaleSetsServer() computefake.VirtualMachineScaleSetsServer {
 			if e != nil {
 				return resp, errResponder(e)
 			}
-			return poller(f, armcompute.VirtualMachineScaleSetsClientUpdateResponse{VirtualMachineScaleSet: f.scaleSetModel(s)}), er
+			return poller(f, http.StatusOK, armcompute.VirtualMachineScaleSetsClientUpdateResponse{VirtualMachineScaleSet: f.scaleSetModel(s)}), er
 		},
 		BeginDeleteInstances: func(_ context.Context, rg, name string, ids armcompute.VirtualMachineScaleSetVMInstanceRequiredIDs, o *armcompute.VirtualMachineScaleSetsClientBeginDeleteInstancesOptions) (resp azfake.PollerResponder[armcompute.VirtualMachineScaleSetsClientDeleteInstancesResponse], er azfake.ErrorResponder) {
 			f.mu.Lock()
@@ -377,7 +380,7 @@ func (f *Fake) scaleSetsServer() computefake.VirtualMachineScaleSetsServer {
 				}
 				f.startDelete(s, v, now)
 			}
-			return poller(f, armcompute.VirtualMachineScaleSetsClientDeleteInstancesResponse{}), er
+			return poller(f, http.StatusAccepted, armcompute.VirtualMachineScaleSetsClientDeleteInstancesResponse{}), er
 		},
 		BeginSetOrchestrationServiceState: func(_ context.Context, rg, name string, p armcompute.OrchestrationServiceStateInput, _ *armcompute.VirtualMachineScaleSetsClientBeginSetOrchestrationServiceStateOptions) (resp azfake.PollerResponder[armcompute.VirtualMachineScaleSetsClientSetOrchestrationServiceStateResponse], er azfake.ErrorResponder) {
 			f.mu.Lock()
@@ -400,7 +403,7 @@ func (f *Fake) scaleSetsServer() computefake.VirtualMachineScaleSetsServer {
 			default:
 				return resp, errResponder(&armError{http.StatusBadRequest, "InvalidParameter", fmt.Sprintf("Unknown action %q.", action)})
 			}
-			return poller(f, armcompute.VirtualMachineScaleSetsClientSetOrchestrationServiceStateResponse{}), er
+			return poller(f, http.StatusAccepted, armcompute.VirtualMachineScaleSetsClientSetOrchestrationServiceStateResponse{}), er
 		},
 	}
 }
@@ -500,12 +503,12 @@ func (f *Fake) vmsServer() computefake.VirtualMachineScaleSetVMsServer {
 
 func (f *Fake) upgradeModel(s *ScaleSet, u *RollingUpgrade) armcompute.RollingUpgradeStatusInfo {
 	inProgress := 0
-	if u.Surge != "" {
+	if u.Replacing != "" {
 		inProgress = 1
 	}
 	pending := 0
 	if u.Status == "RollingForward" {
-		pending = max(0, s.pending()-inProgress)
+		pending = s.pending(u.Replacing)
 	}
 	info := armcompute.RollingUpgradeStatusInfo{ID: ptr(f.scaleSetID(s) + "/rollingUpgrades/" + u.ID), Location: ptr(s.Location),
 		Properties: &armcompute.RollingUpgradeStatusInfoProperties{
@@ -548,7 +551,7 @@ func (f *Fake) upgradesServer() computefake.VirtualMachineScaleSetRollingUpgrade
 				return resp, errResponder(&armError{http.StatusConflict, "OperationNotAllowed", "There is no ongoing Rolling Upgrade to cancel."})
 			}
 			u.Cancel = true
-			return poller(f, armcompute.VirtualMachineScaleSetRollingUpgradesClientCancelResponse{}), er
+			return poller(f, http.StatusAccepted, armcompute.VirtualMachineScaleSetRollingUpgradesClientCancelResponse{}), er
 		},
 		BeginStartOSUpgrade: func(_ context.Context, rg, name string, _ *armcompute.VirtualMachineScaleSetRollingUpgradesClientBeginStartOSUpgradeOptions) (resp azfake.PollerResponder[armcompute.VirtualMachineScaleSetRollingUpgradesClientStartOSUpgradeResponse], er azfake.ErrorResponder) {
 			f.mu.Lock()
@@ -560,7 +563,7 @@ func (f *Fake) upgradesServer() computefake.VirtualMachineScaleSetRollingUpgrade
 			if s.activeUpgrade() == nil {
 				s.Upgrades = append(s.Upgrades, &RollingUpgrade{ID: newUUID(f), Status: "RollingForward", Start: f.now()})
 			}
-			return poller(f, armcompute.VirtualMachineScaleSetRollingUpgradesClientStartOSUpgradeResponse{}), er
+			return poller(f, http.StatusAccepted, armcompute.VirtualMachineScaleSetRollingUpgradesClientStartOSUpgradeResponse{}), er
 		},
 	}
 }
@@ -636,4 +639,3 @@ func (f *Fake) interfacesServer() networkfake.InterfacesServer {
 		},
 	}
 }
-
