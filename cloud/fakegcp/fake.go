@@ -368,7 +368,7 @@ func (f *Fake) startDelete(g *Group, in *Instance, now time.Time, graceful bool)
 		return
 	}
 	wasCreating := in.CurrentAction == "CREATING"
-	in.CurrentAction, in.DeleteAt = "DELETING", now
+	in.CurrentAction, in.DeleteAsked, in.DeleteAt = "DELETING", now, now
 	if t := f.st.Templates[in.Template]; t != nil && t.GracefulShutdown > 0 && !wasCreating && graceful {
 		in.DeleteAt = now.Add(min(t.GracefulShutdown, f.opts.GracefulDelay))
 		if f.opts.PendingStop {

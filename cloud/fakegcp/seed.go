@@ -246,6 +246,10 @@ const (
 	// FaultHangDeletion: the next deletion of Instance ("": any) stays
 	// DELETING until ClearFaults.
 	FaultHangDeletion FaultKind = "hang-deletion"
+	// FaultOperationError: the next operation of Method is accepted but
+	// ends DONE with error Code/Message (default RESOURCE_NOT_READY) and
+	// httpErrorStatusCode Status (default 400). Its effect still applies.
+	FaultOperationError FaultKind = "operation-error"
 )
 
 // Fault is one failure to rehearse, JSON so the simulator can persist it.
@@ -285,6 +289,19 @@ func (f *Fake) Inject(ft Fault) error {
 			ft.Message = "The zone does not have enough resources available to fulfill the request."
 		}
 	case FaultHangDeletion:
+	case FaultOperationError:
+		if ft.Method == "" {
+			return fmt.Errorf("fakegcp: an operation-error fault names its method")
+		}
+		if ft.Code == "" {
+			ft.Code = "RESOURCE_NOT_READY"
+		}
+		if ft.Message == "" {
+			ft.Message = "injected failure of an operation of " + ft.Method
+		}
+		if ft.Status == 0 {
+			ft.Status = 400
+		}
 	default:
 		return fmt.Errorf("fakegcp: unknown fault kind %q", ft.Kind)
 	}

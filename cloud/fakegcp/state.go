@@ -108,7 +108,8 @@ type Instance struct {
 	Started       time.Time      `json:"started,omitempty"`
 	LastErrors    []AttemptError `json:"last_errors,omitempty"`
 	RetryAt       time.Time      `json:"retry_at,omitempty"`
-	DeleteAt      time.Time      `json:"delete_at,omitempty"`
+	DeleteAsked   time.Time      `json:"delete_asked,omitempty"` // when it became DELETING
+	DeleteAt      time.Time      `json:"delete_at,omitempty"`    // when its graceful shutdown ends
 	Hang          bool           `json:"hang,omitempty"` // a hang-deletion fault holds it
 }
 

@@ -243,6 +243,10 @@ func (f *Fake) newOperation(scope, typ, target string, targetID uint64, now time
 	id := f.nextID()
 	op := &Operation{Name: fmt.Sprintf("operation-%d-%x", now.UnixMilli(), id), ID: id, Scope: scope, Type: typ,
 		TargetLink: target, TargetID: targetID, Status: "RUNNING", Created: now, DoneAt: now.Add(f.opts.OperationDelay)}
+	method := strings.TrimPrefix(typ, "compute.")
+	if ft, ok := f.takeFault(func(ft Fault) bool { return ft.Kind == FaultOperationError && ft.Method == method }); ok {
+		op.ErrorCode, op.ErrorMsg, op.HTTPStatus = ft.Code, ft.Message, ft.Status
+	}
 	f.st.Operations[op.Name] = op
 	return op
 }
@@ -695,7 +699,7 @@ func (f *Fake) insertTemplate(body []byte, now time.Time) (proto.Message, *apiEr
 	}
 	t.Raw = raw
 	f.st.Templates[name] = t
-	op := f.newOperation("global", "insert", f.templateLink(name), t.ID, now)
+	op := f.newOperation("global", "compute.instanceTemplates.insert", f.templateLink(name), t.ID, now)
 	return f.operationProto(op), nil
 }
 

@@ -806,6 +806,9 @@ func (p *Provider) setMovers(ctx context.Context, movers []string, freeze bool) 
 	patchPolicy, mode := false, ""
 	for _, m := range movers {
 		key, value, _ := strings.Cut(m, "=")
+		if key != "update" && key != "redistribution" && key != "autoscaler" {
+			return fmt.Errorf("gcp: unknown mover %q (want update=…, redistribution=… or autoscaler=…)", m)
+		}
 		if value == "" {
 			return fmt.Errorf("gcp: mover %q carries no value to restore (want update=…, redistribution=… or autoscaler=…)", m)
 		}
