@@ -110,7 +110,7 @@ type Instance struct {
 	RetryAt       time.Time      `json:"retry_at,omitempty"`
 	DeleteAsked   time.Time      `json:"delete_asked,omitempty"` // when it became DELETING
 	DeleteAt      time.Time      `json:"delete_at,omitempty"`    // when its graceful shutdown ends
-	Hang          bool           `json:"hang,omitempty"` // a hang-deletion fault holds it
+	Hang          bool           `json:"hang,omitempty"`         // a hang-deletion fault holds it
 }
 
 // AttemptError is one of lastAttempt.errors.
