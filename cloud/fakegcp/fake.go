@@ -32,7 +32,8 @@
 // Simplifications: one version per group is applied (further versions are
 // stored and reported, not split by target size); zones are picked to keep
 // the group even; autoscalers never scale (their mode and bounds are only
-// stored); health checks and autohealing are absent; during the graceful
+// stored); health checks are absent and autohealing happens only as the
+// terminate-underneath fault; during the graceful
 // shutdown window the instance's status stays RUNNING unless
 // Options.PendingStop (GCE itself reports PENDING_STOP there).
 package fakegcp
@@ -291,7 +292,7 @@ func (f *Fake) advance(g *Group, in *Instance, now time.Time) {
 			return
 		}
 		f.startLaunch(g, in)
-	case "DELETING", "ABANDONING":
+	case "DELETING", "ABANDONING", "RECREATING":
 		if in.Hang || now.Before(in.DeleteAt) {
 			return
 		}
@@ -399,10 +400,17 @@ func (f *Fake) startStop(g *Group, in *Instance) {
 		if g == nil {
 			return
 		}
+		in := g.instance(name)
+		if in == nil {
+			return
+		}
 		if err != nil {
-			if in := g.instance(name); in != nil {
-				in.DeleteAt = f.now().Add(f.opts.LaunchRetry)
-			}
+			in.DeleteAt = f.now().Add(f.opts.LaunchRetry)
+			return
+		}
+		if in.CurrentAction == "RECREATING" { // autohealing: the same name again
+			in.CurrentAction, in.Status, in.ID, in.PrivateIP, in.Template = "CREATING", "", 0, "", g.template()
+			in.DeleteAsked, in.DeleteAt, in.Created, in.Started = time.Time{}, time.Time{}, f.now(), time.Time{}
 			return
 		}
 		g.remove(name)

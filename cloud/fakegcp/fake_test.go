@@ -328,3 +328,36 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestUnderneath(t *testing.T) {
+	w := newWorld(t, fakegcp.Options{}, 0)
+	if err := w.fake.Inject(fakegcp.Fault{Kind: fakegcp.FaultLaunchUnderneath}); err != nil {
+		t.Fatal(err)
+	}
+	if g, _ := w.fake.Group("nw"); g.TargetSize != 3 || len(g.Instances) != 3 {
+		t.Errorf("launch underneath: target %d, %d instances", g.TargetSize, len(g.Instances))
+	}
+	if err := w.fake.Inject(fakegcp.Fault{Kind: fakegcp.FaultHangDeletion, Instance: "nw-a"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.fake.Inject(fakegcp.Fault{Kind: fakegcp.FaultTerminateUnderneath, Instance: "nw-a"}); err != nil {
+		t.Fatal(err)
+	}
+	if in, _ := w.fake.Instance("nw", "nw-a"); in.CurrentAction != "RECREATING" {
+		t.Errorf("nw-a %+v", in)
+	}
+	w.fake.ClearFaults()
+	waitUntil(t, "nw-a recreated", func() bool {
+		in, _ := w.fake.Instance("nw", "nw-a")
+		return in.CurrentAction == "NONE" && in.Status == "RUNNING"
+	})
+	if !w.backend.Terminated("nw-a") || !w.backend.Running("nw-a") {
+		t.Error("nw-a was not terminated, then launched again")
+	}
+	if g, _ := w.fake.Group("nw"); g.TargetSize != 3 {
+		t.Errorf("target %d", g.TargetSize)
+	}
+	if err := w.fake.Inject(fakegcp.Fault{Kind: fakegcp.FaultTerminateUnderneath, Group: "nope"}); err == nil {
+		t.Error("a fault on no group")
+	}
+}

@@ -250,6 +250,14 @@ const (
 	// ends DONE with error Code/Message (default RESOURCE_NOT_READY) and
 	// httpErrorStatusCode Status (default 400). Its effect still applies.
 	FaultOperationError FaultKind = "operation-error"
+	// FaultLaunchUnderneath acts now: Group's target size +1, as its
+	// autoscaler would.
+	FaultLaunchUnderneath FaultKind = "launch-underneath"
+	// FaultTerminateUnderneath acts now: Group recreates Instance ("": its
+	// newest running one) as autohealing does: RECREATING (after its
+	// graceful shutdown), Backend.Terminate, then CREATING again under the
+	// same name.
+	FaultTerminateUnderneath FaultKind = "terminate-underneath"
 )
 
 // Fault is one failure to rehearse, JSON so the simulator can persist it.
@@ -261,6 +269,7 @@ type Fault struct {
 	Code     string    `json:"code,omitempty"`
 	Message  string    `json:"message,omitempty"`
 	Instance string    `json:"instance,omitempty"`
+	Group    string    `json:"group,omitempty"` // the underneath kinds; "": the only group
 	// Times is how often it fires: 0 once, negative until cleared.
 	Times int `json:"times,omitempty"`
 }
@@ -302,6 +311,8 @@ func (f *Fake) Inject(ft Fault) error {
 		if ft.Status == 0 {
 			ft.Status = 400
 		}
+	case FaultLaunchUnderneath, FaultTerminateUnderneath:
+		return f.underneath(ft)
 	default:
 		return fmt.Errorf("fakegcp: unknown fault kind %q", ft.Kind)
 	}
@@ -353,4 +364,37 @@ func (f *Fake) takeFault(match func(Fault) bool) (Fault, bool) {
 		return ft, true
 	}
 	return Fault{}, false
+}
+
+// underneath moves the group by itself now.
+func (f *Fake) underneath(ft Fault) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	g := f.st.Groups[ft.Group]
+	if ft.Group == "" && len(f.st.Groups) == 1 {
+		for _, only := range f.st.Groups {
+			g = only
+		}
+	}
+	if g == nil {
+		return fmt.Errorf("fakegcp: %s: no group %q", ft.Kind, ft.Group)
+	}
+	now := f.now()
+	if ft.Kind == FaultLaunchUnderneath {
+		g.TargetSize++
+		f.reconcile(g, now)
+		return nil
+	}
+	var victim *Instance
+	for _, in := range g.Instances {
+		if in.CurrentAction == "NONE" && (ft.Instance == in.Name || ft.Instance == "" && (victim == nil || !in.Created.Before(victim.Created))) {
+			victim = in
+		}
+	}
+	if victim == nil {
+		return fmt.Errorf("fakegcp: %s: group %s has no running instance %q", ft.Kind, g.Name, ft.Instance)
+	}
+	f.startDelete(g, victim, now, true)
+	victim.CurrentAction = "RECREATING"
+	return nil
 }

@@ -619,3 +619,20 @@ func TestRefreshObserveAndCancel(t *testing.T) {
 		t.Errorf("after cancel: refresh %+v suspended %v", g.Refresh, g.Suspended)
 	}
 }
+
+func TestAutohealingShowsTerminating(t *testing.T) {
+	w := newWorld(t, setup{})
+	if err := w.fake.Inject(fakegcp.Fault{Kind: fakegcp.FaultHangDeletion, Instance: "nw-c"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.fake.Inject(fakegcp.Fault{Kind: fakegcp.FaultTerminateUnderneath, Instance: "nw-c"}); err != nil {
+		t.Fatal(err)
+	}
+	g := w.describe(t)
+	if in, _ := g.Instance("nw-c"); in.Lifecycle != cloud.Terminating || in.State != "RECREATING" {
+		t.Errorf("recreating nw-c: %+v", in)
+	}
+	if ok, _ := g.Stable(); ok {
+		t.Error("stable while an instance is recreated")
+	}
+}
