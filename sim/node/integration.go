@@ -225,7 +225,7 @@ func (n *node) completeOwnTermination(ctx context.Context, in *integration) {
 		}
 		in.holdFor, in.holdKnown = d, true
 	}
-	evicted := !n.inConfiguration(n.id)
+	evicted := !n.inConfiguration(n.id) || n.cutOff(st)
 	settled := st.DrainState == DrainDrained && time.Since(time.UnixMilli(st.DrainedMillis)) >= n.evictionWait(in)
 	if !evicted && !settled {
 		if in.lastBeat.IsZero() {
@@ -252,6 +252,24 @@ func (n *node) completeOwnTermination(ctx context.Context, in *integration) {
 		return
 	}
 	in.completed = st.TerminationEventID
+}
+
+// cutOffAfter is how long a drained follower hears nothing from a leader
+// before it takes itself as evicted.
+const cutOffAfter = time.Second
+
+// cutOff reports whether this drained follower has heard nothing from a
+// leader for cutOffAfter: a removed server learns nothing more, not even
+// its own removal (the leader stops replicating to it at once), so this
+// is how it sees that it was evicted. The leader heartbeats every tenth
+// of the heartbeat timeout (200 ms), so a member is never this silent
+// without an election, which a terminating node does not wait out.
+func (n *node) cutOff(st IntegrationState) bool {
+	if n.isLeader() || st.DrainState != DrainDrained {
+		return false
+	}
+	last := n.raft.LastContact()
+	return !last.IsZero() && time.Since(last) > cutOffAfter
 }
 
 // evictionWait is how long a drained node waits to be evicted before it
