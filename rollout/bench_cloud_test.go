@@ -18,19 +18,28 @@ import (
 // simulated cloud (each iteration rolls to the other of 1.0.0 and 1.1.0)
 // and splits it, from the run's journal, into the cluster's and the
 // cloud's own waits and nwroll's part:
-//   - surge-s: SetDesiredCapacity until the new instance runs with an address;
+//   - surge-s: the capacity raised until the new instance runs with an address;
 //   - join-s: from then until every join check holds (the node boots, joins, is promoted, catches up);
-//   - retire-s: TerminateInstanceInAutoScalingGroup until the instance is gone
-//     (Neuwerk's reconcile, drain, eviction and CompleteLifecycleAction);
+//   - retire-s: the instance deleted until it is gone (AWS: Neuwerk's
+//     reconcile, drain, eviction and CompleteLifecycleAction; GCP: the
+//     graceful shutdown);
 //   - settle-s: from then until every settle check holds (an election after the leader);
 //   - window-s: the stabilisation windows the gates hold for (policy, not waiting);
 //   - nwroll-s: the rest: pre-checks, describes, polls, approvals, journal.
 //
 // Its followers forward joins (G5's other reading): after the first run
 // the oldest instance, every new one's seed, need not lead.
+//
+// One sub-benchmark per simulated cloud.
 func BenchmarkCloudRollout(b *testing.B) {
+	for _, p := range sim.CloudKinds() {
+		b.Run(p, func(b *testing.B) { benchCloudRollout(b, p) })
+	}
+}
+
+func benchCloudRollout(b *testing.B, provider string) {
 	requireBenchE2E(b)
-	c := simtest.Start(b, sim.Options{Cloud: sim.CloudAWS, Nodes: 3, Out: io.Discard, JoinViaFollower: node.JoinForward})
+	c := simtest.Start(b, sim.Options{Cloud: provider, Nodes: 3, Out: io.Discard, JoinViaFollower: node.JoinForward})
 	info := c.Info()
 	tok, err := c.MintToken(context.Background(), info.LiveNodes()[0].Name, true, time.Hour)
 	if err != nil {
