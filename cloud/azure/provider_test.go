@@ -25,6 +25,7 @@ type env struct {
 }
 
 type setup struct {
+	opts    fakeazure.Options
 	spec    fakeazure.ScaleSetSpec
 	drain   time.Duration
 	backend *fakecloud.MemoryBackend
@@ -39,7 +40,11 @@ func start(t *testing.T, mod ...func(*setup)) *env {
 		TerminateNotification: true, NotBeforeTimeout: 10 * time.Minute,
 		Services: map[string]string{fakeazure.AutomaticRepairs: fakeazure.Running, fakeazure.AutomaticZoneRebalancing: fakeazure.Running},
 		Adopt:    []fakeazure.Adopted{{PrivateIP: "10.1.0.4"}, {PrivateIP: "10.1.0.5"}, {PrivateIP: "10.1.0.6", ProtectFromScaleSetActions: true, ProtectFromScaleIn: true}}}}
-	f := fakeazure.New(fakeazure.Options{Backend: su.backend, OperationPolls: 2, Tick: 5 * time.Millisecond})
+	for _, m := range mod {
+		m(&su)
+	}
+	su.opts.Backend, su.opts.OperationPolls, su.opts.Tick = su.backend, 2, 5*time.Millisecond
+	f := fakeazure.New(su.opts)
 	t.Cleanup(f.Close)
 	e := &env{f: f, backend: su.backend, images: map[string]string{}}
 	for _, r := range []string{"1.0.0", "1.1.0"} {
@@ -49,9 +54,8 @@ func start(t *testing.T, mod ...func(*setup)) *env {
 		}
 		e.images[r] = id
 	}
-	su.spec.Image = e.images["1.0.0"]
-	for _, m := range mod {
-		m(&su)
+	if su.spec.Image == "" {
+		su.spec.Image = e.images["1.0.0"]
 	}
 	vms, err := f.AddScaleSet(su.spec)
 	if err != nil {
@@ -390,6 +394,29 @@ func TestRetireHeldShowsTerminatingWait(t *testing.T) {
 	if e.backend.Terminated(e.vms[0]) {
 		t.Error("deleted before the notification was acknowledged or timed out")
 	}
+}
+
+// TestRetireOperationStaysOpen: when ARM keeps deleteInstances open
+// through the terminate notification, Retire returns once the VM deletes.
+func TestRetireOperationStaysOpen(t *testing.T) {
+	e := start(t, func(s *setup) { s.opts.DeleteWaits = true })
+	if err := e.p.Retire(t.Context(), e.vms[1]); err != nil {
+		t.Fatal(err)
+	}
+	in, ok := describe(t, e).Instance(e.vms[1])
+	if !ok || in.Lifecycle != cloud.TerminatingWait {
+		t.Fatalf("retired VM = %+v %v", in, ok)
+	}
+	if e.f.Calls()["VirtualMachineScaleSetVMsClient.Get"] == 0 {
+		t.Error("Retire never looked at the VM while the operation ran")
+	}
+	holds := e.backend.Holds()
+	eventually(t, "the hold", func() bool { holds = e.backend.Holds(); return len(holds) == 1 })
+	e.f.Acknowledge(holds[0].Token)
+	eventually(t, e.vms[1]+" gone", func() bool {
+		_, ok := describe(t, e).Instance(e.vms[1])
+		return !ok
+	})
 }
 
 func TestFailedLaunch(t *testing.T) {

@@ -64,6 +64,11 @@ type Options struct {
 	// OperationPolls is how many polls a long-running operation answers
 	// InProgress before its result (default 2).
 	OperationPolls int
+	// DeleteWaits keeps a deleteInstances operation InProgress until its
+	// VMs are gone, terminate notification included, which is how ARM is
+	// understood to behave (not verified); default: it ends after
+	// OperationPolls polls, like the others.
+	DeleteWaits bool
 	// LaunchDelay passes before Backend.Launch is called (default 0).
 	LaunchDelay time.Duration
 	// NotBeforeCap caps a terminate notification's hold (default: none,

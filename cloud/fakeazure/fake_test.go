@@ -455,3 +455,30 @@ func TestDurations(t *testing.T) {
 }
 
 func to[T any](v T) *T { return &v }
+
+// TestDeleteWaits: with DeleteWaits the deleteInstances operation stays
+// InProgress until the VM is gone.
+func TestDeleteWaits(t *testing.T) {
+	h := newHarness(t, fakeazure.Options{DeleteWaits: true, OperationPolls: 1}, fakeazure.ScaleSetSpec{TerminateNotification: true,
+		Adopt: adopt("10.0.9.1", "10.0.9.2")})
+	poller, err := h.sets.BeginDeleteInstances(t.Context(), "nw-rg", "nw",
+		armcompute.VirtualMachineScaleSetVMInstanceRequiredIDs{InstanceIDs: []*string{to("0")}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if _, err := poller.Poll(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if poller.Done() {
+		t.Fatal("the operation ended while the VM is held")
+	}
+	h.f.Acknowledge(events(t, h.url).Events[0].EventID)
+	if _, err := poller.PollUntilDone(t.Context(), &runtime.PollUntilDoneOptions{Frequency: time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	if !h.backend.Terminated(h.names[0]) {
+		t.Error("done before the VM went")
+	}
+}

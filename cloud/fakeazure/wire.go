@@ -23,11 +23,16 @@ import (
 // pollSuffix ends the URL the SDK's fake poller polls an operation at.
 const pollSuffix = "/get/fake/status"
 
-// lro is an operation under way: the transport holding its responder.
+// lro is an operation under way: the transport holding its responder,
+// and, when set, what must hold before its polls move on.
 type lro struct {
-	api string
-	tr  policy.Transporter
+	api   string
+	tr    policy.Transporter
+	until func() bool
 }
+
+// lroKey carries the *lro being made into the SDK fake's func fields.
+type lroKey struct{}
 
 type route struct {
 	method string
@@ -91,6 +96,11 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeARMError(w, http.StatusNotFound, "OperationNotFound", "No operation is under way at "+strings.TrimSuffix(path, pollSuffix)+".")
 			return
 		}
+		if op.until != nil && !op.until() {
+			w.Header().Set("Fake-Poller-Status", "InProgress")
+			w.WriteHeader(http.StatusAccepted)
+			return
+		}
 		resp, err := op.tr.Do(req.WithContext(context.WithValue(req.Context(), runtime.CtxAPINameKey{}, op.api)))
 		if err != nil || resp.Header.Get("Fake-Poller-Status") != "InProgress" {
 			f.mu.Lock()
@@ -125,11 +135,12 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeARMError(w, ft.Status, ft.Code, ft.Message)
 		return
 	}
-	tr := f.transport(api)
-	resp, err := tr.Do(req.WithContext(context.WithValue(req.Context(), runtime.CtxAPINameKey{}, api)))
+	op := &lro{api: api, tr: f.transport(api)}
+	ctx := context.WithValue(context.WithValue(req.Context(), runtime.CtxAPINameKey{}, api), lroKey{}, op)
+	resp, err := op.tr.Do(req.WithContext(ctx))
 	if err == nil && resp.Header.Get("Fake-Poller-Status") == "InProgress" {
 		f.mu.Lock()
-		f.lros[strings.ToLower(path)] = &lro{api: api, tr: tr}
+		f.lros[strings.ToLower(path)] = op
 		f.mu.Unlock()
 	}
 	f.write(w, resp, err)
@@ -351,7 +362,7 @@ func (f *Fake) scaleSetsServer() computefake.VirtualMachineScaleSetsServer {
 			}
 			return poller(f, http.StatusOK, armcompute.VirtualMachineScaleSetsClientUpdateResponse{VirtualMachineScaleSet: f.scaleSetModel(s)}), er
 		},
-		BeginDeleteInstances: func(_ context.Context, rg, name string, ids armcompute.VirtualMachineScaleSetVMInstanceRequiredIDs, o *armcompute.VirtualMachineScaleSetsClientBeginDeleteInstancesOptions) (resp azfake.PollerResponder[armcompute.VirtualMachineScaleSetsClientDeleteInstancesResponse], er azfake.ErrorResponder) {
+		BeginDeleteInstances: func(ctx context.Context, rg, name string, ids armcompute.VirtualMachineScaleSetVMInstanceRequiredIDs, o *armcompute.VirtualMachineScaleSetsClientBeginDeleteInstancesOptions) (resp azfake.PollerResponder[armcompute.VirtualMachineScaleSetsClientDeleteInstancesResponse], er azfake.ErrorResponder) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			s, e := f.scaleSet(rg, name)
@@ -379,6 +390,18 @@ func (f *Fake) scaleSetsServer() computefake.VirtualMachineScaleSetsServer {
 					continue
 				}
 				f.startDelete(s, v, now)
+			}
+			if op, ok := ctx.Value(lroKey{}).(*lro); ok && f.opts.DeleteWaits {
+				op.until = func() bool {
+					f.mu.Lock()
+					defer f.mu.Unlock()
+					for _, v := range vms {
+						if s.vm(v.Name) != nil {
+							return false
+						}
+					}
+					return true
+				}
 			}
 			return poller(f, http.StatusAccepted, armcompute.VirtualMachineScaleSetsClientDeleteInstancesResponse{}), er
 		},
