@@ -67,6 +67,11 @@ func armMessage(re *azcore.ResponseError) string {
 	return doc.Error.Message
 }
 
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return oneLine(s)
+}
+
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // explain turns an SDK error of call op into an Error.
@@ -85,7 +90,7 @@ func (p *Provider) explain(op string, err error) error {
 	re := respError(err)
 	if re == nil {
 		if isCredentialsError(err) {
-			e.msg = fmt.Sprintf("azure %s: no usable Azure credentials: the default chain looks at AZURE_CLIENT_ID/AZURE_TENANT_ID with AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH, then workload identity, then the managed identity, then `az login`, then `azd auth login`; configure one of them (%s)", op, oneLine(rootCause(err)))
+			e.msg = fmt.Sprintf("azure %s: no usable Azure credentials: the default chain looks at AZURE_CLIENT_ID/AZURE_TENANT_ID with AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH, then workload identity, then the managed identity, then `az login`, then `azd auth login`; configure one of them (%s)", op, firstLine(rootCause(err)))
 			return e
 		}
 		e.msg = fmt.Sprintf("azure %s: %s: check that %s is reachable from here", op, oneLine(rootCause(err)), p.endpoint)

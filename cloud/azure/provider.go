@@ -6,7 +6,9 @@
 // HTTP, and only to a loopback endpoint.
 //
 // Mapping: an Instance's ID is the VM's name (the instance id is used
-// internally for deleteInstances); its PrivateIP is its primary NIC's.
+// internally for deleteInstances); its PrivateIP is its primary NIC's;
+// its State is the provisioning state, then "not on the latest model"
+// and its protection when they apply.
 // The template is the model's image reference: TemplateRef.ID is the
 // gallery image version's resource id, Name the image definition, Version
 // the version name. A scale set has no maximum size of its own, so
@@ -358,13 +360,12 @@ func instance(vm *armcompute.VirtualMachineScaleSetVM, ips map[string]string, no
 	if pr == nil {
 		pr = &armcompute.VirtualMachineScaleSetVMProperties{}
 	}
-	in.State = deref(pr.ProvisioningState)
 	in.LaunchedAt = deref(pr.TimeCreated)
 	if pr.StorageProfile != nil && pr.StorageProfile.ImageReference != nil {
 		in.ImageID = deref(pr.StorageProfile.ImageReference.ID)
 		in.Template = templateRef(pr.StorageProfile.ImageReference)
 	}
-	switch in.State {
+	switch deref(pr.ProvisioningState) {
 	case "Creating", "Updating":
 		in.Lifecycle = cloud.Pending
 	case "Succeeded":
@@ -378,6 +379,7 @@ func instance(vm *armcompute.VirtualMachineScaleSetVM, ips map[string]string, no
 		in.Lifecycle = cloud.Other
 	}
 	in.Healthy = in.Lifecycle == cloud.InService
+	in.State = describeState(deref(pr.ProvisioningState), pr)
 	var failure string
 	if iv := pr.InstanceView; iv != nil {
 		if iv.VMHealth != nil && iv.VMHealth.Status != nil && iv.VMHealth.Status.Code != nil {
@@ -394,7 +396,7 @@ func instance(vm *armcompute.VirtualMachineScaleSetVM, ips map[string]string, no
 	case cloud.Pending:
 		act = &cloud.Activity{ID: in.ID, Description: "Creating VM " + in.ID, Status: "InProgress", Start: in.LaunchedAt}
 	case cloud.Other:
-		if in.State == "Failed" {
+		if deref(pr.ProvisioningState) == "Failed" {
 			if failure == "" {
 				failure = "VM " + in.ID + " failed to provision"
 			}
@@ -402,6 +404,27 @@ func instance(vm *armcompute.VirtualMachineScaleSetVM, ips map[string]string, no
 		}
 	}
 	return in, act
+}
+
+// describeState is the provisioning state with what else ARM says of the
+// VM that matters to a rollout: an outdated model, and protection (which
+// Neuwerk sets on route owners: G2).
+func describeState(state string, pr *armcompute.VirtualMachineScaleSetVMProperties) string {
+	parts := []string{state}
+	if pr.LatestModelApplied != nil && !*pr.LatestModelApplied {
+		parts = append(parts, "not on the latest model")
+	}
+	if pp := pr.ProtectionPolicy; pp != nil {
+		switch in, acts := deref(pp.ProtectFromScaleIn), deref(pp.ProtectFromScaleSetActions); {
+		case in && acts:
+			parts = append(parts, "protected from scale-in and scale set actions")
+		case in:
+			parts = append(parts, "protected from scale-in")
+		case acts:
+			parts = append(parts, "protected from scale set actions")
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // addresses maps each VM's resource id (lower case) to its primary NIC's

@@ -109,7 +109,8 @@ func TestDescribe(t *testing.T) {
 	}
 	for i, in := range g.Instances {
 		want := []string{"10.1.0.4", "10.1.0.5", "10.1.0.6"}[i]
-		if in.ID != e.vms[i] || in.PrivateIP != want || in.Lifecycle != cloud.InService || in.State != "Succeeded" || !in.Healthy ||
+		state := []string{"Succeeded", "Succeeded", "Succeeded, protected from scale-in and scale set actions"}[i]
+		if in.ID != e.vms[i] || in.PrivateIP != want || in.Lifecycle != cloud.InService || in.State != state || !in.Healthy ||
 			in.ImageID != e.images["1.0.0"] || in.Template.Version != "1.0.0" {
 			t.Errorf("instance %d = %+v", i, in)
 		}
@@ -224,8 +225,8 @@ func TestTemplate(t *testing.T) {
 		t.Errorf("model = %+v, want %+v", g.Template, tmpl)
 	}
 	for _, in := range g.Instances {
-		if in.ImageID != e.images["1.0.0"] || in.Lifecycle != cloud.InService {
-			t.Errorf("existing VM touched: %+v", in)
+		if in.ImageID != e.images["1.0.0"] || in.Lifecycle != cloud.InService || !strings.HasPrefix(in.State, "Succeeded, not on the latest model") {
+			t.Errorf("existing VM touched, or its outdated model not said: %+v", in)
 		}
 	}
 	if g.Max != azure.MaxCapacity {
