@@ -305,6 +305,10 @@ func instanceLess(a, b string) bool {
 func (f *Fake) create(s *ScaleSet, now time.Time) *VM {
 	id := fmt.Sprint(s.NextInstance)
 	s.NextInstance++
+	for s.vm(s.Name+"_"+id) != nil { // an adopted VM has the name
+		id = fmt.Sprint(s.NextInstance)
+		s.NextInstance++
+	}
 	v := &VM{InstanceID: id, Name: s.Name + "_" + id, ImageRef: s.ImageRef, Model: s.Model, State: Creating, Created: now}
 	if len(s.Zones) > 0 {
 		v.Zone = s.Zones[len(s.VMs)%len(s.Zones)]

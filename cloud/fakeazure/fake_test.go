@@ -116,7 +116,7 @@ func adopt(ips ...string) []fakeazure.Adopted {
 // TestOperationPolledOverHTTP: a capacity update answers InProgress for
 // OperationPolls polls at the SDK fake poller's URL, then its result.
 func TestOperationPolledOverHTTP(t *testing.T) {
-	h := newHarness(t, fakeazure.Options{OperationPolls: 3}, fakeazure.ScaleSetSpec{Adopt: adopt("10.0.9.1")})
+	h := newHarness(t, fakeazure.Options{OperationPolls: 3}, fakeazure.ScaleSetSpec{Adopt: []fakeazure.Adopted{{Name: "nw_1", PrivateIP: "10.0.9.1"}}})
 	ctx := t.Context()
 	poller, err := h.sets.BeginUpdate(ctx, "nw-rg", "nw", armcompute.VirtualMachineScaleSetUpdate{SKU: &armcompute.SKU{Capacity: to(int64(2))}}, nil)
 	if err != nil {
@@ -165,7 +165,7 @@ func TestOperationPolledOverHTTP(t *testing.T) {
 		return len(s.VMs) == 2 && s.VMs[1].State == fakeazure.Succeeded
 	})
 	s, _ := h.f.ScaleSet("nw")
-	if v := s.VMs[1]; v.Name != "nw_1" || v.PrivateIP == "" || !h.backend.Running("nw_1") {
+	if v := s.VMs[1]; v.Name != "nw_2" || v.PrivateIP == "" || !h.backend.Running("nw_2") {
 		t.Errorf("new VM = %+v", v)
 	}
 }
@@ -342,6 +342,13 @@ func TestScaleIn(t *testing.T) {
 func TestFaultsAndErrors(t *testing.T) {
 	backend := &fakecloud.MemoryBackend{LaunchErr: errors.New("no capacity in zone 1")}
 	h := newHarness(t, fakeazure.Options{Backend: backend}, fakeazure.ScaleSetSpec{Adopt: adopt("10.0.9.1")})
+	if err := h.f.Inject(fakeazure.Fault{Kind: fakeazure.FaultAPIError, ScaleSet: "other", API: "VirtualMachineScaleSetVMsClient.NewListPager"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.vms.NewListPager("nw-rg", "nw", nil).NextPage(t.Context()); err != nil {
+		t.Errorf("a fault for another scale set fired: %v", err)
+	}
+	h.f.ClearFaults()
 	if err := h.f.FailNextCall("VirtualMachineScaleSetVMsClient.NewListPager", 429, "TooManyRequests", "Slow down."); err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +360,7 @@ func TestFaultsAndErrors(t *testing.T) {
 	if _, err := h.vms.NewListPager("nw-rg", "nw", nil).NextPage(t.Context()); err != nil {
 		t.Errorf("the fault fired twice: %v", err)
 	}
-	if h.f.Calls()["VirtualMachineScaleSetVMsClient.NewListPager"] != 2 {
+	if h.f.Calls()["VirtualMachineScaleSetVMsClient.NewListPager"] != 3 {
 		t.Errorf("calls = %v", h.f.Calls())
 	}
 	_, err = h.sets.Get(t.Context(), "nw-rg", "other", nil)

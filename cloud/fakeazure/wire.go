@@ -129,7 +129,10 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	f.calls[api]++
-	ft, failed := f.takeFault(func(ft Fault) bool { return ft.Kind == FaultAPIError && ft.API == api })
+	set := scaleSetOf(path)
+	ft, failed := f.takeFault(func(ft Fault) bool {
+		return ft.Kind == FaultAPIError && ft.API == api && (ft.ScaleSet == "" || strings.EqualFold(ft.ScaleSet, set))
+	})
 	f.mu.Unlock()
 	if failed {
 		writeARMError(w, ft.Status, ft.Code, ft.Message)
@@ -144,6 +147,17 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.mu.Unlock()
 	}
 	f.write(w, resp, err)
+}
+
+// scaleSetOf is the scale set a request path names, "" if none.
+func scaleSetOf(path string) string {
+	parts := strings.Split(path, "/")
+	for i, p := range parts {
+		if strings.EqualFold(p, "virtualMachineScaleSets") && i+1 < len(parts) {
+			return parts[i+1]
+		}
+	}
+	return ""
 }
 
 // transport is a fresh SDK fake transport for api, its trackers empty.
