@@ -26,6 +26,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"slices"
 	"sort"
@@ -87,7 +88,8 @@ type options struct {
 }
 
 // WithPollFrequency sets how often long-running operations are polled
-// (default 2s).
+// when ARM sends no Retry-After (default 2s; the SDK refuses less than 1s
+// outside tests).
 func WithPollFrequency(d time.Duration) Option { return func(o *options) { o.pollFrequency = d } }
 
 // WithMaxRetries sets how often the SDK retries a call (default: the
@@ -819,17 +821,18 @@ func (p *Provider) Retire(ctx context.Context, id string) error {
 		}
 		return p.explain(op, err)
 	}
-	t := time.NewTicker(p.freq)
-	defer t.Stop()
+	delay := p.freq
 	for !poller.Done() {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-t.C:
+		case <-time.After(delay):
 		}
-		if _, err := poller.Poll(ctx); err != nil {
+		resp, err := poller.Poll(ctx)
+		if err != nil {
 			return p.explain(op, err)
 		}
+		delay = retryAfter(resp, p.freq)
 		if poller.Done() {
 			break
 		}
@@ -840,6 +843,23 @@ func (p *Provider) Retire(ctx context.Context, id string) error {
 	}
 	_, err = poller.Result(ctx)
 	return p.explain(op, err)
+}
+
+// retryAfter is how long ARM asks to wait before the next poll, def
+// when it does not say.
+func retryAfter(resp *http.Response, def time.Duration) time.Duration {
+	if resp == nil {
+		return def
+	}
+	for _, h := range []struct {
+		name string
+		unit time.Duration
+	}{{"Retry-After-Ms", time.Millisecond}, {"X-Ms-Retry-After-Ms", time.Millisecond}, {"Retry-After", time.Second}} {
+		if n, err := strconv.Atoi(resp.Header.Get(h.name)); err == nil && n > 0 {
+			return time.Duration(n) * h.unit
+		}
+	}
+	return def
 }
 
 // CompleteLaunch implements cloud.Provider: Azure has no launch hold.

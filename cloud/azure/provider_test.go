@@ -43,7 +43,7 @@ func start(t *testing.T, mod ...func(*setup)) *env {
 	for _, m := range mod {
 		m(&su)
 	}
-	su.opts.Backend, su.opts.OperationPolls, su.opts.Tick = su.backend, 2, 5*time.Millisecond
+	su.opts.Backend, su.opts.OperationPolls, su.opts.Tick, su.opts.RetryAfter = su.backend, 2, 5*time.Millisecond, 2*time.Millisecond
 	f := fakeazure.New(su.opts)
 	t.Cleanup(f.Close)
 	e := &env{f: f, backend: su.backend, images: map[string]string{}}

@@ -64,6 +64,11 @@ type Options struct {
 	// OperationPolls is how many polls a long-running operation answers
 	// InProgress before its result (default 2).
 	OperationPolls int
+	// RetryAfter is what an InProgress answer asks the client to wait
+	// before it polls again, as ARM's Retry-After does (sent as
+	// Retry-After-Ms; default 100ms, which PollUntilDone honours over its
+	// frequency).
+	RetryAfter time.Duration
 	// DeleteWaits keeps a deleteInstances operation InProgress until its
 	// VMs are gone, terminate notification included, which is how ARM is
 	// understood to behave (not verified); default: it ends after
@@ -136,6 +141,9 @@ func start(opts Options, st State) *Fake {
 	}
 	if opts.Tick <= 0 {
 		opts.Tick = 20 * time.Millisecond
+	}
+	if opts.RetryAfter <= 0 {
+		opts.RetryAfter = 100 * time.Millisecond
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now

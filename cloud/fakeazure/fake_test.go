@@ -50,7 +50,7 @@ func newHarness(t *testing.T, opts fakeazure.Options, spec fakeazure.ScaleSetSpe
 	if opts.Backend == nil {
 		opts.Backend = h.backend
 	}
-	opts.Tick = 5 * time.Millisecond
+	opts.Tick, opts.RetryAfter = 5*time.Millisecond, 2*time.Millisecond
 	h.f = fakeazure.New(opts)
 	t.Cleanup(h.f.Close)
 	var err error

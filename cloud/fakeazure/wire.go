@@ -98,6 +98,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if op.until != nil && !op.until() {
 			w.Header().Set("Fake-Poller-Status", "InProgress")
+			w.Header().Set("Retry-After-Ms", fmt.Sprint(f.opts.RetryAfter.Milliseconds()))
 			w.WriteHeader(http.StatusAccepted)
 			return
 		}
@@ -192,6 +193,9 @@ func (f *Fake) write(w http.ResponseWriter, resp *http.Response, err error) {
 		for _, v := range vs {
 			w.Header().Add(k, v)
 		}
+	}
+	if resp.Header.Get("Fake-Poller-Status") == "InProgress" {
+		w.Header().Set("Retry-After-Ms", fmt.Sprint(f.opts.RetryAfter.Milliseconds()))
 	}
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(w, resp.Body)
