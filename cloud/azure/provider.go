@@ -512,6 +512,9 @@ func refresh(info armcompute.RollingUpgradeStatusInfo) *cloud.Refresh {
 		switch deref(rs.Code) {
 		case armcompute.RollingUpgradeStatusCodeRollingForward:
 			r.Status = "InProgress"
+			if deref(rs.LastAction) == armcompute.RollingUpgradeActionTypeCancel {
+				r.Status = "Cancelling" // the batch under way finishes first
+			}
 		case armcompute.RollingUpgradeStatusCodeCompleted:
 			r.Status = "Successful"
 		case armcompute.RollingUpgradeStatusCodeCancelled:

@@ -559,7 +559,7 @@ func TestCancelRefresh(t *testing.T) {
 	if err := e.p.CancelRefresh(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if r := describe(t, e).Refresh; r == nil || !r.Active() || r.InstancesToUpdate != 2 {
+	if r := describe(t, e).Refresh; r == nil || r.Status != "Cancelling" || !r.Active() || r.InstancesToUpdate != 2 {
 		t.Fatalf("refresh while its replacement finishes = %+v", r)
 	}
 	e.f.ClearFaults()

@@ -553,11 +553,18 @@ func (f *Fake) upgradeModel(s *ScaleSet, u *RollingUpgrade) armcompute.RollingUp
 	}
 	info := armcompute.RollingUpgradeStatusInfo{ID: ptr(f.scaleSetID(s) + "/rollingUpgrades/" + u.ID), Location: ptr(s.Location),
 		Properties: &armcompute.RollingUpgradeStatusInfoProperties{
-			RunningStatus: &armcompute.RollingUpgradeRunningStatus{Code: ptr(armcompute.RollingUpgradeStatusCode(u.Status)), StartTime: ptr(u.Start)},
+			RunningStatus: &armcompute.RollingUpgradeRunningStatus{Code: ptr(armcompute.RollingUpgradeStatusCode(u.Status)), StartTime: ptr(u.Start),
+				LastAction: ptr(armcompute.RollingUpgradeActionTypeStart)},
 			Progress: &armcompute.RollingUpgradeProgressInfo{SuccessfulInstanceCount: ptr(int32(u.Done)), FailedInstanceCount: ptr(int32(u.Failed)),
 				InProgressInstanceCount: ptr(int32(inProgress)), PendingInstanceCount: ptr(int32(pending))},
 			Policy: &armcompute.RollingUpgradePolicy{MaxSurge: ptr(true)},
 		}}
+	if u.Cancel {
+		info.Properties.RunningStatus.LastAction = ptr(armcompute.RollingUpgradeActionTypeCancel)
+	}
+	if !u.End.IsZero() {
+		info.Properties.RunningStatus.LastActionTime = ptr(u.End)
+	}
 	if u.Status == "Faulted" {
 		info.Properties.Error = &armcompute.APIError{Code: ptr("RollingUpgradeFaulted"), Message: ptr("A new VM failed to provision.")}
 	}
