@@ -140,6 +140,9 @@ func New(ctx context.Context, c cloud.Config, opts ...Option) (*Provider, error)
 			return nil, fmt.Errorf("azure: anonymous credentials are only for a simulator on a loopback address, and cloud.endpoints.resourcemanager is %s: drop anonymous to use real credentials", ep)
 		}
 	}
+	if !c.Anonymous && strings.HasPrefix(strings.ToLower(ep), "http:") {
+		return nil, fmt.Errorf("azure: cloud.endpoints.resourcemanager is %s, plain HTTP, and real credentials are only sent over HTTPS: use an https:// endpoint, or anonymous for a simulator", ep)
+	}
 	cfg := azcloud.AzurePublic
 	if ep != "" {
 		cfg = azcloud.Configuration{ActiveDirectoryAuthorityHost: azcloud.AzurePublic.ActiveDirectoryAuthorityHost,

@@ -1,6 +1,7 @@
 package azure_test
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
@@ -8,12 +9,19 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/nwroll/nwroll/cloud"
 	"github.com/nwroll/nwroll/cloud/azure"
 	"github.com/nwroll/nwroll/cloud/fakeazure"
 	"github.com/nwroll/nwroll/cloud/fakecloud"
 )
+
+type noCredential struct{}
+
+func (noCredential) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{}, errors.New("DefaultAzureCredential: failed to acquire a token.\nAttempted credentials:\n\tEnvironmentCredential: missing environment variables")
+}
 
 type env struct {
 	f       *fakeazure.Fake
@@ -481,11 +489,22 @@ func TestErrors(t *testing.T) {
 		{cloud.Config{Group: "g", Subscription: "s", ResourceGroup: "r", Anonymous: true}, "cloud.endpoints.resourcemanager is not set"},
 		{cloud.Config{Group: "g", Subscription: "s", ResourceGroup: "r", Anonymous: true, Endpoints: map[string]string{"resourcemanager": "http://10.0.0.1:80"}}, "loopback"},
 		{cloud.Config{Group: "g", Subscription: "s", ResourceGroup: "r", Endpoints: map[string]string{"compute": "http://127.0.0.1:1"}}, "unknown service"},
+		{cloud.Config{Group: "g", Subscription: "s", ResourceGroup: "r", Endpoints: map[string]string{"resourcemanager": "http://127.0.0.1:1"}}, "only sent over HTTPS"},
 	} {
 		_, err := azure.New(t.Context(), tc.c)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New(%+v) = %v, want %q", tc.c, err, tc.want)
 		}
+	}
+
+	creds, err := azure.New(t.Context(), cloud.Config{Group: "nw", Subscription: "s", ResourceGroup: "nw-rg",
+		Endpoints: map[string]string{"resourcemanager": "https://127.0.0.1:1"}}, azure.WithMaxRetries(-1), azure.WithCredential(noCredential{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = creds.Describe(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "no usable Azure credentials") || !strings.Contains(err.Error(), "az login") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("no credentials: %v", err)
 	}
 
 	dead, err := azure.New(t.Context(), cloud.Config{Group: "nw", Subscription: "s", ResourceGroup: "nw-rg",
