@@ -17,7 +17,9 @@
 // setOrchestrationServiceState), their VMs (list, get), rolling upgrades
 // (latest, cancel, osRollingUpgrade), gallery image versions (list, get),
 // scale set NICs (list), and IMDS at /metadata/scheduledevents (GET the
-// document; POST {"StartRequests":[{"EventId":"…"}]} acknowledges).
+// document; POST {"StartRequests":[{"EventId":"…"}]} acknowledges, as a
+// VM does through IMDS; both need the header Metadata: true). Fake.
+// Acknowledge does the same from Go.
 //
 // VMs come and go through a fakecloud.Backend. Raising capacity adds VMs
 // in Creating until Backend.Launch returns (then Succeeded with its
