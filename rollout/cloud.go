@@ -9,6 +9,7 @@ import (
 
 	"github.com/nwroll/nwroll/cloud"
 	"github.com/nwroll/nwroll/cloud/aws"
+	"github.com/nwroll/nwroll/cloud/azure"
 	"github.com/nwroll/nwroll/cloud/gcp"
 	"github.com/nwroll/nwroll/rollout/executor"
 	"github.com/nwroll/nwroll/rollout/inventory"
@@ -42,10 +43,12 @@ func Providers(ctx context.Context, c *inventory.Cloud) (cloud.Provider, error) 
 	switch c.Provider {
 	case "aws":
 		return aws.New(ctx, cfg)
+	case "azure":
+		return azure.New(ctx, cfg)
 	case "gcp":
 		return gcp.New(ctx, cfg)
 	}
-	return nil, fmt.Errorf("cloud.provider %q: nwroll drives aws and gcp groups", c.Provider)
+	return nil, fmt.Errorf("cloud.provider %q: nwroll drives aws, azure and gcp groups", c.Provider)
 }
 
 // cloudConfig is the provider configuration an inventory's cloud section

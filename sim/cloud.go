@@ -97,12 +97,13 @@ type cloudKind struct {
 	inventory func(in *Info) string
 	scope     func(in *Info) string
 	place     func(in *Info)
-	// instanceID is the instance id `sim up` gives node name.
-	instanceID func(cluster, name string) string
+	// instanceID is the instance id `sim up` gives node name, the
+	// cluster's index'th.
+	instanceID func(cluster, name string, index int) string
 }
 
 // cloudKinds are the providers the simulator fakes.
-var cloudKinds = map[string]cloudKind{CloudAWS: awsKind, CloudGCP: gcpKind}
+var cloudKinds = map[string]cloudKind{CloudAWS: awsKind, CloudAzure: azureKind, CloudGCP: gcpKind}
 
 // CloudKinds are the simulated providers, for --cloud.
 func CloudKinds() []string { return slices.Sorted(maps.Keys(cloudKinds)) }

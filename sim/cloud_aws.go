@@ -34,7 +34,7 @@ var awsKind = cloudKind{
 	},
 	scope:      func(in *Info) string { return "region " + in.CloudRegion },
 	place:      func(in *Info) { in.CloudRegion = awsRegion },
-	instanceID: func(cluster, name string) string { return stableID("i-", cluster, "node/"+name) },
+	instanceID: func(cluster, name string, _ int) string { return stableID("i-", cluster, "node/"+name) },
 }
 
 // awsImageID is the AMI of release version in cluster.

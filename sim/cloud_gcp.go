@@ -40,7 +40,7 @@ var gcpKind = cloudKind{
 	},
 	scope: func(in *Info) string { return "project " + in.CloudProject + "  region " + in.CloudRegion },
 	place: func(in *Info) { in.CloudProject, in.CloudRegion = "nwroll-"+in.Cluster, gcpRegion },
-	instanceID: func(cluster, name string) string {
+	instanceID: func(cluster, name string, _ int) string {
 		return CloudGroupName(cluster) + "-" + stableID("", cluster, "node/"+name)[:4]
 	},
 }

@@ -45,8 +45,8 @@ func TestCloudBackendLaunch(t *testing.T) {
 func TestCloudIDsAndInventory(t *testing.T) {
 	adopted := awsKind.instanceID
 	if awsImageID("sim-3", "1.0.0") != "ami-"+stableHex("sim-3/release/1.0.0") || awsImageID("sim-3", "1.0.0") == awsImageID("sim-4", "1.0.0") ||
-		len(adopted("sim-3", "fw-a")) != len("i-")+17 {
-		t.Errorf("ids: %s %s %s", awsImageID("sim-3", "1.0.0"), awsImageID("sim-4", "1.0.0"), adopted("sim-3", "fw-a"))
+		len(adopted("sim-3", "fw-a", 0)) != len("i-")+17 {
+		t.Errorf("ids: %s %s %s", awsImageID("sim-3", "1.0.0"), awsImageID("sim-4", "1.0.0"), adopted("sim-3", "fw-a", 0))
 	}
 	in := &Info{Cluster: "sim-3", Dir: "/d", ClientKey: "/d/k", KnownHosts: "/d/kh", CAPath: "/d/ca.crt",
 		Cloud: CloudAWS, CloudURL: cloudURL(3), CloudRegion: awsRegion, CloudGroup: CloudGroupName("sim-3"),
@@ -70,7 +70,7 @@ func TestCloudPersistRestore(t *testing.T) {
 	dir := t.TempDir()
 	info := &Info{Cluster: "sim-9", Dir: dir, Release: "1.0.0", Releases: map[string]ReleaseInfo{"1.0.0": {}},
 		Cloud: CloudAWS, CloudURL: "http://127.0.0.1:0", CloudRegion: awsRegion, CloudGroup: CloudGroupName("sim-9"),
-		Nodes: []NodeInfo{{Name: "fw-a", IP: "127.0.9.11", InstanceID: awsKind.instanceID("sim-9", "fw-a")}}}
+		Nodes: []NodeInfo{{Name: "fw-a", IP: "127.0.9.11", InstanceID: awsKind.instanceID("sim-9", "fw-a", 0)}}}
 	if err := writeInfo(info); err != nil {
 		t.Fatal(err)
 	}

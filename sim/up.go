@@ -301,7 +301,7 @@ func build(dir, exe string, block int, opts Options) (*Info, error) {
 	}
 	if info.Cloud != "" {
 		for i := range info.Nodes {
-			info.Nodes[i].InstanceID = cloudKinds[info.Cloud].instanceID(cluster, info.Nodes[i].Name)
+			info.Nodes[i].InstanceID = cloudKinds[info.Cloud].instanceID(cluster, info.Nodes[i].Name, i)
 		}
 	}
 	if err := writeNodes(info, secrets, peers, opts); err != nil {

@@ -298,7 +298,7 @@ func (n *node) startLoops(bg context.Context, wg *sync.WaitGroup) {
 	n.goLoop(bg, wg, n.dhcpLoop)
 	n.goLoop(bg, wg, n.policyReplicationLoop)
 	n.goLoop(bg, wg, n.appliedRecorder)
-	if n.cfg.Integration.Mode == IntegrationAWSASG {
+	if n.cfg.Integration.Mode != "" {
 		n.goLoop(bg, wg, n.integrationLoop)
 	}
 	switch n.opts.Fault {
