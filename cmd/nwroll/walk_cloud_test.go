@@ -21,6 +21,7 @@ var cloudWalks = []struct {
 	instance        *regexp.Regexp
 }{
 	{sim.CloudAWS, "create a new version of launch template", "suspend AZRebalance", regexp.MustCompile(`┃ i-[0-9a-f]+\s`)},
+	{sim.CloudAzure, "take the model of", "suspend AutomaticRepairs", regexp.MustCompile(`┃ neuwerk-sim-\d+_\d+\s`)},
 	{sim.CloudGCP, "create an instance template from", "suspend redistribution=PROACTIVE", regexp.MustCompile(`┃ neuwerk-sim-\d+-[0-9a-z]{4}\s`)},
 }
 
