@@ -15,6 +15,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"time"
 )
 
@@ -229,4 +231,38 @@ type Config struct {
 	// simulator, so every endpoint must be overridden to a loopback
 	// address.
 	Anonymous bool
+}
+
+// CheckAnonymous refuses anonymous credentials unless every one of the
+// provider's services has an endpoint on a loopback address (a simulator):
+// the error names the setting and the fix; real is what the provider uses
+// without anonymous ("real credentials").
+func (c Config) CheckAnonymous(provider, real string, services ...string) error {
+	if !c.Anonymous {
+		return nil
+	}
+	for _, s := range services {
+		ep := c.Endpoints[s]
+		if ep == "" {
+			return fmt.Errorf("%s: anonymous credentials are only for a simulator, and cloud.endpoints.%s is not set: point it at the simulator, or drop anonymous to use %s", provider, s, real)
+		}
+		if !Loopback(ep) {
+			return fmt.Errorf("%s: anonymous credentials are only for a simulator on a loopback address, and cloud.endpoints.%s is %s: drop anonymous to use %s", provider, s, ep, real)
+		}
+	}
+	return nil
+}
+
+// Loopback reports whether URL ep names localhost or a loopback IP.
+func Loopback(ep string) bool {
+	u, err := url.Parse(ep)
+	if err != nil {
+		return false
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

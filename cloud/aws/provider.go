@@ -11,7 +11,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"net/url"
 	"slices"
 	"sort"
@@ -76,16 +75,8 @@ func New(ctx context.Context, c cloud.Config, opts ...Option) (*Provider, error)
 			return nil, fmt.Errorf("aws: cloud.endpoints.%s: %q is not an http(s) URL", name, ep)
 		}
 	}
-	if c.Anonymous {
-		for _, s := range Services {
-			ep := c.Endpoints[s]
-			if ep == "" {
-				return nil, fmt.Errorf("aws: anonymous credentials are only for a simulator, and cloud.endpoints.%s is not set: point both autoscaling and ec2 at the simulator, or drop anonymous to use real credentials", s)
-			}
-			if !loopback(ep) {
-				return nil, fmt.Errorf("aws: anonymous credentials are only for a simulator on a loopback address, and cloud.endpoints.%s is %s: drop anonymous to use real credentials", s, ep)
-			}
-		}
+	if err := c.CheckAnonymous("aws", "real credentials", Services...); err != nil {
+		return nil, err
 	}
 	var load []func(*config.LoadOptions) error
 	if c.Region != "" {
@@ -122,20 +113,6 @@ func New(ctx context.Context, c cloud.Config, opts ...Option) (*Provider, error)
 		}
 	})
 	return p, nil
-}
-
-// loopback reports whether URL ep names localhost or a loopback IP.
-func loopback(ep string) bool {
-	u, err := url.Parse(ep)
-	if err != nil {
-		return false
-	}
-	host := u.Hostname()
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Name implements cloud.Provider.

@@ -25,7 +25,6 @@ package azure
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -132,13 +131,8 @@ func New(ctx context.Context, c cloud.Config, opts ...Option) (*Provider, error)
 		}
 	}
 	ep := c.Endpoints["resourcemanager"]
-	if c.Anonymous {
-		if ep == "" {
-			return nil, fmt.Errorf("azure: anonymous credentials are only for a simulator, and cloud.endpoints.resourcemanager is not set: point it at the simulator, or drop anonymous to use real credentials")
-		}
-		if !loopback(ep) {
-			return nil, fmt.Errorf("azure: anonymous credentials are only for a simulator on a loopback address, and cloud.endpoints.resourcemanager is %s: drop anonymous to use real credentials", ep)
-		}
+	if err := c.CheckAnonymous("azure", "real credentials", Services...); err != nil {
+		return nil, err
 	}
 	if !c.Anonymous && strings.HasPrefix(strings.ToLower(ep), "http:") {
 		return nil, fmt.Errorf("azure: cloud.endpoints.resourcemanager is %s, plain HTTP, and real credentials are only sent over HTTPS: use an https:// endpoint, or anonymous for a simulator", ep)
@@ -187,20 +181,6 @@ func New(ctx context.Context, c cloud.Config, opts ...Option) (*Provider, error)
 		return nil, fmt.Errorf("azure: %v", err)
 	}
 	return p, nil
-}
-
-// loopback reports whether URL ep names localhost or a loopback IP.
-func loopback(ep string) bool {
-	u, err := url.Parse(ep)
-	if err != nil {
-		return false
-	}
-	host := u.Hostname()
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Name implements cloud.Provider.

@@ -29,7 +29,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"sort"
 	"strconv"
@@ -122,13 +121,10 @@ func New(ctx context.Context, c cloud.Config, opts ...Option) (*Provider, error)
 	if ep != "" {
 		client = append(client, option.WithEndpoint(ep))
 	}
+	if err := c.CheckAnonymous("gcp", "application default credentials", "compute"); err != nil {
+		return nil, err
+	}
 	if c.Anonymous {
-		if ep == "" {
-			return nil, fmt.Errorf("gcp: anonymous credentials are only for a simulator, and cloud.endpoints.compute is not set: point it at the simulator, or drop anonymous to use application default credentials")
-		}
-		if !loopback(ep) {
-			return nil, fmt.Errorf("gcp: anonymous credentials are only for a simulator on a loopback address, and cloud.endpoints.compute is %s: drop anonymous to use application default credentials", ep)
-		}
 		client = append(client, option.WithoutAuthentication())
 	}
 	p := &Provider{project: c.Project, region: c.Region, group: c.Group, drain: c.DrainTimeout, endpoint: ep}
@@ -183,19 +179,6 @@ func isNilClient(c interface{ Close() error }) bool {
 		return v == nil
 	}
 	return false
-}
-
-func loopback(ep string) bool {
-	u, err := url.Parse(ep)
-	if err != nil {
-		return false
-	}
-	host := u.Hostname()
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Name implements cloud.Provider.
