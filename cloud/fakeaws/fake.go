@@ -45,8 +45,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"sort"
 	"strconv"
 	"strings"
@@ -178,39 +176,12 @@ func (f *Fake) Snapshot() ([]byte, error) {
 }
 
 // State returns a deep copy of the state.
-func (f *Fake) State() State {
-	b, err := f.Snapshot()
-	if err != nil {
-		panic(err) // the state is plain data; it always marshals
-	}
-	var st State
-	if err := json.Unmarshal(b, &st); err != nil {
-		panic(err)
-	}
-	return st
-}
-
-// Server is the fake served on a TCP address.
-type Server struct {
-	URL string // http://host:port, the endpoint of both services
-	srv *http.Server
-	ln  net.Listener
-}
-
-// Close stops serving.
-func (s *Server) Close() error { return s.srv.Close() }
+func (f *Fake) State() State { return fakecloud.Copy[State](f.Snapshot()) }
 
 // Serve serves the fake on addr ("127.0.0.1:0" picks a port) until the
 // Server is closed. Point both SDK clients' BaseEndpoint at Server.URL.
-func (f *Fake) Serve(addr string) (*Server, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("fakeaws: %w", err)
-	}
-	s := &Server{URL: "http://" + ln.Addr().String(), ln: ln,
-		srv: &http.Server{Handler: f, ReadHeaderTimeout: 10 * time.Second}}
-	go func() { _ = s.srv.Serve(ln) }()
-	return s, nil
+func (f *Fake) Serve(addr string) (*fakecloud.Server, error) {
+	return fakecloud.Serve("fakeaws", f, addr)
 }
 
 func (f *Fake) now() time.Time { return f.opts.Now().UTC() }

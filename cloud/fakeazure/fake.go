@@ -48,7 +48,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
+	"maps"
 	"net/http"
 	"sort"
 	"strings"
@@ -188,17 +188,7 @@ func (f *Fake) Snapshot() ([]byte, error) {
 }
 
 // State returns a deep copy of the state.
-func (f *Fake) State() State {
-	b, err := f.Snapshot()
-	if err != nil {
-		panic(err) // plain data always marshals
-	}
-	var st State
-	if err := json.Unmarshal(b, &st); err != nil {
-		panic(err)
-	}
-	return st
-}
+func (f *Fake) State() State { return fakecloud.Copy[State](f.Snapshot()) }
 
 // Calls returns how often each API (armcompute's names,
 // "VirtualMachineScaleSetsClient.BeginUpdate") was called, polls not
@@ -206,32 +196,13 @@ func (f *Fake) State() State {
 func (f *Fake) Calls() map[string]int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := map[string]int{}
-	for k, v := range f.calls {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(f.calls)
 }
-
-// Server is the fake served on a TCP address.
-type Server struct {
-	URL string // http://host:port: the ResourceManager endpoint, and IMDS under /metadata
-	srv *http.Server
-}
-
-// Close stops serving.
-func (s *Server) Close() error { return s.srv.Close() }
 
 // Serve serves the fake on addr ("127.0.0.1:0" picks a port) until the
 // Server is closed.
-func (f *Fake) Serve(addr string) (*Server, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("fakeazure: %w", err)
-	}
-	s := &Server{URL: "http://" + ln.Addr().String(), srv: &http.Server{Handler: f, ReadHeaderTimeout: 10 * time.Second}}
-	go func() { _ = s.srv.Serve(ln) }()
-	return s, nil
+func (f *Fake) Serve(addr string) (*fakecloud.Server, error) {
+	return fakecloud.Serve("fakeazure", f, addr)
 }
 
 func (f *Fake) now() time.Time { return f.opts.Now().UTC() }

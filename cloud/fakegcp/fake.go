@@ -42,8 +42,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
+	"maps"
 	"sort"
 	"sync"
 	"time"
@@ -159,49 +158,20 @@ func (f *Fake) Snapshot() ([]byte, error) {
 }
 
 // State returns a deep copy of the state.
-func (f *Fake) State() State {
-	b, err := f.Snapshot()
-	if err != nil {
-		panic(err) // plain data always marshals
-	}
-	var st State
-	if err := json.Unmarshal(b, &st); err != nil {
-		panic(err)
-	}
-	return st
-}
+func (f *Fake) State() State { return fakecloud.Copy[State](f.Snapshot()) }
 
 // Calls counts the requests served per method ("regionInstanceGroupManagers.resize").
 func (f *Fake) Calls() map[string]int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := make(map[string]int, len(f.calls))
-	for k, v := range f.calls {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(f.calls)
 }
-
-// Server is the fake served on a TCP address.
-type Server struct {
-	URL string // http://host:port: the compute endpoint
-	srv *http.Server
-}
-
-// Close stops serving.
-func (s *Server) Close() error { return s.srv.Close() }
 
 // Serve serves the fake on addr ("127.0.0.1:0" picks a port) until the
 // Server is closed. Point the REST clients at Server.URL with
 // option.WithEndpoint.
-func (f *Fake) Serve(addr string) (*Server, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("fakegcp: %w", err)
-	}
-	s := &Server{URL: "http://" + ln.Addr().String(), srv: &http.Server{Handler: f, ReadHeaderTimeout: 10 * time.Second}}
-	go func() { _ = s.srv.Serve(ln) }()
-	return s, nil
+func (f *Fake) Serve(addr string) (*fakecloud.Server, error) {
+	return fakecloud.Serve("fakegcp", f, addr)
 }
 
 func (f *Fake) now() time.Time { return f.opts.Now().UTC() }

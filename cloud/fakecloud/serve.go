@@ -1,0 +1,42 @@
+package fakecloud
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Server is a fake served on a TCP address.
+type Server struct {
+	URL string // http://host:port: the endpoint to point the SDK clients at
+	srv *http.Server
+}
+
+// Close stops serving.
+func (s *Server) Close() error { return s.srv.Close() }
+
+// Serve serves h on addr ("127.0.0.1:0" picks a port) until the Server is
+// closed; name says whose address failed.
+func Serve(name string, h http.Handler, addr string) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	s := &Server{URL: "http://" + ln.Addr().String(), srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}}
+	go func() { _ = s.srv.Serve(ln) }()
+	return s, nil
+}
+
+// Copy is a deep copy of a fake's state, through its JSON (a snapshot).
+func Copy[T any](snapshot []byte, err error) T {
+	var st T
+	if err != nil {
+		panic(err) // plain data always marshals
+	}
+	if err := json.Unmarshal(snapshot, &st); err != nil {
+		panic(err)
+	}
+	return st
+}
