@@ -3,6 +3,8 @@ package fakeaws
 import (
 	"fmt"
 	"time"
+
+	"github.com/nwroll/nwroll/cloud/fakecloud"
 )
 
 // FaultKind names a rehearsable failure.
@@ -124,19 +126,7 @@ func (f *Fake) ClearFaults() {
 // takeFault spends one firing of the first fault that matches and
 // returns it.
 func (f *Fake) takeFault(match func(Fault) bool) (Fault, bool) {
-	for i, ft := range f.st.Faults {
-		if !match(ft) {
-			continue
-		}
-		if ft.Times > 0 {
-			f.st.Faults[i].Times--
-			if f.st.Faults[i].Times == 0 {
-				f.st.Faults = append(f.st.Faults[:i:i], f.st.Faults[i+1:]...)
-			}
-		}
-		return ft, true
-	}
-	return Fault{}, false
+	return fakecloud.TakeFault(&f.st.Faults, func(ft *Fault) *int { return &ft.Times }, match)
 }
 
 func (f *Fake) apiFault(action, group string) (Fault, bool) {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/nwroll/nwroll/cloud/fakecloud"
 )
 
 // ImageSpec seeds one gallery image version.
@@ -246,17 +248,5 @@ func (f *Fake) ClearFaults() {
 }
 
 func (f *Fake) takeFault(match func(Fault) bool) (Fault, bool) {
-	for i, ft := range f.st.Faults {
-		if !match(ft) {
-			continue
-		}
-		if ft.Times > 0 {
-			f.st.Faults[i].Times--
-			if f.st.Faults[i].Times == 0 {
-				f.st.Faults = append(f.st.Faults[:i:i], f.st.Faults[i+1:]...)
-			}
-		}
-		return ft, true
-	}
-	return Fault{}, false
+	return fakecloud.TakeFault(&f.st.Faults, func(ft *Fault) *int { return &ft.Times }, match)
 }

@@ -40,3 +40,24 @@ func Copy[T any](snapshot []byte, err error) T {
 	}
 	return st
 }
+
+// TakeFault spends one firing of the first of faults that matches and
+// returns it: a fault fires *times(f) times (a negative count: until
+// cleared), and is gone once spent.
+func TakeFault[F any](faults *[]F, times func(*F) *int, match func(F) bool) (F, bool) {
+	for i := range *faults {
+		ft := (*faults)[i]
+		if !match(ft) {
+			continue
+		}
+		if n := times(&(*faults)[i]); *n > 0 {
+			*n--
+			if *n == 0 {
+				*faults = append((*faults)[:i:i], (*faults)[i+1:]...)
+			}
+		}
+		return ft, true
+	}
+	var zero F
+	return zero, false
+}

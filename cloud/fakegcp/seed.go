@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/nwroll/nwroll/cloud/fakecloud"
 )
 
 func sortStrings(s []string) { sort.Strings(s) }
@@ -351,19 +353,7 @@ func (f *Fake) ClearFaults() {
 
 // takeFault spends the first armed fault that matches. Called with f.mu held.
 func (f *Fake) takeFault(match func(Fault) bool) (Fault, bool) {
-	for i, ft := range f.st.Faults {
-		if !match(ft) {
-			continue
-		}
-		if ft.Times > 0 {
-			f.st.Faults[i].Times--
-			if f.st.Faults[i].Times == 0 {
-				f.st.Faults = append(f.st.Faults[:i], f.st.Faults[i+1:]...)
-			}
-		}
-		return ft, true
-	}
-	return Fault{}, false
+	return fakecloud.TakeFault(&f.st.Faults, func(ft *Fault) *int { return &ft.Times }, match)
 }
 
 // underneath moves the group by itself now.
