@@ -545,6 +545,32 @@ func TestCloudRollbackAll(t *testing.T) {
 	}
 }
 
+// Each provider's plan speaks that cloud's words: its group, template,
+// hold and what Neuwerk does with a retired follower.
+func TestCloudPlanWordsPerProvider(t *testing.T) {
+	for provider, wants := range map[string][]string{
+		"azure": {"3 instances of VM scale set nw-asg (azure)", "take the model of neuwerk v3 with its image reference on gallery image version ami-0new",
+			"a terminate notification;", "Neuwerk drains i-0a, evicts it from Raft and acknowledges the terminate notification", "by gallery image version (never latest)"},
+		"gcp": {"3 instances of managed instance group nw-asg (gcp)", "create an instance template from neuwerk v3, launching image ami-0new",
+			"GCP holds no deletion: i-0a drains in its graceful shutdown, and nwroll removes its Raft member once it is gone", "labelled neuwerk_release=1.1.0"},
+	} {
+		p := mtCloudPlan(t, 3, 1)
+		p.Cloud.Provider = provider
+		var b strings.Builder
+		if err := p.Render(&b); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range wants {
+			if !strings.Contains(b.String(), want) {
+				t.Errorf("%s: the plan lacks %q:\n%s", provider, want, b.String())
+			}
+		}
+		if strings.Contains(b.String(), "lifecycle hook") || strings.Contains(b.String(), "$Latest") {
+			t.Errorf("%s: the plan speaks AWS:\n%s", provider, b.String())
+		}
+	}
+}
+
 func TestCloudPlanRender(t *testing.T) {
 	var b strings.Builder
 	if err := mtCloudPlan(t, 3, 1).Render(&b); err != nil {
