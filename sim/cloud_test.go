@@ -279,8 +279,12 @@ func TestCloudAWS(t *testing.T) {
 		waitFor(t, 30*time.Second, "fw-e launched", func() bool { return node("fw-e").InstanceID != "" })
 		fwe := node("fw-e")
 		fwc := node("fw-c")
-		if log, _ := os.ReadFile(fwe.Log); !strings.Contains(string(log), "release=1.1.1-never-joins") ||
-			!strings.Contains(string(log), "never-joins fault: skipping the cluster join") || strings.Contains(string(log), "joined cluster") {
+		var log []byte
+		waitFor(t, 20*time.Second, "fw-e skips its join", func() bool {
+			log, _ = os.ReadFile(fwe.Log)
+			return strings.Contains(string(log), "never-joins fault: skipping the cluster join")
+		})
+		if !strings.Contains(string(log), "release=1.1.1-never-joins") || strings.Contains(string(log), "joined cluster") {
 			t.Errorf("fw-e does not run 1.1.1-never-joins, or joined:\n%s", log)
 		}
 		cl := nodeClient(t, c.Info(), fwe)
