@@ -289,7 +289,7 @@ func (p *Provider) Describe(ctx context.Context) (cloud.Group, error) {
 	notify := false
 	if tn := terminateNotification(s); tn != nil && deref(tn.Enable) {
 		notify = true
-		d, _ := parseDuration(deref(tn.NotBeforeTimeout))
+		d, _ := ParseDuration(deref(tn.NotBeforeTimeout))
 		if d == 0 {
 			d = 5 * time.Minute // ARM's default
 		}
@@ -535,7 +535,7 @@ func (p *Provider) problems(s armcompute.VirtualMachineScaleSet) []string {
 		out = append(out, fmt.Sprintf("scale set %s has no terminate notification, so Azure deletes a retired VM without waiting for Neuwerk's drain; enable one of at least %s: az vmss update %s --enable-terminate-notification true --terminate-notification-time %d",
 			p.name, p.drain, where, max(minutes, 5)))
 	default:
-		d, err := parseDuration(deref(tn.NotBeforeTimeout))
+		d, err := ParseDuration(deref(tn.NotBeforeTimeout))
 		if tn.NotBeforeTimeout == nil || deref(tn.NotBeforeTimeout) == "" {
 			d, err = 5*time.Minute, nil
 		}
@@ -912,9 +912,9 @@ func (p *Provider) CancelRefresh(ctx context.Context) error {
 	return wait(ctx, p, op, poller, err)
 }
 
-// parseDuration reads an ISO 8601 duration of hours, minutes and seconds
-// (PT5M, PT1H, PT300S).
-func parseDuration(s string) (time.Duration, error) {
+// ParseDuration reads an ISO 8601 duration of hours, minutes and seconds
+// (PT5M, PT1H30M, PT300S), as ARM writes notBeforeTimeout.
+func ParseDuration(s string) (time.Duration, error) {
 	rest, ok := strings.CutPrefix(strings.ToUpper(s), "PT")
 	if !ok || rest == "" {
 		return 0, fmt.Errorf("%q is not an ISO 8601 duration like PT5M", s)
@@ -933,4 +933,12 @@ func parseDuration(s string) (time.Duration, error) {
 		rest = rest[i+1:]
 	}
 	return d, nil
+}
+
+// FormatDuration writes d as ARM's ISO 8601 duration (PT10M, PT90S).
+func FormatDuration(d time.Duration) string {
+	if d%time.Minute == 0 {
+		return fmt.Sprintf("PT%dM", d/time.Minute)
+	}
+	return fmt.Sprintf("PT%dS", d/time.Second)
 }

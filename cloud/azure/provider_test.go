@@ -594,3 +594,19 @@ func TestCancelRefresh(t *testing.T) {
 		t.Errorf("%s, replaced before the cancel, still there", e.vms[0])
 	}
 }
+
+func TestDurations(t *testing.T) {
+	for in, want := range map[string]time.Duration{"PT5M": 5 * time.Minute, "PT1H30M": 90 * time.Minute, "PT300S": 300 * time.Second, "pt15m": 15 * time.Minute} {
+		if got, err := azure.ParseDuration(in); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"", "5M", "PT", "PTxM", "P1D"} {
+		if _, err := azure.ParseDuration(bad); err == nil {
+			t.Errorf("ParseDuration(%q) took it", bad)
+		}
+	}
+	if s := azure.FormatDuration(10 * time.Minute); s != "PT10M" {
+		t.Errorf("FormatDuration = %s", s)
+	}
+}

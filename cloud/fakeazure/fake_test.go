@@ -445,22 +445,6 @@ func TestSnapshotRestore(t *testing.T) {
 	}
 }
 
-func TestDurations(t *testing.T) {
-	for in, want := range map[string]time.Duration{"PT5M": 5 * time.Minute, "PT1H30M": 90 * time.Minute, "PT300S": 300 * time.Second, "pt15m": 15 * time.Minute} {
-		if got, err := fakeazure.ParseDuration(in); err != nil || got != want {
-			t.Errorf("ParseDuration(%q) = %v, %v", in, got, err)
-		}
-	}
-	for _, bad := range []string{"", "5M", "PT", "PTxM", "P1D"} {
-		if _, err := fakeazure.ParseDuration(bad); err == nil {
-			t.Errorf("ParseDuration(%q) took it", bad)
-		}
-	}
-	if s := fakeazure.FormatDuration(10 * time.Minute); s != "PT10M" {
-		t.Errorf("FormatDuration = %s", s)
-	}
-}
-
 func to[T any](v T) *T { return &v }
 
 // TestDeleteWaits: with DeleteWaits the deleteInstances operation stays

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/nwroll/nwroll/cloud/fakecloud"
+
+	"github.com/nwroll/nwroll/cloud/azure"
 )
 
 // ImageSpec seeds one gallery image version.
@@ -108,7 +110,7 @@ func (f *Fake) AddScaleSet(spec ScaleSetSpec) ([]string, error) {
 		s.ImageRefVersion = spec.ImageVersion
 	}
 	if spec.TerminateNotification {
-		s.NotBeforeTimeout = FormatDuration(cmpOr(spec.NotBeforeTimeout, 5*time.Minute))
+		s.NotBeforeTimeout = azure.FormatDuration(cmpOr(spec.NotBeforeTimeout, 5*time.Minute))
 	}
 	var names []string
 	for _, a := range spec.Adopt {

@@ -2,9 +2,9 @@ package fakeazure
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/nwroll/nwroll/cloud/azure"
 )
 
 // ReleaseTag is the gallery image version tag naming a Neuwerk release.
@@ -153,7 +153,7 @@ func (s *ScaleSet) activeUpgrade() *RollingUpgrade {
 
 // notBefore is the terminate notification's timeout (default 5 minutes).
 func (s *ScaleSet) notBefore() time.Duration {
-	d, err := ParseDuration(s.NotBeforeTimeout)
+	d, err := azure.ParseDuration(s.NotBeforeTimeout)
 	if err != nil || d <= 0 {
 		return 5 * time.Minute
 	}
@@ -164,36 +164,4 @@ func (s *ScaleSet) notBefore() time.Duration {
 func ImageID(subscription, resourceGroup, gallery, definition, version string) string {
 	return fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/galleries/%s/images/%s/versions/%s",
 		subscription, resourceGroup, gallery, definition, version)
-}
-
-// ParseDuration reads an ISO 8601 duration of hours, minutes and seconds
-// (PT5M, PT1H30M, PT300S).
-func ParseDuration(s string) (time.Duration, error) {
-	rest, ok := strings.CutPrefix(strings.ToUpper(s), "PT")
-	if !ok || rest == "" {
-		return 0, fmt.Errorf("%q is not an ISO 8601 duration like PT5M", s)
-	}
-	var d time.Duration
-	for rest != "" {
-		i := strings.IndexAny(rest, "HMS")
-		if i <= 0 {
-			return 0, fmt.Errorf("%q is not an ISO 8601 duration like PT5M", s)
-		}
-		n, err := strconv.ParseFloat(rest[:i], 64)
-		if err != nil {
-			return 0, fmt.Errorf("%q is not an ISO 8601 duration like PT5M", s)
-		}
-		unit := map[byte]time.Duration{'H': time.Hour, 'M': time.Minute, 'S': time.Second}[rest[i]]
-		d += time.Duration(n * float64(unit))
-		rest = rest[i+1:]
-	}
-	return d, nil
-}
-
-// FormatDuration writes d as an ISO 8601 duration (PT5M, PT90S).
-func FormatDuration(d time.Duration) string {
-	if d%time.Minute == 0 {
-		return fmt.Sprintf("PT%dM", d/time.Minute)
-	}
-	return fmt.Sprintf("PT%dS", d/time.Second)
 }

@@ -18,6 +18,8 @@ import (
 	computefake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/compute/armcompute/v7/fake"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v7"
 	networkfake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v7/fake"
+
+	"github.com/nwroll/nwroll/cloud/azure"
 )
 
 // pollSuffix ends the URL the SDK's fake poller polls an operation at.
@@ -482,7 +484,7 @@ func (f *Fake) update(s *ScaleSet, p armcompute.VirtualMachineScaleSetUpdate) *a
 					s.TerminateNotification = *tn.Enable
 				}
 				if tn.NotBeforeTimeout != nil {
-					if _, err := ParseDuration(*tn.NotBeforeTimeout); err != nil {
+					if _, err := azure.ParseDuration(*tn.NotBeforeTimeout); err != nil {
 						return &armError{http.StatusBadRequest, "InvalidParameter", err.Error()}
 					}
 					s.NotBeforeTimeout = *tn.NotBeforeTimeout
