@@ -200,19 +200,7 @@ func (f *Fake) poke() {
 
 func (f *Fake) run() {
 	defer f.wg.Done()
-	t := time.NewTicker(f.opts.Tick)
-	defer t.Stop()
-	for {
-		select {
-		case <-f.ctx.Done():
-			return
-		case <-t.C:
-		case <-f.wake:
-		}
-		f.mu.Lock()
-		f.step(f.now())
-		f.mu.Unlock()
-	}
+	fakecloud.Run(f.ctx, f.opts.Tick, f.wake, &f.mu, func() { f.step(f.now()) })
 }
 
 // step moves every group along. Called with f.mu held.
@@ -596,19 +584,7 @@ func (f *Fake) finishActivity(g *Group, m *Member, status, msg string, now time.
 }
 
 // sleep waits d, or reports false when the fake closes first.
-func (f *Fake) sleep(d time.Duration) bool {
-	if d <= 0 {
-		return f.ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-f.ctx.Done():
-		return false
-	}
-}
+func (f *Fake) sleep(d time.Duration) bool { return fakecloud.Sleep(f.ctx, d) }
 
 func cloneTags(m map[string]string) map[string]string {
 	out := make(map[string]string, len(m))

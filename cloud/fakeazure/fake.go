@@ -214,18 +214,7 @@ func (f *Fake) nextSeq() int64 {
 
 func (f *Fake) run() {
 	defer f.wg.Done()
-	t := time.NewTicker(f.opts.Tick)
-	defer t.Stop()
-	for {
-		select {
-		case <-f.ctx.Done():
-			return
-		case <-t.C:
-		}
-		f.mu.Lock()
-		f.step(f.now())
-		f.mu.Unlock()
-	}
+	fakecloud.Run(f.ctx, f.opts.Tick, nil, &f.mu, func() { f.step(f.now()) })
 }
 
 // step moves every scale set along. Called with f.mu held.
@@ -414,19 +403,7 @@ func (f *Fake) startStop(s *ScaleSet, v *VM) {
 	}()
 }
 
-func (f *Fake) sleep(d time.Duration) bool {
-	if d <= 0 {
-		return f.ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-f.ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
+func (f *Fake) sleep(d time.Duration) bool { return fakecloud.Sleep(f.ctx, d) }
 
 // advanceUpgrade replaces one outdated VM at a time: surge a VM on the
 // model, delete the outdated one once the new one runs, and go on once

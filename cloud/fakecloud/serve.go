@@ -1,10 +1,12 @@
 package fakecloud
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -60,4 +62,38 @@ func TakeFault[F any](faults *[]F, times func(*F) *int, match func(F) bool) (F, 
 	}
 	var zero F
 	return zero, false
+}
+
+// Run calls step with mu held every tick, and whenever wake fires (nil:
+// never), until ctx ends: a fake's clock.
+func Run(ctx context.Context, tick time.Duration, wake <-chan struct{}, mu *sync.Mutex, step func()) {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-wake:
+		}
+		mu.Lock()
+		step()
+		mu.Unlock()
+	}
+}
+
+// Sleep waits d, or less if ctx ends first; it reports whether ctx is
+// still live.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }

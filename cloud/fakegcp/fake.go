@@ -183,18 +183,7 @@ func (f *Fake) nextID() uint64 {
 
 func (f *Fake) run() {
 	defer f.wg.Done()
-	t := time.NewTicker(f.opts.Tick)
-	defer t.Stop()
-	for {
-		select {
-		case <-f.ctx.Done():
-			return
-		case <-t.C:
-		}
-		f.mu.Lock()
-		f.step(f.now())
-		f.mu.Unlock()
-	}
+	fakecloud.Run(f.ctx, f.opts.Tick, nil, &f.mu, func() { f.step(f.now()) })
 }
 
 // step moves operations and groups along. Called with f.mu held.
@@ -387,16 +376,4 @@ func (f *Fake) startStop(g *Group, in *Instance) {
 	}()
 }
 
-func (f *Fake) sleep(d time.Duration) bool {
-	if d <= 0 {
-		return f.ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-f.ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
+func (f *Fake) sleep(d time.Duration) bool { return fakecloud.Sleep(f.ctx, d) }
