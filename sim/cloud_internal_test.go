@@ -13,6 +13,7 @@ import (
 
 	"github.com/nwroll/nwroll/cloud/fakeaws"
 	"github.com/nwroll/nwroll/cloud/fakecloud"
+	"github.com/nwroll/nwroll/cloud/fakegcp"
 )
 
 // TestCloudBackendLaunch: a running instance's launch answers its address
@@ -98,5 +99,36 @@ func TestCloudPersistRestore(t *testing.T) {
 	if g == nil || len(g.Members) != 1 || g.Members[0].InstanceID != info.Nodes[0].InstanceID || len(st.Faults) != 1 ||
 		len(st.Images) != len(Releases) || len(st.Templates) != 1 {
 		t.Fatalf("restored state: group %+v, %d faults, %d images, %d templates", g, len(st.Faults), len(st.Images), len(st.Templates))
+	}
+}
+
+// TestCloudFaultRefusedWhereNotSimulated: a fault a cloud does not have is
+// refused by name, naming the faults it has, and nothing is armed.
+func TestCloudFaultRefusedWhereNotSimulated(t *testing.T) {
+	dir := t.TempDir()
+	info := &Info{Cluster: "sim-9", Dir: dir, Block: 9, Release: "1.0.0", Releases: map[string]ReleaseInfo{"1.0.0": {}},
+		Cloud: CloudGCP, CloudURL: "http://127.0.0.1:0", CloudGroup: CloudGroupName("sim-9"),
+		Nodes: []NodeInfo{{Name: "fw-a", IP: "127.0.9.11", InstanceID: gcpKind.instanceID("sim-9", "fw-a", 0)}}}
+	gcpKind.place(info)
+	if err := writeInfo(info); err != nil {
+		t.Fatal(err)
+	}
+	s := &supervisor{dir: dir, info: info, log: log.New(io.Discard, "", 0)}
+	if err := s.startCloud(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.stopCloud()
+	resp := s.cloudControl(ctlRequest{Op: "cloud-fault", Fault: &CloudFault{Kind: FaultLaunchUnderneath}})
+	if resp.Exit == 0 || !strings.Contains(resp.Error, "fault launch-underneath is not simulated on gcp (it has launch-error, no-capacity, hang-termination)") {
+		t.Fatalf("an unsimulated fault: %+v", resp)
+	}
+	if st := s.fake.state().(fakegcp.State); len(st.Faults) != 0 {
+		t.Fatalf("armed %+v", st.Faults)
+	}
+	if resp := s.cloudControl(ctlRequest{Op: "cloud-fault", Fault: &CloudFault{Kind: FaultHangTermination}}); resp.Exit != 0 {
+		t.Fatalf("a simulated fault: %+v", resp)
+	}
+	if st := s.fake.state().(fakegcp.State); len(st.Faults) != 1 {
+		t.Fatalf("armed %+v", st.Faults)
 	}
 }
