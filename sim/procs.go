@@ -46,31 +46,63 @@ func readPids(dir string) []ProcessRecord {
 // pidAlive reports whether pid is a live (not zombie) process that belongs
 // to the cluster in dir: on Linux its command line must mention dir, so a
 // recycled pid is never mistaken for ours.
-func pidAlive(pid int, dir string) bool {
+func pidAlive(pid int, dir string) bool { return probe(pid, dir) == procOurs }
+
+type procState int
+
+const (
+	procGone    procState = iota // no such process, a zombie, or someone else's
+	procOurs                     // running, and its command line names dir
+	procExiting                  // past releasing its memory, not yet a zombie
+)
+
+func probe(pid int, dir string) procState {
 	if pid <= 1 {
-		return false
+		return procGone
 	}
 	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
-		return false
+		return procGone
 	}
 	if runtime.GOOS != "linux" {
-		return true
+		return procOurs
 	}
 	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return false
+		return procGone
 	}
 	// The state follows the parenthesised command name.
 	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
 		if st := stat[i+2]; st == 'Z' || st == 'X' {
-			return false
+			return procGone
 		}
 	}
 	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 	if err != nil {
+		return procGone
+	}
+	if len(cmdline) == 0 && !kernelThread(stat) {
+		// An exiting process reads as an empty command line for a moment
+		// before it turns zombie.
+		return procExiting
+	}
+	if bytes.Contains(bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '}), []byte(dir+"/")) {
+		return procOurs
+	}
+	return procGone
+}
+
+// kernelThread reads PF_KTHREAD from a /proc/PID/stat line's flags field.
+func kernelThread(stat []byte) bool {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
 		return false
 	}
-	return bytes.Contains(bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '}), []byte(dir+"/"))
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 7 {
+		return false
+	}
+	flags, err := strconv.ParseUint(f[6], 10, 64)
+	return err == nil && flags&0x00200000 != 0
 }
 
 // killRecorded ends every recorded process of dir that is still alive:
@@ -108,7 +140,7 @@ func waitGone(recs []ProcessRecord, dir string, timeout time.Duration) []Process
 	for {
 		var left []ProcessRecord
 		for _, r := range recs {
-			if pidAlive(r.Pid, dir) {
+			if probe(r.Pid, dir) != procGone {
 				left = append(left, r)
 			}
 		}

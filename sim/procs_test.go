@@ -1,0 +1,43 @@
+package sim
+
+import (
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"testing"
+)
+
+func TestProbe(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc")
+	}
+	dir := t.TempDir()
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip(err)
+	}
+	// argv[0] names dir, as a cluster's processes name their directory.
+	cmd := &exec.Cmd{Path: sleep, Args: []string{dir + "/sleep", "60"}}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	if got := probe(pid, dir); got != procOurs {
+		t.Fatalf("running child naming dir: probe %d, want procOurs", got)
+	}
+	if got := probe(pid, t.TempDir()); got != procGone {
+		t.Fatalf("child naming another dir: probe %d, want procGone", got)
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	if got := probe(pid, dir); got != procGone {
+		t.Fatalf("reaped child: probe %d, want procGone", got)
+	}
+	if stat, err := os.ReadFile("/proc/" + strconv.Itoa(os.Getpid()) + "/stat"); err != nil || kernelThread(stat) {
+		t.Fatalf("the test process reads as a kernel thread (%v)", err)
+	}
+	if stat, err := os.ReadFile("/proc/2/stat"); err == nil && !kernelThread(stat) {
+		t.Skip("pid 2 is not kthreadd here (a container's own pid namespace)")
+	}
+}
