@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nwroll/nwroll/cloud"
@@ -69,6 +70,24 @@ func checkModeOptions(env Env, o PlanOptionsIn) error {
 		return coded(runbook.ExitUsage, "--bake is for in-place upgrades; in cloud mode each new instance holds its join gate for gates.stabilisation (raise it in the inventory)")
 	case cloudMode && o.Backup != runbook.BackupQuiesced:
 		return coded(runbook.ExitUsage, "--backup and --backup-reuse are for in-place upgrades: in cloud mode the data lives on in the cluster and the previous image stays the rollback")
+	case o.Observe && len(o.PauseBefore) > 0:
+		return coded(runbook.ExitUsage, "--pause-before and --observe exclude each other: the refresh you watch replaces instances on its own schedule")
+	case !cloudMode:
+		return checkPauses(o.PauseBefore, env.Inventory.Nodes())
+	}
+	return nil
+}
+
+// checkPauses: every --pause-before names a node, or the leader.
+func checkPauses(pauses []string, nodes []inventory.Node) error {
+	var names []string
+	for _, n := range nodes {
+		names = append(names, n.Name)
+	}
+	for _, p := range pauses {
+		if p != runbook.PauseLeader && !slices.Contains(names, p) {
+			return coded(runbook.ExitUsage, "--pause-before %q: name a node (%s) or %s", p, strings.Join(names, ", "), runbook.PauseLeader)
+		}
 	}
 	return nil
 }
@@ -110,6 +129,9 @@ func makeCloudPlan(ctx context.Context, env Env, o PlanOptionsIn) (runbook.Plan,
 	}
 	g, nodes, err := discover(ctx, env, p)
 	if err != nil {
+		return fail(err)
+	}
+	if err := checkPauses(o.PauseBefore, nodes); err != nil {
 		return fail(err)
 	}
 	img, err := p.ImageFor(ctx, o.Release.Version)

@@ -102,7 +102,7 @@ func tokenSourceOf(env Env) string {
 // and unit from the inventory.
 func PlanOptionsFor(inv *inventory.Inventory, o PlanOptionsIn, tokenGiven bool) runbook.PlanOptions {
 	return runbook.PlanOptions{
-		Backup: o.Backup, BackupSet: o.BackupSet, Bake: o.Bake, AllowUnknownBuild: o.AllowUnknownBuild, Observe: o.Observe,
+		Backup: o.Backup, BackupSet: o.BackupSet, Bake: o.Bake, AllowUnknownBuild: o.AllowUnknownBuild, Observe: o.Observe, PauseBefore: o.PauseBefore,
 		Window: inv.Gates.Stabilisation, GateTimeout: inv.Gates.Timeout,
 		TokenFromEnv: tokenGiven, CAFromFile: inv.API.CAFile != "",
 		Binary:    nodesPath(inv, "<binary>", func(p inventory.Paths) string { return p.Binary }),

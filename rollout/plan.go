@@ -22,6 +22,9 @@ type PlanOptionsIn struct {
 	AllowUnknownBuild bool
 	// Observe (cloud mode): watch the operator's own instance refresh.
 	Observe bool
+	// PauseBefore: a --yes run stops before these nodes' upgrades
+	// (runbook.PauseLeader: the leader's), exit 5 (--pause-before).
+	PauseBefore []string
 }
 
 // MakePlan surveys the cluster (read-only) and builds its plan.

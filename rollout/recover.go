@@ -141,7 +141,8 @@ func PrepareResume(ctx context.Context, env Env, o ResumeOptions, mo runbook.Mac
 	}
 	mo.NoRollback = info.record.NoRollback
 	po := PlanOptionsIn{Release: rel, Backup: backup, BackupSet: info.record.BackupSet, Bake: time.Duration(info.record.Bake),
-		AllowUnknownBuild: info.record.AllowUnknownBuild, Observe: info.record.Cloud != nil && info.record.Cloud.Observe}
+		AllowUnknownBuild: info.record.AllowUnknownBuild, Observe: info.record.Cloud != nil && info.record.Cloud.Observe,
+		PauseBefore: info.record.PauseBefore}
 	run, err := prepareContinue(ctx, env, info, rel, po, o.BreakLock, func(p runbook.Plan, f runbook.ResumeFacts) (runbook.Machine, error) {
 		return runbook.ResumeState(p, f, mo)
 	}, "resuming")

@@ -112,7 +112,7 @@ func runRecord(p runbook.Plan, o UpgradeOptions) (*journal.RunRecord, *journal.R
 	}
 	run := &journal.RunRecord{ReleaseSource: src, Release: journal.BuildRecord{Version: r.Version, SHA256: r.SHA256},
 		Backup: o.Backup.String(), BackupSet: o.BackupSet, NoRollback: o.NoRollback, Bake: journal.Duration(o.Bake),
-		AllowUnknownBuild: o.AllowUnknownBuild}
+		AllowUnknownBuild: o.AllowUnknownBuild, PauseBefore: o.PauseBefore}
 	if c := p.Cloud; c != nil {
 		run.Cloud = &journal.CloudRun{Provider: c.Provider, Group: c.Group.Name, Size: c.Size, Image: c.Image.ID, ImageName: c.Image.Name,
 			From: runbook.CloudRecord{Template: c.From.ID, Name: c.From.Name, Version: c.From.Version, Image: c.FromImage}, FromRelease: c.FromRelease,

@@ -235,18 +235,20 @@ type planFlags struct {
 	reuse   string
 	bake    time.Duration
 	observe bool
+	pauses  []string
 }
 
 func (b *planFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&b.mode, "backup", "quiesced", "the `MODE` of each node's first backup: quiesced (stop, tar, start, gates) or live (tar while running)")
 	cmd.Flags().StringVar(&b.reuse, "backup-reuse", "", "reuse an existing backup set (its `ID`, or latest) instead of a new backup")
 	cmd.Flags().DurationVar(&b.bake, "bake", 0, "after the first follower's upgrade, keep every gate on it for this `DURATION` (a canary soak, e.g. 10m); 0: none")
+	cmd.Flags().StringArrayVar(&b.pauses, "pause-before", nil, "hold the run before this `NODE`'s upgrade, or the leader's with leader (repeatable): the console waits for y; upgrade --yes stops there, every node running, and exits 5; nwroll resume continues")
 	cmd.Flags().BoolVar(&b.observe, "observe", false, "cloud mode: instead of replacing instances, watch the instance refresh you start yourself with nwroll's gates; an abort cancels it")
 }
 
 // options are the flags as the runbook's options for rel.
 func (b *planFlags) options(rel *release.Release) (rollout.PlanOptionsIn, error) {
-	o := rollout.PlanOptionsIn{Release: rel, Backup: runbook.BackupQuiesced, Bake: b.bake, Observe: b.observe}
+	o := rollout.PlanOptionsIn{Release: rel, Backup: runbook.BackupQuiesced, Bake: b.bake, Observe: b.observe, PauseBefore: b.pauses}
 	switch b.mode {
 	case "quiesced", "":
 	case "live":

@@ -29,6 +29,7 @@ const (
 	OutcomeRefused     RunOutcome = "refused"     // the pre-check refused; nothing changed
 	OutcomeAbandoned   RunOutcome = "abandoned"   // a later run was started over it (--abandon-run)
 	OutcomeQuit        RunOutcome = "quit"        // quit before any node changed
+	OutcomePaused      RunOutcome = "paused"      // stopped by --pause-before (exit 5): resume it
 )
 
 // Event ops the history reads.
@@ -234,6 +235,8 @@ func Summarize(run *Run) RunSummary {
 	switch {
 	case abandoned != "":
 		s.Outcome, s.Reason = OutcomeAbandoned, abandoned
+	case ended && code == runbook.ExitPaused:
+		s.Outcome = OutcomePaused
 	case quit && ended && code == runbook.ExitOK:
 		s.Outcome = OutcomeQuit
 	case !ended || quit && code == runbook.ExitFailed:
@@ -252,6 +255,8 @@ func Summarize(run *Run) RunSummary {
 		s.Outcome = OutcomeFailed
 	}
 	switch s.Outcome {
+	case OutcomePaused:
+		s.Unfinished = true
 	case OutcomeInterrupted, OutcomeAborted, OutcomeFailed:
 		s.Unfinished = len(s.Upgraded) > 0 || len(s.Stopped) > 0 || s.LockHeld || len(rp.InFlight) > 0
 	default:

@@ -95,6 +95,10 @@ type RunRecord struct {
 	// release manifest (--allow-unknown-build).
 	AllowUnknownBuild bool `json:"allow_unknown_build,omitempty"`
 
+	// PauseBefore: the run stops before these nodes' upgrades
+	// (--pause-before; "leader" for the leader's).
+	PauseBefore []string `json:"pause_before,omitempty"`
+
 	// Cloud: the run replaces the instances of a group (cloud mode).
 	Cloud *CloudRun `json:"cloud,omitempty"`
 }

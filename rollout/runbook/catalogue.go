@@ -40,6 +40,9 @@ const (
 	StepReplaceBack   // rollback: one new node replaced by one on the previous image
 	StepObserve       // --observe: watch the operator's instance refresh with the gates
 	StepObserveEnd    // --observe: an abort cancels the refresh; how an observe run ends
+
+	StepPauseNode   // --pause-before NODE: hold the run before that node's upgrade
+	StepPauseLeader // --pause-before leader: hold the run before the leader's upgrade
 )
 
 // rollbackKinds are the steps a rollback runs; endKinds the step that ends
@@ -61,6 +64,7 @@ var stepKindNames = map[StepKind]string{
 	StepGroupValidate: "group-validate", StepGroupThaw: "group-thaw",
 	StepUnsurge: "unsurge", StepGroupRevert: "group-revert", StepReplaceBack: "replace-back",
 	StepObserve: "observe", StepObserveEnd: "observe-end",
+	StepPauseNode: "pause-before", StepPauseLeader: "pause-before-leader",
 }
 
 func (k StepKind) String() string {
@@ -109,7 +113,7 @@ func runbook(p Plan) []Step {
 	}
 	add(StepValidate, "")
 	add(StepRelease, "")
-	return steps
+	return withPauses(steps, p.Options.PauseBefore)
 }
 
 // leaderLastKinds are the kinds whose steps take the leader last: a node
@@ -149,6 +153,8 @@ var definitions = map[StepKind]func(c stepCtx) stepDef{
 	StepReplaceBack:   replaceStep,
 	StepObserve:       observeStep,
 	StepObserveEnd:    observeEndStep,
+	StepPauseNode:     pauseStep,
+	StepPauseLeader:   pauseStep,
 }
 
 // define is the step's definition as it stands now.

@@ -8,6 +8,7 @@ const (
 	ExitUsage      = 2
 	ExitRefused    = 3
 	ExitRolledBack = 4
+	ExitPaused     = 5 // --pause-before stopped the run; `nwroll resume` continues it
 )
 
 // ExitError carries the exit code an error deserves with a one-line error:

@@ -279,6 +279,9 @@ func (m *Machine) beginStop(mode stopMode, reason string) {
 	}
 	m.stop, m.stopReason = mode, reason
 	m.stopExit = -1
+	if mode == stopPause {
+		m.stopExit = ExitPaused
+	}
 	m.Pause = nil
 	m.AbortAsked = false
 	m.Gate.Open = false
@@ -318,7 +321,7 @@ func (m *Machine) driveStop() bool {
 	if m.stopStartID != 0 || m.stopUnlock != 0 {
 		return false
 	}
-	if m.stop != stopQuit && !m.stopTried && m.downNode() == nil {
+	if !m.stop.keepsLock() && !m.stopTried && m.downNode() == nil {
 		m.stopTried = true
 		if m.endWithRelease() {
 			return true
@@ -345,7 +348,7 @@ func (m *Machine) driveStop() bool {
 		exit = 1
 		reason += fmt.Sprintf("; %s may still be stopped: start it by hand (%s)", down.Name, down.Err)
 	}
-	if m.lockHeld && m.stop != stopQuit {
+	if m.lockHeld && !m.stop.keepsLock() {
 		reason += "; the lock is still held"
 	}
 	m.finish(exit, reason)

@@ -245,6 +245,9 @@ func (m *Machine) completeStep() {
 	m.end(s, s.def)
 	m.record(RecordEvent, s.ID, m.ctx(s).nodeName(), "step-done", s.def.Title, nil)
 	m.cur = -1
+	if m.pausing != "" {
+		m.beginStop(stopPause, "paused: "+m.pausing)
+	}
 }
 
 // end keeps the step's text as it ran.
@@ -847,6 +850,7 @@ func (m *Machine) reorderGroups() {
 			m.Steps[i] = group[j]
 		}
 	}
+	m.placePauses()
 }
 
 // deferIfLeader withdraws the current backup or upgrade step when its node

@@ -273,11 +273,20 @@ type approveOp struct {
 	// headless, when set, decides for --yes instead: who approves, or why
 	// the run is refused.
 	headless func(c stepCtx) (by, refusal string)
+	// pause: --yes does not approve; the run stops once the step is done
+	// (exit 5), and `nwroll resume` is the approval.
+	pause bool
 }
 
 func (approveOp) changes() bool          { return false }
 func (approveOp) lines(stepCtx) []string { return nil }
 func (o approveOp) enter(m *Machine, c stepCtx) {
+	if m.Options.Headless && o.pause {
+		m.pausing = c.step.def.Title + ": `nwroll resume` continues"
+		m.record(RecordEvent, c.step.ID, c.nodeName(), "paused", m.pausing, nil)
+		c.step.done = true
+		return
+	}
 	if m.Options.Headless {
 		by, refusal := m.headlessApprover(), ""
 		if o.headless != nil {

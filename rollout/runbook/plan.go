@@ -147,6 +147,9 @@ type PlanOptions struct {
 	// Observe (cloud mode): watch the operator's own instance refresh
 	// with the gates instead of replacing instances (--observe).
 	Observe bool
+	// PauseBefore are the nodes whose upgrade a --yes run stops before
+	// (--pause-before), PauseLeader for the leader's.
+	PauseBefore []string
 
 	TokenFromEnv bool // NEUWERK_TOKEN is set: no token is minted
 	CAFromFile   bool // a CA file is given: the CA is not fetched

@@ -129,5 +129,5 @@ func cloudRunbook(p Plan, order []PlanNode) []Step {
 	}
 	add(StepGroupValidate, "")
 	add(StepGroupThaw, "")
-	return steps
+	return withPauses(steps, p.Options.PauseBefore)
 }

@@ -231,7 +231,11 @@ const (
 	stopQuit                   // interrupted: make nodes consistent, keep the lock, finish 1
 	stopQuitUntouched          // quit before any node operation: release the lock, finish 0
 	stopEnd                    // the run ends after a failure or rollback: make consistent, unlock, finish
+	stopPause                  // --pause-before with --yes: keep the lock, finish 5
 )
+
+// keepsLock: the run ends resumable, its lock held for `nwroll resume`.
+func (s stopMode) keepsLock() bool { return s == stopQuit || s == stopPause }
 
 type purpose int
 
@@ -313,6 +317,7 @@ type Machine struct {
 	stop        stopMode
 	stopExit    int
 	stopReason  string
+	pausing     string // a --yes run reached a pause step: why it stops once the step is done
 	stopStarted bool
 	stopStartID EffectID
 	stopUnlock  EffectID
