@@ -89,6 +89,10 @@ type harness struct {
 	d    *fakeDriver
 	m    Model
 	quit bool // a Cmd asked the program to quit
+	// closed gets the engine's closedMsg when its Cmd answers after
+	// cmdWait: releasing the connections can take longer on a loaded
+	// machine, and the quit that follows must not be lost.
+	closed chan tea.Msg
 }
 
 // cmdWait is how long the harness waits for a Cmd's answer; clocks and
@@ -116,7 +120,7 @@ func newHarnessOn(t testing.TB, c *rollouttest.Cluster, opts runbook.PlanOptions
 		d.cluster(func(c *rollouttest.Cluster) { lines = c.ServiceLog(node, n) })
 		return lines, nil
 	}
-	hs := &harness{t: t, c: c, d: d, m: New(Deps{Operator: "op@test"})}
+	hs := &harness{t: t, c: c, d: d, m: New(Deps{Operator: "op@test"}), closed: make(chan tea.Msg, 4)}
 	hs.update(tea.WindowSizeMsg{Width: w, Height: h})
 	hs.update(preparedMsg{machine: runbook.NewMachine(plan, runbook.MachineOptions{Approver: "op@test"}),
 		holder: "op@test (run 0badc0de)", journal: "/state/lab/run.jsonl", runID: "0badc0de", engine: e, at: c.Now()})
@@ -129,7 +133,7 @@ func (h *harness) update(msg tea.Msg) {
 	h.t.Helper()
 	next, cmd := h.m.Update(msg)
 	h.m = next.(Model)
-	for _, out := range runCmds(cmd) {
+	for _, out := range runCmds(cmd, h.closed) {
 		if _, ok := out.(tea.QuitMsg); ok {
 			h.quit = true
 			continue
@@ -139,8 +143,8 @@ func (h *harness) update(msg tea.Msg) {
 }
 
 // runCmds runs cmd's leaves concurrently and returns the messages that came
-// back within cmdWait.
-func runCmds(cmd tea.Cmd) []tea.Msg {
+// back within cmdWait; a closedMsg that comes later goes to closed.
+func runCmds(cmd tea.Cmd, closed chan<- tea.Msg) []tea.Msg {
 	if cmd == nil {
 		return nil
 	}
@@ -170,6 +174,7 @@ func runCmds(cmd tea.Cmd) []tea.Msg {
 					out = append(out, msg)
 				}
 			case <-timeout:
+				go forwardClosed(results, n-i, closed)
 				break collect
 			}
 		}
@@ -177,10 +182,25 @@ func runCmds(cmd tea.Cmd) []tea.Msg {
 	return out
 }
 
+// forwardClosed waits for the n results still out and passes on a closedMsg.
+func forwardClosed(results <-chan tea.Msg, n int, closed chan<- tea.Msg) {
+	for range n {
+		if msg, ok := (<-results).(closedMsg); ok {
+			closed <- msg
+		}
+	}
+}
+
 // pump feeds every pending answer back.
 func (h *harness) pump() {
 	h.t.Helper()
 	for {
+		select {
+		case msg := <-h.closed:
+			h.update(msg)
+			continue
+		default:
+		}
 		ev, ok := h.d.next()
 		if !ok {
 			return
@@ -296,4 +316,18 @@ func awaiting(kind runbook.StepKind) func(Model) bool {
 
 func pausedOnFailure(m Model) bool {
 	return m.machine.Pause != nil && m.machine.Failure != nil && !m.machine.Failure.SysdumpPending
+}
+
+// untilQuit waits for the console to quit once its engine has closed.
+func (h *harness) untilQuit() {
+	h.t.Helper()
+	guard := time.After(30 * time.Second) // a hang guard, not a speed limit
+	for !h.quit {
+		select {
+		case msg := <-h.closed:
+			h.update(msg)
+		case <-guard:
+			h.t.Fatalf("the console did not exit after the machine finished\n%s", h.screen())
+		}
+	}
 }
