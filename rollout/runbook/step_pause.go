@@ -50,14 +50,14 @@ func pauseStep(c stepCtx) stepDef {
 	if target.Name == m.Leader {
 		role, d.Phase = "leader", PhaseLeader
 	}
-	d.Title = fmt.Sprintf("Pause before %s %s (%s; %s)", verb, target.Name, role, flag)
+	d.Title = fmt.Sprintf("Pause before %s %s (%s)", verb, target.Name, role)
 	d.Node = target.Name
 	if s.Kind == StepPauseLeader && slices.ContainsFunc(m.Steps, func(o StepState) bool { return o.Kind == StepPauseNode && o.Node == target.Name }) {
 		d.Skip = "the pause before " + target.Name + " (--pause-before " + target.Name + ") holds the run there"
 		return d
 	}
 	d.Ops = []op{noteOp{
-		"hold the run here: " + verb + " " + target.Name + " comes next",
+		"hold the run here (" + flag + "): " + verb + " " + target.Name + " comes next",
 		"in the console: wait for y; with --yes: stop here, every node running and the lock kept, exit 5; `nwroll resume` goes on",
 	}, approveOp{pause: true}}
 	return d

@@ -33,7 +33,7 @@ func TestPauseBeforeLeaderHeadless(t *testing.T) {
 	if w.m.ExitCode != ExitPaused {
 		t.Fatalf("exit %d (%s), want %d", w.m.ExitCode, w.m.Reason, ExitPaused)
 	}
-	wantReason := "paused: Pause before upgrading fw-a (leader; --pause-before leader): `nwroll resume` continues"
+	wantReason := "paused: Pause before upgrading fw-a (leader): `nwroll resume` continues"
 	if w.m.Reason != wantReason {
 		t.Fatalf("reason %q\nwant   %q", w.m.Reason, wantReason)
 	}
@@ -82,7 +82,7 @@ func TestPauseFollowsTheLeader(t *testing.T) {
 			})
 			w.moveLeader("fw-c") // now fw-b, fw-a, fw-c
 			w.runToEnd()
-			if w.m.ExitCode != ExitPaused || !strings.Contains(w.m.Reason, "Pause before upgrading fw-c (leader; --pause-before "+pause+")") {
+			if w.m.ExitCode != ExitPaused || !strings.Contains(w.m.Reason, "Pause before upgrading fw-c (leader)") {
 				t.Fatalf("exit %d: %s", w.m.ExitCode, w.m.Reason)
 			}
 			got := mtChanges(w.effects)
@@ -130,7 +130,7 @@ func TestPauseInTheConsole(t *testing.T) {
 		t.Fatalf("the pause came before fw-c's upgrade (%s)", b.Status)
 	}
 	txt, _ := w.m.Text("pause-before/fw-a")
-	if !txt.Approval || !txt.ReadOnly || txt.Phase != PhaseLeader || txt.Title != "Pause before upgrading fw-a (leader; --pause-before fw-a)" {
+	if !txt.Approval || !txt.ReadOnly || txt.Phase != PhaseLeader || txt.Title != "Pause before upgrading fw-a (leader)" || txt.Does[0] != "hold the run here (--pause-before fw-a): upgrading fw-a comes next" {
 		t.Fatalf("pause text %+v", txt)
 	}
 	if lt, _ := w.m.Text("pause-before-leader"); lt.Skip == "" {
@@ -151,8 +151,8 @@ func TestPauseInTheConsole(t *testing.T) {
 // plan prints the pause where it holds the run, from its definition.
 func TestPausePlanText(t *testing.T) {
 	text := strings.Join(mtPlan(t, 3, 0, mtPauseOpts(PauseLeader)).Describe(), "\n")
-	want := "Pause before upgrading fw-a (leader; --pause-before leader) [read-only, approval]\n" +
-		"       - hold the run here: upgrading fw-a comes next\n" +
+	want := "Pause before upgrading fw-a (leader) [read-only, approval]\n" +
+		"       - hold the run here (--pause-before leader): upgrading fw-a comes next\n" +
 		"       - in the console: wait for y; with --yes: stop here, every node running and the lock kept, exit 5; `nwroll resume` goes on\n" +
 		" 12. Upgrade fw-a (leader)"
 	if !strings.Contains(text, want) {
