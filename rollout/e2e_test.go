@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,6 +30,7 @@ import (
 
 	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/health/sysdump"
+	"github.com/nwroll/nwroll/internal/schemacheck"
 	"github.com/nwroll/nwroll/rollout/executor"
 	"github.com/nwroll/nwroll/rollout/inventory"
 	"github.com/nwroll/nwroll/rollout/journal"
@@ -47,6 +49,8 @@ type e2e struct {
 	log *syncBuffer
 	// cliEnv is added to the environment of the nwroll binary cliRun runs.
 	cliEnv []string
+	// lastOut is the stdout of the latest cliRun.
+	lastOut []byte
 }
 
 type syncBuffer struct {
@@ -1037,9 +1041,11 @@ func (e *e2e) cliRun(bin, stateDir string, kill func(LogEntry) bool, args ...str
 	}
 	sc := bufio.NewScanner(out)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	e.lastOut = nil
 	for sc.Scan() {
 		line := sc.Text()
 		e.log.Write([]byte(line + "\n"))
+		e.lastOut = append(e.lastOut, line+"\n"...)
 		var l LogEntry
 		if kill != nil && !killed && json.Unmarshal([]byte(line), &l) == nil && kill(l) {
 			_ = cmd.Process.Signal(syscall.SIGKILL)
@@ -1052,6 +1058,9 @@ func (e *e2e) cliRun(bin, stateDir string, kill func(LogEntry) bool, args ...str
 		code = -1
 	} else if err != nil && code < 0 {
 		t.Fatalf("%s: %v", bin, err)
+	}
+	if !killed && code >= 0 && code != 130 && slices.Contains(args, "--json") && len(args) > 0 && slices.Contains([]string{"upgrade", "resume", "rollback"}, args[0]) {
+		schemacheck.ValidateLines(t, e.lastOut)
 	}
 	return killed, code, errBuf.String()
 }
@@ -1197,6 +1206,7 @@ func (e *e2e) runsJSON(bin, stateDir, inv string) []journal.RunSummary {
 	if err != nil {
 		e.t.Fatalf("nwroll runs --json: %v", err)
 	}
+	schemacheck.Validate(e.t, "runs", out)
 	var rep RunsReport
 	if err := json.Unmarshal(out, &rep); err != nil {
 		e.t.Fatalf("nwroll runs --json: %v\n%s", err, out)

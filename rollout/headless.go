@@ -1,7 +1,6 @@
 package rollout
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -34,6 +33,9 @@ type Env struct {
 
 	Out  io.Writer // the log (upgrade, resume, rollback) or the table (status, plan)
 	JSON bool
+	// Events is the log of upgrade, resume and rollback: numbered events,
+	// notifications; nil prints to Out.
+	Events *EventStream
 	// Tick is the runner's clock (default 1s).
 	Tick time.Duration
 	// OnMachine sees the machine after every event (tests).
@@ -71,13 +73,21 @@ func (env Env) out() io.Writer {
 
 // logLine writes one note line to the log, as text or JSON.
 func (env Env) logLine(op, detail string) {
-	l := LogEntry{TS: time.Now(), Type: "note", Op: op, Detail: detail}
-	if env.JSON {
-		b, _ := json.Marshal(l)
-		fmt.Fprintln(env.out(), string(b))
-		return
+	env.events().Emit(LogEntry{TS: time.Now(), Type: "note", Op: op, Detail: detail})
+}
+
+// events is the command's event stream; withEvents makes sure there is
+// one, so that every line of a command is numbered in one sequence.
+func (env Env) events() *EventStream {
+	if env.Events == nil {
+		return NewEventStream(env.Out, env.JSON, nil)
 	}
-	fmt.Fprintln(env.out(), l.Text())
+	return env.Events
+}
+
+func (env Env) withEvents() Env {
+	env.Events = env.events()
+	return env
 }
 
 func (env Env) executor(rel *release.Release, known []runbook.BuildRef) (*executor.Executor, error) {

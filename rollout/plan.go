@@ -67,8 +67,17 @@ func PrintPlan(ctx context.Context, env Env, o PlanOptionsIn) error {
 		return err
 	}
 	x.Close()
+	if env.JSON {
+		// The document says the refusal too: a reviewer sees why.
+		if err := WritePlanJSON(env.out(), p); err != nil {
+			return err
+		}
+	}
 	if err := p.Refusal(); err != nil {
 		return coded(runbook.ExitRefused, "%v", err)
+	}
+	if env.JSON {
+		return nil
 	}
 	return p.Render(env.out())
 }

@@ -92,7 +92,7 @@ type ResumeOptions struct {
 // Resume is `nwroll resume --yes`: it re-reads every node's real state,
 // runs the read-only checks again and continues the interrupted run.
 func Resume(ctx context.Context, env Env, o ResumeOptions) (int, error) {
-	return runPrepared(ctx, env, func() (*PreparedRun, error) {
+	return runPrepared(ctx, env, "resume", func(env Env) (*PreparedRun, error) {
 		return PrepareResume(ctx, env, o, runbook.MachineOptions{Headless: true, Approver: journal.CurrentOperator()})
 	})
 }
@@ -165,7 +165,7 @@ type RollbackOptions struct {
 // Rollback is `nwroll rollback --yes`: every node the run left upgraded is
 // rolled back (or only --node), newest first, one at a time, with gates.
 func Rollback(ctx context.Context, env Env, o RollbackOptions) (int, error) {
-	return runPrepared(ctx, env, func() (*PreparedRun, error) {
+	return runPrepared(ctx, env, "rollback", func(env Env) (*PreparedRun, error) {
 		return PrepareRollback(ctx, env, o, runbook.MachineOptions{Headless: true, Approver: journal.CurrentOperator()})
 	})
 }
@@ -188,20 +188,45 @@ func PrepareRollback(ctx context.Context, env Env, o RollbackOptions, mo runbook
 	}, "rolling back")
 }
 
-// runPrepared runs a prepared run headless to its end.
-func runPrepared(ctx context.Context, env Env, prepare func() (*PreparedRun, error)) (int, error) {
-	run, err := prepare()
+// runPrepared runs a prepared run headless to its end, and ends its log
+// with the summary event, also when the run could not start.
+func runPrepared(ctx context.Context, env Env, command string, prepare func(Env) (*PreparedRun, error)) (int, error) {
+	env = env.withEvents()
+	ev := env.Events
+	run, err := prepare(env)
 	if err != nil {
-		return ExitCodeOf(err), err
+		code := ExitCodeOf(err)
+		ev.SummarizeError(command, env.Inventory.Cluster, code, err)
+		return code, err
 	}
 	defer run.Close()
-	m := RunHeadless(ctx, run.Machine, run.Executor, RunnerOptions{Out: env.Out, JSON: env.JSON, Tick: env.Tick, OnMachine: env.OnMachine})
-	if m.ExitCode == runbook.ExitFailed {
-		inv, id := env.Inventory.Path, run.Journal.RunID()
+	m := RunHeadless(ctx, run.Machine, run.Executor, RunnerOptions{Events: ev, Tick: env.Tick, OnMachine: env.OnMachine})
+	inv, id := env.Inventory.Path, run.Journal.RunID()
+	switch m.ExitCode {
+	case runbook.ExitFailed:
 		env.logLine("next", fmt.Sprintf("`nwroll resume -i %s --run %s` continues this run; `nwroll rollback -i %s --run %s` undoes it; `nwroll runs -i %s` lists every run",
 			inv, id, inv, id, inv))
+	case runbook.ExitPaused:
+		env.logLine("next", fmt.Sprintf("`nwroll resume -i %s --run %s --yes` continues this run when its next step is approved; `nwroll rollback -i %s --run %s` undoes it",
+			inv, id, inv, id))
 	}
+	s := m.Summary()
+	rep := RunReport{Run: id, Cluster: env.Inventory.Cluster, Command: command, Outcome: runOutcome(env, id, m.ExitCode), ExitCode: m.ExitCode,
+		Retry: RetryAdvice(m.ExitCode), Reason: m.Reason, Target: run.Plan.Target.Label(), Next: nextCommand(m.ExitCode, inv, id)}
+	rep.Nodes, rep.Backups, rep.Sysdumps = nodeReports(s)
+	ev.Summarize(rep, s.Lines())
 	return m.ExitCode, runError(m)
+}
+
+// runOutcome is the run's outcome as its journal tells it (a resumed run
+// reads as the whole run), or as its exit code does.
+func runOutcome(env Env, id string, code int) string {
+	if h, err := journal.History(env.StateDir, env.Inventory.Cluster); err == nil {
+		if s, err := journal.Find(h, id); err == nil {
+			return string(s.Outcome)
+		}
+	}
+	return outcomeOf(code)
 }
 
 // prepareContinue surveys the cluster read-only, rebuilds the run's plan
@@ -262,6 +287,7 @@ func prepareContinue(ctx context.Context, env Env, info journalRunInfo, rel *rel
 	}
 	x.SetJournal(j, info.record, rr)
 	x.SetReusedRun()
+	env.events().SetRun(j.RunID())
 	env.logLine("journal", fmt.Sprintf("%s (%s %s)", j.Path(), what, info.summary.Describe()))
 	if facts.LockHeld {
 		env.logLine("lock", fmt.Sprintf("run %s holds the rollout lock on the nodes: %s takes it back", j.RunID(), what))

@@ -2,9 +2,7 @@ package rollout
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 	"time"
@@ -29,8 +27,7 @@ import (
 
 // RunnerOptions configure RunHeadless.
 type RunnerOptions struct {
-	Out  io.Writer // the log; nil discards it
-	JSON bool      // JSON lines instead of text
+	Events *EventStream // the log; nil discards it
 	// Tick is the clock's period (default 1s).
 	Tick time.Duration
 	// GateTick is the period while a gate is open (default 250ms): the
@@ -44,6 +41,9 @@ type RunnerOptions struct {
 // LogEntry is one line of the headless log (the JSON form; the text form
 // is "TS WHO OP: STATUS DETAIL (DURATION)").
 type LogEntry struct {
+	Schema   string    `json:"schema"` // SchemaEvent
+	Seq      uint64    `json:"seq"`    // 1, 2, 3… within one command's output
+	Run      string    `json:"run,omitempty"`
 	TS       time.Time `json:"ts"`
 	Node     string    `json:"node,omitempty"`
 	Type     string    `json:"type"` // effect | event | approval | gate | note | progress | finish | summary
@@ -56,6 +56,8 @@ type LogEntry struct {
 	Done     int64     `json:"done,omitempty"`
 	Total    int64     `json:"total,omitempty"`
 	ExitCode *int      `json:"exit_code,omitempty"`
+	// Summary is the run's summary (type summary), its last event.
+	Summary *RunReport `json:"summary,omitempty"`
 }
 
 // Text renders the entry as one CI log line.
@@ -177,15 +179,10 @@ func RunHeadless(ctx context.Context, m runbook.Machine, x *executor.Executor, o
 	if o.GateTick > o.Tick {
 		o.GateTick = o.Tick
 	}
-	if o.Out == nil {
-		o.Out = io.Discard
+	if o.Events == nil {
+		o.Events = NewEventStream(nil, false, nil)
 	}
-	var outMu sync.Mutex
-	r := NewEventLog(func(l LogEntry) {
-		outMu.Lock()
-		defer outMu.Unlock()
-		printLogEntry(o.Out, o.JSON, l)
-	})
+	r := NewEventLog(o.Events.Emit)
 	r.ThrottleProgress = true
 	x.SetNoteHandler(r.OnNote)
 	defer x.SetNoteHandler(nil)
@@ -242,10 +239,6 @@ func RunHeadless(ctx context.Context, m runbook.Machine, x *executor.Executor, o
 	// Polls may still be in flight: let them end, then return.
 	d.Drain()
 	d.Close()
-	// The last lines: where the run left each node, and the sysdumps.
-	for _, l := range m.Summary().Lines() {
-		r.emit(LogEntry{TS: time.Now(), Type: "summary", Op: "summary", Detail: l})
-	}
 	return m
 }
 
@@ -292,17 +285,6 @@ func (r *EventLog) emit(l LogEntry) {
 	l.Detail = journal.ScrubString(l.Detail)
 	l.Error = journal.ScrubString(l.Error)
 	r.sink(l)
-}
-
-// printLogEntry writes one line, text or JSON; the runner's sink.
-func printLogEntry(w io.Writer, asJSON bool, l LogEntry) {
-	if asJSON {
-		if b, err := json.Marshal(l); err == nil {
-			fmt.Fprintln(w, string(b))
-		}
-		return
-	}
-	fmt.Fprintln(w, l.Text())
 }
 
 // Answered logs the result of an effect this log saw start.

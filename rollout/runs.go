@@ -13,6 +13,7 @@ import (
 
 // RunsReport is `nwroll runs`: the cluster's runs, newest first.
 type RunsReport struct {
+	Schema  string               `json:"schema"` // SchemaRuns
 	Cluster string               `json:"cluster"`
 	Journal string               `json:"journal_dir"`
 	Runs    []journal.RunSummary `json:"runs"`
@@ -27,7 +28,7 @@ func Runs(env Env) (RunsReport, error) {
 		return RunsReport{}, err
 	}
 	dir, _ := journal.ClusterStateDir(env.StateDir, env.Inventory.Cluster)
-	rep := RunsReport{Cluster: env.Inventory.Cluster, Journal: dir, Runs: make([]journal.RunSummary, 0, len(h))}
+	rep := RunsReport{Schema: SchemaRuns, Cluster: env.Inventory.Cluster, Journal: dir, Runs: make([]journal.RunSummary, 0, len(h))}
 	if u, ok := journal.NewestUnfinished(h); ok {
 		rep.Unfinished = u.ID
 	}

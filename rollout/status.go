@@ -38,6 +38,7 @@ type NodeStatusRow struct {
 // lacks and an inventory node that is not a member are each listed below
 // and as a note.
 type StatusReport struct {
+	Schema  string          `json:"schema"` // SchemaStatus
 	Cluster string          `json:"cluster"`
 	TakenAt time.Time       `json:"taken_at"`
 	Leader  string          `json:"leader"`
@@ -78,7 +79,7 @@ func Status(ctx context.Context, env Env) (StatusReport, error) {
 	if err != nil {
 		return StatusReport{}, err
 	}
-	rep := StatusReport{Cluster: env.Inventory.Cluster, TakenAt: s.Snap.TakenAt.UTC()}
+	rep := StatusReport{Schema: SchemaStatus, Cluster: env.Inventory.Cluster, TakenAt: s.Snap.TakenAt.UTC()}
 	leader, hasLeader := s.Snap.Leader()
 	if hasLeader {
 		rep.Leader = s.Snap.MemberName(leader.NodeID) // a leader the inventory lacks by its Raft address

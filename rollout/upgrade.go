@@ -26,7 +26,7 @@ type UpgradeOptions struct {
 // auto-approved; on a failure the node is rolled back (exit 4) unless
 // NoRollback (exit 1).
 func Upgrade(ctx context.Context, env Env, o UpgradeOptions) (int, error) {
-	return runPrepared(ctx, env, func() (*PreparedRun, error) {
+	return runPrepared(ctx, env, "upgrade", func(env Env) (*PreparedRun, error) {
 		return PrepareUpgrade(ctx, env, o, runbook.MachineOptions{Headless: true, NoRollback: o.NoRollback, Approver: journal.CurrentOperator()})
 	})
 }
@@ -81,6 +81,7 @@ func PrepareUpgrade(ctx context.Context, env Env, o UpgradeOptions, mo runbook.M
 	run, rel := runRecord(p, o)
 	run.StartedBy = mo.Approver
 	x.SetJournal(j, run, rel)
+	env.events().SetRun(j.RunID())
 	env.logLine("journal", j.Path())
 	for _, w := range p.Warnings {
 		env.logLine("warning", w) // what `nwroll plan` warns of, before anything starts

@@ -40,7 +40,7 @@ func (c *common) register(cmd *cobra.Command, withJSON bool) {
 	cmd.Flags().StringVarP(&c.inventory, "inventory", "i", "", "the inventory `FILE` (docs/inventory.md), e.g. DIR/inventory.yaml of nwroll sim up")
 	cmd.Flags().StringVar(&c.releases, "releases", "", "a `DIR` of known releases, to name each node's running build (default: releases/ next to the inventory, if there is one)")
 	if withJSON {
-		cmd.Flags().BoolVar(&c.json, "json", false, "write JSON (one JSON object per line for upgrade, resume and rollback)")
+		cmd.Flags().BoolVar(&c.json, "json", false, "write JSON, its schema named in each document (docs/automation.md): one JSON event per line for upgrade, resume and rollback")
 	}
 }
 
@@ -278,8 +278,13 @@ func newPlanCmd() *cobra.Command {
 		Long: `Connect to every node read-only, identify each node's build, and print the
 ordered steps of the upgrade to REL: the gates each step must pass and the
 quorum arithmetic of every stop. Nothing changes on any node, no lock is
-taken and no journal is written.`,
-		Example: "  nwroll plan -i /tmp/nw/inventory.yaml --release /tmp/nw/releases/1.1.0",
+taken and no journal is written.
+
+--json prints the plan as one JSON document (schema nwroll.plan/v1,
+docs/schema/plan.json): every step with what it does and its gate, the
+nodes, the quorum arithmetic, the options and the text above. A refused
+plan is printed too, with "refusal" set, and exits 3.`,
+		Example: "  nwroll plan -i /tmp/nw/inventory.yaml --release /tmp/nw/releases/1.1.0\n  nwroll plan -i inventory.yaml --release ./releases/1.1.0 --pause-before leader --json > plan.json",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if _, err := b.options(nil); err != nil {
@@ -291,7 +296,7 @@ taken and no journal is written.`,
 			})
 		},
 	}
-	c.register(cmd, false)
+	c.register(cmd, true)
 	b.register(cmd)
 	cmd.Flags().StringVar(&relArg, "release", "", "the release `REL` to upgrade to: a directory (manifest.json, SHA256SUMS, neuwerk) or a .tar.gz")
 	return cmd
@@ -310,6 +315,7 @@ func newUpgradeCmd() *cobra.Command {
 	var b planFlags
 	var relArg string
 	var yes, noRollback, breakLock, abandon, allowUnknown bool
+	var rf runFlags
 	cmd := &cobra.Command{
 		Use:   "upgrade -i INVENTORY --release REL --yes [--json]",
 		Short: "Headless rolling upgrade, every step auto-approved (--yes)",
@@ -326,10 +332,20 @@ anything changes (exit 3): its upgrade would keep that build as .prev, so a
 rollback would restore it. Check the build, then pass --allow-unknown-build,
 or put its release's directory in --releases.
 
-Exit codes: 0 success, 1 failed and stopped, 2 usage or inventory error,
-3 pre-checks refused to start, 4 rolled back.`,
-		Example: "  nwroll upgrade -i /tmp/nw/inventory.yaml --release /tmp/nw/releases/1.1.0 --yes",
-		Args:    noArgs,
+--pause-before leader (or NODE, repeatable) stops the run cleanly before that
+upgrade, every node running and the lock kept (exit 5); nwroll resume --yes
+goes on once someone approves. --notify URL and --notify-cmd CMD send step
+starts, approvals, failures, pauses, rollbacks and the summary as JSON events;
+a failing receiver never stops the run. With --json every line is an event of
+schema nwroll.event/v1 and the last one is the run's summary
+(docs/automation.md).
+
+Exit codes: 0 success, 1 failed and stopped (nwroll resume is safe to retry),
+2 usage or inventory error, 3 pre-checks refused to start, 4 rolled back,
+5 paused by --pause-before.`,
+		Example: "  nwroll upgrade -i /tmp/nw/inventory.yaml --release /tmp/nw/releases/1.1.0 --yes\n" +
+			"  nwroll upgrade -i inventory.yaml --release ./releases/1.1.0 --yes --json --pause-before leader --notify https://hooks.example.com/nwroll",
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := needYes(cmd, yes); err != nil {
 				return err
@@ -337,16 +353,20 @@ Exit codes: 0 success, 1 failed and stopped, 2 usage or inventory error,
 			if _, err := b.options(nil); err != nil {
 				return err
 			}
-			return c.withRelease(cmd, relArg, func(ctx context.Context, env rollout.Env, rel *release.Release) error {
-				o, _ := b.options(rel)
-				o.AllowUnknownBuild = allowUnknown
-				code, err := rollout.Upgrade(ctx, env, rollout.UpgradeOptions{PlanOptionsIn: o, NoRollback: noRollback, BreakLock: breakLock, AbandonRun: abandon})
-				return codeErr(code, err)
+			return rf.headlessRun(cmd, c.json, "upgrade", func(ev *rollout.EventStream) error {
+				return c.withRelease(cmd, relArg, func(ctx context.Context, env rollout.Env, rel *release.Release) error {
+					o, _ := b.options(rel)
+					o.AllowUnknownBuild = allowUnknown
+					env.Events = ev
+					code, err := rollout.Upgrade(ctx, env, rollout.UpgradeOptions{PlanOptionsIn: o, NoRollback: noRollback, BreakLock: breakLock, AbandonRun: abandon})
+					return codeErr(code, err)
+				})
 			})
 		},
 	}
 	c.register(cmd, true)
 	b.register(cmd)
+	rf.register(cmd)
 	cmd.Flags().StringVar(&relArg, "release", "", "the release `REL` to upgrade to: a directory (manifest.json, SHA256SUMS, neuwerk) or a .tar.gz")
 	cmd.Flags().BoolVar(&yes, "yes", false, "approve every step (required: this command has no prompts)")
 	cmd.Flags().BoolVar(&noRollback, "no-rollback", false, "on a failure, stop instead of rolling the node back (exit 1)")

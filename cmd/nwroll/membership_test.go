@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nwroll/nwroll/internal/schemacheck"
 	"github.com/nwroll/nwroll/sim"
 	"github.com/nwroll/nwroll/sim/simtest"
 )
@@ -81,6 +82,7 @@ func TestMemberMissingFromTheInventory(t *testing.T) {
 			t.Errorf("status names a node by its bare id: %q", head)
 		}
 		code, out, stderr = captureRun(t, "status", "-i", partial, "--releases", releases, "--json")
+		schemacheck.Validate(t, "status", []byte(out))
 		var rep struct {
 			Notes   []string `json:"notes"`
 			Missing []struct {

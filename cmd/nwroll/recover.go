@@ -50,6 +50,7 @@ func newResumeCmd() *cobra.Command {
 	var yes, breakLock bool
 	var relArg string
 	var o rollout.ResumeOptions
+	var rf runFlags
 	cmd := &cobra.Command{
 		Use:   "resume -i INVENTORY [--run ID] [--yes]",
 		Short: "Continue an interrupted rollout from its journal (in the console, or --yes)",
@@ -73,28 +74,39 @@ was started with --allow-unknown-build.`,
 		Example: "  nwroll resume -i /tmp/nw/inventory.yaml            # in the console\n  nwroll resume -i /tmp/nw/inventory.yaml --run 92f398ea --yes",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := rf.needYes(yes); err != nil {
+				return err
+			}
 			if !yes && !interactive() {
 				return consoleOrYes(cmd, "resume")
 			}
-			env, done, err := c.env(cmd, cmd.OutOrStdout())
-			if err != nil {
-				return err
-			}
-			defer done()
-			if relArg != "" {
-				rel, err := loadRelease(cmd, env, relArg)
+			open := func(ev *rollout.EventStream) error {
+				env, done, err := c.env(cmd, cmd.OutOrStdout())
 				if err != nil {
 					return err
 				}
-				defer rel.Cleanup()
-				o.Release = rel
+				defer done()
+				env.Events = ev
+				if relArg != "" {
+					rel, err := loadRelease(cmd, env, relArg)
+					if err != nil {
+						return err
+					}
+					defer rel.Cleanup()
+					o.Release = rel
+				}
+				o.BreakLock = breakLock
+				return consoleOrHeadless(cmd, yes, tui.Deps{Env: env, Mode: tui.ModeResume, Resume: o},
+					func(ctx context.Context) (int, error) { return rollout.Resume(ctx, env, o) })
 			}
-			o.BreakLock = breakLock
-			return consoleOrHeadless(cmd, yes, tui.Deps{Env: env, Mode: tui.ModeResume, Resume: o},
-				func(ctx context.Context) (int, error) { return rollout.Resume(ctx, env, o) })
+			if !yes {
+				return open(nil)
+			}
+			return rf.headlessRun(cmd, c.json, "resume", open)
 		},
 	}
 	c.register(cmd, true)
+	rf.register(cmd)
 	cmd.Flags().StringVar(&o.Run, "run", "", "the run to resume, by `ID` (default: the newest unfinished run; see nwroll runs)")
 	yesOrConsoleFlag(cmd, &yes)
 	breakLockFlag(cmd, &breakLock)
@@ -106,6 +118,7 @@ func newRollbackCmd() *cobra.Command {
 	var c common
 	var yes bool
 	var o rollout.RollbackOptions
+	var rf runFlags
 	cmd := &cobra.Command{
 		Use:   "rollback -i INVENTORY [--run ID] [--node NAME [--out-of-order]] [--yes]",
 		Short: "Undo a run's upgrades in reverse order (in the console, or --yes)",
@@ -126,19 +139,30 @@ your y; with --yes every step is auto-approved and still passes its gates.`,
 			if o.OutOfOrder && o.Node == "" {
 				return usageError("--out-of-order needs --node NAME: it lets one node be rolled back before a later-upgraded one")
 			}
+			if err := rf.needYes(yes); err != nil {
+				return err
+			}
 			if !yes && !interactive() {
 				return consoleOrYes(cmd, "roll back")
 			}
-			env, done, err := c.env(cmd, cmd.OutOrStdout())
-			if err != nil {
-				return err
+			open := func(ev *rollout.EventStream) error {
+				env, done, err := c.env(cmd, cmd.OutOrStdout())
+				if err != nil {
+					return err
+				}
+				defer done()
+				env.Events = ev
+				return consoleOrHeadless(cmd, yes, tui.Deps{Env: env, Mode: tui.ModeRollback, Rollback: o},
+					func(ctx context.Context) (int, error) { return rollout.Rollback(ctx, env, o) })
 			}
-			defer done()
-			return consoleOrHeadless(cmd, yes, tui.Deps{Env: env, Mode: tui.ModeRollback, Rollback: o},
-				func(ctx context.Context) (int, error) { return rollout.Rollback(ctx, env, o) })
+			if !yes {
+				return open(nil)
+			}
+			return rf.headlessRun(cmd, c.json, "rollback", open)
 		},
 	}
 	c.register(cmd, true)
+	rf.register(cmd)
 	cmd.Flags().StringVar(&o.Run, "run", "", "the run to undo, by `ID` (default: the newest run that left a node upgraded; see nwroll runs)")
 	cmd.Flags().StringVar(&o.Node, "node", "", "roll back only the node `NAME` (reverse order is kept unless --out-of-order)")
 	cmd.Flags().BoolVar(&o.OutOfOrder, "out-of-order", false, "with --node: roll it back though a node upgraded after it still runs the new release")

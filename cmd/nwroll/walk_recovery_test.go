@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nwroll/nwroll/internal/schemacheck"
 	"github.com/nwroll/nwroll/rollout"
 	"github.com/nwroll/nwroll/rollout/journal"
 	"github.com/nwroll/nwroll/sim"
@@ -235,6 +236,7 @@ func runsJSON(t *testing.T, bin, state, inv string) []journal.RunSummary {
 	if err != nil {
 		t.Fatalf("nwroll runs --json: %v", err)
 	}
+	schemacheck.Validate(t, "runs", out)
 	var rep rollout.RunsReport
 	if err := json.Unmarshal(out, &rep); err != nil {
 		t.Fatalf("nwroll runs --json: %v\n%s", err, out)
