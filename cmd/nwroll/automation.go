@@ -28,6 +28,35 @@ func (f *runFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&f.commands, "notify-cmd", nil, "run this shell `CMD` for each of those events, the event on its stdin and its type in $NWROLL_EVENT_TYPE (repeatable)")
 }
 
+// dispatch runs resume or rollback on the inventory's environment: in the
+// console (no stream, no notifications), or with --yes headless with the
+// command's event stream.
+func (f *runFlags) dispatch(cmd *cobra.Command, c *common, yes bool, run func(rollout.Env) error) error {
+	if err := f.needYes(yes); err != nil {
+		return err
+	}
+	open := func(ev *rollout.EventStream) error {
+		env, done, err := c.env(cmd, cmd.OutOrStdout())
+		if err != nil {
+			return err
+		}
+		defer done()
+		env.Events = ev
+		return run(env)
+	}
+	if !yes {
+		if !interactive() {
+			verb := cmd.Name()
+			if verb == "rollback" {
+				verb = "roll back"
+			}
+			return consoleOrYes(cmd, verb)
+		}
+		return open(nil)
+	}
+	return f.headlessRun(cmd, c.json, cmd.Name(), open)
+}
+
 // needYes: notifications come from headless runs.
 func (f *runFlags) needYes(yes bool) error {
 	if !yes && (len(f.urls) > 0 || len(f.commands) > 0) {

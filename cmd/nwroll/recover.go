@@ -74,19 +74,7 @@ was started with --allow-unknown-build.`,
 		Example: "  nwroll resume -i /tmp/nw/inventory.yaml            # in the console\n  nwroll resume -i /tmp/nw/inventory.yaml --run 92f398ea --yes",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := rf.needYes(yes); err != nil {
-				return err
-			}
-			if !yes && !interactive() {
-				return consoleOrYes(cmd, "resume")
-			}
-			open := func(ev *rollout.EventStream) error {
-				env, done, err := c.env(cmd, cmd.OutOrStdout())
-				if err != nil {
-					return err
-				}
-				defer done()
-				env.Events = ev
+			return rf.dispatch(cmd, &c, yes, func(env rollout.Env) error {
 				if relArg != "" {
 					rel, err := loadRelease(cmd, env, relArg)
 					if err != nil {
@@ -98,11 +86,7 @@ was started with --allow-unknown-build.`,
 				o.BreakLock = breakLock
 				return consoleOrHeadless(cmd, yes, tui.Deps{Env: env, Mode: tui.ModeResume, Resume: o},
 					func(ctx context.Context) (int, error) { return rollout.Resume(ctx, env, o) })
-			}
-			if !yes {
-				return open(nil)
-			}
-			return rf.headlessRun(cmd, c.json, "resume", open)
+			})
 		},
 	}
 	c.register(cmd, true)
@@ -139,26 +123,10 @@ your y; with --yes every step is auto-approved and still passes its gates.`,
 			if o.OutOfOrder && o.Node == "" {
 				return usageError("--out-of-order needs --node NAME: it lets one node be rolled back before a later-upgraded one")
 			}
-			if err := rf.needYes(yes); err != nil {
-				return err
-			}
-			if !yes && !interactive() {
-				return consoleOrYes(cmd, "roll back")
-			}
-			open := func(ev *rollout.EventStream) error {
-				env, done, err := c.env(cmd, cmd.OutOrStdout())
-				if err != nil {
-					return err
-				}
-				defer done()
-				env.Events = ev
+			return rf.dispatch(cmd, &c, yes, func(env rollout.Env) error {
 				return consoleOrHeadless(cmd, yes, tui.Deps{Env: env, Mode: tui.ModeRollback, Rollback: o},
 					func(ctx context.Context) (int, error) { return rollout.Rollback(ctx, env, o) })
-			}
-			if !yes {
-				return open(nil)
-			}
-			return rf.headlessRun(cmd, c.json, "rollback", open)
+			})
 		},
 	}
 	c.register(cmd, true)
