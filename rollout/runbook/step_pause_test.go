@@ -159,3 +159,25 @@ func TestPausePlanText(t *testing.T) {
 		t.Fatalf("plan text lacks the pause:\n%s", text)
 	}
 }
+
+// Cloud mode: the pause holds the run before the leader's replacement,
+// the group back at its size and still frozen (the resume thaws it at its
+// end, as after a quit).
+func TestPauseBeforeLeaderCloud(t *testing.T) {
+	p := mtCloudPlan(t, 3, 1) // i-0b leads
+	p.Options.PauseBefore = []string{PauseLeader}
+	p.Steps = withPauses(p.Steps, p.Options.PauseBefore)
+	w := newCloudWorld(t, p, MachineOptions{Headless: true, Approver: "ci@runner"})
+	w.send(Begin{At: w.now})
+	w.runToEnd()
+	if w.m.ExitCode != ExitPaused || w.m.Reason != "paused: Pause before replacing i-0b (leader): `nwroll resume` continues" {
+		t.Fatalf("exit %d: %s", w.m.ExitCode, w.m.Reason)
+	}
+	mtEqual(t, "provider calls", w.cloud.calls, []string{
+		"describe", "new-template", "set-template", "freeze",
+		"surge 4", "retire i-0a",
+		"surge 4", "retire i-0c"})
+	if g := w.cloud.group; g.Desired != 3 || len(g.Instances) != 3 || !slices.Contains(g.Suspended, "AZRebalance") {
+		t.Fatalf("group at the pause: desired %d, %d instances, suspended %v", g.Desired, len(g.Instances), g.Suspended)
+	}
+}
