@@ -117,6 +117,21 @@ func TestE2EPauseNotifyResume(t *testing.T) {
 	}
 	lines := schemacheck.ValidateLines(t, e.lastOut)
 	sum := lastEvent(t, e.lastOut).Summary
+	// The pause holds the run before whoever leads when its turn comes (a
+	// quiesced backup may move the leadership): that node, still leading
+	// in the quiet cluster, is the one left on 1.0.0.
+	var paused []string
+	for _, l := range lines {
+		if l["type"] == "event" && l["op"] == "paused" {
+			paused = append(paused, l["node"].(string))
+		}
+	}
+	if len(paused) != 1 {
+		t.Fatalf("paused events for %v: want one", paused)
+	}
+	if leader = e.leaderName(ctx); paused[0] != leader {
+		t.Fatalf("paused before %s, and %s leads", paused[0], leader)
+	}
 	if sum.Outcome != string(journal.OutcomePaused) || sum.ExitCode != runbook.ExitPaused || sum.Retry != "resume-when-approved" ||
 		!strings.HasPrefix(sum.Next, "nwroll resume -i "+inv+" --run "+sum.Run) || sum.Command != "upgrade" || sum.Target != "1.1.0" {
 		t.Fatalf("summary %+v", sum)

@@ -49,7 +49,7 @@ type LogEntry struct {
 	Type     string    `json:"type"` // effect | event | approval | gate | note | progress | finish | summary
 	Op       string    `json:"op"`
 	Step     string    `json:"step,omitempty"`
-	Status   string    `json:"status,omitempty"` // ok | failed | waiting | holding | started
+	Status   string    `json:"status,omitempty"` // ok | failed | waiting | holding | started | check | exit N
 	Detail   string    `json:"detail,omitempty"`
 	Error    string    `json:"error,omitempty"`
 	Seconds  float64   `json:"seconds,omitempty"`

@@ -76,7 +76,7 @@ func (f *runFlags) stream(cmd *cobra.Command, asJSON bool) (*rollout.EventStream
 		return rollout.NewEventStream(cmd.OutOrStdout(), asJSON, nil), func() {}, nil
 	}
 	n, err := notify.New(notify.Config{URLs: f.urls, Commands: f.commands, UserAgent: "nwroll/" + version,
-		Logf: func(format string, args ...any) { fmt.Fprintf(os.Stderr, "nwroll: notify: "+format+"\n", args...) }})
+		Logf: func(format string, args ...any) { fmt.Fprintf(os.Stderr, "nwroll: "+format+"\n", args...) }})
 	if err != nil {
 		return nil, nil, &exitError{code: exitUsage, err: err}
 	}

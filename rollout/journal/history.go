@@ -220,7 +220,7 @@ func Summarize(run *Run) RunSummary {
 		if len(np.Completed) == 0 && len(np.InFlight) == 0 {
 			continue
 		}
-		s.Changes = append(s.Changes, NodeChanges{Node: name, Ops: slices.Clone(np.Completed), InFlight: slices.Clone(np.InFlight)})
+		s.Changes = append(s.Changes, NodeChanges{Node: name, Ops: append([]string{}, np.Completed...), InFlight: slices.Clone(np.InFlight)})
 		if stoppedLast(np) {
 			s.Stopped = append(s.Stopped, name)
 		}
