@@ -246,7 +246,7 @@ func (m *Machine) completeStep() {
 	m.record(RecordEvent, s.ID, m.ctx(s).nodeName(), "step-done", s.def.Title, nil)
 	m.cur = -1
 	if m.pausing != "" {
-		m.beginStop(stopPause, "paused: "+m.pausing)
+		m.beginStop(stopPause, m.pausing)
 	}
 }
 

@@ -282,8 +282,8 @@ func (approveOp) changes() bool          { return false }
 func (approveOp) lines(stepCtx) []string { return nil }
 func (o approveOp) enter(m *Machine, c stepCtx) {
 	if m.Options.Headless && o.pause {
-		m.pausing = c.step.def.Title + ": `nwroll resume` continues"
-		m.record(RecordEvent, c.step.ID, c.nodeName(), "paused", m.pausing, nil)
+		m.pausing = strings.Replace(c.step.def.Title, "Pause before", "paused before", 1) + ": `nwroll resume --yes` continues"
+		m.record(RecordEvent, c.step.ID, c.nodeName(), "paused", c.step.def.Title, nil)
 		c.step.done = true
 		return
 	}

@@ -33,7 +33,7 @@ func TestPauseBeforeLeaderHeadless(t *testing.T) {
 	if w.m.ExitCode != ExitPaused {
 		t.Fatalf("exit %d (%s), want %d", w.m.ExitCode, w.m.Reason, ExitPaused)
 	}
-	wantReason := "paused: Pause before upgrading fw-a (leader): `nwroll resume` continues"
+	wantReason := "paused before upgrading fw-a (leader): `nwroll resume --yes` continues"
 	if w.m.Reason != wantReason {
 		t.Fatalf("reason %q\nwant   %q", w.m.Reason, wantReason)
 	}
@@ -82,7 +82,7 @@ func TestPauseFollowsTheLeader(t *testing.T) {
 			})
 			w.moveLeader("fw-c") // now fw-b, fw-a, fw-c
 			w.runToEnd()
-			if w.m.ExitCode != ExitPaused || !strings.Contains(w.m.Reason, "Pause before upgrading fw-c (leader)") {
+			if w.m.ExitCode != ExitPaused || !strings.Contains(w.m.Reason, "paused before upgrading fw-c (leader)") {
 				t.Fatalf("exit %d: %s", w.m.ExitCode, w.m.Reason)
 			}
 			got := mtChanges(w.effects)
@@ -170,7 +170,7 @@ func TestPauseBeforeLeaderCloud(t *testing.T) {
 	w := newCloudWorld(t, p, MachineOptions{Headless: true, Approver: "ci@runner"})
 	w.send(Begin{At: w.now})
 	w.runToEnd()
-	if w.m.ExitCode != ExitPaused || w.m.Reason != "paused: Pause before replacing i-0b (leader): `nwroll resume` continues" {
+	if w.m.ExitCode != ExitPaused || w.m.Reason != "paused before replacing i-0b (leader): `nwroll resume --yes` continues" {
 		t.Fatalf("exit %d: %s", w.m.ExitCode, w.m.Reason)
 	}
 	mtEqual(t, "provider calls", w.cloud.calls, []string{
