@@ -621,3 +621,27 @@ func TestAutomationDocExitCodes(t *testing.T) {
 		}
 	}
 }
+
+// The JSON examples of the docs are real output and stay valid: every
+// line of a ```json block in automation.md and fleet.md is an event.
+func TestDocExamplesValidate(t *testing.T) {
+	block := regexp.MustCompile("(?s)```json\n(.*?)```")
+	n := 0
+	for _, doc := range []string{"automation.md", "fleet.md"} {
+		b, err := os.ReadFile(filepath.Join(schemacheck.Dir(), "..", doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range block.FindAllSubmatch(b, -1) {
+			for _, line := range bytes.Split(bytes.TrimSpace(m[1]), []byte("\n")) {
+				n++
+				if err := schemacheck.Check("event", line); err != nil {
+					t.Errorf("%s: an example is not a valid event: %v\n%s", doc, err, line)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no JSON example found in the docs")
+	}
+}
