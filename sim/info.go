@@ -76,6 +76,15 @@ type Info struct {
 	Releases           map[string]ReleaseInfo `json:"releases"`
 	Nodes              []NodeInfo             `json:"nodes"`
 	CreatedAt          time.Time              `json:"created_at"`
+	// Owner is the process the cluster goes down with (Options.Owner).
+	Owner *Owner `json:"owner,omitempty"`
+}
+
+// Owner is a process by its pid and its start time (clock ticks since
+// boot, /proc/PID/stat), so a recycled pid is not taken for it.
+type Owner struct {
+	Pid   int    `json:"pid"`
+	Start uint64 `json:"start"`
 }
 
 // ReleaseInfo describes one release directory under DIR/releases.

@@ -91,19 +91,49 @@ func probe(pid int, dir string) procState {
 	return procGone
 }
 
-// kernelThread reads PF_KTHREAD from a /proc/PID/stat line's flags field.
-func kernelThread(stat []byte) bool {
+// processStart is pid's start time in clock ticks since boot (0 when it
+// cannot be read: not Linux, or no such process).
+func processStart(pid int) uint64 {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	return statField(stat, 19)
+}
+
+// ownerGone reports whether the process o names has ended (a pid now
+// running another process counts as ended).
+func ownerGone(o Owner) bool {
+	if err := syscall.Kill(o.Pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return true
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(o.Pid) + "/stat")
+	if err != nil {
+		return runtime.GOOS == "linux"
+	}
+	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) && (stat[i+2] == 'Z' || stat[i+2] == 'X') {
+		return true
+	}
+	return o.Start != 0 && statField(stat, 19) != o.Start
+}
+
+// statField is field n (0: the state) after the command name of a
+// /proc/PID/stat line, as a number.
+func statField(stat []byte, n int) uint64 {
 	i := bytes.LastIndexByte(stat, ')')
 	if i < 0 {
-		return false
+		return 0
 	}
 	f := strings.Fields(string(stat[i+1:]))
-	if len(f) < 7 {
-		return false
+	if len(f) <= n {
+		return 0
 	}
-	flags, err := strconv.ParseUint(f[6], 10, 64)
-	return err == nil && flags&0x00200000 != 0
+	v, _ := strconv.ParseUint(f[n], 10, 64)
+	return v
 }
+
+// kernelThread reads PF_KTHREAD from a /proc/PID/stat line's flags field.
+func kernelThread(stat []byte) bool { return statField(stat, 6)&0x00200000 != 0 }
 
 // killRecorded ends every recorded process of dir that is still alive:
 // SIGTERM to its process group, then SIGKILL after grace. It returns the

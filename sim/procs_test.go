@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
+	"time"
 )
 
 func TestProbe(t *testing.T) {
@@ -23,8 +24,11 @@ func TestProbe(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid := cmd.Process.Pid
-	if got := probe(pid, dir); got != procOurs {
-		t.Fatalf("running child naming dir: probe %d, want procOurs", got)
+	// Until its exec, the child reads as the test binary.
+	for deadline := time.Now().Add(20 * time.Second); probe(pid, dir) != procOurs; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("running child naming dir: probe %d, want procOurs", probe(pid, dir))
+		}
 	}
 	if got := probe(pid, t.TempDir()); got != procGone {
 		t.Fatalf("child naming another dir: probe %d, want procGone", got)

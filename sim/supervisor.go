@@ -280,6 +280,9 @@ func (s *supervisor) run() {
 		s.down()
 	}()
 	go s.serveControl()
+	if o := s.info.Owner; o != nil {
+		go s.watchOwner(*o)
+	}
 	<-s.finished
 	// Let the request that asked for `down` (and any other) get its answer.
 	answered := make(chan struct{})
@@ -289,6 +292,27 @@ func (s *supervisor) run() {
 	case <-time.After(3 * time.Second):
 	}
 	s.log.Print("down; exiting")
+}
+
+// ownerEvery is how often the supervisor looks for its owner.
+const ownerEvery = 500 * time.Millisecond
+
+// watchOwner brings the cluster down once its owner has ended.
+func (s *supervisor) watchOwner(o Owner) {
+	t := time.NewTicker(ownerEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.finished:
+			return
+		case <-t.C:
+			if ownerGone(o) {
+				s.log.Printf("owner pid %d has ended: bringing the cluster down", o.Pid)
+				s.down()
+				return
+			}
+		}
+	}
 }
 
 func (s *supervisor) serveControl() {

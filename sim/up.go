@@ -72,6 +72,10 @@ type Options struct {
 	// Cloud "aws" (implies Dynamic) puts the cluster behind a fake AWS
 	// Auto Scaling group the supervisor serves (docs/sim.md "Cloud mode").
 	Cloud string
+	// Owner, when set, is the pid of the process the cluster belongs to:
+	// once it ends, however it ends (a closed terminal, a kill -9), the
+	// supervisor brings the cluster down. `nwroll demo` sets it.
+	Owner int
 }
 
 func (o *Options) defaults() error {
@@ -286,6 +290,9 @@ func build(dir, exe string, block int, opts Options) (*Info, error) {
 		KnownHosts: filepath.Join(dir, knownHostsFile),
 		Executable: simExe,
 		CreatedAt:  time.Now().UTC().Truncate(time.Second),
+	}
+	if opts.Owner > 0 {
+		info.Owner = &Owner{Pid: opts.Owner, Start: processStart(opts.Owner)}
 	}
 	if info.Releases, err = writeReleases(dir, simExe); err != nil {
 		return nil, err

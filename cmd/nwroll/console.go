@@ -91,7 +91,8 @@ func newDemoCmd() *cobra.Command {
 		Short: "The console on a fresh simulated 3-node cluster: zero set-up",
 		Long: `Start a simulated Neuwerk cluster (release 1.0.0) on loopback addresses, open
 the console on it with release 1.1.0 (or --release) ready to roll out, and stop
-the cluster when you quit. Follow the hints at the bottom of the screen: y approves the
+the cluster when the demo ends, however it ends (a quit, a closed terminal, a
+kill). Follow the hints at the bottom of the screen: y approves the
 step in the dialog, ? shows every key.
 
 The simulated nodes are real processes: a Raft cluster with the HTTPS API,
@@ -164,7 +165,11 @@ func runDemo(cmd *cobra.Command, dir string, created bool, nodes int, keep bool,
 	}
 	fmt.Fprintf(errOut, "nwroll demo: starting a simulated %d-node cluster%s in %s (%s) …\n", nodes, behind, dir, sim.DemoLine(sim.DemoElectionTimeout))
 	ctx, stop := runSignalContext()
-	c, err := sim.Up(ctx, sim.Options{Dir: dir, Nodes: nodes, Release: "1.0.0", Warmup: demoWarmup, DemoElectionTimeout: sim.DemoElectionTimeout, Cloud: cloudName})
+	owner := os.Getpid() // the cluster goes down with the demo, even a demo killed or hung up
+	if keep {
+		owner = 0
+	}
+	c, err := sim.Up(ctx, sim.Options{Dir: dir, Nodes: nodes, Release: "1.0.0", Warmup: demoWarmup, DemoElectionTimeout: sim.DemoElectionTimeout, Cloud: cloudName, Owner: owner})
 	stop()
 	if err != nil {
 		return &exitError{code: exitFailed, err: fmt.Errorf("demo: the simulated cluster did not start: %w", err)}
