@@ -338,6 +338,8 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case closedMsg:
 		return m, tea.Quit
+	case StopSignal:
+		return m.onStopSignal(msg)
 	}
 	if m.viewer != nil {
 		v, cmd := m.viewer.Update(msg)
@@ -664,6 +666,22 @@ func (m Model) requestQuit(ctrlC bool) (tea.Model, tea.Cmd) {
 	}
 	m.closing = true
 	return m, closeCmd(m.eng, m.seq)
+}
+
+// onStopSignal: nobody may be there to answer the quit question, so the
+// console quits as a confirmed q would: effects in flight finish, a stopped
+// node is started, the journal says where the run stopped. Two more
+// signals while it winds down force the exit.
+func (m Model) onStopSignal(s StopSignal) (tea.Model, tea.Cmd) {
+	if m.quitting {
+		return m.requestQuit(true)
+	}
+	if m.stage == stageRunning && !m.machine.Finished {
+		m.dialog.askQuit = false
+		m.notice = s.Name + ": quitting safely: finishing the operations in flight so no node is left stopped"
+		return m.quitNow()
+	}
+	return m.requestQuit(false)
 }
 
 // quitNow feeds Quit: effects in flight finish, a stopped node is started,

@@ -401,3 +401,32 @@ func TestConsoleWakesAtTheWindowsEnd(t *testing.T) {
 		t.Fatalf("the wake polled %d times, want 1", n)
 	}
 }
+
+// A SIGTERM or SIGHUP mid-rollout (no one to answer the quit question):
+// the console quits as a confirmed q would, the node being upgraded is
+// started again, and a second signal alone does not force the exit.
+func TestStopSignalQuitsSafely(t *testing.T) {
+	h := newHarness(t, 3, 2, quiescedOpts(), 120, 40)
+	h.approveUntil("the first upgrade's gate", func(m Model) bool {
+		s, ok := m.machine.Current()
+		return ok && s.Kind == runbook.StepUpgrade && m.machine.Gate.Open && m.machine.Gate.Name != runbook.GateQuorum
+	})
+	h.update(StopSignal{Name: "SIGHUP"})
+	if !h.m.quitting || h.m.dialog.askQuit || !strings.Contains(h.screen(), "SIGHUP: quitting safely") {
+		t.Fatalf("SIGHUP did not start a safe quit:\n%s", h.screen())
+	}
+	h.update(StopSignal{Name: "SIGTERM"})
+	if h.m.forced {
+		t.Fatal("a second signal forced the exit")
+	}
+	h.until("the end", func(m Model) bool { return m.machine.Finished })
+	h.untilQuit()
+	if h.m.ExitCode() != runbook.ExitFailed || !strings.Contains(strings.Join(h.m.FinalMessages(), "\n"), "nwroll resume") {
+		t.Fatalf("exit %d, messages %q", h.m.ExitCode(), h.m.FinalMessages())
+	}
+	for _, n := range h.c.Nodes() {
+		if !n.Up {
+			t.Errorf("%s left down by the signal", n.Name)
+		}
+	}
+}

@@ -74,3 +74,7 @@ type serviceLogMsg struct {
 	at    time.Time
 	from  *engine
 }
+
+// StopSignal is a SIGTERM or SIGHUP (the terminal closed) the program got:
+// the console quits as a confirmed quit would.
+type StopSignal struct{ Name string }

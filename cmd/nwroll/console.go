@@ -7,8 +7,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -246,10 +248,29 @@ func withRelease(o rollout.PlanOptionsIn, rel *release.Release) rollout.PlanOpti
 }
 
 // runConsole runs the console to its end, then prints the outcome.
+var stopSignalNames = map[os.Signal]string{syscall.SIGTERM: "SIGTERM", syscall.SIGHUP: "SIGHUP", syscall.SIGINT: "SIGINT"}
+
 func runConsole(cmd *cobra.Command, deps tui.Deps) error {
 	deps.Operator = journal.CurrentOperator()
 	deps.NoColor = os.Getenv("NO_COLOR") != ""
-	final, err := tea.NewProgram(tui.New(deps)).Run()
+	p := tea.NewProgram(tui.New(deps), tea.WithoutSignalHandler())
+	// SIGTERM, SIGHUP (the terminal closed) and a SIGINT that is not a key
+	// press quit as a confirmed q would, leaving no node stopped.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT)
+	done := make(chan struct{})
+	defer func() { signal.Stop(sigs); close(done) }()
+	go func() {
+		for {
+			select {
+			case s := <-sigs:
+				p.Send(tui.StopSignal{Name: stopSignalNames[s]})
+			case <-done:
+				return
+			}
+		}
+	}()
+	final, err := p.Run()
 	if err != nil {
 		return &exitError{code: exitFailed, err: fmt.Errorf("console: %w", err)}
 	}
