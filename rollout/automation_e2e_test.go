@@ -70,12 +70,8 @@ func lastEvent(t *testing.T, out []byte) LogEntry {
 // --yes finishes it. Every document validates against its schema.
 func TestE2EPauseNotifyResume(t *testing.T) {
 	t.Parallel()
-	e := startE2E(t, 3, 2*time.Second, 30*time.Second)
+	e, bin, state, inv, rel := startCLIE2E(t)
 	ctx := context.Background()
-	bin := buildNwroll(t, t.TempDir())
-	state := t.TempDir()
-	inv := e.c.Info().Inventory
-	rel := filepath.Join(e.c.Dir(), "releases", "1.1.0")
 	leader := e.leaderName(ctx)
 
 	// plan --json: the pause sits right before the leader's upgrade.
@@ -231,11 +227,7 @@ func TestE2EPauseNotifyResume(t *testing.T) {
 // bad --pause-before is a usage error (exit 2) that changes nothing.
 func TestE2EJSONSummaryWhenRefused(t *testing.T) {
 	t.Parallel()
-	e := startE2E(t, 3, 2*time.Second, 30*time.Second)
-	bin := buildNwroll(t, t.TempDir())
-	state := t.TempDir()
-	inv := e.c.Info().Inventory
-	rel := filepath.Join(e.c.Dir(), "releases", "1.1.0")
+	e, bin, state, inv, rel := startCLIE2E(t)
 	before := e.nodeState(context.Background())
 	_, code, stderr := e.cliRun(bin, state, nil, "upgrade", "-i", inv, "--release", rel, "--yes", "--json", "--pause-before", "fw-z")
 	if code != runbook.ExitUsage || !strings.Contains(stderr, `--pause-before "fw-z": name a node`) {

@@ -1009,6 +1009,14 @@ func TestE2ELeadershipMoves(t *testing.T) {
 	e.waitHealthy(ctx, 30*time.Second)
 }
 
+// startCLIE2E is startE2E for a test of the nwroll binary: the binary, a
+// state directory, the inventory and release 1.1.0's directory.
+func startCLIE2E(t *testing.T) (e *e2e, bin, state, inv, rel string) {
+	t.Helper()
+	e = startE2E(t, 3, 2*time.Second, 30*time.Second)
+	return e, buildNwroll(t, t.TempDir()), t.TempDir(), e.c.Info().Inventory, filepath.Join(e.c.Dir(), "releases", "1.1.0")
+}
+
 // buildNwroll builds the nwroll command into dir.
 func buildNwroll(t *testing.T, dir string) string {
 	t.Helper()
@@ -1081,12 +1089,8 @@ func (e *e2e) assertKnownBinaries(when string, versions ...string) {
 
 func TestE2EKillAndResume(t *testing.T) {
 	t.Parallel()
-	e := startE2E(t, 3, 2*time.Second, 30*time.Second)
+	e, bin, state, inv, rel := startCLIE2E(t)
 	ctx := context.Background()
-	bin := buildNwroll(t, t.TempDir())
-	state := t.TempDir()
-	inv := e.c.Info().Inventory
-	rel := filepath.Join(e.c.Dir(), "releases", "1.1.0")
 	before := e.nodeState(ctx)
 
 	// A release whose binary does not match its manifest is refused before
