@@ -3,6 +3,8 @@ package runbook
 import (
 	"fmt"
 	"slices"
+
+	"github.com/nwroll/nwroll/cloud"
 )
 
 // Pause before a node's upgrade (--pause-before NODE, or leader). In the
@@ -56,10 +58,15 @@ func pauseStep(c stepCtx) stepDef {
 		d.Skip = "the pause before " + target.Name + " (--pause-before " + target.Name + ") holds the run there"
 		return d
 	}
-	d.Ops = []op{noteOp{
+	lines := noteOp{
 		"hold the run here (" + flag + "): " + verb + " " + target.Name + " comes next",
 		"in the console: wait for y; with --yes: stop here, every node running and the lock kept, exit 5; `nwroll resume` goes on",
-	}, approveOp{pause: true}}
+	}
+	if c := m.Plan.Cloud; c != nil {
+		t := cloud.TermsOf(c.Provider)
+		lines = append(lines, "while the run waits, "+t.Group+" "+c.Group.Name+"'s "+t.Movers+" stay as the prepare left them, until the run goes on or is rolled back")
+	}
+	d.Ops = []op{lines, approveOp{pause: true}}
 	return d
 }
 

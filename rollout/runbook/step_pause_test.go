@@ -180,4 +180,8 @@ func TestPauseBeforeLeaderCloud(t *testing.T) {
 	if g := w.cloud.group; g.Desired != 3 || len(g.Instances) != 3 || !slices.Contains(g.Suspended, "AZRebalance") {
 		t.Fatalf("group at the pause: desired %d, %d instances, suspended %v", g.Desired, len(g.Instances), g.Suspended)
 	}
+	txt, _ := w.m.Text("pause-before-leader")
+	if want := "while the run waits, Auto Scaling group nw-asg's suspended processes stay as the prepare left them, until the run goes on or is rolled back"; !slices.Contains(txt.Does, want) {
+		t.Fatalf("the pause does not say the group stays frozen: %q", txt.Does)
+	}
 }
