@@ -143,7 +143,7 @@ func (h *harness) update(msg tea.Msg) {
 }
 
 // runCmds runs cmd's leaves concurrently and returns the messages that came
-// back within cmdWait; a closedMsg that comes later goes to closed.
+// back within cmdWait; what comes later goes to forwardLate.
 func runCmds(cmd tea.Cmd, closed chan<- tea.Msg) []tea.Msg {
 	if cmd == nil {
 		return nil
@@ -174,7 +174,7 @@ func runCmds(cmd tea.Cmd, closed chan<- tea.Msg) []tea.Msg {
 					out = append(out, msg)
 				}
 			case <-timeout:
-				go forwardClosed(results, n-i, closed)
+				go forwardLate(results, n-i, closed)
 				break collect
 			}
 		}
@@ -182,11 +182,27 @@ func runCmds(cmd tea.Cmd, closed chan<- tea.Msg) []tea.Msg {
 	return out
 }
 
-// forwardClosed waits for the n results still out and passes on a closedMsg.
-func forwardClosed(results <-chan tea.Msg, n int, closed chan<- tea.Msg) {
+// forwardLate waits for the n results still out: a batch's Cmds still
+// run (a dispatch to the fake cluster must never be lost to a loaded
+// machine), a closedMsg goes to closed, anything else is dropped as
+// before.
+func forwardLate(results <-chan tea.Msg, n int, closed chan<- tea.Msg) {
 	for range n {
-		if msg, ok := (<-results).(closedMsg); ok {
+		switch msg := (<-results).(type) {
+		case closedMsg:
 			closed <- msg
+		case tea.BatchMsg:
+			var leaves []tea.Cmd
+			for _, c := range msg {
+				if c != nil {
+					leaves = append(leaves, c)
+				}
+			}
+			ch := make(chan tea.Msg, len(leaves))
+			for _, c := range leaves {
+				go func() { ch <- c() }()
+			}
+			go forwardLate(ch, len(leaves), closed)
 		}
 	}
 }
