@@ -210,12 +210,16 @@ func runPrepared(ctx context.Context, env Env, command string, prepare func(Env)
 		env.logLine("next", fmt.Sprintf("`nwroll resume -i %s --run %s --yes` continues this run when its next step is approved; `nwroll rollback -i %s --run %s` undoes it",
 			inv, id, inv, id))
 	}
-	s := m.Summary()
-	rep := RunReport{Run: id, Cluster: env.Inventory.Cluster, Command: command, Outcome: runOutcome(env, id, m.ExitCode), ExitCode: m.ExitCode,
-		Retry: RetryAdvice(m.ExitCode), Reason: m.Reason, Target: run.Plan.Target.Label(), Next: nextCommand(m.ExitCode, inv, id)}
-	rep.Nodes, rep.Backups, rep.Sysdumps = nodeReports(s)
-	ev.Summarize(rep, s.Lines())
+	ev.Summarize(ReportOf(env, command, id, m), m.Summary().Lines())
 	return m.ExitCode, runError(m)
+}
+
+// ReportOf is the summary of run id as machine m ended it.
+func ReportOf(env Env, command, id string, m runbook.Machine) RunReport {
+	rep := RunReport{Run: id, Cluster: env.Inventory.Cluster, Command: command, Outcome: runOutcome(env, id, m.ExitCode), ExitCode: m.ExitCode,
+		Retry: RetryAdvice(m.ExitCode), Reason: m.Reason, Target: m.Plan.Target.Label(), Next: nextCommand(m.ExitCode, env.Inventory.Path, id)}
+	rep.Nodes, rep.Backups, rep.Sysdumps = nodeReports(m.Summary())
+	return rep
 }
 
 // runOutcome is the run's outcome as its journal tells it (a resumed run

@@ -475,7 +475,7 @@ func (m Model) onDetailKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 func (m *Model) onFinished() tea.Cmd {
 	if m.quitting && !m.closing {
 		m.closing = true
-		return closeCmd(m.eng, m.seq)
+		return closeCmd(m.eng, m.seq, m.machine.Clone())
 	}
 	return nil
 }
@@ -665,7 +665,7 @@ func (m Model) requestQuit(ctrlC bool) (tea.Model, tea.Cmd) {
 		return m.quitNow()
 	}
 	m.closing = true
-	return m, closeCmd(m.eng, m.seq)
+	return m, closeCmd(m.eng, m.seq, m.machine.Clone())
 }
 
 // onStopSignal: nobody may be there to answer the quit question, so the

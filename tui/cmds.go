@@ -34,12 +34,17 @@ type engine struct {
 	// dispatched counts the batches handed to the driver: stop waits for
 	// every batch numbered so far (the last records of a run among them).
 	dispatched atomic.Uint64
+	// events, when set, gets every log line too (it notifies, --notify);
+	// summarize ends it with the run's summary once the run finished.
+	events    *rollout.EventStream
+	summarize func(runbook.Machine)
 }
 
 // stop waits for the batches numbered up to through to be dispatched (a
 // tea.Cmd each, run in any order), lets the effects in flight end, then
-// releases the connections and the journal. Safe to call twice.
-func (e *engine) stop(through uint64) {
+// releases the connections and the journal, and sends the summary of a
+// run that finished (final). Safe to call twice.
+func (e *engine) stop(through uint64, final runbook.Machine) {
 	deadline := time.Now().Add(dispatchWait)
 	for e.dispatched.Load() < through && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
@@ -49,6 +54,9 @@ func (e *engine) stop(through uint64) {
 		e.driver.Close()
 		if e.release != nil {
 			e.release()
+		}
+		if final.Finished && e.summarize != nil {
+			e.summarize(final)
 		}
 		close(e.done)
 	})
@@ -69,6 +77,9 @@ func newEngine(poll func(context.Context) health.ClusterSnapshot, release func()
 	e := &engine{poll: poll, release: release, done: make(chan struct{}), clock: time.Now,
 		lines: make(chan rollout.LogEntry, lineBuffer), progress: make(chan executor.Note, progressBuffer)}
 	e.elog = rollout.NewEventLog(func(l rollout.LogEntry) {
+		if e.events != nil {
+			e.events.Emit(l)
+		}
 		select {
 		case e.lines <- l:
 		default: // a flood the pane could not show anyway
@@ -172,11 +183,11 @@ func armCmd(seq uint64) tea.Cmd {
 }
 
 // closeCmd lets the effects in flight end, then releases the connections
-// and the journal.
-func closeCmd(e *engine, through uint64) tea.Cmd {
+// and the journal; final is the machine as the run ended.
+func closeCmd(e *engine, through uint64, final runbook.Machine) tea.Cmd {
 	return func() tea.Msg {
 		if e != nil {
-			e.stop(through)
+			e.stop(through, final)
 		}
 		return closedMsg{}
 	}

@@ -70,6 +70,17 @@ func (r prepareRequest) prepare(deps Deps) (*rollout.PreparedRun, error) {
 	return rollout.PrepareUpgrade(ctx, env, up, mo)
 }
 
+// commandOf is the headless command a console run stands for.
+func commandOf(mode Mode) string {
+	switch mode {
+	case ModeResume:
+		return "resume"
+	case ModeRollback:
+		return "rollback"
+	}
+	return "upgrade"
+}
+
 // unfinishedMsg: an upgrade found an unfinished run; nothing changed.
 type unfinishedMsg struct{ run journal.RunSummary }
 
@@ -103,6 +114,11 @@ func prepared(deps Deps, req prepareRequest) tea.Msg {
 	}
 	e := newEngine(run.Executor.Poll, run.Close)
 	e.serviceLog = run.Executor.ServiceLog
+	if ev := deps.Env.Events; ev != nil {
+		env, command, id := deps.Env, commandOf(req.mode), run.Journal.RunID()
+		e.events = ev
+		e.summarize = func(m runbook.Machine) { ev.Summarize(rollout.ReportOf(env, command, id, m), nil) }
+	}
 	e.driver = executor.NewDriver(context.Background(), run.Executor, e.elog.Hooks())
 	run.Executor.SetNoteHandler(e.onNote)
 	h := run.Executor.Holder()
@@ -112,14 +128,14 @@ func prepared(deps Deps, req prepareRequest) tea.Msg {
 
 // switchCmd prepares req while the old engine stays; only once the new run
 // is ready is the old one closed. A refusal leaves the console as it was.
-func switchCmd(deps Deps, req prepareRequest, old *engine, through uint64) tea.Cmd {
+func switchCmd(deps Deps, req prepareRequest, old *engine, through uint64, final runbook.Machine) tea.Cmd {
 	return func() tea.Msg {
 		msg := prepared(deps, req)
 		if f, ok := msg.(prepareFailedMsg); ok {
 			return switchFailedMsg{err: f.err}
 		}
 		if old != nil {
-			old.stop(through)
+			old.stop(through, final)
 		}
 		return msg
 	}
@@ -218,7 +234,7 @@ func (m Model) switchTo(req prepareRequest) (Model, tea.Cmd) {
 		return m, prepareCmd(m.deps, req)
 	}
 	m.switching = true
-	return m, switchCmd(m.deps, req, m.eng, m.seq)
+	return m, switchCmd(m.deps, req, m.eng, m.seq, m.machine.Clone())
 }
 
 // lockedLines asks to take over the lock of a run that is gone.

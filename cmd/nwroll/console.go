@@ -35,6 +35,7 @@ func newConsoleCmd() *cobra.Command {
 	var b planFlags
 	var relArg string
 	var breakLock, abandon bool
+	var rf runFlags
 	cmd := &cobra.Command{
 		Use:   "console -i INVENTORY --release REL",
 		Short: "The console: watch the cluster and approve each step of the upgrade",
@@ -58,6 +59,9 @@ Exit codes: 0 success, 1 failed or stopped, 2 usage or inventory error,
 			if _, err := b.options(nil); err != nil {
 				return err
 			}
+			if err := rf.check(); err != nil {
+				return err
+			}
 			env, done, err := c.env(cmd, io.Discard)
 			if err != nil {
 				return err
@@ -72,11 +76,12 @@ Exit codes: 0 success, 1 failed or stopped, 2 usage or inventory error,
 			return runConsole(cmd, tui.Deps{
 				Env:     env,
 				Upgrade: rollout.UpgradeOptions{PlanOptionsIn: o, BreakLock: breakLock, AbandonRun: abandon},
-			})
+			}, &rf)
 		},
 	}
 	c.register(cmd, false)
 	b.register(cmd)
+	rf.register(cmd)
 	cmd.Flags().StringVar(&relArg, "release", "", "the release `REL` to upgrade to: a directory (manifest.json, SHA256SUMS, neuwerk) or a .tar.gz")
 	breakLockFlag(cmd, &breakLock)
 	cmd.Flags().BoolVar(&abandon, "abandon-run", false, "start a new run though an unfinished one exists (it is marked abandoned)")
@@ -88,6 +93,7 @@ func newDemoCmd() *cobra.Command {
 	var nodes int
 	var keep bool
 	var b planFlags
+	var rf runFlags
 	cmd := &cobra.Command{
 		Use:   "demo [--dir DIR] [--nodes N] [--release VERSION] [--bake D] [--keep]",
 		Short: "The console on a fresh simulated 3-node cluster: zero set-up",
@@ -130,6 +136,9 @@ rehearses an image whose node never joins.`,
 			if err != nil {
 				return err
 			}
+			if err := rf.check(); err != nil {
+				return err
+			}
 			created := dir == ""
 			if created {
 				d, err := os.MkdirTemp("", "nwroll-demo-")
@@ -145,11 +154,12 @@ rehearses an image whose node never joins.`,
 			if cloudName != "" && !slices.Contains(sim.CloudKinds(), cloudName) {
 				return usageError("--cloud %q: the simulator fakes %s", cloudName, sim.CloudHelp())
 			}
-			return runDemo(cmd, abs, created, nodes, keep, version, cloudName, o)
+			return runDemo(cmd, abs, created, nodes, keep, version, cloudName, o, &rf)
 		},
 	}
 	cmd.Flags().StringVar(&cloudName, "cloud", "", "put the nodes behind a simulated cloud group of `PROVIDER` ("+sim.CloudHelp()+") and roll it image-first: surge a new instance, retire an old one")
 	b.register(cmd)
+	rf.register(cmd)
 	cmd.Flags().StringVar(&version, "release", "1.1.0", "the simulated release `VERSION` to roll out")
 	cmd.Flags().StringVar(&dir, "dir", "", "the `DIR` where the simulated cluster lives (default: a new temporary directory, removed when the demo ends unless --keep; a DIR you name is never removed)")
 	cmd.Flags().IntVar(&nodes, "nodes", 3, "the number `N` of nodes (3 to 25)")
@@ -159,7 +169,7 @@ rehearses an image whose node never joins.`,
 
 // runDemo runs the console on a simulated cluster in dir; created says the
 // demo made dir itself (so it may remove it afterwards).
-func runDemo(cmd *cobra.Command, dir string, created bool, nodes int, keep bool, version, cloudName string, o rollout.PlanOptionsIn) error {
+func runDemo(cmd *cobra.Command, dir string, created bool, nodes int, keep bool, version, cloudName string, o rollout.PlanOptionsIn, rf *runFlags) error {
 	errOut := cmd.ErrOrStderr()
 	behind := ""
 	if cloudName != "" {
@@ -209,7 +219,7 @@ func runDemo(cmd *cobra.Command, dir string, created bool, nodes int, keep bool,
 		HintEnv: "XDG_STATE_HOME=" + stateHome,
 		NoHints: !keep,
 		Note:    sim.DemoNote,
-	})
+	}, rf)
 }
 
 // demoWarmup is how long a demo's node waits for its simulated DHCP lease
@@ -250,7 +260,13 @@ func withRelease(o rollout.PlanOptionsIn, rel *release.Release) rollout.PlanOpti
 // runConsole runs the console to its end, then prints the outcome.
 var stopSignalNames = map[os.Signal]string{syscall.SIGTERM: "SIGTERM", syscall.SIGHUP: "SIGHUP", syscall.SIGINT: "SIGINT"}
 
-func runConsole(cmd *cobra.Command, deps tui.Deps) error {
+func runConsole(cmd *cobra.Command, deps tui.Deps, rf *runFlags) error {
+	ev, end, err := rf.consoleStream(cmd)
+	if err != nil {
+		return err
+	}
+	defer end()
+	deps.Env.Events = ev
 	deps.Operator = journal.CurrentOperator()
 	deps.NoColor = os.Getenv("NO_COLOR") != ""
 	p := tea.NewProgram(tui.New(deps), tea.WithoutSignalHandler())

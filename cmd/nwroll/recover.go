@@ -84,7 +84,7 @@ was started with --allow-unknown-build.`,
 					o.Release = rel
 				}
 				o.BreakLock = breakLock
-				return consoleOrHeadless(cmd, yes, tui.Deps{Env: env, Mode: tui.ModeResume, Resume: o},
+				return consoleOrHeadless(cmd, yes, tui.Deps{Env: env, Mode: tui.ModeResume, Resume: o}, &rf,
 					func(ctx context.Context) (int, error) { return rollout.Resume(ctx, env, o) })
 			})
 		},
@@ -124,7 +124,7 @@ your y; with --yes every step is auto-approved and still passes its gates.`,
 				return usageError("--out-of-order needs --node NAME: it lets one node be rolled back before a later-upgraded one")
 			}
 			return rf.dispatch(cmd, &c, yes, func(env rollout.Env) error {
-				return consoleOrHeadless(cmd, yes, tui.Deps{Env: env, Mode: tui.ModeRollback, Rollback: o},
+				return consoleOrHeadless(cmd, yes, tui.Deps{Env: env, Mode: tui.ModeRollback, Rollback: o}, &rf,
 					func(ctx context.Context) (int, error) { return rollout.Rollback(ctx, env, o) })
 			})
 		},
@@ -146,9 +146,9 @@ func consoleOrYes(cmd *cobra.Command, verb string) error {
 }
 
 // consoleOrHeadless runs deps's console, or with --yes the headless run.
-func consoleOrHeadless(cmd *cobra.Command, yes bool, deps tui.Deps, headless func(context.Context) (int, error)) error {
+func consoleOrHeadless(cmd *cobra.Command, yes bool, deps tui.Deps, rf *runFlags, headless func(context.Context) (int, error)) error {
 	if !yes {
-		return runConsole(cmd, deps)
+		return runConsole(cmd, deps, rf)
 	}
 	ctx, stop := runSignalContext()
 	defer stop()
