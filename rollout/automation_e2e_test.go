@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -155,6 +156,28 @@ func TestE2EPauseNotifyResume(t *testing.T) {
 		if want := map[bool]string{true: "1.0.0", false: "1.1.0"}[name == leader]; sha != e.releaseSHA(want) {
 			t.Errorf("%s runs sha256 %s, want %s's", name, runbook.ShortSHA(sha), want)
 		}
+	}
+	// status says whose the lock is and what continues it, not "gone".
+	st := exec.Command(bin, "status", "-i", inv, "--json")
+	st.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "XDG_STATE_HOME=" + state, "NWROLL_SSH_CONFIG=none", "SSH_AUTH_SOCK="}
+	stOut, err := st.Output()
+	if err != nil {
+		t.Fatalf("status --json at the pause: %v\n%s", err, stOut)
+	}
+	schemacheck.Validate(t, "status", stOut)
+	var rep StatusReport
+	if err := json.Unmarshal(stOut, &rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range rep.Nodes {
+		if n.LockRun != sum.Run || n.LockRunOutcome != string(journal.OutcomePaused) {
+			t.Errorf("status at the pause: %s's lock %q, run %q, outcome %q", n.Name, n.Lock, n.LockRun, n.LockRunOutcome)
+		}
+	}
+	var text bytes.Buffer
+	RenderStatus(&text, rep)
+	if !strings.Contains(text.String(), "paused in this host's journal: `nwroll resume` continues it") || strings.Contains(text.String(), "--break-lock") {
+		t.Errorf("status at the pause:\n%s", text.String())
 	}
 	runs := e.runsJSON(bin, state, inv)
 	if len(runs) != 1 || runs[0].Outcome != journal.OutcomePaused || !runs[0].Unfinished || !runs[0].LockHeld || runs[0].ID != sum.Run {

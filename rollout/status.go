@@ -10,6 +10,7 @@ import (
 
 	"github.com/nwroll/nwroll/health"
 	"github.com/nwroll/nwroll/rollout/executor"
+	"github.com/nwroll/nwroll/rollout/journal"
 	"github.com/nwroll/nwroll/rollout/runbook"
 )
 
@@ -28,7 +29,10 @@ type NodeStatusRow struct {
 	LockRun string   `json:"lock_run_id,omitempty"`
 	LockPID int      `json:"lock_pid,omitempty"`
 	// LockGone: the lock's holder ran on this host and is no longer running.
-	LockGone bool   `json:"lock_holder_gone,omitempty"`
+	LockGone bool `json:"lock_holder_gone,omitempty"`
+	// LockRunOutcome is how the lock's run stands in this host's journal
+	// (paused, interrupted, failed…), when the journal has it.
+	LockRunOutcome string `json:"lock_run_outcome,omitempty"`
 	Staged   string `json:"staged,omitempty"`
 	Prev     string `json:"prev,omitempty"`
 }
@@ -111,6 +115,7 @@ func Status(ctx context.Context, env Env) (StatusReport, error) {
 		}
 		rep.Nodes = append(rep.Nodes, row)
 	}
+	rep.lockRuns(env)
 	rep.Problems = rep.Assess()
 	rep.Healthy = len(rep.Problems) == 0
 	return rep, nil
@@ -205,7 +210,10 @@ func RenderStatus(w io.Writer, rep StatusReport) {
 		fmt.Fprintln(w, "note: "+n)
 	}
 	for _, n := range rep.Nodes {
-		if n.LockGone {
+		switch {
+		case n.LockGone && n.LockRunOutcome != "":
+			fmt.Fprintf(w, "note: %s: the lock is run %s's, %s in this host's journal: `nwroll resume` continues it and takes the lock back (`nwroll rollback` undoes it)\n", n.Name, n.LockRun, n.LockRunOutcome)
+		case n.LockGone:
 			fmt.Fprintf(w, "note: %s: the lock's run %s is gone; take it over with --break-lock (upgrade, resume, rollback) or in the console\n", n.Name, n.LockRun)
 		}
 	}
@@ -213,6 +221,22 @@ func RenderStatus(w io.Writer, rep StatusReport) {
 		fmt.Fprintln(w, "healthy")
 	} else {
 		fmt.Fprintln(w, "NOT HEALTHY: "+strings.Join(rep.Problems, "; "))
+	}
+}
+
+// lockRuns reads how each lock's run stands in this host's journal.
+func (rep *StatusReport) lockRuns(env Env) {
+	h, err := journal.History(env.StateDir, env.Inventory.Cluster)
+	if err != nil {
+		return
+	}
+	for i, n := range rep.Nodes {
+		if n.LockRun == "" {
+			continue
+		}
+		if r, err := journal.Find(h, n.LockRun); err == nil {
+			rep.Nodes[i].LockRunOutcome = string(r.Outcome)
+		}
 	}
 }
 
