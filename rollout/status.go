@@ -33,8 +33,8 @@ type NodeStatusRow struct {
 	// LockRunOutcome is how the lock's run stands in this host's journal
 	// (paused, interrupted, failed…), when the journal has it.
 	LockRunOutcome string `json:"lock_run_outcome,omitempty"`
-	Staged   string `json:"staged,omitempty"`
-	Prev     string `json:"prev,omitempty"`
+	Staged         string `json:"staged,omitempty"`
+	Prev           string `json:"prev,omitempty"`
 }
 
 // StatusReport is `nwroll status`. The live Raft membership is compared
