@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nwroll/nwroll/internal/schemacheck"
 	"github.com/nwroll/nwroll/rollout/executor"
 	"github.com/nwroll/nwroll/rollout/journal"
 	"github.com/nwroll/nwroll/rollout/runbook"
@@ -88,6 +89,7 @@ func TestE2EUnknownBuildRefusedThenAllowed(t *testing.T) {
 			t.Errorf("a refused run journaled %s %s on %s", en.Kind, en.Op, en.Node)
 		}
 	}
+	schemacheck.ValidateLines(t, []byte(jsonLog.String()))
 	warned := false
 	sc := bufio.NewScanner(strings.NewReader(jsonLog.String()))
 	for sc.Scan() {
