@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -41,7 +42,12 @@ func TestProbe(t *testing.T) {
 	if stat, err := os.ReadFile("/proc/" + strconv.Itoa(os.Getpid()) + "/stat"); err != nil || kernelThread(stat) {
 		t.Fatalf("the test process reads as a kernel thread (%v)", err)
 	}
-	if stat, err := os.ReadFile("/proc/2/stat"); err == nil && !kernelThread(stat) {
+	// kthreadd is pid 2 outside a pid namespace of its own: a kernel thread.
+	if comm, _ := os.ReadFile("/proc/2/comm"); strings.TrimSpace(string(comm)) != "kthreadd" {
 		t.Skip("pid 2 is not kthreadd here (a container's own pid namespace)")
+	}
+	stat, err := os.ReadFile("/proc/2/stat")
+	if err != nil || !kernelThread(stat) {
+		t.Fatalf("kthreadd does not read as a kernel thread (%v): %s", err, stat)
 	}
 }
