@@ -185,3 +185,36 @@ func TestPauseBeforeLeaderCloud(t *testing.T) {
 		t.Fatalf("the pause does not say the group stays frozen: %q", txt.Does)
 	}
 }
+
+// At a pause the operator may undo the run instead: the rollback takes the
+// held lock back, rolls back the upgraded nodes newest first, leaves the
+// leader (never upgraded) alone, and no pause holds it.
+func TestPauseThenRollback(t *testing.T) {
+	o := mtPauseOpts(PauseLeader)
+	w := newWorld(t, mtPlan(t, 3, 0, o), MachineOptions{Headless: true}) // order fw-b, fw-c, fw-a
+	w.send(Begin{At: w.now})
+	w.runToEnd()
+	if w.m.ExitCode != ExitPaused {
+		t.Fatalf("exit %d: %s", w.m.ExitCode, w.m.Reason)
+	}
+	facts := ResumeFacts{Files: w.real(), LockHeld: true, UpgradeOrder: []string{"fw-b", "fw-c"}, DoneSteps: mtDone(w.effects)}
+	m, err := RollbackState(w.replan(t, o), facts, MachineOptions{Headless: true}, RollbackScope{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.restart(m)
+	w.send(Begin{At: w.now})
+	w.runToEnd()
+	if w.m.ExitCode != ExitOK {
+		t.Fatalf("rollback: exit %d: %s", w.m.ExitCode, w.m.Reason)
+	}
+	mtEqual(t, "rollback changes", mtChanges(w.effects), []string{"lock", "stop fw-c", "rollback fw-c", "start fw-c", "stop fw-b", "rollback fw-b", "start fw-b", "unstage fw-a", "unlock"})
+	if p := mtRecords(w.effects, "paused"); len(p) != 0 {
+		t.Fatalf("the rollback paused: %+v", p)
+	}
+	for _, n := range w.nodes {
+		if n.bin != mtOldSHA || !n.up {
+			t.Errorf("%s: bin %s up %v after the rollback", n.name, n.bin[:4], n.up)
+		}
+	}
+}
