@@ -110,9 +110,11 @@ func (t *peerTransport) recordAck(id raft.ServerID, args *raft.AppendEntriesRequ
 	defer t.mu.Unlock()
 	p := t.progress(id, args.Term)
 	p.lastAck = sent
-	if !heartbeat {
-		p.matched = args.PrevLogEntry + uint64(len(args.Entries))
-		p.hasMatched = true
+	if m := args.PrevLogEntry + uint64(len(args.Entries)); !heartbeat && (!p.hasMatched || m > p.matched) {
+		// A leader's match index only grows within its term (hashicorp's
+		// commitment.match keeps the largest): an older batch acked late,
+		// or sent again after a backoff, does not take it back.
+		p.matched, p.hasMatched = m, true
 	}
 }
 
@@ -121,7 +123,9 @@ func (t *peerTransport) recordMatch(id raft.ServerID, term, index uint64, sent t
 	defer t.mu.Unlock()
 	p := t.progress(id, term)
 	p.lastAck = sent
-	p.matched, p.hasMatched = index, true
+	if !p.hasMatched || index > p.matched {
+		p.matched, p.hasMatched = index, true
+	}
 }
 
 // progress returns id's entry for term, starting a fresh one on a new term.

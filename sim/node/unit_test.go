@@ -254,6 +254,12 @@ func TestPeerTransportProgress(t *testing.T) {
 	if got, ok := tr.matched("b", 3); !ok || got != 12 {
 		t.Errorf("matched b = %d %v, want 12", got, ok)
 	}
+	// An older batch acked after it (sent again after a backoff) does not
+	// take the match back.
+	tr.recordAck("b", &raft.AppendEntriesRequest{Term: 3, PrevLogEntry: 10, Entries: entries[:1]}, now.Add(-time.Second))
+	if got, _ := tr.matched("b", 3); got != 12 {
+		t.Errorf("matched b = %d after an older ack, want 12", got)
+	}
 	if _, ok := tr.matched("c", 3); ok {
 		t.Errorf("a heartbeat set a matched index")
 	}
